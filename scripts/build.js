@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Compiles the TypeScript and lays each node's editor files beside its compiled .js,
+// where Node-RED's registry looks for them (<dir>/<name>.html, <dir>/locales/<lang>/, <dir>/icons/).
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const dist = path.join(root, 'dist');
+
+let typeErrors = false;
+try {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
+} catch {
+  // tsc still emits on type errors; copy the assets anyway so a developer can run the tests of
+  // the part they are working on, but fail the build at the end.
+  typeErrors = true;
+}
+
+function copyDir(from, to) {
+  if (!fs.existsSync(from)) return;
+  fs.mkdirSync(to, { recursive: true });
+  for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
+    const src = path.join(from, entry.name);
+    const dst = path.join(to, entry.name);
+    if (entry.isDirectory()) copyDir(src, dst);
+    else if (!entry.name.endsWith('.ts')) fs.copyFileSync(src, dst);
+  }
+}
+
+const nodesDir = path.join(root, 'nodes');
+for (const name of fs.readdirSync(nodesDir)) {
+  const srcDir = path.join(nodesDir, name);
+  if (!fs.statSync(srcDir).isDirectory()) continue;
+  const outDir = path.join(dist, 'nodes', name);
+  copyDir(srcDir, outDir);
+  copyDir(path.join(root, 'icons'), path.join(outDir, 'icons'));
+  for (const lang of fs.existsSync(path.join(root, 'locales')) ? fs.readdirSync(path.join(root, 'locales')) : []) {
+    for (const ext of ['.json', '.html']) {
+      const file = path.join(root, 'locales', lang, name + ext);
+      if (fs.existsSync(file)) {
+        fs.mkdirSync(path.join(outDir, 'locales', lang), { recursive: true });
+        fs.copyFileSync(file, path.join(outDir, 'locales', lang, name + ext));
+      }
+    }
+  }
+}
+
+// JSON Schemas, seed data and other non-TS assets used at run time.
+for (const dir of ['lib', 'sandbox', 'test/fixtures']) copyDir(path.join(root, dir), path.join(dist, dir));
+
+if (typeErrors) {
+  console.error('build: TypeScript reported errors (see above)');
+  process.exit(1);
+}
