@@ -1,0 +1,55 @@
+/**
+ * The contract between the outbox engine (lib/delivery) and everything that writes to an external system.
+ * Connectors implement `ConnectionExecutor`; nodes call `ConnectionHandle.submit` for writes and
+ * `ConnectionHandle.call` for reads. Nobody else retries, rate-limits or breaks circuits.
+ */
+import type { Json, NewOutboxItem, OutboxItem } from '../store/store';
+
+export interface ExecutionContext {
+  /** Sent to vendors that accept one (NetSuite `X-NetSuite-Idempotency-Key`) and used for upsert external ids. */
+  idempotencyKey: string;
+  /** 1 for the first try. */
+  attempt: number;
+  correlationId?: string;
+}
+
+export interface ConnectionExecutor {
+  /** Performs one write. Throws (anything); `classify` decides whether it is retried. Returns the vendor's result. */
+  execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json>;
+}
+
+export interface ConnectionLimits {
+  /** Token-bucket refill rate; 0 = unlimited. */
+  ratePerSecond: number;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Tries before an item is given up and sent to the exception queue. */
+  maxAttempts: number;
+  /** Exponential backoff with full jitter: delay = random(0, min(maxDelayMs, baseDelayMs * 2^(attempt-1))), or Retry-After when given. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Consecutive failures that open the breaker, and how long it stays open before a half-open probe. */
+  breakerThreshold: number;
+  breakerHalfOpenAfterMs: number;
+}
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+export interface DeliveryResult {
+  item: OutboxItem;
+  response: Json;
+  /** True when the same (connection, idempotencyKey) had been delivered before: nothing was sent again. */
+  duplicate: boolean;
+}
+
+export interface ConnectionHandle {
+  readonly name: string;
+  /** Persists the write, then delivers it. Resolves once delivered; rejects with a FabricError once it is in the exception queue. */
+  submit(item: Omit<NewOutboxItem, 'connection'>): Promise<DeliveryResult>;
+  /** A read through the same rate limit, concurrency cap, retry and breaker, not persisted. */
+  call<T>(fn: (attempt: number) => Promise<T>): Promise<T>;
+  circuitState(): CircuitState;
+  onCircuitState(listener: (state: CircuitState) => void): () => void;
+  /** Stops this registration: unfinished items stay in the store and resume on the next registration. */
+  close(): Promise<void>;
+}
