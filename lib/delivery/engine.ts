@@ -1,0 +1,692 @@
+/**
+ * The outbox engine (DESIGN.md section 4, "Outbound").
+ *
+ * A write is persisted (store.outboxEnqueue) before anything is sent; a per-connection worker leases
+ * due items (store.outboxClaim) and runs the connection's executor through
+ *   bottleneck (token bucket / even spacing per `ratePerSecond`, `concurrency` cap)
+ *   -> cockatiel circuit breaker (ConsecutiveBreaker(breakerThreshold), halfOpenAfter)
+ *   -> the executor, bounded by `attemptTimeoutMs`.
+ * Transient failures are rescheduled durably (store.outboxRetryAt) after Retry-After or full-jitter
+ * exponential backoff; permanent failures and exhausted retries go to the exception queue.
+ * Successes are audited (`write.delivered`) and auto-resolve the record's open exceptions.
+ *
+ * No busy polling: a worker wakes on submit, on completion, on an unref'd timer set for the next
+ * retry it scheduled itself, and on a slow sweep (`sweepMs`) that picks up work it cannot know
+ * about (items of a crashed process whose lease ran out, items enqueued by another instance,
+ * retries scheduled before a restart).
+ */
+import crypto from 'node:crypto';
+import os from 'node:os';
+import Bottleneck from 'bottleneck';
+import { BrokenCircuitError, CircuitBreakerPolicy, CircuitState as CockatielState, ConsecutiveBreaker, IsolatedCircuitError, circuitBreaker, handleWhen } from 'cockatiel';
+import type { ExceptionRecord, Json, NewOutboxItem, OutboxItem, Store } from '../store/store';
+import { redact, redactString } from '../redaction';
+import { FabricError, TransientError, classify } from './errors';
+import { retryDelay } from './backoff';
+import type { CircuitState, ConnectionExecutor, ConnectionHandle, ConnectionLimits, DeliveryResult } from './types';
+import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './services';
+import type { AuditSink, DeliveryServices, ExceptionSink, OutboxReplayTarget } from './services';
+import * as metrics from '../kpi/metrics';
+
+/** Optional knobs on top of types.ts' ConnectionLimits (all have defaults). */
+export interface ExtendedLimits extends ConnectionLimits {
+  /** Token-bucket size: how many requests may go out back to back after an idle period. 1 = evenly spaced. */
+  burst?: number;
+  /** One attempt is abandoned (and counted as a transient failure) after this long. */
+  attemptTimeoutMs?: number;
+  /** Upper bound for a vendor's Retry-After. */
+  maxRetryAfterMs?: number;
+}
+
+export const DEFAULT_LIMITS: Required<ExtendedLimits> = {
+  ratePerSecond: 10,
+  concurrency: 4,
+  maxAttempts: 8,
+  baseDelayMs: 500,
+  maxDelayMs: 60_000,
+  breakerThreshold: 5,
+  breakerHalfOpenAfterMs: 30_000,
+  burst: 1,
+  attemptTimeoutMs: 30_000,
+  maxRetryAfterMs: 15 * 60_000,
+};
+
+export interface DeliveryEngineOptions {
+  /** Lease owner id of this process; unique per process by default. */
+  owner?: string;
+  /** How long a claimed item belongs to this process before another may re-claim it. Must exceed attemptTimeoutMs. */
+  leaseMs?: number;
+  /** Safety sweep for work this process was not told about. */
+  sweepMs?: number;
+  /** Audit actor for deliveries. */
+  actor?: string;
+  now?: () => number;
+  random?: () => number;
+  /** Where the engine reports problems it cannot hand to a caller (store errors in background work). */
+  log?: (level: 'warn' | 'error', message: string, err?: unknown) => void;
+}
+
+/** What an origin (a node) is told when one of its items completes, live or after a restart. */
+export interface Completion {
+  item: OutboxItem;
+  ok: boolean;
+  response?: Json;
+  error?: FabricError;
+  /** The exception-queue entry of a failed item (live completions only). */
+  exceptionId?: number;
+  /** True when the item was submitted before this engine started (restart recovery). */
+  recovered: boolean;
+}
+export type CompletionListener = (completion: Completion) => void | Promise<void>;
+
+interface Waiter {
+  resolve(result: DeliveryResult): void;
+  reject(err: FabricError): void;
+  duplicate: boolean;
+}
+
+/** Thrown to callers whose submit was still pending when the engine or connection closed. */
+export class DeliveryClosedError extends FabricError {
+  constructor(connection: string) {
+    super(`connection ${connection} closed before the write completed; it stays in the outbox and resumes when the connection is registered again`, { retry: 'transient', errorClass: 'internal' });
+  }
+}
+
+const engines = new WeakMap<Store, DeliveryEngine>();
+
+/** The one engine of a store (created on first use, replaced after close). */
+export function deliveryFor(store: Store, services: DeliveryServices = {}, options: DeliveryEngineOptions = {}): DeliveryEngine {
+  const existing = engines.get(store);
+  if (existing && !existing.closed) return existing;
+  const engine = new DeliveryEngine(store, services, options);
+  engines.set(store, engine);
+  return engine;
+}
+
+export class DeliveryEngine {
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly sweepMs: number;
+  readonly actor: string;
+  closed = false;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly exceptions: ExceptionSink;
+  readonly audit: AuditSink;
+  private readonly connections = new Map<string, Connection>();
+  private readonly listeners = new Map<string, Set<CompletionListener>>();
+  /** @internal Item ids whose completion is being recorded or handed to listeners right now (a drain skips them). */
+  readonly completing = new Set<number>();
+  private readonly untrack: () => void;
+  private readonly logFn: NonNullable<DeliveryEngineOptions['log']>;
+  private readonly replayConnections = new Map<string, Promise<Connection>>();
+
+  constructor(readonly store: Store, services: DeliveryServices = {}, options: DeliveryEngineOptions = {}) {
+    this.owner = options.owner ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
+    this.leaseMs = options.leaseMs ?? 120_000;
+    this.sweepMs = options.sweepMs ?? 5_000;
+    this.actor = options.actor ?? 'delivery';
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.logFn = options.log ?? ((level, message, err) => console[level](`[ps-fabric delivery] ${message}${err ? ': ' + redactString(err instanceof Error ? err.message : String(err)) : ''}`));
+    this.exceptions = services.exceptions ?? storeExceptionSink(store, this.now);
+    this.audit = services.audit ?? storeAuditSink(store);
+    this.exceptions.registerReplayer?.('outbox', (exception, request, actor) => this.replay(exception, request, actor));
+    this.untrack = metrics.trackOutboxBacklog(store);
+  }
+
+  log(level: 'warn' | 'error', message: string, err?: unknown): void {
+    try {
+      this.logFn(level, message, err);
+    } catch {
+      /* logging never breaks delivery */
+    }
+  }
+
+  /** Starts delivering a connection's outbox items (including those left by a previous process). */
+  registerConnection(name: string, executor: ConnectionExecutor, limits: Partial<ExtendedLimits> = {}): ConnectionHandle {
+    if (this.closed) throw new Error('delivery engine is closed');
+    if (this.connections.has(name)) throw new Error(`connection ${name} is already registered with this delivery engine; close the previous handle first`);
+    const full = { ...DEFAULT_LIMITS, ...stripUndefined(limits) };
+    validateLimits(name, full, this.leaseMs);
+    const connection = new Connection(this, name, executor, full);
+    this.connections.set(name, connection);
+    connection.start();
+    return connection;
+  }
+
+  /** The live handle of a registered connection. */
+  connection(name: string): ConnectionHandle | undefined {
+    return this.connections.get(name);
+  }
+
+  /** @internal */
+  forget(connection: Connection): void {
+    if (this.connections.get(connection.name) === connection) this.connections.delete(connection.name);
+  }
+
+  /**
+   * Tells `listener` about every completed item submitted with this `origin`: live ones as they complete,
+   * and those completed while nobody listened (before a restart, during a redeploy) right away.
+   * An item is acknowledged in the store once the listener returned (or its promise resolved);
+   * if it throws, the completion is offered again on the next registration.
+   */
+  onCompletion(origin: string, listener: CompletionListener): () => void {
+    let set = this.listeners.get(origin);
+    if (!set) this.listeners.set(origin, (set = new Set()));
+    set.add(listener);
+    void this.drainUnacknowledged(origin).catch((err) => this.log('warn', `could not read unacknowledged completions of ${origin}`, err));
+    return () => {
+      set!.delete(listener);
+      if (set!.size === 0 && this.listeners.get(origin) === set) this.listeners.delete(origin);
+    };
+  }
+
+  private async drainUnacknowledged(origin: string): Promise<void> {
+    const seen = new Set<number>();
+    for (;;) {
+      if (this.closed || !this.listeners.get(origin)?.size) return;
+      const items = (await this.store.outboxUnacknowledged(origin, 100)).filter((i) => !seen.has(i.id) && !this.completing.has(i.id));
+      if (items.length === 0) return;
+      for (const item of items) {
+        seen.add(item.id);
+        const ok = item.status === 'delivered';
+        await this.notify(item, {
+          item,
+          ok,
+          response: ok ? item.response : undefined,
+          error: ok ? undefined : new FabricError(item.lastError ?? 'delivery failed', { retry: 'permanent', errorClass: 'permanent', response: item.response }),
+          recovered: true,
+        });
+      }
+    }
+  }
+
+  /** @internal Hands a completion to the origin's listeners and acknowledges it when they are done. */
+  async notify(item: OutboxItem, completion: Completion): Promise<void> {
+    if (!item.origin) return;
+    const set = this.listeners.get(item.origin);
+    if (!set || set.size === 0) return; // stays unacknowledged until someone listens
+    if (this.completing.has(item.id) && completion.recovered) return;
+    this.completing.add(item.id);
+    try {
+      for (const listener of [...set]) await listener(completion);
+      await this.store.outboxAcknowledge(item.id);
+    } catch (err) {
+      this.log('warn', `completion listener of ${item.origin} failed for outbox item ${item.id}; it will be offered again`, err);
+    } finally {
+      this.completing.delete(item.id);
+    }
+  }
+
+  /**
+   * Replays an exception whose replayTarget is an outbox connection: the (possibly edited) request is
+   * enqueued again under the same idempotency key with a fresh attempt count, so the vendor-side
+   * idempotency (external ids, idempotency headers) still holds. Resolves once the item is queued
+   * (not once delivered); its completion reaches the original origin's listeners.
+   */
+  async replay(exception: ExceptionRecord, request?: Json, actor = 'operator'): Promise<OutboxItem> {
+    const target = exception.replayTarget as OutboxReplayTarget | { kind: 'node' } | undefined;
+    if (!target || target.kind !== 'outbox') throw new Error(`exception ${exception.id} has no outbox replay target`);
+    const body = request === undefined ? (exception.request ?? null) : request;
+    const previous = target.idempotencyKey
+      ? await this.store.outboxFind(target.connection, target.idempotencyKey)
+      : target.outboxId !== undefined
+        ? await this.store.outboxGet(target.outboxId)
+        : undefined;
+    const key = target.idempotencyKey ?? previous?.idempotencyKey ?? `exception-${exception.id}`;
+    const now = this.now();
+    let item: OutboxItem;
+    if (previous && previous.status === 'failed') {
+      item = await this.requeue(previous, body, now);
+    } else if (previous && previous.status === 'delivered') {
+      // Already delivered since (e.g. a later run): nothing to send, the exception is moot.
+      item = previous;
+    } else {
+      const result = await this.store.outboxEnqueue(
+        {
+          connection: target.connection,
+          operation: target.operation,
+          idempotencyKey: key,
+          request: body,
+          origin: previous?.origin,
+          context: previous?.context,
+          correlationId: exception.correlationId ?? previous?.correlationId,
+          process: exception.process,
+          step: exception.step,
+          recordKey: exception.recordKey ?? previous?.recordKey,
+        },
+        now,
+      );
+      item = result.item;
+    }
+    this.log('warn', `exception ${exception.id} replayed by ${actor} as outbox item ${item.id} (${target.connection}/${target.operation})`);
+    this.connections.get(target.connection)?.wake();
+    return item;
+  }
+
+  /** Puts a failed item back to pending with a new request and a fresh attempt count. */
+  private async requeue(previous: OutboxItem, request: Json, now: number): Promise<OutboxItem> {
+    const item = await this.store.outboxRequeue(previous.id, now, request);
+    if (!item) throw new Error(`outbox item ${previous.id} is no longer failed; not re-queued`);
+    return item;
+  }
+
+  /** Stops every connection: no new claims, in-flight attempts finish (their results are stored), timers cleared. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.connections.values()].map((c) => c.close()));
+    this.listeners.clear();
+    this.untrack();
+    if (engines.get(this.store) === this) engines.delete(this.store);
+  }
+}
+
+/** One registered connection: its limiter, breaker, worker and waiters. */
+class Connection implements ConnectionHandle {
+  private readonly limiter: Bottleneck;
+  private readonly breaker: CircuitBreakerPolicy;
+  private openedAt = 0;
+  private state: CircuitState = 'closed';
+  private readonly stateListeners = new Set<(state: CircuitState) => void>();
+  private readonly inflight = new Set<number>();
+  /** Per item: how many of its claims were turned back by the open breaker (they never reached the vendor). */
+  private readonly notSent = new Map<number, number>();
+  private readonly waiters = new Map<number, Waiter[]>();
+  private pumping = false;
+  private pumpAgain = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private sweep: NodeJS.Timeout | undefined;
+  private closed = false;
+  private idle: Array<() => void> = [];
+  private readonly readDelays = new Set<{ timer: NodeJS.Timeout; resolve(): void }>();
+
+  constructor(
+    private readonly engine: DeliveryEngine,
+    readonly name: string,
+    private readonly executor: ConnectionExecutor,
+    readonly limits: Required<ExtendedLimits>,
+  ) {
+    const rate = limits.ratePerSecond;
+    const settings: { -readonly [K in keyof Bottleneck.ConstructorOptions]: Bottleneck.ConstructorOptions[K] } = { maxConcurrent: limits.concurrency };
+    if (rate > 0) {
+      const interval = Math.max(1, Math.round(1000 / rate));
+      if (limits.burst <= 1) {
+        settings.minTime = interval; // evenly spaced: never more than `rate` in any second
+      } else {
+        settings.reservoir = limits.burst;
+        settings.reservoirIncreaseAmount = 1;
+        settings.reservoirIncreaseInterval = interval;
+        settings.reservoirIncreaseMaximum = limits.burst;
+      }
+    }
+    this.limiter = new Bottleneck(settings);
+    this.limiter.on('error', (err) => engine.log('warn', `limiter of ${name}`, err));
+    this.breaker = circuitBreaker(
+      handleWhen((err) => countsAgainstBreaker(err)),
+      { halfOpenAfter: limits.breakerHalfOpenAfterMs, breaker: new ConsecutiveBreaker(limits.breakerThreshold) },
+    );
+    this.breaker.onStateChange((s) => {
+      if (s === CockatielState.Open) this.openedAt = this.engine.now();
+      this.setState(s === CockatielState.Closed ? 'closed' : s === CockatielState.HalfOpen ? 'half-open' : 'open');
+      if (s === CockatielState.Closed) this.wake();
+    });
+    metrics.circuitStateGauge.set({ connection: name }, 0);
+  }
+
+  start(): void {
+    this.sweep = setInterval(() => this.wake(), this.engine.sweepMs);
+    this.sweep.unref();
+    this.wake();
+  }
+
+  // ---------------------------------------------------------------- public handle
+
+  async submit(input: Omit<NewOutboxItem, 'connection'>): Promise<DeliveryResult> {
+    if (this.closed) throw new DeliveryClosedError(this.name);
+    if (!input || typeof input.idempotencyKey !== 'string' || input.idempotencyKey === '') throw new TypeError('submit: idempotencyKey (non-empty string) is required');
+    if (typeof input.operation !== 'string' || input.operation === '') throw new TypeError('submit: operation is required');
+    const { item, duplicate } = await this.engine.store.outboxEnqueue({ ...input, connection: this.name }, this.engine.now());
+    if (item.status === 'delivered') return { item, response: item.response ?? null, duplicate: true };
+    if (item.status === 'failed') {
+      throw new FabricError(`${this.name}/${item.operation} ${item.idempotencyKey} already failed and is in the exception queue: ${item.lastError ?? ''}`.trim(), {
+        retry: 'permanent',
+        errorClass: 'permanent',
+        response: item.response,
+      });
+    }
+    const promise = new Promise<DeliveryResult>((resolve, reject) => {
+      const list = this.waiters.get(item.id) ?? [];
+      list.push({ resolve, reject, duplicate });
+      this.waiters.set(item.id, list);
+    });
+    this.wake();
+    return promise;
+  }
+
+  async call<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw new DeliveryClosedError(this.name);
+      try {
+        return await this.limiter.schedule(() => this.breaker.execute(() => withTimeout(fn(attempt), this.limits.attemptTimeoutMs, this.name)));
+      } catch (err) {
+        if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
+          throw new TransientError(`circuit open for ${this.name}: the vendor failed ${this.limits.breakerThreshold} times in a row`, { cause: err });
+        }
+        const fe = classify(err);
+        this.countAttempt(fe);
+        if (fe.retry !== 'transient' || attempt >= this.limits.maxAttempts) throw fe;
+        metrics.deliveryRetries.inc({ connection: this.name });
+        await this.delay(retryDelay(attempt, this.limits, fe.retryAfterMs, this.engine.random));
+      }
+    }
+  }
+
+  circuitState(): CircuitState {
+    return this.state;
+  }
+
+  onCircuitState(listener: (state: CircuitState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => {
+      this.stateListeners.delete(listener);
+    };
+  }
+
+  /** Stops claiming, lets in-flight attempts finish and record their outcome, then releases timers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.sweep) clearInterval(this.sweep);
+    this.timer = undefined;
+    for (const d of this.readDelays) {
+      clearTimeout(d.timer);
+      d.resolve();
+    }
+    if (this.inflight.size > 0 || this.pumping) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    for (const [, list] of this.waiters) for (const w of list) w.reject(new DeliveryClosedError(this.name));
+    this.waiters.clear();
+    this.stateListeners.clear();
+    this.engine.forget(this);
+  }
+
+  // ---------------------------------------------------------------- worker
+
+  /** Asks the worker to look for due items now. */
+  wake(): void {
+    if (this.closed) return;
+    void this.pump();
+  }
+
+  private wakeAt(at: number): void {
+    if (this.closed) return;
+    if (this.timer && at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.wake();
+    }, Math.max(0, at - this.engine.now()));
+    this.timer.unref();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        if (this.closed) break;
+        await this.claimOnce();
+      } while (this.pumpAgain);
+    } catch (err) {
+      this.engine.log('error', `claiming outbox items of ${this.name} failed; retrying in 1 s`, err);
+      this.wakeAt(this.engine.now() + 1000);
+    } finally {
+      this.pumping = false;
+      this.checkIdle();
+    }
+  }
+
+  private async claimOnce(): Promise<void> {
+    const now = this.engine.now();
+    let slots = this.limits.concurrency - this.inflight.size;
+    if (this.state === 'open') {
+      const probeAt = this.openedAt + this.limits.breakerHalfOpenAfterMs;
+      if (now < probeAt) {
+        this.wakeAt(probeAt); // hold everything until the breaker lets a probe through
+        return;
+      }
+      slots = this.inflight.size === 0 ? 1 : 0; // one probe
+    } else if (this.state === 'half-open') {
+      return; // a probe is running; its outcome wakes us
+    }
+    if (this.limits.ratePerSecond > 0) {
+      // Do not lease more than can start well within the lease.
+      slots = Math.min(slots, Math.max(1, Math.floor((this.limits.ratePerSecond * this.engine.leaseMs) / 4000)));
+    }
+    if (slots <= 0) return;
+    const items = await this.engine.store.outboxClaim(this.name, slots, now, this.engine.leaseMs, this.engine.owner);
+    for (const item of items) this.attempt(item);
+  }
+
+  private attempt(item: OutboxItem): void {
+    this.inflight.add(item.id);
+    void this.runAttempt(item)
+      .catch((err) => {
+        // Only store failures land here: the lease runs out and the item is attempted again.
+        this.engine.log('error', `recording the outcome of outbox item ${item.id} (${this.name}) failed; it will be retried after its lease`, err);
+      })
+      .finally(() => {
+        this.inflight.delete(item.id);
+        this.checkIdle();
+        this.wake();
+      });
+  }
+
+  private checkIdle(): void {
+    if (this.inflight.size === 0 && !this.pumping && this.idle.length) {
+      const idle = this.idle;
+      this.idle = [];
+      for (const resolve of idle) resolve();
+    }
+  }
+
+  private async runAttempt(item: OutboxItem): Promise<void> {
+    const attempt = Math.max(1, item.attempts - (this.notSent.get(item.id) ?? 0));
+    let response: Json;
+    try {
+      response = await this.limiter.schedule(() =>
+        this.breaker.execute(() => {
+          if (this.closed) throw new DeliveryClosedError(this.name);
+          return withTimeout(
+            this.executor.execute(item.operation, item.request, { idempotencyKey: item.idempotencyKey, attempt, correlationId: item.correlationId }),
+            this.limits.attemptTimeoutMs,
+            this.name,
+          );
+        }),
+      );
+    } catch (err) {
+      const now = this.engine.now();
+      if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || err instanceof DeliveryClosedError || (this.closed && isLimiterStopped(err))) {
+        // Never reached the vendor: put it back without spending an attempt.
+        this.notSent.set(item.id, (this.notSent.get(item.id) ?? 0) + 1);
+        metrics.deliveryAttempts.inc({ connection: this.name, outcome: 'rejected' });
+        const at = this.closed ? now : Math.max(now, this.openedAt + this.limits.breakerHalfOpenAfterMs);
+        await this.engine.store.outboxRetryAt(item.id, at, this.closed ? 'connection closed before the attempt' : 'circuit open: held until the breaker half-opens', now);
+        this.wakeAt(at);
+        return;
+      }
+      const fe = classify(err);
+      this.countAttempt(fe);
+      if (fe.retry === 'transient' && attempt < this.limits.maxAttempts) {
+        const at = now + retryDelay(attempt, this.limits, fe.retryAfterMs, this.engine.random);
+        metrics.deliveryRetries.inc({ connection: this.name });
+        await this.engine.store.outboxRetryAt(item.id, at, redactString(fe.message), now);
+        this.wakeAt(at);
+        return;
+      }
+      await this.fail(item, fe, attempt);
+      return;
+    }
+    metrics.deliveryAttempts.inc({ connection: this.name, outcome: 'success' });
+    await this.succeed(item, response === undefined ? null : response, attempt);
+  }
+
+  private countAttempt(fe: FabricError): void {
+    metrics.deliveryAttempts.inc({ connection: this.name, outcome: fe.retry });
+    if (fe.status === 429) metrics.deliveryThrottled.inc({ connection: this.name });
+  }
+
+  private async succeed(item: OutboxItem, response: Json, attempt: number): Promise<void> {
+    const engine = this.engine;
+    const now = engine.now();
+    const stored = redact(response);
+    engine.completing.add(item.id);
+    try {
+      await engine.store.outboxDelivered(item.id, stored, now);
+      this.notSent.delete(item.id);
+      metrics.deliveryOutcomes.inc({ connection: this.name, outcome: 'delivered' });
+      metrics.deliveryLatency.observe({ connection: this.name }, Math.max(0, now - item.createdAt) / 1000);
+      try {
+        await engine.audit.record({
+          at: now,
+          actor: engine.actor,
+          action: 'write.delivered',
+          process: item.process,
+          correlationId: item.correlationId,
+          targetSystem: this.name,
+          recordKey: item.recordKey,
+          details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt },
+        });
+      } catch (err) {
+        engine.log('error', `audit of delivered outbox item ${item.id} failed`, err);
+      }
+      if (item.recordKey && engine.exceptions.autoResolve) {
+        try {
+          await engine.exceptions.autoResolve(item.recordKey, `${engine.actor}:${this.name}`);
+        } catch (err) {
+          engine.log('warn', `auto-resolving exceptions of ${item.recordKey} failed`, err);
+        }
+      }
+    } finally {
+      engine.completing.delete(item.id);
+    }
+    const done: OutboxItem = { ...item, status: 'delivered', response: stored, attempts: attempt, updatedAt: now, leaseOwner: undefined, leaseUntil: undefined };
+    for (const w of this.takeWaiters(item.id)) w.resolve({ item: done, response, duplicate: w.duplicate });
+    await engine.notify(done, { item: done, ok: true, response, recovered: false });
+  }
+
+  private async fail(item: OutboxItem, fe: FabricError, attempt: number): Promise<void> {
+    const engine = this.engine;
+    const now = engine.now();
+    const exhausted = fe.retry === 'transient';
+    const response = fe.response === undefined && fe.status === undefined ? undefined : redact({ status: fe.status ?? null, body: fe.response ?? null });
+    const reason = redactString(fe.message);
+    engine.completing.add(item.id);
+    let exception: ExceptionRecord | undefined;
+    try {
+      await engine.store.outboxFailed(item.id, reason, response, now);
+      this.notSent.delete(item.id);
+      metrics.deliveryOutcomes.inc({ connection: this.name, outcome: 'failed' });
+      const what = `${this.name} ${item.operation}${item.recordKey ? ` for ${item.recordKey}` : ''}`;
+      exception = await engine.exceptions.add({
+        process: item.process ?? 'unknown',
+        step: item.step ?? `${this.name}:${item.operation}`,
+        errorClass: exhausted ? 'transient-exhausted' : fe.errorClass,
+        message: exhausted
+          ? `${what} still failing after ${attempt} attempts: ${reason}`
+          : `${what} was rejected${fe.status ? ` (HTTP ${fe.status})` : ''}: ${reason}`,
+        details: fe.details ? (redact(fe.details) as Json) : undefined,
+        ownerTeam: 'unassigned',
+        correlationId: item.correlationId,
+        recordKey: item.recordKey,
+        request: redact(item.request),
+        response,
+        replayTarget: outboxReplayTarget(item) as { kind: 'outbox'; connection: string; operation: string },
+        attempts: attempt,
+      });
+    } finally {
+      engine.completing.delete(item.id);
+    }
+    const done: OutboxItem = { ...item, status: 'failed', lastError: reason, response, attempts: attempt, updatedAt: now, leaseOwner: undefined, leaseUntil: undefined };
+    const err = fe;
+    for (const w of this.takeWaiters(item.id)) w.reject(err);
+    await engine.notify(done, { item: done, ok: false, error: err, exceptionId: exception?.id, recovered: false });
+  }
+
+  private takeWaiters(id: number): Waiter[] {
+    const list = this.waiters.get(id) ?? [];
+    this.waiters.delete(id);
+    return list;
+  }
+
+  private setState(state: CircuitState): void {
+    if (state === this.state) return;
+    this.state = state;
+    metrics.circuitStateGauge.set({ connection: this.name }, metrics.circuitStateValue(state));
+    for (const l of [...this.stateListeners]) {
+      try {
+        l(state);
+      } catch (err) {
+        this.engine.log('warn', `circuit state listener of ${this.name} threw`, err);
+      }
+    }
+  }
+
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const entry = {
+        timer: setTimeout(() => {
+          this.readDelays.delete(entry);
+          resolve();
+        }, ms),
+        resolve,
+      };
+      entry.timer.unref();
+      this.readDelays.add(entry);
+    });
+  }
+}
+
+/** 5xx, 408, network errors and timeouts open the breaker; 429 (the vendor is up, just throttling) and permanent errors do not. */
+function countsAgainstBreaker(err: unknown): boolean {
+  if (err instanceof DeliveryClosedError) return false;
+  const fe = classify(err);
+  return fe.retry === 'transient' && fe.status !== 429;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, connection: string): Promise<T> {
+  if (!(ms > 0) || !Number.isFinite(ms)) return promise;
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransientError(`${connection}: no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function isLimiterStopped(err: unknown): boolean {
+  return err instanceof Bottleneck.BottleneckError;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined && v !== null && v !== '') (out as Record<string, unknown>)[k] = typeof v === 'string' ? Number(v) : v;
+  return out;
+}
+
+function validateLimits(name: string, l: Required<ExtendedLimits>, leaseMs: number): void {
+  const bad = (k: string) => new RangeError(`connection ${name}: ${k} must be a positive number`);
+  for (const k of ['concurrency', 'maxAttempts', 'breakerThreshold'] as const) if (!(Number.isInteger(l[k]) && l[k] >= 1)) throw bad(k);
+  for (const k of ['ratePerSecond', 'baseDelayMs', 'maxDelayMs', 'breakerHalfOpenAfterMs', 'attemptTimeoutMs', 'burst'] as const) if (!(Number.isFinite(l[k]) && l[k] >= 0)) throw bad(k);
+  if (l.attemptTimeoutMs >= leaseMs) throw new RangeError(`connection ${name}: attemptTimeoutMs (${l.attemptTimeoutMs}) must be shorter than the engine's leaseMs (${leaseMs})`);
+}

@@ -1,0 +1,58 @@
+/**
+ * What the outbox engine needs from the services around the store (exception queue, audit) and
+ * how it falls back to the bare Store when a service is not given. The engine takes these as
+ * structural interfaces so that it can be built in a child process (reliability suite) or a unit
+ * test with nothing but a Store.
+ */
+import type { AuditEntry, ExceptionRecord, Json, NewException, OutboxItem, Store } from '../store/store';
+
+/** Re-submits a replayed exception's (possibly edited) request to the outbox. */
+export type OutboxReplayer = (exception: ExceptionRecord, request: Json, actor: string) => Promise<unknown>;
+
+/** The subset of the ExceptionQueue (lib/exceptions) the engine uses. */
+export interface ExceptionSink {
+  add(exception: NewException): Promise<ExceptionRecord>;
+  /** Resolves the open exceptions of a record after a later run of it succeeded. */
+  autoResolve?(recordKey: string, by: string): Promise<unknown>;
+  /** Lets replay of `replayTarget.kind === 'outbox'` exceptions reach the engine. */
+  registerReplayer?(kind: 'outbox', replayer: OutboxReplayer): unknown;
+}
+
+/** The subset of the audit service (lib/audit) the engine uses. */
+export interface AuditSink {
+  record(entry: AuditEntry): Promise<unknown>;
+}
+
+export interface DeliveryServices {
+  exceptions?: ExceptionSink;
+  audit?: AuditSink;
+}
+
+/** An ExceptionSink straight on the store, for when no ExceptionQueue is given. */
+export function storeExceptionSink(store: Store, now: () => number = Date.now): ExceptionSink {
+  return {
+    add: (exception) => store.exceptionAdd(exception, now()),
+    autoResolve: async (recordKey, by) => {
+      const open = await store.exceptionList({ status: 'open', recordKey, limit: 1000 });
+      for (const e of open) await store.exceptionSetStatus(e.id, 'resolved', by, now(), 'a later run of the same record succeeded');
+      return open.length;
+    },
+  };
+}
+
+export function storeAuditSink(store: Store): AuditSink {
+  return { record: (entry) => store.auditAppend(entry) };
+}
+
+/** The outbox keeps the idempotency key beside the replay target so that a replay reuses it. */
+export interface OutboxReplayTarget {
+  kind: 'outbox';
+  connection: string;
+  operation: string;
+  idempotencyKey?: string;
+  outboxId?: number;
+}
+
+export function outboxReplayTarget(item: OutboxItem): OutboxReplayTarget {
+  return { kind: 'outbox', connection: item.connection, operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id };
+}
