@@ -155,11 +155,21 @@ export interface Store {
 
   // outbox
   outboxEnqueue(item: NewOutboxItem, now: number): Promise<{ item: OutboxItem; duplicate: boolean }>;
-  /** Leases up to `limit` due items of a connection to `owner` until `now + leaseMs` (safe across instances). */
+  /**
+   * Leases up to `limit` due items of a connection to `owner` until `now + leaseMs` (safe across instances).
+   * Due = pending with nextAttemptAt <= now, or inflight with an expired lease (its owner crashed). Each claim
+   * increments `attempts`, so the returned item's `attempts` is the number of the attempt about to be made.
+   */
   outboxClaim(connection: string, limit: number, now: number, leaseMs: number, owner: string): Promise<OutboxItem[]>;
   outboxDelivered(id: number, response: Json, now: number): Promise<void>;
   outboxRetryAt(id: number, nextAttemptAt: number, error: string, now: number): Promise<void>;
   outboxFailed(id: number, error: string, response: Json | undefined, now: number): Promise<void>;
+  /**
+   * Puts a failed (or delivered) item back to `pending`, due now, attempts reset, keeping its idempotency key so the
+   * remote side can still de-duplicate; `request` replaces the stored one (edited replay). Undefined when the item
+   * does not exist or is not finished (pending/inflight items are left alone).
+   */
+  outboxRequeue(id: number, now: number, request?: Json): Promise<OutboxItem | undefined>;
   outboxGet(id: number): Promise<OutboxItem | undefined>;
   outboxFind(connection: string, idempotencyKey: string): Promise<OutboxItem | undefined>;
   /** Delivered or failed items whose origin has not acknowledged the completion yet (restart recovery). */
@@ -178,6 +188,7 @@ export interface Store {
   // exceptions: an open exception for the same (process, step, recordKey) is updated, not duplicated
   exceptionAdd(exception: NewException, now: number): Promise<ExceptionRecord>;
   exceptionGet(id: number): Promise<ExceptionRecord | undefined>;
+  /** Newest first (id descending); limit defaults to 100. */
   exceptionList(filter: ExceptionFilter): Promise<ExceptionRecord[]>;
   exceptionCount(filter: ExceptionFilter): Promise<number>;
   exceptionSetStatus(id: number, status: ExceptionStatus, by: string, now: number, reason?: string): Promise<void>;
@@ -185,6 +196,7 @@ export interface Store {
 
   // audit (append only)
   auditAppend(entry: AuditEntry): Promise<void>;
+  /** Newest first (id descending); limit defaults to 100. */
   auditList(filter: { recordKey?: string; correlationId?: string; action?: string; since?: number; limit?: number }): Promise<AuditRecord[]>;
 
   // process instances

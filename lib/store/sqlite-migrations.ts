@@ -1,0 +1,186 @@
+/**
+ * SQLite schema, versioned in code. A migration is never edited once released: add a new one.
+ * `schema_version` records every applied version; the store refuses to open a file written by a
+ * newer build (a higher version than it knows) rather than guess at a schema it has never seen.
+ *
+ * Conventions: times are INTEGER epoch ms, JSON columns are TEXT holding JSON.stringify output.
+ */
+import type Database from 'better-sqlite3';
+
+export interface SqliteMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: 'initial schema: inbox, outbox, idempotency keys, exceptions, audit, process instances, watermarks, leases',
+    sql: `
+      CREATE TABLE inbox (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        source       TEXT    NOT NULL,
+        message_id   TEXT    NOT NULL,
+        payload      TEXT    NOT NULL,
+        received_at  INTEGER NOT NULL,
+        status       TEXT    NOT NULL DEFAULT 'received' CHECK (status IN ('received', 'processed')),
+        processed_at INTEGER,
+        UNIQUE (source, message_id)
+      );
+      -- inboxPending: the unprocessed entries of one source in arrival order.
+      CREATE INDEX inbox_pending ON inbox (source, seq) WHERE status = 'received';
+
+      CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        connection      TEXT    NOT NULL,
+        operation       TEXT    NOT NULL,
+        idempotency_key TEXT    NOT NULL,
+        request         TEXT    NOT NULL,
+        origin          TEXT,
+        context         TEXT,
+        correlation_id  TEXT,
+        process         TEXT,
+        step            TEXT,
+        record_key      TEXT,
+        status          TEXT    NOT NULL CHECK (status IN ('pending', 'inflight', 'delivered', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        last_error      TEXT,
+        response        TEXT,
+        lease_owner     TEXT,
+        lease_until     INTEGER,
+        acknowledged    INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (connection, idempotency_key)
+      );
+      -- outboxClaim: due items of one connection (pending by next attempt, inflight by expired lease).
+      CREATE INDEX outbox_due ON outbox (connection, status, next_attempt_at);
+      -- outboxUnacknowledged: completed items an origin has not consumed yet.
+      CREATE INDEX outbox_unacknowledged ON outbox (origin, id) WHERE acknowledged = 0 AND status IN ('delivered', 'failed');
+      -- outboxPurgeDelivered.
+      CREATE INDEX outbox_delivered_age ON outbox (updated_at) WHERE status = 'delivered';
+
+      CREATE TABLE idempotency_keys (
+        scope         TEXT    NOT NULL,
+        key           TEXT    NOT NULL,
+        first_seen_at INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        outcome       TEXT,
+        PRIMARY KEY (scope, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_expiry ON idempotency_keys (expires_at);
+
+      CREATE TABLE exceptions (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        process        TEXT    NOT NULL,
+        step           TEXT    NOT NULL,
+        error_class    TEXT    NOT NULL,
+        message        TEXT    NOT NULL,
+        details        TEXT,
+        owner_team     TEXT    NOT NULL,
+        correlation_id TEXT,
+        record_key     TEXT,
+        request        TEXT,
+        response       TEXT,
+        replay_target  TEXT,
+        attempts       INTEGER,
+        status         TEXT    NOT NULL CHECK (status IN ('open', 'replayed', 'discarded', 'resolved')),
+        first_seen_at  INTEGER NOT NULL,
+        last_seen_at   INTEGER NOT NULL,
+        occurrences    INTEGER NOT NULL DEFAULT 1,
+        resolved_by    TEXT,
+        resolved_at    INTEGER,
+        resolution_reason TEXT
+      );
+      -- At most one open exception per (process, step, record): a repeat updates it (see exceptionAdd).
+      CREATE UNIQUE INDEX exceptions_open_record ON exceptions (process, step, record_key)
+        WHERE status = 'open' AND record_key IS NOT NULL;
+      -- Backlog by owner team (dashboard, metrics) and the operator's usual filters.
+      CREATE INDEX exceptions_status_owner ON exceptions (status, owner_team);
+      CREATE INDEX exceptions_status_process ON exceptions (status, process, step);
+      CREATE INDEX exceptions_record ON exceptions (record_key, status);
+      CREATE INDEX exceptions_correlation ON exceptions (correlation_id);
+
+      CREATE TABLE audit (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        at             INTEGER NOT NULL,
+        actor          TEXT    NOT NULL,
+        action         TEXT    NOT NULL,
+        process        TEXT,
+        correlation_id TEXT,
+        target_system  TEXT,
+        record_key     TEXT,
+        details        TEXT
+      );
+      CREATE INDEX audit_record ON audit (record_key, id);
+      CREATE INDEX audit_correlation ON audit (correlation_id, id);
+      CREATE INDEX audit_action ON audit (action, id);
+      CREATE INDEX audit_at ON audit (at);
+
+      CREATE TABLE process_instances (
+        process        TEXT    NOT NULL,
+        key            TEXT    NOT NULL,
+        correlation_id TEXT,
+        started_at     INTEGER NOT NULL,
+        completed_at   INTEGER,
+        status         TEXT    NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+        attributes     TEXT,
+        PRIMARY KEY (process, key)
+      );
+      CREATE INDEX process_instances_started ON process_instances (process, started_at);
+      CREATE INDEX process_instances_status ON process_instances (status, started_at);
+
+      CREATE TABLE watermarks (
+        name       TEXT    PRIMARY KEY,
+        value      TEXT    NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE leases (
+        name       TEXT    PRIMARY KEY,
+        owner      TEXT    NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
+export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;
+
+/** Current schema version of an open database (0 for a new file). */
+export function schemaVersion(db: Database.Database): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const row = db.prepare('SELECT MAX(version) AS version FROM schema_version').get() as { version: number | null };
+  return row.version ?? 0;
+}
+
+/**
+ * Brings the database up to the latest version. Each migration runs in its own IMMEDIATE transaction
+ * (the write lock is taken up front), so two processes opening the same new file cannot both apply it.
+ */
+export function migrateSqlite(db: Database.Database, migrations: readonly SqliteMigration[] = SQLITE_MIGRATIONS): number {
+  const known = migrations.length ? migrations[migrations.length - 1].version : 0;
+  let current = schemaVersion(db);
+  if (current > known) {
+    throw new Error(`the store file has schema version ${current}, newer than this PS Fabric build knows (${known}); upgrade PS Fabric or use another file`);
+  }
+  for (const migration of migrations) {
+    const apply = db.transaction(() => {
+      // Re-read inside the lock: another process may have applied it meanwhile.
+      if (schemaVersion(db) >= migration.version) return;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+    });
+    if (migration.version > current) {
+      apply.immediate();
+      current = migration.version;
+    }
+  }
+  return current;
+}

@@ -1,0 +1,572 @@
+/**
+ * The embedded Store: one SQLite file (better-sqlite3) in WAL mode.
+ *
+ * Durability: `synchronous = FULL` by default. In WAL mode NORMAL already survives a process crash
+ * (kill -9), but a power loss or OS crash can drop the last commits; since an inbox commit is what
+ * lets us PUBACK to a broker (and the broker then forgets the message), an acknowledged entry must
+ * survive power loss too. The cost of FULL (one fsync per commit) is paid once per grouped batch by
+ * the InboxWriter, which is why the grouping exists. NORMAL can be chosen for throughput-only setups.
+ *
+ * better-sqlite3 is synchronous: every method does its work before returning, so two calls never
+ * interleave inside one process, and multi-statement operations run in a transaction. Other
+ * processes on the same file are serialised by SQLite's locks, waited for up to `busyTimeoutMs`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { migrateSqlite } from './sqlite-migrations';
+import type {
+  AuditEntry,
+  AuditRecord,
+  ExceptionFilter,
+  ExceptionRecord,
+  ExceptionStatus,
+  IdempotencyRecord,
+  InboxEntry,
+  InboxRecord,
+  Json,
+  NewException,
+  NewOutboxItem,
+  OutboxBacklog,
+  OutboxItem,
+  OutboxStatus,
+  ProcessInstance,
+  Store,
+} from './store';
+
+export interface SqliteStoreOptions {
+  /** File path; its directory is created when missing. */
+  path: string;
+  /** FULL (default, survives power loss) or NORMAL (survives process crashes only). */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How long a statement waits for another process' lock before failing with SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+type SqlValue = string | number | null;
+
+// Row shapes as SQLite returns them.
+interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: 'received' | 'processed' }
+interface OutboxRow {
+  id: number; connection: string; operation: string; idempotency_key: string; request: string; origin: string | null;
+  context: string | null; correlation_id: string | null; process: string | null; step: string | null; record_key: string | null;
+  status: OutboxStatus; attempts: number; next_attempt_at: number; created_at: number; updated_at: number;
+  last_error: string | null; response: string | null; lease_owner: string | null; lease_until: number | null;
+}
+interface IdempotencyRow { scope: string; key: string; first_seen_at: number; expires_at: number; outcome: string | null }
+interface ExceptionRow {
+  id: number; process: string; step: string; error_class: NewException['errorClass']; message: string; details: string | null;
+  owner_team: string; correlation_id: string | null; record_key: string | null; request: string | null; response: string | null;
+  replay_target: string | null; attempts: number | null; status: ExceptionStatus; first_seen_at: number; last_seen_at: number;
+  occurrences: number; resolved_by: string | null; resolved_at: number | null; resolution_reason: string | null;
+}
+interface AuditRow {
+  id: number; at: number; actor: string; action: string; process: string | null; correlation_id: string | null;
+  target_system: string | null; record_key: string | null; details: string | null;
+}
+interface ProcessRow {
+  process: string; key: string; correlation_id: string | null; started_at: number; completed_at: number | null;
+  status: ProcessInstance['status']; attributes: string | null;
+}
+
+const toJsonText = (value: Json): string => JSON.stringify(value);
+const optionalJsonText = (value: Json | undefined): string | null => (value === undefined ? null : JSON.stringify(value));
+const parseJson = (text: string): Json => JSON.parse(text) as Json;
+
+/** Copies `value` into `target[key]` unless it is null (optional fields are absent, not null, in records). */
+function setIfPresent<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | null): void {
+  if (value !== null && value !== undefined) target[key] = value;
+}
+
+function toInbox(row: InboxRow): InboxRecord {
+  return { seq: row.seq, source: row.source, messageId: row.message_id, payload: parseJson(row.payload), receivedAt: row.received_at, status: row.status };
+}
+
+function toOutbox(row: OutboxRow): OutboxItem {
+  const item: OutboxItem = {
+    id: row.id,
+    connection: row.connection,
+    operation: row.operation,
+    idempotencyKey: row.idempotency_key,
+    request: parseJson(row.request),
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+  setIfPresent(item, 'origin', row.origin);
+  if (row.context !== null) item.context = parseJson(row.context);
+  setIfPresent(item, 'correlationId', row.correlation_id);
+  setIfPresent(item, 'process', row.process);
+  setIfPresent(item, 'step', row.step);
+  setIfPresent(item, 'recordKey', row.record_key);
+  setIfPresent(item, 'lastError', row.last_error);
+  if (row.response !== null) item.response = parseJson(row.response);
+  setIfPresent(item, 'leaseOwner', row.lease_owner);
+  setIfPresent(item, 'leaseUntil', row.lease_until);
+  return item;
+}
+
+function toIdempotency(row: IdempotencyRow): IdempotencyRecord {
+  const record: IdempotencyRecord = { scope: row.scope, key: row.key, firstSeenAt: row.first_seen_at, expiresAt: row.expires_at };
+  if (row.outcome !== null) record.outcome = parseJson(row.outcome);
+  return record;
+}
+
+function toException(row: ExceptionRow): ExceptionRecord {
+  const record: ExceptionRecord = {
+    id: row.id,
+    process: row.process,
+    step: row.step,
+    errorClass: row.error_class,
+    message: row.message,
+    ownerTeam: row.owner_team,
+    status: row.status,
+    firstSeenAt: row.first_seen_at,
+    lastSeenAt: row.last_seen_at,
+    occurrences: row.occurrences,
+  };
+  if (row.details !== null) record.details = parseJson(row.details);
+  setIfPresent(record, 'correlationId', row.correlation_id);
+  setIfPresent(record, 'recordKey', row.record_key);
+  if (row.request !== null) record.request = parseJson(row.request);
+  if (row.response !== null) record.response = parseJson(row.response);
+  if (row.replay_target !== null) record.replayTarget = JSON.parse(row.replay_target) as NewException['replayTarget'];
+  setIfPresent(record, 'attempts', row.attempts);
+  if (row.resolved_by !== null && row.resolved_at !== null) {
+    record.resolution = { by: row.resolved_by, at: row.resolved_at };
+    if (row.resolution_reason !== null) record.resolution.reason = row.resolution_reason;
+  }
+  return record;
+}
+
+function toAudit(row: AuditRow): AuditRecord {
+  const record: AuditRecord = { id: row.id, at: row.at, actor: row.actor, action: row.action };
+  setIfPresent(record, 'process', row.process);
+  setIfPresent(record, 'correlationId', row.correlation_id);
+  setIfPresent(record, 'targetSystem', row.target_system);
+  setIfPresent(record, 'recordKey', row.record_key);
+  if (row.details !== null) record.details = parseJson(row.details);
+  return record;
+}
+
+function toProcess(row: ProcessRow): ProcessInstance {
+  const instance: ProcessInstance = { process: row.process, key: row.key, startedAt: row.started_at, status: row.status };
+  setIfPresent(instance, 'correlationId', row.correlation_id);
+  setIfPresent(instance, 'completedAt', row.completed_at);
+  if (row.attributes !== null) instance.attributes = parseJson(row.attributes);
+  return instance;
+}
+
+/** Builds `WHERE ...` for the dynamic list queries; values are always bound, never spliced. */
+class Where {
+  private readonly clauses: string[] = [];
+  readonly params: SqlValue[] = [];
+  add(clause: string, ...values: SqlValue[]): void {
+    this.clauses.push(clause);
+    this.params.push(...values);
+  }
+  in(column: string, values: readonly string[]): void {
+    this.add(`${column} IN (${values.map(() => '?').join(', ')})`, ...values);
+  }
+  toString(): string {
+    return this.clauses.length ? `WHERE ${this.clauses.join(' AND ')}` : '';
+  }
+}
+
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 10000;
+const limitOf = (limit: number | undefined): number => Math.max(1, Math.min(MAX_LIST_LIMIT, Math.floor(limit ?? DEFAULT_LIST_LIMIT)));
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+  private readonly db: Database.Database;
+  /** Prepared statements by SQL text: preparing costs more than running for these small queries. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    this.path = options.path;
+    if (options.path !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
+    this.db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma(`busy_timeout = ${Math.floor(options.busyTimeoutMs ?? 5000)}`);
+      migrateSqlite(this.db);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+  }
+
+  /** The pragma values in effect (for health checks and tests). */
+  settings(): { journalMode: string; synchronous: number; busyTimeoutMs: number } {
+    return {
+      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
+      busyTimeoutMs: Number(this.db.pragma('busy_timeout', { simple: true })),
+    };
+  }
+
+  private stmt(sql: string): Database.Statement {
+    if (this.closed) throw new Error(`store ${this.path} is closed`);
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private run(sql: string, ...params: SqlValue[]): Database.RunResult {
+    return this.stmt(sql).run(...params);
+  }
+  private get<T>(sql: string, ...params: SqlValue[]): T | undefined {
+    return this.stmt(sql).get(...params) as T | undefined;
+  }
+  private all<T>(sql: string, ...params: SqlValue[]): T[] {
+    return this.stmt(sql).all(...params) as T[];
+  }
+
+  // ---------- inbox ----------
+  private insertInbox(entry: InboxEntry): boolean {
+    const result = this.run(
+      'INSERT INTO inbox (source, message_id, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (source, message_id) DO NOTHING',
+      entry.source, entry.messageId, toJsonText(entry.payload), entry.receivedAt,
+    );
+    return result.changes === 1;
+  }
+
+  async inboxAdd(entry: InboxEntry): Promise<boolean> {
+    return this.insertInbox(entry);
+  }
+
+  async inboxAddMany(entries: InboxEntry[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    return this.db.transaction((batch: InboxEntry[]) => batch.map((entry) => this.insertInbox(entry)))(entries);
+  }
+
+  async inboxMarkProcessed(source: string, messageId: string): Promise<void> {
+    this.run("UPDATE inbox SET status = 'processed', processed_at = ? WHERE source = ? AND message_id = ?", Date.now(), source, messageId);
+  }
+
+  async inboxPending(source: string, limit: number): Promise<InboxRecord[]> {
+    return this.all<InboxRow>("SELECT * FROM inbox WHERE source = ? AND status = 'received' ORDER BY seq LIMIT ?", source, limitOf(limit)).map(toInbox);
+  }
+
+  // ---------- outbox ----------
+  private outboxRow(id: number): OutboxRow | undefined {
+    return this.get<OutboxRow>('SELECT * FROM outbox WHERE id = ?', id);
+  }
+
+  async outboxEnqueue(item: NewOutboxItem, now: number): Promise<{ item: OutboxItem; duplicate: boolean }> {
+    return this.db.transaction(() => {
+      const result = this.run(
+        `INSERT INTO outbox (connection, operation, idempotency_key, request, origin, context, correlation_id, process, step, record_key,
+                             status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+         ON CONFLICT (connection, idempotency_key) DO NOTHING`,
+        item.connection, item.operation, item.idempotencyKey, toJsonText(item.request), item.origin ?? null,
+        optionalJsonText(item.context), item.correlationId ?? null, item.process ?? null, item.step ?? null, item.recordKey ?? null,
+        now, now, now,
+      );
+      if (result.changes === 1) return { item: toOutbox(this.outboxRow(Number(result.lastInsertRowid))!), duplicate: false };
+      const existing = this.get<OutboxRow>('SELECT * FROM outbox WHERE connection = ? AND idempotency_key = ?', item.connection, item.idempotencyKey)!;
+      return { item: toOutbox(existing), duplicate: true };
+    }).immediate();
+  }
+
+  async outboxClaim(connection: string, limit: number, now: number, leaseMs: number, owner: string): Promise<OutboxItem[]> {
+    // IMMEDIATE: take the write lock before reading so two processes cannot lease the same rows.
+    return this.db.transaction(() => {
+      const due = this.all<{ id: number }>(
+        `SELECT id FROM outbox
+         WHERE connection = ? AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?))
+         ORDER BY next_attempt_at, id LIMIT ?`,
+        connection, now, now, limitOf(limit),
+      );
+      return due.map(({ id }) => {
+        // attempts counts claims: a crash during an attempt still counts, so a message that kills the
+        // process cannot be retried forever.
+        this.run(
+          "UPDATE outbox SET status = 'inflight', attempts = attempts + 1, lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
+          owner, now + leaseMs, now, id,
+        );
+        return toOutbox(this.outboxRow(id)!);
+      });
+    }).immediate();
+  }
+
+  async outboxDelivered(id: number, response: Json, now: number): Promise<void> {
+    this.run(
+      "UPDATE outbox SET status = 'delivered', response = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+      toJsonText(response), now, id,
+    );
+  }
+
+  async outboxRetryAt(id: number, nextAttemptAt: number, error: string, now: number): Promise<void> {
+    this.run(
+      "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+      nextAttemptAt, error, now, id,
+    );
+  }
+
+  async outboxFailed(id: number, error: string, response: Json | undefined, now: number): Promise<void> {
+    this.run(
+      "UPDATE outbox SET status = 'failed', last_error = ?, response = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+      error, optionalJsonText(response), now, id,
+    );
+  }
+
+  async outboxRequeue(id: number, now: number, request?: Json): Promise<OutboxItem | undefined> {
+    return this.db.transaction(() => {
+      const result = this.run(
+        `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, request = COALESCE(?, request), last_error = NULL,
+                response = NULL, lease_owner = NULL, lease_until = NULL, acknowledged = 0, updated_at = ?
+         WHERE id = ? AND status IN ('failed', 'delivered')`,
+        now, optionalJsonText(request), now, id,
+      );
+      if (result.changes === 0) return undefined;
+      return toOutbox(this.outboxRow(id)!);
+    }).immediate();
+  }
+
+  async outboxGet(id: number): Promise<OutboxItem | undefined> {
+    const row = this.outboxRow(id);
+    return row && toOutbox(row);
+  }
+
+  async outboxFind(connection: string, idempotencyKey: string): Promise<OutboxItem | undefined> {
+    const row = this.get<OutboxRow>('SELECT * FROM outbox WHERE connection = ? AND idempotency_key = ?', connection, idempotencyKey);
+    return row && toOutbox(row);
+  }
+
+  async outboxUnacknowledged(origin: string, limit: number): Promise<OutboxItem[]> {
+    return this.all<OutboxRow>(
+      "SELECT * FROM outbox WHERE origin = ? AND acknowledged = 0 AND status IN ('delivered', 'failed') ORDER BY id LIMIT ?",
+      origin, limitOf(limit),
+    ).map(toOutbox);
+  }
+
+  async outboxAcknowledge(id: number): Promise<void> {
+    this.run('UPDATE outbox SET acknowledged = 1 WHERE id = ?', id);
+  }
+
+  async outboxBacklog(): Promise<OutboxBacklog[]> {
+    const rows = this.all<{ connection: string; status: OutboxStatus; n: number }>(
+      'SELECT connection, status, COUNT(*) AS n FROM outbox GROUP BY connection, status ORDER BY connection',
+    );
+    const byConnection = new Map<string, OutboxBacklog>();
+    for (const row of rows) {
+      let backlog = byConnection.get(row.connection);
+      if (!backlog) {
+        backlog = { connection: row.connection, pending: 0, inflight: 0, failed: 0, delivered: 0 };
+        byConnection.set(row.connection, backlog);
+      }
+      backlog[row.status] = row.n;
+    }
+    return [...byConnection.values()];
+  }
+
+  async outboxPurgeDelivered(olderThan: number): Promise<number> {
+    // An item its origin has not acknowledged yet is kept: purging it would lose the completion signal.
+    return this.run(
+      "DELETE FROM outbox WHERE status = 'delivered' AND updated_at < ? AND (origin IS NULL OR acknowledged = 1)",
+      olderThan,
+    ).changes;
+  }
+
+  // ---------- idempotency ----------
+  async idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean> {
+    // One statement, so atomic: a new key is inserted; an expired one is taken over (outcome cleared);
+    // a live one is left alone and `changes` is 0.
+    const result = this.run(
+      `INSERT INTO idempotency_keys (scope, key, first_seen_at, expires_at, outcome) VALUES (?, ?, ?, ?, NULL)
+       ON CONFLICT (scope, key) DO UPDATE SET first_seen_at = excluded.first_seen_at, expires_at = excluded.expires_at, outcome = NULL
+       WHERE idempotency_keys.expires_at <= excluded.first_seen_at`,
+      scope, key, now, now + ttlMs,
+    );
+    return result.changes === 1;
+  }
+
+  async idempotencyGet(scope: string, key: string, now: number): Promise<IdempotencyRecord | undefined> {
+    const row = this.get<IdempotencyRow>('SELECT * FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?', scope, key, now);
+    return row && toIdempotency(row);
+  }
+
+  async idempotencySetOutcome(scope: string, key: string, outcome: Json): Promise<void> {
+    this.run('UPDATE idempotency_keys SET outcome = ? WHERE scope = ? AND key = ?', toJsonText(outcome), scope, key);
+  }
+
+  async idempotencyRelease(scope: string, key: string): Promise<void> {
+    this.run('DELETE FROM idempotency_keys WHERE scope = ? AND key = ?', scope, key);
+  }
+
+  async idempotencyPurgeExpired(now: number): Promise<number> {
+    return this.run('DELETE FROM idempotency_keys WHERE expires_at <= ?', now).changes;
+  }
+
+  // ---------- exceptions ----------
+  private exceptionRow(id: number): ExceptionRow | undefined {
+    return this.get<ExceptionRow>('SELECT * FROM exceptions WHERE id = ?', id);
+  }
+
+  async exceptionAdd(exception: NewException, now: number): Promise<ExceptionRecord> {
+    return this.db.transaction(() => {
+      const open = exception.recordKey === undefined
+        ? undefined
+        : this.get<{ id: number }>(
+          "SELECT id FROM exceptions WHERE process = ? AND step = ? AND record_key = ? AND status = 'open'",
+          exception.process, exception.step, exception.recordKey,
+        );
+      if (open) {
+        // The same record failed again at the same step: one entry with a count, latest facts win.
+        this.run(
+          `UPDATE exceptions SET error_class = ?, message = ?, details = ?, owner_team = ?, correlation_id = COALESCE(?, correlation_id),
+                  request = COALESCE(?, request), response = ?, replay_target = COALESCE(?, replay_target), attempts = COALESCE(?, attempts),
+                  last_seen_at = ?, occurrences = occurrences + 1
+           WHERE id = ?`,
+          exception.errorClass, exception.message, optionalJsonText(exception.details), exception.ownerTeam, exception.correlationId ?? null,
+          optionalJsonText(exception.request), optionalJsonText(exception.response),
+          exception.replayTarget ? JSON.stringify(exception.replayTarget) : null, exception.attempts ?? null, now, open.id,
+        );
+        return toException(this.exceptionRow(open.id)!);
+      }
+      const result = this.run(
+        `INSERT INTO exceptions (process, step, error_class, message, details, owner_team, correlation_id, record_key, request, response,
+                                 replay_target, attempts, status, first_seen_at, last_seen_at, occurrences)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 1)`,
+        exception.process, exception.step, exception.errorClass, exception.message, optionalJsonText(exception.details), exception.ownerTeam,
+        exception.correlationId ?? null, exception.recordKey ?? null, optionalJsonText(exception.request), optionalJsonText(exception.response),
+        exception.replayTarget ? JSON.stringify(exception.replayTarget) : null, exception.attempts ?? null, now, now,
+      );
+      return toException(this.exceptionRow(Number(result.lastInsertRowid))!);
+    }).immediate();
+  }
+
+  async exceptionGet(id: number): Promise<ExceptionRecord | undefined> {
+    const row = this.exceptionRow(id);
+    return row && toException(row);
+  }
+
+  private exceptionWhere(filter: ExceptionFilter): Where {
+    const where = new Where();
+    if (filter.status !== undefined) where.in('status', Array.isArray(filter.status) ? filter.status : [filter.status]);
+    if (filter.process !== undefined) where.add('process = ?', filter.process);
+    if (filter.step !== undefined) where.add('step = ?', filter.step);
+    if (filter.ownerTeam !== undefined) where.add('owner_team = ?', filter.ownerTeam);
+    if (filter.errorClass !== undefined) where.add('error_class = ?', filter.errorClass);
+    if (filter.recordKey !== undefined) where.add('record_key = ?', filter.recordKey);
+    if (filter.correlationId !== undefined) where.add('correlation_id = ?', filter.correlationId);
+    if (filter.olderThan !== undefined) where.add('first_seen_at < ?', filter.olderThan);
+    return where;
+  }
+
+  async exceptionList(filter: ExceptionFilter): Promise<ExceptionRecord[]> {
+    const where = this.exceptionWhere(filter);
+    return this.all<ExceptionRow>(
+      `SELECT * FROM exceptions ${where} ORDER BY id DESC LIMIT ? OFFSET ?`,
+      ...where.params, limitOf(filter.limit), Math.max(0, Math.floor(filter.offset ?? 0)),
+    ).map(toException);
+  }
+
+  async exceptionCount(filter: ExceptionFilter): Promise<number> {
+    const where = this.exceptionWhere(filter);
+    return this.get<{ n: number }>(`SELECT COUNT(*) AS n FROM exceptions ${where}`, ...where.params)!.n;
+  }
+
+  async exceptionSetStatus(id: number, status: ExceptionStatus, by: string, now: number, reason?: string): Promise<void> {
+    if (status === 'open') {
+      this.run("UPDATE exceptions SET status = 'open', resolved_by = NULL, resolved_at = NULL, resolution_reason = NULL WHERE id = ?", id);
+      return;
+    }
+    this.run('UPDATE exceptions SET status = ?, resolved_by = ?, resolved_at = ?, resolution_reason = ? WHERE id = ?', status, by, now, reason ?? null, id);
+  }
+
+  async exceptionUpdateRequest(id: number, request: Json): Promise<void> {
+    this.run('UPDATE exceptions SET request = ? WHERE id = ?', toJsonText(request), id);
+  }
+
+  // ---------- audit ----------
+  async auditAppend(entry: AuditEntry): Promise<void> {
+    this.run(
+      'INSERT INTO audit (at, actor, action, process, correlation_id, target_system, record_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      entry.at, entry.actor, entry.action, entry.process ?? null, entry.correlationId ?? null, entry.targetSystem ?? null,
+      entry.recordKey ?? null, optionalJsonText(entry.details),
+    );
+  }
+
+  async auditList(filter: { recordKey?: string; correlationId?: string; action?: string; since?: number; limit?: number }): Promise<AuditRecord[]> {
+    const where = new Where();
+    if (filter.recordKey !== undefined) where.add('record_key = ?', filter.recordKey);
+    if (filter.correlationId !== undefined) where.add('correlation_id = ?', filter.correlationId);
+    if (filter.action !== undefined) where.add('action = ?', filter.action);
+    if (filter.since !== undefined) where.add('at >= ?', filter.since);
+    return this.all<AuditRow>(`SELECT * FROM audit ${where} ORDER BY id DESC LIMIT ?`, ...where.params, limitOf(filter.limit)).map(toAudit);
+  }
+
+  // ---------- process instances ----------
+  async processStart(instance: ProcessInstance): Promise<void> {
+    // A restarted run keeps its first start time: lead-time KPIs measure from the first trigger.
+    this.run(
+      `INSERT INTO process_instances (process, key, correlation_id, started_at, completed_at, status, attributes) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (process, key) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,
+         correlation_id = COALESCE(excluded.correlation_id, correlation_id), attributes = COALESCE(excluded.attributes, attributes)`,
+      instance.process, instance.key, instance.correlationId ?? null, instance.startedAt, instance.completedAt ?? null, instance.status,
+      optionalJsonText(instance.attributes),
+    );
+  }
+
+  async processComplete(process: string, key: string, status: 'completed' | 'failed', now: number, attributes?: Json): Promise<void> {
+    this.run(
+      'UPDATE process_instances SET status = ?, completed_at = ?, attributes = COALESCE(?, attributes) WHERE process = ? AND key = ?',
+      status, now, optionalJsonText(attributes), process, key,
+    );
+  }
+
+  async processList(filter: { process?: string; status?: string; since?: number; limit?: number }): Promise<ProcessInstance[]> {
+    const where = new Where();
+    if (filter.process !== undefined) where.add('process = ?', filter.process);
+    if (filter.status !== undefined) where.add('status = ?', filter.status);
+    if (filter.since !== undefined) where.add('started_at >= ?', filter.since);
+    return this.all<ProcessRow>(`SELECT * FROM process_instances ${where} ORDER BY started_at DESC, key LIMIT ?`, ...where.params, limitOf(filter.limit)).map(toProcess);
+  }
+
+  // ---------- watermarks ----------
+  async watermarkGet(name: string): Promise<string | undefined> {
+    return this.get<{ value: string }>('SELECT value FROM watermarks WHERE name = ?', name)?.value;
+  }
+
+  async watermarkSet(name: string, value: string, now: number): Promise<void> {
+    this.run(
+      'INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+      name, value, now,
+    );
+  }
+
+  // ---------- leases ----------
+  async leaseAcquire(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    // Free, expired, or already ours (renewal): take it. Held by someone else and live: changes = 0.
+    const result = this.run(
+      `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+       WHERE leases.owner = excluded.owner OR leases.expires_at <= ?`,
+      name, owner, now + ttlMs, now,
+    );
+    return result.changes === 1;
+  }
+
+  async leaseRelease(name: string, owner: string): Promise<void> {
+    this.run('DELETE FROM leases WHERE name = ? AND owner = ?', name, owner);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements.clear();
+    this.db.close();
+  }
+}
