@@ -1,0 +1,347 @@
+/**
+ * The embedded aedes broker (DESIGN.md sections 4 and 6): MQTT over TCP, MQTT over WebSocket on an
+ * existing HTTP server, durable persistence, authentication + per-user ACL, size limits, QoS 0 overload
+ * protection and stats for /healthz. No Node-RED imports (lib/ rule).
+ *
+ * Overload model (verified against aedes 1.2 / mqemitter 7.1 sources):
+ *  - aedes delivers every message through mqemitter with `concurrency` slots; a delivery holds its slot
+ *    until the subscriber's socket accepted the bytes (`drain`), or `drainTimeout` disconnects it.
+ *  - aedes reads a publisher's next packets only after the current ones were handed to every subscriber,
+ *    so a slow subscriber throttles publishers instead of growing queues (the publisher's TCP window fills).
+ *  - QoS 0 shedding (ours, in authorizeForward): a QoS 0 message is not forwarded to a subscriber whose
+ *    socket already needs a drain; it is counted in `stats.droppedQos0`. QoS 0 is at-most-once by contract,
+ *    so one slow subscriber no longer throttles everyone, and its buffer stays at ~highWaterMark.
+ *    QoS 1/2 keep backpressure + persistence (never shed).
+ *  - aedes 1.2 defers QoS 0 writes with setImmediate (the "Maximum call stack size exceeded" fix discussed
+ *    in mqemitter PR 204 / aedes issue 193), so the broker runs in-process; test/overload proves it.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { guardPacketSize, PacketTooLargeError } from './frame-guard';
+import {
+  AuthMode,
+  BrokerAuthConfig,
+  BrokerUser,
+  TopicRights,
+  checkPassword,
+  isLoopback,
+  mayPublish,
+  maySubscribe,
+} from './acl';
+
+export type PersistenceKind = 'level' | 'memory';
+
+export interface BrokerOptions {
+  /** TCP listener; `port: 0` picks a free port, `port: false` disables TCP. Default 127.0.0.1:1883. */
+  host?: string;
+  port?: number | false;
+  /** `level` (default): aedes-persistence-level on a classic-level DB in `persistenceDir`; `memory`: aedes-persistence. */
+  persistence?: PersistenceKind;
+  /** Required for `level`, e.g. `<userDir>/mqtt`. */
+  persistenceDir?: string;
+  auth?: BrokerAuthConfig;
+  authMode?: AuthMode;
+  /** Largest MQTT packet accepted (fixed header included). Default 1 MiB. */
+  maxPacketBytes?: number;
+  /** Default 16 (`fabric/v1/<entity>/<event>` needs 4). aedes clamps to 1..100. */
+  maxTopicLevels?: number;
+  /** mqemitter concurrency (aedes default 100). */
+  concurrency?: number;
+  /** Disconnect a subscriber whose socket has not drained for this long. Default 10000 ms. */
+  drainTimeoutMs?: number;
+  /** Shed QoS 0 for subscribers whose socket needs a drain. Default true. */
+  shedQos0?: boolean;
+  /** Max inbound QoS 2 awaiting PUBREL per client (aedes default 1000). */
+  maxInflightInbound?: number;
+  /** Connect packet wait (ms). Default 10000. */
+  connectTimeoutMs?: number;
+  id?: string;
+  log?: BrokerLogger;
+}
+
+export interface BrokerLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface BrokerStats {
+  clients: number;
+  /** PUBLISH packets received from clients. */
+  messagesIn: number;
+  /** PUBLISH deliveries forwarded to subscribers. */
+  messagesOut: number;
+  droppedQos0: number;
+  authFailures: number;
+  aclDenied: number;
+  oversizeRejected: number;
+  slowClientsDisconnected: number;
+  clientErrors: number;
+}
+
+export interface RunningBroker {
+  readonly aedes: any;
+  /** TCP address, when listening. */
+  readonly port?: number;
+  readonly host?: string;
+  /** `mqtt://host:port` of the TCP listener, when listening. */
+  readonly url?: string;
+  readonly persistence: PersistenceKind;
+  readonly stats: BrokerStats;
+  /** Serves MQTT over WebSocket on `server` at `wsPath` (default `/mqtt`). */
+  attachWebSocket(server: http.Server, wsPath?: string): void;
+  /** Hands any duplex stream to aedes (tests, in-process clients); treated as loopback. */
+  handle(stream: Duplex): void;
+  /** Adds a user at run time (the runtime's own internal user when auth is `required`). */
+  addUser(user: BrokerUser): void;
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+const ANONYMOUS_DEFAULT: TopicRights = { publish: ['#'], subscribe: ['#'] };
+const silentLog: BrokerLogger = { info() {}, warn() {}, error() {} };
+
+interface ConnMeta {
+  remote?: string;
+  transport: 'tcp' | 'ws' | 'stream';
+}
+
+export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
+  // aedes 1.x is ESM; `require` of ESM works on Node >= 20.19 (package.json engines).
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { Aedes } = require('aedes') as { Aedes: any };
+  const log = options.log ?? silentLog;
+  const persistenceKind: PersistenceKind = options.persistence ?? 'level';
+  const authMode: AuthMode = options.authMode ?? 'loopback';
+  const users = new Map<string, BrokerUser>();
+  for (const u of options.auth?.users ?? []) users.set(u.username, u);
+  const anonymous: TopicRights = {
+    publish: options.auth?.anonymous?.publish ?? ANONYMOUS_DEFAULT.publish,
+    subscribe: options.auth?.anonymous?.subscribe ?? ANONYMOUS_DEFAULT.subscribe,
+  };
+  const maxPacketBytes = options.maxPacketBytes ?? 1024 * 1024;
+  const shedQos0 = options.shedQos0 ?? true;
+  const stats: BrokerStats = {
+    clients: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    droppedQos0: 0,
+    authFailures: 0,
+    aclDenied: 0,
+    oversizeRejected: 0,
+    slowClientsDisconnected: 0,
+    clientErrors: 0,
+  };
+
+  let persistence: any;
+  let db: any;
+  if (persistenceKind === 'level') {
+    if (!options.persistenceDir) throw new Error('startBroker: persistenceDir is required for level persistence');
+    fs.mkdirSync(path.dirname(options.persistenceDir), { recursive: true });
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { Level } = require('level') as { Level: any };
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const LevelPersistence = require('aedes-persistence-level/asyncPersistence.js');
+    db = new Level(options.persistenceDir);
+    await db.open();
+    persistence = new LevelPersistence(db);
+  } else {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const MemoryPersistence = require('aedes-persistence/asyncPersistence.js');
+    persistence = new MemoryPersistence();
+  }
+
+  const rightsOf = (client: any): TopicRights | undefined => client?.psFabric?.rights;
+
+  const aedes = await Aedes.createBroker({
+    id: options.id,
+    persistence,
+    concurrency: options.concurrency ?? 100,
+    drainTimeout: options.drainTimeoutMs ?? 10000,
+    maxTopicLevels: options.maxTopicLevels ?? 16,
+    maxInflightInbound: options.maxInflightInbound ?? 1000,
+    connectTimeout: options.connectTimeoutMs ?? 10000,
+    heartbeatInterval: 60000,
+    authenticate(client: any, username: string | undefined, password: Buffer | undefined, done: (err: any, ok: boolean | null) => void) {
+      const meta: ConnMeta = client.conn?.psFabricMeta ?? { transport: 'stream' };
+      const loopback = meta.transport === 'stream' || isLoopback(meta.remote);
+      const refuse = (why: string) => {
+        stats.authFailures++;
+        log.warn(`mqtt: refused client "${client.id}" from ${meta.remote ?? meta.transport}: ${why}`);
+        const err: any = new Error(why);
+        err.returnCode = 4; // bad username or password (v5: 0x86)
+        done(err, null);
+      };
+      if (username === undefined || username === '') {
+        if (authMode === 'off' || (authMode === 'loopback' && loopback)) {
+          client.psFabric = { username: '', rights: anonymous };
+          return done(null, true);
+        }
+        return refuse('credentials required');
+      }
+      const user = users.get(username);
+      if (!user) return refuse('unknown user or wrong password');
+      checkPassword(user, password ? password.toString('utf8') : '').then(
+        (ok) => {
+          if (!ok) return refuse('unknown user or wrong password');
+          client.psFabric = { username, rights: { publish: user.publish ?? [], subscribe: user.subscribe ?? [] } };
+          done(null, true);
+        },
+        (err) => refuse(`password check failed: ${(err as Error).message}`),
+      );
+    },
+    authorizePublish(client: any, packet: any, done: (err?: Error | null) => void) {
+      if (!client) return done(null); // broker-internal publish (wills are checked with their client)
+      const rights = rightsOf(client);
+      if (packet.topic.startsWith('$SYS')) {
+        stats.aclDenied++;
+        return done(new Error('publishing to $SYS is not allowed'));
+      }
+      if (!rights || !mayPublish(rights, packet.topic, client.psFabric.username, client.id)) {
+        stats.aclDenied++;
+        log.warn(`mqtt: client "${client.id}" may not publish to "${packet.topic}"`);
+        return done(new Error(`not authorised to publish to ${packet.topic}`));
+      }
+      stats.messagesIn++;
+      done(null);
+    },
+    authorizeSubscribe(client: any, sub: any, done: (err: Error | null, sub?: any) => void) {
+      const rights = rightsOf(client);
+      if (!rights || !maySubscribe(rights, sub.topic, client.psFabric.username, client.id)) {
+        stats.aclDenied++;
+        log.warn(`mqtt: client "${client.id}" may not subscribe to "${sub.topic}"`);
+        return done(null, null); // negative SUBACK (0x80) for this filter, connection stays
+      }
+      done(null, sub);
+    },
+    authorizeForward(client: any, packet: any) {
+      if (shedQos0 && packet.qos === 0 && client.conn?.writableNeedDrain) {
+        stats.droppedQos0++;
+        return null;
+      }
+      stats.messagesOut++;
+      return packet;
+    },
+  });
+
+  aedes.on('client', () => {
+    stats.clients = aedes.connectedClients;
+  });
+  aedes.on('clientReady', () => {
+    stats.clients = aedes.connectedClients;
+  });
+  aedes.on('clientDisconnect', () => {
+    stats.clients = aedes.connectedClients;
+  });
+  aedes.on('clientError', (client: any, err: Error) => {
+    stats.clientErrors++;
+    stats.clients = aedes.connectedClients;
+    if (err?.message === 'drain timeout') {
+      stats.slowClientsDisconnected++;
+      log.warn(`mqtt: disconnected slow client "${client?.id}" (socket did not drain)`);
+    }
+  });
+  aedes.on('connectionError', () => {
+    stats.clientErrors++;
+  });
+
+  const onOversize = (meta: ConnMeta) => (err: PacketTooLargeError) => {
+    stats.oversizeRejected++;
+    log.warn(`mqtt: closed ${meta.transport} connection from ${meta.remote ?? '?'}: ${err.message}`);
+  };
+
+  const handleConn = (conn: Duplex, meta: ConnMeta, req?: http.IncomingMessage) => {
+    (conn as any).psFabricMeta = meta;
+    guardPacketSize(conn, maxPacketBytes, onOversize(meta));
+    aedes.handle(conn, req);
+  };
+
+  const sockets = new Set<net.Socket>();
+  let tcpServer: net.Server | undefined;
+  let port: number | undefined;
+  const host = options.host ?? '127.0.0.1';
+  const listenPort = options.port === false ? 0 : options.port ?? 1883;
+  if (options.port !== false) {
+    tcpServer = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      handleConn(socket, { remote: socket.remoteAddress, transport: 'tcp' });
+    });
+    await new Promise<void>((resolve, reject) => {
+      tcpServer!.once('error', reject);
+      tcpServer!.listen(listenPort, host, () => {
+        tcpServer!.off('error', reject);
+        resolve();
+      });
+    });
+    port = (tcpServer.address() as net.AddressInfo).port;
+    if (authMode === 'loopback' && !isLoopback(host) && users.size === 0) {
+      log.warn(`mqtt: listening on ${host} with no users configured: only loopback clients can connect (set FABRIC_MQTT_USERS_FILE)`);
+    }
+  }
+
+  const wsServers: WebSocketServer[] = [];
+  const upgradeHandlers: Array<{ server: http.Server; handler: (...args: any[]) => void }> = [];
+
+  let closed = false;
+  const running: RunningBroker = {
+    aedes,
+    port,
+    host: tcpServer ? host : undefined,
+    url: tcpServer ? `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}` : undefined,
+    persistence: persistenceKind,
+    stats,
+    attachWebSocket(server: http.Server, wsPath = '/mqtt') {
+      const wss = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes });
+      wsServers.push(wss);
+      const handler = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+        const pathname = (req.url ?? '').split('?')[0];
+        if (pathname !== wsPath) return; // other upgrade handlers (Node-RED comms) take theirs
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          const stream = createWebSocketStream(ws);
+          stream.on('error', () => {});
+          handleConn(stream, { remote: req.socket.remoteAddress, transport: 'ws' }, req);
+        });
+      };
+      server.on('upgrade', handler);
+      upgradeHandlers.push({ server, handler });
+    },
+    handle(stream: Duplex) {
+      handleConn(stream, { transport: 'stream', remote: 'in-process' });
+    },
+    addUser(user: BrokerUser) {
+      users.set(user.username, user);
+    },
+    healthy() {
+      return !closed && !aedes.closed;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const { server, handler } of upgradeHandlers) server.off('upgrade', handler);
+      if (tcpServer) {
+        await new Promise<void>((resolve) => {
+          tcpServer!.close(() => resolve());
+          for (const s of sockets) s.destroy();
+        });
+      }
+      for (const wss of wsServers) {
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+      }
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      if (persistence?.destroy) {
+        try {
+          await persistence.destroy();
+        } catch (err) {
+          log.error(`mqtt: closing persistence failed: ${(err as Error).message}`);
+        }
+      }
+    },
+  };
+  return running;
+}

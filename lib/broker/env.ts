@@ -1,0 +1,33 @@
+import path from 'node:path';
+import type { BrokerOptions, PersistenceKind } from './broker';
+import { loadAuthConfig, AuthMode } from './acl';
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+}
+
+/** Broker options from the FABRIC_MQTT_* environment variables (documented in docs/runtime.md). */
+export function brokerOptionsFromEnv(userDir: string, env: NodeJS.ProcessEnv = process.env): BrokerOptions {
+  const persistence = (env.FABRIC_MQTT_PERSISTENCE ?? 'level') as PersistenceKind;
+  if (persistence !== 'level' && persistence !== 'memory') throw new Error(`FABRIC_MQTT_PERSISTENCE must be "level" or "memory", got "${persistence}"`);
+  const authMode = (env.FABRIC_MQTT_AUTH ?? 'loopback') as AuthMode;
+  if (!['loopback', 'required', 'off'].includes(authMode)) throw new Error(`FABRIC_MQTT_AUTH must be loopback, required or off, got "${authMode}"`);
+  const portRaw = env.FABRIC_MQTT_PORT;
+  return {
+    host: env.FABRIC_MQTT_HOST ?? '127.0.0.1',
+    port: portRaw === 'off' ? false : intEnv(env, 'FABRIC_MQTT_PORT', 1883),
+    persistence,
+    persistenceDir: env.FABRIC_MQTT_PERSISTENCE_DIR ?? path.join(userDir, 'mqtt'),
+    auth: loadAuthConfig(env),
+    authMode,
+    maxPacketBytes: intEnv(env, 'FABRIC_MQTT_MAX_PACKET_BYTES', 1024 * 1024),
+    maxTopicLevels: intEnv(env, 'FABRIC_MQTT_MAX_TOPIC_LEVELS', 16),
+    concurrency: intEnv(env, 'FABRIC_MQTT_CONCURRENCY', 100),
+    drainTimeoutMs: intEnv(env, 'FABRIC_MQTT_DRAIN_TIMEOUT_MS', 10000),
+    shedQos0: env.FABRIC_MQTT_SHED_QOS0 !== 'false',
+  };
+}

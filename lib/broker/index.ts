@@ -1,0 +1,5 @@
+export * from './broker';
+export * from './acl';
+export * from './registry';
+export { FrameScanner, PacketTooLargeError, guardPacketSize } from './frame-guard';
+export { brokerOptionsFromEnv } from './env';
