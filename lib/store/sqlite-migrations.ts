@@ -55,8 +55,8 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         acknowledged    INTEGER NOT NULL DEFAULT 0,
         UNIQUE (connection, idempotency_key)
       );
-      -- outboxClaim: due items of one connection (pending by next attempt, inflight by expired lease).
-      CREATE INDEX outbox_due ON outbox (connection, status, next_attempt_at);
+      -- outboxClaim: live items of one connection in due order; finished items (the bulk) are not in it.
+      CREATE INDEX outbox_due ON outbox (connection, next_attempt_at) WHERE status IN ('pending', 'inflight');
       -- outboxUnacknowledged: completed items an origin has not consumed yet.
       CREATE INDEX outbox_unacknowledged ON outbox (origin, id) WHERE acknowledged = 0 AND status IN ('delivered', 'failed');
       -- outboxPurgeDelivered.

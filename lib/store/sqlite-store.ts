@@ -284,7 +284,8 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const due = this.all<{ id: number }>(
         `SELECT id FROM outbox
-         WHERE connection = ? AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?))
+         WHERE connection = ? AND status IN ('pending', 'inflight')
+           AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?))
          ORDER BY next_attempt_at, id LIMIT ?`,
         connection, now, now, limitOf(limit),
       );

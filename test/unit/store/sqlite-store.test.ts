@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { LATEST_SQLITE_SCHEMA_VERSION, migrateSqlite, SQLITE_MIGRATIONS } from '../../../lib/store/sqlite-migrations';
+import { SqliteStore } from '../../../lib/store/sqlite-store';
+import { openStore, storeUsers } from '../../../lib/store/registry';
+import { tempDir } from '../../support/tmp';
+import { waitFor } from '../../support/wait';
+import { describeStoreContract } from './store-contract';
+
+describeStoreContract('SqliteStore', async () => {
+  const tmp = tempDir('psfabric-store-');
+  const store = new SqliteStore({ path: path.join(tmp.dir, 'store.sqlite') });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      tmp.cleanup();
+    },
+  };
+});
+
+describe('SqliteStore specifics', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir('psfabric-sqlite-');
+  });
+  afterEach(() => tmp.cleanup());
+
+  it('runs in WAL mode with synchronous=FULL and a busy timeout, creating the directory', async () => {
+    const store = new SqliteStore({ path: path.join(tmp.dir, 'nested', 'dir', 'store.sqlite'), busyTimeoutMs: 2500 });
+    try {
+      assert.deepEqual(store.settings(), { journalMode: 'wal', synchronous: 2, busyTimeoutMs: 2500 });
+    } finally {
+      await store.close();
+    }
+    const normal = new SqliteStore({ path: path.join(tmp.dir, 'normal.sqlite'), synchronous: 'NORMAL' });
+    assert.equal(normal.settings().synchronous, 1);
+    await normal.close();
+  });
+
+  it('creates every table DESIGN.md names and records the schema version once', async () => {
+    const file = path.join(tmp.dir, 'store.sqlite');
+    await new SqliteStore({ path: file }).close();
+    await new SqliteStore({ path: file }).close(); // reopening does not re-apply
+    const db = new Database(file, { readonly: true });
+    try {
+      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name);
+      for (const table of ['inbox', 'outbox', 'idempotency_keys', 'exceptions', 'audit', 'process_instances', 'watermarks', 'leases', 'schema_version']) {
+        assert.ok(tables.includes(table), `table ${table}`);
+      }
+      const versions = db.prepare('SELECT version FROM schema_version').all() as Array<{ version: number }>;
+      assert.deepEqual(versions.map((v) => v.version), SQLITE_MIGRATIONS.map((m) => m.version));
+    } finally {
+      db.close();
+    }
+  });
+
+  it('uses its indexes for the hot queries', async () => {
+    const file = path.join(tmp.dir, 'store.sqlite');
+    await new SqliteStore({ path: file }).close();
+    const db = new Database(file, { readonly: true });
+    const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail).join(' | ');
+    try {
+      assert.match(plan("SELECT * FROM inbox WHERE source = 'x' AND status = 'received' ORDER BY seq LIMIT 10"), /inbox_pending/);
+      assert.match(plan("SELECT id FROM outbox WHERE connection = 'c' AND status IN ('pending', 'inflight') AND ((status = 'pending' AND next_attempt_at <= 1) OR (status = 'inflight' AND lease_until <= 1)) ORDER BY next_attempt_at, id LIMIT 5"), /outbox_due/);
+      assert.match(plan("SELECT COUNT(*) FROM exceptions WHERE status IN ('open') AND owner_team = 'x'"), /exceptions_status_owner/);
+      assert.match(plan('DELETE FROM idempotency_keys WHERE expires_at <= 5'), /idempotency_expiry/);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('applies a later migration on reopen and refuses a file from a newer build', async () => {
+    const file = path.join(tmp.dir, 'store.sqlite');
+    await new SqliteStore({ path: file }).close();
+    const db = new Database(file);
+    try {
+      const next = { version: LATEST_SQLITE_SCHEMA_VERSION + 1, name: 'test: add a column', sql: 'ALTER TABLE watermarks ADD COLUMN note TEXT' };
+      assert.equal(migrateSqlite(db, [...SQLITE_MIGRATIONS, next]), next.version);
+      assert.equal(migrateSqlite(db, [...SQLITE_MIGRATIONS, next]), next.version, 'idempotent');
+    } finally {
+      db.close();
+    }
+    assert.throws(() => new SqliteStore({ path: file }), /schema version 2, newer than this PS Fabric build knows \(1\)/);
+  });
+
+  it('rejects calls after close with a clear error', async () => {
+    const store = new SqliteStore({ path: path.join(tmp.dir, 'store.sqlite') });
+    await store.close();
+    await store.close();
+    await assert.rejects(store.watermarkGet('x'), /is closed/);
+  });
+
+  it('keeps every acknowledged write when the writing process is killed with SIGKILL', async function () {
+    this.timeout(60000);
+    const file = path.join(tmp.dir, 'crash.sqlite');
+    const child = spawn(process.execPath, [path.join(__dirname, 'crash-writer.js'), file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const acked: number[] = [];
+    let stderr = '';
+    let buffered = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) if (line.startsWith('ack ')) acked.push(Number(line.slice(4)));
+    });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await waitFor(() => acked.length >= 400 || child.exitCode !== null, 'the child to acknowledge 400 writes', 45000);
+    assert.equal(child.exitCode, null, `child died early: ${stderr}`);
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+
+    const store = new SqliteStore({ path: file });
+    try {
+      const inbox = new Set((await store.inboxPending('crash-test', 10000)).map((r) => r.messageId));
+      const missingInbox = acked.filter((n) => !inbox.has(`m-${n}`));
+      assert.deepEqual(missingInbox, [], 'acknowledged inbox entries lost');
+      for (const n of acked) assert.ok(await store.outboxFind('crash', `k-${n}`), `acknowledged outbox item ${n} lost`);
+      assert.ok(inbox.size >= acked.length);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('store registry', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir('psfabric-registry-');
+  });
+  afterEach(() => tmp.cleanup());
+
+  it('shares one instance per resolved path and closes it when the last user releases', async () => {
+    const file = path.join(tmp.dir, 'store.sqlite');
+    const a = openStore({ kind: 'sqlite', path: file });
+    const b = openStore({ kind: 'sqlite', path: path.join(tmp.dir, '.', 'x', '..', 'store.sqlite') });
+    fs.symlinkSync(tmp.dir, path.join(tmp.dir, '..', path.basename(tmp.dir) + '-link'));
+    const c = openStore({ kind: 'sqlite', path: path.join(tmp.dir + '-link', 'store.sqlite') });
+    try {
+      assert.equal(a.store, b.store);
+      assert.equal(a.store, c.store);
+      assert.equal(a.id, `sqlite:${fs.realpathSync(tmp.dir)}/store.sqlite`);
+      assert.equal(storeUsers(a.id), 3);
+      await a.release();
+      await a.release(); // a second release of the same handle does not count twice
+      assert.equal(storeUsers(a.id), 2);
+      await b.release();
+      await b.store.watermarkSet('still', 'open', 1);
+      await c.release();
+      assert.equal(storeUsers(a.id), 0);
+      await assert.rejects(a.store.watermarkGet('still'), /is closed/);
+      const d = openStore({ kind: 'sqlite', path: file });
+      assert.notEqual(d.store, a.store, 'a new instance after the last release');
+      assert.equal(await d.store.watermarkGet('still'), 'open');
+      await d.release();
+    } finally {
+      fs.unlinkSync(path.join(tmp.dir + '-link'));
+    }
+  });
+
+  it('says clearly that PostgreSQL is not there yet', () => {
+    assert.throws(() => openStore({ kind: 'postgres', connectionString: 'postgres://x' }), /PostgreSQL store is not implemented yet/);
+  });
+});

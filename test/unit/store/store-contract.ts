@@ -1,0 +1,381 @@
+/**
+ * The behaviour every Store implementation must have. Run it against an implementation with
+ * `describeStoreContract('SqliteStore', async () => ({ store, cleanup }))`; each test gets a fresh store.
+ */
+import assert from 'node:assert/strict';
+import type { NewException, NewOutboxItem, Store } from '../../../lib/store/store';
+
+export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> | void }>;
+
+const T0 = Date.parse('2026-11-30T09:00:00Z');
+
+function outboxItem(overrides: Partial<NewOutboxItem> = {}): NewOutboxItem {
+  return {
+    connection: 'netsuite:acme',
+    operation: 'upsertCustomer',
+    idempotencyKey: 'k-1',
+    request: { externalId: 'ACC-1', name: 'Acme GmbH' },
+    ...overrides,
+  };
+}
+
+function exception(overrides: Partial<NewException> = {}): NewException {
+  return {
+    process: 'time-to-cash',
+    step: 'create-invoice',
+    errorClass: 'validation',
+    message: 'Customer ACC-1 has no billing currency',
+    ownerTeam: 'billing-ops',
+    recordKey: 'Invoice/inv-1',
+    ...overrides,
+  };
+}
+
+export function describeStoreContract(name: string, makeStore: MakeStore): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void> | void;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    describe('inbox', () => {
+      it('adds an entry once per (source, messageId) and lists pending entries in arrival order', async () => {
+        assert.equal(await store.inboxAdd({ source: 's', messageId: 'm1', payload: { a: 1 }, receivedAt: T0 }), true);
+        assert.equal(await store.inboxAdd({ source: 's', messageId: 'm1', payload: { a: 2 }, receivedAt: T0 + 1 }), false);
+        assert.equal(await store.inboxAdd({ source: 'other', messageId: 'm1', payload: null, receivedAt: T0 }), true);
+        assert.equal(await store.inboxAdd({ source: 's', messageId: 'm2', payload: [1, 'x', true], receivedAt: T0 + 2 }), true);
+        const pending = await store.inboxPending('s', 10);
+        assert.deepEqual(pending.map((r) => [r.messageId, r.payload, r.status]), [['m1', { a: 1 }, 'received'], ['m2', [1, 'x', true], 'received']]);
+        assert.ok(pending[0].seq < pending[1].seq);
+        assert.equal(pending[0].receivedAt, T0);
+      });
+
+      it('adds many in one call, reporting per entry whether it was new (duplicates inside the batch too)', async () => {
+        await store.inboxAdd({ source: 's', messageId: 'old', payload: 1, receivedAt: T0 });
+        const result = await store.inboxAddMany([
+          { source: 's', messageId: 'a', payload: 1, receivedAt: T0 },
+          { source: 's', messageId: 'old', payload: 1, receivedAt: T0 },
+          { source: 's', messageId: 'a', payload: 2, receivedAt: T0 },
+          { source: 's', messageId: 'b', payload: 3, receivedAt: T0 },
+        ]);
+        assert.deepEqual(result, [true, false, false, true]);
+        assert.deepEqual(await store.inboxAddMany([]), []);
+        assert.equal((await store.inboxPending('s', 100)).length, 3);
+      });
+
+      it('marks entries processed and honours the limit', async () => {
+        for (let i = 0; i < 5; i++) await store.inboxAdd({ source: 's', messageId: `m${i}`, payload: i, receivedAt: T0 + i });
+        await store.inboxMarkProcessed('s', 'm0');
+        await store.inboxMarkProcessed('s', 'm2');
+        assert.deepEqual((await store.inboxPending('s', 2)).map((r) => r.messageId), ['m1', 'm3']);
+        // A processed entry is still known: re-adding it is not new.
+        assert.equal(await store.inboxAdd({ source: 's', messageId: 'm0', payload: 0, receivedAt: T0 }), false);
+      });
+    });
+
+    describe('outbox', () => {
+      it('enqueues once per (connection, idempotencyKey) and returns the first item for a duplicate', async () => {
+        const first = await store.outboxEnqueue(outboxItem({ origin: 'node-1', context: { msgid: 'x' }, correlationId: 'c-1', process: 'p', step: 's', recordKey: 'Account/ACC-1' }), T0);
+        assert.equal(first.duplicate, false);
+        assert.equal(first.item.status, 'pending');
+        assert.equal(first.item.attempts, 0);
+        assert.equal(first.item.nextAttemptAt, T0);
+        assert.deepEqual(first.item.request, { externalId: 'ACC-1', name: 'Acme GmbH' });
+        assert.deepEqual(first.item.context, { msgid: 'x' });
+        assert.equal(first.item.recordKey, 'Account/ACC-1');
+        const again = await store.outboxEnqueue(outboxItem({ request: { changed: true } }), T0 + 5);
+        assert.equal(again.duplicate, true);
+        assert.equal(again.item.id, first.item.id);
+        assert.deepEqual(again.item.request, { externalId: 'ACC-1', name: 'Acme GmbH' });
+        const otherConnection = await store.outboxEnqueue(outboxItem({ connection: 'bc:acme' }), T0);
+        assert.equal(otherConnection.duplicate, false);
+        assert.deepEqual(await store.outboxFind('netsuite:acme', 'k-1'), first.item);
+        assert.deepEqual(await store.outboxGet(first.item.id), first.item);
+        assert.equal(await store.outboxFind('netsuite:acme', 'nope'), undefined);
+        assert.equal(await store.outboxGet(99999), undefined);
+      });
+
+      it('claims due items of one connection with a lease, counting attempts, and never twice while leased', async () => {
+        const a = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'a' }), T0)).item;
+        const b = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'b' }), T0 + 1)).item;
+        await store.outboxEnqueue(outboxItem({ idempotencyKey: 'c', connection: 'other' }), T0);
+        const claimed = await store.outboxClaim('netsuite:acme', 10, T0 + 10, 1000, 'worker-1');
+        assert.deepEqual(claimed.map((i) => i.id), [a.id, b.id]);
+        for (const item of claimed) {
+          assert.equal(item.status, 'inflight');
+          assert.equal(item.attempts, 1);
+          assert.equal(item.leaseOwner, 'worker-1');
+          assert.equal(item.leaseUntil, T0 + 1010);
+        }
+        assert.deepEqual(await store.outboxClaim('netsuite:acme', 10, T0 + 20, 1000, 'worker-2'), []);
+        // The lease expired (worker-1 died): another worker takes the items over.
+        const takenOver = await store.outboxClaim('netsuite:acme', 1, T0 + 1011, 1000, 'worker-2');
+        assert.equal(takenOver.length, 1);
+        assert.equal(takenOver[0].id, a.id);
+        assert.equal(takenOver[0].attempts, 2);
+        assert.equal(takenOver[0].leaseOwner, 'worker-2');
+      });
+
+      it('does not claim items scheduled for later; retryAt reschedules and keeps the error', async () => {
+        const a = (await store.outboxEnqueue(outboxItem(), T0)).item;
+        await store.outboxClaim('netsuite:acme', 10, T0, 1000, 'w');
+        await store.outboxRetryAt(a.id, T0 + 5000, '503 Service Unavailable', T0 + 1);
+        const retrying = (await store.outboxGet(a.id))!;
+        assert.equal(retrying.status, 'pending');
+        assert.equal(retrying.lastError, '503 Service Unavailable');
+        assert.equal(retrying.nextAttemptAt, T0 + 5000);
+        assert.equal(retrying.leaseOwner, undefined);
+        assert.deepEqual(await store.outboxClaim('netsuite:acme', 10, T0 + 4999, 1000, 'w'), []);
+        const due = await store.outboxClaim('netsuite:acme', 10, T0 + 5000, 1000, 'w');
+        assert.equal(due.length, 1);
+        assert.equal(due[0].attempts, 2);
+      });
+
+      it('records delivery and failure, and tells the origin about completions until acknowledged', async () => {
+        const a = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'a', origin: 'node-1' }), T0)).item;
+        const b = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'b', origin: 'node-1' }), T0)).item;
+        const c = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'c', origin: 'node-1' }), T0)).item;
+        await store.outboxEnqueue(outboxItem({ idempotencyKey: 'd', origin: 'node-2' }), T0);
+        await store.outboxClaim('netsuite:acme', 10, T0, 1000, 'w');
+        await store.outboxDelivered(a.id, { id: 'NS-77' }, T0 + 10);
+        await store.outboxFailed(b.id, 'REQUIRED_FIELD_MISSING: currency', { status: 400, body: { error: 'x' } }, T0 + 11);
+        const delivered = (await store.outboxGet(a.id))!;
+        assert.equal(delivered.status, 'delivered');
+        assert.deepEqual(delivered.response, { id: 'NS-77' });
+        assert.equal(delivered.updatedAt, T0 + 10);
+        const failed = (await store.outboxGet(b.id))!;
+        assert.equal(failed.status, 'failed');
+        assert.equal(failed.lastError, 'REQUIRED_FIELD_MISSING: currency');
+        assert.deepEqual(failed.response, { status: 400, body: { error: 'x' } });
+        assert.deepEqual((await store.outboxUnacknowledged('node-1', 10)).map((i) => i.id), [a.id, b.id]);
+        await store.outboxAcknowledge(a.id);
+        assert.deepEqual((await store.outboxUnacknowledged('node-1', 10)).map((i) => i.id), [b.id]);
+        assert.deepEqual(await store.outboxUnacknowledged('node-2', 10), []);
+        assert.equal((await store.outboxGet(c.id))!.status, 'inflight');
+        // Finished items are not claimed again.
+        assert.deepEqual((await store.outboxClaim('netsuite:acme', 10, T0 + 1_000_000, 1000, 'w')).map((i) => i.id).sort(), [c.id, (await store.outboxFind('netsuite:acme', 'd'))!.id].sort());
+      });
+
+      it('requeues a failed item with its idempotency key (optionally with a new request), but not a live one', async () => {
+        const a = (await store.outboxEnqueue(outboxItem({ origin: 'n' }), T0)).item;
+        assert.equal(await store.outboxRequeue(a.id, T0 + 1), undefined, 'pending items are not requeued');
+        await store.outboxClaim('netsuite:acme', 10, T0, 1000, 'w');
+        await store.outboxFailed(a.id, 'bad', undefined, T0 + 2);
+        const requeued = (await store.outboxRequeue(a.id, T0 + 3, { externalId: 'ACC-1', name: 'Acme GmbH', currency: 'EUR' }))!;
+        assert.equal(requeued.status, 'pending');
+        assert.equal(requeued.attempts, 0);
+        assert.equal(requeued.idempotencyKey, 'k-1');
+        assert.equal(requeued.nextAttemptAt, T0 + 3);
+        assert.equal(requeued.lastError, undefined);
+        assert.deepEqual(requeued.request, { externalId: 'ACC-1', name: 'Acme GmbH', currency: 'EUR' });
+        assert.deepEqual(await store.outboxUnacknowledged('n', 10), []);
+        assert.equal(await store.outboxRequeue(424242, T0), undefined);
+      });
+
+      it('reports the backlog per connection and purges old delivered, acknowledged items only', async () => {
+        const a = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'a' }), T0)).item;
+        const b = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'b', origin: 'n' }), T0)).item;
+        const c = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'c' }), T0)).item;
+        await store.outboxEnqueue(outboxItem({ idempotencyKey: 'd' }), T0);
+        await store.outboxEnqueue(outboxItem({ idempotencyKey: 'e', connection: 'jira:acme' }), T0);
+        await store.outboxClaim('netsuite:acme', 3, T0, 1000, 'w');
+        await store.outboxDelivered(a.id, null, T0 + 1);
+        await store.outboxDelivered(b.id, null, T0 + 1);
+        await store.outboxFailed(c.id, 'x', undefined, T0 + 1);
+        const backlog = await store.outboxBacklog();
+        const byConnection = Object.fromEntries(backlog.map((row) => [row.connection, row]));
+        assert.deepEqual(byConnection['netsuite:acme'], { connection: 'netsuite:acme', pending: 1, inflight: 0, failed: 1, delivered: 2 });
+        assert.deepEqual(byConnection['jira:acme'], { connection: 'jira:acme', pending: 1, inflight: 0, failed: 0, delivered: 0 });
+        assert.equal(await store.outboxPurgeDelivered(T0 + 1), 0, 'not older than the cut-off');
+        assert.equal(await store.outboxPurgeDelivered(T0 + 2), 1, 'b waits for its origin to acknowledge');
+        assert.equal(await store.outboxGet(a.id), undefined);
+        await store.outboxAcknowledge(b.id);
+        assert.equal(await store.outboxPurgeDelivered(T0 + 2), 1);
+        assert.equal((await store.outboxGet(c.id))!.status, 'failed');
+      });
+    });
+
+    describe('idempotency keys', () => {
+      it('claims a key once until it expires, then again', async () => {
+        assert.equal(await store.idempotencyClaim('scope', 'k', T0, 1000), true);
+        assert.equal(await store.idempotencyClaim('scope', 'k', T0 + 999, 1000), false);
+        assert.equal(await store.idempotencyClaim('other', 'k', T0, 1000), true);
+        const record = (await store.idempotencyGet('scope', 'k', T0 + 1))!;
+        assert.deepEqual(record, { scope: 'scope', key: 'k', firstSeenAt: T0, expiresAt: T0 + 1000 });
+        assert.equal(await store.idempotencyGet('scope', 'k', T0 + 1000), undefined, 'expired keys are not returned');
+        await store.idempotencySetOutcome('scope', 'k', { invoice: 'INV-1' });
+        assert.equal(await store.idempotencyClaim('scope', 'k', T0 + 1000, 500), true, 'an expired key can be claimed again');
+        const renewed = (await store.idempotencyGet('scope', 'k', T0 + 1001))!;
+        assert.equal(renewed.firstSeenAt, T0 + 1000);
+        assert.equal(renewed.outcome, undefined, 'the old outcome does not leak into the new claim');
+      });
+
+      it('stores an outcome, releases keys and purges expired ones', async () => {
+        await store.idempotencyClaim('s', 'a', T0, 1000);
+        await store.idempotencyClaim('s', 'b', T0, 5000);
+        await store.idempotencySetOutcome('s', 'a', { id: 42, ok: true });
+        assert.deepEqual((await store.idempotencyGet('s', 'a', T0))!.outcome, { id: 42, ok: true });
+        await store.idempotencyRelease('s', 'a');
+        assert.equal(await store.idempotencyClaim('s', 'a', T0 + 1, 1000), true);
+        assert.equal(await store.idempotencyPurgeExpired(T0 + 1000), 0);
+        assert.equal(await store.idempotencyPurgeExpired(T0 + 1001), 1);
+        assert.equal(await store.idempotencyPurgeExpired(T0 + 5000), 1);
+        assert.equal(await store.idempotencyGet('s', 'b', T0), undefined);
+      });
+
+      it('lets exactly one of many concurrent claims win', async () => {
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.idempotencyClaim('s', 'race', T0, 1000)));
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+    });
+
+    describe('exceptions', () => {
+      it('adds an exception with all its facts and reads it back', async () => {
+        const added = await store.exceptionAdd(exception({
+          correlationId: 'corr-1',
+          details: [{ path: '/currency', message: 'is required' }],
+          request: { customer: 'ACC-1' },
+          response: { status: 400, body: { code: 'INVALID' } },
+          replayTarget: { kind: 'outbox', connection: 'netsuite:acme', operation: 'createInvoice' },
+          attempts: 3,
+        }), T0);
+        assert.equal(added.status, 'open');
+        assert.equal(added.occurrences, 1);
+        assert.equal(added.firstSeenAt, T0);
+        assert.equal(added.lastSeenAt, T0);
+        assert.equal(added.attempts, 3);
+        assert.deepEqual(added.replayTarget, { kind: 'outbox', connection: 'netsuite:acme', operation: 'createInvoice' });
+        assert.deepEqual(added.details, [{ path: '/currency', message: 'is required' }]);
+        assert.equal(added.resolution, undefined);
+        assert.deepEqual(await store.exceptionGet(added.id), added);
+        assert.equal(await store.exceptionGet(123456), undefined);
+      });
+
+      it('updates the open exception of the same (process, step, recordKey) instead of duplicating it', async () => {
+        const first = await store.exceptionAdd(exception({ request: { v: 1 } }), T0);
+        const again = await store.exceptionAdd(exception({ message: 'still no currency', request: { v: 2 }, attempts: 2 }), T0 + 60_000);
+        assert.equal(again.id, first.id);
+        assert.equal(again.occurrences, 2);
+        assert.equal(again.firstSeenAt, T0);
+        assert.equal(again.lastSeenAt, T0 + 60_000);
+        assert.equal(again.message, 'still no currency');
+        assert.deepEqual(again.request, { v: 2 });
+        // Another step, or no recordKey, is a different exception.
+        assert.notEqual((await store.exceptionAdd(exception({ step: 'other' }), T0)).id, first.id);
+        const noKey1 = await store.exceptionAdd(exception({ recordKey: undefined }), T0);
+        const noKey2 = await store.exceptionAdd(exception({ recordKey: undefined }), T0);
+        assert.notEqual(noKey1.id, noKey2.id);
+        // Once it is no longer open, a new failure opens a new one.
+        await store.exceptionSetStatus(first.id, 'discarded', 'alice', T0 + 1, 'duplicate of INV-9');
+        const fresh = await store.exceptionAdd(exception(), T0 + 2);
+        assert.notEqual(fresh.id, first.id);
+        assert.equal(fresh.occurrences, 1);
+      });
+
+      it('lists (newest first), filters and counts', async () => {
+        const a = await store.exceptionAdd(exception({ recordKey: 'Invoice/1', ownerTeam: 'billing-ops', correlationId: 'c1' }), T0);
+        const b = await store.exceptionAdd(exception({ recordKey: 'Invoice/2', ownerTeam: 'billing-ops', errorClass: 'permanent' }), T0 + 10);
+        const c = await store.exceptionAdd(exception({ process: 'quote-to-project', step: 'create-project', recordKey: 'Opportunity/9', ownerTeam: 'pmo' }), T0 + 20);
+        await store.exceptionSetStatus(b.id, 'replayed', 'bob', T0 + 30);
+        const ids = async (filter: Parameters<Store['exceptionList']>[0]) => (await store.exceptionList(filter)).map((r) => r.id);
+        assert.deepEqual(await ids({}), [c.id, b.id, a.id]);
+        assert.deepEqual(await ids({ status: 'open' }), [c.id, a.id]);
+        assert.deepEqual(await ids({ status: ['open', 'replayed'], process: 'time-to-cash' }), [b.id, a.id]);
+        assert.deepEqual(await ids({ ownerTeam: 'pmo' }), [c.id]);
+        assert.deepEqual(await ids({ errorClass: 'permanent' }), [b.id]);
+        assert.deepEqual(await ids({ recordKey: 'Invoice/1' }), [a.id]);
+        assert.deepEqual(await ids({ correlationId: 'c1' }), [a.id]);
+        assert.deepEqual(await ids({ step: 'create-project' }), [c.id]);
+        assert.deepEqual(await ids({ olderThan: T0 + 10 }), [a.id]);
+        assert.deepEqual(await ids({ limit: 1, offset: 1 }), [b.id]);
+        assert.equal(await store.exceptionCount({}), 3);
+        assert.equal(await store.exceptionCount({ status: 'open', ownerTeam: 'billing-ops' }), 1);
+        assert.equal(await store.exceptionCount({ status: [] as never[] }), 0);
+      });
+
+      it('sets a status with who, when and why, and updates the request', async () => {
+        const a = await store.exceptionAdd(exception({ request: { v: 1 } }), T0);
+        await store.exceptionSetStatus(a.id, 'discarded', 'alice', T0 + 5, 'customer closed the account');
+        const discarded = (await store.exceptionGet(a.id))!;
+        assert.equal(discarded.status, 'discarded');
+        assert.deepEqual(discarded.resolution, { by: 'alice', at: T0 + 5, reason: 'customer closed the account' });
+        await store.exceptionUpdateRequest(a.id, { v: 2, fixed: true });
+        assert.deepEqual((await store.exceptionGet(a.id))!.request, { v: 2, fixed: true });
+        await store.exceptionSetStatus(a.id, 'resolved', 'process:time-to-cash', T0 + 6);
+        assert.deepEqual((await store.exceptionGet(a.id))!.resolution, { by: 'process:time-to-cash', at: T0 + 6 });
+      });
+
+      it('keeps hostile strings and keys intact as data', async () => {
+        const nasty = "Robert'); DROP TABLE exceptions;--";
+        const added = await store.exceptionAdd(exception({ recordKey: nasty, message: nasty, details: JSON.parse('{"__proto__":{"polluted":1},"constructor":"x"}') }), T0);
+        const back = (await store.exceptionGet(added.id))!;
+        assert.equal(back.recordKey, nasty);
+        assert.equal(JSON.stringify(back.details), '{"__proto__":{"polluted":1},"constructor":"x"}');
+        assert.equal(({} as Record<string, unknown>).polluted, undefined);
+        assert.equal(await store.exceptionCount({ recordKey: nasty }), 1);
+      });
+    });
+
+    describe('audit', () => {
+      it('appends entries and lists them newest first by record, correlation, action and time', async () => {
+        await store.auditAppend({ at: T0, actor: 'process:time-to-cash', action: 'write.delivered', process: 'time-to-cash', correlationId: 'c1', targetSystem: 'netsuite', recordKey: 'Invoice/1', details: { id: 'NS-1' } });
+        await store.auditAppend({ at: T0 + 1, actor: 'alice', action: 'exception.replayed', recordKey: 'Invoice/1' });
+        await store.auditAppend({ at: T0 + 2, actor: 'bob', action: 'exception.discarded', recordKey: 'Invoice/2', correlationId: 'c1' });
+        const all = await store.auditList({});
+        assert.deepEqual(all.map((e) => e.actor), ['bob', 'alice', 'process:time-to-cash']);
+        assert.deepEqual(all[2], { id: all[2].id, at: T0, actor: 'process:time-to-cash', action: 'write.delivered', process: 'time-to-cash', correlationId: 'c1', targetSystem: 'netsuite', recordKey: 'Invoice/1', details: { id: 'NS-1' } });
+        assert.deepEqual((await store.auditList({ recordKey: 'Invoice/1' })).map((e) => e.actor), ['alice', 'process:time-to-cash']);
+        assert.deepEqual((await store.auditList({ correlationId: 'c1' })).map((e) => e.actor), ['bob', 'process:time-to-cash']);
+        assert.deepEqual((await store.auditList({ action: 'exception.replayed' })).map((e) => e.actor), ['alice']);
+        assert.deepEqual((await store.auditList({ since: T0 + 1 })).map((e) => e.actor), ['bob', 'alice']);
+        assert.deepEqual((await store.auditList({ limit: 1 })).map((e) => e.actor), ['bob']);
+      });
+    });
+
+    describe('process instances', () => {
+      it('starts, completes and lists runs; a restarted run keeps its first start time', async () => {
+        await store.processStart({ process: 'quote-to-project', key: 'opp-1', correlationId: 'c1', startedAt: T0, status: 'running' });
+        await store.processStart({ process: 'quote-to-project', key: 'opp-2', startedAt: T0 + 10, status: 'running', attributes: { amount: 1000 } });
+        await store.processStart({ process: 'time-to-cash', key: 'batch-1', startedAt: T0 + 20, status: 'running' });
+        await store.processComplete('quote-to-project', 'opp-1', 'completed', T0 + 100, { projectId: 'PRJ-1' });
+        await store.processComplete('quote-to-project', 'missing', 'failed', T0 + 100);
+        const runs = await store.processList({ process: 'quote-to-project' });
+        assert.deepEqual(runs.map((r) => r.key), ['opp-2', 'opp-1']);
+        assert.deepEqual(runs[1], { process: 'quote-to-project', key: 'opp-1', correlationId: 'c1', startedAt: T0, completedAt: T0 + 100, status: 'completed', attributes: { projectId: 'PRJ-1' } });
+        assert.deepEqual((await store.processList({ status: 'running' })).map((r) => r.key), ['batch-1', 'opp-2']);
+        assert.deepEqual((await store.processList({ since: T0 + 10, limit: 1 })).map((r) => r.key), ['batch-1']);
+        await store.processStart({ process: 'quote-to-project', key: 'opp-1', startedAt: T0 + 500, status: 'running' });
+        const restarted = (await store.processList({ process: 'quote-to-project', status: 'running' })).find((r) => r.key === 'opp-1')!;
+        assert.equal(restarted.startedAt, T0);
+        assert.equal(restarted.completedAt, undefined);
+        assert.equal(restarted.correlationId, 'c1');
+      });
+    });
+
+    describe('watermarks and leases', () => {
+      it('gets and sets watermarks', async () => {
+        assert.equal(await store.watermarkGet('sf:opportunity'), undefined);
+        await store.watermarkSet('sf:opportunity', '2026-11-30T09:00:00.000Z', T0);
+        await store.watermarkSet('sf:opportunity', '2026-11-30T09:05:00.000Z', T0 + 1);
+        assert.equal(await store.watermarkGet('sf:opportunity'), '2026-11-30T09:05:00.000Z');
+      });
+
+      it('gives a lease to one owner at a time, renews it for that owner and frees it on release or expiry', async () => {
+        assert.equal(await store.leaseAcquire('poller', 'a', T0, 1000), true);
+        assert.equal(await store.leaseAcquire('poller', 'b', T0 + 500, 1000), false);
+        assert.equal(await store.leaseAcquire('poller', 'a', T0 + 900, 1000), true, 'renewal');
+        assert.equal(await store.leaseAcquire('poller', 'b', T0 + 1500, 1000), false, 'renewed until T0+1900');
+        assert.equal(await store.leaseAcquire('poller', 'b', T0 + 1900, 1000), true, 'expired');
+        await store.leaseRelease('poller', 'a');
+        assert.equal(await store.leaseAcquire('poller', 'a', T0 + 2000, 1000), false, 'releasing a lease one does not hold does nothing');
+        await store.leaseRelease('poller', 'b');
+        assert.equal(await store.leaseAcquire('poller', 'a', T0 + 2000, 1000), true);
+      });
+    });
+  });
+}
