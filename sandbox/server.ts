@@ -7,6 +7,9 @@ import path from 'node:path';
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Sandbox } from './core/sandbox';
+import { kantataSandbox } from './kantata';
+import { jiraSandbox } from './jira';
+import { teamsSandbox } from './teams';
 
 export interface VendorSandboxFactory {
   /** Path prefix and sandbox name, e.g. `salesforce`. */
@@ -17,7 +20,11 @@ export interface VendorSandboxFactory {
 }
 
 /** Each vendor module registers itself here; keep the list in DESIGN order. */
-export const VENDORS: VendorSandboxFactory[] = [];
+export const VENDORS: VendorSandboxFactory[] = [
+  kantataSandbox,
+  jiraSandbox,
+  teamsSandbox,
+];
 
 export interface RunningSandboxes {
   url: string;

@@ -1,0 +1,332 @@
+/**
+ * Kantata OX API v1 client (axios, no Node-RED): OAuth 2.0 bearer auth with a cached token, the
+ * `{ count, meta, results, <plural>: {id: rec} }` envelope, paging, error mapping through `classify`,
+ * the approved-uninvoiced poller with a durable cursor, and the `ConnectionExecutor` for writes.
+ *
+ * Writes (operation names for `ConnectionHandle.submit`):
+ * - `createProjectShell` {workspace, stories?, participations?, externalRef}: lookup-by-external-reference, then create
+ * - `createWorkspace` {workspace}, `updateWorkspace` {id, workspace} (budget changes: `{ price, budgeted: true }`)
+ * - `createStories` {workspaceId, stories: [...]}, `addParticipations` {workspaceId, participations: [...]}
+ * - `createTimeEntry` {time_entry}
+ * - `markInvoiced` {workspaceId, timeEntryIds?, expenseIds?, invoiceNumber, invoiceDate?}: already-invoiced entries are skipped
+ */
+import axios, { AxiosInstance, AxiosRequestConfig } from 'axios';
+import type { Json } from '../../store/store';
+import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
+import { classify, FabricError, PermanentError, TransientError, ValidationError } from '../../delivery/errors';
+
+export type KantataAuth =
+  | { type: 'token'; accessToken: string }
+  | { type: 'oauth'; clientId: string; clientSecret: string; tokenUrl?: string; refreshToken?: string };
+
+export interface KantataConfig {
+  /** e.g. `https://api.mavenlink.com` or the sandbox `http://127.0.0.1:8100/kantata`; `/api/v1` is appended. */
+  baseUrl: string;
+  auth: KantataAuth;
+  timeoutMs?: number;
+  /** Service name written in external references (default `PSFabric`). */
+  serviceName?: string;
+}
+
+export type KRecord = Record<string, any>;
+
+export interface KantataPage {
+  records: KRecord[];
+  /** Included associations by plural key. */
+  included: Record<string, Record<string, KRecord>>;
+  count: number;
+  pageCount: number;
+  page: number;
+}
+
+/** Position of the approved-uninvoiced poller for one collection. The caller persists it (JSON). */
+export interface CollectionCursor {
+  /** Highest updated_at consumed (ISO). */
+  updatedAt?: string;
+  /** Ids already consumed whose updated_at equals `updatedAt` (the boundary second). */
+  ids?: string[];
+}
+export interface KantataCursor {
+  time_entries?: CollectionCursor;
+  expenses?: CollectionCursor;
+}
+
+export interface PollResult {
+  timeEntries: KRecord[];
+  expenses: KRecord[];
+  workspaces: Record<string, KRecord>;
+  users: Record<string, KRecord>;
+  cursor: KantataCursor;
+  /** True when `maxRecords` stopped the poll early: poll again soon. */
+  more: boolean;
+}
+
+const SECOND = 1000;
+
+/** Turns any failure into a FabricError whose message reads Kantata's `{ errors: [{type, message}] }`. */
+export function kantataError(err: unknown): FabricError {
+  const fe = classify(err);
+  const data = (err as { response?: { data?: unknown } })?.response?.data as { errors?: { type?: string; message?: string }[] } | undefined;
+  if (!data || !Array.isArray(data.errors) || fe.status === undefined) return fe;
+  const text = data.errors.map((e) => (e.type ? `${e.type}: ` : '') + (e.message ?? '')).join('; ');
+  const message = `Kantata HTTP ${fe.status}: ${text}`;
+  if (fe.retry === 'transient') return new TransientError(message, { status: fe.status, response: fe.response, retryAfterMs: fe.retryAfterMs, cause: err });
+  return new PermanentError(message, { errorClass: fe.errorClass, status: fe.status, response: fe.response, cause: err });
+}
+
+export class KantataClient {
+  readonly http: AxiosInstance;
+  private token?: { value: string; expiresAt: number };
+  private tokenPromise?: Promise<string>;
+  readonly serviceName: string;
+
+  constructor(readonly config: KantataConfig) {
+    this.http = axios.create({ baseURL: config.baseUrl.replace(/\/$/, '') + '/api/v1', timeout: config.timeoutMs ?? 30000 });
+    this.serviceName = config.serviceName ?? 'PSFabric';
+  }
+
+  /** Bearer token: the configured one, or a cached OAuth token refreshed a minute before it expires. */
+  async accessToken(force = false): Promise<string> {
+    const auth = this.config.auth;
+    if (auth.type === 'token') return auth.accessToken;
+    if (!force && this.token && this.token.expiresAt - 60 * SECOND > Date.now()) return this.token.value;
+    if (!this.tokenPromise) {
+      this.tokenPromise = (async () => {
+        const url = auth.tokenUrl ?? this.config.baseUrl.replace(/\/$/, '') + '/oauth/token';
+        const form = new URLSearchParams(auth.refreshToken
+          ? { grant_type: 'refresh_token', refresh_token: auth.refreshToken, client_id: auth.clientId, client_secret: auth.clientSecret }
+          : { grant_type: 'client_credentials', client_id: auth.clientId, client_secret: auth.clientSecret });
+        try {
+          const res = await axios.post(url, form.toString(), { headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, timeout: this.config.timeoutMs ?? 30000 });
+          const body = res.data as { access_token?: string; expires_in?: number };
+          if (!body.access_token) throw new PermanentError('Kantata token endpoint answered without access_token', { errorClass: 'auth', status: res.status });
+          this.token = { value: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3600) * SECOND };
+          return body.access_token;
+        } catch (err) {
+          throw kantataError(err);
+        } finally {
+          this.tokenPromise = undefined;
+        }
+      })();
+    }
+    return this.tokenPromise;
+  }
+
+  /** One request; a 401 on a cached OAuth token fetches a new token once (token expiry, not a retry policy). */
+  async request<T = KRecord>(method: string, path: string, opts: { params?: Record<string, unknown>; data?: unknown } = {}): Promise<T> {
+    const send = async (token: string) => {
+      const cfg: AxiosRequestConfig = { method, url: path, params: opts.params, data: opts.data, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } };
+      return (await this.http.request<T>(cfg)).data;
+    };
+    const token = await this.accessToken();
+    try {
+      return await send(token);
+    } catch (err) {
+      const status = (err as { response?: { status?: number } }).response?.status;
+      if (status === 401 && this.config.auth.type === 'oauth') {
+        this.token = undefined;
+        try {
+          return await send(await this.accessToken(true));
+        } catch (err2) {
+          throw kantataError(err2);
+        }
+      }
+      throw kantataError(err);
+    }
+  }
+
+  /** One page of a collection, records in `results` order. */
+  async page(collection: string, params: Record<string, unknown> = {}): Promise<KantataPage> {
+    const body = await this.request<KRecord>('GET', `/${collection}`, { params });
+    return parseEnvelope(body, collection);
+  }
+
+  /** Every page of a collection (use for bounded lists: users, stories of a workspace). */
+  async all(collection: string, params: Record<string, unknown> = {}, perPage = 200): Promise<KRecord[]> {
+    const out: KRecord[] = [];
+    for (let page = 1; ; page++) {
+      const p = await this.page(collection, { ...params, page, per_page: perPage });
+      out.push(...p.records);
+      if (page >= p.pageCount || p.records.length === 0) return out;
+    }
+  }
+
+  async get(collection: string, id: string, include?: string): Promise<KRecord> {
+    const body = await this.request<KRecord>('GET', `/${collection}/${encodeURIComponent(id)}`, { params: include ? { include } : undefined });
+    const page = parseEnvelope(body, collection);
+    return page.records[0];
+  }
+
+  async findWorkspaceByExternalRef(ref: string): Promise<KRecord | undefined> {
+    const p = await this.page('workspaces', { external_reference_service_model_ref: ref, archived: 'include', per_page: 1 });
+    return p.records[0];
+  }
+
+  async findUserByEmail(email: string): Promise<KRecord | undefined> {
+    const p = await this.page('users', { by_email_address: email, per_page: 1 });
+    return p.records.find((u) => String(u.email_address).toLowerCase() === email.toLowerCase());
+  }
+
+  /**
+   * Approved, uninvoiced time entries and expenses changed after the cursor, oldest first.
+   * Keyset paging on `updated_after` (so entries invoiced meanwhile cannot shift pages), with
+   * a page-number fallback when a whole page shares the boundary second. Returns the new cursor;
+   * the caller persists it only after it has stored or handed on the records.
+   */
+  async pollApproved(cursor: KantataCursor = {}, opts: { perPage?: number; maxRecords?: number; workspaceId?: string; include?: ('time_entries' | 'expenses')[]; sweep?: boolean } = {}): Promise<PollResult> {
+    const perPage = opts.perPage ?? 200;
+    const maxRecords = opts.maxRecords ?? 10000;
+    const result: PollResult = { timeEntries: [], expenses: [], workspaces: {}, users: {}, cursor: { ...cursor }, more: false };
+    for (const collection of opts.include ?? ['time_entries', 'expenses'] as const) {
+      let cur: CollectionCursor = opts.sweep ? {} : { ...(cursor[collection] ?? {}) };
+      const out = collection === 'time_entries' ? result.timeEntries : result.expenses;
+      let pageNo = 1;
+      for (;;) {
+        const params: Record<string, unknown> = { approved: true, uninvoiced: true, order: 'updated_at:asc', per_page: perPage, page: pageNo, include: 'workspace,user' };
+        if (opts.workspaceId) params.workspace_id = opts.workspaceId;
+        if (cur.updatedAt) params.updated_after = new Date(Date.parse(cur.updatedAt) - SECOND).toISOString();
+        const p = await this.page(collection, params);
+        Object.assign(result.workspaces, p.included.workspaces ?? {});
+        Object.assign(result.users, p.included.users ?? {});
+        const before = cur.updatedAt;
+        let fresh = 0;
+        for (const rec of p.records) {
+          const t = Date.parse(rec.updated_at);
+          const b = cur.updatedAt ? Date.parse(cur.updatedAt) : -Infinity;
+          const id = String(rec.id);
+          if (t < b || (t === b && (cur.ids ?? []).includes(id))) continue;
+          out.push(rec);
+          fresh += 1;
+          cur = t === b ? { updatedAt: cur.updatedAt, ids: [...(cur.ids ?? []), id] } : { updatedAt: rec.updated_at, ids: [id] };
+        }
+        if (!opts.sweep) result.cursor[collection] = cur;
+        if (p.records.length < perPage) break;
+        if (out.length >= maxRecords) {
+          result.more = true;
+          break;
+        }
+        // Keyset: the next request starts at the new boundary; while the boundary stays (a page of one second), page forward.
+        pageNo = cur.updatedAt === before ? pageNo + 1 : 1;
+        void fresh;
+      }
+    }
+    return result;
+  }
+
+  /** The executor for the outbox; operations listed in the file header. */
+  executor(): ConnectionExecutor {
+    return { execute: (operation, request, ctx) => this.execute(operation, request, ctx) };
+  }
+
+  async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {
+    const req = (request ?? {}) as KRecord;
+    switch (operation) {
+      case 'createProjectShell':
+        return this.createProjectShell(req, ctx) as Promise<Json>;
+      case 'createWorkspace':
+        return firstOf(await this.request('POST', '/workspaces', { data: { workspace: need(req, 'workspace') } }), 'workspaces');
+      case 'updateWorkspace':
+        return firstOf(await this.request('PUT', `/workspaces/${encodeURIComponent(String(need(req, 'id')))}`, { data: { workspace: need(req, 'workspace') } }), 'workspaces');
+      case 'createStories':
+        return this.createStories(String(need(req, 'workspaceId')), need(req, 'stories') as KRecord[]) as Promise<Json>;
+      case 'addParticipations':
+        return this.addParticipations(String(need(req, 'workspaceId')), need(req, 'participations') as KRecord[]) as Promise<Json>;
+      case 'createTimeEntry':
+        return firstOf(await this.request('POST', '/time_entries', { data: { time_entry: need(req, 'time_entry') } }), 'time_entries');
+      case 'markInvoiced':
+        return this.markInvoiced(req, ctx) as Promise<Json>;
+      default:
+        throw new ValidationError(`unknown Kantata operation "${operation}"`, [{ path: '/operation', message: 'expected createProjectShell, createWorkspace, updateWorkspace, createStories, addParticipations, createTimeEntry or markInvoiced' }]);
+    }
+  }
+
+  /** Workspace + stories (workstreams) + participations, each step skipped when already there, so a retry is harmless. */
+  async createProjectShell(req: KRecord, ctx: ExecutionContext): Promise<KRecord> {
+    const ws = need(req, 'workspace') as KRecord;
+    const externalRef = String(req.externalRef ?? ctx.idempotencyKey);
+    let workspace = await this.findWorkspaceByExternalRef(externalRef);
+    const created = !workspace;
+    if (!workspace) {
+      const body = { ...ws, external_reference: { service_name: this.serviceName, service_model: 'Project', service_model_ref: externalRef, status: 'synced' } };
+      workspace = firstOf(await this.request('POST', '/workspaces', { data: { workspace: body } }), 'workspaces') as KRecord;
+    }
+    const stories = Array.isArray(req.stories) && req.stories.length ? await this.createStories(workspace.id, req.stories) : { created: [], existing: [] };
+    const participations = Array.isArray(req.participations) && req.participations.length ? await this.addParticipations(workspace.id, req.participations) : [];
+    return { workspace, created, stories, participations };
+  }
+
+  async createStories(workspaceId: string, stories: KRecord[]): Promise<{ created: KRecord[]; existing: KRecord[] }> {
+    const existing = await this.all('stories', { workspace_id: workspaceId });
+    const byTitle = new Map(existing.map((s) => [String(s.title), s]));
+    const missing = stories.filter((s) => !byTitle.has(String(s.title)));
+    let created: KRecord[] = [];
+    for (let i = 0; i < missing.length; i += 300) {
+      const chunk = missing.slice(i, i + 300).map((s) => ({ story_type: 'task', ...s, workspace_id: workspaceId }));
+      created = created.concat(parseEnvelope(await this.request('POST', '/stories', { data: { stories: chunk } }), 'stories').records);
+    }
+    return { created, existing: stories.filter((s) => byTitle.has(String(s.title))).map((s) => byTitle.get(String(s.title))!) };
+  }
+
+  async addParticipations(workspaceId: string, participations: KRecord[]): Promise<KRecord[]> {
+    const out: KRecord[] = [];
+    for (const p of participations) {
+      out.push(firstOf(await this.request('POST', '/participations', { data: { participation: { role: 'maven', ...p, workspace_id: workspaceId } } }), 'participations') as KRecord);
+    }
+    return out;
+  }
+
+  /**
+   * Marks entries invoiced by creating a Kantata invoice that holds them, with the ERP invoice number as
+   * external reference. Lookup first: entries already invoiced (e.g. by an earlier attempt whose answer was lost)
+   * are skipped, and when none is left the call is a no-op that reports the existing invoice ids.
+   */
+  async markInvoiced(req: KRecord, ctx: ExecutionContext): Promise<KRecord> {
+    const teIds: string[] = (req.timeEntryIds ?? []).map(String);
+    const exIds: string[] = (req.expenseIds ?? []).map(String);
+    if (teIds.length + exIds.length === 0) throw new ValidationError('markInvoiced needs timeEntryIds or expenseIds', [{ path: '/timeEntryIds', message: 'at least one id expected' }]);
+    const invoiceNumber = String(req.invoiceNumber ?? ctx.idempotencyKey);
+    const pending = async (collection: string, ids: string[]) => {
+      const recs: KRecord[] = [];
+      for (let i = 0; i < ids.length; i += 200) recs.push(...(await this.page(collection, { only: ids.slice(i, i + 200).join(','), per_page: 200 })).records);
+      const found = new Map(recs.map((r) => [String(r.id), r]));
+      const notFound = ids.filter((id) => !found.has(id));
+      if (notFound.length) throw new PermanentError(`Kantata ${collection} not found: ${notFound.join(', ')}`, { errorClass: 'not-found', status: 404 });
+      return { open: recs.filter((r) => !r.is_invoiced).map((r) => String(r.id)), done: recs.filter((r) => r.is_invoiced) };
+    };
+    const te = teIds.length ? await pending('time_entries', teIds) : { open: [], done: [] };
+    const ex = exIds.length ? await pending('expenses', exIds) : { open: [], done: [] };
+    const already = [...new Set([...te.done, ...ex.done].map((r) => String(r.invoice_id)))];
+    if (te.open.length + ex.open.length === 0) return { invoice: null, alreadyInvoiced: true, invoiceIds: already };
+    const workspaceIds = req.workspaceId ? [String(req.workspaceId)] : (req.workspaceIds ?? []).map(String);
+    const body = {
+      invoice: {
+        workspace_ids: workspaceIds,
+        time_entry_ids: te.open,
+        expense_ids: ex.open,
+        invoice_date: req.invoiceDate,
+        external_reference: { service_name: this.serviceName, service_model: 'Invoice', service_model_ref: invoiceNumber, status: 'synced' },
+      },
+    };
+    const invoice = firstOf(await this.request('POST', '/invoices', { data: body }), 'invoices');
+    return { invoice, alreadyInvoiced: false, invoiceIds: already, marked: { timeEntries: te.open, expenses: ex.open } };
+  }
+}
+
+export function parseEnvelope(body: KRecord, collection: string): KantataPage {
+  const map = (body?.[collection] ?? {}) as Record<string, KRecord>;
+  const results = (Array.isArray(body?.results) ? body.results : []) as { key: string; id: string }[];
+  const records = results.filter((r) => r.key === collection).map((r) => map[r.id]).filter(Boolean);
+  const included: Record<string, Record<string, KRecord>> = {};
+  for (const [k, v] of Object.entries(body ?? {})) if (k !== collection && v && typeof v === 'object' && !Array.isArray(v) && k !== 'meta') included[k] = v as Record<string, KRecord>;
+  const meta = (body?.meta ?? {}) as KRecord;
+  return { records, included, count: Number(body?.count ?? meta.count ?? records.length), pageCount: Number(meta.page_count ?? 1), page: Number(meta.page_number ?? 1) };
+}
+
+function firstOf(body: KRecord, collection: string): Json {
+  return (parseEnvelope(body, collection).records[0] ?? null) as Json;
+}
+
+function need(req: KRecord, key: string): unknown {
+  if (req[key] === undefined || req[key] === null) throw new ValidationError(`request.${key} is required`, [{ path: `/${key}`, message: 'required' }]);
+  return req[key];
+}

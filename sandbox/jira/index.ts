@@ -1,0 +1,279 @@
+/**
+ * Jira Cloud platform REST v3 sandbox, mounted at `/jira` (so the site URL is `<sandbox>/jira`).
+ * Shapes follow shared/contracts/jira/jira-platform-swagger-v3.v3.json: CreateProjectDetails ->
+ * 201 ProjectIdentifiers, IssueUpdateDetails -> 201 CreatedIssue, IssueBean, SearchAndReconcileResults
+ * (nextPageToken paging), User, errors as ErrorCollection `{ errorMessages, errors }`.
+ * Auth: basic `email:apiToken` or `Authorization: Bearer <oauth token>`.
+ * The description (and any rich-text field) must be an ADF document, checked structurally.
+ */
+import express from 'express';
+import { Sandbox } from '../core/sandbox';
+import type { VendorSandboxFactory } from '../server';
+import { ACCOUNTS, OPPORTUNITIES, CONSULTANTS } from '../seed/firm';
+import { validateAdf, textToAdf } from '../../lib/connectors/jira/adf';
+
+export const JIRA_EMAIL = 'integration@northwind-advisory.example';
+export const JIRA_API_TOKEN = 'jira-sandbox-api-token';
+export const JIRA_OAUTH_TOKEN = 'jira-sandbox-oauth-token';
+export const JIRA_ACCOUNT_ID = '712020:5f0c1e2d-psfabric-integration';
+
+const ISSUE_TYPES = [
+  { id: '10000', name: 'Epic', hierarchyLevel: 1, subtask: false },
+  { id: '10001', name: 'Story', hierarchyLevel: 0, subtask: false },
+  { id: '10002', name: 'Task', hierarchyLevel: 0, subtask: false },
+  { id: '10003', name: 'Sub-task', hierarchyLevel: -1, subtask: true },
+  { id: '10004', name: 'Bug', hierarchyLevel: 0, subtask: false },
+];
+
+type Rec = Record<string, any>;
+
+export function jiraErrors(messages: string[], errors: Record<string, string> = {}): { errorMessages: string[]; errors: Record<string, string> } {
+  return { errorMessages: messages, errors };
+}
+
+function accountIdOf(consultantId: string): string {
+  return `712020:${consultantId.toLowerCase()}-0000-4000-8000-nwa`;
+}
+
+function seed(): Record<string, Record<string, any>> {
+  const users: Rec = {
+    [JIRA_ACCOUNT_ID]: { accountId: JIRA_ACCOUNT_ID, accountType: 'app', active: true, displayName: 'PS Fabric Integration', emailAddress: JIRA_EMAIL, timeZone: 'UTC', locale: 'en_US' },
+  };
+  for (const c of CONSULTANTS) users[accountIdOf(c.id)] = { accountId: accountIdOf(c.id), accountType: 'atlassian', active: true, displayName: c.name, emailAddress: c.email, timeZone: 'UTC', locale: 'en_US' };
+  const projects: Rec = {};
+  const issues: Rec = {};
+  let pid = 10000;
+  let iid = 10000;
+  for (const opp of OPPORTUNITIES.filter((o) => o.delivered)) {
+    const account = ACCOUNTS.find((a) => a.sfId === opp.accountSfId)!;
+    const key = account.name.replace(/[^A-Za-z]/g, '').toUpperCase().slice(0, 4) + 'D';
+    const id = String(++pid);
+    projects[key] = { id, key, name: opp.name, projectTypeKey: 'software', description: `Delivery of ${opp.name}`, leadAccountId: accountIdOf(opp.deliveryManagerId), assigneeType: 'PROJECT_LEAD', issueSeq: 1, created: '2026-11-01T09:00:00.000+0000' };
+    const issueId = String(++iid);
+    issues[`${key}-1`] = {
+      id: issueId, key: `${key}-1`, projectKey: key, issuetypeId: '10000', summary: opp.name, description: textToAdf(`Epic for ${opp.name}.`),
+      labels: ['psfabric', `sf-${opp.sfId}`], status: 'In Progress', created: '2026-11-01T09:05:00.000+0000', updated: '2026-11-01T09:05:00.000+0000', extraFields: {},
+    };
+  }
+  return { users, projects, issues, _counters: { ids: { project: pid, issue: iid } } };
+}
+
+export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => string } = {}): Sandbox {
+  const sb = new Sandbox({
+    name: 'jira',
+    seed,
+    statePath: opts.statePath,
+    errorBody: (status, message) => (status === 429 ? jiraErrors([message]) : jiraErrors([message])),
+    faultExempt: [/^\/_sandbox\//],
+  });
+  const r = sb.router;
+  const site = () => (opts.baseUrl ? opts.baseUrl() : '');
+  const fail = (res: express.Response, status: number, messages: string[], errors: Record<string, string> = {}) => res.status(status).json(jiraErrors(messages, errors));
+  const counters = () => sb.collection<Rec>('_counters').ids as { project: number; issue: number };
+
+  r.use('/rest', (req, res, next) => {
+    const h = req.header('authorization') ?? '';
+    const basic = /^Basic\s+(.+)$/i.exec(h);
+    const bearer = /^Bearer\s+(.+)$/i.exec(h);
+    if (basic) {
+      const [email, token] = Buffer.from(basic[1], 'base64').toString().split(':');
+      if (email === JIRA_EMAIL && token === JIRA_API_TOKEN) return next();
+    } else if (bearer && bearer[1].trim() === JIRA_OAUTH_TOKEN) return next();
+    res.setHeader('WWW-Authenticate', 'OAuth realm="https%3A%2F%2Fsandbox.atlassian.net"');
+    fail(res, 401, ['You are not authenticated. Authentication required to perform this operation.']);
+  });
+
+  const projectView = (p: Rec): Rec => ({
+    expand: 'description,lead,issueTypes,url,projectKeys,permissions,insight',
+    self: `${site()}/rest/api/3/project/${p.id}`,
+    id: p.id,
+    key: p.key,
+    name: p.name,
+    description: p.description ?? '',
+    projectTypeKey: p.projectTypeKey,
+    simplified: false,
+    style: 'classic',
+    isPrivate: false,
+    assigneeType: p.assigneeType ?? 'PROJECT_LEAD',
+    lead: userView(sb.collection<Rec>('users')[p.leadAccountId] ?? { accountId: p.leadAccountId, displayName: 'Unknown', active: false }),
+    issueTypes: ISSUE_TYPES.map((t) => ({ self: `${site()}/rest/api/3/issuetype/${t.id}`, id: t.id, name: t.name, subtask: t.subtask, hierarchyLevel: t.hierarchyLevel, description: t.name })),
+    avatarUrls: { '48x48': `${site()}/secure/projectavatar?pid=${p.id}` },
+    properties: {},
+  });
+  const userView = (u: Rec): Rec => ({ self: `${site()}/rest/api/3/user?accountId=${encodeURIComponent(u.accountId)}`, accountId: u.accountId, accountType: u.accountType ?? 'atlassian', active: u.active, displayName: u.displayName, emailAddress: u.emailAddress, timeZone: u.timeZone ?? 'UTC', locale: u.locale ?? 'en_US', avatarUrls: {} });
+  const findProject = (idOrKey: string): Rec | undefined => {
+    const projects = sb.collection<Rec>('projects');
+    return projects[idOrKey.toUpperCase()] ?? Object.values(projects).find((p) => p.id === idOrKey);
+  };
+  const issueView = (i: Rec): Rec => {
+    const p = sb.collection<Rec>('projects')[i.projectKey];
+    const t = ISSUE_TYPES.find((x) => x.id === i.issuetypeId)!;
+    return {
+      expand: 'renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations',
+      id: i.id,
+      key: i.key,
+      self: `${site()}/rest/api/3/issue/${i.id}`,
+      fields: {
+        summary: i.summary,
+        description: i.description ?? null,
+        issuetype: { self: `${site()}/rest/api/3/issuetype/${t.id}`, id: t.id, name: t.name, subtask: t.subtask, hierarchyLevel: t.hierarchyLevel },
+        project: { self: `${site()}/rest/api/3/project/${p.id}`, id: p.id, key: p.key, name: p.name, projectTypeKey: p.projectTypeKey },
+        status: { name: i.status, statusCategory: { key: i.status === 'Done' ? 'done' : i.status === 'To Do' ? 'new' : 'indeterminate' } },
+        labels: i.labels ?? [],
+        parent: i.parentKey ? { key: i.parentKey } : undefined,
+        created: i.created,
+        updated: i.updated,
+        ...i.extraFields,
+      },
+    };
+  };
+
+  r.get('/rest/api/3/myself', (_req, res) => res.json(userView(sb.collection<Rec>('users')[JIRA_ACCOUNT_ID])));
+  r.get('/rest/api/3/serverInfo', (_req, res) => res.json({ baseUrl: site(), version: '1001.0.0-SNAPSHOT', deploymentType: 'Cloud', serverTitle: 'PS Fabric Jira sandbox' }));
+
+  r.get('/rest/api/3/project', (_req, res) => res.json(Object.values(sb.collection<Rec>('projects')).map(projectView)));
+  r.get('/rest/api/3/project/search', (req, res) => {
+    const startAt = Number(req.query.startAt ?? 0);
+    const maxResults = Math.min(Number(req.query.maxResults ?? 50), 100);
+    const keys = req.query.keys ? String(req.query.keys).split(',') : undefined;
+    const all = Object.values(sb.collection<Rec>('projects')).filter((p) => !keys || keys.includes(p.key));
+    const values = all.slice(startAt, startAt + maxResults).map(projectView);
+    res.json({ self: `${site()}/rest/api/3/project/search`, maxResults, startAt, total: all.length, isLast: startAt + maxResults >= all.length, values });
+  });
+  r.get('/rest/api/3/project/:idOrKey', (req, res) => {
+    const p = findProject(req.params.idOrKey);
+    if (!p) return fail(res, 404, [`No project could be found with key '${req.params.idOrKey}'.`]);
+    res.json(projectView(p));
+  });
+  r.post('/rest/api/3/project', (req, res) => {
+    const b = (req.body ?? {}) as Rec;
+    if (typeof b !== 'object' || Array.isArray(b)) return fail(res, 400, ['Request body must be a JSON object.']);
+    const errors: Record<string, string> = {};
+    if (typeof b.key !== 'string' || b.key === '') errors.projectKey = 'You must specify a unique project key, at least 2 characters long.';
+    else if (!/^[A-Z][A-Z0-9]{1,9}$/.test(b.key)) errors.projectKey = 'Project keys must start with an uppercase letter, followed by one or more uppercase alphanumeric characters, and be at most 10 characters.';
+    else if (findProject(b.key)) errors.projectKey = `Project '${findProject(b.key)!.name}' uses this project key.`;
+    if (typeof b.name !== 'string' || b.name.trim() === '') errors.projectName = 'You must specify a valid project name.';
+    else if (Object.values(sb.collection<Rec>('projects')).some((p) => p.name.toLowerCase() === b.name.toLowerCase())) errors.projectName = 'A project with that name already exists.';
+    if (!b.projectTypeKey && !b.projectTemplateKey) errors.projectTypeKey = 'You must specify a project type or a project template.';
+    else if (b.projectTypeKey && !['software', 'service_desk', 'business'].includes(b.projectTypeKey)) errors.projectTypeKey = `Invalid project type key '${b.projectTypeKey}'.`;
+    const lead = b.leadAccountId ?? b.lead;
+    if (!lead) errors.projectLead = 'You must specify a valid project lead.';
+    else if (!sb.collection<Rec>('users')[lead]) errors.projectLead = 'The project lead specified does not exist.';
+    if (b.assigneeType !== undefined && !['PROJECT_LEAD', 'UNASSIGNED'].includes(b.assigneeType)) errors.assigneeType = 'Invalid assignee type.';
+    if (Object.keys(errors).length) return fail(res, 400, [], errors);
+    const c = counters();
+    c.project += 1;
+    const id = String(c.project);
+    sb.collection<Rec>('projects')[b.key] = { id, key: b.key, name: b.name, projectTypeKey: b.projectTypeKey ?? 'software', description: b.description ?? '', leadAccountId: lead, assigneeType: b.assigneeType ?? 'PROJECT_LEAD', issueSeq: 0, created: new Date().toISOString().replace('Z', '+0000') };
+    sb.changed();
+    res.status(201).json({ self: `${site()}/rest/api/3/project/${id}`, id: Number(id), key: b.key });
+  });
+
+  r.post('/rest/api/3/issue', (req, res) => {
+    const b = (req.body ?? {}) as Rec;
+    const f = b.fields;
+    if (!f || typeof f !== 'object') return fail(res, 400, ['The request body must contain "fields" (or "update").']);
+    const errors: Record<string, string> = {};
+    const p = f.project ? findProject(String(f.project.key ?? f.project.id ?? '')) : undefined;
+    if (!f.project) errors.project = 'Specify a valid project ID or key';
+    else if (!p) errors.project = 'valid project is required';
+    const t = f.issuetype ? ISSUE_TYPES.find((x) => x.id === String(f.issuetype.id ?? '') || x.name.toLowerCase() === String(f.issuetype.name ?? '').toLowerCase()) : undefined;
+    if (!f.issuetype) errors.issuetype = 'Specify an issue type';
+    else if (!t) errors.issuetype = 'Specify a valid issue type';
+    if (typeof f.summary !== 'string' || f.summary.trim() === '') errors.summary = 'You must specify a summary of the issue.';
+    else if (f.summary.length > 255) errors.summary = 'Summary must be less than 255 characters.';
+    if (f.description !== undefined && f.description !== null) {
+      const problems = validateAdf(f.description);
+      if (problems.length) errors.description = `Operation value must be an Atlassian Document (see the Atlassian Document Format): ${problems.map((x) => `${x.path} ${x.message}`).join('; ')}`;
+    }
+    if (f.labels !== undefined && (!Array.isArray(f.labels) || f.labels.some((l: unknown) => typeof l !== 'string' || /\s/.test(l as string)))) errors.labels = 'Labels must be strings without spaces.';
+    let parentKey: string | undefined;
+    if (f.parent) {
+      parentKey = String(f.parent.key ?? '');
+      const parent = sb.collection<Rec>('issues')[parentKey] ?? Object.values(sb.collection<Rec>('issues')).find((i) => i.id === String(f.parent.id));
+      if (!parent) errors.parent = 'Could not find issue by id or key.';
+      else parentKey = parent.key;
+    }
+    if (Object.keys(errors).length) return fail(res, 400, [], errors);
+    const c = counters();
+    c.issue += 1;
+    p!.issueSeq = (p!.issueSeq ?? 0) + 1;
+    const key = `${p!.key}-${p!.issueSeq}`;
+    const now = new Date().toISOString().replace('Z', '+0000');
+    const extraFields: Rec = {};
+    for (const [k, v] of Object.entries(f)) if (!['project', 'issuetype', 'summary', 'description', 'labels', 'parent'].includes(k)) extraFields[k] = v;
+    sb.collection<Rec>('issues')[key] = { id: String(c.issue), key, projectKey: p!.key, issuetypeId: t!.id, summary: f.summary, description: f.description ?? null, labels: f.labels ?? [], parentKey, status: 'To Do', created: now, updated: now, extraFields };
+    sb.changed();
+    res.status(201).json({ id: String(c.issue), key, self: `${site()}/rest/api/3/issue/${c.issue}` });
+  });
+
+  const findIssue = (idOrKey: string): Rec | undefined => sb.collection<Rec>('issues')[idOrKey.toUpperCase()] ?? Object.values(sb.collection<Rec>('issues')).find((i) => i.id === idOrKey);
+  r.get('/rest/api/3/issue/:idOrKey', (req, res) => {
+    const i = findIssue(req.params.idOrKey);
+    if (!i) return fail(res, 404, ['Issue does not exist or you do not have permission to see it.']);
+    res.json(issueView(i));
+  });
+
+  // Minimal JQL: clauses joined by AND; `field = value`, `field != value`, `field in (a, b)`, `summary ~ "text"`;
+  // fields project, issuetype/type, labels, key, status, parent; ORDER BY is accepted and ignored (issues come by id).
+  const search = (jql: string, maxResults: number, token: string | undefined, res: express.Response) => {
+    const text = jql.replace(/\s+order\s+by\s+.*$/i, '').trim();
+    const clauses = text === '' ? [] : text.split(/\s+and\s+/i);
+    const preds: ((i: Rec) => boolean)[] = [];
+    for (const clause of clauses) {
+      const m = /^\s*([a-zA-Z]+)\s*(=|!=|~|in|not in)\s*(.+?)\s*$/i.exec(clause);
+      if (!m) return fail(res, 400, [`Error in the JQL Query: unable to parse "${clause}".`]);
+      const field = m[1].toLowerCase();
+      const op = m[2].toLowerCase();
+      const unq = (v: string) => v.trim().replace(/^["']|["']$/g, '');
+      const values = op.endsWith('in') ? m[3].replace(/^\(|\)$/g, '').split(',').map(unq) : [unq(m[3])];
+      const get = (i: Rec): string[] => {
+        switch (field) {
+          case 'project': {
+            const p = sb.collection<Rec>('projects')[i.projectKey];
+            return [p.key, p.id, p.name];
+          }
+          case 'issuetype':
+          case 'type':
+            return [ISSUE_TYPES.find((t) => t.id === i.issuetypeId)!.name, i.issuetypeId];
+          case 'labels':
+            return i.labels ?? [];
+          case 'key':
+          case 'issuekey':
+            return [i.key, i.id];
+          case 'status':
+            return [i.status];
+          case 'parent':
+            return i.parentKey ? [i.parentKey] : [];
+          case 'summary':
+            return [i.summary];
+          default:
+            return ['\u0000unknown'];
+        }
+      };
+      if (!['project', 'issuetype', 'type', 'labels', 'key', 'issuekey', 'status', 'parent', 'summary'].includes(field)) return fail(res, 400, [`Field '${m[1]}' does not exist or you do not have permission to view it.`]);
+      const lower = (xs: string[]) => xs.map((x) => String(x).toLowerCase());
+      if (op === '~') preds.push((i) => get(i).some((v) => v.toLowerCase().includes(values[0].toLowerCase())));
+      else if (op === '=' || op === 'in') preds.push((i) => lower(get(i)).some((v) => lower(values).includes(v)));
+      else preds.push((i) => !lower(get(i)).some((v) => lower(values).includes(v)));
+    }
+    const all = Object.values(sb.collection<Rec>('issues')).filter((i) => preds.every((p) => p(i))).sort((a, b) => Number(a.id) - Number(b.id));
+    const start = token ? Number(Buffer.from(token, 'base64url').toString()) : 0;
+    if (!Number.isInteger(start) || start < 0) return fail(res, 400, ['The nextPageToken is invalid.']);
+    const slice = all.slice(start, start + maxResults);
+    const isLast = start + maxResults >= all.length;
+    const body: Rec = { isLast, issues: slice.map(issueView) };
+    if (!isLast) body.nextPageToken = Buffer.from(String(start + maxResults)).toString('base64url');
+    res.json(body);
+  };
+  r.get('/rest/api/3/search/jql', (req, res) => search(String(req.query.jql ?? ''), Math.min(Number(req.query.maxResults ?? 50), 5000), req.query.nextPageToken as string | undefined, res));
+  r.post('/rest/api/3/search/jql', (req, res) => search(String(req.body?.jql ?? ''), Math.min(Number(req.body?.maxResults ?? 50), 5000), req.body?.nextPageToken, res));
+
+  r.use('/rest', (req, res) => fail(res, 404, [`null for uri: ${req.originalUrl}`]));
+  return sb;
+}
+
+export const jiraSandbox: VendorSandboxFactory = {
+  name: 'jira',
+  create: ({ statePath, baseUrl }) => createJiraSandbox({ statePath, baseUrl }),
+};
