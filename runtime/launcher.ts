@@ -1,0 +1,296 @@
+/**
+ * Boots PS Fabric in this process: store, embedded broker, vendor sandboxes, Node-RED (editor + admin API on
+ * one HTTP server that also carries MQTT over WebSocket at /mqtt) and GET /healthz. Used by `npm start`
+ * (runtime/start.ts) and by the integration tests (free ports, temporary user dir, sandboxes off).
+ *
+ * Node-RED is a per-process singleton: one startFabric() per process at a time.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { buildSettings } from './settings-builder';
+import { brokerOptionsFromEnv, startBroker, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
+import { openFabric, type FabricHandle } from '../lib/fabric/services';
+
+/** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+
+export interface FabricOptions {
+  /** Environment to read (default process.env); explicit options below win over it. */
+  env?: NodeJS.ProcessEnv;
+  userDir?: string;
+  host?: string;
+  /** HTTP port (editor, admin API, /healthz, /mqtt); 0 = any free port. */
+  port?: number;
+  /** MQTT TCP port; 0 = any free port; false = no TCP listener. */
+  mqttPort?: number | false;
+  /** Extra broker options (tests: persistence, limits, auth). */
+  broker?: Partial<BrokerOptions>;
+  /** Start the vendor sandboxes (default: unless FABRIC_SANDBOXES=off). */
+  sandboxes?: boolean;
+  sandboxPort?: number;
+  /** Written as the flow file when the user dir has none (otherwise the templates in flows/ are used). */
+  initialFlows?: unknown[];
+  logLevel?: string;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  broker: { ok: boolean; clients: number; messagesIn: number; messagesOut: number; droppedQos0: number; persistence: string; url?: string };
+  store: { ok: boolean; kind?: string; path: string; error?: string };
+  flows: { ok: boolean; state: FlowsState };
+  sandboxes: { ok: boolean; enabled: boolean; url?: string };
+  memory: { rssBytes: number; heapUsedBytes: number };
+  uptimeSeconds: number;
+}
+
+export type FlowsState = 'starting' | 'started' | 'stopping' | 'stopped' | 'error';
+
+export interface RunningFabric {
+  url: string;
+  port: number;
+  mqttUrl?: string;
+  wsUrl: string;
+  userDir: string;
+  settings: Record<string, any>;
+  broker: RunningBroker;
+  fabric: FabricHandle;
+  sandboxes?: { url: string; port: number; close(): Promise<void> };
+  RED: any;
+  health(): Promise<HealthReport>;
+  stop(): Promise<void>;
+}
+
+function say(msg: string): void {
+  console.log(`[ps-fabric] ${msg}`);
+}
+
+/**
+ * Makes the package visible to Node-RED the way `npm install <folder>` in the user dir would: a link at
+ * <userDir>/node_modules/node-red-contrib-ps-fabric, so the registry loads the nodes listed in package.json.
+ */
+export function linkPackageIntoUserDir(userDir: string): void {
+  const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string };
+  const modules = path.join(userDir, 'node_modules');
+  const link = path.join(modules, pkg.name);
+  fs.mkdirSync(modules, { recursive: true });
+  try {
+    const current = fs.realpathSync(link);
+    if (current === fs.realpathSync(PACKAGE_ROOT)) return;
+    fs.rmSync(link, { recursive: true, force: true });
+  } catch {
+    try {
+      fs.rmSync(link, { force: true });
+    } catch {
+      /* nothing there */
+    }
+  }
+  fs.symlinkSync(PACKAGE_ROOT, link, 'junction');
+}
+
+/**
+ * Hook for template deployment: when the user dir has no flow file, write `initialFlows` or, failing that,
+ * every `flows/*.json` of the package merged into one flow file (each template file is a Node-RED flow array).
+ * Returns what was written (nothing when a flow file already exists: a user's edits are never overwritten).
+ */
+export function seedFlowFile(userDir: string, flowFile: string, initialFlows?: unknown[]): { written: boolean; nodes: number; from: string[] } {
+  const target = path.resolve(userDir, flowFile);
+  if (fs.existsSync(target)) return { written: false, nodes: 0, from: [] };
+  let flows: unknown[] = [];
+  const from: string[] = [];
+  if (initialFlows) {
+    flows = initialFlows;
+    from.push('initialFlows');
+  } else {
+    const dir = path.join(PACKAGE_ROOT, 'flows');
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+    const seen = new Set<string>();
+    for (const file of files) {
+      const parsed = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as unknown;
+      if (!Array.isArray(parsed)) continue;
+      for (const node of parsed as Array<{ id?: string }>) {
+        if (node?.id && seen.has(node.id)) continue; // shared config nodes appear in several templates
+        if (node?.id) seen.add(node.id);
+        flows.push(node);
+      }
+      from.push(file);
+    }
+  }
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.writeFileSync(target, JSON.stringify(flows, null, 2));
+  return { written: true, nodes: flows.length, from };
+}
+
+export async function startFabric(options: FabricOptions = {}): Promise<RunningFabric> {
+  const baseEnv = options.env ?? process.env;
+  const env: NodeJS.ProcessEnv = { ...baseEnv };
+  if (options.userDir) env.FABRIC_USER_DIR = options.userDir;
+  if (options.host) env.FABRIC_HOST = options.host;
+  if (options.port !== undefined) env.FABRIC_PORT = String(options.port);
+  if (options.logLevel) env.FABRIC_LOG_LEVEL = options.logLevel;
+  if (options.mqttPort !== undefined) env.FABRIC_MQTT_PORT = options.mqttPort === false ? 'off' : String(options.mqttPort);
+
+  const settings = buildSettings(env);
+  const userDir: string = settings.userDir;
+  fs.mkdirSync(userDir, { recursive: true });
+  linkPackageIntoUserDir(userDir);
+  const seeded = seedFlowFile(userDir, settings.flowFile, options.initialFlows);
+  if (seeded.written) say(`no flow file in ${userDir}: wrote ${settings.flowFile} (${seeded.nodes} nodes from ${seeded.from.join(', ') || 'nothing'})`);
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const undo = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => {});
+  };
+
+  try {
+    // 1. store
+    const storePath: string = settings.fabric.storePath;
+    const fabric = openFabric({ kind: 'sqlite', path: storePath });
+    cleanups.push(() => fabric.release());
+    say(`store: SQLite ${storePath}`);
+
+    // 2. broker
+    const brokerOptions: BrokerOptions = {
+      ...brokerOptionsFromEnv(userDir, env),
+      ...options.broker,
+      log: { info: say, warn: (m) => console.warn(`[ps-fabric] ${m}`), error: (m) => console.error(`[ps-fabric] ${m}`) },
+    };
+    const broker = await startBroker(brokerOptions);
+    cleanups.push(() => broker.close());
+    let internal: { username: string; password: string } | undefined;
+    if (brokerOptions.authMode === 'required') {
+      internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
+      broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
+    }
+    if (broker.url) {
+      setEmbeddedBroker({ broker, url: broker.url, ...internal });
+      cleanups.push(async () => setEmbeddedBroker(undefined));
+    }
+    say(`broker: ${broker.url ?? 'no TCP listener'} (persistence ${broker.persistence}, auth ${brokerOptions.authMode ?? 'loopback'})`);
+
+    // 3. sandboxes
+    const sandboxesOn = options.sandboxes ?? env.FABRIC_SANDBOXES !== 'off';
+    let sandboxes: RunningFabric['sandboxes'];
+    if (sandboxesOn) {
+      // loaded only when used: the vendor modules are large and tests mostly run without them
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { startSandboxes } = require('../sandbox/server') as typeof import('../sandbox/server');
+      const port = options.sandboxPort ?? Number(env.FABRIC_SANDBOX_PORT ?? 1881);
+      const running = await startSandboxes({ port, host: env.FABRIC_SANDBOX_HOST ?? '127.0.0.1', stateDir: path.join(userDir, 'sandboxes') });
+      sandboxes = running;
+      cleanups.push(() => running.close());
+      say(`sandboxes: ${running.url}`);
+    }
+
+    // 4. Node-RED on an express app + http.Server, with /healthz and MQTT over WebSocket
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const RED = require('node-red');
+    const app = express();
+    app.disable('x-powered-by');
+    const server = http.createServer(app);
+    let flowsState: FlowsState = 'starting';
+    const onStarted = () => (flowsState = 'started');
+    const onStopping = () => (flowsState = 'stopping');
+    const onStopped = () => (flowsState = 'stopped');
+    RED.events.on('flows:started', onStarted);
+    RED.events.on('flows:stopping', onStopping);
+    RED.events.on('flows:stopped', onStopped);
+    cleanups.push(async () => {
+      RED.events.off('flows:started', onStarted);
+      RED.events.off('flows:stopping', onStopping);
+      RED.events.off('flows:stopped', onStopped);
+    });
+
+    const health = async (): Promise<HealthReport> => {
+      const mem = process.memoryUsage();
+      let storeOk = true;
+      let storeError: string | undefined;
+      try {
+        await fabric.store.watermarkGet('__healthz');
+      } catch (err) {
+        storeOk = false;
+        storeError = (err as Error).message;
+      }
+      const brokerOk = broker.healthy();
+      const sandboxesOk = !sandboxes || (sandboxes as any).server?.listening !== false;
+      const report: HealthReport = {
+        status: 'ok',
+        broker: {
+          ok: brokerOk,
+          clients: broker.stats.clients,
+          messagesIn: broker.stats.messagesIn,
+          messagesOut: broker.stats.messagesOut,
+          droppedQos0: broker.stats.droppedQos0,
+          persistence: broker.persistence,
+          url: broker.url,
+        },
+        store: { ok: storeOk, kind: fabric.store.kind, path: storePath, error: storeError },
+        flows: { ok: flowsState === 'started', state: flowsState },
+        sandboxes: { ok: sandboxesOk, enabled: !!sandboxes, url: sandboxes?.url },
+        memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+        uptimeSeconds: Math.round(process.uptime()),
+      };
+      if (!brokerOk || !storeOk || flowsState !== 'started' || !sandboxesOk) report.status = 'degraded';
+      return report;
+    };
+    app.get('/healthz', (_req, res) => {
+      health().then(
+        (report) => res.status(report.status === 'ok' ? 200 : 503).json(report),
+        (err) => res.status(503).json({ status: 'degraded', error: (err as Error).message }),
+      );
+    });
+
+    RED.init(server, settings);
+    app.use(settings.httpAdminRoot, RED.httpAdmin);
+    app.use(settings.httpNodeRoot, RED.httpNode);
+    broker.attachWebSocket(server, '/mqtt');
+
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(settings.uiPort, settings.uiHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const hostForUrl = settings.uiHost === '0.0.0.0' || settings.uiHost === '::' ? '127.0.0.1' : settings.uiHost;
+    const url = `http://${hostForUrl}:${port}`;
+
+    await RED.start();
+    cleanups.push(async () => {
+      await RED.stop();
+    });
+    say(`editor: ${url}/  health: ${url}/healthz  MQTT over WebSocket: ws://${hostForUrl}:${port}/mqtt`);
+
+    let stopped = false;
+    return {
+      url,
+      port,
+      mqttUrl: broker.url,
+      wsUrl: `ws://${hostForUrl}:${port}/mqtt`,
+      userDir,
+      settings,
+      broker,
+      fabric,
+      sandboxes,
+      RED,
+      health,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        // reverse order: Node-RED (flows close, nodes flush), HTTP server, sandboxes, broker, store
+        await undo();
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Builds the Node-RED settings object of PS Fabric from environment variables (docs/runtime.md lists them).
+ * `settings.ts` (compiled to dist/settings.js) is `buildSettings(process.env)`, so the same settings serve
+ * `npm start`, `node-red -s dist/settings.js` and the tests.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const PALETTE_CATEGORY = 'PS Fabric';
+
+export interface FabricSettingsExtras {
+  /** Absolute path of the SQLite store the runtime opens; nodes without a fabric-store config node use it. */
+  storePath: string;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number, got "${raw}"`);
+  return n;
+}
+
+/** The credential secret from FABRIC_CREDENTIAL_SECRET, or one generated once and kept in the user dir. */
+export function credentialSecret(userDir: string, env: NodeJS.ProcessEnv, log: (msg: string) => void = console.log): string {
+  if (env.FABRIC_CREDENTIAL_SECRET) return env.FABRIC_CREDENTIAL_SECRET;
+  const file = path.join(userDir, '.credential-secret');
+  try {
+    const existing = fs.readFileSync(file, 'utf8').trim();
+    if (existing) return existing;
+  } catch {
+    /* not there yet */
+  }
+  fs.mkdirSync(userDir, { recursive: true });
+  const secret = crypto.randomBytes(32).toString('hex');
+  fs.writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+  log(`[ps-fabric] FABRIC_CREDENTIAL_SECRET is not set: generated a credential secret and stored it in ${file} (keep this file with the flows; set FABRIC_CREDENTIAL_SECRET in production)`);
+  return secret;
+}
+
+export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<string, any> {
+  const userDir = path.resolve(env.FABRIC_USER_DIR ?? './.fabric');
+  const flowFile = env.FABRIC_FLOW_FILE ?? 'flows.json';
+  const paletteInstall = env.FABRIC_PALETTE_INSTALL === 'true';
+  const storePath = path.resolve(userDir, env.FABRIC_STORE_PATH ?? 'fabric.sqlite');
+  const fabric: FabricSettingsExtras = { storePath };
+  return {
+    uiHost: env.FABRIC_HOST ?? '127.0.0.1',
+    uiPort: intEnv(env, 'FABRIC_PORT', 1880),
+    userDir,
+    flowFile,
+    flowFilePretty: true,
+    credentialSecret: credentialSecret(userDir, env),
+    httpAdminRoot: '/',
+    httpNodeRoot: '/',
+    functionExternalModules: false,
+    functionTimeout: 0,
+    externalModules: {
+      autoInstall: false,
+      palette: { allowInstall: paletteInstall, allowUpdate: paletteInstall, allowUpload: paletteInstall },
+      modules: { allowInstall: false },
+    },
+    diagnostics: { enabled: true, ui: true },
+    runtimeState: { enabled: false, ui: false },
+    // enabled: false answers the consent question, so no prompt and no update notification
+    telemetry: { enabled: false, updateNotification: false },
+    logging: {
+      console: { level: env.FABRIC_LOG_LEVEL ?? 'info', metrics: false, audit: false },
+    },
+    exportGlobalContextKeys: false,
+    editorTheme: {
+      page: { title: 'PS Fabric' },
+      header: { title: 'PS Fabric' },
+      tours: false,
+      palette: {
+        // no catalogue fetch (and no palette manager) unless palette install is enabled
+        ...(paletteInstall ? {} : { catalogues: [] }),
+        categories: { order: [PALETTE_CATEGORY, 'subflows', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
+      },
+      projects: { enabled: false },
+      codeEditor: { lib: 'monaco' },
+    },
+    /** PS Fabric's own settings, visible to nodes as RED.settings.fabric. */
+    fabric,
+  };
+}
