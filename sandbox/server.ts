@@ -10,6 +10,8 @@ import type { Sandbox } from './core/sandbox';
 import { kantataSandbox } from './kantata';
 import { jiraSandbox } from './jira';
 import { teamsSandbox } from './teams';
+import { netsuiteSandbox } from './netsuite';
+import { businessCentralSandbox } from './business-central';
 
 export interface VendorSandboxFactory {
   /** Path prefix and sandbox name, e.g. `salesforce`. */
@@ -21,6 +23,8 @@ export interface VendorSandboxFactory {
 
 /** Each vendor module registers itself here; keep the list in DESIGN order. */
 export const VENDORS: VendorSandboxFactory[] = [
+  netsuiteSandbox,
+  businessCentralSandbox,
   kantataSandbox,
   jiraSandbox,
   teamsSandbox,
