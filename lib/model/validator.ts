@@ -9,11 +9,9 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { CURRENT_VERSION, ENTITIES, ENTITY_NAMES, EntityName, SCHEMA_BASE, normalizeEntity, requireEntity } from './entities';
 
-/** One problem with one field. `path` is a JSON Pointer into the validated value ('' = the value itself). */
-export interface FieldError {
-  path: string;
-  message: string;
-}
+import type { FieldError } from '../delivery/errors';
+/** One problem with one field (`{ path, message }`, shared with lib/delivery/errors). `path` is a JSON Pointer ('' = the value itself). */
+export type { FieldError };
 
 export type ValidationResult = { ok: true } | { ok: false; errors: FieldError[] };
 
