@@ -17,6 +17,11 @@ export class AuditTrail {
     await this.store.auditAppend(stored);
   }
 
+  /** The AuditSink shape lib/delivery/services.ts expects. */
+  record(entry: AuditEntry): Promise<void> {
+    return this.append(entry);
+  }
+
   /** Newest first. */
   list(filter: AuditFilter = {}): Promise<AuditRecord[]> {
     return this.store.auditList(filter);

@@ -118,6 +118,17 @@ export class ExceptionQueue extends EventEmitter<ExceptionQueueEvents> {
     };
   }
 
+  /**
+   * The same as registerOutboxReplayer in the shape lib/delivery/services.ts' ExceptionSink expects, so the
+   * queue can be handed to the delivery engine as is.
+   */
+  registerReplayer(kind: 'outbox', replayer: (exception: ExceptionRecord, request: Json, actor: string) => Promise<unknown>): () => void {
+    if (kind !== 'outbox') throw new Error(`registerReplayer supports only 'outbox' (nodes use registerNodeReplayer), got ${String(kind)}`);
+    return this.registerOutboxReplayer(async (_target, request) => {
+      await replayer(request.exception, request.payload, request.actor);
+    });
+  }
+
   /** A node that accepts replays of its exceptions (replayTarget { kind: 'node', nodeId }). Returns an unregister function. */
   registerNodeReplayer(nodeId: string, replayer: NodeReplayer): () => void {
     this.nodeReplayers.set(nodeId, replayer);
@@ -309,6 +320,11 @@ export class ExceptionQueue extends EventEmitter<ExceptionQueueEvents> {
     const updated = await this.refreshed(id);
     this.safeEmit('changed', updated, 'discarded');
     return updated;
+  }
+
+  /** ExceptionSink shape (lib/delivery/services.ts): resolves a record's exceptions, returns how many. */
+  async autoResolve(recordKey: string, by: string): Promise<number> {
+    return (await this.resolveForRecord(recordKey, { actor: by })).length;
   }
 
   /**

@@ -50,6 +50,8 @@ export function isSecretKey(key: string): boolean {
 const SECRET_NAME_PATTERN =
   '[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token|authorization|api[_-]?key|private[_-]?key|signature|cookie|credential|session[_-]?id)[A-Za-z0-9_.-]*';
 
+const SCHEME = '(?:Bearer|Basic|Digest|Token)';
+
 const STRING_RULES: Array<[RegExp, string]> = [
   // Authorization schemes: keep the scheme so a reader knows what kind of credential was there.
   [/\b(Bearer|Basic|Digest|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi, `$1 ${REDACTED}`],
@@ -58,13 +60,17 @@ const STRING_RULES: Array<[RegExp, string]> = [
   // JSON Web Tokens wherever they appear.
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, REDACTED],
   // Query strings and form bodies: ?access_token=..., &client_secret=..., password=...
-  [new RegExp(`(^|[?&;\\s])(${SECRET_NAME_PATTERN})=([^&\\s#;]*)`, 'gi'), `$1$2=${REDACTED}`],
+  [new RegExp(`(^|[?&;,(\\s])(${SECRET_NAME_PATTERN})=([^&\\s#;,)]*)`, 'gi'), `$1$2=${REDACTED}`],
 ];
 
 // Log-line rules on top: `password: x`, `"client_secret":"x"`, `Authorization: Basic ...`.
 const LOG_RULES: Array<[RegExp, string]> = [
   [new RegExp(`("(${SECRET_NAME_PATTERN})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'gi'), `$1"${REDACTED}"`],
-  [new RegExp(`(\\b(${SECRET_NAME_PATTERN})\\s*:\\s*)(?!\\[redacted\\])(?:(?:Bearer|Basic|Digest|Token)\\s+)?[^\\s,;"'}]+`, 'gi'), `$1${REDACTED}`],
+  // The look-ahead skips values an earlier rule already masked (`Authorization: Bearer [redacted]`).
+  [
+    new RegExp(`(\\b(${SECRET_NAME_PATTERN})\\s*:\\s*)(?!(?:${SCHEME}\\s+)?\\[redacted\\])((?:${SCHEME}\\s+)?)[^\\s,;"'}]+`, 'gi'),
+    `$1$3${REDACTED}`,
+  ],
 ];
 
 function applyRules(text: string, rules: Array<[RegExp, string]>): string {
