@@ -94,6 +94,9 @@ export class DeliveryClosedError extends FabricError {
 
 const engines = new WeakMap<Store, DeliveryEngine>();
 
+/** Requests are spaced 5% wider than 1/ratePerSecond (see Connection's constructor). */
+const RATE_MARGIN = 1.05;
+
 /** The one engine of a store (created on first use, replaced after close). */
 export function deliveryFor(store: Store, services: DeliveryServices = {}, options: DeliveryEngineOptions = {}): DeliveryEngine {
   const existing = engines.get(store);
@@ -312,14 +315,19 @@ class Connection implements ConnectionHandle {
     const rate = limits.ratePerSecond;
     const settings: { -readonly [K in keyof Bottleneck.ConstructorOptions]: Bottleneck.ConstructorOptions[K] } = { maxConcurrent: limits.concurrency };
     if (rate > 0) {
-      const interval = Math.max(1, Math.round(1000 / rate));
+      // Vendors count requests on arrival: pace with a small margin so that network jitter (a slow first
+      // connection followed by on-time ones) cannot make the vendor see more than `ratePerSecond`.
+      const interval = Math.max(1, Math.ceil((1000 / rate) * RATE_MARGIN));
       if (limits.burst <= 1) {
         settings.minTime = interval; // evenly spaced: never more than `rate` in any second
       } else {
+        // Token bucket: `burst` tokens, one more every `interval`. Bottleneck adds tokens on its heartbeat
+        // when a full interval has passed, so the effective refill is at most the configured rate.
         settings.reservoir = limits.burst;
         settings.reservoirIncreaseAmount = 1;
         settings.reservoirIncreaseInterval = interval;
         settings.reservoirIncreaseMaximum = limits.burst;
+        settings.heartbeatInterval = Math.max(2, Math.floor(interval / 5));
       }
     }
     this.limiter = new Bottleneck(settings);
@@ -337,7 +345,10 @@ class Connection implements ConnectionHandle {
   }
 
   start(): void {
-    this.sweep = setInterval(() => this.wake(), this.engine.sweepMs);
+    this.sweep = setInterval(() => {
+      this.wake();
+      void this.settleForeign().catch((err) => this.engine.log('warn', `checking outbox items of ${this.name} completed elsewhere failed`, err));
+    }, this.engine.sweepMs);
     this.sweep.unref();
     this.wake();
   }
@@ -621,6 +632,21 @@ class Connection implements ConnectionHandle {
     const err = fe;
     for (const w of this.takeWaiters(item.id)) w.reject(err);
     await engine.notify(done, { item: done, ok: false, error: err, exceptionId: exception?.id, recovered: false });
+  }
+
+  /** Settles waiters whose items another instance (sharing the store) completed. */
+  private async settleForeign(): Promise<void> {
+    for (const id of [...this.waiters.keys()]) {
+      if (this.inflight.has(id)) continue;
+      const item = await this.engine.store.outboxGet(id);
+      if (!item || this.inflight.has(id)) continue;
+      if (item.status === 'delivered') {
+        for (const w of this.takeWaiters(id)) w.resolve({ item, response: item.response ?? null, duplicate: w.duplicate });
+      } else if (item.status === 'failed') {
+        const err = new FabricError(item.lastError ?? 'delivery failed', { retry: 'permanent', errorClass: 'permanent', response: item.response });
+        for (const w of this.takeWaiters(id)) w.reject(err);
+      }
+    }
   }
 
   private takeWaiters(id: number): Waiter[] {
