@@ -1,0 +1,159 @@
+/**
+ * Jira Cloud platform REST v3 client (axios, no Node-RED). Auth: API token (basic `email:token`)
+ * or OAuth 2.0 bearer (for OAuth apps the base URL is `https://api.atlassian.com/ex/jira/<cloudId>`).
+ *
+ * Writes (operation names for `ConnectionHandle.submit`), each lookup-then-create so a retry after a
+ * lost answer creates nothing twice (Jira has no idempotency key):
+ * - `createProject` {key, name, projectTypeKey?, leadAccountId, description?, ...CreateProjectDetails}: existing key -> returned as is
+ * - `createIssue` {projectKey, issueType ('Epic'|'Story'|'Task'|...), summary, description (ADF doc or plain text), labels?, parentKey?, fields?}:
+ *   tagged with the label `psf-<idempotency key>` and found by JQL on it before creating
+ * - `createEpic`: `createIssue` with issueType Epic
+ */
+import axios, { AxiosInstance } from 'axios';
+import crypto from 'node:crypto';
+import type { Json } from '../../store/store';
+import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
+import { classify, ValidationError } from '../../delivery/errors';
+import { AdfDoc, textToAdf, validateAdf } from './adf';
+
+export type JiraAuth = { type: 'basic'; email: string; apiToken: string } | { type: 'bearer'; accessToken: string };
+
+export interface JiraConfig {
+  /** Site URL, e.g. `https://acme.atlassian.net` or the sandbox `http://127.0.0.1:8100/jira`. */
+  baseUrl: string;
+  auth: JiraAuth;
+  timeoutMs?: number;
+}
+
+type Rec = Record<string, any>;
+
+/** The label that ties an issue to the idempotency key of the write that created it. */
+export function idempotencyLabel(key: string): string {
+  const clean = key.replace(/[^A-Za-z0-9_.-]/g, '-');
+  return clean.length <= 60 ? `psf-${clean}` : `psf-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+}
+
+export class JiraClient {
+  readonly http: AxiosInstance;
+
+  constructor(readonly config: JiraConfig) {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (config.auth.type === 'basic') headers.authorization = 'Basic ' + Buffer.from(`${config.auth.email}:${config.auth.apiToken}`).toString('base64');
+    else headers.authorization = `Bearer ${config.auth.accessToken}`;
+    this.http = axios.create({ baseURL: config.baseUrl.replace(/\/$/, '') + '/rest/api/3', timeout: config.timeoutMs ?? 30000, headers });
+  }
+
+  async request<T = Rec>(method: string, path: string, opts: { params?: Rec; data?: unknown } = {}): Promise<T> {
+    try {
+      return (await this.http.request<T>({ method, url: path, params: opts.params, data: opts.data })).data;
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  myself(): Promise<Rec> {
+    return this.request('GET', '/myself');
+  }
+
+  /** The project, or undefined on 404. */
+  async getProject(idOrKey: string): Promise<Rec | undefined> {
+    try {
+      return await this.request('GET', `/project/${encodeURIComponent(idOrKey)}`);
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async getIssue(idOrKey: string): Promise<Rec | undefined> {
+    try {
+      return await this.request('GET', `/issue/${encodeURIComponent(idOrKey)}`);
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Enhanced JQL search (`/search/jql`), following nextPageToken up to `limit` issues. */
+  async search(jql: string, opts: { fields?: string[]; limit?: number; pageSize?: number } = {}): Promise<Rec[]> {
+    const out: Rec[] = [];
+    let nextPageToken: string | undefined;
+    const limit = opts.limit ?? 1000;
+    do {
+      const body: Rec = { jql, maxResults: Math.min(opts.pageSize ?? 100, limit - out.length), fields: opts.fields ?? ['summary', 'issuetype', 'project', 'labels', 'status'] };
+      if (nextPageToken) body.nextPageToken = nextPageToken;
+      const page = await this.request<Rec>('POST', '/search/jql', { data: body });
+      out.push(...(page.issues ?? []));
+      nextPageToken = page.isLast ? undefined : page.nextPageToken;
+    } while (nextPageToken && out.length < limit);
+    return out;
+  }
+
+  executor(): ConnectionExecutor {
+    return { execute: (op, req, ctx) => this.execute(op, req, ctx) };
+  }
+
+  async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {
+    const req = (request ?? {}) as Rec;
+    switch (operation) {
+      case 'createProject':
+        return (await this.createProject(req)) as Json;
+      case 'createEpic':
+        return (await this.createIssue({ ...req, issueType: 'Epic' }, ctx)) as Json;
+      case 'createIssue':
+        return (await this.createIssue(req, ctx)) as Json;
+      default:
+        throw new ValidationError(`unknown Jira operation "${operation}"`, [{ path: '/operation', message: 'expected createProject, createEpic or createIssue' }]);
+    }
+  }
+
+  /** CreateProjectDetails body from a request (defaults: software project, project-lead assignee). */
+  static projectBody(req: Rec): Rec {
+    const body: Rec = { projectTypeKey: 'software', assigneeType: 'PROJECT_LEAD', ...req };
+    if (req.projectTemplateKey && !req.projectTypeKey) delete body.projectTypeKey;
+    for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
+    return body;
+  }
+
+  async createProject(req: Rec): Promise<Rec> {
+    const problems: { path: string; message: string }[] = [];
+    if (typeof req.key !== 'string' || !/^[A-Z][A-Z0-9]{1,9}$/.test(req.key)) problems.push({ path: '/key', message: 'an uppercase letter then 1-9 uppercase letters or digits' });
+    if (typeof req.name !== 'string' || !req.name.trim()) problems.push({ path: '/name', message: 'required' });
+    if (!req.leadAccountId) problems.push({ path: '/leadAccountId', message: 'required (the project lead Atlassian account id)' });
+    if (problems.length) throw new ValidationError('invalid Jira project request', problems);
+    const existing = await this.getProject(req.key);
+    if (existing) return { id: Number(existing.id), key: existing.key, self: existing.self, existed: true };
+    const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody(req) });
+    return { ...created, existed: false };
+  }
+
+  /** IssueUpdateDetails body for a create. */
+  static issueBody(req: Rec, extraLabels: string[] = []): Rec {
+    const description: AdfDoc | undefined = req.description === undefined || req.description === null ? undefined : typeof req.description === 'string' ? textToAdf(req.description) : req.description;
+    const fields: Rec = {
+      project: { key: req.projectKey },
+      issuetype: req.issueTypeId ? { id: String(req.issueTypeId) } : { name: req.issueType ?? 'Task' },
+      summary: req.summary,
+      ...(req.fields ?? {}),
+    };
+    if (description) fields.description = description;
+    const labels = [...new Set([...(req.labels ?? []), ...extraLabels])];
+    if (labels.length) fields.labels = labels;
+    if (req.parentKey) fields.parent = { key: req.parentKey };
+    return { fields };
+  }
+
+  async createIssue(req: Rec, ctx: ExecutionContext): Promise<Rec> {
+    const problems: { path: string; message: string }[] = [];
+    if (!req.projectKey) problems.push({ path: '/projectKey', message: 'required' });
+    if (typeof req.summary !== 'string' || !req.summary.trim()) problems.push({ path: '/summary', message: 'required' });
+    const body = JiraClient.issueBody(req, [idempotencyLabel(ctx.idempotencyKey)]);
+    if (body.fields.description) for (const p of validateAdf(body.fields.description, '/description')) problems.push(p);
+    if (problems.length) throw new ValidationError('invalid Jira issue request', problems);
+    const label = idempotencyLabel(ctx.idempotencyKey);
+    const found = await this.search(`project = "${req.projectKey}" AND labels = "${label}"`, { limit: 1 });
+    if (found[0]) return { id: found[0].id, key: found[0].key, self: found[0].self, existed: true };
+    const created = await this.request<Rec>('POST', '/issue', { data: body });
+    return { ...created, existed: false };
+  }
+}
