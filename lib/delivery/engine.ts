@@ -228,7 +228,7 @@ export class DeliveryEngine {
    * idempotency (external ids, idempotency headers) still holds. Resolves once the item is queued
    * (not once delivered); its completion reaches the original origin's listeners.
    */
-  async replay(exception: ExceptionRecord, request?: Json, actor = 'operator'): Promise<OutboxItem> {
+  async replay(exception: ExceptionRecord, request?: Json, _actor = 'operator'): Promise<OutboxItem> {
     const target = exception.replayTarget as OutboxReplayTarget | { kind: 'node' } | undefined;
     if (!target || target.kind !== 'outbox') throw new Error(`exception ${exception.id} has no outbox replay target`);
     const body = request === undefined ? (exception.request ?? null) : request;
@@ -263,7 +263,6 @@ export class DeliveryEngine {
       );
       item = result.item;
     }
-    this.log('warn', `exception ${exception.id} replayed by ${actor} as outbox item ${item.id} (${target.connection}/${target.operation})`);
     this.connections.get(target.connection)?.wake();
     return item;
   }
@@ -617,7 +616,6 @@ class Connection implements ConnectionHandle {
           ? `${what} still failing after ${attempt} attempts: ${reason}`
           : `${what} was rejected${fe.status ? ` (HTTP ${fe.status})` : ''}: ${reason}`,
         details: fe.details ? (redact(fe.details) as Json) : undefined,
-        ownerTeam: 'unassigned',
         correlationId: item.correlationId,
         recordKey: item.recordKey,
         request: redact(item.request),

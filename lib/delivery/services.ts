@@ -10,8 +10,11 @@ import type { AuditEntry, ExceptionRecord, Json, NewException, OutboxItem, Store
 export type OutboxReplayer = (exception: ExceptionRecord, request: Json, actor: string) => Promise<unknown>;
 
 /** The subset of the ExceptionQueue (lib/exceptions) the engine uses. */
+/** An exception as the engine raises it; the queue fills the owner team from the ownership matrix. */
+export type RaisedException = Omit<NewException, 'ownerTeam'> & { ownerTeam?: string };
+
 export interface ExceptionSink {
-  add(exception: NewException): Promise<ExceptionRecord>;
+  add(exception: RaisedException): Promise<ExceptionRecord>;
   /** Resolves the open exceptions of a record after a later run of it succeeded. */
   autoResolve?(recordKey: string, by: string): Promise<unknown>;
   /** Lets replay of `replayTarget.kind === 'outbox'` exceptions reach the engine. */
@@ -31,7 +34,7 @@ export interface DeliveryServices {
 /** An ExceptionSink straight on the store, for when no ExceptionQueue is given. */
 export function storeExceptionSink(store: Store, now: () => number = Date.now): ExceptionSink {
   return {
-    add: (exception) => store.exceptionAdd(exception, now()),
+    add: (exception) => store.exceptionAdd({ ...exception, ownerTeam: exception.ownerTeam ?? 'integration-ops' }, now()),
     autoResolve: async (recordKey, by) => {
       const open = await store.exceptionList({ status: 'open', recordKey, limit: 1000 });
       for (const e of open) await store.exceptionSetStatus(e.id, 'resolved', by, now(), 'a later run of the same record succeeded');

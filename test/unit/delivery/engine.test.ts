@@ -168,13 +168,16 @@ describe('delivery engine: outbox semantics', () => {
     });
     await assert.rejects(conn.submit({ operation: 'op', idempotencyKey: 'rp-1', request: { name: '' }, recordKey: 'Account/r-1', origin: 'node-a', process: 'p', step: 's' }));
     const [ex] = await h.store.exceptionList({ recordKey: 'Account/r-1', status: 'open' });
-    const item = await h.engine.replay(ex, { name: 'Fixed Ltd' }, 'alice');
-    assert.equal(item.idempotencyKey, 'rp-1');
-    assert.equal(item.attempts, 0);
+    assert.equal(ex.ownerTeam, 'integration-ops');
+    // Through the real ExceptionQueue, as the admin API and the fabric-exceptions node do it.
+    const replayed = await h.services.exceptions.replay(ex.id, { actor: 'alice', payload: { name: 'Fixed Ltd' } });
+    assert.equal(replayed.status, 'replayed');
     await waitFor(async () => (await h.store.outboxFind('vendor:test', 'rp-1'))?.status === 'delivered', 'replayed item delivered');
     assert.deepEqual(h.vendor.requests.map((r) => [r.key, r.body]), [['rp-1', { name: '' }], ['rp-1', { name: 'Fixed Ltd' }]]);
     await waitFor(async () => (await h.store.exceptionGet(ex.id))?.status === 'resolved', 'exception auto-resolved');
     await waitFor(() => completions.length === 2, 'both completions reach the origin');
+    const actions = (await h.store.auditList({ recordKey: 'Account/r-1', limit: 20 })).map((a) => a.action).reverse();
+    assert.deepEqual(actions, ['exception.added', 'exception.edited', 'exception.replayed', 'write.delivered', 'exception.resolved']);
     assert.deepEqual(completions, [{ ok: false, key: 'rp-1' }, { ok: true, key: 'rp-1' }]);
   });
 
