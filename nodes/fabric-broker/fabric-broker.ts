@@ -1,0 +1,118 @@
+/**
+ * `fabric-broker` config node: one MQTT connection (mqtt.js, lib/broker/connection.ts) shared by every
+ * fabric-mqtt-in / fabric-mqtt-out node that names it. Either the runtime's embedded aedes broker or any
+ * MQTT 3.1.1/5 broker URL; credentials in Node-RED `credentials`; persistent session by default; optional
+ * shared-subscription group. Users register and deregister; connection status fans out to all of them.
+ */
+import { FabricMqttConnection, getEmbeddedBroker } from '../../lib/broker';
+import type { FabricBrokerNode, Node, NodeAPI } from './red-types';
+
+interface BrokerConfig {
+  id: string;
+  name?: string;
+  mode?: 'embedded' | 'url';
+  url?: string;
+  clientId?: string;
+  clean?: boolean;
+  protocolVersion?: string | number;
+  keepalive?: string | number;
+  sharedGroup?: string;
+}
+
+
+export = function (RED: NodeAPI) {
+  const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-broker.${key}`, subs);
+
+  function FabricBroker(this: FabricBrokerNode, config: BrokerConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const users = new Map<string, Node>();
+    const mode = config.mode === 'url' ? 'url' : 'embedded';
+    let url = (config.url ?? '').trim();
+    let username = node.credentials?.username;
+    let password = node.credentials?.password;
+    if (mode === 'embedded') {
+      const embedded = getEmbeddedBroker();
+      if (!embedded) {
+        node.configError = t('errors.noEmbedded');
+      } else {
+        url = embedded.url;
+        if (!username && embedded.username) {
+          username = embedded.username;
+          password = embedded.password;
+        }
+      }
+    } else if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(url)) {
+      node.configError = t('errors.badUrl', { url });
+    }
+    const group = (config.sharedGroup ?? '').trim();
+    if (group && !/^[^/#+]+$/.test(group)) node.configError = t('errors.badGroup', { group });
+
+    node.statusFor = () => {
+      if (node.configError) return { fill: 'red', shape: 'ring', text: t('status.configError') };
+      const c = node.connection;
+      switch (c?.state) {
+        case 'connected':
+          return { fill: 'green', shape: 'dot', text: t('status.connected') };
+        case 'reconnecting':
+        case 'connecting':
+          return { fill: 'yellow', shape: 'ring', text: t('status.connecting') };
+        case 'error':
+          return { fill: 'red', shape: 'ring', text: t('status.error', { error: c.lastError ?? '' }) };
+        default:
+          return { fill: 'red', shape: 'ring', text: t('status.disconnected') };
+      }
+    };
+    const fanOut = () => {
+      const s = node.statusFor();
+      for (const u of users.values()) u.status(s);
+    };
+
+    if (node.configError) {
+      node.error(node.configError);
+    } else {
+      node.connection = new FabricMqttConnection({
+        url,
+        clientId: (config.clientId ?? '').trim() || `psfabric-${node.id.replace(/[^A-Za-z0-9]/g, '')}`,
+        clean: config.clean === true,
+        username,
+        password,
+        protocolVersion: Number(config.protocolVersion) === 5 ? 5 : 4,
+        keepalive: Number(config.keepalive) > 0 ? Number(config.keepalive) : 60,
+        sharedGroup: group || undefined,
+        // let every user node of this deploy register before queued messages arrive
+        connectDelayMs: 50,
+      });
+      node.connection.on('status', fanOut);
+      node.connection.on('handlerError', (err: Error, packet: { topic: string }) => {
+        node.warn(t('errors.handler', { topic: packet.topic, error: err.message }));
+      });
+      node.connection.on('orphan', (topic: string) => node.warn(t('errors.orphan', { topic })));
+      node.connection.on('subscribeError', (owner: string, filter: string, error: string) => {
+        const user = users.get(owner);
+        (user ?? node).error(t('errors.subscribe', { filter, error }));
+        user?.status({ fill: 'red', shape: 'ring', text: t('status.subscribeRefused') });
+      });
+    }
+
+    node.register = (user: Node) => {
+      users.set(user.id, user);
+      user.status(node.statusFor());
+    };
+    node.deregister = (user: Node) => {
+      users.delete(user.id);
+    };
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      const c = node.connection;
+      node.connection = undefined;
+      users.clear();
+      if (!c) return done();
+      c.close().then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('fabric-broker', FabricBroker, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+  });
+};

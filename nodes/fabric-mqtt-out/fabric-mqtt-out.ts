@@ -1,0 +1,76 @@
+/**
+ * `fabric-mqtt-out`: publishes msg.payload as JSON through a `fabric-broker` config node.
+ * Topic from the node's configuration, else msg.topic; a topic under `fabric/` must follow the taxonomy
+ * `fabric/v<N>/<entity>/<event>` (lib/model/topics). done() after the broker acknowledged (QoS 1/2).
+ */
+import { isValidTopic } from '../../lib/model/topics';
+import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
+
+interface MqttOutConfig {
+  id: string;
+  name?: string;
+  broker?: string;
+  topic?: string;
+  qos?: string | number;
+  retain?: boolean | string;
+  maxBytes?: string | number;
+}
+
+export = function (RED: NodeAPI) {
+  const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-mqtt-out.${key}`, subs);
+
+  function FabricMqttOut(this: Node, config: MqttOutConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const brokerNode = RED.nodes.getNode(config.broker ?? '') as FabricBrokerNode | null;
+    const fixedTopic = (config.topic ?? '').trim();
+    const qos = ([0, 1, 2].includes(Number(config.qos)) ? Number(config.qos) : 1) as 0 | 1 | 2;
+    const retain = config.retain === true || config.retain === 'true';
+    const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : 1024 * 1024;
+    let published = 0;
+
+    if (!brokerNode) {
+      node.status({ fill: 'red', shape: 'ring', text: t('status.noBroker') });
+      node.error(t('errors.noBroker'));
+      return;
+    }
+    brokerNode.register(node);
+    const refresh = () => {
+      const base = brokerNode.statusFor();
+      node.status(base.fill === 'green' ? { fill: 'green', shape: 'dot', text: t('status.published', { count: published }) } : base);
+    };
+    brokerNode.connection?.on('status', refresh);
+
+    node.on('input', (msg: NodeMessage, _send, done) => {
+      const topic = fixedTopic || (typeof msg.topic === 'string' ? msg.topic.trim() : '');
+      if (!topic) return done(new Error(t('errors.noTopic')));
+      if (/[#+]/.test(topic) || topic.includes('\u0000')) return done(new Error(t('errors.wildcard', { topic })));
+      if (topic.startsWith('fabric/') && !isValidTopic(topic)) return done(new Error(t('errors.taxonomy', { topic })));
+      let body: Buffer;
+      try {
+        body = Buffer.isBuffer(msg.payload) ? msg.payload : Buffer.from(JSON.stringify(msg.payload ?? null), 'utf8');
+      } catch (err) {
+        return done(new Error(t('errors.notJson', { error: (err as Error).message })));
+      }
+      if (body.length > maxBytes) return done(new Error(t('errors.tooLarge', { bytes: body.length, max: maxBytes })));
+      const connection = brokerNode.connection;
+      if (!connection) return done(new Error(brokerNode.configError ?? t('errors.noConnection')));
+      connection.publish(topic, body, { qos, retain }).then(
+        () => {
+          published++;
+          refresh();
+          done();
+        },
+        (err: Error) => done(new Error(t('errors.publish', { topic, error: err.message }))),
+      );
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      brokerNode.connection?.off('status', refresh);
+      brokerNode.deregister(node);
+      done();
+    });
+  }
+
+  RED.nodes.registerType('fabric-mqtt-out', FabricMqttOut);
+};
