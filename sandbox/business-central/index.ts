@@ -167,9 +167,9 @@ type FilterClause = { field: string; value: string | number | boolean | null };
 function parseFilter(filter: string): FilterClause[] | string {
   const clauses: FilterClause[] = [];
   for (const part of filter.split(/\s+and\s+/i)) {
-    const m = /^\s*\(?\s*(\w+)\s+eq\s+(?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?)|(true|false|null)|([0-9a-fA-F-]{36}))\s*\)?\s*$/.exec(part);
+    const m = /^\s*\(?\s*(\w+)\s+eq\s+(?:'((?:[^']|'')*)'|(\d{4}-\d{2}-\d{2})|(-?\d+(?:\.\d+)?)|(true|false|null)|([0-9a-fA-F-]{36}))\s*\)?\s*$/.exec(part);
     if (!m) return `The sandbox supports $filter expressions of the form "field eq value [and ...]"; got: ${part}`;
-    const value = m[2] !== undefined ? m[2].replace(/''/g, "'") : m[3] !== undefined ? Number(m[3]) : m[4] !== undefined ? (m[4] === 'null' ? null : m[4] === 'true') : m[5];
+    const value = m[2] !== undefined ? m[2].replace(/''/g, "'") : m[3] !== undefined ? m[3] : m[4] !== undefined ? Number(m[4]) : m[5] !== undefined ? (m[5] === 'null' ? null : m[5] === 'true') : m[6];
     clauses.push({ field: m[1], value });
   }
   return clauses;
