@@ -1,0 +1,91 @@
+/**
+ * `fabric-store` config node: the durable store (DESIGN.md section 5) and its services for the nodes that name it.
+ *
+ * Opens the store through the shared registry (one instance per file, however many config nodes point at it)
+ * and exposes it with the services bundle: `node.store`, `node.services` and the shortcuts `node.inbox`,
+ * `node.idempotency`, `node.exceptions`, `node.audit`. Opening is synchronous, so nodes constructed after
+ * this one can use them at once. Releases its handle on close; the last user closes the file.
+ *
+ * Which file: the node's `path` if set; else the runtime's `settings.fabric.storePath` (so the nodes and the
+ * PS Fabric runtime share one store); else `FABRIC_STORE_PATH`; else `<userDir>/ps-fabric.sqlite`.
+ * Relative paths are taken from the Node-RED user directory.
+ */
+import { openFabric, type FabricHandle } from '../../lib/fabric/services';
+import { DAY_MS } from '../../lib/idempotency';
+import { resolveStorePath } from '../../lib/fabric/store-path';
+import type { Node, NodeAPI } from './red-types';
+import type { FabricStoreNode } from './types';
+
+const DEFAULT_RETENTION_DAYS = 7;
+
+interface FabricStoreConfig {
+  id: string;
+  name?: string;
+  kind?: string;
+  path?: string;
+  retentionDays?: string | number;
+}
+
+export = function (RED: NodeAPI) {
+  const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-store.${key}`, subs);
+
+  function FabricStore(this: FabricStoreNode, config: FabricStoreConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    node.name = config.name;
+    node.kind = config.kind === 'postgres' ? 'postgres' : 'sqlite';
+    const users = new Map<string, Node>();
+    let handle: FabricHandle | undefined;
+
+    const days = Number(config.retentionDays ?? DEFAULT_RETENTION_DAYS);
+    const retentionDays = Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
+    if (retentionDays !== days) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: DEFAULT_RETENTION_DAYS }));
+
+    if (node.kind === 'postgres') {
+      node.openError = t('errors.postgresNotYet');
+      node.error(node.openError);
+    } else {
+      node.storePath = resolveStorePath(config.path, { userDir: RED.settings.userDir, runtimeStorePath: RED.settings.fabric?.storePath });
+      try {
+        handle = openFabric({ kind: 'sqlite', path: node.storePath }, { idempotencyRetentionMs: retentionDays * DAY_MS });
+        node.store = handle.store;
+        node.services = handle.services;
+        node.inbox = handle.services.inbox;
+        node.idempotency = handle.services.idempotency;
+        node.exceptions = handle.services.exceptions;
+        node.audit = handle.services.audit;
+        node.log(t('log.opened', { path: node.storePath }));
+      } catch (err) {
+        node.openError = t('errors.openFailed', { path: node.storePath, error: err instanceof Error ? err.message : String(err) });
+        node.error(node.openError);
+      }
+    }
+
+    node.requireServices = () => {
+      if (node.services) return node.services;
+      throw new Error(node.openError ?? t('errors.notOpen'));
+    };
+    node.register = (user) => {
+      users.set(user.id, user);
+    };
+    node.deregister = (user) => {
+      users.delete(user.id);
+    };
+
+    node.on('close', (_removed, done) => {
+      const releasing = handle;
+      handle = undefined;
+      node.store = node.services = node.inbox = node.idempotency = node.exceptions = node.audit = undefined;
+      if (!releasing) {
+        done();
+        return;
+      }
+      releasing.release().then(done, (err: unknown) => {
+        node.error(t('errors.closeFailed', { error: err instanceof Error ? err.message : String(err) }));
+        done();
+      });
+    });
+  }
+
+  RED.nodes.registerType('fabric-store', FabricStore as unknown as (this: never, config: FabricStoreConfig) => void);
+};

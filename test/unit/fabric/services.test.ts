@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { openFabric, servicesFor } from '../../../lib/fabric/services';
+import { DAY_MS } from '../../../lib/idempotency';
+import { storeUsers } from '../../../lib/store/registry';
+import { tempDir } from '../../support/tmp';
+
+describe('fabric services bundle', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir('psfabric-services-');
+  });
+  afterEach(() => tmp.cleanup());
+
+  it('shares one bundle per store, applies the latest retention, and flushes the inbox before the last release closes the store', async () => {
+    const file = path.join(tmp.dir, 'store.sqlite');
+    const a = openFabric({ kind: 'sqlite', path: file }, { idempotencyRetentionMs: DAY_MS, inbox: { windowMs: 60_000 } });
+    const b = openFabric({ kind: 'sqlite', path: file }, { idempotencyRetentionMs: 2 * DAY_MS });
+    assert.equal(a.services, b.services);
+    assert.equal(servicesFor(a.store), a.services);
+    assert.equal(a.services.idempotency.defaultRetentionMs, 2 * DAY_MS);
+
+    await a.release();
+    // Window of 60 s: only the final release's flush can commit this before the store closes.
+    const pending = b.services.inbox.add({ source: 's', messageId: 'late', payload: 1, receivedAt: 1 });
+    await b.release();
+    assert.equal(await pending, true);
+    const id = `sqlite:${file}`;
+    assert.equal(storeUsers(id), 0);
+
+    const c = openFabric({ kind: 'sqlite', path: file });
+    try {
+      assert.notEqual(c.services, a.services, 'a fresh bundle after the store was closed');
+      assert.equal((await c.store.inboxPending('s', 10)).length, 1);
+    } finally {
+      await c.release();
+    }
+  });
+});
