@@ -1,0 +1,225 @@
+/**
+ * The `api-gate` node: sits after a core `http in` node and applies lib/governance's ApiGate to the request.
+ * Output 1: accepted requests, with `msg.consumer` (who), `msg.api` (route: version, resource, entity, id, verb)
+ * and for writes `msg.trackingId`; security and version headers are already set on the response.
+ * Output 2: refusals, already answered through `msg.res` (status + `{error, errors}`); the message carries
+ * `payload` (the body sent), `statusCode` and `api` (method, path, consumer, reason) for audit and monitoring.
+ *
+ * Also registers the admin HTTP API on RED.httpAdmin (permission `ps-fabric.admin`):
+ *   GET    /ps-fabric/api-keys            list keys (never hashes or secrets)
+ *   POST   /ps-fabric/api-keys            {name, scopes[], rateLimit?} -> 201 {key, ...} (the key is shown once)
+ *   DELETE /ps-fabric/api-keys/:id        revoke
+ *   GET    /ps-fabric/api-scopes          the scopes a key can be given
+ */
+import { ApiGate, globalAuditSink, type GateResult } from '../../lib/governance/api-gate';
+import { consumerRegistry, defaultConsumersFile } from '../../lib/governance/consumers';
+import { JwtVerifier } from '../../lib/governance/jwt';
+import { allScopes } from '../../lib/governance/resources';
+import { applyHeaders, SECURITY_HEADERS } from '../../lib/governance/security';
+import { canonicalValidator } from '../../lib/governance/validation';
+
+interface NodeMessage {
+  _msgid?: string;
+  payload?: unknown;
+  req?: HttpReq;
+  res?: { _res?: HttpRes };
+  [key: string]: unknown;
+}
+interface HttpReq {
+  method: string;
+  originalUrl?: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  params?: Record<string, string>;
+  body?: unknown;
+  ip?: string;
+  user?: { username?: string };
+}
+interface HttpRes {
+  setHeader(name: string, value: string): unknown;
+  removeHeader(name: string): unknown;
+  status(code: number): HttpRes;
+  json(body: unknown): unknown;
+  end(): unknown;
+  headersSent?: boolean;
+}
+type Send = (msgs: Array<NodeMessage | null>) => void;
+interface Node {
+  id: string;
+  on(event: 'input', handler: (msg: NodeMessage, send: Send, done: (err?: Error) => void) => void): void;
+  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
+  status(s: { fill?: string; shape?: string; text?: string } | Record<string, never>): void;
+  error(err: unknown, msg?: NodeMessage): void;
+  warn(msg: unknown): void;
+}
+type Handler = (req: HttpReq, res: HttpRes & { send?: (b: unknown) => unknown }, next?: () => void) => unknown;
+interface NodeAPI {
+  nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: ApiGateConfig) => void): void };
+  settings: { userDir?: string };
+  httpAdmin?: { get(path: string, ...h: Handler[]): void; post(path: string, ...h: Handler[]): void; delete(path: string, ...h: Handler[]): void };
+  auth?: { needsPermission(permission: string): Handler };
+  log?: { info(msg: string): void; warn(msg: string): void };
+  _: (key: string, subs?: Record<string, unknown>) => string;
+}
+
+interface ApiGateConfig {
+  id: string;
+  name?: string;
+  basePath?: string;
+  /** Consumer file; empty = `<userDir>/ps-fabric/api-consumers.json` (the one the admin API manages). */
+  consumersFile?: string;
+  acceptKeys?: boolean;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  jwksUrl?: string;
+  jwtPublicKey?: string;
+  ratePerSecond?: number | string;
+  rateBurst?: number | string;
+  maxBodyBytes?: number | string;
+  validate?: boolean;
+  publicOpenApi?: boolean;
+}
+
+function num(v: unknown, dflt: number): number {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : dflt;
+}
+
+module.exports = function (RED: NodeAPI) {
+  function ApiGateNode(this: Node, config: ApiGateConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let gate: ApiGate | undefined;
+    try {
+      const jwt = config.jwtIssuer
+        ? new JwtVerifier({ issuer: config.jwtIssuer, audience: String(config.jwtAudience ?? '').split(/[\s,]+/).filter(Boolean), jwksUrl: config.jwksUrl || undefined, publicKey: config.jwtPublicKey || undefined })
+        : undefined;
+      gate = new ApiGate({
+        consumers: config.acceptKeys === false ? undefined : consumerRegistry(config.consumersFile || defaultConsumersFile(RED.settings.userDir)),
+        jwt,
+        rateLimit: { perSecond: num(config.ratePerSecond, 10), burst: num(config.rateBurst, 20) },
+        maxBodyBytes: num(config.maxBodyBytes, 256 * 1024),
+        validator: config.validate === false ? undefined : canonicalValidator(),
+        publicOpenApi: config.publicOpenApi !== false,
+        basePath: config.basePath || '/api',
+      });
+      node.status({ fill: 'green', shape: 'dot', text: RED._('api-gate.status.ready') });
+    } catch (err) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('api-gate.status.config') });
+      node.error(RED._('api-gate.errors.config', { message: (err as Error).message }));
+    }
+    let accepted = 0;
+    let refused = 0;
+
+    node.on('input', (msg, send, done) => {
+      const req = msg.req;
+      const res = msg.res?._res;
+      if (!req || !res) {
+        done(new Error(RED._('api-gate.errors.no-http')));
+        return;
+      }
+      if (!gate) {
+        applyHeaders(res);
+        res.status(503).json({ error: 'API gate is not configured' });
+        done(new Error(RED._('api-gate.errors.not-configured')));
+        return;
+      }
+      const method = String(req.method).toUpperCase();
+      gate
+        .check({
+          method,
+          url: req.originalUrl ?? req.url,
+          headers: req.headers,
+          body: method === 'GET' || method === 'HEAD' ? undefined : msg.payload,
+          params: req.params,
+          ip: req.ip,
+        })
+        .then((r: GateResult) => {
+          applyHeaders(res, r.headers);
+          if (r.ok) {
+            accepted++;
+            msg.consumer = r.consumer;
+            msg.api = r.route;
+            if (r.route.trackingId) msg.trackingId = r.route.trackingId;
+            send([msg, null]);
+          } else {
+            refused++;
+            if (!res.headersSent) res.status(r.status).json(r.body);
+            send([
+              null,
+              {
+                _msgid: msg._msgid,
+                payload: r.body,
+                statusCode: r.status,
+                api: { method, path: String(req.originalUrl ?? req.url).split('?')[0].slice(0, 300), consumer: r.consumer?.id, reason: r.body.error, resource: r.route?.resource },
+              },
+            ]);
+          }
+          node.status({ fill: 'green', shape: 'dot', text: RED._('api-gate.status.counts', { accepted, refused }) });
+          done();
+        })
+        .catch((err: Error) => {
+          if (!res.headersSent) {
+            applyHeaders(res);
+            res.status(500).json({ error: 'internal error' });
+          }
+          done(err);
+        });
+    });
+    node.on('close', (_removed, done) => done());
+  }
+  RED.nodes.registerType('api-gate', ApiGateNode);
+  registerAdminApi(RED);
+};
+
+function registerAdminApi(RED: NodeAPI): void {
+  const admin = RED.httpAdmin;
+  if (!admin) return;
+  const perm: Handler = RED.auth?.needsPermission ? RED.auth.needsPermission('ps-fabric.admin') : (_req, _res, next) => next?.();
+  const registry = () => consumerRegistry(defaultConsumersFile(RED.settings.userDir));
+  const reply = (res: HttpRes, status: number, body?: unknown) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    if (body === undefined) res.status(status).end();
+    else res.status(status).json(body);
+  };
+  const who = (req: HttpReq) => req.user?.username ?? 'admin';
+  const audit = (req: HttpReq, action: string, id: string) => {
+    RED.log?.info(`ps-fabric: API key ${id} ${action} by ${who(req)}`);
+    const sink = globalAuditSink();
+    try {
+      void sink?.({ at: Date.now(), outcome: 'accepted', method: req.method, path: `/ps-fabric/api-keys/${id}`, consumer: `admin:${who(req)}`, reason: `api-key.${action}`, id });
+    } catch {
+      /* never break the admin API on audit */
+    }
+  };
+
+  admin.get('/ps-fabric/api-scopes', perm, (_req, res) => reply(res, 200, { scopes: [...allScopes(), '*:read', '*:write'] }));
+  admin.get('/ps-fabric/api-keys', perm, (_req, res) => {
+    try {
+      reply(res, 200, { keys: registry().list() });
+    } catch (err) {
+      reply(res, 500, { error: (err as Error).message });
+    }
+  });
+  admin.post('/ps-fabric/api-keys', perm, (req, res) => {
+    const body = (req.body ?? {}) as { name?: string; scopes?: string[]; rateLimit?: { perSecond: number; burst: number } };
+    registry()
+      .issue({ name: String(body.name ?? ''), scopes: Array.isArray(body.scopes) ? body.scopes : [], rateLimit: body.rateLimit, createdBy: who(req) })
+      .then(({ key, info }) => {
+        audit(req, 'issued', info.id);
+        reply(res, 201, { ...info, key, note: 'store this key now: it is not shown again' });
+      })
+      .catch((err: Error) => reply(res, err instanceof RangeError ? 400 : 500, { error: err.message }));
+  });
+  admin.delete('/ps-fabric/api-keys/:id', perm, (req, res) => {
+    const id = String(req.params?.id ?? '');
+    if (!/^[0-9a-f]{12}$/.test(id)) return reply(res, 400, { error: 'invalid key id' });
+    try {
+      if (!registry().revoke(id, who(req))) return reply(res, 404, { error: 'no active key with that id' });
+      audit(req, 'revoked', id);
+      reply(res, 204);
+    } catch (err) {
+      reply(res, 500, { error: (err as Error).message });
+    }
+  });
+}
