@@ -1,0 +1,209 @@
+/**
+ * Change Data Capture subscriber with a durable replay id. Events are handled one at a time; after the
+ * handler has committed an event, its replayId is persisted (store.watermarkSet), and every (re)subscribe
+ * asks for "after the last committed id", so a restart or a reconnect resumes exactly there
+ * (at-least-once: an event whose handling was interrupted comes again; handlers de-duplicate).
+ * On an authentication failure (expired token) the client logs in again and resubscribes.
+ */
+import type { Store } from '../../store/store';
+import type { SalesforceClient } from './client';
+
+export interface ChangeEventHeader {
+  entityName: string;
+  recordIds: string[];
+  changeType: 'CREATE' | 'UPDATE' | 'DELETE' | 'UNDELETE' | 'GAP_CREATE' | 'GAP_UPDATE' | 'GAP_DELETE' | 'GAP_UNDELETE' | 'GAP_OVERFLOW';
+  changedFields: string[];
+  commitTimestamp: number;
+  [key: string]: unknown;
+}
+
+export interface ChangeEvent {
+  schema?: string;
+  payload: { ChangeEventHeader: ChangeEventHeader; [field: string]: unknown };
+  event: { replayId: number };
+}
+
+export type CdcState = 'connecting' | 'connected' | 'reconnecting' | 'stopped' | 'error';
+
+export interface CdcSubscriberOptions {
+  client: SalesforceClient;
+  store: Pick<Store, 'watermarkGet' | 'watermarkSet'>;
+  /** Watermark name under which the replay id is kept. */
+  name: string;
+  channel?: string;
+  /** Where to start without a stored replay id: -1 new events only (default), -2 all retained. */
+  initialReplay?: -1 | -2;
+  onEvent: (event: ChangeEvent) => Promise<void>;
+  onState?: (state: CdcState, detail?: { backlog: number; error?: Error }) => void;
+  now?: () => number;
+}
+
+/** The CometD replay extension, fed with the last committed replay id instead of the last received one. */
+class CommittedReplay {
+  constructor(private readonly channel: string, public replayFrom: number) {}
+  outgoing(message: any, callback: (m: any) => void): void {
+    if (message.channel === '/meta/subscribe' && message.subscription === this.channel) {
+      message.ext = { ...(message.ext ?? {}), replay: { [this.channel]: this.replayFrom } };
+    }
+    callback(message);
+  }
+}
+
+/** Notices refused handshakes/connects (advice `none` or a 401/403 failure reason). */
+class AuthWatch {
+  constructor(private readonly onFailure: (message: any) => void) {}
+  incoming(message: any, callback: (m: any) => void): void {
+    const meta = message.channel === '/meta/handshake' || message.channel === '/meta/connect';
+    const failure = String(message.ext?.sfdc?.failureReason ?? '');
+    if (meta && message.successful === false && (message.advice?.reconnect === 'none' || /^40[13]/.test(failure))) {
+      this.onFailure(message);
+      return;
+    }
+    callback(message);
+  }
+}
+
+export class CdcSubscriber {
+  readonly channel: string;
+  private fayeClient?: any;
+  private replay?: CommittedReplay;
+  private queue: ChangeEvent[] = [];
+  private draining = false;
+  private stopped = true;
+  private committed?: number;
+  private restarting = false;
+  private state: CdcState = 'stopped';
+  /** Events handled and committed since start. */
+  handled = 0;
+
+  constructor(private readonly opts: CdcSubscriberOptions) {
+    this.channel = opts.channel ?? '/data/OpportunityChangeEvent';
+  }
+
+  get backlog(): number {
+    return this.queue.length;
+  }
+
+  get lastCommittedReplayId(): number | undefined {
+    return this.committed;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    const stored = await this.opts.store.watermarkGet(this.opts.name);
+    this.committed = stored !== undefined && /^-?\d+$/.test(stored) ? Number(stored) : undefined;
+    await this.connect('connecting');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.disconnect();
+    this.setState('stopped');
+    // Let an event in progress finish its commit.
+    while (this.draining) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private setState(state: CdcState, error?: Error): void {
+    this.state = state;
+    this.opts.onState?.(state, { backlog: this.queue.length, error });
+  }
+
+  get currentState(): CdcState {
+    return this.state;
+  }
+
+  private disconnect(): void {
+    const c = this.fayeClient;
+    this.fayeClient = undefined;
+    if (c) {
+      try {
+        c.disconnect();
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private async connect(state: CdcState, fallbackToAll = false): Promise<void> {
+    this.setState(state);
+    this.disconnect();
+    const from = fallbackToAll ? -2 : this.committed ?? this.opts.initialReplay ?? -1;
+    this.replay = new CommittedReplay(this.channel, from);
+    const auth = new AuthWatch(() => void this.restart(true));
+    const client = await this.opts.client.streamingClient([this.replay, auth]);
+    this.fayeClient = client;
+    await new Promise<void>((resolve, reject) => {
+      const sub = client.subscribe(this.channel, (message: ChangeEvent) => this.receive(message));
+      sub.then(
+        () => resolve(),
+        (e: any) => reject(Object.assign(new Error(`CometD subscribe to ${this.channel} failed: ${e?.message ?? String(e)}`), { bayeux: e })),
+      );
+    }).then(
+      () => this.setState('connected'),
+      async (e: Error) => {
+        if (this.stopped || client !== this.fayeClient) return;
+        // A stored replay id the server no longer retains: replay everything retained (handlers de-duplicate).
+        if (/replayId/.test(e.message) && !fallbackToAll) {
+          this.setState('error', e);
+          await this.connect('reconnecting', true);
+          return;
+        }
+        this.setState('error', e);
+        throw e;
+      },
+    );
+  }
+
+  /** Renews the session (on auth failure) and resubscribes from the last committed replay id. */
+  private async restart(auth: boolean): Promise<void> {
+    if (this.stopped || this.restarting) return;
+    this.restarting = true;
+    try {
+      this.disconnect();
+      this.setState('reconnecting');
+      if (auth) await this.opts.client.login(true);
+      await this.connect('reconnecting');
+    } catch (e) {
+      this.setState('error', e as Error);
+    } finally {
+      this.restarting = false;
+    }
+  }
+
+  private receive(message: ChangeEvent): void {
+    if (this.stopped) return;
+    const id = message?.event?.replayId;
+    if (typeof id !== 'number') return;
+    if (this.committed !== undefined && id <= this.committed) return;
+    if (this.queue.some((q) => q.event.replayId === id)) return;
+    this.queue.push(message);
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length && !this.stopped) {
+        const next = this.queue[0];
+        try {
+          await this.opts.onEvent(next);
+        } catch (e) {
+          // Not committed: resubscribe from the last committed id so the event comes again.
+          this.queue = [];
+          this.setState('error', e as Error);
+          if (!this.stopped) setTimeout(() => void this.restart(false), 1000).unref();
+          return;
+        }
+        this.committed = next.event.replayId;
+        if (this.replay) this.replay.replayFrom = this.committed;
+        await this.opts.store.watermarkSet(this.opts.name, String(this.committed), (this.opts.now ?? Date.now)());
+        this.handled += 1;
+        this.queue.shift();
+        if (this.state === 'connected') this.opts.onState?.('connected', { backlog: this.queue.length });
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}
