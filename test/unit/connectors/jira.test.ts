@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import axios from 'axios';
+import Ajv, { ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { startSandboxes, RunningSandboxes } from '../../../sandbox/server';
+import { jiraSandbox, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_OAUTH_TOKEN, JIRA_ACCOUNT_ID } from '../../../sandbox/jira';
+import { JiraClient } from '../../../lib/connectors/jira/client';
+import { adf, textToAdf, validateAdf } from '../../../lib/connectors/jira/adf';
+import { FabricError, TransientError } from '../../../lib/delivery/errors';
+
+/** The Jira swagger lives outside the repo (shared/contracts); FABRIC_CONTRACTS_DIR overrides. */
+function findSwagger(): string | undefined {
+  const candidates = [process.env.FABRIC_CONTRACTS_DIR, path.resolve(__dirname, '../../../../../shared/contracts'), path.resolve(__dirname, '../../../../shared/contracts'), '/work/shared/contracts'];
+  for (const dir of candidates) {
+    if (!dir) continue;
+    const f = path.join(dir, 'jira', 'jira-platform-swagger-v3.v3.json');
+    if (fs.existsSync(f)) return f;
+  }
+  return undefined;
+}
+
+/**
+ * Compiles component schemas of the OpenAPI 3.0 document with ajv. Relaxed, and why:
+ * - strict: false, because OpenAPI adds keywords JSON Schema does not know (example, xml, discriminator, externalDocs);
+ * - readOnly properties are allowed in responses (and our requests don't send them; the response checks rely on it);
+ * - formats from ajv-formats (date-time, uri, int32/int64); OpenAPI `nullable` is understood by ajv natively.
+ */
+function contract(swaggerPath: string): { schema(name: string): ValidateFunction } {
+  const doc = JSON.parse(fs.readFileSync(swaggerPath, 'utf8'));
+  const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true });
+  addFormats(ajv);
+  ajv.addSchema({ $id: 'https://contracts.psfabric.dev/jira', components: doc.components });
+  const cache = new Map<string, ValidateFunction>();
+  return {
+    schema(name: string) {
+      if (!cache.has(name)) cache.set(name, ajv.compile({ $ref: `https://contracts.psfabric.dev/jira#/components/schemas/${name}` }));
+      return cache.get(name)!;
+    },
+  };
+}
+
+function check(v: ValidateFunction, data: unknown, what: string): void {
+  assert.ok(v(data), `${what}: ${JSON.stringify(v.errors?.slice(0, 5))}`);
+}
+
+const ctx = (key: string) => ({ idempotencyKey: key, attempt: 1 });
+
+describe('Jira connector against the Jira sandbox', function () {
+  this.timeout(60000);
+  let sb: RunningSandboxes;
+  let base: string;
+  let client: JiraClient;
+
+  before(async () => {
+    sb = await startSandboxes({ vendors: [jiraSandbox] });
+    base = `${sb.url}/jira`;
+  });
+  after(async () => sb.close());
+  beforeEach(async () => {
+    await axios.post(`${base}/_sandbox/reset`);
+    client = new JiraClient({ baseUrl: base, auth: { type: 'basic', email: JIRA_EMAIL, apiToken: JIRA_API_TOKEN } });
+  });
+
+  it('authenticates with an API token or an OAuth bearer and refuses others with an ErrorCollection', async () => {
+    assert.equal((await client.myself()).accountId, JIRA_ACCOUNT_ID);
+    const bearer = new JiraClient({ baseUrl: base, auth: { type: 'bearer', accessToken: JIRA_OAUTH_TOKEN } });
+    assert.equal((await bearer.myself()).accountId, JIRA_ACCOUNT_ID);
+    const bad = new JiraClient({ baseUrl: base, auth: { type: 'basic', email: JIRA_EMAIL, apiToken: 'wrong' } });
+    await assert.rejects(bad.myself(), (e: FabricError) => e.errorClass === 'auth' && Array.isArray((e.response as any).errorMessages) && /not authenticated/.test(e.message));
+  });
+
+  it('creates a project and an epic with an ADF description, each once', async () => {
+    const project = { key: 'GLOBX', name: 'Globex - EHR Integration Phase 2', leadAccountId: JIRA_ACCOUNT_ID, description: 'Delivery space' };
+    const p1 = (await client.execute('createProject', project, ctx('p'))) as any;
+    const p2 = (await client.execute('createProject', project, ctx('p'))) as any;
+    assert.equal(p1.existed, false);
+    assert.equal(p2.existed, true);
+    assert.equal(p1.key, 'GLOBX');
+    const epic = { projectKey: 'GLOBX', summary: 'Globex - EHR Integration Phase 2', description: adf.doc(adf.h(2, 'Scope'), adf.bullets('Interfaces', 'Testing'), adf.p('Opportunity ', adf.link('006Hs00000GlobexEHR', 'https://example.my.salesforce.com/006Hs00000GlobexEHR'))), labels: ['psfabric'] };
+    const e1 = (await client.execute('createEpic', epic as any, ctx('epic-globex'))) as any;
+    const e2 = (await client.execute('createEpic', epic as any, ctx('epic-globex'))) as any;
+    assert.equal(e1.existed, false);
+    assert.equal(e2.existed, true);
+    assert.equal(e1.key, e2.key);
+    const issue = await client.getIssue(e1.key);
+    assert.equal(issue!.fields.issuetype.name, 'Epic');
+    assert.deepEqual(issue!.fields.description, epic.description);
+    const story = (await client.execute('createIssue', { projectKey: 'GLOBX', issueType: 'Story', summary: 'Interfaces', description: 'Build the HL7 feeds\n\n- ADT\n- ORU', parentKey: e1.key }, ctx('story-1'))) as any;
+    const found = await client.search(`project = GLOBX AND parent = ${e1.key}`);
+    assert.deepEqual(found.map((i) => i.key), [story.key]);
+  });
+
+  it('answers 400 {errorMessages, errors} for a bad payload and a non-ADF description', async () => {
+    const res = await axios.post(`${base}/rest/api/3/issue`, { fields: { project: { key: 'ACMED' }, issuetype: { name: 'Epic' }, description: 'plain text is not ADF' } }, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
+    assert.equal(res.status, 400);
+    assert.deepEqual(Object.keys(res.data).sort(), ['errorMessages', 'errors']);
+    assert.match(res.data.errors.summary, /summary/);
+    assert.match(res.data.errors.description, /Atlassian Document/);
+    await assert.rejects(client.execute('createIssue', { projectKey: 'NOPE', summary: 'x' }, ctx('z')), (e: FabricError) => e.errorClass === 'validation' && e.status === 400 && /project: valid project is required/.test(e.message));
+    // The connector refuses a malformed ADF document before sending it.
+    await assert.rejects(client.execute('createIssue', { projectKey: 'ACMED', summary: 'x', description: { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: '' }] }] } }, ctx('w')), (e: FabricError) => e.errorClass === 'validation' && e.details![0].path === '/description/content/0/content/0/text');
+  });
+
+  it('classifies 404, 429 and 5xx', async () => {
+    assert.equal(await client.getIssue('NOPE-1'), undefined);
+    await assert.rejects(client.request('GET', '/issue/NOPE-1'), (e: FabricError) => e.errorClass === 'not-found' && /Issue does not exist/.test(e.message));
+    await axios.put(`${base}/_sandbox/faults`, { rate429: 1, retryAfterSeconds: 5 });
+    await assert.rejects(client.myself(), (e: FabricError) => e instanceof TransientError && e.retryAfterMs === 5000);
+    await axios.put(`${base}/_sandbox/faults`, { errorRate: 1, errorStatus: 500 });
+    await assert.rejects(client.execute('createProject', { key: 'ABC', name: 'x', leadAccountId: JIRA_ACCOUNT_ID }, ctx('q')), (e: FabricError) => e.retry === 'transient' && e.status === 500);
+    await axios.put(`${base}/_sandbox/faults`, {});
+  });
+
+  it('builds ADF from text and validates documents', () => {
+    const d = textToAdf('Line one\nline two\n\n- a\n- b');
+    assert.deepEqual(validateAdf(d), []);
+    assert.equal(d.content[1].type, 'bulletList');
+    assert.deepEqual(validateAdf({ type: 'doc', version: 1, content: [{ type: 'heading', attrs: { level: 9 }, content: [] }] })[0].path, '/content/0/attrs/level');
+  });
+
+  describe('contract: request bodies and sandbox responses against the Jira swagger', () => {
+    const swagger = findSwagger();
+    let c: ReturnType<typeof contract>;
+    before(function () {
+      if (!swagger) this.skip();
+      c = contract(swagger!);
+    });
+
+    it('connector request bodies match CreateProjectDetails and IssueUpdateDetails', async () => {
+      check(c.schema('CreateProjectDetails'), JiraClient.projectBody({ key: 'GLOBX', name: 'Globex', leadAccountId: JIRA_ACCOUNT_ID, description: 'x' }), 'project body');
+      check(c.schema('IssueUpdateDetails'), JiraClient.issueBody({ projectKey: 'GLOBX', issueType: 'Epic', summary: 'Epic', description: 'text', labels: ['a'], parentKey: 'GLOBX-1' }, ['psf-k']), 'issue body');
+      // and what actually went over the wire
+      await client.execute('createProject', { key: 'WIRE', name: 'Wire check', leadAccountId: JIRA_ACCOUNT_ID }, ctx('wire'));
+      await client.execute('createEpic', { projectKey: 'WIRE', summary: 'Wire epic', description: 'hello' }, ctx('wire-epic'));
+      const sent = sb.sandboxes.jira.requests().filter((r) => r.method === 'POST');
+      const projectPost = sent.find((r) => r.path.endsWith('/rest/api/3/project'))!;
+      const issuePost = sent.find((r) => r.path.endsWith('/rest/api/3/issue'))!;
+      check(c.schema('CreateProjectDetails'), projectPost.body, 'sent project body');
+      check(c.schema('IssueUpdateDetails'), issuePost.body, 'sent issue body');
+      const searchPost = sent.find((r) => r.path.endsWith('/rest/api/3/search/jql'))!;
+      check(c.schema('SearchAndReconcileRequestBean'), searchPost.body, 'sent search body');
+    });
+
+    it('sandbox responses match ProjectIdentifiers, Project, CreatedIssue, IssueBean, SearchAndReconcileResults, User, ErrorCollection', async () => {
+      const auth = { username: JIRA_EMAIL, password: JIRA_API_TOKEN };
+      const api = `${base}/rest/api/3`;
+      const created = await axios.post(`${api}/project`, { key: 'CONTR', name: 'Contract', projectTypeKey: 'software', leadAccountId: JIRA_ACCOUNT_ID }, { auth });
+      assert.equal(created.status, 201);
+      check(c.schema('ProjectIdentifiers'), created.data, 'POST /project 201');
+      // the compiled schemas do bite: a string id or an unknown property is refused
+      assert.equal(c.schema('ProjectIdentifiers')({ ...created.data, id: String(created.data.id) }), false);
+      assert.equal(c.schema('CreatedIssue')({ id: '1', key: 'A-1', self: 'x', extra: true }), false);
+      check(c.schema('Project'), (await axios.get(`${api}/project/CONTR`, { auth })).data, 'GET /project/{key}');
+      const issue = await axios.post(`${api}/issue`, JiraClient.issueBody({ projectKey: 'CONTR', issueType: 'Epic', summary: 'E', description: 'd' }), { auth });
+      assert.equal(issue.status, 201);
+      check(c.schema('CreatedIssue'), issue.data, 'POST /issue 201');
+      check(c.schema('IssueBean'), (await axios.get(`${api}/issue/${issue.data.key}`, { auth })).data, 'GET /issue/{key}');
+      check(c.schema('SearchAndReconcileResults'), (await axios.get(`${api}/search/jql`, { auth, params: { jql: 'project = CONTR', maxResults: 1 } })).data, 'GET /search/jql');
+      check(c.schema('User'), (await axios.get(`${api}/myself`, { auth })).data, 'GET /myself');
+      const bad = await axios.post(`${api}/issue`, { fields: {} }, { auth, validateStatus: () => true });
+      assert.equal(bad.status, 400);
+      check(c.schema('ErrorCollection'), bad.data, 'POST /issue 400');
+      const dup = await axios.post(`${api}/project`, { key: 'CONTR', name: 'Other', projectTypeKey: 'software', leadAccountId: JIRA_ACCOUNT_ID }, { auth, validateStatus: () => true });
+      assert.equal(dup.status, 400);
+      check(c.schema('ErrorCollection'), dup.data, 'POST /project 400');
+      const unauth = await axios.get(`${api}/myself`, { validateStatus: () => true });
+      assert.equal(unauth.status, 401);
+      check(c.schema('ErrorCollection'), unauth.data, '401');
+    });
+  });
+});
