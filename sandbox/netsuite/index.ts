@@ -51,6 +51,8 @@ export interface NetSuiteSandboxSettings {
   concurrencyLimit: number;
   /** Milliseconds an async job stays `pending` before it runs (0 = runs at once). */
   asyncDelayMs: number;
+  /** Milliseconds each authenticated REST call holds its concurrency slot (simulates server work). */
+  processingDelayMs: number;
 }
 
 /** Demo credentials of the sandbox account (override through the factory or the environment). */
@@ -61,6 +63,7 @@ export const NETSUITE_SANDBOX_DEFAULTS: NetSuiteSandboxSettings = {
   tokenTtlSeconds: 3600,
   concurrencyLimit: Number(process.env.PSF_NETSUITE_SANDBOX_CONCURRENCY ?? 5),
   asyncDelayMs: 0,
+  processingDelayMs: 0,
 };
 
 const TOKEN_PATH = '/services/rest/auth/oauth2/v1/token';
@@ -335,7 +338,8 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
     };
     res.on('finish', release);
     res.on('close', release);
-    next();
+    if (settings.processingDelayMs > 0) setTimeout(next, settings.processingDelayMs);
+    else next();
   });
 
   // ---------- records
@@ -363,7 +367,7 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
   const resolveRefs = (body: Record<string, any>): Validation => {
     for (const [field, type] of Object.entries(REF_TYPES)) {
       const v = body[field];
-      if (v === undefined || v === null) continue;
+      if (v === undefined || v === null || (typeof v === 'object' && Array.isArray(v.items))) continue;
       if (typeof v !== 'object' || (v.id === undefined && v.externalId === undefined)) return { status: 400, detail: `Invalid value for the resource or sub-resource field '${field}'. Provide a valid reference object with id or externalId.`, code: 'INVALID_CONTENT', path: field };
       const target = v.id !== undefined ? findByRef(type, String(v.id)) ?? (type === 'customer' ? col('job')[String(v.id)] : undefined) : findByRef(type, `eid:${v.externalId}`);
       if (!target) return { status: 400, detail: `Invalid reference key ${JSON.stringify(v.id ?? v.externalId)} for field '${field}'.`, code: 'USER_ERROR', path: field };

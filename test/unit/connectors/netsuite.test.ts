@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startSandboxes, type RunningSandboxes } from '../../../sandbox/server';
+import { netsuiteSandbox, netsuiteControl, NETSUITE_SANDBOX_DEFAULTS } from '../../../sandbox/netsuite';
+import { NetSuiteClient, NetSuiteConnector, NETSUITE_DEMO_TABLES, SOURCE_REFS_FIELD, type CanonicalAccount, type CanonicalInvoice, type CanonicalProject, type CanonicalTimeEntry } from '../../../lib/connectors/netsuite';
+import { classify, PermanentError, TransientError } from '../../../lib/delivery/errors';
+
+const ACCOUNT = NETSUITE_SANDBOX_DEFAULTS.accountId;
+const M2M = NETSUITE_SANDBOX_DEFAULTS.m2mClients[0];
+const TBA = NETSUITE_SANDBOX_DEFAULTS.tbaCredentials[0];
+
+describe('NetSuite connector against the NetSuite sandbox', function () {
+  this.timeout(20000);
+  let sb: RunningSandboxes;
+  let baseUrl: string;
+  const keys = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKey = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const publicKey = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+  const m2m = (extra: Partial<{ privateKey: string; certificateId: string }> = {}) =>
+    new NetSuiteConnector({ accountId: ACCOUNT, baseUrl, auth: { type: 'oauth2-m2m', clientId: M2M.clientId, certificateId: extra.certificateId ?? M2M.certificateId, privateKey: extra.privateKey ?? privateKey }, tables: NETSUITE_DEMO_TABLES, asyncPollIntervalMs: 10 });
+  const tba = (tokenSecret = TBA.tokenSecret) =>
+    new NetSuiteConnector({ accountId: ACCOUNT, baseUrl, auth: { type: 'tba', consumerKey: TBA.consumerKey, consumerSecret: TBA.consumerSecret, tokenId: TBA.tokenId, tokenSecret }, tables: NETSUITE_DEMO_TABLES, asyncPollIntervalMs: 10 });
+  const records = (type: string) => Object.values(sb.sandboxes.netsuite.state[type] ?? {}) as Array<Record<string, any>>;
+  const ctx = (idempotencyKey: string) => ({ idempotencyKey, attempt: 1 });
+
+  before(async () => {
+    sb = await startSandboxes({ vendors: [netsuiteSandbox] });
+    baseUrl = `${sb.url}/netsuite`;
+  });
+  after(async () => sb.close());
+  beforeEach(() => {
+    sb.sandboxes.netsuite.reset();
+    const c = netsuiteControl(sb.sandboxes.netsuite);
+    c.settings.m2mClients = [{ ...M2M, publicKey }];
+    c.settings.concurrencyLimit = 5;
+    c.settings.processingDelayMs = 0;
+    c.revokeTokens();
+  });
+
+  const account: CanonicalAccount = {
+    id: 'ACC-1003', version: 1, legalName: 'Initech Software LLC', billingEntity: 'NWA-US', country: 'US', currency: 'USD', status: 'active',
+    taxRegistrations: [{ scheme: 'EIN', number: 'US-EIN-11-2223334', country: 'US' }],
+    addresses: [{ type: 'billing', line1: '4120 Freidrich Ln', city: 'Austin', postalCode: '78744', country: 'US' }],
+  };
+
+  describe('OAuth 2.0 client credentials (JWT client assertion)', () => {
+    it('gets a token with a PS256 assertion verified against the certificate, and reads records with it', async () => {
+      const c = m2m();
+      const rec = await c.getRecord('customer', 'eid:ACC-1001');
+      assert.equal(rec.companyName, 'Acme Logistics Corp');
+      assert.equal(rec.subsidiary.refName, 'Northwind Advisory Inc.');
+      const tokenCalls = sb.sandboxes.netsuite.requests().filter((r) => r.path.endsWith('/auth/oauth2/v1/token'));
+      assert.equal(tokenCalls.length, 1);
+      await c.getRecord('customer', 'eid:ACC-1001');
+      assert.equal(sb.sandboxes.netsuite.requests().filter((r) => r.path.endsWith('/auth/oauth2/v1/token')).length, 1, 'token is cached');
+    });
+    it('refuses an assertion signed with another key (auth, permanent) and an unknown certificate id', async () => {
+      const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      await assert.rejects(m2m({ privateKey: other }).getRecord('customer', 'eid:ACC-1001'), (err: unknown) => {
+        const e = classify(err);
+        return e instanceof PermanentError && e.errorClass === 'auth' && /invalid_grant/.test(e.message);
+      });
+      await assert.rejects(m2m({ certificateId: 'nope' }).getRecord('customer', 'eid:ACC-1001'), (err: unknown) => classify(err).errorClass === 'auth' && /invalid_client/.test(classify(err).message));
+    });
+    it('refreshes the token once when a call answers 401', async () => {
+      const c = m2m();
+      await c.getRecord('customer', 'eid:ACC-1001');
+      netsuiteControl(sb.sandboxes.netsuite).revokeTokens();
+      const rec = await c.getRecord('customer', 'eid:ACC-1001');
+      assert.equal(rec.externalId, 'ACC-1001');
+      assert.equal(sb.sandboxes.netsuite.requests().filter((r) => r.path.endsWith('/auth/oauth2/v1/token')).length, 2);
+    });
+  });
+
+  describe('token-based authentication (OAuth 1.0a HMAC-SHA256)', () => {
+    it('signs requests the sandbox verifies, including query parameters', async () => {
+      const c = tba();
+      const rec = await c.getRecord('customer', 'eid:ACC-1001', { expandSubResources: true });
+      assert.equal(rec.companyName, 'Acme Logistics Corp');
+      const rows = await c.suiteql<{ id: string; symbol: string }>("SELECT id, symbol FROM currency WHERE symbol = 'GBP'");
+      assert.deepEqual(rows, [{ id: '2', symbol: 'GBP' }]);
+      const header = sb.sandboxes.netsuite.requests().find((r) => r.path.includes('/record/v1/customer'));
+      assert.equal(header?.headers.authorization, '[redacted]', 'the request log never keeps the signature');
+    });
+    it('answers 401 INVALID_LOGIN for a wrong token secret, classified as auth', async () => {
+      await assert.rejects(tba('wrong').getRecord('customer', 'eid:ACC-1001'), (err: unknown) => {
+        const e = classify(err);
+        const body = e.response as Record<string, any>;
+        return e.status === 401 && e.errorClass === 'auth' && body['o:errorDetails'][0]['o:errorCode'] === 'INVALID_LOGIN';
+      });
+    });
+  });
+
+  describe('writes', () => {
+    it('upserts a customer by eid twice: one customer, subsidiary, currency and tax mapped', async () => {
+      const c = m2m();
+      const first = await c.execute('upsertCustomer', { account } as any, ctx('k1'));
+      const second = await c.execute('upsertCustomer', { account: { ...account, legalName: 'Initech Software, LLC' } } as any, ctx('k2'));
+      assert.deepEqual(first, second);
+      const matching = records('customer').filter((r) => r.externalId === 'ACC-1003');
+      assert.equal(matching.length, 1);
+      assert.equal(matching[0].companyName, 'Initech Software, LLC');
+      assert.deepEqual(matching[0].subsidiary, { id: '1' });
+      assert.deepEqual(matching[0].currency, { id: '1' });
+      assert.deepEqual(matching[0].taxItem, { id: '301' });
+      assert.equal(matching[0].vatRegNumber, 'US-EIN-11-2223334');
+      const puts = sb.sandboxes.netsuite.requests().filter((r) => r.method === 'PUT');
+      assert.ok(puts.length === 2 && puts.every((r) => r.path.includes('/record/v1/customer/eid:ACC-1003') && r.status === 204));
+    });
+
+    it('replaying the same X-NetSuite-Idempotency-Key returns the first record and creates nothing more', async () => {
+      const client = new NetSuiteClient({ accountId: ACCOUNT, baseUrl, auth: { type: 'tba', ...TBA }, asyncPollIntervalMs: 10 });
+      const body = { companyName: 'Replay project', parent: { id: '1001' }, subsidiary: { id: '1' } };
+      const before = records('job').length;
+      const a = await client.create('job', body, 'outbox-item-42');
+      const b = await client.create('job', body, 'outbox-item-42');
+      assert.equal(a.id, b.id);
+      assert.equal(b.replayed, true);
+      assert.equal(records('job').length, before + 1);
+      const posts = sb.sandboxes.netsuite.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/record/v1/job'));
+      assert.equal(posts.length, 2);
+      assert.equal(posts[0].headers.prefer, 'respond-async');
+      assert.match(posts[0].headers['x-netsuite-idempotency-key'], /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.equal(posts[1].status, 400, 'the repeat is refused with IDEMPOTENCY_ERROR');
+      const c = await client.create('job', { ...body, companyName: 'Another project' }, 'outbox-item-43');
+      assert.notEqual(c.id, a.id);
+    });
+
+    it('creates project, time bills and an invoice whose lines name the time entries they bill', async () => {
+      const c = m2m();
+      await c.execute('upsertCustomer', { account } as any, ctx('cust'));
+      const project: CanonicalProject = { id: 'PRJ-INITECH-QA', accountId: 'ACC-1003', code: 'INITECH-QA', name: 'Initech - QA Automation', billingEntity: 'NWA-US', currency: 'USD', billingType: 'time-and-materials', status: 'active', startDate: '2026-12-01', deliveryManager: { id: 'CON-002', name: 'Daniel Okafor' } };
+      const p1 = (await c.execute('createProject', { project } as any, ctx('proj'))) as any;
+      const p2 = (await c.execute('createProject', { project } as any, ctx('proj-again'))) as any;
+      assert.equal(p1.id, p2.id);
+      assert.equal(p2.created, false);
+      const job = sb.sandboxes.netsuite.state.job[p1.id];
+      assert.deepEqual(job.parent, { id: records('customer').find((r) => r.externalId === 'ACC-1003')!.id });
+      assert.deepEqual(job.projectManager, { id: '102' });
+
+      const entries: CanonicalTimeEntry[] = ['TE-90001', 'TE-90002'].map((id, i) => ({ id, person: { id: 'CON-004' }, projectId: 'PRJ-INITECH-QA', date: `2026-12-0${i + 2}`, hours: i ? 7.5 : 8, role: 'Consultant', billable: true, status: 'approved', rate: { amount: 140, currency: 'USD', unit: 'hour' } }));
+      const tb = (await c.execute('createTimeBills', { entries } as any, ctx('tb'))) as any;
+      assert.equal(tb.timeBills.length, 2);
+      const again = (await c.execute('createTimeBills', { entries } as any, ctx('tb'))) as any;
+      assert.deepEqual(again.timeBills.map((x: any) => x.created), [false, false]);
+      assert.equal(records('timebill').filter((r) => r.externalId.startsWith('TE-9')).length, 2);
+      assert.equal(sb.sandboxes.netsuite.state.timebill[tb.timeBills[1].id].hours, 7.5);
+
+      const invoice: CanonicalInvoice = {
+        id: 'INV-NWA-US-2026-12-ACC-1003', accountId: 'ACC-1003', billingEntity: 'NWA-US', projectId: 'PRJ-INITECH-QA', currency: 'USD', issueDate: '2026-12-31', dueDate: '2027-01-30', status: 'draft',
+        lines: [{ lineNumber: 1, description: 'Consultant time December 2026', role: 'Consultant', quantity: 15.5, unit: 'hour', unitPrice: { amount: 140, currency: 'USD' }, amount: { amount: 2170, currency: 'USD' }, sourceRefs: [{ type: 'timeentry', id: 'TE-90001', hours: 8 }, { type: 'timeentry', id: 'TE-90002', hours: 7.5 }] }],
+        subtotal: { amount: 2170, currency: 'USD' }, taxTotal: { amount: 0, currency: 'USD' }, total: { amount: 2170, currency: 'USD' },
+      };
+      const inv = (await c.execute('createInvoice', { invoice } as any, ctx('inv'))) as any;
+      assert.equal(inv.created, true);
+      assert.deepEqual(inv.lines[0].sourceRefs, ['TE-90001', 'TE-90002']);
+      const inv2 = (await c.execute('createInvoice', { invoice } as any, ctx('inv'))) as any;
+      assert.equal(inv2.id, inv.id);
+      assert.equal(records('invoice').length, 1);
+      const rec = await c.getRecord('invoice', inv.id, { expandSubResources: true });
+      assert.equal(rec.item.items[0][SOURCE_REFS_FIELD], 'TE-90001,TE-90002');
+      assert.equal(rec.item.items[0].amount, 2170);
+
+      await c.execute('updateProject', { projectExternalId: 'PRJ-INITECH-QA', billingSchedule: { type: 'time-and-materials', invoiceFrequency: 'monthly', cap: { amount: 50000, currency: 'USD' } } } as any, ctx('co'));
+      assert.equal(JSON.parse(sb.sandboxes.netsuite.state.job[p1.id].custentity_psf_billing_schedule).cap.amount, 50000);
+    });
+
+    it('reports validation errors with NetSuite error details and field paths', async () => {
+      const c = m2m();
+      await assert.rejects(c.execute('upsertCustomer', { account: { ...account, billingEntity: 'NWA-XX' } } as any, ctx('bad')), (err: unknown) => classify(err).errorClass === 'validation' && /billingEntity/.test((err as Error).message));
+      await assert.rejects(c.execute('createRecord', { type: 'timebill', body: { employee: { id: '101' } } } as any, ctx('bad2')), (err: unknown) => {
+        const e = classify(err);
+        const d = (e.response as any)['o:errorDetails'][0];
+        return e.status === 400 && e.errorClass === 'validation' && d['o:errorCode'] === 'USER_ERROR' && /tranDate/.test(d.detail);
+      });
+    });
+  });
+
+  describe('governance and queries', () => {
+    it('answers 429 CONCURRENCY_LIMIT_EXCEEDED above the account concurrency limit, classified transient', async () => {
+      const ctl = netsuiteControl(sb.sandboxes.netsuite);
+      ctl.settings.concurrencyLimit = 2;
+      ctl.settings.processingDelayMs = 150;
+      const c = tba();
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => c.getRecord('customer', 'eid:ACC-1001')));
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => classify(r.reason));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
+      assert.equal(rejected.length, 4);
+      for (const e of rejected) {
+        assert.ok(e instanceof TransientError);
+        assert.equal(e.status, 429);
+        assert.equal((e.response as any)['o:errorDetails'][0]['o:errorCode'], 'CONCURRENCY_LIMIT_EXCEEDED');
+      }
+    });
+
+    it('pages SuiteQL with limit/offset until hasMore is false', async () => {
+      const c = tba();
+      const all = await c.suiteql<{ id: string; externalid: string }>('SELECT id, externalid FROM timebill ORDER BY id', { pageSize: 4 });
+      const total = records('timebill').length;
+      assert.ok(total > 8, `seed has ${total} time bills`);
+      assert.equal(all.length, total);
+      assert.equal(new Set(all.map((r) => r.id)).size, total);
+      const calls = sb.sandboxes.netsuite.requests().filter((r) => r.path.includes('/query/v1/suiteql'));
+      assert.equal(calls.length, Math.ceil(total / 4));
+      assert.ok(calls.every((r) => r.headers.prefer === 'transient'));
+      const page = await c.client.suiteqlPage('SELECT id FROM timebill', { limit: 4, offset: 4 });
+      assert.equal(page.hasMore, true);
+      assert.equal(page.offset, 4);
+      await assert.rejects(c.suiteql('DELETE FROM customer'), (err: unknown) => classify(err).status === 400);
+    });
+  });
+});
