@@ -109,7 +109,8 @@ export function seedBusinessCentral(): VendorState {
     const put = (set: EntitySet, rec: Record<string, any>) => {
       const key = `${set}`;
       if (!state[key]) state[key] = {};
-      state[key][rec.id] = { ...rec, _companyId: cid, _version: 1, lastModifiedDateTime: at };
+      // The v2.0 docs spell the time registration timestamp `lastModfiedDateTime` (sic); keep the vendor's spelling.
+      state[key][rec.id] = { ...rec, _companyId: cid, _version: 1, [set === 'timeRegistrationEntries' ? 'lastModfiedDateTime' : 'lastModifiedDateTime']: at };
     };
     for (const code of ['USD', 'GBP', 'EUR', 'CHF'].filter((x) => x !== c.lcy)) put('currencies', { id: bcGuid('currency', c.name, code), code, displayName: code, symbol: code, amountDecimalPlaces: '2:2', amountRoundingPrecision: 0.01 });
     for (const [code, name] of [['DOMESTIC', 'Domestic customers'], ['EU', 'Customers in EU'], ['EXPORT', 'Other customers']]) put('taxAreas', { id: bcGuid('taxArea', c.name, code), code, displayName: name, taxType: 'VAT' });
@@ -283,7 +284,7 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
       description: body.description ?? item?.displayName ?? '', description2: body.description2 ?? '', unitOfMeasureId: item?.baseUnitOfMeasureId ?? ZERO_GUID, unitOfMeasureCode: item?.baseUnitOfMeasureCode ?? '',
       quantity, unitPrice, discountAmount: Number(body.discountAmount ?? 0), discountPercent: 0, discountAppliedBeforeTax: false, amountExcludingTax: lineType === 'Comment' ? 0 : amount, taxCode: taxPercent ? 'VAT' + taxPercent : '', taxPercent,
       totalTaxAmount: tax, amountIncludingTax: round2(amount + tax), invoiceDiscountAllocation: 0, netAmount: amount, netTaxAmount: tax, netAmountIncludingTax: round2(amount + tax),
-      shipmentDate: body.shipmentDate ?? inv.invoiceDate, itemVariantId: ZERO_GUID, locationId: ZERO_GUID, _companyId: company.id, _version: 1, lastModifiedDateTime: new Date().toISOString(),
+      shipmentDate: body.shipmentDate ?? inv.invoiceDate, itemVariantId: ZERO_GUID, locationId: ZERO_GUID, _companyId: company.id, _version: 1,
     };
     return undefined;
   };
