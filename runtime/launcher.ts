@@ -14,6 +14,7 @@ import express from 'express';
 import { buildSettings } from './settings-builder';
 import { brokerOptionsFromEnv, startBroker, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
+import { mountMetrics } from './metrics-endpoint';
 
 /** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -242,6 +243,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
         (err) => res.status(503).json({ status: 'degraded', error: (err as Error).message }),
       );
     });
+
+    const untrackMetrics = mountMetrics(app, fabric.store); // GET /metrics (Prometheus)
+    cleanups.push(async () => untrackMetrics());
 
     RED.init(server, settings);
     app.use(settings.httpAdminRoot, RED.httpAdmin);
