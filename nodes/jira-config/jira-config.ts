@@ -1,0 +1,38 @@
+/**
+ * `jira-config`: one Jira Cloud site (URL, API token or OAuth bearer, quota) registered with the outbox of the
+ * named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
+ */
+import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
+import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+
+export = function (RED: any) {
+  function JiraConfig(this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const creds = node.credentials ?? {};
+    node.connectionName = `jira:${config.name || node.id}`;
+    const auth: JiraAuth = config.authType === 'bearer' ? { type: 'bearer', accessToken: creds.accessToken ?? '' } : { type: 'basic', email: creds.email ?? '', apiToken: creds.apiToken ?? '' };
+    node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000 });
+    const storeNode = RED.nodes.getNode(config.store);
+    if (!storeNode?.store) node.configError = RED._('jira-config.errors.noStore');
+    else {
+      try {
+        node.store = storeNode.store;
+        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.client.executor(), limitsFrom(config, { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }));
+        storeNode.register?.(node);
+      } catch (err) {
+        node.configError = (err as Error).message;
+      }
+    }
+    node.on('close', (_removed: boolean, done: () => void) => {
+      storeNode?.deregister?.(node);
+      const h = node.handle;
+      node.handle = undefined;
+      if (!h) return done();
+      h.close().then(done, () => done());
+    });
+  }
+  RED.nodes.registerType('jira-config', JiraConfig, {
+    credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },
+  });
+};

@@ -1,0 +1,51 @@
+/**
+ * `kantata-config`: one Kantata OX connection (URL, OAuth credentials or a bearer token, quota) registered
+ * with the outbox of the named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
+ */
+import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
+import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+import type { ConnectionHandle } from '../../lib/delivery/types';
+
+interface KantataConfigNode {
+  id: string;
+  client?: KantataClient;
+  handle?: ConnectionHandle;
+  connectionName: string;
+  configError?: string;
+  store?: import('../../lib/store/store').Store;
+}
+
+export = function (RED: any) {
+  function KantataConfig(this: KantataConfigNode & any, config: any) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const creds = node.credentials ?? {};
+    node.connectionName = `kantata:${config.name || node.id}`;
+    const auth: KantataAuth = creds.accessToken
+      ? { type: 'token', accessToken: creds.accessToken }
+      : { type: 'oauth', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', tokenUrl: config.tokenUrl || undefined };
+    node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000 });
+    const storeNode = RED.nodes.getNode(config.store);
+    if (!storeNode?.store) {
+      node.configError = RED._('kantata-config.errors.noStore');
+    } else {
+      try {
+        node.store = storeNode.store;
+        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.client.executor(), limitsFrom(config, { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 }));
+        storeNode.register?.(node);
+      } catch (err) {
+        node.configError = (err as Error).message;
+      }
+    }
+    node.on('close', (_removed: boolean, done: () => void) => {
+      storeNode?.deregister?.(node);
+      const h = node.handle;
+      node.handle = undefined;
+      if (!h) return done();
+      h.close().then(done, () => done());
+    });
+  }
+  RED.nodes.registerType('kantata-config', KantataConfig, {
+    credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' } },
+  });
+};
