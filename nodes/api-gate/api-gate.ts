@@ -17,6 +17,7 @@ import { JwtVerifier } from '../../lib/governance/jwt';
 import { allScopes } from '../../lib/governance/resources';
 import { applyHeaders, SECURITY_HEADERS } from '../../lib/governance/security';
 import { canonicalValidator } from '../../lib/governance/validation';
+import { buildOpenApi } from '../../lib/governance/openapi';
 
 interface NodeMessage {
   _msgid?: string;
@@ -78,6 +79,8 @@ interface ApiGateConfig {
   maxBodyBytes?: number | string;
   validate?: boolean;
   publicOpenApi?: boolean;
+  /** Answer GET <base>/v1/openapi.json itself with the generated document (default true). */
+  serveOpenApi?: boolean;
 }
 
 function num(v: unknown, dflt: number): number {
@@ -108,6 +111,7 @@ module.exports = function (RED: NodeAPI) {
       node.status({ fill: 'red', shape: 'ring', text: RED._('api-gate.status.config') });
       node.error(RED._('api-gate.errors.config', { message: (err as Error).message }));
     }
+    let openApi: Record<string, unknown> | undefined;
     let accepted = 0;
     let refused = 0;
 
@@ -136,7 +140,11 @@ module.exports = function (RED: NodeAPI) {
         })
         .then((r: GateResult) => {
           applyHeaders(res, r.headers);
-          if (r.ok) {
+          if (r.ok && r.route.kind === 'openapi' && config.serveOpenApi !== false) {
+            accepted++;
+            openApi ??= buildOpenApi();
+            res.status(200).json(openApi);
+          } else if (r.ok) {
             accepted++;
             msg.consumer = r.consumer;
             msg.api = r.route;

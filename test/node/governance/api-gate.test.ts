@@ -121,7 +121,7 @@ describe('api-gate node in Node-RED', function () {
       ['get', '/api/v1/invoices'],
     ];
     const flow: any[] = [
-      { id: 'gate', type: 'api-gate', z: 'f', ratePerSecond: 50, rateBurst: 50, maxBodyBytes: 4096, validate: true, publicOpenApi: true, basePath: '/api', wires: [['resp'], ['refused']] },
+      { id: 'gate', type: 'api-gate', z: 'f', ratePerSecond: 50, rateBurst: 50, maxBodyBytes: 4096, validate: true, publicOpenApi: true, serveOpenApi: true, basePath: '/api', wires: [['resp'], ['refused']] },
       { id: 'resp', type: 'test-responder', z: 'f', wires: [['out']] },
       { id: 'out', type: 'http response', z: 'f', wires: [] },
       { id: 'refused', type: 'test-collector', z: 'f', wires: [] },
