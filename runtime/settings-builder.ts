@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_STORE_FILE } from '../lib/fabric/store-path';
 
 export const PALETTE_CATEGORY = 'PS Fabric';
 
@@ -43,7 +44,7 @@ export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<stri
   const userDir = path.resolve(env.FABRIC_USER_DIR ?? './.fabric');
   const flowFile = env.FABRIC_FLOW_FILE ?? 'flows.json';
   const paletteInstall = env.FABRIC_PALETTE_INSTALL === 'true';
-  const storePath = path.resolve(userDir, env.FABRIC_STORE_PATH ?? 'fabric.sqlite');
+  const storePath = path.resolve(userDir, env.FABRIC_STORE_PATH ?? DEFAULT_STORE_FILE);
   const fabric: FabricSettingsExtras = { storePath };
   return {
     uiHost: env.FABRIC_HOST ?? '127.0.0.1',

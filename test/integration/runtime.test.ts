@@ -191,7 +191,7 @@ describe('acknowledge after commit (child process killed before the commit)', fu
     await waitFor(() => subscribed(broker.aedes, 'psfabric-', 'legacy/v1/ack'), 'the child runtime to subscribe', 30000);
 
     // Block the runtime's inbox commit: hold SQLite's write lock from here.
-    const locker = new Database(path.join(userDir, 'fabric.sqlite'));
+    const locker = new Database(path.join(userDir, 'ps-fabric.sqlite'));
     locker.exec('BEGIN EXCLUSIVE');
     observer = await mqtt.connectAsync(broker.url!, { reconnectPeriod: 0 });
     const outputs: string[] = [];
