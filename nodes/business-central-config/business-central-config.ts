@@ -1,0 +1,48 @@
+/**
+ * `business-central-config`: one Business Central company (tenant, environment, company, Entra client
+ * credentials, quota) registered with the outbox of the named `fabric-store`.
+ */
+import { BusinessCentralConnector, BC_DEMO_TABLES, type BusinessCentralMappingTables } from '../../lib/connectors/business-central';
+import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+
+export = function (RED: any) {
+  function BusinessCentralConfig(this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const creds = node.credentials ?? {};
+    node.connectionName = `bc:${config.name || `${config.tenantId}/${config.environment}/${config.company}`}`;
+    try {
+      const tables: Partial<BusinessCentralMappingTables> = typeof config.tables === 'string' && config.tables.trim() ? JSON.parse(config.tables) : (BC_DEMO_TABLES[config.company] ?? {});
+      node.connector = new BusinessCentralConnector({
+        tenantId: config.tenantId, environment: config.environment || 'production', company: config.company,
+        clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '',
+        baseUrl: config.baseUrl || undefined, tokenUrl: config.tokenUrl || undefined, scope: config.scope || undefined,
+        timeoutMs: Number(config.timeoutMs) || 60000, tables,
+      });
+    } catch (err) {
+      node.configError = RED._('business-central-config.errors.badConfig', { error: (err as Error).message });
+    }
+    const storeNode = RED.nodes.getNode(config.store);
+    if (!node.configError && !storeNode?.store) node.configError = RED._('business-central-config.errors.noStore');
+    if (!node.configError) {
+      try {
+        node.store = storeNode.store;
+        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.connector, limitsFrom(config, { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }));
+        storeNode.register?.(node);
+      } catch (err) {
+        node.configError = (err as Error).message;
+      }
+    }
+    if (node.configError) node.error(node.configError);
+    node.on('close', (_removed: boolean, done: () => void) => {
+      storeNode?.deregister?.(node);
+      const h = node.handle;
+      node.handle = undefined;
+      if (!h) return done();
+      h.close().then(done, () => done());
+    });
+  }
+  RED.nodes.registerType('business-central-config', BusinessCentralConfig, {
+    credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' } },
+  });
+};

@@ -1,0 +1,59 @@
+/**
+ * `business-central` operation node. Writes (upsertCustomer, createProject, createTimeRegistrationEntries,
+ * createSalesInvoice, postSalesInvoice) go through the outbox (`handle.submit`); reads (list, get) through
+ * `handle.call`. Operation from the dialog, or `msg.operation` when set to "from msg".
+ * Errors: done(err) with the FabricError, whose `response` keeps BC's `{ error: { code, message } }`.
+ */
+import { classify } from '../../lib/delivery/errors';
+import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { BC_WRITE_OPERATIONS } from '../../lib/connectors/business-central';
+
+export = function (RED: any) {
+  function BusinessCentral(this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const cfg = RED.nodes.getNode(config.businessCentral);
+    const t = (k: string, s?: Record<string, unknown>) => RED._(`business-central.${k}`, s);
+    let unsubscribe: (() => void) | undefined;
+    const showCircuit = (state: string) => node.status(state === 'closed' ? { fill: 'green', shape: 'dot', text: t('status.connected') } : { fill: state === 'open' ? 'red' : 'yellow', shape: 'ring', text: t('status.circuit', { state }) });
+    if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
+    else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
+    else {
+      showCircuit(cfg.handle.circuitState());
+      unsubscribe = cfg.handle.onCircuitState(showCircuit);
+    }
+
+    node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
+      try {
+        if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
+        const operation = config.operation === 'msg' || !config.operation ? msg.operation : config.operation;
+        if ((BC_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
+          const request = msg.payload;
+          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `business-central ${operation}`, recordKey: msg.recordKey });
+          msg.payload = result.response;
+          msg.businessCentral = { operation, duplicate: result.duplicate, outboxId: result.item.id };
+        } else if (operation === 'list') {
+          const entitySet = msg.entitySet ?? config.entitySet;
+          if (!entitySet) throw new Error(t('errors.noEntitySet'));
+          msg.payload = await cfg.handle.call(() => cfg.connector.client.listIn(entitySet, { filter: msg.filter ?? (config.filter || undefined), top: msg.top, expand: msg.expand }));
+          msg.businessCentral = { operation, count: msg.payload.length };
+        } else if (operation === 'get') {
+          const entitySet = msg.entitySet ?? config.entitySet;
+          const id = String(msg.id ?? msg.payload?.id ?? '');
+          if (!entitySet || !id) throw new Error(t('errors.noEntitySet'));
+          msg.payload = await cfg.handle.call(() => cfg.connector.client.get(entitySet, id, msg.expand));
+          msg.businessCentral = { operation };
+        } else throw new Error(t('errors.unknownOperation', { operation: String(operation) }));
+        send(msg);
+        done();
+      } catch (err) {
+        done(classify(err));
+      }
+    });
+    node.on('close', (_r: boolean, done: () => void) => {
+      unsubscribe?.();
+      done();
+    });
+  }
+  RED.nodes.registerType('business-central', BusinessCentral);
+};

@@ -1,0 +1,60 @@
+/**
+ * `netsuite-config`: one NetSuite account (account id, REST base URL, OAuth 2.0 M2M or TBA credentials, quota)
+ * registered with the outbox of the named `fabric-store`. Users read `node.connector` (reads through
+ * `node.handle.call`) and write through `node.handle.submit`. Secrets live only in the node's credentials.
+ */
+import { NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
+import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+
+function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): Partial<NetSuiteMappingTables> {
+  if (typeof text !== 'string' || text.trim() === '') return fallback;
+  return JSON.parse(text) as Partial<NetSuiteMappingTables>;
+}
+
+export = function (RED: any) {
+  function NetSuiteConfig(this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const creds = node.credentials ?? {};
+    node.connectionName = `netsuite:${config.name || config.accountId || node.id}`;
+    try {
+      const auth: NetSuiteAuthConfig =
+        config.authType === 'tba'
+          ? { type: 'tba', consumerKey: creds.consumerKey ?? '', consumerSecret: creds.consumerSecret ?? '', tokenId: creds.tokenId ?? '', tokenSecret: creds.tokenSecret ?? '' }
+          : { type: 'oauth2-m2m', clientId: creds.clientId ?? '', certificateId: creds.certificateId ?? '', privateKey: creds.privateKey ?? '', algorithm: config.algorithm || 'PS256' };
+      node.connector = new NetSuiteConnector({ accountId: config.accountId, baseUrl: config.baseUrl || undefined, auth, timeoutMs: Number(config.timeoutMs) || 60000, tables: parseTables(config.tables, NETSUITE_DEMO_TABLES) });
+    } catch (err) {
+      node.configError = RED._('netsuite-config.errors.badConfig', { error: (err as Error).message });
+    }
+    const storeNode = RED.nodes.getNode(config.store);
+    if (!node.configError && !storeNode?.store) node.configError = RED._('netsuite-config.errors.noStore');
+    if (!node.configError) {
+      try {
+        node.store = storeNode.store;
+        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.connector, limitsFrom(config, { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }));
+        storeNode.register?.(node);
+      } catch (err) {
+        node.configError = (err as Error).message;
+      }
+    }
+    if (node.configError) node.error(node.configError);
+    node.on('close', (_removed: boolean, done: () => void) => {
+      storeNode?.deregister?.(node);
+      const h = node.handle;
+      node.handle = undefined;
+      if (!h) return done();
+      h.close().then(done, () => done());
+    });
+  }
+  RED.nodes.registerType('netsuite-config', NetSuiteConfig, {
+    credentials: {
+      clientId: { type: 'text' },
+      certificateId: { type: 'text' },
+      privateKey: { type: 'password' },
+      consumerKey: { type: 'password' },
+      consumerSecret: { type: 'password' },
+      tokenId: { type: 'password' },
+      tokenSecret: { type: 'password' },
+    },
+  });
+};

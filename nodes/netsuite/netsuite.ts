@@ -1,0 +1,59 @@
+/**
+ * `netsuite` operation node. Writes (upsertCustomer, createProject, updateProject, createTimeBills, createInvoice,
+ * createRecord, upsertRecord) go through the outbox (`handle.submit`, X-NetSuite-Idempotency-Key from the outbox key);
+ * reads (suiteql, getRecord) through `handle.call`. Operation from the dialog, or `msg.operation` when set to "from msg".
+ * Errors: done(err) with the FabricError, whose `response` keeps NetSuite's o:errorDetails.
+ */
+import { classify } from '../../lib/delivery/errors';
+import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
+
+export = function (RED: any) {
+  function NetSuite(this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const cfg = RED.nodes.getNode(config.netsuite);
+    const t = (k: string, s?: Record<string, unknown>) => RED._(`netsuite.${k}`, s);
+    let unsubscribe: (() => void) | undefined;
+    const showCircuit = (state: string) => node.status(state === 'closed' ? { fill: 'green', shape: 'dot', text: t('status.connected') } : { fill: state === 'open' ? 'red' : 'yellow', shape: 'ring', text: t('status.circuit', { state }) });
+    if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
+    else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
+    else {
+      showCircuit(cfg.handle.circuitState());
+      unsubscribe = cfg.handle.onCircuitState(showCircuit);
+    }
+
+    node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
+      try {
+        if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
+        const operation = config.operation === 'msg' || !config.operation ? msg.operation : config.operation;
+        if ((NETSUITE_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
+          const request = msg.payload;
+          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey });
+          msg.payload = result.response;
+          msg.netsuite = { operation, duplicate: result.duplicate, outboxId: result.item.id };
+        } else if (operation === 'suiteql') {
+          const q = msg.query ?? config.query ?? msg.payload?.q;
+          if (!q) throw new Error(t('errors.noQuery'));
+          msg.payload = await cfg.handle.call(() => cfg.connector.suiteql(q, { pageSize: Number(config.pageSize) || 1000, maxRows: msg.maxRows }));
+          msg.netsuite = { operation, count: msg.payload.length };
+        } else if (operation === 'getRecord') {
+          const type = msg.recordType ?? config.recordType;
+          const id = String(msg.id ?? msg.payload?.id ?? '');
+          if (!type || !id) throw new Error(t('errors.noRecord'));
+          msg.payload = await cfg.handle.call(() => cfg.connector.getRecord(type, id, { expandSubResources: true }));
+          msg.netsuite = { operation };
+        } else throw new Error(t('errors.unknownOperation', { operation: String(operation) }));
+        send(msg);
+        done();
+      } catch (err) {
+        done(classify(err));
+      }
+    });
+    node.on('close', (_r: boolean, done: () => void) => {
+      unsubscribe?.();
+      done();
+    });
+  }
+  RED.nodes.registerType('netsuite', NetSuite);
+};
