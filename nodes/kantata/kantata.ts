@@ -50,7 +50,7 @@ export = function (RED: any) {
           for (const i of items) send({ topic: `kantata/approved/${i.entity.toLowerCase()}`, payload: i.data, entity: i.entity, workspace: i.workspace, kantata: i.source, idempotencyKey: `kantata:${i.entity}:${i.source.id}:${i.source.updated_at}` });
         }
         // The cursor moves only after the records were handed on; a crash before this re-reads them (at-least-once).
-        if (st && trigger?.sweep !== true) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
+        if (st) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
         node.status({ fill: 'green', shape: 'dot', text: t('status.polled', { count: items.length }) });
         if (res.more && !closed) setImmediate(() => void poll(undefined, send).catch((e) => node.error(e)));
         return items.length;
@@ -63,7 +63,7 @@ export = function (RED: any) {
       const every = Math.max(1, Number(config.pollSeconds) || 60) * 1000;
       const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
       // The first poll sweeps everything approved and uninvoiced (catches anything an earlier run lost), then follows the cursor.
-      setTimeout(() => void poll({ sweep: true }, (m) => node.send(m)).then(tick, (e) => node.error(e)), 200).unref?.();
+      setTimeout(() => void poll({ sweep: true }, (m) => node.send(m)).catch((e) => node.error(e)), 200).unref?.();
       timer = setInterval(tick, every);
     }
 

@@ -171,7 +171,8 @@ export class KantataClient {
    * Approved, uninvoiced time entries and expenses changed after the cursor, oldest first.
    * Keyset paging on `updated_after` (so entries invoiced meanwhile cannot shift pages), with
    * a page-number fallback when a whole page shares the boundary second. Returns the new cursor;
-   * the caller persists it only after it has stored or handed on the records.
+   * the caller persists it only after it has stored or handed on the records. `sweep` ignores the given
+   * cursor (reads every approved uninvoiced record) and still returns the cursor at the newest one read.
    */
   async pollApproved(cursor: KantataCursor = {}, opts: { perPage?: number; maxRecords?: number; workspaceId?: string; include?: ('time_entries' | 'expenses')[]; sweep?: boolean } = {}): Promise<PollResult> {
     const perPage = opts.perPage ?? 200;
@@ -199,7 +200,7 @@ export class KantataClient {
           fresh += 1;
           cur = t === b ? { updatedAt: cur.updatedAt, ids: [...(cur.ids ?? []), id] } : { updatedAt: rec.updated_at, ids: [id] };
         }
-        if (!opts.sweep) result.cursor[collection] = cur;
+        result.cursor[collection] = cur;
         if (p.records.length < perPage) break;
         if (out.length >= maxRecords) {
           result.more = true;
