@@ -19,7 +19,7 @@ import { AdfDoc, textToAdf, validateAdf } from './adf';
 export type JiraAuth = { type: 'basic'; email: string; apiToken: string } | { type: 'bearer'; accessToken: string };
 
 export interface JiraConfig {
-  /** Site URL, e.g. `https://acme.atlassian.net` or the sandbox `http://127.0.0.1:8100/jira`. */
+  /** Site URL, e.g. `https://acme.atlassian.net` or the sandbox `http://127.0.0.1:1881/jira`. */
   baseUrl: string;
   auth: JiraAuth;
   timeoutMs?: number;

@@ -20,7 +20,7 @@ export type KantataAuth =
   | { type: 'oauth'; clientId: string; clientSecret: string; tokenUrl?: string; refreshToken?: string };
 
 export interface KantataConfig {
-  /** e.g. `https://api.mavenlink.com` or the sandbox `http://127.0.0.1:8100/kantata`; `/api/v1` is appended. */
+  /** e.g. `https://api.mavenlink.com` or the sandbox `http://127.0.0.1:1881/kantata`; `/api/v1` is appended. */
   baseUrl: string;
   auth: KantataAuth;
   timeoutMs?: number;
