@@ -47,7 +47,7 @@ export class OpsConsole {
   }
 
   /** Replays with the operator's payload (JSON text or value); it replaces the stored request. */
-  editAndReplay(id: number, payload: unknown, actor: string): Promise<ExceptionRecord> {
+  async editAndReplay(id: number, payload: unknown, actor: string): Promise<ExceptionRecord> {
     return this.queue.replay(Number(id), { actor, payload: parsePayload(payload) });
   }
 
