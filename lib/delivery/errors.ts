@@ -135,6 +135,8 @@ export function summariseVendorBody(body: unknown): string {
   if (o.error && typeof o.error === 'object') return summariseVendorBody(o.error);
   if (typeof o.error === 'string') return o.error + (typeof o.error_description === 'string' ? ': ' + o.error_description : '');
   if (Array.isArray(o.errorMessages) && o.errorMessages.length) return (o.errorMessages as string[]).join('; ');
+  // Kantata: errors: [{ type, message }]
+  if (Array.isArray(o.errors)) return (o.errors as Record<string, unknown>[]).map((e) => (typeof e.type === 'string' ? `${e.type}: ` : '') + summariseVendorBody(e.message ?? e)).join('; ');
   if (o.errors && typeof o.errors === 'object') return Object.entries(o.errors as Record<string, unknown>).map(([k, v]) => `${k}: ${String(v)}`).join('; ');
   if (typeof o.title === 'string') return o.title;
   return JSON.stringify(o).slice(0, 300);

@@ -28,3 +28,10 @@ describe('error classification', () => {
     assert.equal(parseRetryAfter(undefined, now), undefined);
   });
 });
+
+describe('vendor error bodies', () => {
+  it("reads Kantata's errors list", () => {
+    const err = classify({ response: { status: 422, data: { errors: [{ type: 'validation', message: 'hours must be positive' }] }, headers: {} } });
+    assert.match(err.message, /HTTP 422: validation: hours must be positive/);
+  });
+});

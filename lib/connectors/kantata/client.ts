@@ -64,14 +64,9 @@ export interface PollResult {
 const SECOND = 1000;
 
 /** Turns any failure into a FabricError whose message reads Kantata's `{ errors: [{type, message}] }`. */
+/** Kantata's `errors: [{type, message}]` body is read by `classify` like every other vendor's. */
 export function kantataError(err: unknown): FabricError {
-  const fe = classify(err);
-  const data = (err as { response?: { data?: unknown } })?.response?.data as { errors?: { type?: string; message?: string }[] } | undefined;
-  if (!data || !Array.isArray(data.errors) || fe.status === undefined) return fe;
-  const text = data.errors.map((e) => (e.type ? `${e.type}: ` : '') + (e.message ?? '')).join('; ');
-  const message = `Kantata HTTP ${fe.status}: ${text}`;
-  if (fe.retry === 'transient') return new TransientError(message, { status: fe.status, response: fe.response, retryAfterMs: fe.retryAfterMs, cause: err });
-  return new PermanentError(message, { errorClass: fe.errorClass, status: fe.status, response: fe.response, cause: err });
+  return classify(err);
 }
 
 export class KantataClient {

@@ -41,7 +41,7 @@ describe('Kantata connector against the Kantata sandbox', function () {
     await assert.rejects(badToken.page('workspaces'), (e: FabricError) => {
       assert.equal(e.errorClass, 'auth');
       assert.deepEqual((e.response as any).errors[0].type, 'authentication');
-      assert.match(e.message, /Kantata HTTP 401: authentication: The access token is invalid/);
+      assert.match(e.message, /HTTP 401: authentication: The access token is invalid/);
       return true;
     });
   });
