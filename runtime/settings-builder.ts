@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_STORE_FILE } from '../lib/fabric/store-path';
+import { adminAuthFromEnv, assertSafeExposure } from '../lib/governance/admin-auth';
 
 export const PALETTE_CATEGORY = 'PS Fabric';
 
@@ -46,8 +47,17 @@ export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<stri
   const paletteInstall = env.FABRIC_PALETTE_INSTALL === 'true';
   const storePath = path.resolve(userDir, env.FABRIC_STORE_PATH ?? DEFAULT_STORE_FILE);
   const fabric: FabricSettingsExtras = { storePath };
+  const uiHost = env.FABRIC_HOST ?? '127.0.0.1';
+  const adminAuth = adminAuthFromEnv(env);
+  // Refuses (throws) before anything listens when the editor would be reachable from the network without login.
+  assertSafeExposure(uiHost, adminAuth);
+  if (!adminAuth) {
+    console.log('[ps-fabric] the editor has no login (loopback only). To require one: FABRIC_ADMIN_PASSWORD_HASH=$(node -e "console.log(require(\'bcryptjs\').hashSync(process.argv[1], 12))" \'your-password\') (see docs/security.md)');
+  }
   return {
-    uiHost: env.FABRIC_HOST ?? '127.0.0.1',
+    uiHost,
+    ...(adminAuth ? { adminAuth } : {}),
+    apiMaxLength: env.FABRIC_API_MAX_LENGTH ?? '5mb',
     uiPort: intEnv(env, 'FABRIC_PORT', 1880),
     userDir,
     flowFile,
