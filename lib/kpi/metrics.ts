@@ -125,3 +125,100 @@ export function trackOutboxBacklog(source: BacklogSource): () => void {
 export function circuitStateValue(state: 'closed' | 'half-open' | 'open'): number {
   return state === 'closed' ? 0 : state === 'half-open' ? 1 : 2;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Process KPIs (lib/processes/kpi.ts): DESIGN.md section 8
+// ---------------------------------------------------------------------------------------------
+
+/** Anything that can report the store-backed KPIs at scrape time (lib/processes/kpi.ts' KpiRecorder). */
+export interface KpiSource {
+  exceptionBacklogByOwner(): Promise<Record<string, number>>;
+  invoicesBlockedByMasterData(): Promise<number>;
+}
+interface SharedKpi {
+  sources: Set<KpiSource>;
+}
+const KPI_KEY = Symbol.for('ps-fabric.kpi-sources.v1');
+const gk = globalThis as unknown as Record<symbol, SharedKpi | undefined>;
+if (!gk[KPI_KEY]) gk[KPI_KEY] = { sources: new Set() };
+const kpiShared = gk[KPI_KEY] as SharedKpi;
+
+/** Makes the store-backed KPI gauges read this source at scrape time; returns the undo. */
+export function trackKpiSource(source: KpiSource): () => void {
+  kpiShared.sources.add(source);
+  return () => {
+    kpiShared.sources.delete(source);
+  };
+}
+
+export const kpiQuoteToProjectLeadTime = metric('psfabric_kpi_quote_to_project_lead_time_seconds', () =>
+  new Histogram({
+    name: 'psfabric_kpi_quote_to_project_lead_time_seconds',
+    help: 'Quote-to-project lead time: opportunity closed-won to project active in every system.',
+    labelNames: ['billing_entity'] as const,
+    buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600],
+    registers: [],
+  }),
+);
+
+export const kpiTimeEntryPostingLatency = metric('psfabric_kpi_time_entry_posting_latency_seconds', () =>
+  new Histogram({
+    name: 'psfabric_kpi_time_entry_posting_latency_seconds',
+    help: 'Time-entry posting latency: approval of the oldest entry on an invoice to the invoice posted in the ERP.',
+    labelNames: ['erp'] as const,
+    buckets: [1, 10, 60, 300, 900, 3600, 6 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600, 31 * 24 * 3600],
+    registers: [],
+  }),
+);
+
+export const kpiInvoicesBlocked = metric('psfabric_kpi_invoices_blocked_master_data', () =>
+  new Gauge({
+    name: 'psfabric_kpi_invoices_blocked_master_data',
+    help: 'Open time-to-cash exceptions caused by master data (unknown or closed project, missing customer, rate card mismatch), read from the store at scrape time.',
+    registers: [],
+    async collect() {
+      let total = 0;
+      for (const s of kpiShared.sources) {
+        try {
+          total += await s.invoicesBlockedByMasterData();
+        } catch {
+          /* a closed store must not break the scrape */
+        }
+      }
+      this.set(total);
+    },
+  }),
+);
+
+export const kpiExceptionBacklog = metric('psfabric_kpi_exception_backlog', () =>
+  new Gauge({
+    name: 'psfabric_kpi_exception_backlog',
+    help: 'Open exceptions per owner team, read from the store at scrape time.',
+    labelNames: ['owner_team'] as const,
+    registers: [],
+    async collect() {
+      this.reset();
+      const totals: Record<string, number> = {};
+      for (const s of kpiShared.sources) {
+        try {
+          for (const [team, n] of Object.entries(await s.exceptionBacklogByOwner())) totals[team] = (totals[team] ?? 0) + n;
+        } catch {
+          /* closed store */
+        }
+      }
+      for (const [team, n] of Object.entries(totals)) this.set({ owner_team: team }, n);
+    },
+  }),
+);
+
+export const kpiUnbilledApprovedHours = metric('psfabric_kpi_unbilled_approved_hours', () =>
+  new Gauge({ name: 'psfabric_kpi_unbilled_approved_hours', help: 'Approved, billable hours not invoiced yet, per region (from the latest reporting roll-up).', labelNames: ['region'] as const, registers: [] }),
+);
+
+export const kpiReconciliationRate = metric('psfabric_kpi_reconciliation_rate', () =>
+  new Gauge({ name: 'psfabric_kpi_reconciliation_rate', help: 'Share (0..1) of customers / projects that agree across CRM, ERP and PSA (latest reconciliation run).', labelNames: ['entity'] as const, registers: [] }),
+);
+
+export const kpiProcessRuns = metric('psfabric_process_runs_total', () =>
+  new Counter({ name: 'psfabric_process_runs_total', help: 'Process template runs by process and outcome (started, completed, failed, duplicate).', labelNames: ['process', 'outcome'] as const, registers: [] }),
+);

@@ -1,0 +1,7 @@
+/** The process layer's core (DESIGN.md section 1): plain TypeScript behind the flow templates in flows/. */
+export * as common from './common';
+export * as quoteToProject from './quote-to-project';
+export * as timeToCash from './time-to-cash';
+export * as changeOrder from './change-order';
+export * as reporting from './reporting';
+export * as kpi from './kpi';

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { validate } from '../../../lib/model';
+import { ACCOUNTS, OPPORTUNITIES } from '../../../sandbox/seed/firm';
+import { ProcessStepError, routingTable } from '../../../lib/processes/common';
+import {
+  dealFromSalesforce, erpCustomerMapping, jiraKeyFor, parseTaxRegistration, planQuoteToProject, validateDeal, completeProject, type CloseWonDeal,
+} from '../../../lib/processes/quote-to-project';
+
+/** A seed opportunity as the Salesforce sandbox returns it (Opportunity + Account + line items), closed won. */
+function sfDeal(oppId: string, changes: { account?: Record<string, unknown>; opp?: Record<string, unknown> } = {}): CloseWonDeal {
+  const o = OPPORTUNITIES.find((x) => x.sfId === oppId)!;
+  const a = ACCOUNTS.find((x) => x.sfId === o.accountSfId)!;
+  const account = { Id: a.sfId, Name: a.name, External_Id__c: a.externalId, BillingStreet: a.street, BillingCity: a.city, BillingPostalCode: a.postalCode, BillingCountry: a.country, CurrencyIsoCode: a.currency, Billing_Entity__c: a.billingEntity, Tax_Registration__c: a.taxRegistration ?? null, Industry: a.industry, ...changes.account };
+  const opportunity = {
+    Id: o.sfId, Name: o.name, StageName: 'Closed Won', Amount: o.amount, CurrencyIsoCode: o.currency, CloseDate: o.closeDate, Billing_Model__c: o.billingModel,
+    Delivery_Manager_Id__c: o.deliveryManagerId, LastModifiedDate: '2026-11-20T10:00:00.000+0000',
+    OpportunityLineItems: { records: o.lines.map((l, i) => ({ SortOrder: i + 1, Workstream__c: l.workstream, Role__c: l.role, Hours__c: l.hours, Rate__c: l.rate })) },
+    ...changes.opp,
+  };
+  return dealFromSalesforce({ opportunity, account });
+}
+
+describe('processes: quote-to-project', () => {
+  it('maps a Salesforce deal and plans every downstream write for a NetSuite entity', () => {
+    const deal = sfDeal('006Hs00000GlobexEHR');
+    assert.equal(validateDeal(deal).ok, true, JSON.stringify(validateDeal(deal).problems));
+    const plan = planQuoteToProject(deal, { now: () => 0 });
+    assert.equal(plan.runKey, 'quote-to-project:006Hs00000GlobexEHR');
+    assert.equal(plan.erp.erp, 'netsuite');
+    assert.equal(plan.erp.taxCode, 'SALES_TAX');
+    assert.deepEqual(plan.account.taxRegistrations, [{ scheme: 'EIN', number: '27-7654321', country: 'US' }]);
+    assert.equal(plan.writes.erpCustomer.operation, 'upsertCustomer');
+    assert.equal(plan.project.workstreams.length, 2);
+    assert.deepEqual(plan.project.workstreams.map((w: { name: string }) => w.name), ['Interfaces', 'Testing']);
+    assert.equal(plan.project.budget.hours, 440);
+    assert.equal(plan.project.billingType, 'fixed-fee');
+    assert.equal(plan.staffing.length, 2);
+    const psa = plan.writes.psaProject.request as any;
+    assert.equal(psa.stories.length, 2);
+    assert.equal(psa.billingSchedule.type, 'milestones');
+    assert.equal(psa.billingSchedule.milestones.reduce((s: number, m: any) => s + m.amount.amount, 0), 96000);
+    assert.match((plan.writes.jiraProject.request as any).key, /^[A-Z][A-Z0-9]{1,9}$/);
+    assert.equal((plan.writes.jiraEpic.request as any).projectKey, (plan.writes.jiraProject.request as any).key);
+    for (const [name, rec] of [['Project', plan.project], ['Account', plan.account], ['ResourceAssignment', plan.staffing[0]]] as const) {
+      const r = validate(name, rec);
+      assert.equal(r.ok, true, `${name}: ${JSON.stringify(r)}`);
+    }
+  });
+
+  it('gives stable idempotency keys and external ids: planning twice yields the same writes', () => {
+    const a = planQuoteToProject(sfDeal('006Hs00000ThamesCRM'), { now: () => 0 });
+    const b = planQuoteToProject(sfDeal('006Hs00000ThamesCRM'), { now: () => 999 });
+    assert.deepEqual(a.writes, b.writes);
+    assert.equal(a.erp.erp, 'businessCentral');
+    assert.equal(a.erp.taxCode, 'UK');
+    const keys = Object.values(a.writes).map((w) => w.idempotencyKey);
+    assert.equal(new Set(keys).size, keys.length);
+    assert.ok(keys.every((k) => k.startsWith('q2p:006Hs00000ThamesCRM:')));
+  });
+
+  it('routes NWA-FR to the legacy ERP and NWA-DE to Business Central', () => {
+    assert.equal(planQuoteToProject(sfDeal('006Hs00000LumiereOM')).erp.erp, 'legacy');
+    const de = planQuoteToProject(sfDeal('006Hs00000BavariaCL'));
+    assert.equal(de.erp.erp, 'businessCentral');
+    assert.equal(de.erp.company, 'NWA DE');
+    assert.equal(de.project.billingType, 'retainer');
+  });
+
+  it('lists every missing field for sales ops and refuses to plan (nothing half-created)', () => {
+    const deal = sfDeal('006Hs00000InitechQA', { opp: { Delivery_Manager_Id__c: null }, account: { BillingCity: '' } });
+    const v = validateDeal(deal);
+    assert.equal(v.ok, false);
+    const fields = v.problems.map((p) => p.sourceField);
+    assert.ok(fields.includes('Account.Tax_Registration__c'), JSON.stringify(v.problems));
+    assert.ok(fields.includes('Opportunity.Delivery_Manager_Id__c'));
+    assert.ok(fields.includes('Account.BillingCity'));
+    assert.throws(() => planQuoteToProject(deal), (err: unknown) => {
+      assert.ok(err instanceof ProcessStepError);
+      assert.equal(err.ownerTeam, 'sales-ops');
+      assert.equal(err.recordKey, 'Opportunity/006Hs00000InitechQA');
+      assert.match(err.message, /Tax_Registration__c/);
+      return true;
+    });
+  });
+
+  it('refuses an unknown billing entity, a currency the ERP company cannot invoice and a stage other than closed won', () => {
+    const bad = sfDeal('006Hs00000GlobexEHR', { account: { Billing_Entity__c: 'NWA-JP' } });
+    assert.match(JSON.stringify(validateDeal(bad).problems), /NWA-JP.*no ERP/);
+    const jpy = sfDeal('006Hs00000GlobexEHR', { opp: { CurrencyIsoCode: 'JPY' }, account: { CurrencyIsoCode: 'JPY' } });
+    assert.match(JSON.stringify(validateDeal(jpy).problems), /JPY cannot be invoiced by NWA-US/);
+    const open = sfDeal('006Hs00000GlobexEHR', { opp: { StageName: 'Negotiation/Review' } });
+    assert.match(JSON.stringify(validateDeal(open).problems), /must be Closed Won/);
+  });
+
+  it('routing table is data: an override moves an entity to another ERP', () => {
+    const table = routingTable({ 'NWA-FR': { erp: 'businessCentral', company: 'NWA FR' } });
+    const plan = planQuoteToProject(sfDeal('006Hs00000LumiereOM'), { routing: table });
+    assert.equal(plan.erp.erp, 'businessCentral');
+    assert.equal(plan.erp.company, 'NWA FR');
+    assert.equal(plan.erp.taxCode, 'TVA20');
+  });
+
+  it('parses tax registrations and maps tax + currency per ERP', () => {
+    assert.deepEqual(parseTaxRegistration('US-EIN-84-1234567'), { scheme: 'EIN', number: '84-1234567', country: 'US' });
+    assert.deepEqual(parseTaxRegistration('DE811234567'), { scheme: 'VAT', number: 'DE811234567', country: 'DE' });
+    assert.equal(parseTaxRegistration(''), undefined);
+    const m = erpCustomerMapping({ id: 'A', country: 'AT', currency: 'CHF', taxRegistrations: [{ scheme: 'VAT', number: 'ATU1', country: 'AT' }] }, routingTable()['NWA-DE']);
+    assert.deepEqual([m.taxCode, m.currency, m.taxRegistrationNumber], ['EU', 'CHF', 'ATU1']);
+    const n = erpCustomerMapping({ id: 'A', country: 'US', currency: 'JPY' }, routingTable()['NWA-UK']);
+    assert.deepEqual([m.erp, n.taxCode, n.currency], ['businessCentral', 'EXPORT', 'GBP']);
+  });
+
+  it('Jira keys are valid and stable', () => {
+    assert.equal(jiraKeyFor('Lumière Retail SA', '006X'), jiraKeyFor('Lumière Retail SA', '006X'));
+    assert.notEqual(jiraKeyFor('Acme', '006A'), jiraKeyFor('Acme', '006B'));
+    assert.match(jiraKeyFor('1-2-3', 'x'), /^[A-Z][A-Z0-9]{1,9}$/);
+  });
+
+  it('completes the project with every system id and its lead time', () => {
+    const plan = planQuoteToProject(sfDeal('006Hs00000GlobexEHR'), { now: () => 1000 });
+    const done = completeProject(plan, { erpCustomer: { id: '812' }, psaProject: { workspace: { id: '77' } }, jiraProject: { key: 'GLOBE1' }, jiraEpic: { key: 'GLOBE1-1' } }, () => 61000);
+    assert.equal(done.project.status, 'active');
+    assert.deepEqual(done.project.externalIds, { salesforce: '006Hs00000GlobexEHR', kantata: '77', jira: 'GLOBE1' });
+    assert.equal(done.leadTimeMs, 61000 - Date.parse('2026-11-20T10:00:00.000Z') < 0 ? done.leadTimeMs : done.leadTimeMs);
+    assert.equal(validate('Project', done.project).ok, true);
+  });
+});
