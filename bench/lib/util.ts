@@ -1,0 +1,205 @@
+/**
+ * Shared helpers of the benchmark harness: percentiles from sorted arrays, RSS sampling of a child process
+ * (/proc/<pid>/status VmHWM/VmRSS), machine description, child processes with an IPC handshake, waiting.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const DIST_BENCH = path.resolve(__dirname, '..');
+
+/** Percentile (nearest rank) of an ascending array; NaN when empty. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+export function summarize(values: number[]): { count: number; p50: number; p95: number; p99: number; max: number; mean: number } {
+  const s = Float64Array.from(values).sort();
+  const sum = values.reduce((a, b) => a + b, 0);
+  return { count: s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s.length ? s[s.length - 1] : NaN, mean: s.length ? sum / s.length : NaN };
+}
+
+export function round(n: number, digits = 1): number {
+  if (!Number.isFinite(n)) return n;
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** VmRSS and VmHWM (peak) of a process in MB, from /proc. */
+export function readRss(pid: number): { rssMb: number; hwmMb: number } | undefined {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process' RSS every `everyMs`; `stop()` returns the peak (max of VmHWM and sampled VmRSS). */
+export function rssSampler(pid: number, everyMs = 250): { stop(): { peakMb: number; lastMb: number; samples: number } } {
+  let peak = 0;
+  let last = 0;
+  let samples = 0;
+  const take = () => {
+    const r = readRss(pid);
+    if (!r) return;
+    samples++;
+    last = r.rssMb;
+    peak = Math.max(peak, r.hwmMb || 0, r.rssMb || 0);
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  timer.unref();
+  return {
+    stop() {
+      take();
+      clearInterval(timer);
+      return { peakMb: round(peak), lastMb: round(last), samples };
+    },
+  };
+}
+
+export function machine(): Record<string, unknown> {
+  let load: number[] = os.loadavg();
+  return {
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    ramMb: Math.round(os.totalmem() / 1024 / 1024),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadAvgAtStart: load.map((l) => round(l, 2)),
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs: number, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export interface Child {
+  proc: ChildProcess;
+  /** The first IPC message (the child's "ready" report). */
+  ready: any;
+  request<T = any>(msg: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  on(type: string, fn: (msg: any) => void): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Forks dist/bench/children/<name>.js, waits for its `{ type: 'ready' }` message. Requests carry an `rid` that
+ * the child echoes in its `{ type: 'reply', rid }`.
+ */
+export async function startChild(name: string, env: Record<string, string> = {}, args: string[] = [], execArgv: string[] = []): Promise<Child> {
+  const proc = fork(path.join(DIST_BENCH, 'children', `${name}.js`), args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore', 'inherit', 'ipc'],
+    execArgv,
+  });
+  let rid = 0;
+  const pending = new Map<number, { resolve(v: any): void; reject(e: Error): void }>();
+  const handlers = new Map<string, (msg: any) => void>();
+  let exited = false;
+  const ready = await new Promise<any>((resolve, reject) => {
+    proc.on('message', (msg: any) => {
+      if (msg?.type === 'ready') resolve(msg);
+      else if (msg?.type === 'reply' && pending.has(msg.rid)) {
+        const p = pending.get(msg.rid)!;
+        pending.delete(msg.rid);
+        if (msg.error) p.reject(new Error(msg.error));
+        else p.resolve(msg);
+      } else if (msg?.type && handlers.has(msg.type)) handlers.get(msg.type)!(msg);
+    });
+    proc.once('exit', (code) => {
+      exited = true;
+      const err = new Error(`child ${name} exited with ${code}`);
+      reject(err);
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
+    });
+  });
+  return {
+    proc,
+    ready,
+    on(type, fn) {
+      handlers.set(type, fn);
+    },
+    request(msg, timeoutMs = 600_000) {
+      return new Promise((resolve, reject) => {
+        const id = ++rid;
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`child ${name}: no reply to ${String(msg.type)} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        pending.set(id, {
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+        proc.send({ ...msg, rid: id });
+      });
+    },
+    async stop() {
+      if (exited) return;
+      const done = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await done;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** In a child: answers requests with `handler`, sends `{ type: 'ready', ...info }`. */
+export function serveParent(handler: (msg: any) => Promise<Record<string, unknown>>, onStop?: () => Promise<void>): { ready(info?: Record<string, unknown>): void } {
+  process.on('message', (msg: any) => {
+    if (!msg || typeof msg.rid !== 'number') return;
+    handler(msg).then(
+      (res) => process.send?.({ type: 'reply', rid: msg.rid, ...res }),
+      (err) => process.send?.({ type: 'reply', rid: msg.rid, error: (err as Error).stack ?? String(err) }),
+    );
+  });
+  const stop = () => {
+    const force = setTimeout(() => process.exit(0), 10_000);
+    force.unref();
+    (onStop ? onStop() : Promise.resolve()).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('disconnect', stop);
+  return { ready: (info = {}) => process.send?.({ type: 'ready', ...info }) };
+}
+
+/** Runs `fn` over `items` with at most `concurrency` in flight. */
+export async function pool<T>(items: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items) {
+      const i = next++;
+      await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items) }, worker));
+}
+
+export function tmpDir(prefix: string): { dir: string; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}

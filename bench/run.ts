@@ -1,0 +1,80 @@
+/**
+ * `npm run bench` [--quick] [--scenario <name>[,<name>...]] [--entries N] [--with-1m]
+ * Scenarios: broker, delivery, time-to-cash (with its three baselines), scaling, quote-to-project.
+ * Prints one markdown table; writes bench/results/latest.json (every figure + the machine).
+ * Exit code 1 when a scenario FAILED (lost / duplicated / did not finish); missed goals do not fail the run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { table, type ScenarioResult } from './lib/report';
+import { machine, round } from './lib/util';
+import { brokerScenario } from './scenarios/broker';
+import { deliveryScenario } from './scenarios/delivery';
+import { timeToCashScenario, scalingScenario } from './scenarios/time-to-cash';
+import { quoteToProjectScenario } from './scenarios/quote-to-project';
+
+interface Args {
+  quick: boolean;
+  scenarios: string[];
+  entries?: number;
+  with1m: boolean;
+}
+
+const ALL = ['delivery', 'broker', 'time-to-cash', 'scaling', 'quote-to-project'];
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const s = get('scenario');
+  const scenarios = s ? s.split(',').map((x) => x.trim()) : ALL;
+  for (const name of scenarios) if (!ALL.includes(name)) throw new Error(`unknown scenario ${name}; one of ${ALL.join(', ')}`);
+  const entries = get('entries');
+  return { quick: argv.includes('--quick'), scenarios, entries: entries ? Number(entries) : undefined, with1m: argv.includes('--with-1m') };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const results: ScenarioResult[] = [];
+  const log = (m: string) => console.error(`[bench ${round((Date.now() - started) / 1000, 0)}s] ${m}`);
+  const run = async (name: string, fn: () => Promise<ScenarioResult>) => {
+    if (!args.scenarios.includes(name)) return;
+    log(`${name}: start`);
+    try {
+      const r = await fn();
+      results.push(r);
+      log(`${name}: ${r.status}`);
+    } catch (err) {
+      log(`${name}: FAILED ${(err as Error).stack ?? err}`);
+      results.push({ name, status: 'FAILED', note: (err as Error).message.split('\n')[0], rows: [], figures: { error: String((err as Error).stack ?? err) } });
+    }
+  };
+  await run('delivery', () => deliveryScenario({ quick: args.quick }));
+  await run('broker', () => brokerScenario({ quick: args.quick }));
+  await run('time-to-cash', () => timeToCashScenario({ quick: args.quick, entries: args.entries }));
+  await run('scaling', () => scalingScenario({ quick: args.quick, with1m: args.with1m }));
+  await run('quote-to-project', () => quoteToProjectScenario({ quick: args.quick }));
+
+  const out = {
+    at: new Date().toISOString(),
+    mode: args.quick ? 'quick' : 'full',
+    seconds: round((Date.now() - started) / 1000, 0),
+    machine: machine(),
+    results,
+  };
+  const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(out, null, 2));
+  const m = out.machine as Record<string, unknown>;
+  console.log(`\nPS Fabric benchmarks (${out.mode} mode, ${out.seconds} s) on ${m.cpuModel}, ${m.cores} cores, ${m.ramMb} MB RAM, Node ${m.node}\n`);
+  console.log(table(results));
+  console.log(`\nevery figure: bench/results/latest.json`);
+  process.exit(results.some((r) => r.status === 'FAILED') ? 1 : 0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(2);
+});
