@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { OwnershipError, ValidationError, type FieldError } from '../delivery/errors';
-import { newAjv, toFieldErrors } from './ajv';
+import Ajv2020 from 'ajv/dist/2020';
+import { formatAjvErrors } from '../model/validator';
 import matrixSchema from './ownership.schema.json';
 
 export type LatencyClass = 'real-time' | 'near-real-time' | 'batch';
@@ -68,7 +69,7 @@ export type WriteCheck = { ok: true } | { ok: false; error: OwnershipError; refu
 
 export const DEFAULT_MATRIX_FILE = path.join(__dirname, 'ownership.default.json');
 
-const ajv = newAjv();
+const ajv = new Ajv2020({ allErrors: true, strict: true });
 const validateShape = ajv.compile(matrixSchema);
 
 /** `TimeEntry`, `timeentry`, `time-entry` -> the key in the matrix (case and dashes ignored). */
@@ -80,7 +81,7 @@ function entityKey(data: OwnershipMatrixData, entity: string): string | undefine
 /** Validates a parsed matrix: schema first, then cross references. Throws ValidationError listing every problem. */
 export function validateMatrix(data: unknown, source = 'ownership matrix'): OwnershipMatrixData {
   if (!validateShape(data)) {
-    const details = toFieldErrors(validateShape.errors);
+    const details = formatAjvErrors(validateShape.errors ?? []);
     throw new ValidationError(`${source} is invalid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
   }
   const m = data as unknown as OwnershipMatrixData;
