@@ -12,6 +12,7 @@
  * region is placed through the ERP routing table (lib/processes/erp-routing.default.json).
  */
 import { DEFAULT_ERP_ROUTING, type ErpRoutingTable } from '../processes/common';
+import { KPI_SNAPSHOT, MASTER_DATA_STEP } from '../processes/kpi';
 import type { ExceptionFilter, ExceptionRecord, Json, OutboxBacklog, ProcessInstance, Store } from '../store/store';
 
 export type CircuitStateName = 'closed' | 'half-open' | 'open';
@@ -24,8 +25,8 @@ export const PROCESS_NAMES = {
   reporting: ['performance-to-reporting', 'reporting', 'reconciliation'],
 } as const;
 
-/** Error classes that mean "the master data does not match" (as opposed to a vendor outage). */
-export const MASTER_DATA_CLASSES = ['validation', 'not-found', 'ownership', 'conflict'] as const;
+/** The time-to-cash step whose exceptions are invoices blocked by a master-data mismatch (lib/processes/kpi). */
+export { MASTER_DATA_STEP };
 
 export interface OpsFilter {
   /** Reporting region, e.g. `Americas`, `UK&I`, `DACH`, `France`. */
@@ -127,7 +128,7 @@ export interface OpsReadModelOptions {
   maxInstances?: number;
 }
 
-type OpsStore = Pick<Store, 'processList' | 'exceptionList' | 'exceptionCount' | 'exceptionGet' | 'outboxBacklog' | 'auditList'>;
+type OpsStore = Pick<Store, 'processList' | 'exceptionList' | 'exceptionCount' | 'exceptionGet' | 'outboxBacklog' | 'auditList' | 'watermarkGet'>;
 
 const HOUR = 3600_000;
 
@@ -270,9 +271,43 @@ export class OpsReadModel {
     return out;
   }
 
-  /** The latest reporting figures: published ones, else the newest reporting run that recorded them. */
+  /**
+   * The roll-up the reporting template keeps under the `kpi:snapshot` watermark (lib/processes/kpi):
+   * unbilled approved hours per region, reconciliation rate per entity kind (customer, project, overall).
+   */
+  private async storedFigures(): Promise<Figures | undefined> {
+    let raw: string | undefined;
+    try {
+      raw = await this.store.watermarkGet(KPI_SNAPSHOT);
+    } catch {
+      return undefined;
+    }
+    if (!raw) return undefined;
+    let s: { unbilledApprovedHours?: Record<string, number>; reconciliationRate?: Record<string, number>; at?: number };
+    try {
+      s = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+    const hours = s.unbilledApprovedHours ?? {};
+    const rates = s.reconciliationRate ?? {};
+    const rateValues = Object.values(rates).filter((v) => Number.isFinite(v));
+    const by: NonNullable<Figures['by']> = {};
+    for (const [region, h] of Object.entries(hours)) by[region] = { unbilledApprovedHours: h, reconciliationRate: num(rates.overall) };
+    for (const [entity, route] of Object.entries(this.routing)) if (route.region && hours[route.region] !== undefined) by[entity] = by[route.region];
+    return {
+      at: s.at ?? 0,
+      unbilledApprovedHours: Object.keys(hours).length ? Object.values(hours).reduce((a, b) => a + b, 0) : undefined,
+      reconciliationRate: num(rates.overall) ?? (rateValues.length ? rateValues.reduce((a, b) => a + b, 0) / rateValues.length : undefined),
+      by,
+    };
+  }
+
+  /** The latest reporting figures: published ones, the stored roll-up, or the newest reporting run that recorded them. */
   private async latestFigures(since: number): Promise<Figures | undefined> {
     let best = this.figures;
+    const stored = await this.storedFigures();
+    if (stored && (!best || stored.at > best.at)) best = stored;
     for (const process of PROCESS_NAMES.reporting) {
       const runs = await this.store.processList({ process, since, limit: 50 });
       for (const run of runs) {
@@ -319,12 +354,12 @@ export class OpsReadModel {
     const breaches = leadTimes.filter((s) => s > slaSeconds).length;
     const runningBreaches = q2p.filter((i) => i.status === 'running' && now - i.startedAt > slaSeconds * 1000).length;
     const latencies = this.durations(ttc, ['postingLatencyMs', 'latencyMs']);
-    const entries = ttc.reduce((sum, i) => sum + (isRecord(i.attributes) ? (num(i.attributes.entries ?? i.attributes.entryCount) ?? 1) : 1), 0);
+    const entries = ttc.reduce((sum, i) => sum + (isRecord(i.attributes) ? (num(i.attributes.entries ?? i.attributes.entryCount ?? i.attributes.lines) ?? 1) : 1), 0);
 
     const open = await this.openExceptions(clean);
     const byTeam = new Map<string, number>();
     for (const r of open) byTeam.set(r.ownerTeam, (byTeam.get(r.ownerTeam) ?? 0) + 1);
-    const invoicesBlocked = open.filter((r) => (PROCESS_NAMES.timeToCash as readonly string[]).includes(r.process) && (MASTER_DATA_CLASSES as readonly string[]).includes(r.errorClass)).length;
+    const invoicesBlocked = open.filter((r) => (PROCESS_NAMES.timeToCash as readonly string[]).includes(r.process) && r.step === MASTER_DATA_STEP).length;
 
     let backlog: OutboxBacklog[] = [];
     try {

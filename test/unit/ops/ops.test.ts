@@ -18,7 +18,7 @@ const H = 3600_000;
 function failure(n: number, overrides: Partial<ExceptionInput> = {}): ExceptionInput {
   return {
     process: 'time-to-cash',
-    step: 'create-invoice',
+    step: 'master-data',
     errorClass: 'validation',
     message: `Invoice ${n}: customer has no tax registration`,
     recordKey: `Invoice/inv-${n}`,
@@ -101,6 +101,13 @@ describe('lib/ops', () => {
 
     model.publishFigures({ unbilledApprovedHours: 10, reconciliationRate: 0.5 });
     assert.equal((await model.snapshot()).reconciliationRate, 0.5, 'newer published figures win');
+
+    // the reporting template's stored roll-up (lib/processes/kpi, watermark kpi:snapshot)
+    await store.watermarkSet('kpi:snapshot', JSON.stringify({ unbilledApprovedHours: { 'UK&I': 100, DACH: 50 }, reconciliationRate: { customer: 0.9, overall: 0.8 }, at: now + 1 }), now);
+    const rolled = await model.snapshot();
+    assert.equal(rolled.unbilledApprovedHours, 150);
+    assert.equal(rolled.reconciliationRate, 0.8);
+    assert.equal((await model.snapshot({ entity: 'NWA-DE' })).unbilledApprovedHours, 50);
   });
 
   it('lists exception rows with filters and shows the detail', async () => {
