@@ -14,6 +14,7 @@ import express from 'express';
 import { buildSettings } from './settings-builder';
 import { brokerOptionsFromEnv, startBroker, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
+import { applyTemplateEnv, deployTemplates } from './templates';
 import { mountMetrics } from './metrics-endpoint';
 
 /** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
@@ -138,7 +139,8 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
   const userDir: string = settings.userDir;
   fs.mkdirSync(userDir, { recursive: true });
   linkPackageIntoUserDir(userDir);
-  const seeded = seedFlowFile(userDir, settings.flowFile, options.initialFlows);
+  // process templates (runtime/templates.ts): flows/*.json + config-node credentials from env, on first start
+  const seeded = deployTemplates({ userDir, flowFile: settings.flowFile, credentialSecret: settings.credentialSecret, env, initialFlows: options.initialFlows, log: say });
   if (seeded.written) say(`no flow file in ${userDir}: wrote ${settings.flowFile} (${seeded.nodes} nodes from ${seeded.from.join(', ') || 'nothing'})`);
 
   const cleanups: Array<() => Promise<void>> = [];
@@ -184,6 +186,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       sandboxes = running;
       cleanups.push(() => running.close());
       say(`sandboxes: ${running.url}`);
+      applyTemplateEnv(process.env, { sandboxUrl: running.url });
     }
 
     // 4. Node-RED on an express app + http.Server, with /healthz and MQTT over WebSocket
