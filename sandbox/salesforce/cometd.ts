@@ -48,8 +48,12 @@ export class CometdEndpoint {
     this.adapter.bind('unsubscribe', (clientId: string, channel: string) => this.cursors.get(clientId)?.delete(channel));
   }
 
+  /**
+   * Serves Bayeux over plain HTTP only (Salesforce offers long-polling, no WebSocket): faye's `attach`
+   * would also take over `upgrade`, and upgraded sockets outlive `server.closeAllConnections()`.
+   */
   attach(server: http.Server): void {
-    this.adapter.attach(server);
+    this.adapter._overrideListeners(server, 'request', 'handle');
   }
 
   close(): void {

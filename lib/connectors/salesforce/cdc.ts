@@ -97,7 +97,7 @@ export class CdcSubscriber {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.disconnect();
+    await this.disconnect();
     this.setState('stopped');
     // Let an event in progress finish its commit.
     while (this.draining) await new Promise((r) => setTimeout(r, 10));
@@ -112,25 +112,19 @@ export class CdcSubscriber {
     return this.state;
   }
 
-  private disconnect(): void {
+  private disconnect(): Promise<void> {
     const c = this.fayeClient;
     this.fayeClient = undefined;
-    if (c) {
-      try {
-        c.disconnect();
-      } catch {
-        // already gone
-      }
-    }
+    return c ? closeFaye(c) : Promise.resolve();
   }
 
   private async connect(state: CdcState, fallbackToAll = false): Promise<void> {
     this.setState(state);
-    this.disconnect();
+    await this.disconnect();
     const from = fallbackToAll ? -2 : this.committed ?? this.opts.initialReplay ?? -1;
     this.replay = new CommittedReplay(this.channel, from);
     const auth = new AuthWatch(() => void this.restart(true));
-    const client = await this.opts.client.streamingClient([this.replay, auth]);
+    const { faye: client } = await this.opts.client.streamingClient([this.replay, auth]);
     this.fayeClient = client;
     await new Promise<void>((resolve, reject) => {
       const sub = client.subscribe(this.channel, (message: ChangeEvent) => this.receive(message));
@@ -159,7 +153,7 @@ export class CdcSubscriber {
     if (this.stopped || this.restarting) return;
     this.restarting = true;
     try {
-      this.disconnect();
+      await this.disconnect();
       this.setState('reconnecting');
       if (auth) await this.opts.client.login(true);
       await this.connect('reconnecting');
@@ -204,6 +198,39 @@ export class CdcSubscriber {
       }
     } finally {
       this.draining = false;
+    }
+  }
+}
+
+/**
+ * Disconnects a faye client and releases its timers: waits (briefly) for the /meta/disconnect reply, then
+ * drops whatever is still in flight so no retry timer keeps the process alive.
+ */
+async function closeFaye(client: any): Promise<void> {
+  let publication: any;
+  try {
+    publication = client.disconnect();
+  } catch {
+    // not connected
+  }
+  if (publication && typeof publication.then === 'function') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => publication.then(() => resolve(), () => resolve())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    if (timer) clearTimeout(timer);
+  }
+  const dispatcher = client._dispatcher;
+  if (dispatcher) {
+    for (const envelope of dispatcher._envelopes?.values?.() ?? []) if (envelope?.timer) clearTimeout(envelope.timer);
+    dispatcher._envelopes?.clear?.();
+    try {
+      dispatcher.close();
+    } catch {
+      // already closed
     }
   }
 }

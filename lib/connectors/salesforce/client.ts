@@ -132,8 +132,10 @@ export class SalesforceClient {
   /** Records each response's status and headers in the current call's context (jsforce's errors lack them). */
   private instrument(transport: { httpRequest: (...args: any[]) => any }): void {
     const original = transport.httpRequest.bind(transport);
-    transport.httpRequest = (...args: any[]) => {
-      const promise = original(...args);
+    transport.httpRequest = (req: unknown, options: Record<string, unknown> = {}) => {
+      // jsforce would retry 429/5xx and network errors itself (up to 5 times with backoff); in PS Fabric
+      // the delivery engine owns retries, so every request is sent exactly once here.
+      const promise = original(req, { ...options, retry: { ...((options.retry as object) ?? {}), maxRetries: 0 } });
       const ctx = calls.getStore();
       promise.then(
         (res: { statusCode: number; headers: Record<string, string>; body: string }) => {
@@ -161,7 +163,7 @@ export class SalesforceClient {
     this.loginPromise = (async () => {
       const ctx: CallContext = {};
       try {
-        await calls.run(ctx, () => this.conn.authorize(this.grant()));
+        await calls.run(ctx, async () => await this.conn.authorize(this.grant()));
         this.loggedIn = true;
         this.loginCount += 1;
         this.emit('login');
@@ -198,7 +200,8 @@ export class SalesforceClient {
     await this.login();
     const ctx: CallContext = {};
     try {
-      return await calls.run(ctx, () => fn(this.conn, ctx));
+      // `await` inside the context: jsforce queries are lazy thenables that start when awaited.
+      return await calls.run(ctx, async () => await fn(this.conn, ctx));
     } catch (e) {
       throw toFabricError(e, ctx.last);
     }
@@ -296,10 +299,13 @@ export class SalesforceClient {
     return this.invoke((conn) => conn.request({ method: 'POST', url: '/composite', body: JSON.stringify(request), headers: { 'content-type': 'application/json' } }) as Promise<CompositeResponse>);
   }
 
-  /** A CometD client for the Streaming API (see cdc.ts), carrying the current token. */
-  async streamingClient(extensions: unknown[]): Promise<any> {
+  /**
+   * A CometD (faye) client for the Streaming API (see cdc.ts), carrying the current token. Wrapped in an
+   * object because a faye client is itself a thenable that never settles: awaiting it directly hangs.
+   */
+  async streamingClient(extensions: unknown[]): Promise<{ faye: any }> {
     await this.login();
-    return (this.conn as any).streaming.createClient(extensions);
+    return { faye: (this.conn as any).streaming.createClient(extensions) };
   }
 
   async close(): Promise<void> {
