@@ -6,24 +6,24 @@
  * compete for the write lock and each cache its own statements. Users take a handle and release it;
  * the store is closed when the last handle is released.
  *
- * Seam for PostgreSQL: add a `PostgresStoreOptions` branch to `StoreOptions`, an entry in `factories`
- * (identity = normalised connection string + schema) and a `PostgresStore implements Store`. Opening is
- * synchronous on purpose (a config node's constructor needs `node.store` at once); an implementation
- * whose setup is async (pg pool + migrations) keeps a private ready-promise that every method awaits.
+ * PostgreSQL (`kind: 'postgres'`, lib/store/postgres-store.ts): identity = connection string without its
+ * password + schema, so every node and the runtime in one process share one pool. Opening stays synchronous
+ * (a config node's constructor needs `node.store` at once): the pool connects and migrates in the background
+ * and every method awaits the store's `ready` promise. `openStoreReady` is the async variant for callers that
+ * want a wrong URL to fail at start-up (the runtime).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Store } from './store';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store';
+import { PostgresStore, redactConnectionString, type PostgresStoreOptions } from './postgres-store';
 
 export interface SqliteOpenOptions extends SqliteStoreOptions {
   kind: 'sqlite';
 }
-/** Reserved: implemented later (see the file comment). */
-export interface PostgresOpenOptions {
+/** PostgreSQL (scale-out): `connectionString` e.g. postgres://fabric:secret@db:5432/fabric; tables in `schema` (default public). */
+export interface PostgresOpenOptions extends PostgresStoreOptions {
   kind: 'postgres';
-  connectionString: string;
-  schema?: string;
 }
 export type StoreOptions = SqliteOpenOptions | PostgresOpenOptions;
 export type StoreKind = StoreOptions['kind'];
@@ -58,9 +58,11 @@ const factories: { [K in StoreKind]: StoreFactory<Extract<StoreOptions, { kind: 
     create: (options) => new SqliteStore({ ...options, path: canonicalSqlitePath(options.path) }),
   },
   postgres: {
-    identity: (options) => `postgres:${options.connectionString}#${options.schema ?? 'public'}`,
-    create: () => {
-      throw new Error('the PostgreSQL store is not implemented yet; use kind "sqlite"');
+    // the password is not part of the identity (it appears in health output); one database + schema = one pool
+    identity: (options) => `postgres:${redactConnectionString(options.connectionString)}#${options.schema?.trim() || 'public'}`,
+    create: (options) => {
+      if (!options.connectionString) throw new Error('a PostgreSQL store needs a connection string (postgres://user:password@host:5432/database)');
+      return new PostgresStore(options);
     },
   },
 };
@@ -107,6 +109,21 @@ export function openStore(options: StoreOptions): StoreHandle {
       await mine.closing;
     },
   };
+}
+
+/**
+ * Like openStore, but resolves only once the store is usable (PostgreSQL: connected and migrated), so a
+ * runtime can fail at start-up on a wrong URL instead of on first use. On failure the handle is released.
+ */
+export async function openStoreReady(options: StoreOptions): Promise<StoreHandle> {
+  const handle = openStore(options);
+  try {
+    await (handle.store as Store & { ready?: Promise<void> }).ready;
+  } catch (err) {
+    await handle.release().catch(() => {});
+    throw err;
+  }
+  return handle;
 }
 
 /** How many handles are out for a store id (0 when closed); for health checks and tests. */

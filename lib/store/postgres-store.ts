@@ -1,0 +1,602 @@
+/**
+ * The scale-out Store: PostgreSQL through a node-postgres Pool, for several runtime instances sharing one
+ * database (DESIGN.md sections 5 and 6). Same tables and semantics as the SQLite store (the shared contract
+ * suite test/unit/store/store-contract.ts runs against both).
+ *
+ * Across instances:
+ * - outboxClaim leases rows with `FOR UPDATE SKIP LOCKED`: concurrent claimers never get the same item, and
+ *   none waits for another's lock;
+ * - idempotency keys, inbox entries, outbox items (per connection + key), open exceptions (per process, step,
+ *   record) and leases are single statements `INSERT ... ON CONFLICT`, so uniqueness is the database's;
+ * - watermarks and leases are rows every instance reads, so a poller elected through a lease resumes from the
+ *   cursor its predecessor stored.
+ *
+ * Construction is synchronous (the registry's contract: a config node needs `node.store` at once); the pool
+ * connects and migrates in the background and every method awaits that `ready` promise. A failed setup makes
+ * every call reject with the setup error (and `ready` rejects), so a misconfigured URL shows up on first use and
+ * in the runtime's /healthz.
+ */
+import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
+import { migratePostgres, quoteIdent } from './postgres-migrations';
+import type {
+  AuditEntry,
+  AuditRecord,
+  ExceptionFilter,
+  ExceptionRecord,
+  ExceptionStatus,
+  IdempotencyRecord,
+  InboxEntry,
+  InboxRecord,
+  Json,
+  NewException,
+  NewOutboxItem,
+  OutboxBacklog,
+  OutboxItem,
+  OutboxStatus,
+  ProcessInstance,
+  Store,
+} from './store';
+
+export interface PostgresStoreOptions {
+  /** e.g. postgres://fabric:secret@db:5432/fabric (libpq-style URL; `?sslmode=require` etc. honoured by pg). */
+  connectionString: string;
+  /** Schema holding the tables (created when missing). Default `public`. */
+  schema?: string;
+  /** Pool size per process. Default 10. */
+  poolMax?: number;
+  /** Extra pg Pool settings (ssl, timeouts); `connectionString` above wins. */
+  pool?: Omit<PoolConfig, 'connectionString'>;
+  /** Application name shown in pg_stat_activity. Default `ps-fabric`. */
+  applicationName?: string;
+}
+
+type SqlValue = string | number | boolean | null | string[] | number[];
+
+// pg type OIDs that hold our integers: int8 (BIGINT, BIGSERIAL, COUNT(*)) and numeric. Epoch ms and ids fit
+// in a double exactly (< 2^53), so they are read as numbers rather than pg's default strings.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: 'received' | 'processed' }
+interface OutboxRow {
+  id: number; connection: string; operation: string; idempotency_key: string; request: string; origin: string | null;
+  context: string | null; correlation_id: string | null; process: string | null; step: string | null; record_key: string | null;
+  status: OutboxStatus; attempts: number; next_attempt_at: number; created_at: number; updated_at: number;
+  last_error: string | null; response: string | null; lease_owner: string | null; lease_until: number | null;
+}
+interface IdempotencyRow { scope: string; key: string; first_seen_at: number; expires_at: number; outcome: string | null }
+interface ExceptionRow {
+  id: number; process: string; step: string; error_class: NewException['errorClass']; message: string; details: string | null;
+  owner_team: string; correlation_id: string | null; record_key: string | null; request: string | null; response: string | null;
+  replay_target: string | null; attempts: number | null; status: ExceptionStatus; first_seen_at: number; last_seen_at: number;
+  occurrences: number; resolved_by: string | null; resolved_at: number | null; resolution_reason: string | null;
+}
+interface AuditRow {
+  id: number; at: number; actor: string; action: string; process: string | null; correlation_id: string | null;
+  target_system: string | null; record_key: string | null; details: string | null;
+}
+interface ProcessRow {
+  process: string; key: string; correlation_id: string | null; started_at: number; completed_at: number | null;
+  status: ProcessInstance['status']; attributes: string | null;
+}
+
+const toJsonText = (value: Json): string => JSON.stringify(value);
+const optionalJsonText = (value: Json | undefined): string | null => (value === undefined ? null : JSON.stringify(value));
+const parseJson = (text: string): Json => JSON.parse(text) as Json;
+
+function setIfPresent<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | null): void {
+  if (value !== null && value !== undefined) target[key] = value;
+}
+
+function toInbox(row: InboxRow): InboxRecord {
+  return { seq: row.seq, source: row.source, messageId: row.message_id, payload: parseJson(row.payload), receivedAt: row.received_at, status: row.status };
+}
+
+function toOutbox(row: OutboxRow): OutboxItem {
+  const item: OutboxItem = {
+    id: row.id,
+    connection: row.connection,
+    operation: row.operation,
+    idempotencyKey: row.idempotency_key,
+    request: parseJson(row.request),
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+  setIfPresent(item, 'origin', row.origin);
+  if (row.context !== null) item.context = parseJson(row.context);
+  setIfPresent(item, 'correlationId', row.correlation_id);
+  setIfPresent(item, 'process', row.process);
+  setIfPresent(item, 'step', row.step);
+  setIfPresent(item, 'recordKey', row.record_key);
+  setIfPresent(item, 'lastError', row.last_error);
+  if (row.response !== null) item.response = parseJson(row.response);
+  setIfPresent(item, 'leaseOwner', row.lease_owner);
+  setIfPresent(item, 'leaseUntil', row.lease_until);
+  return item;
+}
+
+function toIdempotency(row: IdempotencyRow): IdempotencyRecord {
+  const record: IdempotencyRecord = { scope: row.scope, key: row.key, firstSeenAt: row.first_seen_at, expiresAt: row.expires_at };
+  if (row.outcome !== null) record.outcome = parseJson(row.outcome);
+  return record;
+}
+
+function toException(row: ExceptionRow): ExceptionRecord {
+  const record: ExceptionRecord = {
+    id: row.id,
+    process: row.process,
+    step: row.step,
+    errorClass: row.error_class,
+    message: row.message,
+    ownerTeam: row.owner_team,
+    status: row.status,
+    firstSeenAt: row.first_seen_at,
+    lastSeenAt: row.last_seen_at,
+    occurrences: row.occurrences,
+  };
+  if (row.details !== null) record.details = parseJson(row.details);
+  setIfPresent(record, 'correlationId', row.correlation_id);
+  setIfPresent(record, 'recordKey', row.record_key);
+  if (row.request !== null) record.request = parseJson(row.request);
+  if (row.response !== null) record.response = parseJson(row.response);
+  if (row.replay_target !== null) record.replayTarget = JSON.parse(row.replay_target) as NewException['replayTarget'];
+  setIfPresent(record, 'attempts', row.attempts);
+  if (row.resolved_by !== null && row.resolved_at !== null) {
+    record.resolution = { by: row.resolved_by, at: row.resolved_at };
+    if (row.resolution_reason !== null) record.resolution.reason = row.resolution_reason;
+  }
+  return record;
+}
+
+function toAudit(row: AuditRow): AuditRecord {
+  const record: AuditRecord = { id: row.id, at: row.at, actor: row.actor, action: row.action };
+  setIfPresent(record, 'process', row.process);
+  setIfPresent(record, 'correlationId', row.correlation_id);
+  setIfPresent(record, 'targetSystem', row.target_system);
+  setIfPresent(record, 'recordKey', row.record_key);
+  if (row.details !== null) record.details = parseJson(row.details);
+  return record;
+}
+
+function toProcess(row: ProcessRow): ProcessInstance {
+  const instance: ProcessInstance = { process: row.process, key: row.key, startedAt: row.started_at, status: row.status };
+  setIfPresent(instance, 'correlationId', row.correlation_id);
+  setIfPresent(instance, 'completedAt', row.completed_at);
+  if (row.attributes !== null) instance.attributes = parseJson(row.attributes);
+  return instance;
+}
+
+/** Builds `WHERE ...` with numbered placeholders; values are always bound, never spliced. */
+class Where {
+  private readonly clauses: string[] = [];
+  readonly params: SqlValue[] = [];
+  add(clause: string, value: SqlValue): void {
+    this.params.push(value);
+    this.clauses.push(clause.replace('?', `$${this.params.length}`));
+  }
+  in(column: string, values: readonly string[]): void {
+    if (values.length === 0) {
+      this.clauses.push('FALSE');
+      return;
+    }
+    this.add(`${column} = ANY(?::text[])`, [...values]);
+  }
+  /** The next placeholder number (for LIMIT/OFFSET after the filters). */
+  next(offset = 1): string {
+    return `$${this.params.length + offset}`;
+  }
+  toString(): string {
+    return this.clauses.length ? `WHERE ${this.clauses.join(' AND ')}` : '';
+  }
+}
+
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 10000;
+const limitOf = (limit: number | undefined): number => Math.max(1, Math.min(MAX_LIST_LIMIT, Math.floor(limit ?? DEFAULT_LIST_LIMIT)));
+
+/** Password-free form of a connection string, for logs and error messages. */
+export function redactConnectionString(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@');
+  }
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly schema: string;
+  /** The connection string without its password. */
+  readonly target: string;
+  /** Resolves when the pool is connected and the schema migrated; rejects with the setup error. */
+  readonly ready: Promise<void>;
+  private readonly pool: Pool;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.schema = options.schema?.trim() || 'public';
+    this.target = redactConnectionString(options.connectionString);
+    const s = quoteIdent(this.schema);
+    this.pool = new Pool({
+      max: options.poolMax ?? 10,
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: 10_000,
+      application_name: options.applicationName ?? 'ps-fabric',
+      ...options.pool,
+      connectionString: options.connectionString,
+      // every pooled connection works in the store's schema (set at connection start-up, before any query)
+      options: `-c search_path=${s.replace(/ /g, '\\ ')}`,
+      types: {
+        getTypeParser: ((oid: number, format?: string) => {
+          if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+          // eslint-disable-next-line @typescript-eslint/no-var-requires
+          return (require('pg').types as typeof import('pg').types).getTypeParser(oid, format as 'text');
+        }) as never,
+      },
+    });
+    // A dropped idle connection (database restart) must not crash the process; the next query reconnects.
+    this.pool.on('error', () => {});
+    this.ready = this.setup();
+    this.ready.catch(() => {}); // observed through the methods; avoid an unhandled rejection at construction
+  }
+
+  private async setup(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await migratePostgres(client, this.schema);
+    } finally {
+      client.release();
+    }
+  }
+
+  private async query<T extends QueryResultRow>(sql: string, params: SqlValue[] = []): Promise<{ rows: T[]; rowCount: number }> {
+    if (this.closed) throw new Error(`store ${this.target} is closed`);
+    await this.ready;
+    const result = await this.pool.query<T>(sql, params);
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+
+  // ---------- inbox ----------
+  async inboxAdd(entry: InboxEntry): Promise<boolean> {
+    const r = await this.query(
+      'INSERT INTO inbox (source, message_id, payload, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source, message_id) DO NOTHING',
+      [entry.source, entry.messageId, toJsonText(entry.payload), entry.receivedAt],
+    );
+    return r.rowCount === 1;
+  }
+
+  async inboxAddMany(entries: InboxEntry[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    // One statement (so one commit): rows are inserted in array order; DO NOTHING skips keys already stored
+    // and repeats inside the batch, so the first occurrence of a key is the new one.
+    const r = await this.query<{ source: string; message_id: string }>(
+      `INSERT INTO inbox (source, message_id, payload, received_at)
+       SELECT e.source, e.message_id, e.payload, e.received_at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS e(source, message_id, payload, received_at, n)
+       ORDER BY e.n
+       ON CONFLICT (source, message_id) DO NOTHING
+       RETURNING source, message_id`,
+      [entries.map((e) => e.source), entries.map((e) => e.messageId), entries.map((e) => toJsonText(e.payload)), entries.map((e) => e.receivedAt)],
+    );
+    const inserted = new Set(r.rows.map((row) => JSON.stringify([row.source, row.message_id])));
+    return entries.map((e) => {
+      const k = JSON.stringify([e.source, e.messageId]);
+      if (!inserted.has(k)) return false;
+      inserted.delete(k); // later repeats in the batch are duplicates
+      return true;
+    });
+  }
+
+  async inboxMarkProcessed(source: string, messageId: string): Promise<void> {
+    await this.query("UPDATE inbox SET status = 'processed', processed_at = $1 WHERE source = $2 AND message_id = $3", [Date.now(), source, messageId]);
+  }
+
+  async inboxPending(source: string, limit: number): Promise<InboxRecord[]> {
+    const r = await this.query<InboxRow>("SELECT * FROM inbox WHERE source = $1 AND status = 'received' ORDER BY seq LIMIT $2", [source, limitOf(limit)]);
+    return r.rows.map(toInbox);
+  }
+
+  // ---------- outbox ----------
+  async outboxEnqueue(item: NewOutboxItem, now: number): Promise<{ item: OutboxItem; duplicate: boolean }> {
+    const inserted = await this.query<OutboxRow>(
+      `INSERT INTO outbox (connection, operation, idempotency_key, request, origin, context, correlation_id, process, step, record_key,
+                           status, attempts, next_attempt_at, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11)
+       ON CONFLICT (connection, idempotency_key) DO NOTHING
+       RETURNING *`,
+      [item.connection, item.operation, item.idempotencyKey, toJsonText(item.request), item.origin ?? null, optionalJsonText(item.context),
+        item.correlationId ?? null, item.process ?? null, item.step ?? null, item.recordKey ?? null, now],
+    );
+    if (inserted.rows.length === 1) return { item: toOutbox(inserted.rows[0]), duplicate: false };
+    // Another instance (or an earlier call) holds the key: its insert is committed once ours saw the conflict.
+    const existing = await this.query<OutboxRow>('SELECT * FROM outbox WHERE connection = $1 AND idempotency_key = $2', [item.connection, item.idempotencyKey]);
+    return { item: toOutbox(existing.rows[0]), duplicate: true };
+  }
+
+  async outboxClaim(connection: string, limit: number, now: number, leaseMs: number, owner: string): Promise<OutboxItem[]> {
+    // SKIP LOCKED: rows another instance is claiming right now are passed over, not waited for; FOR UPDATE
+    // re-checks the due condition on the latest row version, so an item just claimed elsewhere is not due any more.
+    const r = await this.query<OutboxRow>(
+      `UPDATE outbox AS o
+          SET status = 'inflight', attempts = o.attempts + 1, lease_owner = $5, lease_until = $2::bigint + $4::bigint, updated_at = $2
+         FROM (SELECT id FROM outbox
+                WHERE connection = $1 AND status IN ('pending', 'inflight')
+                  AND ((status = 'pending' AND next_attempt_at <= $2) OR (status = 'inflight' AND lease_until <= $2))
+                ORDER BY next_attempt_at, id
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED) AS due
+        WHERE o.id = due.id
+        RETURNING o.*`,
+      [connection, now, limitOf(limit), leaseMs, owner],
+    );
+    return r.rows.map(toOutbox).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+  }
+
+  async outboxDelivered(id: number, response: Json, now: number): Promise<void> {
+    await this.query(
+      "UPDATE outbox SET status = 'delivered', response = $1, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3",
+      [toJsonText(response), now, id],
+    );
+  }
+
+  async outboxRetryAt(id: number, nextAttemptAt: number, error: string, now: number): Promise<void> {
+    await this.query(
+      "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL, updated_at = $3 WHERE id = $4",
+      [nextAttemptAt, error, now, id],
+    );
+  }
+
+  async outboxFailed(id: number, error: string, response: Json | undefined, now: number): Promise<void> {
+    await this.query(
+      "UPDATE outbox SET status = 'failed', last_error = $1, response = $2, lease_owner = NULL, lease_until = NULL, updated_at = $3 WHERE id = $4",
+      [error, optionalJsonText(response), now, id],
+    );
+  }
+
+  async outboxRequeue(id: number, now: number, request?: Json): Promise<OutboxItem | undefined> {
+    const r = await this.query<OutboxRow>(
+      `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, request = COALESCE($2, request), last_error = NULL,
+              response = NULL, lease_owner = NULL, lease_until = NULL, acknowledged = FALSE, updated_at = $1
+       WHERE id = $3 AND status IN ('failed', 'delivered')
+       RETURNING *`,
+      [now, optionalJsonText(request), id],
+    );
+    return r.rows[0] && toOutbox(r.rows[0]);
+  }
+
+  async outboxGet(id: number): Promise<OutboxItem | undefined> {
+    const r = await this.query<OutboxRow>('SELECT * FROM outbox WHERE id = $1', [id]);
+    return r.rows[0] && toOutbox(r.rows[0]);
+  }
+
+  async outboxFind(connection: string, idempotencyKey: string): Promise<OutboxItem | undefined> {
+    const r = await this.query<OutboxRow>('SELECT * FROM outbox WHERE connection = $1 AND idempotency_key = $2', [connection, idempotencyKey]);
+    return r.rows[0] && toOutbox(r.rows[0]);
+  }
+
+  async outboxUnacknowledged(origin: string, limit: number): Promise<OutboxItem[]> {
+    const r = await this.query<OutboxRow>(
+      "SELECT * FROM outbox WHERE origin = $1 AND NOT acknowledged AND status IN ('delivered', 'failed') ORDER BY id LIMIT $2",
+      [origin, limitOf(limit)],
+    );
+    return r.rows.map(toOutbox);
+  }
+
+  async outboxAcknowledge(id: number): Promise<void> {
+    await this.query('UPDATE outbox SET acknowledged = TRUE WHERE id = $1', [id]);
+  }
+
+  async outboxBacklog(): Promise<OutboxBacklog[]> {
+    const r = await this.query<{ connection: string; status: OutboxStatus; n: number }>(
+      'SELECT connection, status, COUNT(*) AS n FROM outbox GROUP BY connection, status ORDER BY connection COLLATE "C"',
+    );
+    const byConnection = new Map<string, OutboxBacklog>();
+    for (const row of r.rows) {
+      let backlog = byConnection.get(row.connection);
+      if (!backlog) {
+        backlog = { connection: row.connection, pending: 0, inflight: 0, failed: 0, delivered: 0 };
+        byConnection.set(row.connection, backlog);
+      }
+      backlog[row.status] = row.n;
+    }
+    return [...byConnection.values()];
+  }
+
+  async outboxPurgeDelivered(olderThan: number): Promise<number> {
+    const r = await this.query(
+      "DELETE FROM outbox WHERE status = 'delivered' AND updated_at < $1 AND (origin IS NULL OR acknowledged)",
+      [olderThan],
+    );
+    return r.rowCount;
+  }
+
+  // ---------- idempotency ----------
+  async idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean> {
+    // One statement: a concurrent claimer of the same key waits for ours to commit, then sees a live key.
+    const r = await this.query(
+      `INSERT INTO idempotency_keys (scope, key, first_seen_at, expires_at, outcome) VALUES ($1, $2, $3, $4, NULL)
+       ON CONFLICT (scope, key) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at, expires_at = EXCLUDED.expires_at, outcome = NULL
+       WHERE idempotency_keys.expires_at <= EXCLUDED.first_seen_at`,
+      [scope, key, now, now + ttlMs],
+    );
+    return r.rowCount === 1;
+  }
+
+  async idempotencyGet(scope: string, key: string, now: number): Promise<IdempotencyRecord | undefined> {
+    const r = await this.query<IdempotencyRow>('SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at > $3', [scope, key, now]);
+    return r.rows[0] && toIdempotency(r.rows[0]);
+  }
+
+  async idempotencySetOutcome(scope: string, key: string, outcome: Json): Promise<void> {
+    await this.query('UPDATE idempotency_keys SET outcome = $1 WHERE scope = $2 AND key = $3', [toJsonText(outcome), scope, key]);
+  }
+
+  async idempotencyRelease(scope: string, key: string): Promise<void> {
+    await this.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2', [scope, key]);
+  }
+
+  async idempotencyPurgeExpired(now: number): Promise<number> {
+    return (await this.query('DELETE FROM idempotency_keys WHERE expires_at <= $1', [now])).rowCount;
+  }
+
+  // ---------- exceptions ----------
+  async exceptionAdd(exception: NewException, now: number): Promise<ExceptionRecord> {
+    // The partial unique index (one open exception per process, step, record) is the arbiter: a repeat from any
+    // instance updates the open one atomically. Without a recordKey every exception is its own row.
+    const r = await this.query<ExceptionRow>(
+      `INSERT INTO exceptions (process, step, error_class, message, details, owner_team, correlation_id, record_key, request, response,
+                               replay_target, attempts, status, first_seen_at, last_seen_at, occurrences)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13, $13, 1)
+       ON CONFLICT (process, step, record_key) WHERE status = 'open' AND record_key IS NOT NULL
+       DO UPDATE SET error_class = EXCLUDED.error_class, message = EXCLUDED.message, details = EXCLUDED.details,
+                     owner_team = EXCLUDED.owner_team, correlation_id = COALESCE(EXCLUDED.correlation_id, exceptions.correlation_id),
+                     request = COALESCE(EXCLUDED.request, exceptions.request), response = EXCLUDED.response,
+                     replay_target = COALESCE(EXCLUDED.replay_target, exceptions.replay_target),
+                     attempts = COALESCE(EXCLUDED.attempts, exceptions.attempts),
+                     last_seen_at = EXCLUDED.last_seen_at, occurrences = exceptions.occurrences + 1
+       RETURNING *`,
+      [exception.process, exception.step, exception.errorClass, exception.message, optionalJsonText(exception.details), exception.ownerTeam,
+        exception.correlationId ?? null, exception.recordKey ?? null, optionalJsonText(exception.request), optionalJsonText(exception.response),
+        exception.replayTarget ? JSON.stringify(exception.replayTarget) : null, exception.attempts ?? null, now],
+    );
+    return toException(r.rows[0]);
+  }
+
+  async exceptionGet(id: number): Promise<ExceptionRecord | undefined> {
+    const r = await this.query<ExceptionRow>('SELECT * FROM exceptions WHERE id = $1', [id]);
+    return r.rows[0] && toException(r.rows[0]);
+  }
+
+  private exceptionWhere(filter: ExceptionFilter): Where {
+    const where = new Where();
+    if (filter.status !== undefined) where.in('status', Array.isArray(filter.status) ? filter.status : [filter.status]);
+    if (filter.process !== undefined) where.add('process = ?', filter.process);
+    if (filter.step !== undefined) where.add('step = ?', filter.step);
+    if (filter.ownerTeam !== undefined) where.add('owner_team = ?', filter.ownerTeam);
+    if (filter.errorClass !== undefined) where.add('error_class = ?', filter.errorClass);
+    if (filter.recordKey !== undefined) where.add('record_key = ?', filter.recordKey);
+    if (filter.correlationId !== undefined) where.add('correlation_id = ?', filter.correlationId);
+    if (filter.olderThan !== undefined) where.add('first_seen_at < ?', filter.olderThan);
+    return where;
+  }
+
+  async exceptionList(filter: ExceptionFilter): Promise<ExceptionRecord[]> {
+    const where = this.exceptionWhere(filter);
+    const r = await this.query<ExceptionRow>(
+      `SELECT * FROM exceptions ${where} ORDER BY id DESC LIMIT ${where.next(1)} OFFSET ${where.next(2)}`,
+      [...where.params, limitOf(filter.limit), Math.max(0, Math.floor(filter.offset ?? 0))],
+    );
+    return r.rows.map(toException);
+  }
+
+  async exceptionCount(filter: ExceptionFilter): Promise<number> {
+    const where = this.exceptionWhere(filter);
+    return (await this.query<{ n: number }>(`SELECT COUNT(*) AS n FROM exceptions ${where}`, where.params)).rows[0].n;
+  }
+
+  async exceptionSetStatus(id: number, status: ExceptionStatus, by: string, now: number, reason?: string): Promise<void> {
+    if (status === 'open') {
+      await this.query("UPDATE exceptions SET status = 'open', resolved_by = NULL, resolved_at = NULL, resolution_reason = NULL WHERE id = $1", [id]);
+      return;
+    }
+    await this.query('UPDATE exceptions SET status = $1, resolved_by = $2, resolved_at = $3, resolution_reason = $4 WHERE id = $5', [status, by, now, reason ?? null, id]);
+  }
+
+  async exceptionUpdateRequest(id: number, request: Json): Promise<void> {
+    await this.query('UPDATE exceptions SET request = $1 WHERE id = $2', [toJsonText(request), id]);
+  }
+
+  // ---------- audit ----------
+  async auditAppend(entry: AuditEntry): Promise<void> {
+    await this.query(
+      'INSERT INTO audit (at, actor, action, process, correlation_id, target_system, record_key, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [entry.at, entry.actor, entry.action, entry.process ?? null, entry.correlationId ?? null, entry.targetSystem ?? null,
+        entry.recordKey ?? null, optionalJsonText(entry.details)],
+    );
+  }
+
+  async auditList(filter: { recordKey?: string; correlationId?: string; action?: string; since?: number; limit?: number }): Promise<AuditRecord[]> {
+    const where = new Where();
+    if (filter.recordKey !== undefined) where.add('record_key = ?', filter.recordKey);
+    if (filter.correlationId !== undefined) where.add('correlation_id = ?', filter.correlationId);
+    if (filter.action !== undefined) where.add('action = ?', filter.action);
+    if (filter.since !== undefined) where.add('at >= ?', filter.since);
+    const r = await this.query<AuditRow>(`SELECT * FROM audit ${where} ORDER BY id DESC LIMIT ${where.next()}`, [...where.params, limitOf(filter.limit)]);
+    return r.rows.map(toAudit);
+  }
+
+  // ---------- process instances ----------
+  async processStart(instance: ProcessInstance): Promise<void> {
+    await this.query(
+      `INSERT INTO process_instances (process, key, correlation_id, started_at, completed_at, status, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (process, key) DO UPDATE SET status = EXCLUDED.status, completed_at = EXCLUDED.completed_at,
+         correlation_id = COALESCE(EXCLUDED.correlation_id, process_instances.correlation_id),
+         attributes = COALESCE(EXCLUDED.attributes, process_instances.attributes)`,
+      [instance.process, instance.key, instance.correlationId ?? null, instance.startedAt, instance.completedAt ?? null, instance.status,
+        optionalJsonText(instance.attributes)],
+    );
+  }
+
+  async processComplete(process: string, key: string, status: 'completed' | 'failed', now: number, attributes?: Json): Promise<void> {
+    await this.query(
+      'UPDATE process_instances SET status = $1, completed_at = $2, attributes = COALESCE($3, attributes) WHERE process = $4 AND key = $5',
+      [status, now, optionalJsonText(attributes), process, key],
+    );
+  }
+
+  async processList(filter: { process?: string; status?: string; since?: number; limit?: number }): Promise<ProcessInstance[]> {
+    const where = new Where();
+    if (filter.process !== undefined) where.add('process = ?', filter.process);
+    if (filter.status !== undefined) where.add('status = ?', filter.status);
+    if (filter.since !== undefined) where.add('started_at >= ?', filter.since);
+    const r = await this.query<ProcessRow>(
+      `SELECT * FROM process_instances ${where} ORDER BY started_at DESC, key COLLATE "C" LIMIT ${where.next()}`,
+      [...where.params, limitOf(filter.limit)],
+    );
+    return r.rows.map(toProcess);
+  }
+
+  // ---------- watermarks ----------
+  async watermarkGet(name: string): Promise<string | undefined> {
+    return (await this.query<{ value: string }>('SELECT value FROM watermarks WHERE name = $1', [name])).rows[0]?.value;
+  }
+
+  async watermarkSet(name: string, value: string, now: number): Promise<void> {
+    await this.query(
+      'INSERT INTO watermarks (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at',
+      [name, value, now],
+    );
+  }
+
+  // ---------- leases ----------
+  async leaseAcquire(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    const r = await this.query(
+      `INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+       WHERE leases.owner = EXCLUDED.owner OR leases.expires_at <= $4`,
+      [name, owner, now + ttlMs, now],
+    );
+    return r.rowCount === 1;
+  }
+
+  async leaseRelease(name: string, owner: string): Promise<void> {
+    await this.query('DELETE FROM leases WHERE name = $1 AND owner = $2', [name, owner]);
+  }
+
+  /** Runs a statement in the store's schema (tests and admin tooling only; not part of the Store interface). */
+  async raw<T extends QueryResultRow>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+    return (await this.query<T>(sql, params)).rows;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.ready.catch(() => {});
+    await this.pool.end();
+  }
+}
