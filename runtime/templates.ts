@@ -20,10 +20,14 @@ export const FLOWS_DIR = path.join(PACKAGE_ROOT, 'flows');
 
 type FlowNode = { id: string; type: string; z?: string; g?: string; wires?: string[][]; links?: string[]; [k: string]: unknown };
 
-/** Node-RED core node types the templates use. */
-const CORE_TYPES = new Set([
-  'tab', 'group', 'comment', 'link in', 'link out', 'link call', 'catch', 'status', 'complete', 'inject', 'debug', 'change', 'switch',
-  'function', 'split', 'join', 'delay', 'trigger', 'http in', 'http response', 'http request', 'json', 'template', 'range', 'rbe', 'filter', 'batch', 'junction',
+/**
+ * PS Fabric node types the templates use. A template node of one of these types that this package does not
+ * register (yet) is left out at deploy time; every other type (core, dashboard, ...) is kept as is.
+ */
+export const TEMPLATE_PACKAGE_TYPES = new Set([
+  'fabric-store', 'fabric-broker', 'fabric-mqtt-in', 'fabric-mqtt-out', 'fabric-exception', 'fabric-exceptions', 'fabric-idempotent', 'canonical',
+  'ownership-config', 'api-gate', 'process-step', 'salesforce-config', 'salesforce', 'salesforce-trigger', 'netsuite-config', 'netsuite',
+  'business-central-config', 'business-central', 'kantata-config', 'kantata', 'jira-config', 'jira', 'teams-notify', 'legacy-erp',
 ]);
 
 /** Node types of this package (package.json `node-red.nodes`). */
@@ -40,7 +44,7 @@ export function packageNodeTypes(root = PACKAGE_ROOT): Set<string> {
 
 export interface TemplateFlowsOptions {
   dir?: string;
-  /** Types that can be deployed; default: core types + this package's. `null` keeps everything. */
+  /** PS Fabric types this package registers; default: package.json `node-red.nodes`. `null` keeps everything. */
   installedTypes?: Set<string> | null;
   warn?: (message: string) => void;
 }
@@ -55,7 +59,7 @@ export function templateFiles(dir = FLOWS_DIR): string[] {
 /** Every template merged into one flow (config nodes once), without node types that are not installed. */
 export function templateFlows(options: TemplateFlowsOptions = {}): FlowNode[] {
   const dir = options.dir ?? FLOWS_DIR;
-  const installed = options.installedTypes === null ? null : (options.installedTypes ?? new Set([...CORE_TYPES, ...packageNodeTypes()]));
+  const installed = options.installedTypes === null ? null : (options.installedTypes ?? packageNodeTypes());
   const seen = new Set<string>();
   const out: FlowNode[] = [];
   const dropped = new Map<string, number>();
@@ -64,7 +68,7 @@ export function templateFlows(options: TemplateFlowsOptions = {}): FlowNode[] {
     if (!Array.isArray(nodes)) throw new Error(`flows/${file} is not a Node-RED flow array`);
     for (const n of nodes) {
       if (!n || typeof n.id !== 'string' || seen.has(n.id)) continue;
-      if (installed && !installed.has(n.type) && !n.type.startsWith('subflow:')) {
+      if (installed && TEMPLATE_PACKAGE_TYPES.has(n.type) && !installed.has(n.type)) {
         dropped.set(n.type, (dropped.get(n.type) ?? 0) + 1);
         continue;
       }
@@ -239,8 +243,16 @@ export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl
     }
   };
   set('FABRIC_SANDBOX_URL', values.sandboxUrl ?? 'http://127.0.0.1:1881');
+  // Node-RED substitutes only whole-value `${VAR}` properties, so each config node URL has its own variable
+  const sb = String(target.FABRIC_SANDBOX_URL).replace(/\/$/, '');
   set('FABRIC_BC_TENANT', 'northwind.onmicrosoft.com');
   set('FABRIC_BC_ENVIRONMENT', 'sandbox');
+  set('FABRIC_SALESFORCE_URL', `${sb}/salesforce`);
+  set('FABRIC_NETSUITE_URL', `${sb}/netsuite`);
+  set('FABRIC_BC_URL', `${sb}/bc`);
+  set('FABRIC_BC_TOKEN_URL', `${sb}/bc/oauth/${target.FABRIC_BC_TENANT}/oauth2/v2.0/token`);
+  set('FABRIC_KANTATA_URL', `${sb}/kantata`);
+  set('FABRIC_JIRA_URL', `${sb}/jira`);
   set('FABRIC_NETSUITE_ACCOUNT', '1234567_SB1');
   set('FABRIC_Q2P_POLL_SECONDS', '5');
   set('FABRIC_T2C_POLL_SECONDS', '10');
