@@ -95,6 +95,9 @@ describe('PS Fabric in the browser', function () {
     const header = page.locator('#red-ui-palette .red-ui-palette-header', { hasText: 'PS Fabric' }).first();
     await header.waitFor({ timeout: 30000 });
     await page.locator('.red-ui-palette-node[data-palette-type="ops-feed"]').waitFor({ state: 'attached', timeout: 30000 });
+    // the seeded flows (templates and the dashboard flow) as a new user sees them
+    await page.locator('#red-ui-workspace-chart svg .red-ui-flow-node').first().waitFor({ timeout: 30000 });
+    await shot(page, 'editor.png');
   });
 
   it('imports a template from Import > Examples and deploys it', async function () {
