@@ -1,0 +1,103 @@
+/**
+ * `salesforce-config`: one Salesforce org (login URL, API version, OAuth 2.0 client credentials / JWT bearer /
+ * username-password) with one SalesforceClient (one session, reused) registered with the outbox of the named
+ * `fabric-store`. Users read through `node.client` (its reads pass `node.handle.call`), write through
+ * `node.handle.submit`, and follow `node.onState` for connection and circuit state. Secrets stay in credentials.
+ */
+import { SalesforceClient, SalesforceExecutor, type SalesforceAuth } from '../../lib/connectors/salesforce';
+import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+
+interface SalesforceConnectionState {
+  connection: 'idle' | 'connected' | 'failed';
+  circuit: string;
+  error?: string;
+}
+
+export = function (RED: any) {
+  function SalesforceConfig(this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const creds = node.credentials ?? {};
+    const t = (k: string, s?: Record<string, unknown>) => RED._(`salesforce-config.${k}`, s);
+    node.connectionName = `salesforce:${config.name || node.id}`;
+    const listeners = new Set<(s: SalesforceConnectionState) => void>();
+    const state: SalesforceConnectionState = { connection: 'idle', circuit: 'closed' };
+    const publish = () => {
+      for (const l of listeners) {
+        try {
+          l({ ...state });
+        } catch {
+          // a user's status update must not break the others
+        }
+      }
+    };
+    node.onState = (listener: (s: SalesforceConnectionState) => void): (() => void) => {
+      listeners.add(listener);
+      listener({ ...state });
+      return () => listeners.delete(listener);
+    };
+    const users = new Set<unknown>();
+    node.register = (user: unknown) => users.add(user);
+    node.deregister = (user: unknown) => users.delete(user);
+
+    try {
+      const authType = config.authType || 'client-credentials';
+      const auth: SalesforceAuth =
+        authType === 'jwt'
+          ? { type: 'jwt', clientId: creds.clientId ?? '', username: creds.username ?? '', privateKey: creds.privateKey ?? '', audience: config.audience || undefined }
+          : authType === 'password'
+            ? { type: 'password', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', username: creds.username ?? '', password: creds.password ?? '' }
+            : { type: 'client-credentials', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '' };
+      node.client = new SalesforceClient({ loginUrl: config.loginUrl, instanceUrl: config.instanceUrl || undefined, apiVersion: config.apiVersion || '62.0', auth });
+      node.client.on((event: string, detail?: any) => {
+        state.connection = event === 'login-failed' ? 'failed' : 'connected';
+        state.error = event === 'login-failed' ? String(detail?.message ?? detail) : undefined;
+        publish();
+      });
+    } catch (err) {
+      node.configError = t('errors.badConfig', { error: (err as Error).message });
+    }
+    const storeNode = RED.nodes.getNode(config.store);
+    if (!node.configError && !storeNode?.store) node.configError = t('errors.noStore');
+    if (!node.configError) {
+      try {
+        node.store = storeNode.store;
+        node.services = storeNode.services;
+        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, new SalesforceExecutor(node.client), limitsFrom(config, { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 }));
+        node.client.readGate = (fn: (attempt: number) => Promise<unknown>) => node.handle.call(fn);
+        node.unsubscribeCircuit = node.handle.onCircuitState((circuit: string) => {
+          state.circuit = circuit;
+          publish();
+        });
+        state.circuit = node.handle.circuitState();
+        storeNode.register?.(node);
+      } catch (err) {
+        node.configError = (err as Error).message;
+      }
+    }
+    if (node.configError) node.error(node.configError);
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      storeNode?.deregister?.(node);
+      node.unsubscribeCircuit?.();
+      listeners.clear();
+      const h = node.handle;
+      node.handle = undefined;
+      Promise.resolve(node.client?.close())
+        .then(() => h?.close())
+        .then(
+          () => done(),
+          () => done(),
+        );
+    });
+  }
+  RED.nodes.registerType('salesforce-config', SalesforceConfig, {
+    credentials: {
+      clientId: { type: 'text' },
+      clientSecret: { type: 'password' },
+      username: { type: 'text' },
+      password: { type: 'password' },
+      privateKey: { type: 'password' },
+    },
+  });
+};
