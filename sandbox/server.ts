@@ -7,6 +7,7 @@ import path from 'node:path';
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Sandbox } from './core/sandbox';
+import { salesforceSandbox } from './salesforce';
 import { kantataSandbox } from './kantata';
 import { jiraSandbox } from './jira';
 import { teamsSandbox } from './teams';
@@ -23,6 +24,7 @@ export interface VendorSandboxFactory {
 
 /** Each vendor module registers itself here; keep the list in DESIGN order. */
 export const VENDORS: VendorSandboxFactory[] = [
+  salesforceSandbox,
   netsuiteSandbox,
   businessCentralSandbox,
   kantataSandbox,
