@@ -14,6 +14,8 @@ import express from 'express';
 import { buildSettings } from './settings-builder';
 import { brokerOptionsFromEnv, startBroker, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
+import type { StoreOptions } from '../lib/store/registry';
+import { redactConnectionString } from '../lib/store/postgres-store';
 import { applyTemplateEnv, deployTemplates } from './templates';
 import { mountMetrics } from './metrics-endpoint';
 
@@ -150,10 +152,15 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
 
   try {
     // 1. store
-    const storePath: string = settings.fabric.storePath;
-    const fabric = openFabric({ kind: 'sqlite', path: storePath });
+    const storeOptions: StoreOptions = settings.fabric.store;
+    const fabric = openFabric(storeOptions);
     cleanups.push(() => fabric.release());
-    say(`store: SQLite ${storePath}`);
+    // PostgreSQL connects and migrates in the background: wait, so a wrong FABRIC_STORE_URL stops the start here
+    await (fabric.store as { ready?: Promise<void> }).ready;
+    const storePath: string = storeOptions.kind === 'postgres'
+      ? `${redactConnectionString(storeOptions.connectionString)}#${storeOptions.schema ?? 'public'}`
+      : settings.fabric.storePath;
+    say(`store: ${storeOptions.kind === 'postgres' ? 'PostgreSQL' : 'SQLite'} ${storePath} (instance ${settings.fabric.instanceId})`);
 
     // 2. broker
     const brokerOptions: BrokerOptions = {
@@ -168,7 +175,23 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
       broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
     }
-    if (broker.url) {
+    const externalUrl = env.FABRIC_MQTT_URL?.trim();
+    if (externalUrl) {
+      // scale-out: the runtime's fabric-broker nodes ("embedded" mode) use the external broker (docs/scale-out.md)
+      if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(externalUrl)) throw new Error(`FABRIC_MQTT_URL must be an mqtt://, mqtts://, ws:// or wss:// URL, got "${externalUrl}"`);
+      const sharedGroup = env.FABRIC_MQTT_SHARED_GROUP === undefined ? 'ps-fabric' : env.FABRIC_MQTT_SHARED_GROUP.trim();
+      setEmbeddedBroker({
+        broker,
+        url: externalUrl,
+        username: env.FABRIC_MQTT_USERNAME || undefined,
+        password: env.FABRIC_MQTT_PASSWORD || undefined,
+        external: true,
+        sharedGroup: sharedGroup || undefined,
+        instanceId: settings.fabric.instanceId,
+      });
+      cleanups.push(async () => setEmbeddedBroker(undefined));
+      say(`external broker for the flows: ${externalUrl.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@')} (shared group ${sharedGroup || 'none'})`);
+    } else if (broker.url) {
       setEmbeddedBroker({ broker, url: broker.url, ...internal });
       cleanups.push(async () => setEmbeddedBroker(undefined));
     }

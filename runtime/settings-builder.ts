@@ -6,7 +6,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { DEFAULT_STORE_FILE } from '../lib/fabric/store-path';
+import type { StoreOptions } from '../lib/store/registry';
 import { adminAuthFromEnv, assertSafeExposure } from '../lib/governance/admin-auth';
 
 export const PALETTE_CATEGORY = 'PS Fabric';
@@ -14,6 +16,25 @@ export const PALETTE_CATEGORY = 'PS Fabric';
 export interface FabricSettingsExtras {
   /** Absolute path of the SQLite store the runtime opens; nodes without a fabric-store config node use it. */
   storePath: string;
+  /**
+   * The runtime's store (scale-out: FABRIC_STORE_KIND=postgres + FABRIC_STORE_URL). Nodes that use "the runtime's
+   * store" (fabric-mqtt-in without a store, a fabric-store node with an empty file) open this one.
+   */
+  store: StoreOptions;
+  /** Identifies this runtime instance (FABRIC_INSTANCE_ID, default the host name): MQTT client ids, outbox and poller lease owners. */
+  instanceId: string;
+}
+
+/** The runtime's store from FABRIC_STORE_KIND / FABRIC_STORE_URL / FABRIC_STORE_SCHEMA (docs/scale-out.md). */
+export function storeOptionsFromEnv(env: NodeJS.ProcessEnv, storePath: string): StoreOptions {
+  const kind = (env.FABRIC_STORE_KIND ?? 'sqlite').trim() || 'sqlite';
+  if (kind === 'sqlite') return { kind: 'sqlite', path: storePath };
+  if (kind !== 'postgres') throw new Error(`FABRIC_STORE_KIND must be "sqlite" or "postgres", got "${kind}"`);
+  const url = env.FABRIC_STORE_URL?.trim();
+  if (!url) throw new Error('FABRIC_STORE_KIND=postgres needs FABRIC_STORE_URL (postgres://user:password@host:5432/database)');
+  const poolMax = env.FABRIC_STORE_POOL_MAX ? Number(env.FABRIC_STORE_POOL_MAX) : undefined;
+  if (poolMax !== undefined && !(Number.isInteger(poolMax) && poolMax > 0)) throw new Error(`FABRIC_STORE_POOL_MAX must be a positive integer, got "${env.FABRIC_STORE_POOL_MAX}"`);
+  return { kind: 'postgres', connectionString: url, schema: env.FABRIC_STORE_SCHEMA?.trim() || undefined, poolMax, applicationName: `ps-fabric` };
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -46,7 +67,9 @@ export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<stri
   const flowFile = env.FABRIC_FLOW_FILE ?? 'flows.json';
   const paletteInstall = env.FABRIC_PALETTE_INSTALL === 'true';
   const storePath = path.resolve(userDir, env.FABRIC_STORE_PATH ?? DEFAULT_STORE_FILE);
-  const fabric: FabricSettingsExtras = { storePath };
+  const instanceId = (env.FABRIC_INSTANCE_ID ?? '').trim() || os.hostname();
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(instanceId)) throw new Error(`FABRIC_INSTANCE_ID must be 1-64 characters of A-Z a-z 0-9 . _ -, got "${instanceId}"`);
+  const fabric: FabricSettingsExtras = { storePath, store: storeOptionsFromEnv(env, storePath), instanceId };
   const uiHost = env.FABRIC_HOST ?? '127.0.0.1';
   const adminAuth = adminAuthFromEnv(env);
   // Refuses (throws) before anything listens when the editor would be reachable from the network without login.

@@ -12,6 +12,14 @@ export interface EmbeddedBrokerInfo {
   /** Credentials of the runtime's internal user, set when the broker requires authentication for everyone. */
   username?: string;
   password?: string;
+  /**
+   * Scale-out (FABRIC_MQTT_URL): `url` is then an external broker, and "embedded"-mode fabric-broker nodes subscribe
+   * through this shared-subscription group (unless they name their own) and append `instanceId` to their client id,
+   * so identical flows on several instances neither steal each other's session nor each process every message.
+   */
+  external?: boolean;
+  sharedGroup?: string;
+  instanceId?: string;
 }
 
 const KEY = Symbol.for('ps-fabric.embedded-broker');

@@ -45,7 +45,11 @@ export = function (RED: NodeAPI) {
     } else if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(url)) {
       node.configError = t('errors.badUrl', { url });
     }
-    const group = (config.sharedGroup ?? '').trim();
+    // Scale-out runtime (FABRIC_MQTT_URL, docs/scale-out.md): "embedded" means the runtime's external broker, with
+    // the runtime's shared-subscription group; every client id gets the instance id so instances do not collide.
+    const runtime = getEmbeddedBroker();
+    const scaleOut = runtime?.external ? runtime : undefined;
+    const group = (config.sharedGroup ?? '').trim() || (mode === 'embedded' ? scaleOut?.sharedGroup ?? '' : '');
     if (group && !/^[^/#+]+$/.test(group)) node.configError = t('errors.badGroup', { group });
 
     node.statusFor = () => {
@@ -73,7 +77,7 @@ export = function (RED: NodeAPI) {
     } else {
       node.connection = new FabricMqttConnection({
         url,
-        clientId: (config.clientId ?? '').trim() || `psfabric-${node.id.replace(/[^A-Za-z0-9]/g, '')}`,
+        clientId: ((config.clientId ?? '').trim() || `psfabric-${node.id.replace(/[^A-Za-z0-9]/g, '')}`) + (scaleOut?.instanceId ? `-${scaleOut.instanceId}` : ''),
         clean: config.clean === true,
         username,
         password,

@@ -14,6 +14,7 @@ import { parseJsonSafely } from '../../lib/model/safe-json';
 import { openFabric, servicesFor, type FabricHandle } from '../../lib/fabric/services';
 import type { InboxWriter } from '../../lib/inbox';
 import type { Json } from '../../lib/store/store';
+import type { StoreOptions } from '../../lib/store/registry';
 import { validFilter } from '../../lib/broker/acl';
 import { inboxMessageId } from '../../lib/broker/message-id';
 import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
@@ -44,9 +45,11 @@ export = function (RED: NodeAPI) {
       if (storeNode.store) return { inbox: servicesFor(storeNode.store).inbox };
       throw new Error(t('errors.storeNotReady'));
     }
+    // the runtime's store: PostgreSQL in a scale-out runtime (settings.fabric.store), else its SQLite file
+    const runtimeStore = (RED.settings.fabric as { store?: StoreOptions } | undefined)?.store;
     const storePath: string | undefined = RED.settings.fabric?.storePath;
-    if (!storePath) throw new Error(t('errors.noStore'));
-    const handle = openFabric({ kind: 'sqlite', path: storePath });
+    if (!runtimeStore && !storePath) throw new Error(t('errors.noStore'));
+    const handle = openFabric(runtimeStore ?? { kind: 'sqlite', path: storePath! });
     return { inbox: handle.services.inbox, handle };
   }
 

@@ -1,0 +1,1 @@
+export { LeaseElection, instanceOwner, type LeaseElectionOptions } from './lease';
