@@ -13,6 +13,8 @@
 import { openFabric, type FabricHandle } from '../../lib/fabric/services';
 import { DAY_MS } from '../../lib/idempotency';
 import { resolveStorePath } from '../../lib/fabric/store-path';
+import type { StoreOptions } from '../../lib/store/registry';
+import { redactConnectionString } from '../../lib/store/postgres-store';
 import type { Node, NodeAPI } from './red-types';
 import type { FabricStoreNode } from './types';
 
@@ -24,6 +26,9 @@ interface FabricStoreConfig {
   kind?: string;
   path?: string;
   retentionDays?: string | number;
+  /** PostgreSQL: postgres://host:5432/database (user and password in the node's credentials). */
+  url?: string;
+  schema?: string;
 }
 
 export = function (RED: NodeAPI) {
@@ -41,24 +46,51 @@ export = function (RED: NodeAPI) {
     const retentionDays = Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
     if (retentionDays !== days) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: DEFAULT_RETENTION_DAYS }));
 
+    // Which store: PostgreSQL from this node (URL + credentials), or - for SQLite with no file of its own - the
+    // runtime's store (PostgreSQL in a scale-out runtime, settings.fabric.store), else the SQLite file.
+    const runtimeStore = (RED.settings.fabric as { store?: StoreOptions } | undefined)?.store;
+    let options: StoreOptions;
     if (node.kind === 'postgres') {
-      node.openError = t('errors.postgresNotYet');
-      node.error(node.openError);
+      const url = (config.url ?? '').trim();
+      let connectionString = url;
+      try {
+        const u = new URL(url);
+        if (!/^postgres(ql)?:$/.test(u.protocol)) throw new Error('not a postgres:// URL');
+        const creds = (node as unknown as { credentials?: { user?: string; password?: string } }).credentials ?? {};
+        if (creds.user) u.username = encodeURIComponent(creds.user);
+        if (creds.password) u.password = encodeURIComponent(creds.password);
+        connectionString = u.toString();
+      } catch {
+        connectionString = '';
+      }
+      node.storePath = `${redactConnectionString(url)}#${(config.schema ?? '').trim() || 'public'}`;
+      options = { kind: 'postgres', connectionString, schema: (config.schema ?? '').trim() || undefined };
+    } else if (!(config.path ?? '').trim() && runtimeStore?.kind === 'postgres') {
+      node.kind = 'postgres';
+      node.storePath = `${redactConnectionString(runtimeStore.connectionString)}#${runtimeStore.schema ?? 'public'}`;
+      options = runtimeStore;
     } else {
       node.storePath = resolveStorePath(config.path, { userDir: RED.settings.userDir, runtimeStorePath: RED.settings.fabric?.storePath });
-      try {
-        handle = openFabric({ kind: 'sqlite', path: node.storePath }, { idempotencyRetentionMs: retentionDays * DAY_MS });
-        node.store = handle.store;
-        node.services = handle.services;
-        node.inbox = handle.services.inbox;
-        node.idempotency = handle.services.idempotency;
-        node.exceptions = handle.services.exceptions;
-        node.audit = handle.services.audit;
-        node.log(t('log.opened', { path: node.storePath }));
-      } catch (err) {
+      options = { kind: 'sqlite', path: node.storePath };
+    }
+    try {
+      if (options.kind === 'postgres' && !options.connectionString) throw new Error(t('errors.badUrl'));
+      handle = openFabric(options, { idempotencyRetentionMs: retentionDays * DAY_MS });
+      node.store = handle.store;
+      node.services = handle.services;
+      node.inbox = handle.services.inbox;
+      node.idempotency = handle.services.idempotency;
+      node.exceptions = handle.services.exceptions;
+      node.audit = handle.services.audit;
+      node.log(t('log.opened', { path: node.storePath }));
+      // PostgreSQL connects in the background: report a wrong URL or password on the node, not only on first use
+      (handle.store as { ready?: Promise<void> }).ready?.catch((err: unknown) => {
         node.openError = t('errors.openFailed', { path: node.storePath, error: err instanceof Error ? err.message : String(err) });
         node.error(node.openError);
-      }
+      });
+    } catch (err) {
+      node.openError = t('errors.openFailed', { path: node.storePath, error: err instanceof Error ? err.message : String(err) });
+      node.error(node.openError);
     }
 
     node.requireServices = () => {
@@ -87,5 +119,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType('fabric-store', FabricStore as unknown as (this: never, config: FabricStoreConfig) => void);
+  (RED.nodes.registerType as (type: string, ctor: unknown, options: unknown) => void)('fabric-store', FabricStore, {
+    credentials: { user: { type: 'text' }, password: { type: 'password' } },
+  });
 };

@@ -74,12 +74,12 @@ describe('fabric-store config node', () => {
     }
   });
 
-  it('refuses PostgreSQL for now with a clear reason and no store', async () => {
+  it('refuses a PostgreSQL store without a URL with a clear reason and no store (PostgreSQL itself: test/unit/store/postgres-store.test.ts)', async () => {
     await helper.load(fabricStoreNode, [{ id: 's1', type: 'fabric-store', kind: 'postgres', retentionDays: 7 }]);
     const node = storeNode('s1');
     assert.equal(node.store, undefined);
     assert.ok(node.openError);
-    assert.throws(() => node.requireServices(), /postgresNotYet|PostgreSQL/);
+    assert.throws(() => node.requireServices(), /openFailed|badUrl|PostgreSQL/);
   });
 
   it('resolves the file: node path, then the runtime store, then FABRIC_STORE_PATH, then the default', () => {
