@@ -6,6 +6,7 @@
  * emitted with its account, lines, contract and billing schedule.
  */
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, pollChanges, type ChangeEvent } from '../../lib/connectors/salesforce';
 
 export = function (RED: any) {
@@ -19,7 +20,9 @@ export = function (RED: any) {
     const oncePerOpportunity = config.once !== false;
     const source = `salesforce-trigger:${node.id}`;
     const watermarkName = `${source}:${mode}`;
-    const owner = `${source}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
+    // Stable per process: a redeploy in the same runtime takes its own lease over at once (the store may be
+    // closed before this node's close handler could release it); another instance waits for the lease to expire.
+    const owner = `${os.hostname()}:${process.pid}:${source}`;
     let timer: NodeJS.Timeout | undefined;
     let closing = false;
     let polling: Promise<void> | undefined;
@@ -58,7 +61,7 @@ export = function (RED: any) {
     };
 
     const pollOnce = async () => {
-      const leaseMs = Math.max(30000, intervalMs * 3);
+      const leaseMs = Math.max(30000, intervalMs * 2);
       if (!(await store.leaseAcquire(source, owner, Date.now(), leaseMs))) {
         status('grey', 'status.standby');
         return;

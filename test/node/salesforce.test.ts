@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { startSandboxes, type RunningSandboxes } from '../../sandbox/server';
+import { salesforceSandbox, type SalesforceSandbox } from '../../sandbox/salesforce';
+import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesforce/auth';
+import { tempDir } from '../support/tmp';
+import { waitFor } from '../support/wait';
+
+interface TestHelper {
+  init(nodeRedPath: string): void;
+  settings(settings: Record<string, unknown>): void;
+  load(node: unknown, flow: Array<Record<string, unknown>>, credentials?: Record<string, unknown>): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): any;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper') as TestHelper;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodes = ['fabric-store/fabric-store', 'salesforce-config/salesforce-config', 'salesforce/salesforce', 'salesforce-trigger/salesforce-trigger'].map((n) => require(`../../nodes/${n}`));
+helper.init(require.resolve('node-red'));
+
+describe('salesforce nodes in Node-RED', function () {
+  this.timeout(30000);
+  let sb: RunningSandboxes;
+  let sandbox: SalesforceSandbox;
+  let tmp: ReturnType<typeof tempDir>;
+  before(async () => {
+    sb = await startSandboxes({ vendors: [salesforceSandbox] });
+    sandbox = sb.sandboxes.salesforce as SalesforceSandbox;
+  });
+  after(async () => sb.close());
+  beforeEach(() => {
+    sandbox.reset();
+    tmp = tempDir('psfabric-sf-nodes-');
+    helper.settings({ userDir: tmp.dir });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    tmp.cleanup();
+  });
+
+  const flow = (extra: Array<Record<string, unknown>> = []) => [
+    { id: 'store', type: 'fabric-store', kind: 'sqlite', path: 'fabric.sqlite' },
+    { id: 'sfc', type: 'salesforce-config', loginUrl: `${sb.url}/salesforce`, apiVersion: '62.0', authType: 'client-credentials', store: 'store', ratePerSecond: 50, concurrency: 4, maxAttempts: 2 },
+    { id: 'sf', type: 'salesforce', salesforce: 'sfc', operation: 'msg', wires: [['out']] },
+    { id: 'out', type: 'helper' },
+    ...extra,
+  ];
+  const creds = { sfc: { clientId: DEFAULT_CLIENT_ID, clientSecret: DEFAULT_CLIENT_SECRET } };
+  const next = (node: any) => new Promise<any>((resolve) => node.once('input', resolve));
+  const failure = (id: string) =>
+    new Promise<any>((resolve) => {
+      const n = helper.getNode(id);
+      const orig = n.error.bind(n);
+      n.error = (err: unknown, msg: unknown) => {
+        resolve(err);
+        return orig(err, msg);
+      };
+    });
+
+  it('salesforce: upserts through the outbox (a repeat is a duplicate), queries and reports vendor errors', async () => {
+    await helper.load(nodes, flow(), creds);
+    const sf = helper.getNode('sf');
+    const out = helper.getNode('out');
+    let got = next(out);
+    sf.receive({ operation: 'upsert', sobject: 'Account', externalIdField: 'External_Id__c', payload: { External_Id__c: 'ACC-8001', Name: 'Woodgrove Bank' } });
+    const first = await got;
+    assert.equal(first.payload.created, true);
+    assert.equal(first.salesforce.duplicate, false);
+    got = next(out);
+    sf.receive({ operation: 'upsert', sobject: 'Account', externalIdField: 'External_Id__c', payload: { External_Id__c: 'ACC-8001', Name: 'Woodgrove Bank' } });
+    assert.equal((await got).salesforce.duplicate, true);
+    assert.equal(Object.values(sandbox.state.Account).filter((a: any) => a.External_Id__c === 'ACC-8001').length, 1);
+    got = next(out);
+    sf.receive({ operation: 'query', query: "SELECT Id, Name FROM Account WHERE External_Id__c = 'ACC-8001'" });
+    const q = await got;
+    assert.equal(q.payload.length, 1);
+    assert.equal(q.payload[0].Name, 'Woodgrove Bank');
+    const failed = failure('sf');
+    sf.receive({ operation: 'get', sobject: 'Account', id: '001Hs0000000000NoNE' });
+    const err = await failed;
+    assert.equal(err.errorClass, 'not-found');
+    assert.deepEqual(err.response, [{ message: 'The requested resource does not exist', errorCode: 'NOT_FOUND' }]);
+    const invalid = failure('sf');
+    sf.receive({ operation: 'create', sobject: 'Opportunity', payload: { Name: 'missing stage' } });
+    const vErr = await invalid;
+    assert.equal(vErr.errorClass, 'validation');
+    assert.equal(vErr.response[0].errorCode, 'REQUIRED_FIELD_MISSING');
+  });
+
+  it('salesforce-trigger (polling): emits a close-won once, with account, lines and contract, also after a redeploy', async () => {
+    const trigger = { id: 'trg', type: 'salesforce-trigger', salesforce: 'sfc', mode: 'poll', stage: 'Closed Won', interval: 3600, once: true, wires: [['won']] };
+    const won = { id: 'won', type: 'helper' };
+    await helper.load(nodes, flow([trigger, won]), creds);
+    const store = helper.getNode('store').store;
+    await waitFor(() => store.watermarkGet('salesforce-trigger:trg:poll'), 'the first poll to set the watermark');
+    const received: any[] = [];
+    helper.getNode('won').on('input', (m: any) => received.push(m));
+    const res = await fetch(`${sb.url}/salesforce/_sandbox/close-won/006Hs00000GlobexEHR`, { method: 'POST' });
+    assert.equal(res.status, 200);
+    helper.getNode('trg').receive({});
+    await waitFor(() => received.length === 1, 'the closed-won message');
+    const b = received[0].payload;
+    assert.equal(b.opportunity.Id, '006Hs00000GlobexEHR');
+    assert.equal(b.opportunity.StageName, 'Closed Won');
+    assert.equal(b.account.Billing_Entity__c, 'NWA-US');
+    assert.equal(b.lines.length, 2);
+    assert.equal(b.lines[0].Workstream__c, 'Interfaces');
+    assert.equal(b.contract.Billing_Model__c, 'fixed-fee');
+    assert.equal(b.billingSchedule.length, 3);
+    assert.equal(received[0].idempotencyKey, '006Hs00000GlobexEHR:Closed Won');
+    // poll again, then redeploy (same store file): nothing new
+    const before = (await store.watermarkGet('salesforce-trigger:trg:poll')) as string;
+    helper.getNode('trg').receive({});
+    await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:poll')) !== undefined && sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length >= 3, 'a second poll');
+    await helper.unload();
+    await helper.load(nodes, flow([trigger, won]), creds);
+    const again: any[] = [];
+    helper.getNode('won').on('input', (m: any) => again.push(m));
+    const store2 = helper.getNode('store').store;
+    await waitFor(async () => (await store2.watermarkGet('salesforce-trigger:trg:poll')) !== before || sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length >= 4, 'the poll after the redeploy');
+    helper.getNode('trg').receive({});
+    await waitFor(() => sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length >= 5, 'another poll after the redeploy');
+    assert.equal(again.length, 0);
+  });
+
+  it('salesforce-trigger (CDC): emits on the change event and shows connected', async () => {
+    const trigger = { id: 'trg', type: 'salesforce-trigger', salesforce: 'sfc', mode: 'cdc', stage: 'Closed Won', replayFrom: '-1', once: true, wires: [['won']] };
+    await helper.load(nodes, flow([trigger, { id: 'won', type: 'helper' }]), creds);
+    const trg = helper.getNode('trg');
+    const statuses: any[] = [];
+    const origStatus = trg.status.bind(trg);
+    trg.status = (s: any) => {
+      statuses.push(s);
+      return origStatus(s);
+    };
+    const received: any[] = [];
+    helper.getNode('won').on('input', (m: any) => received.push(m));
+    // wait for the subscription before closing the deal (replay -1 = new events only)
+    await waitFor(() => statuses.some((s) => s.fill === 'green'), 'the CDC subscription');
+    await fetch(`${sb.url}/salesforce/_sandbox/close-won/006Hs00000LumiereOM`, { method: 'POST' });
+    await waitFor(() => received.length === 1, 'the CDC closed-won message');
+    assert.equal(received[0].payload.opportunity.Id, '006Hs00000LumiereOM');
+    assert.equal(received[0].payload.account.Billing_Entity__c, 'NWA-FR');
+    assert.equal(typeof received[0].salesforce.replayId, 'number');
+  });
+});
