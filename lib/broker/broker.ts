@@ -110,6 +110,31 @@ interface ConnMeta {
   transport: 'tcp' | 'ws' | 'stream';
 }
 
+/**
+ * aedes delivers a QoS 1/2 message to a persistent-session client only after `persistence.outgoingEnqueue`
+ * resolved, and then drops as a "duplicate" any packet whose brokerCounter is below the highest one already
+ * delivered to that client (`dedupe` in aedes/lib/client.js). With the level persistence, concurrent enqueues
+ * can complete out of order (LevelDB writes finish on the libuv pool), so a message overtaken by a later one
+ * was silently not delivered until the client reconnected (measured: 0.5-1% of QoS 1 messages at a few
+ * thousand msg/s, bench scenario 5). Resolving each client's enqueues in call order restores delivery order.
+ */
+function orderOutgoingEnqueue(persistence: any): void {
+  const tails = new Map<string, Promise<unknown>>();
+  const enqueue = persistence.outgoingEnqueue.bind(persistence) as (sub: { clientId: string }, packet: unknown) => Promise<unknown>;
+  persistence.outgoingEnqueue = (sub: { clientId: string }, packet: unknown) => {
+    const id = sub.clientId;
+    const own = enqueue(sub, packet);
+    const prev = tails.get(id);
+    const ordered = prev ? prev.then(() => own, () => own) : own;
+    tails.set(id, ordered);
+    const settle = () => {
+      if (tails.get(id) === ordered) tails.delete(id);
+    };
+    ordered.then(settle, settle);
+    return ordered;
+  };
+}
+
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   // aedes 1.x is ESM; `require` of ESM works on Node >= 20.19 (package.json engines).
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -149,6 +174,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     db = new Level(options.persistenceDir);
     await db.open();
     persistence = new LevelPersistence(db);
+    orderOutgoingEnqueue(persistence);
   } else {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const MemoryPersistence = require('aedes-persistence/asyncPersistence.js');
