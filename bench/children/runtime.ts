@@ -1,0 +1,66 @@
+/**
+ * Child process: one PS Fabric runtime (runtime/launcher.ts startFabric: store, embedded broker with level
+ * persistence, Node-RED) with the flow given in BENCH_FLOW_FILE, sandboxes off (they run in their own child).
+ *
+ * Measurement tap: `global.get('benchDone')(id)` in a function node records (id, time) and reports them to the
+ * parent in batches; it is injected as functionGlobalContext by wrapping RED.init (bench only, no product change).
+ */
+import fs from 'node:fs';
+import { startFabric, type RunningFabric } from '../../runtime/launcher';
+import { serveParent } from '../lib/util';
+
+async function main(): Promise<void> {
+  const flows = JSON.parse(fs.readFileSync(process.env.BENCH_FLOW_FILE!, 'utf8')) as unknown[];
+  let batch: Array<[string, number]> = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    process.send?.({ type: 'done', items: batch });
+    batch = [];
+  };
+  setInterval(flush, 50).unref();
+  const benchDone = (id: unknown) => {
+    batch.push([String(id), Date.now()]);
+    if (batch.length >= 2000) flush();
+  };
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const RED = require('node-red');
+  const init = RED.init;
+  RED.init = function (server: unknown, settings: Record<string, any>) {
+    settings.functionGlobalContext = { ...(settings.functionGlobalContext ?? {}), benchDone };
+    return init.call(RED, server, settings);
+  };
+  let fabric: RunningFabric | undefined;
+  const ipc = serveParent(
+    async (msg) => {
+      if (msg.type === 'subscribed') {
+        const clients = Object.values(fabric!.broker.aedes.clients as Record<string, any>);
+        return { ok: clients.some((c) => c.subscriptions && Object.keys(c.subscriptions).some((f) => f === msg.filter || f.endsWith('/' + msg.filter))) };
+      }
+      if (msg.type === 'health') return { health: await fabric!.health() };
+      if (msg.type === 'flush') {
+        flush();
+        return {};
+      }
+      throw new Error(`unknown request ${msg.type}`);
+    },
+    async () => {
+      flush();
+      await fabric?.stop();
+    },
+  );
+  fabric = await startFabric({
+    userDir: process.env.BENCH_USER_DIR,
+    port: 0,
+    mqttPort: Number(process.env.BENCH_MQTT_PORT ?? 0),
+    sandboxes: false,
+    initialFlows: flows,
+    logLevel: 'warn',
+    env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'bench-secret', FABRIC_MQTT_PERSISTENCE: 'level', FABRIC_MQTT_AUTH: 'off' },
+  });
+  ipc.ready({ url: fabric.url, mqttUrl: fabric.mqttUrl });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
