@@ -226,7 +226,8 @@ export function deployTemplates(opts: DeployOptions): DeployResult {
   return { written: true, nodes: flows.length, from: templateFiles(), credentials: Object.keys(creds).length };
 }
 
-const SET_BY_US = Symbol.for('ps-fabric.template-env');
+/** Which variables of an env object this module set (process.env cannot carry symbols). */
+const setByUs = new WeakMap<object, Set<string>>();
 
 /**
  * Env defaults the templates' `${...}` properties read (Node-RED substitutes them from process.env when a node
@@ -234,12 +235,17 @@ const SET_BY_US = Symbol.for('ps-fabric.template-env');
  * A value the user set is kept; one this function set earlier (a previous start in the same process) is updated.
  */
 export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl?: string }): void {
-  const ours = ((target as unknown as Record<symbol, Set<string>>)[SET_BY_US] ??= new Set<string>());
+  let ours = setByUs.get(target);
+  if (!ours) {
+    ours = new Set<string>();
+    setByUs.set(target, ours);
+  }
+  const mine = ours;
   const set = (name: string, value: string | undefined) => {
     if (value === undefined) return;
-    if (target[name] === undefined || ours.has(name)) {
+    if (target[name] === undefined || mine.has(name)) {
       target[name] = value;
-      ours.add(name);
+      mine.add(name);
     }
   };
   set('FABRIC_SANDBOX_URL', values.sandboxUrl ?? 'http://127.0.0.1:1881');

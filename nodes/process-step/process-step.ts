@@ -137,7 +137,7 @@ export = function (RED: NodeAPI) {
         case 'q2p-plan': {
           const input = (msg.payload ?? {}) as Record<string, any>;
           const deal: q2p.CloseWonDeal = input.opportunity?.Id || input.opportunity?.StageName
-            ? q2p.dealFromSalesforce({ opportunity: input.opportunity, account: input.account, lineItems: input.lineItems, contract: input.contract, directory: CONSULTANTS.map((c) => ({ id: c.id, name: c.name, email: c.email })) })
+            ? q2p.dealFromSalesforce({ opportunity: input.opportunity, account: input.account ?? undefined, lineItems: input.lineItems ?? input.lines, contract: input.contract ? { ...input.contract, Billing_Milestones__r: { records: input.billingSchedule ?? [] } } : undefined, directory: CONSULTANTS.map((c) => ({ id: c.id, name: c.name, email: c.email })) })
             : (input as q2p.CloseWonDeal);
           const oppId = deal.opportunity?.id ?? 'unknown';
           msg.process = q2p.PROCESS;
@@ -163,6 +163,7 @@ export = function (RED: NodeAPI) {
           await kpi().processStart(q2p.PROCESS, oppId, { startedAt: msg.plan.closedWonAt, correlationId: msg.correlationId, attributes: { billingEntity: msg.plan.project.billingEntity, erp: msg.plan.erp.erp } });
           msg.results = {};
           msg.erp = msg.plan.erp.erp;
+          msg.erpTarget = `${msg.plan.erp.erp}:${msg.plan.erp.company}`;
           msg.payload = msg.plan;
           return [msg, null, null];
         }
@@ -221,7 +222,7 @@ export = function (RED: NodeAPI) {
           const out1: Msg[] = [];
           for (const w of plan.invoices) {
             if (w.oldestApprovedAt !== undefined) await kpi().processStart(t2c.PROCESS, w.invoice.id, { startedAt: w.oldestApprovedAt, correlationId: msg.correlationId, attributes: { erp: w.erp, lines: w.entryIds.length } });
-            out1.push({ _msgid: `${msg._msgid}:${w.invoice.id}`, payload: w.request, operation: w.operation, idempotencyKey: w.idempotencyKey, recordKey: w.recordKey, process: t2c.PROCESS, step: 'erp-invoice', erp: w.erp, invoiceWrite: w, correlationId: msg.correlationId ?? `t2c:${w.invoice.id}` });
+            out1.push({ _msgid: `${msg._msgid}:${w.invoice.id}`, payload: w.request, operation: w.operation, idempotencyKey: w.idempotencyKey, recordKey: w.recordKey, process: t2c.PROCESS, step: 'erp-invoice', erp: w.erp, erpTarget: `${w.erp}:${w.route.company}`, invoiceWrite: w, correlationId: msg.correlationId ?? `t2c:${w.invoice.id}` });
           }
           const out2: Msg[] = plan.blocked.map((b) => ({
             _msgid: `${msg._msgid}:${b.entry.id}`,

@@ -324,7 +324,10 @@ export const ERP_INVOICE_OPERATION: Record<ErpSystem, string> = { netsuite: 'cre
 export function erpInvoiceRequest(erp: ErpSystem, invoice: Record<string, any>, project?: ProjectContext): Record<string, any> {
   if (erp === 'businessCentral') return { invoice, post: true };
   if (erp === 'legacy') return { invoice };
-  return { invoice, ...(project?.erpProjectId ? { projectExternalId: project.erpProjectId } : {}) };
+  // NetSuite: bill against the ERP job only when the PSA knows it; otherwise at customer level (no job lookup)
+  if (project?.erpProjectId) return { invoice, projectExternalId: project.erpProjectId };
+  const { projectId: _p, ...customerLevel } = invoice;
+  return { invoice: customerLevel };
 }
 
 export interface TimeToCashPlan {
