@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import { DEFAULT_MATRIX_FILE, OwnershipMatrix } from '../../lib/governance/ownership';
 import { ValidationError } from '../../lib/delivery/errors';
+import { clearActiveOwnershipMatrix, setActiveOwnershipMatrix } from '../../lib/governance/write-ownership';
 
 interface Node {
   id: string;
@@ -45,7 +46,12 @@ module.exports = function (RED: NodeAPI) {
       this.problem = (err as Error).message;
       this.error(RED._('ownership-config.errors.invalid', { message: this.problem }));
     }
-    this.on('close', (_removed, done) => done());
+    // connector writes (lib/connectors/glue.ts) are checked against the deployed matrix (the last one deployed wins)
+    if (this.matrix) setActiveOwnershipMatrix(this.matrix, this.id);
+    this.on('close', (_removed, done) => {
+      clearActiveOwnershipMatrix(this.id);
+      done();
+    });
   }
   RED.nodes.registerType('ownership-config', OwnershipConfigNode);
 
