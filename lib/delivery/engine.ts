@@ -23,7 +23,8 @@ import type { ExceptionRecord, Json, NewOutboxItem, OutboxItem, Store } from '..
 import { redact, redactString } from '../redaction';
 import { FabricError, TransientError, classify } from './errors';
 import { retryDelay } from './backoff';
-import type { CircuitState, ConnectionExecutor, ConnectionHandle, ConnectionLimits, DeliveryResult } from './types';
+import type { CircuitState, ConnectionExecutor, ConnectionHandle, ConnectionLimits, DeliveryResult, SubmitInput } from './types';
+import { markInboxProcessed } from '../inbox';
 import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './services';
 import type { AuditSink, DeliveryServices, ExceptionSink, OutboxReplayTarget } from './services';
 import * as metrics from '../kpi/metrics';
@@ -354,11 +355,14 @@ class Connection implements ConnectionHandle {
 
   // ---------------------------------------------------------------- public handle
 
-  async submit(input: Omit<NewOutboxItem, 'connection'>): Promise<DeliveryResult> {
+  async submit(submitted: SubmitInput): Promise<DeliveryResult> {
     if (this.closed) throw new DeliveryClosedError(this.name);
-    if (!input || typeof input.idempotencyKey !== 'string' || input.idempotencyKey === '') throw new TypeError('submit: idempotencyKey (non-empty string) is required');
-    if (typeof input.operation !== 'string' || input.operation === '') throw new TypeError('submit: operation is required');
+    if (!submitted || typeof submitted.idempotencyKey !== 'string' || submitted.idempotencyKey === '') throw new TypeError('submit: idempotencyKey (non-empty string) is required');
+    if (typeof submitted.operation !== 'string' || submitted.operation === '') throw new TypeError('submit: operation is required');
+    const { inbox, ...input } = submitted;
     const { item, duplicate } = await this.engine.store.outboxEnqueue({ ...input, connection: this.name }, this.engine.now());
+    // the write is durable now (pending, delivered or failed): its inbox entry need not be replayed any more
+    if (inbox) await markInboxProcessed(inbox, this.engine.store);
     if (item.status === 'delivered') return { item, response: item.response ?? null, duplicate: true };
     if (item.status === 'failed') {
       throw new FabricError(`${this.name}/${item.operation} ${item.idempotencyKey} already failed and is in the exception queue: ${item.lastError ?? ''}`.trim(), {

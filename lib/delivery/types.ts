@@ -42,10 +42,22 @@ export interface DeliveryResult {
   duplicate: boolean;
 }
 
+/** What a node submits: the outbox item, plus the inbox identity of the msg it came from (`inboxRefOf(msg)`). */
+export type SubmitInput = Omit<NewOutboxItem, 'connection'> & {
+  /**
+   * The inbox entry this write comes from (fabric-mqtt-in's `msg._fabricInbox`): marked processed as soon as the
+   * write is persisted in the outbox (not stored with the item). Pass `inbox: msg._fabricInbox` or `inboxRefOf(msg)`.
+   */
+  inbox?: { source: string; messageId: string };
+};
+
 export interface ConnectionHandle {
   readonly name: string;
-  /** Persists the write, then delivers it. Resolves once delivered; rejects with a FabricError once it is in the exception queue. */
-  submit(item: Omit<NewOutboxItem, 'connection'>): Promise<DeliveryResult>;
+  /**
+   * Persists the write, then delivers it. Resolves once delivered; rejects with a FabricError once it is in the exception queue.
+   * With `inbox`, the inbox entry is marked processed right after the outbox commit (the durable hand-over).
+   */
+  submit(item: SubmitInput): Promise<DeliveryResult>;
   /** A read through the same rate limit, concurrency cap, retry and breaker, not persisted. */
   call<T>(fn: (attempt: number) => Promise<T>): Promise<T>;
   circuitState(): CircuitState;

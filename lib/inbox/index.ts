@@ -8,7 +8,7 @@
  * time: entries arriving meanwhile form the next batch, which is how a slow commit makes batches larger
  * instead of piling up transactions.
  */
-import type { InboxEntry, Store } from '../store/store';
+import type { InboxEntry, InboxRecord, Store } from '../store/store';
 
 export interface InboxWriterOptions {
   /** How long the first entry of a batch waits for company, in ms. Default 5. */
@@ -103,4 +103,103 @@ export class InboxWriter {
       for (const waiting of batch) waiting.reject(err);
     }
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Inbox identity and hand-over (DESIGN.md section 4: a message committed to the inbox is `received` until a
+// durable hand-over point marks it `processed`; a trigger re-emits its `received` entries on start).
+// ------------------------------------------------------------------------------------------------
+
+/** The inbox identity a trigger puts on the messages it emits: `msg._fabricInbox`. */
+export interface InboxRef {
+  source: string;
+  messageId: string;
+}
+
+/** The msg property carrying the inbox identity (copied by Node-RED with the rest of the msg). */
+export const INBOX_REF_PROPERTY = '_fabricInbox';
+
+/** The message's inbox identity, if it came from a trigger with an inbox (fabric-mqtt-in). */
+export function inboxRefOf(msg: unknown): InboxRef | undefined {
+  const ref = (msg as Record<string, unknown> | null | undefined)?.[INBOX_REF_PROPERTY] as Partial<InboxRef> | undefined;
+  if (ref && typeof ref === 'object' && typeof ref.source === 'string' && typeof ref.messageId === 'string') return { source: ref.source, messageId: ref.messageId };
+  return undefined;
+}
+
+type MarkingStore = Pick<Store, 'inboxMarkProcessed'>;
+/** Which store holds each source's inbox: registered by the trigger that owns the source while it runs. */
+const sourceStores = new Map<string, { store: MarkingStore }>();
+
+/** Called by a trigger on start; returns the unregister function (for its close; a later registration is kept). */
+export function registerInboxSource(source: string, store: MarkingStore): () => void {
+  const registration = { store };
+  sourceStores.set(source, registration);
+  return () => {
+    if (sourceStores.get(source) === registration) sourceStores.delete(source);
+  };
+}
+
+/**
+ * The one function every durable hand-over point calls AFTER its own durable write (outbox submit, exception
+ * stored, QoS >= 1 publish acknowledged, duplicate dropped, parked): marks the message's inbox entry processed
+ * in the store of its source, so it is not re-emitted on the next start. Never throws (a failed mark only
+ * means a harmless replay that downstream idempotency absorbs); a msg without an inbox identity is ignored.
+ */
+export async function markInboxProcessed(msgOrRef: unknown, fallback?: MarkingStore): Promise<void> {
+  const ref = inboxRefOf(msgOrRef) ?? (isRef(msgOrRef) ? msgOrRef : undefined);
+  if (!ref) return;
+  const store = sourceStores.get(ref.source)?.store ?? fallback;
+  if (!store) return;
+  try {
+    await store.inboxMarkProcessed(ref.source, ref.messageId);
+  } catch {
+    // the store is closing or failed: the entry stays `received` and is replayed once more
+  }
+}
+
+function isRef(v: unknown): v is InboxRef {
+  const r = v as Partial<InboxRef> | null | undefined;
+  return !!r && typeof r === 'object' && typeof r.source === 'string' && typeof r.messageId === 'string' && !(INBOX_REF_PROPERTY in r);
+}
+
+export interface ReplayOptions {
+  /** Start-up replays an entry gets before it is abandoned. Default 3. */
+  maxReplays?: number;
+  /** Entries read per start. Default 10,000 (the rest follow on the next start). */
+  limit?: number;
+  now?: () => number;
+  /** Re-emits one entry (the caller builds the msg, with `redelivered: true`). */
+  emit(record: InboxRecord, replay: number): void | Promise<void>;
+  /** Told about an entry given up (after `maxReplays` replays): raise an exception, log a warning. */
+  abandoned(record: InboxRecord): void | Promise<void>;
+}
+
+export interface ReplayResult {
+  replayed: number;
+  abandoned: number;
+}
+
+/**
+ * A trigger's start-up replay: every `received` entry of `source` is re-emitted once (its replay counted
+ * first, so a crash while emitting still counts), or abandoned when it was already replayed `maxReplays` times
+ * without any hand-over point marking it (a flow that drops it on purpose, e.g. a switch without a match).
+ */
+export async function replayInbox(store: Pick<Store, 'inboxPending' | 'inboxNoteReplay' | 'inboxAbandon'>, source: string, options: ReplayOptions): Promise<ReplayResult> {
+  const maxReplays = Math.max(0, options.maxReplays ?? 3);
+  const now = options.now ?? Date.now;
+  const result: ReplayResult = { replayed: 0, abandoned: 0 };
+  for (const record of await store.inboxPending(source, options.limit ?? 10_000)) {
+    if (record.replays >= maxReplays) {
+      if (await store.inboxAbandon(source, record.messageId, now())) {
+        result.abandoned += 1;
+        await options.abandoned(record);
+      }
+      continue;
+    }
+    const replays = await store.inboxNoteReplay(source, record.messageId);
+    if (replays === 0) continue; // processed meanwhile
+    result.replayed += 1;
+    await options.emit({ ...record, replays }, replays);
+  }
+  return result;
 }

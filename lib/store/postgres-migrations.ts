@@ -144,6 +144,16 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "inbox: start-up replay count, 'abandoned' status, trigger meta (e.g. MQTT topic) for re-emission",
+    sql: `
+      ALTER TABLE inbox DROP CONSTRAINT IF EXISTS inbox_status_check;
+      ALTER TABLE inbox ADD CONSTRAINT inbox_status_check CHECK (status IN ('received', 'processed', 'abandoned'));
+      ALTER TABLE inbox ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE inbox ADD COLUMN meta TEXT;
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1].version;

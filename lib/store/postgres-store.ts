@@ -27,6 +27,7 @@ import type {
   IdempotencyRecord,
   InboxEntry,
   InboxRecord,
+  InboxStatus,
   Json,
   NewException,
   NewOutboxItem,
@@ -50,14 +51,14 @@ export interface PostgresStoreOptions {
   applicationName?: string;
 }
 
-type SqlValue = string | number | boolean | null | string[] | number[];
+type SqlValue = string | number | boolean | null | Array<string | null> | number[];
 
 // pg type OIDs that hold our integers: int8 (BIGINT, BIGSERIAL, COUNT(*)) and numeric. Epoch ms and ids fit
 // in a double exactly (< 2^53), so they are read as numbers rather than pg's default strings.
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
-interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: 'received' | 'processed' }
+interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: InboxStatus; replays: number; meta: string | null }
 interface OutboxRow {
   id: number; connection: string; operation: string; idempotency_key: string; request: string; origin: string | null;
   context: string | null; correlation_id: string | null; process: string | null; step: string | null; record_key: string | null;
@@ -89,7 +90,9 @@ function setIfPresent<T extends object, K extends keyof T>(target: T, key: K, va
 }
 
 function toInbox(row: InboxRow): InboxRecord {
-  return { seq: row.seq, source: row.source, messageId: row.message_id, payload: parseJson(row.payload), receivedAt: row.received_at, status: row.status };
+  const record: InboxRecord = { seq: Number(row.seq), source: row.source, messageId: row.message_id, payload: parseJson(row.payload), receivedAt: Number(row.received_at), status: row.status, replays: Number(row.replays ?? 0) };
+  if (row.meta !== null && row.meta !== undefined) record.meta = parseJson(row.meta);
+  return record;
 }
 
 function toOutbox(row: OutboxRow): OutboxItem {
@@ -264,8 +267,8 @@ export class PostgresStore implements Store {
   // ---------- inbox ----------
   async inboxAdd(entry: InboxEntry): Promise<boolean> {
     const r = await this.query(
-      'INSERT INTO inbox (source, message_id, payload, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source, message_id) DO NOTHING',
-      [entry.source, entry.messageId, toJsonText(entry.payload), entry.receivedAt],
+      'INSERT INTO inbox (source, message_id, payload, received_at, meta) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, message_id) DO NOTHING',
+      [entry.source, entry.messageId, toJsonText(entry.payload), entry.receivedAt, entry.meta === undefined ? null : toJsonText(entry.meta)],
     );
     return r.rowCount === 1;
   }
@@ -275,13 +278,13 @@ export class PostgresStore implements Store {
     // One statement (so one commit): rows are inserted in array order; DO NOTHING skips keys already stored
     // and repeats inside the batch, so the first occurrence of a key is the new one.
     const r = await this.query<{ source: string; message_id: string }>(
-      `INSERT INTO inbox (source, message_id, payload, received_at)
-       SELECT e.source, e.message_id, e.payload, e.received_at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS e(source, message_id, payload, received_at, n)
+      `INSERT INTO inbox (source, message_id, payload, received_at, meta)
+       SELECT e.source, e.message_id, e.payload, e.received_at, e.meta
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS e(source, message_id, payload, received_at, meta, n)
        ORDER BY e.n
        ON CONFLICT (source, message_id) DO NOTHING
        RETURNING source, message_id`,
-      [entries.map((e) => e.source), entries.map((e) => e.messageId), entries.map((e) => toJsonText(e.payload)), entries.map((e) => e.receivedAt)],
+      [entries.map((e) => e.source), entries.map((e) => e.messageId), entries.map((e) => toJsonText(e.payload)), entries.map((e) => e.receivedAt), entries.map((e) => (e.meta === undefined ? null : toJsonText(e.meta)))],
     );
     const inserted = new Set(r.rows.map((row) => JSON.stringify([row.source, row.message_id])));
     return entries.map((e) => {
@@ -293,7 +296,22 @@ export class PostgresStore implements Store {
   }
 
   async inboxMarkProcessed(source: string, messageId: string): Promise<void> {
-    await this.query("UPDATE inbox SET status = 'processed', processed_at = $1 WHERE source = $2 AND message_id = $3", [Date.now(), source, messageId]);
+    await this.query("UPDATE inbox SET status = 'processed', processed_at = $1 WHERE source = $2 AND message_id = $3 AND status <> 'processed'", [Date.now(), source, messageId]);
+  }
+
+  async inboxNoteReplay(source: string, messageId: string): Promise<number> {
+    const r = await this.query<{ replays: number }>("UPDATE inbox SET replays = replays + 1 WHERE source = $1 AND message_id = $2 AND status = 'received' RETURNING replays", [source, messageId]);
+    return Number(r.rows[0]?.replays ?? 0);
+  }
+
+  async inboxAbandon(source: string, messageId: string, now: number): Promise<boolean> {
+    const r = await this.query("UPDATE inbox SET status = 'abandoned', processed_at = $1 WHERE source = $2 AND message_id = $3 AND status = 'received'", [now, source, messageId]);
+    return r.rowCount === 1;
+  }
+
+  async inboxGet(source: string, messageId: string): Promise<InboxRecord | undefined> {
+    const r = await this.query<InboxRow>('SELECT * FROM inbox WHERE source = $1 AND message_id = $2', [source, messageId]);
+    return r.rows[0] ? toInbox(r.rows[0]) : undefined;
   }
 
   async inboxPending(source: string, limit: number): Promise<InboxRecord[]> {

@@ -145,6 +145,30 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: "inbox: start-up replay count, 'abandoned' status, trigger meta (e.g. MQTT topic) for re-emission",
+    // SQLite cannot alter a CHECK constraint: the table is rebuilt (same rows, same seq values).
+    sql: `
+      CREATE TABLE inbox_v2 (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        source       TEXT    NOT NULL,
+        message_id   TEXT    NOT NULL,
+        payload      TEXT    NOT NULL,
+        received_at  INTEGER NOT NULL,
+        status       TEXT    NOT NULL DEFAULT 'received' CHECK (status IN ('received', 'processed', 'abandoned')),
+        processed_at INTEGER,
+        replays      INTEGER NOT NULL DEFAULT 0,
+        meta         TEXT,
+        UNIQUE (source, message_id)
+      );
+      INSERT INTO inbox_v2 (seq, source, message_id, payload, received_at, status, processed_at)
+        SELECT seq, source, message_id, payload, received_at, status, processed_at FROM inbox;
+      DROP TABLE inbox;
+      ALTER TABLE inbox_v2 RENAME TO inbox;
+      CREATE INDEX inbox_pending ON inbox (source, seq) WHERE status = 'received';
+    `,
+  },
 ];
 
 export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

@@ -24,6 +24,7 @@ import type {
   IdempotencyRecord,
   InboxEntry,
   InboxRecord,
+  InboxStatus,
   Json,
   NewException,
   NewOutboxItem,
@@ -46,7 +47,7 @@ export interface SqliteStoreOptions {
 type SqlValue = string | number | null;
 
 // Row shapes as SQLite returns them.
-interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: 'received' | 'processed' }
+interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: InboxStatus; replays: number; meta: string | null }
 interface OutboxRow {
   id: number; connection: string; operation: string; idempotency_key: string; request: string; origin: string | null;
   context: string | null; correlation_id: string | null; process: string | null; step: string | null; record_key: string | null;
@@ -79,7 +80,9 @@ function setIfPresent<T extends object, K extends keyof T>(target: T, key: K, va
 }
 
 function toInbox(row: InboxRow): InboxRecord {
-  return { seq: row.seq, source: row.source, messageId: row.message_id, payload: parseJson(row.payload), receivedAt: row.received_at, status: row.status };
+  const record: InboxRecord = { seq: row.seq, source: row.source, messageId: row.message_id, payload: parseJson(row.payload), receivedAt: row.received_at, status: row.status, replays: row.replays ?? 0 };
+  if (row.meta !== null && row.meta !== undefined) record.meta = parseJson(row.meta);
+  return record;
 }
 
 function toOutbox(row: OutboxRow): OutboxItem {
@@ -234,8 +237,8 @@ export class SqliteStore implements Store {
   // ---------- inbox ----------
   private insertInbox(entry: InboxEntry): boolean {
     const result = this.run(
-      'INSERT INTO inbox (source, message_id, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (source, message_id) DO NOTHING',
-      entry.source, entry.messageId, toJsonText(entry.payload), entry.receivedAt,
+      'INSERT INTO inbox (source, message_id, payload, received_at, meta) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, message_id) DO NOTHING',
+      entry.source, entry.messageId, toJsonText(entry.payload), entry.receivedAt, entry.meta === undefined ? null : toJsonText(entry.meta),
     );
     return result.changes === 1;
   }
@@ -250,11 +253,25 @@ export class SqliteStore implements Store {
   }
 
   async inboxMarkProcessed(source: string, messageId: string): Promise<void> {
-    this.run("UPDATE inbox SET status = 'processed', processed_at = ? WHERE source = ? AND message_id = ?", Date.now(), source, messageId);
+    this.run("UPDATE inbox SET status = 'processed', processed_at = ? WHERE source = ? AND message_id = ? AND status <> 'processed'", Date.now(), source, messageId);
   }
 
   async inboxPending(source: string, limit: number): Promise<InboxRecord[]> {
     return this.all<InboxRow>("SELECT * FROM inbox WHERE source = ? AND status = 'received' ORDER BY seq LIMIT ?", source, limitOf(limit)).map(toInbox);
+  }
+
+  async inboxNoteReplay(source: string, messageId: string): Promise<number> {
+    const row = this.get<{ replays: number }>("UPDATE inbox SET replays = replays + 1 WHERE source = ? AND message_id = ? AND status = 'received' RETURNING replays", source, messageId);
+    return row?.replays ?? 0;
+  }
+
+  async inboxAbandon(source: string, messageId: string, now: number): Promise<boolean> {
+    return this.run("UPDATE inbox SET status = 'abandoned', processed_at = ? WHERE source = ? AND message_id = ? AND status = 'received'", now, source, messageId).changes === 1;
+  }
+
+  async inboxGet(source: string, messageId: string): Promise<InboxRecord | undefined> {
+    const row = this.get<InboxRow>('SELECT * FROM inbox WHERE source = ? AND message_id = ?', source, messageId);
+    return row ? toInbox(row) : undefined;
   }
 
   // ---------- outbox ----------

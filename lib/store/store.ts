@@ -16,10 +16,20 @@ export interface InboxEntry {
   messageId: string;
   payload: Json;
   receivedAt: number;
+  /** What the trigger needs to re-emit the entry after a restart (for MQTT: topic, qos, retain). */
+  meta?: Json;
 }
+/**
+ * `received`: committed, not yet handed over durably downstream (replayed on the trigger's next start);
+ * `processed`: a durable hand-over point (outbox submit, exception, acknowledged publish, ...) marked it;
+ * `abandoned`: replayed too often without being marked (the flow drops it); an exception was raised.
+ */
+export type InboxStatus = 'received' | 'processed' | 'abandoned';
 export interface InboxRecord extends InboxEntry {
   seq: number;
-  status: 'received' | 'processed';
+  status: InboxStatus;
+  /** How many times the trigger re-emitted it on a start (inboxNoteReplay). */
+  replays: number;
 }
 
 // ---------- outbox ----------
@@ -150,8 +160,15 @@ export interface Store {
   inboxAdd(entry: InboxEntry): Promise<boolean>;
   /** Adds many in one transaction (the grouped-commit path). Returns, per entry, whether it was new. */
   inboxAddMany(entries: InboxEntry[]): Promise<boolean[]>;
+  /** Marks a `received` (or `abandoned`) entry processed; no-op for unknown or already processed entries. */
   inboxMarkProcessed(source: string, messageId: string): Promise<void>;
+  /** The `received` entries of a source in arrival order. */
   inboxPending(source: string, limit: number): Promise<InboxRecord[]>;
+  /** Counts one start-up replay of a `received` entry; returns the new count (0 when it is not `received`). */
+  inboxNoteReplay(source: string, messageId: string): Promise<number>;
+  /** Gives a `received` entry up (status `abandoned`, out of inboxPending); true when it was `received`. */
+  inboxAbandon(source: string, messageId: string, now: number): Promise<boolean>;
+  inboxGet(source: string, messageId: string): Promise<InboxRecord | undefined>;
 
   // outbox
   outboxEnqueue(item: NewOutboxItem, now: number): Promise<{ item: OutboxItem; duplicate: boolean }>;

@@ -6,6 +6,7 @@
  */
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { inboxRefOf } from '../../lib/inbox';
 import { BC_WRITE_OPERATIONS } from '../../lib/connectors/business-central';
 
 export = function (RED: any) {
@@ -29,7 +30,7 @@ export = function (RED: any) {
         const operation = config.operation === 'msg' || !config.operation ? msg.operation : config.operation;
         if ((BC_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
           const request = msg.payload;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `business-central ${operation}`, recordKey: msg.recordKey });
+          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `business-central ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
           msg.payload = result.response;
           msg.businessCentral = { operation, duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'list') {

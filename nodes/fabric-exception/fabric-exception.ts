@@ -8,10 +8,12 @@
  * for the failure it records: that failure is now in the queue.
  * With "replay to this node" the exception's replay target is this node: a replay from the console, the
  * admin API or a fabric-exceptions node sends { payload, replay: { exceptionId, edited, actor } } out of output 2.
+ * A hand-over point: once the exception is stored, the msg's inbox entry (msg._fabricInbox) is marked processed.
  */
 import type { ErrorClass, Json } from '../../lib/store/store';
 import type { NodeAPI, Node } from '../fabric-exceptions/red-api';
 import { storeNode } from '../fabric-exceptions/red-api';
+import { markInboxProcessed } from '../../lib/inbox';
 
 interface ExceptionConfig {
   id: string;
@@ -79,6 +81,8 @@ export = function (RED: NodeAPI) {
           },
           `node:${node.id}`,
         );
+        // the failure is durable in the exception queue: the msg's inbox entry (fabric-mqtt-in) is handed over
+        await markInboxProcessed(msg, services.store);
         count += 1;
         node.status({ fill: 'yellow', shape: 'dot', text: t('status.recorded', { count, id: record.id }) });
         msg.exception = { id: record.id, status: record.status, ownerTeam: record.ownerTeam, occurrences: record.occurrences };

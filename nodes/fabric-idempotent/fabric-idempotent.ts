@@ -3,10 +3,16 @@
  * The key is the CloudEvent's `idempotencykey` (msg.payload.idempotencykey) or a JSONata expression over msg,
  * compiled once per deploy. Keys and their first-seen time live in the fabric-store (durable, with retention).
  * Thin: the work is lib/idempotency's IdempotencyService.
+ *
+ * Inbox hand-over: a message from fabric-mqtt-in (msg._fabricInbox) that claims a key records that inbox entry as the
+ * key's outcome, so the same entry re-emitted after a restart (msg.redelivered) passes again instead of being taken
+ * for its own duplicate (downstream, the outbox de-duplicates the write). A repeat that is dropped (repeats: drop, or
+ * output 2 not wired) marks its inbox entry processed.
  */
 import jsonata from 'jsonata';
 import type { NodeAPI, Node, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
+import { inboxRefOf, markInboxProcessed } from '../../lib/inbox';
 
 interface IdempotentConfig {
   id: string;
@@ -68,12 +74,17 @@ export = function (RED: NodeAPI) {
         const services = storeCfg!.requireServices();
         const key = await keyOf(msg);
         const claim = await services.idempotency.claim(scope, key, ttlMs);
-        if (claim.claimed) {
+        const ref = inboxRefOf(msg);
+        const refText = ref ? `${ref.source}#${ref.messageId}` : undefined;
+        const ownReplay = !claim.claimed && refText !== undefined && (claim.existing?.outcome as { inbox?: unknown } | null | undefined)?.inbox === refText;
+        if (claim.claimed && refText) await services.idempotency.recordOutcome(scope, key, { inbox: refText });
+        if (claim.claimed || ownReplay) {
           passed += 1;
           msg.idempotencykey = key;
           send(toOutput ? [msg, null] : msg);
         } else {
           repeats += 1;
+          if (!toOutput || ((node as unknown as { wires?: string[][] }).wires?.[1]?.length ?? 0) === 0) await markInboxProcessed(msg, services.store);
           if (toOutput) {
             msg.idempotencykey = key;
             msg.duplicate = { key, scope, firstSeenAt: claim.existing?.firstSeenAt ?? null, outcome: claim.existing?.outcome ?? null };

@@ -8,12 +8,20 @@
  *           msg.error = { message, errors: [{ path, message }] }. They are committed and acknowledged too:
  *           redelivering them would not make them valid. If output 2 is not wired, the node reports the error
  *           with node.error(msg) so Catch nodes see it. Nothing is dropped silently.
+ *
+ * Inbox hand-over (docs/runtime.md): every emitted msg carries `msg._fabricInbox = { source, messageId }`. The entry stays
+ * `received` until a durable hand-over point marks it processed (outbox submit, fabric-exception, acknowledged
+ * fabric-mqtt-out publish, fabric-idempotent dropping a repeat, process-step parking, or `msg.fabricDone = true` on a
+ * node that completes the msg). On start, before new traffic, the node re-emits its `received` entries with
+ * `msg.redelivered = true`; an entry replayed `maxReplays` (3) times without a hand-over is abandoned, with a warning
+ * and an exception for integration-ops (replayable: a replay re-emits it from this node).
  */
 import type { IPublishPacket } from 'mqtt';
 import { parseJsonSafely } from '../../lib/model/safe-json';
 import { openFabric, servicesFor, type FabricHandle } from '../../lib/fabric/services';
-import type { InboxWriter } from '../../lib/inbox';
-import type { Json } from '../../lib/store/store';
+import { INBOX_REF_PROPERTY, inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox, type InboxWriter } from '../../lib/inbox';
+import type { FabricServices } from '../../lib/fabric/services';
+import type { InboxRecord, Json, Store } from '../../lib/store/store';
 import type { StoreOptions } from '../../lib/store/registry';
 import { validFilter } from '../../lib/broker/acl';
 import { inboxMessageId } from '../../lib/broker/message-id';
@@ -27,22 +35,38 @@ interface MqttInConfig {
   topic?: string;
   qos?: string | number;
   maxBytes?: string | number;
+  /** Start-up replays of an unprocessed inbox entry before it is abandoned (default 3). */
+  maxReplays?: string | number;
 }
 
 const RAW_PREVIEW_BYTES = 64 * 1024;
+/** Set by a flow on a msg from fabric-mqtt-in to mark its inbox entry done when a node completes it. */
+const DONE_PROPERTY = 'fabricDone';
+const hooked = new WeakSet<object>();
 
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-mqtt-in.${key}`, subs);
 
+  // Explicit "done" for flows that end a message on purpose (a switch branch, a filter): a node that completes a msg
+  // carrying msg.fabricDone === true marks its inbox entry processed (Node-RED's onComplete hook: function nodes
+  // returning null, change nodes, debug nodes ... every node that calls done()).
+  const hooks = (RED as unknown as { hooks?: { add(name: string, fn: (event: { msg?: Record<string, unknown> }) => void): void } }).hooks;
+  if (hooks && !hooked.has(hooks)) {
+    hooked.add(hooks);
+    hooks.add('onComplete.fabric-inbox', (event) => {
+      const msg = event?.msg;
+      if (msg && msg[DONE_PROPERTY] === true && inboxRefOf(msg)) void markInboxProcessed(msg);
+    });
+  }
+
   /** The inbox writer of the referenced fabric-store node, or of the runtime's own store. */
-  function inboxFor(node: Node, storeId: string | undefined): { inbox: InboxWriter; handle?: FabricHandle } {
+  function inboxFor(node: Node, storeId: string | undefined): { inbox: InboxWriter; services: FabricServices; handle?: FabricHandle } {
     if (storeId) {
       const storeNode = RED.nodes.getNode(storeId);
       if (!storeNode) throw new Error(t('errors.noStoreNode'));
-      const services = storeNode.services ?? storeNode.fabric?.services;
-      if (services?.inbox) return { inbox: services.inbox };
-      if (storeNode.store) return { inbox: servicesFor(storeNode.store).inbox };
+      const services: FabricServices | undefined = storeNode.services ?? storeNode.fabric?.services ?? (storeNode.store ? servicesFor(storeNode.store) : undefined);
+      if (services?.inbox) return { inbox: services.inbox, services };
       throw new Error(t('errors.storeNotReady'));
     }
     // the runtime's store: PostgreSQL in a scale-out runtime (settings.fabric.store), else its SQLite file
@@ -50,7 +74,7 @@ export = function (RED: NodeAPI) {
     const storePath: string | undefined = RED.settings.fabric?.storePath;
     if (!runtimeStore && !storePath) throw new Error(t('errors.noStore'));
     const handle = openFabric(runtimeStore ?? { kind: 'sqlite', path: storePath! });
-    return { inbox: handle.services.inbox, handle };
+    return { inbox: handle.services.inbox, services: handle.services, handle };
   }
 
   function FabricMqttIn(this: Node, config: MqttInConfig) {
@@ -60,6 +84,7 @@ export = function (RED: NodeAPI) {
     const topic = (config.topic ?? '').trim();
     const qos = ([0, 1, 2].includes(Number(config.qos)) ? Number(config.qos) : 1) as 0 | 1 | 2;
     const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : 1024 * 1024;
+    const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
     const source = `mqtt:${node.id}`;
     const invalidWired = (node.wires?.[1]?.length ?? 0) > 0;
     let received = 0;
@@ -77,9 +102,10 @@ export = function (RED: NodeAPI) {
       return;
     }
     let inbox: InboxWriter;
+    let services: FabricServices;
     let handle: FabricHandle | undefined;
     try {
-      ({ inbox, handle } = inboxFor(node, config.store));
+      ({ inbox, services, handle } = inboxFor(node, config.store));
     } catch (err) {
       node.status({ fill: 'red', shape: 'ring', text: t('status.noStore') });
       node.error((err as Error).message);
@@ -92,7 +118,84 @@ export = function (RED: NodeAPI) {
       node.status({ fill: 'green', shape: 'dot', text: t('status.counts', { received, duplicates, invalid }) });
     };
 
-    const handler = async (packet: IPublishPacket): Promise<void> => {
+    const store: Store = services.store;
+    const unregisterSource = registerInboxSource(source, store);
+
+    /** Emits one committed entry: output 1 for JSON, output 2 (or node.error) for an unacceptable payload. */
+    const emit = (topic: string, qos: number, retain: boolean, messageId: string, payload: Json, invalidInfo: { errors: unknown; text: string } | undefined, extra: Record<string, unknown>): void => {
+      const ref = { source, messageId };
+      const base: NodeMessage = { topic, qos, retain, inbox: ref, [INBOX_REF_PROPERTY]: ref, ...extra };
+      if (!invalidInfo) {
+        received++;
+        const msg: NodeMessage = { ...base, payload };
+        const ce = payload as Record<string, unknown> | null;
+        if (ce && typeof ce === 'object' && !Array.isArray(ce) && typeof ce.correlationid === 'string') msg.correlationid = ce.correlationid;
+        node.send([msg, null]);
+      } else {
+        invalid++;
+        const errors = invalidInfo.errors as Array<{ path?: string; message?: string }>;
+        const first = Array.isArray(errors) ? errors[0] : undefined;
+        const message = t('errors.invalidPayload', { topic, detail: first ? `${first.path || '(payload)'}: ${first.message}` : '' });
+        const msg: NodeMessage = { ...base, payload: invalidInfo.text, error: { message, errors } };
+        if (invalidWired) node.send([null, msg]);
+        else node.error(message, msg);
+      }
+      counts();
+    };
+
+    /** Re-emits a stored entry (start-up replay, or an operator's replay of an abandoned entry). */
+    const emitRecord = (record: Pick<InboxRecord, 'messageId' | 'payload' | 'meta'>, extra: Record<string, unknown>): void => {
+      const meta = (record.meta ?? {}) as { topic?: string; qos?: number; retain?: boolean; invalid?: boolean };
+      const topic0 = typeof meta.topic === 'string' ? meta.topic : topic;
+      const p = record.payload as Record<string, unknown> | null;
+      if (meta.invalid && p && typeof p === 'object') {
+        emit(topic0, meta.qos ?? qos, meta.retain === true, record.messageId, record.payload, { errors: p.errors, text: typeof p.rawPreview === 'string' ? p.rawPreview : '' }, extra);
+      } else emit(topic0, meta.qos ?? qos, meta.retain === true, record.messageId, record.payload, undefined, extra);
+    };
+
+    // An operator replaying the "abandoned" exception re-emits the entry (marked received again is not needed:
+    // the replayed msg carries its inbox identity and a hand-over marks it processed).
+    const unregisterReplayer = services.exceptions.registerNodeReplayer(node.id, async (request) => {
+      const req = (request.payload ?? {}) as { messageId?: unknown; payload?: Json; meta?: Json };
+      if (typeof req.messageId !== 'string') throw new Error('not an inbox entry of this node');
+      emitRecord({ messageId: req.messageId, payload: req.payload ?? null, meta: req.meta }, { redelivered: true, replay: { exceptionId: request.exception.id, edited: request.edited, actor: request.actor } });
+    });
+
+    // Start-up replay: entries committed by an earlier run (or the previous deploy) but never handed over.
+    let closing = false;
+    const ready: Promise<void> = replayInbox(store, source, {
+      maxReplays,
+      emit: (record, replay) => {
+        if (!closing) emitRecord(record, { redelivered: true, redeliveries: replay });
+      },
+      abandoned: async (record) => {
+        const text = t('errors.abandoned', { messageId: record.messageId, replays: record.replays, topic: String((record.meta as { topic?: unknown } | undefined)?.topic ?? topic) });
+        node.warn(text);
+        await services.exceptions.add(
+          {
+            process: 'inbox',
+            step: node.name || `fabric-mqtt-in ${topic}`,
+            errorClass: 'internal',
+            message: text,
+            details: [{ path: '/inbox', message: `status abandoned after ${record.replays} start-up replays` }],
+            ownerTeam: 'integration-ops',
+            recordKey: `Inbox/${source}/${record.messageId}`,
+            request: { messageId: record.messageId, payload: record.payload, meta: record.meta ?? null },
+            replayTarget: { kind: 'node', nodeId: node.id },
+          },
+          `node:${node.id}`,
+        );
+      },
+    }).then(
+      (r) => {
+        if (r.replayed || r.abandoned) node.log(t('log.replayed', { replayed: r.replayed, abandoned: r.abandoned }));
+      },
+      (err: unknown) => node.warn(t('errors.replayFailed', { error: (err as Error)?.message ?? String(err) })),
+    );
+
+    const inFlight = new Set<Promise<void>>();
+    const handle1 = async (packet: IPublishPacket): Promise<void> => {
+      await ready; // replayed entries go first
       const bytes = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? '');
       const parsed = parseJsonSafely(bytes, { maxBytes });
       const messageId = inboxMessageId(packet.topic, bytes, parsed.ok ? parsed.value : undefined);
@@ -108,41 +211,27 @@ export = function (RED: NodeAPI) {
           rawPreview: bytes.subarray(0, RAW_PREVIEW_BYTES).toString('utf8'),
         };
       }
+      const meta: Json = parsed.ok ? { topic: packet.topic, qos: packet.qos, retain: !!packet.retain } : { topic: packet.topic, qos: packet.qos, retain: !!packet.retain, invalid: true };
       // throws when the commit fails: the connection then leaves the message unacknowledged
-      const isNew = await inbox.add({ source, messageId, payload, receivedAt });
+      const isNew = await inbox.add({ source, messageId, payload, receivedAt, meta });
       if (!isNew) {
         duplicates++;
         counts();
         return;
       }
-      const base: NodeMessage = {
-        topic: packet.topic,
-        qos: packet.qos,
-        retain: packet.retain,
-        inbox: { source, messageId },
-      };
-      if (parsed.ok) {
-        received++;
-        const msg: NodeMessage = { ...base, payload: parsed.value };
-        const ce = parsed.value as Record<string, unknown> | null;
-        if (ce && typeof ce === 'object' && typeof ce.correlationid === 'string') msg.correlationid = ce.correlationid;
-        node.send([msg, null]);
-      } else {
-        invalid++;
-        const first = parsed.errors[0];
-        const message = t('errors.invalidPayload', {
-          topic: packet.topic,
-          detail: first ? `${first.path || '(payload)'}: ${first.message}` : '',
-        });
-        const msg: NodeMessage = {
-          ...base,
-          payload: bytes.length <= maxBytes ? bytes.toString('utf8') : bytes.subarray(0, RAW_PREVIEW_BYTES).toString('utf8'),
-          error: { message, errors: parsed.errors },
-        };
-        if (invalidWired) node.send([null, msg]);
-        else node.error(message, msg);
+      if (closing) return; // committed and `received`: the next start re-emits it
+      if (parsed.ok) emit(packet.topic, packet.qos, !!packet.retain, messageId, payload, undefined, {});
+      else {
+        const text = bytes.length <= maxBytes ? bytes.toString('utf8') : bytes.subarray(0, RAW_PREVIEW_BYTES).toString('utf8');
+        emit(packet.topic, packet.qos, !!packet.retain, messageId, payload, { errors: parsed.errors, text }, {});
       }
-      counts();
+    };
+    const handler = (packet: IPublishPacket): Promise<void> => {
+      const p = handle1(packet);
+      inFlight.add(p);
+      const settle = () => inFlight.delete(p);
+      p.then(settle, settle);
+      return p;
     };
 
     brokerNode.register(node);
@@ -150,12 +239,21 @@ export = function (RED: NodeAPI) {
     brokerNode.connection?.subscribe(node.id, topic, qos, handler);
 
     node.on('close', (removed: boolean, done: () => void) => {
+      closing = true;
       brokerNode.connection?.off('status', counts);
       brokerNode.connection?.unsubscribe(node.id, removed);
       brokerNode.deregister(node);
+      unregisterReplayer();
       node.status({});
-      if (handle) handle.release().then(done, done);
-      else done();
+      // let commits in progress finish (their entries stay `received` for the next start's replay) before the
+      // next deploy's instance reads the pending entries
+      const settled = Promise.race([Promise.allSettled([ready, ...inFlight]), new Promise((r) => setTimeout(r, 5000).unref())]);
+      settled
+        .then(() => {
+          unregisterSource();
+          return handle?.release();
+        })
+        .then(() => done(), () => done());
     });
   }
 

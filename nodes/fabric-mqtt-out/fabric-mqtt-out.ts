@@ -2,8 +2,11 @@
  * `fabric-mqtt-out`: publishes msg.payload as JSON through a `fabric-broker` config node.
  * Topic from the node's configuration, else msg.topic; a topic under `fabric/` must follow the taxonomy
  * `fabric/v<N>/<entity>/<event>` (lib/model/topics). done() after the broker acknowledged (QoS 1/2).
+ * A hand-over point: after the broker acknowledged a QoS 1/2 publish, the msg's inbox entry (msg._fabricInbox) is marked
+ * processed. A QoS 0 publish is at-most-once by contract: it is marked once handed to the connection.
  */
 import { isValidTopic } from '../../lib/model/topics';
+import { markInboxProcessed } from '../../lib/inbox';
 import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
 
 interface MqttOutConfig {
@@ -56,7 +59,8 @@ export = function (RED: NodeAPI) {
       const connection = brokerNode.connection;
       if (!connection) return done(new Error(brokerNode.configError ?? t('errors.noConnection')));
       connection.publish(topic, body, { qos, retain }).then(
-        () => {
+        async () => {
+          await markInboxProcessed(msg);
           published++;
           refresh();
           done();

@@ -4,6 +4,7 @@
  * The request is `msg.payload`; fields the dialog sets (project key, issue type) fill what the payload leaves out.
  */
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['createProject', 'createEpic', 'createIssue'];
 
@@ -29,7 +30,7 @@ export = function (RED: any) {
           const request = { ...(msg.payload ?? {}) };
           if (config.projectKey && request.projectKey === undefined && operation !== 'createProject') request.projectKey = config.projectKey;
           if (config.issueType && request.issueType === undefined && operation === 'createIssue') request.issueType = config.issueType;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `jira ${operation}`, recordKey: msg.recordKey });
+          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `jira ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
           msg.payload = result.response;
           msg.jira = { duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'getIssue') {

@@ -7,6 +7,7 @@
 import { toCanonicalExpense, toCanonicalTimeEntry, workspaceContext } from '../../lib/connectors/kantata/mapping';
 import type { KantataCursor } from '../../lib/connectors/kantata/client';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['createProjectShell', 'createWorkspace', 'updateWorkspace', 'createStories', 'addParticipations', 'createTimeEntry', 'markInvoiced'];
 
@@ -77,7 +78,7 @@ export = function (RED: any) {
         }
         if (WRITES.includes(operation)) {
           const request = msg.payload;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `kantata ${operation}`, recordKey: msg.recordKey });
+          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `kantata ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
           msg.payload = result.response;
           msg.kantata = { duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'get') {

@@ -6,6 +6,7 @@
  */
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { inboxRefOf } from '../../lib/inbox';
 import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
 
 export = function (RED: any) {
@@ -29,7 +30,7 @@ export = function (RED: any) {
         const operation = config.operation === 'msg' || !config.operation ? msg.operation : config.operation;
         if ((NETSUITE_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
           const request = msg.payload;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey });
+          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
           msg.payload = result.response;
           msg.netsuite = { operation, duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'suiteql') {

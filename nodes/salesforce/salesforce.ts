@@ -6,6 +6,7 @@
  */
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['create', 'update', 'upsert', 'delete', 'composite'];
 
@@ -38,7 +39,7 @@ export = function (RED: any) {
           const request = writeRequest(operation, sobject, msg, config, t);
           const idempotencyKey =
             msg.idempotencyKey ?? msg.idempotencykey ?? (operation === 'upsert' ? `upsert:${request.sobject}:${request.externalIdField}:${String(request.externalId)}` : idempotencyKeyFor(msg, operation, request));
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `salesforce ${operation}`, recordKey: msg.recordKey ?? (request.sobject ? `${request.sobject}/${request.id ?? request.externalId ?? ''}` : undefined) });
+          const result = await cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `salesforce ${operation}`, recordKey: msg.recordKey ?? (request.sobject ? `${request.sobject}/${request.id ?? request.externalId ?? ''}` : undefined), inbox: inboxRefOf(msg) });
           msg.payload = result.response;
           msg.salesforce = { operation, duplicate: result.duplicate, outboxId: result.item.id };
           send(msg);

@@ -4,6 +4,7 @@
  * a string payload becomes the text under the dialog's title.
  */
 import { limitsFrom, registerConnection, idempotencyKeyFor } from '../../lib/connectors/glue';
+import { inboxRefOf } from '../../lib/inbox';
 import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 
 export = function (RED: any) {
@@ -39,7 +40,7 @@ export = function (RED: any) {
         const p = msg.payload;
         const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? 'PS Fabric', text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
         const card = toWebhookPayload(spec, format);
-        const result = await handle.submit({ operation: 'postCard', request: { card }, idempotencyKey: idempotencyKeyFor(msg, 'postCard', card), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || 'teams notify', recordKey: msg.recordKey });
+        const result = await handle.submit({ operation: 'postCard', request: { card }, idempotencyKey: idempotencyKeyFor(msg, 'postCard', card), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || 'teams notify', recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
         msg.teams = { response: result.response, duplicate: result.duplicate };
         send(msg);
         done();

@@ -73,6 +73,25 @@ describe('SqliteStore specifics', () => {
     }
   });
 
+  it('migrates a version-1 inbox (status check, replays, meta) keeping its rows and sequence', async () => {
+    const file = path.join(tmp.dir, 'v1.sqlite');
+    const db = new Database(file);
+    migrateSqlite(db, SQLITE_MIGRATIONS.filter((m) => m.version === 1));
+    db.prepare("INSERT INTO inbox (source, message_id, payload, received_at, status) VALUES ('s', 'a', '1', 1, 'processed'), ('s', 'b', '2', 2, 'received')").run();
+    db.close();
+    const store = new SqliteStore({ path: file });
+    try {
+      const [b] = await store.inboxPending('s', 10);
+      assert.deepEqual([b.messageId, b.seq, b.replays, b.meta], ['b', 2, 0, undefined]);
+      assert.equal((await store.inboxGet('s', 'a'))?.status, 'processed');
+      assert.equal(await store.inboxAbandon('s', 'b', 3), true);
+      assert.equal(await store.inboxAdd({ source: 's', messageId: 'c', payload: 3, receivedAt: 3 }), true);
+      assert.equal((await store.inboxGet('s', 'c'))?.seq, 3);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('applies a later migration on reopen and refuses a file from a newer build', async () => {
     const file = path.join(tmp.dir, 'store.sqlite');
     await new SqliteStore({ path: file }).close();
@@ -84,7 +103,7 @@ describe('SqliteStore specifics', () => {
     } finally {
       db.close();
     }
-    assert.throws(() => new SqliteStore({ path: file }), /schema version 2, newer than this PS Fabric build knows \(1\)/);
+    assert.throws(() => new SqliteStore({ path: file }), new RegExp(`schema version ${LATEST_SQLITE_SCHEMA_VERSION + 1}, newer than this PS Fabric build knows \\(${LATEST_SQLITE_SCHEMA_VERSION}\\)`));
   });
 
   it('rejects calls after close with a clear error', async () => {

@@ -76,6 +76,34 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
         // A processed entry is still known: re-adding it is not new.
         assert.equal(await store.inboxAdd({ source: 's', messageId: 'm0', payload: 0, receivedAt: T0 }), false);
       });
+
+      it('keeps the trigger meta, counts start-up replays and abandons entries out of the pending list', async () => {
+        await store.inboxAddMany([
+          { source: 's', messageId: 'a', payload: { x: 1 }, receivedAt: T0, meta: { topic: 'legacy/v1/a', qos: 1 } },
+          { source: 's', messageId: 'b', payload: 2, receivedAt: T0 + 1 },
+        ]);
+        await store.inboxAdd({ source: 's', messageId: 'c', payload: 3, receivedAt: T0 + 2, meta: { topic: 't/c' } });
+        const [a, b, c] = await store.inboxPending('s', 10);
+        assert.deepEqual([a.meta, a.replays, a.status], [{ topic: 'legacy/v1/a', qos: 1 }, 0, 'received']);
+        assert.equal(b.meta, undefined);
+        assert.deepEqual(c.meta, { topic: 't/c' });
+        assert.equal(await store.inboxNoteReplay('s', 'a'), 1);
+        assert.equal(await store.inboxNoteReplay('s', 'a'), 2);
+        assert.equal(await store.inboxNoteReplay('s', 'missing'), 0);
+        assert.equal((await store.inboxGet('s', 'a'))?.replays, 2);
+        assert.equal(await store.inboxAbandon('s', 'a', T0 + 10), true);
+        assert.equal(await store.inboxAbandon('s', 'a', T0 + 11), false, 'only a received entry is abandoned');
+        assert.equal((await store.inboxGet('s', 'a'))?.status, 'abandoned');
+        assert.equal(await store.inboxNoteReplay('s', 'a'), 0, 'an abandoned entry is not replayed');
+        assert.deepEqual((await store.inboxPending('s', 10)).map((r) => r.messageId), ['b', 'c']);
+        // a late hand-over still marks an abandoned entry processed; a processed one is never abandoned
+        await store.inboxMarkProcessed('s', 'a');
+        assert.equal((await store.inboxGet('s', 'a'))?.status, 'processed');
+        await store.inboxMarkProcessed('s', 'b');
+        assert.equal(await store.inboxAbandon('s', 'b', T0 + 12), false);
+        assert.equal(await store.inboxGet('s', 'nope'), undefined);
+        assert.equal(await store.inboxAdd({ source: 's', messageId: 'a', payload: 0, receivedAt: T0 }), false);
+      });
     });
 
     describe('outbox', () => {

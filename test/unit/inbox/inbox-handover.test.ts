@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox } from '../../../lib/inbox';
+import { DeliveryEngine } from '../../../lib/delivery/engine';
+import { servicesFor } from '../../../lib/fabric/services';
+import { SqliteStore } from '../../../lib/store/sqlite-store';
+import type { InboxRecord } from '../../../lib/store/store';
+import { tempDir } from '../../support/tmp';
+
+describe('inbox hand-over and start-up replay', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let store: SqliteStore;
+  beforeEach(() => {
+    tmp = tempDir('psfabric-inbox-handover-');
+    store = new SqliteStore({ path: path.join(tmp.dir, 'store.sqlite') });
+  });
+  afterEach(async () => {
+    await store.close();
+    tmp.cleanup();
+  });
+
+  const add = (id: string) => store.inboxAdd({ source: 'mqtt:n1', messageId: id, payload: { id }, receivedAt: 1, meta: { topic: 't' } });
+
+  it('reads the identity from msg._fabricInbox and marks the entry in the store registered for its source', async () => {
+    await add('a');
+    await add('b');
+    assert.equal(inboxRefOf({ payload: 1 }), undefined);
+    assert.deepEqual(inboxRefOf({ _fabricInbox: { source: 'mqtt:n1', messageId: 'a' } }), { source: 'mqtt:n1', messageId: 'a' });
+    await markInboxProcessed({ _fabricInbox: { source: 'mqtt:n1', messageId: 'a' } }); // no store registered, no fallback: nothing
+    assert.equal((await store.inboxGet('mqtt:n1', 'a'))?.status, 'received');
+    const off = registerInboxSource('mqtt:n1', store);
+    await markInboxProcessed({ _fabricInbox: { source: 'mqtt:n1', messageId: 'a' } });
+    assert.equal((await store.inboxGet('mqtt:n1', 'a'))?.status, 'processed');
+    off();
+    await markInboxProcessed({ _fabricInbox: { source: 'mqtt:n1', messageId: 'b' } }, store); // the fallback store
+    assert.equal((await store.inboxGet('mqtt:n1', 'b'))?.status, 'processed');
+    await markInboxProcessed({}, store); // a msg from elsewhere: ignored
+  });
+
+  it('re-emits received entries once per start and abandons an entry after maxReplays starts', async () => {
+    for (const id of ['a', 'b', 'c']) await add(id);
+    await store.inboxMarkProcessed('mqtt:n1', 'b');
+    const emitted: string[][] = [];
+    const abandoned: InboxRecord[] = [];
+    for (let start = 1; start <= 4; start++) {
+      const round: string[] = [];
+      const r = await replayInbox(store, 'mqtt:n1', { maxReplays: 3, emit: (rec, n) => void round.push(`${rec.messageId}#${n}`), abandoned: (rec) => void abandoned.push(rec) });
+      emitted.push(round);
+      if (start === 1) await store.inboxMarkProcessed('mqtt:n1', 'c'); // c's replay was handed over
+      if (start === 4) assert.deepEqual(r, { replayed: 0, abandoned: 1 });
+    }
+    assert.deepEqual(emitted, [['a#1', 'c#1'], ['a#2'], ['a#3'], []]);
+    assert.deepEqual(abandoned.map((r) => [r.messageId, r.replays, r.meta]), [['a', 3, { topic: 't' }]]);
+    assert.equal((await store.inboxGet('mqtt:n1', 'a'))?.status, 'abandoned');
+    assert.deepEqual(await store.inboxPending('mqtt:n1', 10), []);
+  });
+
+  it('the outbox submit marks the inbox entry processed once the write is persisted (before it is delivered)', async () => {
+    await add('w1');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const engine = new DeliveryEngine(store, servicesFor(store), { sweepMs: 60_000 });
+    const conn = engine.registerConnection('vendor:gated', { execute: async () => { await gate; return { ok: true }; } }, { ratePerSecond: 0, maxAttempts: 1 });
+    try {
+      const delivered = conn.submit({ operation: 'op', idempotencyKey: 'k1', request: { id: 'w1' }, inbox: { source: 'mqtt:n1', messageId: 'w1' } });
+      const deadline = Date.now() + 5000;
+      while ((await store.inboxGet('mqtt:n1', 'w1'))?.status !== 'processed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal((await store.inboxGet('mqtt:n1', 'w1'))?.status, 'processed', 'marked while the vendor has not answered yet');
+      assert.equal((await store.outboxFind('vendor:gated', 'k1'))?.request && true, true);
+      release();
+      await delivered;
+    } finally {
+      release();
+      await conn.close();
+      await engine.close();
+    }
+  });
+});
