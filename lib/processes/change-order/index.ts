@@ -184,7 +184,7 @@ export function planAmendment(a: Amendment, project: ProjectState | undefined, o
     ? undefined
     : { system: project.erp, operation: 'updateProject', idempotencyKey: `${key}:erp`, recordKey: `Project/${project.projectId}`, request: { projectExternalId: project.erpProjectId ?? project.projectId, project: { id: project.projectId }, billingSchedule, fields: endDate ? { endDate } : {} } };
   const psaWrite: ReadyPlan['psaWrite'] = project.psaWorkspaceId
-    ? { system: 'kantata', operation: 'updateWorkspace', idempotencyKey: `${key}:psa`, recordKey: `Project/${project.projectId}`, request: { id: project.psaWorkspaceId, workspace: { price_in_cents: Math.round(budget.amount * 100), ...(endDate ? { due_date: endDate } : {}) } } }
+    ? { system: 'kantata', operation: 'updateWorkspace', idempotencyKey: `${key}:psa`, recordKey: `Project/${project.projectId}`, request: { id: project.psaWorkspaceId, workspace: { price: budget.amount, budgeted: true, ...(endDate ? { due_date: endDate } : {}) } } }
     : undefined;
   const contract = {
     id: project.contractId ?? `CTR-${project.projectId}`,

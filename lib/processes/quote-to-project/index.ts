@@ -515,7 +515,8 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
             description: `${a.legalName} — ${billingType}; opportunity ${o.id}`,
             currency,
             budgeted: true,
-            price_in_cents: Math.round(project.budget.amount.amount * 100),
+            // Kantata takes the budget as `price` in currency units (price_in_cents is read-only)
+            price: project.budget.amount.amount,
             start_date: start,
             ...(project.endDate ? { due_date: project.endDate } : {}),
             custom_fields: [

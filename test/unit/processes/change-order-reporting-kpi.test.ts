@@ -27,7 +27,7 @@ describe('processes: change-order', () => {
     assert.equal((plan.billingSchedule as any).milestones.length, 3);
     assert.equal(plan.erpWrite!.operation, 'updateProject');
     assert.equal(plan.erpWrite!.idempotencyKey, 'co:a0A1:erp');
-    assert.deepEqual(plan.psaWrite!.request, { id: '42', workspace: { price_in_cents: 11200000, due_date: '2027-03-31' } });
+    assert.deepEqual(plan.psaWrite!.request, { id: '42', workspace: { price: 112000, budgeted: true, due_date: '2027-03-31' } });
     assert.equal(validate('Contract', plan.contract).ok, true, JSON.stringify(validate('Contract', plan.contract)));
     const cut = planAmendment({ ...amendment, amountChange: -10000 }, project);
     assert.equal(cut.status === 'ready' && (cut.billingSchedule as any).milestones[1].amount.amount, 60000);
