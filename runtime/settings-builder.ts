@@ -10,6 +10,7 @@ import os from 'node:os';
 import { DEFAULT_STORE_FILE } from '../lib/fabric/store-path';
 import type { StoreOptions } from '../lib/store/registry';
 import { adminAuthFromEnv, assertSafeExposure } from '../lib/governance/admin-auth';
+import { httpAdminMiddleware, httpNodeMiddleware } from './http-hardening';
 
 export const PALETTE_CATEGORY = 'PS Fabric';
 
@@ -81,6 +82,9 @@ export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<stri
     uiHost,
     ...(adminAuth ? { adminAuth } : {}),
     apiMaxLength: env.FABRIC_API_MAX_LENGTH ?? '5mb',
+    // security headers + http-in JSON body limit (413) and malformed-JSON answer (400): runtime/http-hardening.ts
+    httpNodeMiddleware: httpNodeMiddleware(env.FABRIC_HTTP_MAX_LENGTH ?? '1mb'),
+    httpAdminMiddleware: httpAdminMiddleware(),
     uiPort: intEnv(env, 'FABRIC_PORT', 1880),
     userDir,
     flowFile,
