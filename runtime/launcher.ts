@@ -18,6 +18,7 @@ import type { StoreOptions } from '../lib/store/registry';
 import { redactConnectionString } from '../lib/store/postgres-store';
 import { applyTemplateEnv, deployTemplates } from './templates';
 import { mountMetrics } from './metrics-endpoint';
+import { auditTrailSink, setApiAuditSink } from '../lib/governance/api-gate';
 
 /** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -161,6 +162,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       ? `${redactConnectionString(storeOptions.connectionString)}#${storeOptions.schema ?? 'public'}`
       : settings.fabric.storePath;
     say(`store: ${storeOptions.kind === 'postgres' ? 'PostgreSQL' : 'SQLite'} ${storePath} (instance ${settings.fabric.instanceId})`);
+    // experience-API decisions (api-gate) go to the audit trail: api.request.accepted / api.request.refused
+    setApiAuditSink(auditTrailSink(fabric.services.audit));
+    cleanups.push(async () => setApiAuditSink(undefined));
 
     // 2. broker
     const brokerOptions: BrokerOptions = {
