@@ -23,6 +23,7 @@
  *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}} -> reports, KPI reconciliation rate
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
+import { markInboxProcessed } from '../../lib/inbox';
 import type { Node, NodeAPI, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
 import { toEnvelope } from '../../lib/model';
@@ -105,6 +106,7 @@ export = function (RED: NodeAPI) {
       }
       if (plan.status === 'waiting') {
         await new co.ParkedAmendments(services().store).park({ amendment, attempt, retryAt: plan.retryAt, correlationId: msg.correlationId });
+        await markInboxProcessed(msg); // parked durably: the amendment's inbox entry (fabric-mqtt-in) is handed over
         msg.payload = { amendmentId: amendment.id, projectId: plan.projectId, attempt, retryAt: new Date(plan.retryAt).toISOString(), reason: plan.reason };
         return [null, msg, null];
       }
