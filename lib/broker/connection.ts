@@ -139,10 +139,13 @@ export class FabricMqttConnection extends EventEmitter {
       if (held.size >= maxUnacked) committed.then(() => callback(), () => callback());
       else callback();
     };
-    client.on('connect', (connack) => {
+    client.on('connect', () => {
       this.setState('connected', '');
-      // a clean start (or a broker that lost our session) needs the subscriptions again
-      if (!connack.sessionPresent) for (const s of this.subs.values()) this.sendSubscribe(s);
+      // Always (re)send the current subscriptions: a clean start or a broker that lost our session needs them, and
+      // with a persistent session the broker only knows the filters of the previous run — a topic changed while we
+      // were away (a new flow, an edited node reconnecting with the same client id) would never be subscribed.
+      // Re-subscribing an existing filter is harmless (the broker replaces it; queued messages are kept).
+      for (const s of this.subs.values()) this.sendSubscribe(s);
     });
     client.on('reconnect', () => this.setState('reconnecting'));
     client.on('offline', () => this.setState('offline'));
