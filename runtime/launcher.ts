@@ -15,6 +15,7 @@ import { buildSettings } from './settings-builder';
 import { brokerOptionsFromEnv, startBroker, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
 import type { StoreOptions } from '../lib/store/registry';
+import { deliveryFor } from '../lib/delivery/engine';
 import { redactConnectionString } from '../lib/store/postgres-store';
 import { applyTemplateEnv, deployTemplates } from './templates';
 import { mountMetrics } from './metrics-endpoint';
@@ -165,6 +166,14 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     // experience-API decisions (api-gate) go to the audit trail: api.request.accepted / api.request.refused
     setApiAuditSink(auditTrailSink(fabric.services.audit));
     cleanups.push(async () => setApiAuditSink(undefined));
+    // Scale-out: this process' outbox engine gets an owner naming the instance, and FABRIC_OUTBOX_LEASE_MS sets how
+    // long a claimed item stays leased, i.e. how soon another instance re-claims the items of one that died.
+    if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS) {
+      const leaseMs = env.FABRIC_OUTBOX_LEASE_MS ? Number(env.FABRIC_OUTBOX_LEASE_MS) : undefined;
+      if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 1000)) throw new Error(`FABRIC_OUTBOX_LEASE_MS must be an integer >= 1000, got "${env.FABRIC_OUTBOX_LEASE_MS}"`);
+      const engine = deliveryFor(fabric.store, fabric.services as never, { owner: `${settings.fabric.instanceId}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`, leaseMs });
+      cleanups.push(() => engine.close());
+    }
 
     // 2. broker
     const brokerOptions: BrokerOptions = {
