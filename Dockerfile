@@ -6,7 +6,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY . .
-RUN npm run build && npm prune --omit=dev
+# Node-RED and Dashboard 2 are devDependencies of the node package (a plain Node-RED brings its own, see
+# docs/packaging.md) but production dependencies of this image's launcher: make them so before pruning.
+RUN npm run build \
+ && node -e "const fs=require('fs');const p=require('./package.json');for(const n of ['node-red','@flowfuse/node-red-dashboard']){p.dependencies[n]=p.devDependencies[n];delete p.devDependencies[n]}fs.writeFileSync('package.json',JSON.stringify(p,null,2))" \
+ && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
