@@ -29,7 +29,7 @@ async function runOnce(persistence: 'level' | 'memory', count: number): Promise<
     const body = 'x'.repeat(200); // ~ a legacy TE line
     const started = Date.now();
     await publishQos1(pub, 'bench/broker/te', count, (i) => `${String(i).padEnd(12)}${body}`, 256);
-    await waitFor(() => t.unique >= count, `${count} messages at the subscriber`, 120_000, 5).catch(() => undefined);
+    await waitFor(() => t.unique >= count, `${count} messages at the subscriber`, 15_000, 5).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 100)); // late duplicates
     const seconds = (t.lastAt - started) / 1000;
     await pub.endAsync();
@@ -41,7 +41,7 @@ async function runOnce(persistence: 'level' | 'memory', count: number): Promise<
 }
 
 export async function brokerScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
-  const count = opts.count ?? (opts.quick ? 5_000 : 50_000);
+  const count = opts.count ?? (opts.quick ? 3_000 : 30_000);
   // warm-up of the code paths (not measured), then memory and level alternately
   await runOnce('memory', Math.min(1000, count));
   const memory = await runOnce('memory', count);
