@@ -163,7 +163,7 @@ def co():
     t.add("co-unwrap", "change", 420, 160, g1, wires=[["co-plan"]], name="amendment = event data", rules=[{"t": "set", "p": "payload", "pt": "msg", "to": "payload.data", "tot": "msg"}])
     g2 = t.group("co-g2", "2. Plan: new billing schedule + budget; park while the project does not exist", 20, 220, 1000, 200, "#dbe9f6")
     t.comment("co-c2", 300, 260, g2, "Project state = outcome of its quote-to-project run; parked amendments are retried with backoff by the node itself, then go to billing-ops")
-    t.add("co-plan", "process-step", 200, 330, g2, wires=[["co-erp-switch"], ["co-parked"], ["co-exc"]], name="plan amendment", store="psf-store", step="co-plan", retrySeconds=30, maxWaits=6, outputs=3)
+    t.add("co-plan", "process-step", 200, 330, g2, wires=[["co-erp-switch"], ["co-parked"], ["co-exc"]], name="plan amendment", store="psf-store", step="co-plan", retrySeconds="${FABRIC_CO_RETRY_SECONDS}", maxWaits=6, outputs=3)
     t.add("co-parked", "debug", 440, 370, g2, name="parked (waiting for its project)", active=True, tosidebar=True, console=False, complete="payload", targetType="msg", statusVal="payload.reason", statusType="msg")
     t.add("co-erp-switch", "switch", 440, 310, g2, wires=[["co-ns"], ["co-psa-prep"]], name="ERP can take a schedule?", property="erp", propertyType="msg", rules=[{"t": "eq", "v": "netsuite", "vt": "str"}, {"t": "else"}], checkall="false", repair=False, outputs=2)
     t.add("co-ns", "netsuite", 660, 290, g2, wires=[["co-psa-prep"]], name="NetSuite: billing schedule", netsuite="psf-netsuite", operation="updateProject", query="", recordType="", pageSize=1000)
@@ -191,6 +191,8 @@ def rep():
     t.add("rep-rollup", "process-step", 600, 220, g2, wires=[["rep-pub-rollup"]], name="roll-up", store="psf-store", step="rollup", outputs=1)
     t.add("rep-pub-rollup", "fabric-mqtt-out", 800, 220, g2, name="fabric/v1/kpi/rollup", broker="psf-broker", topic="fabric/v1/kpi/rollup", qos="1", retain=True)
     g3 = t.group("rep-g3", "3. Reconciliation CRM / ERP / PSA + KPI snapshot", 20, 360, 900, 160, "#e8e0f5")
+    t.add("rep-recon-in", "fabric-mqtt-in", 180, 480, g3, wires=[["rep-recon-unwrap"], []], name="fabric/v1/kpi/reconcile-request", broker="psf-broker", store="psf-store", topic="fabric/v1/kpi/reconcile-request", qos="1", outputs=2)
+    t.add("rep-recon-unwrap", "change", 400, 500, g3, wires=[["rep-recon-shape"]], name="reconInput = event data", rules=[{"t": "set", "p": "reconInput", "pt": "msg", "to": "payload.data", "tot": "msg"}])
     t.add("rep-recon-shape", "function", 180, 420, g3, wires=[["rep-recon"]], name="customers + projects per system", func=RECON_SHAPE, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
     t.add("rep-recon", "process-step", 400, 420, g3, wires=[["rep-pub-recon", "rep-kpi"]], name="reconcile", store="psf-store", step="reconcile", outputs=1)
     t.add("rep-pub-recon", "fabric-mqtt-out", 640, 400, g3, name="fabric/v1/kpi/reconciliation", broker="psf-broker", topic="fabric/v1/kpi/reconciliation", qos="1", retain=True)
@@ -225,6 +227,8 @@ msg.payload = msg.reportInput;
 return msg;"""
 
 RECON_SHAPE = r"""// Customers and projects as each system holds them (keys = our external ids). The seeded mismatch shows up here.
+// Until the CRM / ERP / PSA reads are wired here, a reconciliation run takes its lists from fabric/v1/kpi/reconcile-request
+// (event data {customer: {crm: [...], erp: [...], psa: [...]}, project: {...}}).
 msg.payload = msg.reconInput || { customer: {}, project: {} };
 return msg;"""
 

@@ -263,4 +263,5 @@ export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl
   set('FABRIC_Q2P_POLL_SECONDS', '5');
   set('FABRIC_T2C_POLL_SECONDS', '10');
   set('FABRIC_REPORTING_INTERVAL', '3600');
+  set('FABRIC_CO_RETRY_SECONDS', '30');
 }

@@ -99,12 +99,17 @@ export = function (RED: NodeAPI) {
       });
     }
 
+    // Each registered user (fabric-mqtt-in / -out) listens to the shared connection's status: one listener per user
+    // is expected, not a leak, so the limit follows the number of users (plus the broker's own listeners and headroom).
+    const sizeListeners = () => node.connection?.setMaxListeners(Math.max(10, users.size + 10));
     node.register = (user: Node) => {
       users.set(user.id, user);
+      sizeListeners();
       user.status(node.statusFor());
     };
     node.deregister = (user: Node) => {
       users.delete(user.id);
+      sizeListeners();
     };
 
     node.on('close', (_removed: boolean, done: () => void) => {
