@@ -26,6 +26,8 @@ export = function (RED: any) {
     let timer: NodeJS.Timeout | undefined;
     let closing = false;
     let polling: Promise<void> | undefined;
+    // An input that arrives while a poll runs asks for one more poll right after it, so no request is lost.
+    let pollRequested = false;
     let subscriber: CdcSubscriber | undefined;
     let emitted = 0;
 
@@ -85,7 +87,9 @@ export = function (RED: any) {
           })
           .finally(() => {
             polling = undefined;
-            schedule(intervalMs);
+            const again = pollRequested;
+            pollRequested = false;
+            schedule(again ? 0 : intervalMs);
           });
       }, delay);
     };
@@ -117,9 +121,12 @@ export = function (RED: any) {
 
     node.on('input', (_msg: any, _send: unknown, done: (e?: Error) => void) => {
       // Any input polls now (poll mode); handy for the demo and for tests.
-      if (mode === 'poll' && !polling) {
-        if (timer) clearTimeout(timer);
-        schedule(0);
+      if (mode === 'poll') {
+        if (polling) pollRequested = true;
+        else {
+          if (timer) clearTimeout(timer);
+          schedule(0);
+        }
       }
       done();
     });
