@@ -8,7 +8,7 @@
  *    (FABRIC_HTTP_MAX_LENGTH, default 1mb) so an oversized body gets 413 and malformed JSON 400 with a clear JSON
  *    message. (Node-RED's http-in parser would answer both with a bare 500 and log a warning; Node-RED 4.1 has no
  *    separate http-in size setting: its parser uses `apiMaxLength`.)
- *  - `httpAdminMiddleware` (editor + admin API): nosniff, `X-Frame-Options: SAMEORIGIN` + `frame-ancestors 'self'`
+ *  - `httpAdminMiddleware` (editor + admin API, which see every request first since both roots are `/`): nosniff, `X-Frame-Options: SAMEORIGIN` + `frame-ancestors 'self'`
  *    (the editor may frame its own pages; nobody else may frame it), `Referrer-Policy: same-origin`. No full CSP on the
  *    editor: it needs inline scripts and Monaco's workers.
  */
@@ -71,7 +71,21 @@ export function httpNodeMiddleware(limit: string | number = '1mb'): Array<(req: 
   ];
 }
 
-/** `httpAdminMiddleware`: headers for the editor and the admin API. */
-export function httpAdminMiddleware(): (req: Req, res: Res, next: Next) => void {
-  return headers(ADMIN_HEADERS);
+/**
+ * `httpAdminMiddleware`: headers for the editor and the admin API, and the JSON body parsed with the admin limit
+ * (`apiMaxLength`). With `httpAdminRoot` and `httpNodeRoot` both `/`, the admin app sees every request first and its
+ * own parser would answer a malformed body with express' HTML error page (stack trace included); parsing here answers
+ * 400/413 as JSON instead. A parsed body is not parsed again (body-parser marks `req._body`), so http-in routes get it.
+ */
+export function httpAdminMiddleware(limit: string | number = '5mb'): Array<(req: Req, res: Res, next: Next) => void> {
+  const json = express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] });
+  return [
+    headers(ADMIN_HEADERS),
+    (req, res, next) => {
+      json(req, res, (err?: unknown) => {
+        if (err) return bodyError(err as Parameters<typeof bodyError>[0], res);
+        next();
+      });
+    },
+  ];
 }

@@ -84,7 +84,7 @@ export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<stri
     apiMaxLength: env.FABRIC_API_MAX_LENGTH ?? '5mb',
     // security headers + http-in JSON body limit (413) and malformed-JSON answer (400): runtime/http-hardening.ts
     httpNodeMiddleware: httpNodeMiddleware(env.FABRIC_HTTP_MAX_LENGTH ?? '1mb'),
-    httpAdminMiddleware: httpAdminMiddleware(),
+    httpAdminMiddleware: httpAdminMiddleware(env.FABRIC_API_MAX_LENGTH ?? '5mb'),
     uiPort: intEnv(env, 'FABRIC_PORT', 1880),
     userDir,
     flowFile,

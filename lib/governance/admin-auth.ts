@@ -6,6 +6,7 @@
  *                                `node -e "console.log(require('bcryptjs').hashSync(process.argv[1], 12))" 'your-password'`
  *   FABRIC_ADMIN_PERMISSIONS     `*` (default) or `read`
  *   FABRIC_ADMIN_SESSION_EXPIRY  seconds (default 28800 = 8 h)
+ *   FABRIC_ADMIN_VIEWER_USER / FABRIC_ADMIN_VIEWER_PASSWORD_HASH  optional read-only operator (permissions `read`)
  *
  * The user gets the permissions given; `*` includes `ps-fabric.admin` (API keys, exceptions admin).
  */
@@ -34,7 +35,16 @@ export function adminAuthFromEnv(env: NodeJS.ProcessEnv = process.env): AdminAut
   const permissions = permRaw === '*' || permRaw === '' ? '*' : permRaw.split(/[\s,]+/).filter(Boolean);
   const expiry = Number(env.FABRIC_ADMIN_SESSION_EXPIRY ?? 28800);
   if (!Number.isInteger(expiry) || expiry < 60) throw new Error('FABRIC_ADMIN_SESSION_EXPIRY must be a whole number of seconds >= 60');
-  return { type: 'credentials', sessionExpiryTime: expiry, users: [{ username, password: hash, permissions }] };
+  const users: AdminAuth['users'] = [{ username, password: hash, permissions }];
+  // an optional read-only operator (FABRIC_ADMIN_VIEWER_USER + FABRIC_ADMIN_VIEWER_PASSWORD_HASH): sees flows, changes nothing
+  const viewerHash = env.FABRIC_ADMIN_VIEWER_PASSWORD_HASH?.trim();
+  if (viewerHash) {
+    if (!BCRYPT_RE.test(viewerHash)) throw new Error('FABRIC_ADMIN_VIEWER_PASSWORD_HASH is not a bcrypt hash (see docs/security.md)');
+    const viewer = env.FABRIC_ADMIN_VIEWER_USER?.trim() || 'viewer';
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(viewer) || viewer === username) throw new Error('FABRIC_ADMIN_VIEWER_USER must be 1-64 letters, digits and . _ @ - and differ from FABRIC_ADMIN_USER');
+    users.push({ username: viewer, password: viewerHash, permissions: 'read' });
+  }
+  return { type: 'credentials', sessionExpiryTime: expiry, users };
 }
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */

@@ -93,6 +93,10 @@ module.exports = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     let gate: ApiGate | undefined;
+    // `${FABRIC_API_JWT_...}` properties whose variable is not set stay literal in Node-RED: treat them as empty
+    for (const k of ['jwtIssuer', 'jwtAudience', 'jwksUrl', 'jwtPublicKey'] as const) {
+      if (typeof config[k] === 'string' && /^\$\{[^}]*\}$/.test(String(config[k]).trim())) config[k] = '';
+    }
     try {
       const jwt = config.jwtIssuer
         ? new JwtVerifier({ issuer: config.jwtIssuer, audience: String(config.jwtAudience ?? '').split(/[\s,]+/).filter(Boolean), jwksUrl: config.jwksUrl || undefined, publicKey: config.jwtPublicKey || undefined })

@@ -1,0 +1,381 @@
+/**
+ * Security suite (issue 7 item 4): a real runtime (dist/runtime/start.js in a child process, stdout/stderr captured)
+ * with adminAuth ON, the templates (incl. the experience APIs) deployed, the sandboxes, FABRIC_MQTT_AUTH=required.
+ * Every refusal is checked for "no effect": no outbox item, no requested event on the bus, no exception, no new
+ * Kantata workspace in the sandbox.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
+import bcrypt from 'bcryptjs';
+import jwt from 'jsonwebtoken';
+import mqtt from 'mqtt';
+import Database from 'better-sqlite3';
+import { freePort } from '../support/ports';
+import { tempDir } from '../support/tmp';
+import { waitFor } from '../support/wait';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ADMIN_PASSWORD = `adm-${crypto.randomBytes(9).toString('hex')}`;
+const VIEWER_PASSWORD = `view-${crypto.randomBytes(9).toString('hex')}`;
+const MQTT_PASSWORD = `mq-${crypto.randomBytes(9).toString('hex')}`;
+const CREDENTIAL_SECRET = crypto.randomBytes(32).toString('hex');
+const SANDBOX_SECRETS = ['psfabric-sandbox-secret', 'psf-demo-bc-secret', 'jira-sandbox-api-token'];
+
+const RESOURCES = ['customers', 'projects', 'contracts', 'resources', 'time-entries', 'invoices', 'revenue-events'];
+
+interface Res {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+async function http(method: string, url: string, opts: { headers?: Record<string, string>; body?: string | object } = {}): Promise<Res> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const r = await fetch(url, { method, headers, body, redirect: 'manual' });
+  const text = await r.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+describe('security suite: a real runtime with login, API keys, JWT and broker auth', function () {
+  this.timeout(120000);
+  let tmp: ReturnType<typeof tempDir>;
+  let child: ChildProcess;
+  let output = '';
+  let url = '';
+  let mqttUrl = '';
+  let sandboxUrl = '';
+  let adminToken = '';
+  let viewerToken = '';
+  const keys: Record<string, { id: string; key: string }> = {};
+  const jwtKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const otherKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const issuer = 'https://idp.security-suite.test';
+  let requested: string[] = [];
+  let watcher: mqtt.MqttClient;
+  let workspacesBefore = 0;
+
+  const adminH = () => ({ authorization: `Bearer ${adminToken}` });
+  const signJwt = (claims: object, key = jwtKey.privateKey, expiresIn: number = 300) =>
+    jwt.sign({ scope: 'projects:read requests:read', ...claims }, key.export({ type: 'pkcs8', format: 'pem' }) as string, { algorithm: 'RS256', issuer, audience: 'ps-fabric-api', subject: 'portal', expiresIn });
+
+  async function token(username: string, password: string, scope = '*'): Promise<string> {
+    const r = await http('POST', `${url}/auth/token`, { body: { client_id: 'node-red-admin', grant_type: 'password', scope, username, password } });
+    assert.equal(r.status, 200, `login of ${username}: ${r.text}`);
+    return r.json.access_token;
+  }
+
+  function db(): Database.Database {
+    return new Database(path.join(tmp.dir, 'ps-fabric.sqlite'), { readonly: true, fileMustExist: true });
+  }
+  function counts(): { outbox: number; exceptions: number } {
+    const d = db();
+    try {
+      return { outbox: (d.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n, exceptions: (d.prepare('SELECT count(*) AS n FROM exceptions').get() as { n: number }).n };
+    } finally {
+      d.close();
+    }
+  }
+  async function workspaceCount(): Promise<number> {
+    // the sandbox's own OAuth token endpoint is not needed: count through the API with the template's demo credentials
+    const tok = await http('POST', `${sandboxUrl}/kantata/oauth/token`, { body: { grant_type: 'client_credentials', client_id: kantata.clientId, client_secret: kantata.clientSecret } });
+    const r = await http('GET', `${sandboxUrl}/kantata/api/v1/workspaces?per_page=1`, { headers: { authorization: `Bearer ${tok.json?.access_token}` } });
+    return Number(r.json?.count ?? -1);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const kantata = (() => {
+    const k = require(path.join(ROOT, 'dist', 'sandbox', 'kantata')) as Record<string, unknown>;
+    return { clientId: String(k.KANTATA_CLIENT_ID ?? ''), clientSecret: String(k.KANTATA_CLIENT_SECRET ?? '') };
+  })();
+
+  before(async () => {
+    tmp = tempDir('psf-security-');
+    const [port, mqttPort, sbPort] = [await freePort(), await freePort(), await freePort()];
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      FABRIC_USER_DIR: tmp.dir,
+      FABRIC_HOST: '127.0.0.1',
+      FABRIC_PORT: String(port),
+      FABRIC_MQTT_PORT: String(mqttPort),
+      FABRIC_SANDBOX_PORT: String(sbPort),
+      FABRIC_MQTT_PERSISTENCE: 'memory',
+      FABRIC_MQTT_AUTH: 'required',
+      FABRIC_MQTT_USERS: JSON.stringify({
+        users: [
+          { username: 'watcher', passwordHash: bcrypt.hashSync(MQTT_PASSWORD, 4), publish: [], subscribe: ['fabric/v1/#'] },
+          { username: 'legacy', passwordHash: bcrypt.hashSync(MQTT_PASSWORD, 4), publish: ['legacy/%u/out/#'], subscribe: ['legacy/%u/in/#'] },
+        ],
+      }),
+      FABRIC_ADMIN_USER: 'ops',
+      FABRIC_ADMIN_PASSWORD_HASH: bcrypt.hashSync(ADMIN_PASSWORD, 4),
+      FABRIC_ADMIN_VIEWER_USER: 'auditor',
+      FABRIC_ADMIN_VIEWER_PASSWORD_HASH: bcrypt.hashSync(VIEWER_PASSWORD, 4),
+      FABRIC_CREDENTIAL_SECRET: CREDENTIAL_SECRET,
+      FABRIC_API_JWT_ISSUER: issuer,
+      FABRIC_API_JWT_AUDIENCE: 'ps-fabric-api',
+      FABRIC_API_JWT_PUBLIC_KEY: jwtKey.publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      FABRIC_LOG_LEVEL: 'info',
+    };
+    child = fork(path.join(ROOT, 'dist', 'runtime', 'start.js'), [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    child.stdout!.on('data', (b) => (output += b.toString()));
+    child.stderr!.on('data', (b) => (output += b.toString()));
+    const ready = await new Promise<{ url: string; mqttUrl: string }>((resolve, reject) => {
+      child.once('message', (m: any) => resolve(m));
+      child.once('exit', (code) => reject(new Error(`runtime exited ${code}: ${output.slice(-2000)}`)));
+    });
+    url = ready.url;
+    mqttUrl = ready.mqttUrl;
+    sandboxUrl = `http://127.0.0.1:${sbPort}`;
+    await waitFor(async () => (await http('GET', `${url}/healthz`)).json?.flows?.state === 'started', 'flows started', 30000, 200);
+    adminToken = await token('ops', ADMIN_PASSWORD);
+    viewerToken = await token('auditor', VIEWER_PASSWORD, 'read');
+    const issue = async (name: string, scopes: string[]) => {
+      const r = await http('POST', `${url}/ps-fabric/api-keys`, { headers: adminH(), body: { name, scopes, rateLimit: { perSecond: 1000, burst: 1000 } } });
+      assert.equal(r.status, 201, r.text);
+      keys[name] = { id: r.json.id, key: r.json.key };
+    };
+    await issue('portal', ['projects:read', 'projects:write', 'customers:read', 'requests:read']);
+    await issue('narrow', ['invoices:read']);
+    await issue('requests-only', ['requests:read']);
+    await issue('revoked', ['*:read', '*:write']);
+    const del = await http('DELETE', `${url}/ps-fabric/api-keys/${keys.revoked.id}`, { headers: adminH() });
+    assert.equal(del.status, 204);
+    watcher = mqtt.connect(mqttUrl, { username: 'watcher', password: MQTT_PASSWORD, reconnectPeriod: 0 });
+    await new Promise<void>((resolve, reject) => {
+      watcher.once('connect', () => resolve());
+      watcher.once('error', reject);
+    });
+    await watcher.subscribeAsync('fabric/v1/+/requested', { qos: 1 });
+    watcher.on('message', (topic) => requested.push(topic));
+    workspacesBefore = await workspaceCount();
+  });
+
+  after(async () => {
+    watcher?.end(true);
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    tmp?.cleanup();
+  });
+
+  /** Nothing was written anywhere by the requests since `before`. */
+  async function assertNoEffect(before: { outbox: number; exceptions: number }, what: string): Promise<void> {
+    await new Promise((r) => setTimeout(r, 150)); // let any (wrongly) accepted hand-over reach the bus
+    assert.deepEqual(counts(), before, `${what}: store changed`);
+    assert.deepEqual(requested, [], `${what}: a requested event was published`);
+    assert.equal(await workspaceCount(), workspacesBefore, `${what}: a Kantata workspace was created`);
+  }
+
+  describe('admin API (editor login)', () => {
+    const endpoints: Array<[string, string]> = [
+      ['GET', '/flows'],
+      ['GET', '/nodes'],
+      ['GET', '/settings'],
+      ['GET', '/ps-fabric/api-keys'],
+      ['GET', '/ps-fabric/api-scopes'],
+      ['GET', '/ps-fabric/exceptions'],
+      ['GET', '/ps-fabric/ownership/default'],
+      ['POST', '/flows'],
+      ['POST', '/ps-fabric/api-keys'],
+      ['DELETE', '/ps-fabric/api-keys/000000000000'],
+    ];
+    it('refuses every admin endpoint without a login (401)', async () => {
+      for (const [m, p] of endpoints) {
+        const r = await http(m, `${url}${p}`, m === 'GET' || m === 'DELETE' ? {} : { body: {} });
+        assert.equal(r.status, 401, `${m} ${p} answered ${r.status}`);
+      }
+      const bogus = await http('GET', `${url}/flows`, { headers: { authorization: 'Bearer not-a-token' } });
+      assert.equal(bogus.status, 401);
+    });
+    it('lets a read-only operator read flows but not change them, nor manage API keys', async () => {
+      const h = { authorization: `Bearer ${viewerToken}` };
+      assert.equal((await http('GET', `${url}/flows`, { headers: h })).status, 200);
+      for (const [m, p] of [['POST', '/flows'], ['GET', '/ps-fabric/api-keys'], ['POST', '/ps-fabric/api-keys'], ['DELETE', `/ps-fabric/api-keys/${keys.portal.id}`]] as const) {
+        const r = await http(m, `${url}${p}`, { headers: h, ...(m === 'POST' ? { body: { name: 'x', scopes: ['*:write'] } } : {}) });
+        assert.ok(r.status === 401 || r.status === 403, `${m} ${p} answered ${r.status} to a read-only user`);
+      }
+      // the portal key still works: the viewer's DELETE had no effect
+      assert.equal((await http('GET', `${url}/api/v1/projects`, { headers: { 'x-api-key': keys.portal.key } })).status, 200);
+    });
+    it('sends security headers on the admin API and never X-Powered-By', async () => {
+      const r = await http('GET', `${url}/flows`, { headers: adminH() });
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(r.headers.get('x-frame-options'), 'SAMEORIGIN');
+      assert.equal(r.headers.get('x-powered-by'), null);
+    });
+  });
+
+  describe('experience APIs', () => {
+    const endpoints: Array<[string, string]> = [];
+    for (const r of RESOURCES) endpoints.push(['GET', `/api/v1/${r}`], ['POST', `/api/v1/${r}`], ['GET', `/api/v1/${r}/X-1`]);
+    endpoints.push(['GET', '/api/v2/time-entries'], ['POST', '/api/v2/time-entries'], ['GET', '/api/v2/time-entries/X-1'], ['GET', '/api/v1/requests/0b6a4c1e-0000-4000-8000-000000000000']);
+
+    it('serves the OpenAPI document publicly, with security headers', async () => {
+      const r = await http('GET', `${url}/api/v1/openapi.json`);
+      assert.equal(r.status, 200);
+      assert.equal(r.json.openapi.startsWith('3.1'), true);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(r.headers.get('x-frame-options'), 'DENY');
+      assert.equal(r.headers.get('x-powered-by'), null);
+    });
+
+    it('refuses every endpoint with no key, a revoked key, a wrong-scope key, an expired or wrongly signed JWT', async () => {
+      const before = counts();
+      const expired = signJwt({ iat: Math.floor(Date.now() / 1000) - 3600 }, jwtKey.privateKey, -600);
+      const forged = signJwt({}, otherKey.privateKey);
+      const wrongIssuer = jwt.sign({ scope: '*:read *:write' }, jwtKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { algorithm: 'RS256', issuer: 'https://evil.test', audience: 'ps-fabric-api', subject: 'x', expiresIn: 300 });
+      const body = { id: 'X-1' };
+      for (const [m, p] of endpoints) {
+        const opts = (headers: Record<string, string>) => ({ headers, ...(m === 'POST' ? { body } : {}) });
+        const wrongScopeKey = p.includes('/requests/') ? keys.narrow.key : keys['requests-only'].key;
+        const cases: Array<[string, Record<string, string>, number]> = [
+          ['no key', {}, 401],
+          ['revoked key', { 'x-api-key': keys.revoked.key }, 401],
+          ['malformed key', { 'x-api-key': 'psf_000000000000_nope' }, 401],
+          ['wrong scope', { 'x-api-key': wrongScopeKey }, 403],
+          ['expired JWT', { authorization: `Bearer ${expired}` }, 401],
+          ['forged JWT', { authorization: `Bearer ${forged}` }, 401],
+          ['wrong issuer JWT', { authorization: `Bearer ${wrongIssuer}` }, 401],
+        ];
+        for (const [what, h, want] of cases) {
+          const r = await http(m, `${url}${p}`, opts(h));
+          assert.equal(r.status, want, `${m} ${p} with ${what}: ${r.status} ${r.text}`);
+          assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+        }
+      }
+      await assertNoEffect(before, 'refused credentials');
+      // the refusals are in the audit trail with the consumer and reason
+      const d = db();
+      try {
+        const n = (d.prepare("SELECT count(*) AS n FROM audit WHERE action = 'api.request.refused'").get() as { n: number }).n;
+        assert.ok(n >= endpoints.length * 7, `audit has ${n} refusals`);
+      } finally {
+        d.close();
+      }
+    });
+
+    it('refuses oversized, malformed, prototype-polluting and path-trick requests with no effect', async () => {
+      const before = counts();
+      const h = { 'x-api-key': keys.portal.key };
+      const big = await http('POST', `${url}/api/v1/projects`, { headers: h, body: { id: 'P-1', pad: 'x'.repeat(2 * 1024 * 1024) } });
+      assert.equal(big.status, 413, big.text);
+      const medium = await http('POST', `${url}/api/v1/projects`, { headers: h, body: { id: 'P-1', pad: 'x'.repeat(300 * 1024) } });
+      assert.equal(medium.status, 413, medium.text);
+      const malformed = await http('POST', `${url}/api/v1/projects`, { headers: h, body: '{"id": "P-1", ' });
+      assert.equal(malformed.status, 400, malformed.text);
+      assert.ok(malformed.json, `malformed JSON answer: ${malformed.headers.get('content-type')} ${malformed.text.slice(0, 300)}`);
+      assert.match(malformed.json.error, /malformed JSON/);
+      for (const evil of ['{"__proto__": {"admin": true}, "id": "P-1"}', '{"id": "P-1", "constructor": {"prototype": {"x": 1}}}', '{"id":"P-1","budget":{"__proto__":{"polluted":1}}}']) {
+        const r = await http('POST', `${url}/api/v1/projects`, { headers: h, body: evil });
+        assert.equal(r.status, 400, `${evil}: ${r.status} ${r.text}`);
+      }
+      assert.equal(({} as Record<string, unknown>).admin, undefined);
+      const notJson = await http('POST', `${url}/api/v1/projects`, { headers: { ...h, 'content-type': 'text/plain' }, body: 'id=1' });
+      assert.equal(notJson.status, 415);
+      for (const p of ['/api/v1/projects/..%2f..%2fflows', '/api/v1/projects/%2e%2e', '/api/v1/projects/a%2Fb', '/api/v1/projects/%252e%252e', '/api/v1/projects/a%5cb', '/api/v1/requests/..%2F..%2Fsettings', '/api/v1/projects/__proto__', '/api/v1/projects/constructor']) {
+        const r = await http('GET', `${url}${p}`, { headers: h });
+        assert.ok(r.status === 400 || r.status === 404, `${p}: ${r.status} ${r.text}`);
+        assert.ok(!/"flows"|adminAuth|credentialSecret/.test(r.text), `${p} leaked something: ${r.text.slice(0, 200)}`);
+      }
+      await assertNoEffect(before, 'hostile requests');
+    });
+
+    it('accepts a valid write: 202 + tracking id, status pollable by its consumer only; reads come from the systems of record', async () => {
+      const project = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'canonical', 'project.json'), 'utf8'))[0];
+      const r = await http('POST', `${url}/api/v1/projects`, { headers: { 'x-api-key': keys.portal.key }, body: project });
+      assert.equal(r.status, 202, r.text);
+      assert.match(r.json.trackingId, /^[0-9a-f-]{36}$/);
+      await waitFor(() => requested.includes('fabric/v1/project/requested'), 'the requested event', 10000);
+      requested = [];
+      const s = await http('GET', `${url}${r.json.statusUrl}`, { headers: { 'x-api-key': keys.portal.key } });
+      assert.equal(s.status, 200, s.text);
+      assert.equal(s.json.status, 'accepted');
+      const other = await http('GET', `${url}${r.json.statusUrl}`, { headers: { 'x-api-key': keys['requests-only'].key } });
+      assert.equal(other.status, 404, 'another consumer cannot see the request');
+      const viaJwt = await http('GET', `${url}/api/v1/projects`, { headers: { authorization: `Bearer ${signJwt({})}` } });
+      assert.equal(viaJwt.status, 200, `a valid JWT: ${viaJwt.text}`);
+      const projects = await http('GET', `${url}/api/v1/projects`, { headers: { 'x-api-key': keys.portal.key } });
+      assert.equal(projects.status, 200, projects.text);
+      assert.equal(projects.json.source, 'kantata');
+      assert.ok(projects.json.items.length > 0 && projects.json.items.every((p: { id: string }) => /^KAN-WS-\d+$/.test(p.id)));
+      const one = await http('GET', `${url}/api/v1/projects/${projects.json.items[0].id}`, { headers: { 'x-api-key': keys.portal.key } });
+      assert.equal(one.status, 200, one.text);
+      assert.equal(one.json.id, projects.json.items[0].id);
+      const customers = await http('GET', `${url}/api/v1/customers`, { headers: { 'x-api-key': keys.portal.key } });
+      assert.equal(customers.status, 200, customers.text);
+      assert.equal(customers.json.source, 'salesforce');
+      assert.ok(customers.json.items.length > 0);
+    });
+  });
+
+  describe('MQTT broker (FABRIC_MQTT_AUTH=required)', () => {
+    it('refuses anonymous clients and wrong passwords', async () => {
+      for (const opts of [{}, { username: 'legacy', password: 'wrong' }]) {
+        const c = mqtt.connect(mqttUrl, { ...opts, reconnectPeriod: 0, connectTimeout: 5000 });
+        const err = await new Promise<Error>((resolve) => {
+          c.once('error', resolve);
+          c.once('connect', () => resolve(new Error('connected')));
+        });
+        c.end(true);
+        assert.notEqual(err.message, 'connected', `connected with ${JSON.stringify(opts)}`);
+      }
+    });
+    it('refuses subscriptions and publications outside the client ACL, with no effect', async () => {
+      const c = mqtt.connect(mqttUrl, { username: 'legacy', password: MQTT_PASSWORD, reconnectPeriod: 0 });
+      await new Promise<void>((resolve, reject) => {
+        c.once('connect', () => resolve());
+        c.once('error', reject);
+      });
+      const granted = await c.subscribeAsync('fabric/v1/#', { qos: 1 }).then((g) => g[0].qos, (err: { packet?: { granted?: number[] } }) => err.packet?.granted?.[0] ?? 128);
+      assert.equal(granted, 128, 'subscription outside the ACL refused');
+      const ok = await c.subscribeAsync('legacy/legacy/in/#', { qos: 1 });
+      assert.equal(ok[0].qos, 1);
+      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      c.publish('fabric/v1/project/requested', JSON.stringify({ id: 'evil' }), { qos: 1 });
+      await closed;
+      c.end(true);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(requested, [], 'the refused publication reached no subscriber');
+    });
+  });
+
+  describe('secrets', () => {
+    it('never appear in the flow file, the logs or the exception payloads', async () => {
+      const flows = fs.readFileSync(path.join(tmp.dir, 'flows.json'), 'utf8');
+      const cred = fs.readFileSync(path.join(tmp.dir, 'flows_cred.json'), 'utf8');
+      const secrets = [ADMIN_PASSWORD, VIEWER_PASSWORD, MQTT_PASSWORD, CREDENTIAL_SECRET, ...SANDBOX_SECRETS, ...Object.values(keys).map((k) => k.key), kantata.clientSecret].filter(Boolean);
+      for (const s of secrets) {
+        assert.ok(!flows.includes(s), `flows.json contains a secret (${s.slice(0, 4)}...)`);
+        assert.ok(!cred.includes(s), `flows_cred.json holds a secret in clear (${s.slice(0, 4)}...)`);
+        assert.ok(!output.includes(s), `the runtime log contains a secret (${s.slice(0, 4)}...)`);
+      }
+      const d = db();
+      try {
+        const rows = d.prepare('SELECT * FROM exceptions').all();
+        const audit = d.prepare('SELECT * FROM audit').all();
+        const dump = JSON.stringify(rows) + JSON.stringify(audit);
+        for (const s of secrets) assert.ok(!dump.includes(s), `exceptions/audit contain a secret (${s.slice(0, 4)}...)`);
+      } finally {
+        d.close();
+      }
+      const consumers = fs.readFileSync(path.join(tmp.dir, 'ps-fabric', 'api-consumers.json'), 'utf8');
+      for (const k of Object.values(keys)) assert.ok(!consumers.includes(k.key), 'API keys are stored hashed');
+    });
+  });
+});
