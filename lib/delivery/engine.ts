@@ -97,6 +97,8 @@ const engines = new WeakMap<Store, DeliveryEngine>();
 
 /** Requests are spaced 5% wider than 1/ratePerSecond (see Connection's constructor). */
 const RATE_MARGIN = 1.05;
+/** Waiters checked for completion by another instance per sweep (see settleForeign). */
+const SETTLE_BATCH = 256;
 
 /** The one engine of a store (created on first use, replaced after close). */
 export function deliveryFor(store: Store, services: DeliveryServices = {}, options: DeliveryEngineOptions = {}): DeliveryEngine {
@@ -302,6 +304,8 @@ class Connection implements ConnectionHandle {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private sweep: NodeJS.Timeout | undefined;
+  private settling = false;
+  private settleOffset = 0;
   private closed = false;
   private idle: Array<() => void> = [];
   private readonly readDelays = new Set<{ timer: NodeJS.Timeout; resolve(): void }>();
@@ -636,18 +640,35 @@ class Connection implements ConnectionHandle {
     await engine.notify(done, { item: done, ok: false, error: err, exceptionId: exception?.id, recovered: false });
   }
 
-  /** Settles waiters whose items another instance (sharing the store) completed. */
+  /**
+   * Settles waiters whose items another instance (sharing the store) completed. Bounded work per sweep: a month-end
+   * backlog can hold tens of thousands of waiters, and one store read each on every sweep would starve the claims
+   * (and, on PostgreSQL, the pool). Waiters are checked in rotation, at most SETTLE_BATCH per sweep, and a sweep
+   * never starts while the previous one still runs.
+   */
   private async settleForeign(): Promise<void> {
-    for (const id of [...this.waiters.keys()]) {
-      if (this.inflight.has(id)) continue;
-      const item = await this.engine.store.outboxGet(id);
-      if (!item || this.inflight.has(id)) continue;
-      if (item.status === 'delivered') {
-        for (const w of this.takeWaiters(id)) w.resolve({ item, response: item.response ?? null, duplicate: w.duplicate });
-      } else if (item.status === 'failed') {
-        const err = new FabricError(item.lastError ?? 'delivery failed', { retry: 'permanent', errorClass: 'permanent', response: item.response });
-        for (const w of this.takeWaiters(id)) w.reject(err);
+    if (this.settling) return;
+    this.settling = true;
+    try {
+      const ids = [...this.waiters.keys()].filter((id) => !this.inflight.has(id));
+      if (ids.length === 0) return;
+      const start = this.settleOffset % ids.length;
+      const batch = ids.slice(start, start + SETTLE_BATCH);
+      this.settleOffset = start + batch.length;
+      for (const id of batch) {
+        if (this.closed) return;
+        if (this.inflight.has(id) || !this.waiters.has(id)) continue;
+        const item = await this.engine.store.outboxGet(id);
+        if (!item || this.inflight.has(id)) continue;
+        if (item.status === 'delivered') {
+          for (const w of this.takeWaiters(id)) w.resolve({ item, response: item.response ?? null, duplicate: w.duplicate });
+        } else if (item.status === 'failed') {
+          const err = new FabricError(item.lastError ?? 'delivery failed', { retry: 'permanent', errorClass: 'permanent', response: item.response });
+          for (const w of this.takeWaiters(id)) w.reject(err);
+        }
       }
+    } finally {
+      this.settling = false;
     }
   }
 
