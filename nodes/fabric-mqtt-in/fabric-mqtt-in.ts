@@ -43,6 +43,8 @@ const RAW_PREVIEW_BYTES = 64 * 1024;
 /** Set by a flow on a msg from fabric-mqtt-in to mark its inbox entry done when a node completes it. */
 const DONE_PROPERTY = 'fabricDone';
 const hooked = new WeakSet<object>();
+/** Nodes waiting for their flows to be started before they replay (one `flows:started` listener per runtime). */
+const startWaiters = new WeakMap<object, Set<() => void>>();
 
 
 export = function (RED: NodeAPI) {
@@ -57,6 +59,30 @@ export = function (RED: NodeAPI) {
     hooks.add('onComplete.fabric-inbox', (event) => {
       const msg = event?.msg;
       if (msg && msg[DONE_PROPERTY] === true && inboxRefOf(msg)) void markInboxProcessed(msg);
+    });
+  }
+
+  // Replayed messages must only be sent once every node of the flow exists: a msg sent while the deploy is still
+  // creating nodes is dropped by Node-RED. The replay waits for `flows:started` (after every deploy).
+  const events = (RED as unknown as { events?: { on(name: string, fn: () => void): void } }).events;
+  if (events && !startWaiters.has(events)) {
+    const waiters = new Set<() => void>();
+    startWaiters.set(events, waiters);
+    events.on('flows:started', () => {
+      for (const w of [...waiters]) w();
+    });
+  }
+  function flowsStarted(): Promise<void> {
+    const waiters = events ? startWaiters.get(events) : undefined;
+    return new Promise<void>((resolve) => {
+      const go = () => {
+        waiters?.delete(go);
+        clearTimeout(timer);
+        resolve();
+      };
+      // a runtime without the event (test helpers) or a missed one: go anyway after a while
+      const timer = setTimeout(go, waiters ? 10_000 : 0);
+      waiters?.add(go);
     });
   }
 
@@ -163,7 +189,7 @@ export = function (RED: NodeAPI) {
 
     // Start-up replay: entries committed by an earlier run (or the previous deploy) but never handed over.
     let closing = false;
-    const ready: Promise<void> = replayInbox(store, source, {
+    const ready: Promise<void> = flowsStarted().then(() => replayInbox(store, source, {
       maxReplays,
       emit: (record, replay) => {
         if (!closing) emitRecord(record, { redelivered: true, redeliveries: replay });
@@ -186,7 +212,7 @@ export = function (RED: NodeAPI) {
           `node:${node.id}`,
         );
       },
-    }).then(
+    })).then(
       (r) => {
         if (r.replayed || r.abandoned) node.log(t('log.replayed', { replayed: r.replayed, abandoned: r.abandoned }));
       },
