@@ -17,6 +17,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
@@ -59,8 +60,21 @@ export interface BrokerOptions {
   maxInflightInbound?: number;
   /** Connect packet wait (ms). Default 10000. */
   connectTimeoutMs?: number;
+  /** MQTTS listener for on-prem systems, when a certificate is configured. */
+  tls?: BrokerTlsOptions;
   id?: string;
   log?: BrokerLogger;
+}
+
+export interface BrokerTlsOptions {
+  host?: string;
+  /** `0` picks a free port. Default 8883. */
+  port?: number;
+  /** PEM server certificate (chain) and key. */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** PEM CA bundle: when given, clients must present a certificate it signed (mutual TLS). */
+  ca?: string | Buffer;
 }
 
 export interface BrokerLogger {
@@ -90,6 +104,8 @@ export interface RunningBroker {
   readonly host?: string;
   /** `mqtt://host:port` of the TCP listener, when listening. */
   readonly url?: string;
+  /** `mqtts://host:port` of the TLS listener, when one is configured. */
+  readonly tlsUrl?: string;
   readonly persistence: PersistenceKind;
   readonly stats: BrokerStats;
   /** Serves MQTT over WebSocket on `server` at `wsPath` (default `/mqtt`). */
@@ -107,7 +123,7 @@ const silentLog: BrokerLogger = { info() {}, warn() {}, error() {} };
 
 interface ConnMeta {
   remote?: string;
-  transport: 'tcp' | 'ws' | 'stream';
+  transport: 'tcp' | 'tls' | 'ws' | 'stream';
 }
 
 /**
@@ -310,6 +326,27 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     }
   }
 
+  let tlsServer: tls.Server | undefined;
+  let tlsUrl: string | undefined;
+  if (options.tls) {
+    const t = options.tls;
+    tlsServer = tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: !!t.ca, rejectUnauthorized: !!t.ca, minVersion: 'TLSv1.2' }, (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      handleConn(socket, { remote: socket.remoteAddress, transport: 'tls' });
+    });
+    tlsServer.on('tlsClientError', (err) => log.warn(`mqtts: TLS handshake failed: ${err.message}`));
+    const tlsHost = t.host ?? host;
+    await new Promise<void>((resolve, reject) => {
+      tlsServer!.once('error', reject);
+      tlsServer!.listen(t.port ?? 8883, tlsHost, () => {
+        tlsServer!.off('error', reject);
+        resolve();
+      });
+    });
+    tlsUrl = `mqtts://${tlsHost.includes(':') ? `[${tlsHost}]` : tlsHost}:${(tlsServer.address() as net.AddressInfo).port}`;
+  }
+
   const wsServers: WebSocketServer[] = [];
   const upgradeHandlers: Array<{ server: http.Server; handler: (...args: any[]) => void }> = [];
 
@@ -319,6 +356,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     port,
     host: tcpServer ? host : undefined,
     url: tcpServer ? `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}` : undefined,
+    tlsUrl,
     persistence: persistenceKind,
     stats,
     attachWebSocket(server: http.Server, wsPath = '/mqtt') {
@@ -349,9 +387,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       if (closed) return;
       closed = true;
       for (const { server, handler } of upgradeHandlers) server.off('upgrade', handler);
-      if (tcpServer) {
+      for (const server of [tcpServer, tlsServer]) {
+        if (!server) continue;
         await new Promise<void>((resolve) => {
-          tcpServer!.close(() => resolve());
+          server.close(() => resolve());
           for (const s of sockets) s.destroy();
         });
       }

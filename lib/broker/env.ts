@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { BrokerOptions, PersistenceKind } from './broker';
 import { loadAuthConfig, AuthMode } from './acl';
@@ -29,5 +30,28 @@ export function brokerOptionsFromEnv(userDir: string, env: NodeJS.ProcessEnv = p
     concurrency: intEnv(env, 'FABRIC_MQTT_CONCURRENCY', 100),
     drainTimeoutMs: intEnv(env, 'FABRIC_MQTT_DRAIN_TIMEOUT_MS', 10000),
     shedQos0: env.FABRIC_MQTT_SHED_QOS0 !== 'false',
+    tls: tlsOptionsFromEnv(env),
+  };
+}
+
+/** The MQTTS listener: on when FABRIC_MQTTS_CERT and FABRIC_MQTTS_KEY name PEM files. */
+function tlsOptionsFromEnv(env: NodeJS.ProcessEnv): BrokerOptions['tls'] {
+  const certFile = env.FABRIC_MQTTS_CERT;
+  const keyFile = env.FABRIC_MQTTS_KEY;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('FABRIC_MQTTS_CERT and FABRIC_MQTTS_KEY must be set together (PEM files of the MQTTS certificate and its key)');
+  const read = (name: string, file: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    host: env.FABRIC_MQTTS_HOST ?? env.FABRIC_MQTT_HOST ?? '127.0.0.1',
+    port: intEnv(env, 'FABRIC_MQTTS_PORT', 8883),
+    cert: read('FABRIC_MQTTS_CERT', certFile),
+    key: read('FABRIC_MQTTS_KEY', keyFile),
+    ca: env.FABRIC_MQTTS_CA ? read('FABRIC_MQTTS_CA', env.FABRIC_MQTTS_CA) : undefined,
   };
 }
