@@ -154,6 +154,7 @@ describe('npm package in a plain Node-RED', function () {
   let base = '';
   const timings: Record<string, number> = {};
   let audit: Array<Record<string, unknown>> | undefined;
+  let anyFailed = false;
 
   async function api(pathname: string, init: RequestInit = {}): Promise<Response> {
     return fetch(`${base}${pathname}`, init);
@@ -218,6 +219,10 @@ describe('npm package in a plain Node-RED', function () {
     fs.writeFileSync(path.join(ARTIFACTS, 'package-timings.json'), JSON.stringify({ ...timings, packedBytes: packed.size, unpackedBytes: packed.unpackedSize, files: packed.entryCount }, null, 2));
   });
 
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') anyFailed = true;
+  });
+
   after(async function () {
     if (red && red.exitCode === null) {
       const exited = new Promise((resolve) => red!.once('exit', resolve));
@@ -225,7 +230,7 @@ describe('npm package in a plain Node-RED', function () {
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10000))]);
       if (red.exitCode === null) red.kill('SIGKILL');
     }
-    if (this.currentTest?.state === 'failed' || process.env.FABRIC_PACKAGE_LOG) console.log(redLog);
+    if (anyFailed || process.env.FABRIC_PACKAGE_LOG) console.log(`      Node-RED log:\n${redLog.split('\n').slice(-150).join('\n')}`);
     if (tmp && !process.env.FABRIC_KEEP_TMP) tmp.cleanup();
   });
 
@@ -428,9 +433,10 @@ describe('npm package in a plain Node-RED', function () {
         { id: 'pkgmqttin', type: 'fabric-mqtt-in', z: 'pkgtab', name: '', broker: 'pkgbroker', store: '', topic: 'fabric/v1/#', qos: '1', maxBytes: 1048576, x: 100, y: 300, wires: [[], []] },
         { id: 'pkgmqtt', type: 'fabric-mqtt-out', z: 'pkgtab', name: '', broker: 'pkgbroker', topic: '', qos: '1', retain: false, maxBytes: 1048576, x: 700, y: 260, wires: [] },
       ];
-      const deploy = await api('/flows', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flow) });
+      const mark = redLog.length;
+      const deploy = await api('/flows', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v2' }, body: JSON.stringify({ flows: flow }) });
       assert.equal(deploy.status, 200, await deploy.text());
-      await waitFor(() => /Started flows/.test(redLog.slice(redLog.lastIndexOf('Stopping flows'))), 'the deployed flows to start', 30000, 100);
+      await waitFor(() => /Started flows/.test(redLog.slice(mark)), 'the deployed flows to start', 30000, 100);
 
       const entries = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'canonical', 'time-entry.json'), 'utf8')) as Array<Record<string, unknown>>;
       const post = (body: unknown) => api('/pkgtest/time-entry', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
