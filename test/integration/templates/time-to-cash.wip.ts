@@ -1,0 +1,134 @@
+/**
+ * time-to-cash through the real runtime (shared fixture): time approved in the Kantata sandbox (polled with a durable
+ * cursor) and legacy FR01 time over MQTT from the legacy ERP simulator -> one invoice per customer / project / period in
+ * the ERP of the billing entity (NetSuite NWA-US, Business Central NWA UK / NWA DE, legacy FR01) with one line per entry,
+ * the PSA entries marked invoiced, fabric/v1/invoice/posted. Duplicates, a month-end burst under an ERP quota and an
+ * ERP outage never lose an entry nor bill one twice.
+ */
+import assert from 'node:assert/strict';
+import { LegacyErpSimulator } from '../../../sandbox/legacy-erp/simulator';
+import { waitFor } from '../../support/wait';
+import { templatesFabric, type TemplatesFabric } from './fixture';
+
+const US = '400001';
+const UK = '400002';
+
+describe('templates: time-to-cash through the real runtime', function () {
+  this.timeout(150000);
+  let t: TemplatesFabric;
+  let legacy: LegacyErpSimulator;
+
+  /** entry reference (KAN-TE-<id>, KAN-EX-<id>) -> [ERP, invoice id] for every invoice line in NetSuite and Business Central. */
+  async function erpLines(): Promise<Map<string, Array<{ erp: string; invoice: string }>>> {
+    const out = new Map<string, Array<{ erp: string; invoice: string }>>();
+    const add = (ref: string, erp: string, invoice: string) => {
+      for (const r of String(ref ?? '').split(/[,\s]+/).filter(Boolean)) out.set(r, [...(out.get(r) ?? []), { erp, invoice }]);
+    };
+    for (const inv of await t.sb('/netsuite/_sandbox/records/invoice')) for (const l of inv.item?.items ?? []) add(l.custcol_psf_source_refs, 'netsuite', inv.externalId);
+    const headers = new Map<string, any>((await t.sb('/bc/_sandbox/records/salesInvoices')).map((h: any) => [h.id, h]));
+    for (const l of await t.sb('/bc/_sandbox/records/salesInvoiceLines')) add(l.description2, `bc:${headers.get(l.documentId)?._companyId}`, headers.get(l.documentId)?.externalDocumentNumber);
+    return out;
+  }
+  const kantataEntries = async () => new Map<string, any>((await t.sb('/kantata/_sandbox/records/time_entries')).map((e: any) => [e.id, e]));
+  const legacyLines = () => Object.values(legacy.state.invoices).flatMap((i) => i.invoice.lines.map((l) => ({ entry: l.sourceEntryId, invoice: i.invoice.invoiceNo })));
+
+  /** Every listed Kantata entry invoiced in Kantata and on exactly one ERP invoice line. */
+  async function allBilledOnce(ids: string[]): Promise<boolean> {
+    const [lines, entries] = [await erpLines(), await kantataEntries()];
+    return ids.every((id) => entries.get(id)?.is_invoiced === true && (lines.get(`KAN-TE-${id}`)?.length ?? 0) >= 1);
+  }
+  async function assertBilledExactlyOnce(ids: string[], erpPrefix: string): Promise<void> {
+    const lines = await erpLines();
+    for (const id of ids) {
+      const on = lines.get(`KAN-TE-${id}`) ?? [];
+      assert.equal(on.length, 1, `entry ${id} on ${on.length} invoice lines: ${JSON.stringify(on)}`);
+      assert.ok(on[0].erp.startsWith(erpPrefix), `entry ${id} billed in ${on[0].erp}, expected ${erpPrefix}`);
+    }
+  }
+
+  before(async () => {
+    t = await templatesFabric();
+    legacy = new LegacyErpSimulator({ url: t.fabric.mqttUrl!, clientId: `legacy-erp-fr01-test-${process.pid}` });
+    await legacy.start();
+  });
+  after(async () => {
+    await legacy?.stop();
+    await t.sb('/netsuite/_sandbox/faults', 'PUT', {});
+    await t.sb('/bc/_sandbox/faults', 'PUT', {});
+  });
+
+  it('approved PSA time + legacy time over MQTT -> one invoice per customer / project / period in the right ERP, one line per entry, entries invoiced, invoice.posted', async () => {
+    // entries PS Fabric bills: not invoiced yet, or invoiced by PS Fabric (the start-up poll); the seed's own invoices are not ours
+    const ours = new Set<string>((await t.sb('/kantata/_sandbox/records/invoices')).filter((i: any) => (i.external_references ?? []).some((r: any) => r.service_name === 'PSFabric')).flatMap((i: any) => i.time_entry_ids));
+    const candidates = new Set([...(await kantataEntries()).values()].filter((e) => !e.is_invoiced || ours.has(e.id)).map((e) => e.id as string));
+    const approved = await t.sb('/kantata/_sandbox/approve', 'POST', {}) as { ids: string[] };
+    await legacy.publishSeed();
+    const entries = await kantataEntries();
+    const billable = [...entries.values()].filter((e) => candidates.has(e.id) && e.approved && e.billable && ['400001', '400002', '400003'].includes(e.workspace_id)).map((e) => e.id as string);
+    assert.ok(approved.ids.length > 0 && billable.length > approved.ids.length);
+    await waitFor(() => allBilledOnce(billable), 'every approved billable entry invoiced', 60000, 250);
+    const lines = await erpLines();
+    const companies = new Map<string, string>((await t.sb('/bc/_sandbox/records/companies')).map((c: any) => [`bc:${c.id}`, c.name]));
+    for (const id of billable) {
+      const e = entries.get(id);
+      const on = lines.get(`KAN-TE-${id}`)!;
+      assert.equal(on.length, 1, `entry ${id} on ${on.length} lines`);
+      const erp = on[0].erp.startsWith('bc:') ? companies.get(on[0].erp) : on[0].erp;
+      assert.equal(erp, { '400001': 'netsuite', '400002': 'NWA UK', '400003': 'NWA DE' }[e.workspace_id as string], `entry ${id} of workspace ${e.workspace_id}`);
+    }
+    // one customer / project / period per invoice
+    const byInvoice = new Map<string, Set<string>>();
+    for (const [ref, on] of lines) {
+      const e = entries.get(ref.replace(/^KAN-(TE|EX)-/, ''));
+      if (!e || !ref.startsWith('KAN-TE-')) continue;
+      for (const o of on) byInvoice.set(o.invoice, new Set([...(byInvoice.get(o.invoice) ?? []), `${e.workspace_id}:${String(e.date_performed).slice(0, 7)}`]));
+    }
+    for (const [inv, groups] of byInvoice) assert.equal(groups.size, 1, `invoice ${inv} mixes ${[...groups].join(', ')}`);
+
+    // legacy FR01: every seed entry on one IL line of an FR invoice
+    const seed = legacy.state.published;
+    await waitFor(() => legacyLines().length >= seed, 'FR01 invoice lines for the legacy seed', 30000, 200);
+    const fr = legacyLines();
+    assert.equal(new Set(fr.map((l) => l.entry)).size, fr.length, 'no legacy entry billed twice');
+    assert.ok(Object.values(legacy.state.invoices).every((i) => i.invoice.customerCode === 'ACC-4001' && i.invoice.projectCode === 'FR01-LUM-OM'));
+
+    const posted = t.events.filter((e) => e.topic === 'fabric/v1/invoice/posted');
+    assert.ok(posted.some((e) => String(e.body.subject).startsWith('INV-NWA-US')) && posted.some((e) => String(e.body.subject).startsWith('INV-NWA-UK')) && posted.some((e) => String(e.body.subject).startsWith('INV-NWA-DE')), posted.map((e) => e.body.subject).join(', '));
+    await waitFor(() => t.events.some((e) => e.topic === 'fabric/v1/invoice/posted' && e.body.data?.billingEntity === 'NWA-FR' || (e.topic === 'fabric/v1/invoice/posted' && String(e.body.subject).includes('FR'))), 'invoice.posted for FR01', 10000, 100);
+  });
+
+  it('duplicate delivery (the legacy system re-sends its time) bills nothing twice', async () => {
+    const docsBefore = Object.keys(legacy.state.invoices).length;
+    const linesBefore = legacyLines().length;
+    await legacy.publishSeed();
+    // a fresh batch after the duplicates: once it is invoiced, the re-sent entries before it were processed too
+    await legacy.publishBatch(5, 100, 'DUPCHK');
+    await waitFor(() => legacyLines().some((l) => String(l.entry).startsWith('DUPCHK')), 'the fresh legacy batch invoiced', 30000, 200);
+    const fr = legacyLines();
+    assert.equal(new Set(fr.map((l) => l.entry)).size, fr.length, 'no legacy entry billed twice');
+    assert.equal(fr.length, linesBefore + 5);
+    assert.equal(Object.keys(legacy.state.invoices).length, docsBefore + 1);
+  });
+
+  it('month-end burst (2,000 entries) under a NetSuite quota: none lost, none billed twice', async () => {
+    await t.sb('/netsuite/_sandbox/faults', 'PUT', { rate429: 0.3, retryAfterSeconds: 1 });
+    const gen = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 2000, workspaceId: US }) as { created: number; firstId: string; lastId: string };
+    assert.equal(gen.created, 2000);
+    const ids = Array.from({ length: 2000 }, (_, i) => String(Number(gen.firstId) + i));
+    assert.equal(ids[1999], gen.lastId);
+    await waitFor(() => allBilledOnce(ids), '2,000 entries invoiced', 120000, 1000);
+    await t.sb('/netsuite/_sandbox/faults', 'PUT', {});
+    await assertBilledExactlyOnce(ids, 'netsuite');
+    const log = await t.sb('/netsuite/_sandbox/requests');
+    assert.ok(log.some((r: any) => r.status === 429), 'the quota was hit');
+  });
+
+  it('Business Central outage window: the invoice completes after recovery', async () => {
+    await t.sb('/bc/_sandbox/faults', 'PUT', { outageMs: 5000 });
+    const gen = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 20, workspaceId: UK }) as { firstId: string };
+    const ids = Array.from({ length: 20 }, (_, i) => String(Number(gen.firstId) + i));
+    await waitFor(async () => (await t.sb('/bc/_sandbox/requests')).some((r: any) => r.status === 503), 'a write hit the outage', 20000, 200);
+    await waitFor(() => allBilledOnce(ids), 'entries invoiced after the outage', 60000, 500);
+    await assertBilledExactlyOnce(ids, 'bc:');
+  });
+});
