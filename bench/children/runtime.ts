@@ -12,11 +12,12 @@ import { buildSettings } from '../../runtime/settings-builder';
 import { deployTemplates } from '../../runtime/templates';
 
 /**
- * BENCH_PATCH_LEGACY=1: three fixes to the deployed time-to-cash template's legacy path, applied to the written flow
+ * BENCH_PATCH_LEGACY=1: four fixes to the deployed time-to-cash template's legacy path, applied to the written flow
  * file only (flows/time-to-cash.json is not touched): (1) the TE lines are not JSON, so fabric-mqtt-in emits them
  * on output 2, which the template leaves unwired: wire it to the decoder; (2) fabric-mqtt-out JSON-quotes a string
  * payload, so the IH/IL posting is turned into bytes first; (3) process-step sends { invoice } to the ERP branch, the
- * legacy encoder wants the invoice: unwrap it. Without them no legacy entry is ever invoiced.
+ * legacy encoder wants the invoice: unwrap it, and (4) give it a number that survives the 20-character cut. Without
+ * (1)-(3) no legacy entry is ever invoiced; without (4) some invoices of a month collide and are not booked.
  */
 function patchLegacyPath(flowPath: string): void {
   const flows = JSON.parse(fs.readFileSync(flowPath, 'utf8')) as Array<Record<string, any>>;
@@ -25,9 +26,11 @@ function patchLegacyPath(flowPath: string): void {
   const enc = byId.get('t2c-legacy-enc');
   if (!inNode || !enc) throw new Error('time-to-cash template: legacy nodes t2c-legacy-in / t2c-legacy-enc not found');
   inNode.wires[1] = ['t2c-legacy-decode'];
-  // (3) process-step hands the ERP branch { invoice, ... }; legacy-erp encodeInvoice expects the invoice itself
+  // (3) process-step hands the ERP branch { invoice, ... }; legacy-erp encodeInvoice expects the invoice itself;
+  // (4) and it cuts the invoice number to 20 characters: `INV-NWA-FR-202611-48EE2E1E8C` -> `INV-NWA-FR-202611-48`,
+  //     so invoices of one entity and month collide and the legacy ERP books only the first: number = period + hash
   for (const n of flows) if (Array.isArray(n.wires)) n.wires = n.wires.map((w: string[]) => w.map((id) => (id === 't2c-legacy-enc' && n.id !== 'bench-patch-unwrap' ? 'bench-patch-unwrap' : id)));
-  flows.push({ id: 'bench-patch-unwrap', type: 'function', z: enc.z, name: 'bench patch: unwrap invoice', func: 'if (msg.payload && msg.payload.invoice) msg.payload = msg.payload.invoice;\nreturn msg;', outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], wires: [['t2c-legacy-enc']], x: enc.x, y: enc.y - 40 });
+  flows.push({ id: 'bench-patch-unwrap', type: 'function', z: enc.z, name: 'bench patch: unwrap invoice', func: 'if (msg.payload && msg.payload.invoice) msg.payload = msg.payload.invoice;\n// legacy invoice numbers hold 20 characters: keep period + hash, not the first 20 characters of the id\nmsg.payload = Object.assign({}, msg.payload, { number: String(msg.payload.id).replace(/^INV-[A-Z]+-[A-Z]+-/, \'\') });\nreturn msg;', outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], wires: [['t2c-legacy-enc']], x: enc.x, y: enc.y - 40 });
   enc.wires[0] = enc.wires[0].map((id: string) => (id === 't2c-legacy-out' ? 'bench-patch-bytes' : id));
   flows.push({ id: 'bench-patch-bytes', type: 'function', z: enc.z, name: 'bench patch: posting to bytes', func: 'msg.payload = Buffer.from(String(msg.payload), "utf8");\nreturn msg;', outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], wires: [['t2c-legacy-out']], x: enc.x, y: enc.y + 40 });
   fs.writeFileSync(flowPath, JSON.stringify(flows, null, 2));

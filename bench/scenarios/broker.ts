@@ -41,17 +41,21 @@ async function runOnce(persistence: 'level' | 'memory', count: number): Promise<
 }
 
 export async function brokerScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
-  const count = opts.count ?? (opts.quick ? 3_000 : 30_000);
+  const count = opts.count ?? (opts.quick ? 3_000 : 20_000);
   // warm-up of the code paths (not measured), then memory and level alternately
   await runOnce('memory', Math.min(1000, count));
-  const memory = await runOnce('memory', count);
-  const level = await runOnce('level', count);
+  // alternating rounds, best of each: the machine is shared, a single round is at the mercy of the neighbours
+  const rounds: Run[] = [];
+  for (let r = 0; r < (opts.quick ? 1 : 2); r++) rounds.push(await runOnce('memory', count), await runOnce('level', count));
+  const best = (p: string) => rounds.filter((x) => x.persistence === p).sort((a, b) => b.msgsPerSec - a.msgsPerSec)[0];
+  const memory = { ...best('memory'), lost: Math.max(...rounds.filter((x) => x.persistence === 'memory').map((x) => x.lost)), duplicated: Math.max(...rounds.filter((x) => x.persistence === 'memory').map((x) => x.duplicated)) };
+  const level = { ...best('level'), lost: Math.max(...rounds.filter((x) => x.persistence === 'level').map((x) => x.lost)), duplicated: Math.max(...rounds.filter((x) => x.persistence === 'level').map((x) => x.duplicated)) };
   const ratio = level.msgsPerSec / memory.msgsPerSec;
   const failed = memory.lost + memory.duplicated + level.lost + level.duplicated > 0;
   return {
     name: 'broker',
     status: failed ? 'FAILED' : 'ok',
-    figures: { count, memory, level, ratio: round(ratio, 3) },
+    figures: { count, rounds, memory, level, ratio: round(ratio, 3) },
     rows: [
       { scenario: '5 broker', figure: `QoS 1 msgs/s, level persistence (${count} msgs)`, value: level.msgsPerSec, unit: 'msg/s', baseline: `aedes in memory ${memory.msgsPerSec} msg/s`, ratio, goal: '>= 0.50', met: ratio >= 0.5 && !failed },
       { scenario: '5 broker', figure: 'lost / duplicated (level, memory)', value: `${level.lost}/${level.duplicated}, ${memory.lost}/${memory.duplicated}`, goal: '0', met: !failed },

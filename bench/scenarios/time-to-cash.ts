@@ -97,7 +97,7 @@ export async function runSubject(kind: SubjectKind, count: number, opts: { stall
     label = 'PS Fabric, deployed templates (flows/*.json)';
     if (!process.env.BENCH_UNPATCHED) {
       env.BENCH_PATCH_LEGACY = '1';
-      label += ' + 3 bench patches on the legacy path';
+      label += ' + 4 bench patches on the legacy path';
     }
   } else if (kind === 'ps-fabric') {
     flows = fabricFallbackFlow({ topic });
