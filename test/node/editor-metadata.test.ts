@@ -39,13 +39,7 @@ const OPTIONAL_CONFIG_REFS: Record<string, string[]> = {
 const USING_MODES = { kind: 'postgres', mode: 'url', keySource: 'jsonata' };
 
 /** Known gaps, per type: check name -> why. Reported pending while the gap exists; fail once fixed (remove the entry). */
-const KNOWN_GAPS: Record<string, Record<string, string>> = {
-  'process-step': {
-    icon: 'font-awesome/fa-cogs; another engineer is editing nodes/process-step',
-    paletteLabel: 'plain string, not from the catalog; nodes/process-step is being edited by another engineer',
-    help: 'help has Steps/ERP routing sections, no Inputs/Outputs/Details/Example; nodes/process-step is being edited by another engineer',
-  },
-};
+const KNOWN_GAPS: Record<string, Record<string, string>> = {};
 
 type Def = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 interface Loaded {
