@@ -97,6 +97,8 @@ const engines = new WeakMap<Store, DeliveryEngine>();
 
 /** Requests are spaced 5% wider than 1/ratePerSecond (see Connection's constructor). */
 const RATE_MARGIN = 1.05;
+/** Outcomes being recorded per vendor slot before claiming stops (see Connection.sending). */
+const MAX_RECORDING = 3;
 /** Waiters checked for completion by another instance per sweep (see settleForeign). */
 const SETTLE_BATCH = 256;
 
@@ -296,6 +298,12 @@ class Connection implements ConnectionHandle {
   private state: CircuitState = 'closed';
   private readonly stateListeners = new Set<(state: CircuitState) => void>();
   private readonly inflight = new Set<number>();
+  /**
+   * Items claimed and not yet answered by the vendor (a subset of `inflight`). Claims are bounded by this, not by
+   * `inflight`: recording an outcome (outboxDelivered, audit, auto-resolve: three store round trips) does not hold a
+   * vendor slot, so a slow store does not throttle the vendor side to `concurrency / (attempt + bookkeeping)`.
+   */
+  private sending = 0;
   /** Per item: how many of its claims were turned back by the open breaker (they never reached the vendor). */
   private readonly notSent = new Map<number, number>();
   private readonly waiters = new Map<number, Waiter[]>();
@@ -476,7 +484,11 @@ class Connection implements ConnectionHandle {
 
   private async claimOnce(): Promise<void> {
     const now = this.engine.now();
-    let slots = this.limits.concurrency - this.inflight.size;
+    // Vendor slots free (plus one claimed-ahead item per slot, queued in the limiter, so that the claim's store round
+    // trip is not paid between two attempts - only when the lease leaves room for an item to wait one whole attempt
+    // before its own), and at most MAX_RECORDING outcomes per slot still being recorded.
+    const ahead = this.state === 'closed' && this.engine.leaseMs >= 3 * this.limits.attemptTimeoutMs ? this.limits.concurrency : 0;
+    let slots = Math.min(this.limits.concurrency + ahead - this.sending, this.limits.concurrency * (1 + MAX_RECORDING) - this.inflight.size);
     if (this.state === 'open') {
       const probeAt = this.openedAt + this.limits.breakerHalfOpenAfterMs;
       if (now < probeAt) {
@@ -498,13 +510,23 @@ class Connection implements ConnectionHandle {
 
   private attempt(item: OutboxItem): void {
     this.inflight.add(item.id);
-    void this.runAttempt(item)
+    this.sending++;
+    let answered = false;
+    const answer = () => {
+      // the vendor answered (or the attempt never started): free the slot for the next claim while the outcome is recorded
+      if (answered) return;
+      answered = true;
+      this.sending--;
+      this.wake();
+    };
+    void this.runAttempt(item, answer)
       .catch((err) => {
         // Only store failures land here: the lease runs out and the item is attempted again.
         this.engine.log('error', `recording the outcome of outbox item ${item.id} (${this.name}) failed; it will be retried after its lease`, err);
       })
       .finally(() => {
         this.inflight.delete(item.id);
+        answer();
         this.checkIdle();
         this.wake();
       });
@@ -518,7 +540,7 @@ class Connection implements ConnectionHandle {
     }
   }
 
-  private async runAttempt(item: OutboxItem): Promise<void> {
+  private async runAttempt(item: OutboxItem, answered: () => void): Promise<void> {
     const attempt = Math.max(1, item.attempts - (this.notSent.get(item.id) ?? 0));
     let response: Json;
     try {
@@ -533,6 +555,7 @@ class Connection implements ConnectionHandle {
         }),
       );
     } catch (err) {
+      answered();
       const now = this.engine.now();
       if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || err instanceof DeliveryClosedError || (this.closed && isLimiterStopped(err))) {
         // Never reached the vendor: put it back without spending an attempt.
@@ -555,6 +578,7 @@ class Connection implements ConnectionHandle {
       await this.fail(item, fe, attempt);
       return;
     }
+    answered();
     metrics.deliveryAttempts.inc({ connection: this.name, outcome: 'success' });
     await this.succeed(item, response === undefined ? null : response, attempt);
   }
@@ -574,7 +598,8 @@ class Connection implements ConnectionHandle {
       this.notSent.delete(item.id);
       metrics.deliveryOutcomes.inc({ connection: this.name, outcome: 'delivered' });
       metrics.deliveryLatency.observe({ connection: this.name }, Math.max(0, now - item.createdAt) / 1000);
-      try {
+      // audit and auto-resolve are independent of each other: one round trip of waiting, not two
+      const audited = (async () => {
         await engine.audit.record({
           at: now,
           actor: engine.actor,
@@ -583,18 +608,13 @@ class Connection implements ConnectionHandle {
           correlationId: item.correlationId,
           targetSystem: this.name,
           recordKey: item.recordKey,
-          details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt },
+          details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt, deliveredBy: engine.owner },
         });
-      } catch (err) {
-        engine.log('error', `audit of delivered outbox item ${item.id} failed`, err);
-      }
-      if (item.recordKey && engine.exceptions.autoResolve) {
-        try {
-          await engine.exceptions.autoResolve(item.recordKey, `${engine.actor}:${this.name}`);
-        } catch (err) {
-          engine.log('warn', `auto-resolving exceptions of ${item.recordKey} failed`, err);
-        }
-      }
+      })().catch((err) => engine.log('error', `audit of delivered outbox item ${item.id} failed`, err));
+      const resolved = item.recordKey && engine.exceptions.autoResolve
+        ? (async () => engine.exceptions.autoResolve!(item.recordKey!, `${engine.actor}:${this.name}`))().catch((err) => engine.log('warn', `auto-resolving exceptions of ${item.recordKey} failed`, err))
+        : undefined;
+      await Promise.all([audited, resolved]);
     } finally {
       engine.completing.delete(item.id);
     }

@@ -33,7 +33,7 @@ export = function (RED: any) {
       const key = typeof ce.idempotencykey === 'string' && ce.idempotencykey ? ce.idempotencykey : undefined;
       if (!key) return done(new Error('reliability-deliver: msg.payload.idempotencykey is required'));
       handle
-        .submit({ operation: 'effects', idempotencyKey: key, request: { id: ce.data?.id ?? null, type: ce.type ?? null, data: ce.data ?? null }, correlationId: ce.correlationid, process: 'reliability', step: 'deliver', recordKey: `TimeEntry/${ce.data?.id}`, inbox: inboxRefOf(msg) })
+        .submit({ operation: 'effects', idempotencyKey: key, request: { id: ce.data?.id ?? null, type: ce.type ?? null, data: ce.data ?? null }, correlationId: ce.correlationid, process: 'reliability', step: 'deliver', recordKey: `TimeEntry/${ce.data?.id}`, inbox: inboxRefOf(msg), context: { receivedBy: process.env.FABRIC_INSTANCE_ID ?? null } })
         .then(
           (r: any) => {
             msg.delivery = { duplicate: r.duplicate };
