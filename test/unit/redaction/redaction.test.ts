@@ -92,4 +92,17 @@ describe('redaction', () => {
       assert.ok(!isSecretKey(key), key);
     }
   });
+
+  it('stays linear on hostile input (long runs of name or scheme characters)', () => {
+    const n = 60_000;
+    for (const text of ['x'.repeat(n), 'a.'.repeat(n / 2), 'a-'.repeat(n / 2), 'password'.repeat(n / 8), '"password'.repeat(n / 9), 'a:b@'.repeat(n / 4), 'http://a'.repeat(n / 8)]) {
+      const started = Date.now();
+      redactString(text);
+      redact({ text });
+      assert.ok(Date.now() - started < 1500, `${text.slice(0, 12)}... took ${Date.now() - started} ms`);
+    }
+    // still masked after bounding the patterns
+    assert.equal(redactString('amqp://svc:hunter2@mq.example/vhost'), `amqp://svc:${REDACTED}@mq.example/vhost`);
+    assert.match(redactString('client_secret=abc123&x=1'), new RegExp(`client_secret=\\${REDACTED.slice(0, 1)}`));
+  });
 });
