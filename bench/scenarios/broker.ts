@@ -41,7 +41,7 @@ async function runOnce(persistence: 'level' | 'memory', count: number): Promise<
 }
 
 export async function brokerScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
-  const count = opts.count ?? (opts.quick ? 3_000 : 20_000);
+  const count = opts.count ?? (opts.quick ? 2_000 : 20_000);
   // warm-up of the code paths (not measured), then memory and level alternately
   await runOnce('memory', Math.min(1000, count));
   // alternating rounds, best of each: the machine is shared, a single round is at the mercy of the neighbours

@@ -7,7 +7,7 @@ import type { ScenarioResult } from '../lib/report';
 import { round, startChild } from '../lib/util';
 
 export async function deliveryScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
-  const count = opts.count ?? (opts.quick ? 500 : 2_000);
+  const count = opts.count ?? (opts.quick ? 300 : 2_000);
   const concurrency = 8;
   const sandboxes = await startChild('sandboxes', { BENCH_VENDORS: 'teams' });
   const subject = await startChild('delivery');
