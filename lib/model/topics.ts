@@ -49,3 +49,17 @@ export function parseTopic(topic: string): TopicParts | undefined {
 export function isValidTopic(topic: string): boolean {
   return parseTopic(topic) !== undefined;
 }
+
+/**
+ * Operational topics under `fabric/v<N>/` that carry no canonical entity: the process KPIs (`fabric/v1/kpi/rollup`,
+ * `fabric/v1/kpi/reconciliation`, `fabric/v1/kpi/snapshot`, `fabric/v1/kpi/reconcile-request`).
+ */
+export const OPERATIONAL_TOPIC_KINDS = ['kpi'] as const;
+
+/** True for a taxonomy topic (`fabric/v<N>/<entity>/<event>`) or an operational one (`fabric/v<N>/kpi/<event>`). */
+export function isFabricTopic(topic: string): boolean {
+  if (isValidTopic(topic)) return true;
+  if (typeof topic !== 'string') return false;
+  const m = /^fabric\/v[1-9][0-9]*\/([a-z]+)\/([a-z0-9-]+)$/.exec(topic);
+  return !!m && (OPERATIONAL_TOPIC_KINDS as readonly string[]).includes(m[1]) && EVENT_RE.test(m[2]);
+}

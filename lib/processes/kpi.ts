@@ -84,15 +84,18 @@ export class KpiRecorder implements metrics.KpiSource {
   async processComplete(process: string, key: string, status: 'completed' | 'failed' = 'completed', opts: { attributes?: Json; startedAt?: number; labels?: Record<string, string> } = {}): Promise<number | undefined> {
     const now = this.now();
     let startedAt = opts.startedAt;
-    if (startedAt === undefined) {
-      const runs = await this.store.processList({ process, status: 'running', limit: 10000 });
-      startedAt = runs.find((r) => r.key === key)?.startedAt;
-    }
-    if (startedAt === undefined) {
+    // the completion's attributes are merged into the start's (billingEntity / region recorded at start stay, so the
+    // dashboard's region / entity filters see completed runs)
+    const runs = await this.store.processList({ process, status: 'running', limit: 10000 });
+    const running = runs.find((r) => r.key === key);
+    if (startedAt === undefined) startedAt = running?.startedAt;
+    const startAttrs = running?.attributes && typeof running.attributes === 'object' && !Array.isArray(running.attributes) ? (running.attributes as Record<string, Json>) : {};
+    const attributes: Json | undefined = opts.attributes === undefined ? undefined : opts.attributes && typeof opts.attributes === 'object' && !Array.isArray(opts.attributes) ? { ...startAttrs, ...(opts.attributes as Record<string, Json>) } : opts.attributes;
+    if (startedAt === undefined || !running) {
       // completion without a recorded start (e.g. started before KPIs were recorded): record it as instant
-      await this.store.processStart({ process, key, startedAt: now, status: 'running', attributes: opts.attributes });
+      if (!running) await this.store.processStart({ process, key, startedAt: startedAt ?? now, status: 'running', attributes });
     }
-    await this.store.processComplete(process, key, status, now, opts.attributes);
+    await this.store.processComplete(process, key, status, now, attributes);
     metrics.kpiProcessRuns.inc({ process, outcome: status });
     if (startedAt === undefined || status !== 'completed') return undefined;
     const ms = Math.max(0, now - startedAt);

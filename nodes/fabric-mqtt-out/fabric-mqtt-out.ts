@@ -1,11 +1,11 @@
 /**
  * `fabric-mqtt-out`: publishes msg.payload as JSON through a `fabric-broker` config node.
  * Topic from the node's configuration, else msg.topic; a topic under `fabric/` must follow the taxonomy
- * `fabric/v<N>/<entity>/<event>` (lib/model/topics). done() after the broker acknowledged (QoS 1/2).
+ * `fabric/v<N>/<entity>/<event>` (lib/model/topics) or be an operational `fabric/v<N>/kpi/<event>`. done() after the broker acknowledged (QoS 1/2).
  * A hand-over point: after the broker acknowledged a QoS 1/2 publish, the msg's inbox entry (msg._fabricInbox) is marked
  * processed. A QoS 0 publish is at-most-once by contract: it is marked once handed to the connection.
  */
-import { isValidTopic } from '../../lib/model/topics';
+import { isFabricTopic } from '../../lib/model/topics';
 import { markInboxProcessed } from '../../lib/inbox';
 import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
 
@@ -48,7 +48,7 @@ export = function (RED: NodeAPI) {
       const topic = fixedTopic || (typeof msg.topic === 'string' ? msg.topic.trim() : '');
       if (!topic) return done(new Error(t('errors.noTopic')));
       if (/[#+]/.test(topic) || topic.includes('\u0000')) return done(new Error(t('errors.wildcard', { topic })));
-      if (topic.startsWith('fabric/') && !isValidTopic(topic)) return done(new Error(t('errors.taxonomy', { topic })));
+      if (topic.startsWith('fabric/') && !isFabricTopic(topic)) return done(new Error(t('errors.taxonomy', { topic })));
       let body: Buffer;
       try {
         body = Buffer.isBuffer(msg.payload) ? msg.payload : Buffer.from(JSON.stringify(msg.payload ?? null), 'utf8');

@@ -27,7 +27,7 @@ import { markInboxProcessed } from '../../lib/inbox';
 import type { Node, NodeAPI, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
 import { toEnvelope } from '../../lib/model';
-import { ProcessStepError, routingTable, type ErpRoutingTable } from '../../lib/processes/common';
+import { ProcessStepError, routeFor, routingTable, type ErpRoutingTable } from '../../lib/processes/common';
 import * as q2p from '../../lib/processes/quote-to-project';
 import * as t2c from '../../lib/processes/time-to-cash';
 import * as co from '../../lib/processes/change-order';
@@ -162,7 +162,7 @@ export = function (RED: NodeAPI) {
             msg.duplicate = { key: oppId, outcome: claim.existing?.outcome ?? null };
             return [null, null, msg];
           }
-          await kpi().processStart(q2p.PROCESS, oppId, { startedAt: msg.plan.closedWonAt, correlationId: msg.correlationId, attributes: { billingEntity: msg.plan.project.billingEntity, erp: msg.plan.erp.erp } });
+          await kpi().processStart(q2p.PROCESS, oppId, { startedAt: msg.plan.closedWonAt, correlationId: msg.correlationId, attributes: { billingEntity: msg.plan.project.billingEntity, region: routeFor(msg.plan.project.billingEntity, routing)?.region ?? null, erp: msg.plan.erp.erp } });
           msg.results = {};
           msg.erp = msg.plan.erp.erp;
           msg.erpTarget = `${msg.plan.erp.erp}:${msg.plan.erp.company}`;
@@ -198,7 +198,7 @@ export = function (RED: NodeAPI) {
             billingSchedule: (plan.writes.psaProject.request as Record<string, any>).billingSchedule,
           };
           await services().idempotency.recordOutcome(Q2P_SCOPE, plan.opportunityId, { projectId: plan.project.id, externalIds: done.project.externalIds, projectState } as unknown as Json);
-          await kpi().processComplete(q2p.PROCESS, plan.opportunityId, 'completed', { labels: { billingEntity: plan.project.billingEntity }, attributes: { projectId: plan.project.id, erp: plan.erp.erp } });
+          await kpi().processComplete(q2p.PROCESS, plan.opportunityId, 'completed', { labels: { billingEntity: plan.project.billingEntity }, attributes: { projectId: plan.project.id, erp: plan.erp.erp, billingEntity: plan.project.billingEntity, region: routeFor(plan.project.billingEntity, routing)?.region ?? null } });
           await services().exceptions.autoResolve?.(`Opportunity/${plan.opportunityId}`, `node:${node.id}`);
           msg.project = done.project;
           msg.payload = toEnvelope({ entity: 'project', event: 'created', source, data: done.project, correlationid: msg.correlationId, idempotencykey: `${plan.runKey}:project-created` });
@@ -223,7 +223,7 @@ export = function (RED: NodeAPI) {
           const plan = t2c.planTimeToCash({ timeEntries, expenses }, projects, { routing, batchSize: num(config.batchSize, 50), maxLinesPerInvoice: num(config.maxLines, 500), alreadyBilled: (id) => billed.has(id) });
           const out1: Msg[] = [];
           for (const w of plan.invoices) {
-            if (w.oldestApprovedAt !== undefined) await kpi().processStart(t2c.PROCESS, w.invoice.id, { startedAt: w.oldestApprovedAt, correlationId: msg.correlationId, attributes: { erp: w.erp, lines: w.entryIds.length } });
+            if (w.oldestApprovedAt !== undefined) await kpi().processStart(t2c.PROCESS, w.invoice.id, { startedAt: w.oldestApprovedAt, correlationId: msg.correlationId, attributes: { erp: w.erp, lines: w.entryIds.length, billingEntity: w.invoice.billingEntity ?? null, region: w.route.region ?? null } });
             out1.push({ _msgid: `${msg._msgid}:${w.invoice.id}`, payload: w.request, operation: w.operation, idempotencyKey: w.idempotencyKey, recordKey: w.recordKey, process: t2c.PROCESS, step: 'erp-invoice', erp: w.erp, erpTarget: `${w.erp}:${w.route.company}`, invoiceWrite: w, correlationId: msg.correlationId ?? `t2c:${w.invoice.id}` });
           }
           const out2: Msg[] = plan.blocked.map((b) => ({
@@ -244,7 +244,7 @@ export = function (RED: NodeAPI) {
           if (!w) throw new Error(t('errors.noInvoice'));
           const posted = t2c.postedInvoice(w, msg.payload as Record<string, any>);
           for (const id of w.entryIds) await services().idempotency.claim('time-to-cash:billed', id, 400 * 86400000);
-          await kpi().processComplete(t2c.PROCESS, w.invoice.id, 'completed', { labels: { erp: w.erp }, attributes: { erp: w.erp, lines: w.entryIds.length } });
+          await kpi().processComplete(t2c.PROCESS, w.invoice.id, 'completed', { labels: { erp: w.erp }, attributes: { erp: w.erp, lines: w.entryIds.length, billingEntity: w.invoice.billingEntity ?? null, region: w.route.region ?? null } });
           await services().exceptions.autoResolve?.(w.recordKey, `node:${node.id}`);
           msg.markInvoiced = w.markInvoiced.kantata.timeEntryIds.length + w.markInvoiced.kantata.expenseIds.length > 0
             ? { payload: { timeEntryIds: w.markInvoiced.kantata.timeEntryIds, expenseIds: w.markInvoiced.kantata.expenseIds, workspaceId: w.markInvoiced.kantata.workspaceId, invoiceNumber: w.invoice.id, invoiceDate: w.invoice.issueDate }, operation: 'markInvoiced', idempotencyKey: `t2c:${w.invoice.id}:mark-invoiced` }
