@@ -12,7 +12,8 @@ import { pool, serveParent, tmpDir } from '../lib/util';
 
 async function main(): Promise<void> {
   const tmp = tmpDir('psf-bench-delivery-');
-  const store = new SqliteStore({ path: path.join(tmp.dir, 'outbox.sqlite') });
+  // BENCH_SYNC=NORMAL: diagnosis only (is the outbox fsync-bound?); the product runs synchronous=FULL
+  const store = new SqliteStore({ path: path.join(tmp.dir, 'outbox.sqlite'), synchronous: process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL' });
   const services = servicesFor(store);
   const engine = new DeliveryEngine(store, services, { log: () => undefined });
   let conn: ReturnType<DeliveryEngine['registerConnection']> | undefined;
