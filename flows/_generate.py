@@ -74,12 +74,14 @@ def q2p():
     t.groups[g3]["nodes"].append("q2p-li-erp"); t.nodes[[n["id"] for n in t.nodes].index("q2p-li-erp")]["g"] = g3
     t.comment("q2p-c3", 330, 480, g3, "NWA-US -> NetSuite, NWA-UK / NWA-DE -> Business Central, NWA-FR -> legacy ERP (customer master kept on-prem)")
     t.add("q2p-erp-switch", "switch", 230, 560, g3, wires=[["q2p-ns"], ["q2p-bc-uk"], ["q2p-bc-de"], ["q2p-legacy"], ["q2p-noroute"]], name="ERP of the billing entity", property="erpTarget", propertyType="msg", rules=[{"t": "eq", "v": "netsuite:1", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA UK", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA DE", "vt": "str"}, {"t": "eq", "v": "legacy:FR01", "vt": "str"}, {"t": "else"}], checkall="false", repair=False, outputs=5)
-    t.add("q2p-ns", "netsuite", 480, 520, g3, wires=[["q2p-lo-psa"]], name="NetSuite: upsert customer", netsuite="psf-netsuite", operation="upsertCustomer", query="", recordType="", pageSize=1000)
+    t.add("q2p-ns", "netsuite", 480, 520, g3, wires=[["q2p-w-nsjob"]], name="NetSuite: upsert customer", netsuite="psf-netsuite", operation="upsertCustomer", query="", recordType="", pageSize=1000)
+    t.add("q2p-w-nsjob", "process-step", 640, 500, g3, wires=[["q2p-ns-job"]], name="next: NetSuite job", store="psf-store", step="q2p-write", write="erpProject", outputs=1)
+    t.add("q2p-ns-job", "netsuite", 800, 520, g3, wires=[["q2p-lo-psa"]], name="NetSuite: project (job)", netsuite="psf-netsuite", operation="createProject", query="", recordType="", pageSize=1000)
     t.add("q2p-bc-uk", "business-central", 480, 560, g3, wires=[["q2p-lo-psa"]], name="BC UK: upsert customer", businessCentral="psf-bc-uk", operation="upsertCustomer", entitySet="", filter="")
     t.add("q2p-bc-de", "business-central", 480, 600, g3, wires=[["q2p-lo-psa"]], name="BC DE: upsert customer", businessCentral="psf-bc-de", operation="upsertCustomer", entitySet="", filter="")
     t.add("q2p-legacy", "change", 480, 640, g3, wires=[["q2p-lo-psa"]], name="legacy ERP: customer kept on-prem", rules=[{"t": "set", "p": "payload", "pt": "msg", "to": "{\"id\":\"on-prem\",\"note\":\"NWA-FR customers are maintained in the legacy ERP; invoices name the customer code\"}", "tot": "json"}])
     t.add("q2p-noroute", "change", 480, 680, g3, wires=[["q2p-exc-int"]], name="no ERP for this entity", rules=[{"t": "set", "p": "error", "pt": "msg", "to": "{\"message\":\"the routing table sends this billing entity to an ERP this flow has no node for\"}", "tot": "json"}])
-    link(t, "q2p-lo-psa", "q2p-li-psa", 720, 580, 80, 760, g3, None, "PSA + Jira")
+    link(t, "q2p-lo-psa", "q2p-li-psa", 840, 580, 80, 760, g3, None, "PSA + Jira")
     g4 = t.group("q2p-g4", "4. PSA project shell, Jira delivery space, project.created, Teams", 20, 680, 1300, 200, "#e8e0f5")
     t.groups[g4]["nodes"].append("q2p-li-psa"); t.nodes[[n["id"] for n in t.nodes].index("q2p-li-psa")]["g"] = g4
     t.comment("q2p-c4", 420, 720, g4, "Each write carries q2p:<opportunity>:<step> as idempotency key: a retry or replay never creates twice", "Kantata: workspace (external reference = project id), stories = workstreams from the opportunity lines, budget, billing schedule. Jira: project (key from customer + opportunity) and an epic. Then the canonical project goes on the bus and the delivery channel gets a card. The KPI run ends (lead time closed-won -> active).")
@@ -118,7 +120,7 @@ def t2c():
     g1 = t.group("t2c-g1", "1. Approved time in: PSA (durable cursor) and legacy ERP over MQTT (ack after inbox commit)", 20, 20, 900, 200, "#e3f3d3")
     t.comment("t2c-c1", 260, 60, g1, "Kantata polled for approved, uninvoiced entries; FR01 publishes TE lines on legacy/fr01/time/out")
     t.add("t2c-kantata-poll", "kantata", 170, 110, g1, wires=[["t2c-collect"]], name="Kantata: approved time", kantata="psf-kantata", operation="pollApproved", collection="workspaces", pollSeconds="${FABRIC_T2C_POLL_SECONDS}", output="batch", maxRecords=5000, workspaceId="")
-    t.add("t2c-legacy-in", "fabric-mqtt-in", 170, 170, g1, wires=[["t2c-legacy-decode"], []], name="legacy/fr01/time/out", broker="psf-broker", store="psf-store", topic="legacy/fr01/time/out", qos="1", outputs=2)
+    t.add("t2c-legacy-in", "fabric-mqtt-in", 170, 170, g1, wires=[["t2c-legacy-decode"], ["t2c-exc-int"]], name="legacy/fr01/time/out", broker="psf-broker", store="psf-store", topic="legacy/fr01/time/out", qos="1", format="text", maxBytes=1048576, maxReplays=3, outputs=2)
     t.add("t2c-legacy-decode", "legacy-erp", 380, 170, g1, wires=[["t2c-legacy-batch"], ["t2c-exc-int"]], name="TE lines -> canonical", mode="decodeTime", topic="", outputs=2)
     t.add("t2c-legacy-batch", "join", 580, 170, g1, wires=[["t2c-legacy-projects"]], name="batch (500 or 2 s)", mode="custom", build="array", property="payload", propertyType="msg", key="topic", joiner="\\n", joinerType="str", accumulate=False, timeout="2", count="500", reduceRight=False, reduceExp="", reduceInit="", reduceInitType="", reduceFixup="")
     t.add("t2c-legacy-projects", "change", 760, 170, g1, wires=[["t2c-collect"]], name="FR01 projects (master data)", rules=[{"t": "set", "p": "projects", "pt": "msg", "to": "{\"FR01-LUM-OM\":{\"projectId\":\"FR01-LUM-OM\",\"accountId\":\"ACC-4001\",\"billingEntity\":\"NWA-FR\",\"currency\":\"EUR\",\"status\":\"active\"}}", "tot": "json"}])
@@ -128,11 +130,13 @@ def t2c():
     t.add("t2c-li-entries", "link in", 80, 340, g2, name="entries", links=["t2c-collect"], wires=[["t2c-plan"]])
     t.add("t2c-plan", "process-step", 280, 340, g2, wires=[["t2c-erp-switch"], ["t2c-exc-md"]], name="group + build invoices", store="psf-store", step="t2c-plan", routing="", batchSize=50, maxLines=500, outputs=2)
     t.add("t2c-erp-switch", "switch", 520, 330, g2, wires=[["t2c-ns"], ["t2c-bc-uk"], ["t2c-bc-de"], ["t2c-legacy-enc"], ["t2c-exc-int"]], name="ERP of the billing entity", property="erpTarget", propertyType="msg", rules=[{"t": "eq", "v": "netsuite:1", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA UK", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA DE", "vt": "str"}, {"t": "eq", "v": "legacy:FR01", "vt": "str"}, {"t": "else"}], checkall="false", repair=False, outputs=5)
+    t.nodes[-1]["wires"][3] = ["t2c-legacy-inv"]
     g3 = t.group("t2c-g3", "3. Invoice in the ERP (outbox: retries, quota, breaker)", 20, 420, 900, 220, "#fdf0d5")
     t.add("t2c-ns", "netsuite", 220, 460, g3, wires=[["t2c-posted"]], name="NetSuite: invoice", netsuite="psf-netsuite", operation="createInvoice", query="", recordType="", pageSize=1000)
     t.add("t2c-bc-uk", "business-central", 220, 500, g3, wires=[["t2c-posted"]], name="BC UK: sales invoice (posted)", businessCentral="psf-bc-uk", operation="createSalesInvoice", entitySet="", filter="")
     t.add("t2c-bc-de", "business-central", 220, 540, g3, wires=[["t2c-posted"]], name="BC DE: sales invoice (posted)", businessCentral="psf-bc-de", operation="createSalesInvoice", entitySet="", filter="")
-    t.add("t2c-legacy-enc", "legacy-erp", 220, 590, g3, wires=[["t2c-legacy-out", "t2c-legacy-ack-wait"], []], name="invoice -> IH/IL lines", mode="encodeInvoice", topic="legacy/fr01/invoice/in", outputs=2)
+    t.add("t2c-legacy-inv", "change", 100, 590, g3, wires=[["t2c-legacy-enc"]], name="canonical invoice", rules=[{"t": "set", "p": "payload", "pt": "msg", "to": "payload.invoice", "tot": "msg"}])
+    t.add("t2c-legacy-enc", "legacy-erp", 260, 590, g3, wires=[["t2c-legacy-out", "t2c-legacy-ack-wait"], []], name="invoice -> IH/IL lines", mode="encodeInvoice", topic="legacy/fr01/invoice/in", outputs=2)
     t.add("t2c-legacy-out", "fabric-mqtt-out", 440, 590, g3, name="legacy/fr01/invoice/in (QoS 1)", broker="psf-broker", topic="", qos="1", retain=False)
     t.add("t2c-legacy-ack-wait", "change", 440, 630, g3, wires=[["t2c-posted"]], name="posted to FR01 (ack on its topic)", rules=[{"t": "set", "p": "payload", "pt": "msg", "to": "{\"erpDocumentNo\":\"pending-ack\"}", "tot": "json"}])
     t.comment("t2c-c3", 640, 460, g3, "Invoice id = idempotency key = ERP external id / document number", "NetSuite: external id + X-NetSuite-Idempotency-Key. Business Central: lookup on externalDocumentNumber, deep insert, post. Legacy: re-posting the same invoice number is acknowledged with the existing document.")
@@ -183,9 +187,10 @@ def co():
 def rep():
     t = Tab("psf-tab-rep", "performance-to-reporting", "Scheduled roll-up (utilisation, realisation, margin, unbilled approved hours, DSO per project and region) and reconciliation of customers/projects across CRM, ERP and PSA. Figures on fabric/v1/kpi/... and /metrics.")
     g1 = t.group("rep-g1", "1. Schedule", 20, 20, 560, 140, "#e3f3d3")
-    t.add("rep-tick", "inject", 150, 80, g1, wires=[["rep-gather"]], name="hourly (and at start)", props=[{"p": "payload"}], repeat="${FABRIC_REPORTING_INTERVAL}", crontab="", once=True, onceDelay="20", topic="", payload="", payloadType="date")
+    t.add("rep-tick", "inject", 150, 80, g1, wires=[["rep-params"]], name="hourly (and at start)", props=[{"p": "payload"}], repeat="${FABRIC_REPORTING_INTERVAL}", crontab="", once=True, onceDelay="20", topic="", payload="", payloadType="date")
     t.comment("rep-c1", 330, 120, g1, "Reads the PSA and the ERPs through their connector nodes (rate limited)")
     g2 = t.group("rep-g2", "2. Gather + roll-up", 20, 180, 900, 160, "#dbe9f6")
+    t.add("rep-params", "change", 380, 80, g1, wires=[["rep-gather"]], name="time entries with their workspaces", rules=[{"t": "set", "p": "params", "pt": "msg", "to": "{\"per_page\":200,\"include\":\"workspace\"}", "tot": "json"}, {"t": "delete", "p": "payload", "pt": "msg"}])
     t.add("rep-gather", "kantata", 180, 240, g2, wires=[["rep-shape"]], name="Kantata: time entries", kantata="psf-kantata", operation="list", collection="time_entries", pollSeconds=60, output="entry", maxRecords=50000, workspaceId="")
     t.add("rep-shape", "function", 380, 240, g2, wires=[["rep-rollup", "rep-recon-shape"]], name="to report records", func=REPORT_SHAPE, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
     t.add("rep-rollup", "process-step", 600, 220, g2, wires=[["rep-pub-rollup"]], name="roll-up", store="psf-store", step="rollup", outputs=1)
@@ -207,11 +212,14 @@ REPORT_SHAPE = r"""// Kantata time entries (canonical) + the seed firm's master 
 // Replace the people/projects tables with your HR and PSA master data.
 const entries = Array.isArray(msg.payload) ? msg.payload : [];
 const region = { 'NWA-US': 'Americas', 'NWA-UK': 'UK&I', 'NWA-DE': 'DACH', 'NWA-FR': 'France' };
+// the workspaces came with the entries (include=workspace); billing entity = custom field 501 (map your account's id)
+const workspaces = (msg.kantata && msg.kantata.included && msg.kantata.included.workspaces) || {};
+const entityOf = (ws) => { const f = (ws.custom_fields || []).find(c => String(c.custom_field_id) === '501'); return f ? f.value : ws.billingEntity; };
 const projects = {};
 for (const e of entries) {
-  const ws = (msg.kantata && msg.kantata.workspaces && msg.kantata.workspaces[e.workspace_id]) || {};
+  const ws = workspaces[e.workspace_id] || {};
   const pid = 'KAN-WS-' + e.workspace_id;
-  projects[pid] = projects[pid] || { projectId: pid, region: region[ws.billingEntity] || 'unknown', currency: e.currency || ws.currency || 'USD' };
+  projects[pid] = projects[pid] || { projectId: pid, region: region[entityOf(ws)] || 'unknown', currency: e.currency || ws.currency_symbol || ws.currency || 'USD' };
 }
 const today = new Date().toISOString().slice(0, 10);
 const from = today.slice(0, 8) + '01';
@@ -229,7 +237,9 @@ return msg;"""
 RECON_SHAPE = r"""// Customers and projects as each system holds them (keys = our external ids). The seeded mismatch shows up here.
 // Until the CRM / ERP / PSA reads are wired here, a reconciliation run takes its lists from fabric/v1/kpi/reconcile-request
 // (event data {customer: {crm: [...], erp: [...], psa: [...]}, project: {...}}).
-msg.payload = msg.reconInput || { customer: {}, project: {} };
+// A roll-up tick without lists runs no reconciliation (an empty one would publish a meaningless rate).
+if (!msg.reconInput) return null;
+msg.payload = msg.reconInput;
 return msg;"""
 
 def write(name, nodes):

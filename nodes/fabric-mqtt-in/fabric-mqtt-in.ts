@@ -3,7 +3,8 @@
  * is committed to the inbox (DESIGN.md section 4). Thin: parsing is lib/model/safe-json, grouping of commits
  * is lib/inbox's InboxWriter, the ack timing is lib/broker/connection.
  *
- * Output 1: parsed JSON payload (new messages only; a redelivery of a committed message is not emitted again).
+ * Output 1: parsed JSON payload (new messages only; a redelivery of a committed message is not emitted again); with
+ *           `format: 'text'` the payload as a UTF-8 string instead (flat formats such as the legacy ERP's TE lines).
  * Output 2: payloads that are not acceptable JSON (malformed, too large, too deep, `__proto__` keys), with
  *           msg.error = { message, errors: [{ path, message }] }. They are committed and acknowledged too:
  *           redelivering them would not make them valid. If output 2 is not wired, the node reports the error
@@ -17,7 +18,7 @@
  * and an exception for integration-ops (replayable: a replay re-emits it from this node).
  */
 import type { IPublishPacket } from 'mqtt';
-import { parseJsonSafely } from '../../lib/model/safe-json';
+import { parseJsonSafely, type SafeParseResult } from '../../lib/model/safe-json';
 import { openFabric, servicesFor, type FabricHandle } from '../../lib/fabric/services';
 import { INBOX_REF_PROPERTY, inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox, type InboxWriter } from '../../lib/inbox';
 import type { FabricServices } from '../../lib/fabric/services';
@@ -37,6 +38,8 @@ interface MqttInConfig {
   maxBytes?: string | number;
   /** Start-up replays of an unprocessed inbox entry before it is abandoned (default 3). */
   maxReplays?: string | number;
+  /** Payload format: `json` (default, parsed and checked) or `text` (the UTF-8 string, only the size is checked). */
+  format?: string;
 }
 
 const RAW_PREVIEW_BYTES = 64 * 1024;
@@ -112,6 +115,7 @@ export = function (RED: NodeAPI) {
     const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : 1024 * 1024;
     const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
     const source = `mqtt:${node.id}`;
+    const textFormat = config.format === 'text';
     const invalidWired = (node.wires?.[1]?.length ?? 0) > 0;
     let received = 0;
     let duplicates = 0;
@@ -223,7 +227,7 @@ export = function (RED: NodeAPI) {
     const handle1 = async (packet: IPublishPacket): Promise<void> => {
       await ready; // replayed entries go first
       const bytes = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? '');
-      const parsed = parseJsonSafely(bytes, { maxBytes });
+      const parsed = textFormat ? parseText(bytes, maxBytes) : parseJsonSafely(bytes, { maxBytes });
       const messageId = inboxMessageId(packet.topic, bytes, parsed.ok ? parsed.value : undefined);
       const receivedAt = Date.now();
       let payload: Json;
@@ -281,6 +285,12 @@ export = function (RED: NodeAPI) {
         })
         .then(() => done(), () => done());
     });
+  }
+
+  /** `text` format: the payload as a UTF-8 string; only a payload over the size limit is invalid (output 2). */
+  function parseText(bytes: Buffer, maxBytes: number): SafeParseResult {
+    if (bytes.length > maxBytes) return { ok: false, errors: [{ path: '', message: t('errors.tooLarge', { bytes: bytes.length, maxBytes }) }] };
+    return { ok: true, value: bytes.toString('utf8'), bytes: bytes.length };
   }
 
   RED.nodes.registerType('fabric-mqtt-in', FabricMqttIn);

@@ -351,7 +351,7 @@ export interface PlanOptions {
 
 export interface PlannedWrite {
   /** The flow step that performs it (and the exception's step when it fails). */
-  step: 'erp-customer' | 'psa-project' | 'jira-project' | 'jira-epic' | 'notify';
+  step: 'erp-customer' | 'erp-project' | 'psa-project' | 'jira-project' | 'jira-epic' | 'notify';
   system: ErpSystem | 'kantata' | 'jira' | 'teams';
   operation: string;
   /** Stable: the same deal always yields the same key, so a repeat is de-duplicated by the outbox / vendor. */
@@ -372,6 +372,8 @@ export interface QuoteToProjectPlan {
   staffing: Array<Record<string, any>>;
   writes: {
     erpCustomer: PlannedWrite;
+    /** The ERP job (NetSuite only: the change-order template updates its billing schedule); absent for other ERPs. */
+    erpProject?: PlannedWrite;
     psaProject: PlannedWrite;
     jiraProject: PlannedWrite;
     jiraEpic: PlannedWrite;
@@ -505,6 +507,15 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
         idempotencyKey: `${base}:erp-customer:${a.id}`, recordKey: `Account/${a.id}`,
         request: { account, erp: { company: erp.company, taxCode: erp.taxCode ?? null, currency: erp.currency, taxRegistrationNumber: erp.taxRegistrationNumber ?? null } },
       },
+      ...(route.erp === 'netsuite'
+        ? {
+            erpProject: {
+              step: 'erp-project' as const, system: route.erp, operation: 'createProject',
+              idempotencyKey: `${base}:erp-project`, recordKey: `Project/${projectId}`,
+              request: { project, customerExternalId: a.id, managerExternalId: dm.id },
+            },
+          }
+        : {}),
       psaProject: {
         step: 'psa-project', system: 'kantata', operation: 'createProjectShell',
         idempotencyKey: `${base}:psa-project`, recordKey: `Project/${projectId}`,
@@ -558,6 +569,7 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
 /** What the downstream writes answered, as the flow collects them. */
 export interface QuoteToProjectResults {
   erpCustomer?: Record<string, any>;
+  erpProject?: Record<string, any>;
   psaProject?: Record<string, any>;
   jiraProject?: Record<string, any>;
   jiraEpic?: Record<string, any>;
@@ -569,6 +581,7 @@ export function completeProject(plan: QuoteToProjectPlan, results: QuoteToProjec
   const ws = results.psaProject?.workspace;
   if (ws?.id !== undefined) externalIds.kantata = String(ws.id);
   if (results.jiraProject?.key) externalIds.jira = String(results.jiraProject.key);
+  if (results.erpProject?.id !== undefined && plan.erp.erp === 'netsuite') externalIds.netsuite = String(results.erpProject.externalId ?? results.erpProject.id);
   const erpId = results.erpCustomer?.id ?? results.erpCustomer?.number ?? results.erpCustomer?.customerNumber;
   const erpKey = plan.erp.erp === 'businessCentral' ? 'businessCentral' : plan.erp.erp;
   const project = { ...plan.project, status: 'active', version: (plan.project.version ?? 1) + 1, updatedAt: new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), externalIds };

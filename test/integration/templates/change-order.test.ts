@@ -19,9 +19,8 @@ describe('templates: change-order-to-billing through the real runtime', function
     t = await templatesFabric();
   });
 
-  // KNOWN GAP (docs/templates.md): quote-to-project creates no NetSuite job, so NetSuite updateProject answers
-  // "no NetSuite job with external id PRJ-..." and the amendment goes to the exception queue. Pending until fixed.
-  it.skip('amendment -> NetSuite billing schedule + Kantata budget -> contract.amended', async () => {
+  // quote-to-project creates the NetSuite job (external id = project id), so updateProject finds it
+  it('amendment -> NetSuite billing schedule + Kantata budget -> contract.amended', async () => {
     const created = await closeWonAndWait(t, '006Hs00000GlobexEHR');
     const seq = (await t.sb('/netsuite/_sandbox/requests')).reduce((m: number, r: any) => Math.max(m, r.seq), 0);
     t.publish('fabric/v1/contract/amendment-approved', amendment('CO-TEST-A1', '006Hs00000GlobexEHR', 12000, 80));
