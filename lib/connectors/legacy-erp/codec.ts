@@ -14,6 +14,7 @@
  * AK  acknowledgement (ERP -> fabric, topic `legacy/fr01/invoice/ack`), 5 fields:
  *     AK;invoiceNo;OK|ER;erpDocumentNo-or-errorCode;message
  */
+import crypto from 'node:crypto';
 import { ValidationError, type FieldError } from '../../delivery/errors';
 
 export const TOPICS = {
@@ -252,6 +253,18 @@ export function decodeInvoice(payload: string | Buffer): { invoice?: LegacyInvoi
 }
 
 /** Canonical Invoice (lib/model/schemas/invoice.v1.json) -> legacy invoice posting. */
+/**
+ * The legacy ERP keeps 20 characters of invoice number. Our invoice ids are longer (customer, project and period),
+ * and cutting them made invoices of one month collide, so the ERP booked only the first. A long id keeps a readable
+ * head and ends in a hash of the whole id: stable across re-runs (a repost is recognised), distinct per invoice.
+ */
+export function legacyInvoiceNo(id: string): string {
+  const cleaned = id.replace(/[^A-Za-z0-9._/-]/g, '-');
+  if (cleaned.length <= 20) return cleaned;
+  const hash = BigInt('0x' + crypto.createHash('sha256').update(id).digest('hex').slice(0, 16)).toString(36).toUpperCase().padStart(8, '0').slice(-8);
+  return `${cleaned.slice(0, 11).replace(/[-._/]+$/, '')}-${hash}`;
+}
+
 export function fromCanonicalInvoice(inv: Record<string, any>): LegacyInvoice {
   const problems: FieldError[] = [];
   if (inv.billingEntity !== undefined && inv.billingEntity !== LEGACY_BILLING_ENTITY) problems.push({ path: '/billingEntity', message: `the legacy ERP bills ${LEGACY_BILLING_ENTITY} only, got ${inv.billingEntity}` });
@@ -267,7 +280,7 @@ export function fromCanonicalInvoice(inv: Record<string, any>): LegacyInvoice {
     amount: l.amount?.amount ?? 0,
   }));
   return {
-    invoiceNo: number.replace(/[^A-Za-z0-9._/-]/g, '-').slice(0, 20),
+    invoiceNo: legacyInvoiceNo(number),
     customerCode: String(inv.accountId),
     projectCode: String(inv.projectId ?? 'NONE'),
     issueDate: inv.issueDate,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { startBroker, RunningBroker } from '../../../lib/broker';
 import {
-  decodeAck, decodeInvoice, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry,
+  decodeAck, decodeInvoice, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, legacyInvoiceNo,
   LegacyFormatError, LegacyTimeEntry, toCanonicalTimeEntry, TOPICS,
 } from '../../../lib/connectors/legacy-erp/codec';
 import { LegacyErpClient } from '../../../lib/connectors/legacy-erp/client';
@@ -67,6 +67,18 @@ describe('legacy ERP flat-format codec', () => {
     const wrongCount = text.replace(';2\r\n', ';3\r\n');
     assert.equal(decodeInvoice(wrongCount).errors[0].field, 'lineCount');
     assert.throws(() => fromCanonicalInvoice({ ...canonicalInvoice, billingEntity: 'NWA-UK' }), (e: FabricError) => e.details![0].path === '/billingEntity');
+  });
+
+  it('gives invoices of one month distinct, stable numbers within the ERP\'s 20 characters', () => {
+    const a = 'INV-NWA-FR-ACC-4001-FR01-LUM-OM-2026-11-1';
+    const b = 'INV-NWA-FR-ACC-4001-FR01-LUM-OM-2026-11-2';
+    assert.ok(legacyInvoiceNo(a).length <= 20 && legacyInvoiceNo(b).length <= 20);
+    assert.notEqual(legacyInvoiceNo(a), legacyInvoiceNo(b));
+    assert.equal(legacyInvoiceNo(a), legacyInvoiceNo(a));
+    assert.match(legacyInvoiceNo(a), /^INV-NWA-FR-[0-9A-Z]{8}$/);
+    assert.equal(legacyInvoiceNo('INV-FR-2026-0001'), 'INV-FR-2026-0001');
+    const posted = encodeInvoice(fromCanonicalInvoice({ ...canonicalInvoice, number: a }));
+    assert.equal(decodeInvoice(posted).errors.length, 0);
   });
 });
 
