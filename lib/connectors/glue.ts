@@ -6,6 +6,8 @@ import crypto from 'node:crypto';
 import { deliveryFor } from '../delivery/engine';
 import type { ConnectionExecutor, ConnectionHandle, ConnectionLimits } from '../delivery/types';
 import type { Store } from '../store/store';
+import { guardWrites } from '../governance/write-ownership';
+import { markInboxProcessed } from '../inbox';
 
 export interface LimitsConfig {
   ratePerSecond?: string | number;
@@ -23,10 +25,14 @@ export function limitsFrom(cfg: LimitsConfig, defaults: Partial<ConnectionLimits
   };
 }
 
-/** Registers the executor with the store's delivery engine (exceptions and audit through the store's services). */
+/**
+ * Registers the executor with the store's delivery engine (exceptions and audit through the store's services).
+ * The handle's `submit` checks the ownership matrix first (lib/governance/write-ownership.ts): a write that would
+ * overwrite a field owned by another system is refused and sent to the owner team's exception queue.
+ */
 export function registerConnection(store: Store, services: { exceptions?: unknown; audit?: unknown } | undefined, name: string, executor: ConnectionExecutor, limits: Partial<ConnectionLimits>): ConnectionHandle {
   const engine = deliveryFor(store, (services ?? {}) as never);
-  return engine.registerConnection(name, executor, limits);
+  return guardWrites(engine.registerConnection(name, executor, limits), engine.exceptions, { markInbox: (ref) => markInboxProcessed(ref, store) });
 }
 
 /** The message's idempotency key, or a stable hash of what is written. */
