@@ -232,7 +232,12 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     app.disable('x-powered-by');
     const server = http.createServer(app);
     let flowsState: FlowsState = 'starting';
-    const onStarted = () => (flowsState = 'started');
+    let resolveFlowsStarted: () => void = () => {};
+    const flowsStarted = new Promise<void>((resolve) => (resolveFlowsStarted = resolve));
+    const onStarted = () => {
+      flowsState = 'started';
+      resolveFlowsStarted();
+    };
     const onStopping = () => (flowsState = 'stopping');
     const onStopped = () => (flowsState = 'stopped');
     RED.events.on('flows:started', onStarted);
@@ -310,6 +315,10 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     cleanups.push(async () => {
       await RED.stop();
     });
+    // RED.start() can resolve before the flows have started: callers (tests, the start banner) get a runtime that
+    // is ready. A flow that never starts is reported by /healthz, not waited on for ever.
+    const startTimeout = new Promise<void>((resolve) => setTimeout(resolve, 60000).unref());
+    await Promise.race([flowsStarted, startTimeout]);
     say(`editor: ${url}/  health: ${url}/healthz  MQTT over WebSocket: ws://${hostForUrl}:${port}/mqtt`);
 
     let stopped = false;
