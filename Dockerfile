@@ -12,6 +12,8 @@ RUN npm run build \
  && node -e "const fs=require('fs');const p=require('./package.json');for(const n of ['node-red','@flowfuse/node-red-dashboard']){p.dependencies[n]=p.devDependencies[n];delete p.devDependencies[n]}fs.writeFileSync('package.json',JSON.stringify(p,null,2))" \
  && npm prune --omit=dev
 
+# Listening on all interfaces, the runtime refuses to start without an editor login: run with
+# FABRIC_ADMIN_PASSWORD_HASH (bcrypt) and FABRIC_CREDENTIAL_SECRET set (docs/security.md).
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     FABRIC_USER_DIR=/data \
