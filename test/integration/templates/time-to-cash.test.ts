@@ -11,6 +11,8 @@ import { waitFor } from '../../support/wait';
 import { templatesFabric, type TemplatesFabric } from './fixture';
 
 const US = '400001';
+/** Month-end burst size (FABRIC_T2C_BURST, default 2,000; the full 100,000 is the benchmark's). */
+const BURST = Math.max(100, Number(process.env.FABRIC_T2C_BURST) || 2000);
 const UK = '400002';
 
 describe('templates: time-to-cash through the real runtime', function () {
@@ -59,14 +61,19 @@ describe('templates: time-to-cash through the real runtime', function () {
 
   it('approved PSA time + legacy time over MQTT -> one invoice per customer / project / period in the right ERP, one line per entry, entries invoiced, invoice.posted', async () => {
     // entries PS Fabric bills: not invoiced yet, or invoiced by PS Fabric (the start-up poll); the seed's own invoices are not ours
-    const ours = new Set<string>((await t.sb('/kantata/_sandbox/records/invoices')).filter((i: any) => (i.external_references ?? []).some((r: any) => r.service_name === 'PSFabric')).flatMap((i: any) => i.time_entry_ids));
+    // (the seed's invoices carry service_name PSFabric too, with a SEED-... reference)
+    const ours = new Set<string>((await t.sb('/kantata/_sandbox/records/invoices')).filter((i: any) => (i.external_references ?? []).some((r: any) => r.service_name === 'PSFabric' && !String(r.service_model_ref).startsWith('SEED-'))).flatMap((i: any) => i.time_entry_ids));
     const candidates = new Set([...(await kantataEntries()).values()].filter((e) => !e.is_invoiced || ours.has(e.id)).map((e) => e.id as string));
     const approved = await t.sb('/kantata/_sandbox/approve', 'POST', {}) as { ids: string[] };
     await legacy.publishSeed();
     const entries = await kantataEntries();
     const billable = [...entries.values()].filter((e) => candidates.has(e.id) && e.approved && e.billable && ['400001', '400002', '400003'].includes(e.workspace_id)).map((e) => e.id as string);
     assert.ok(approved.ids.length > 0 && billable.length > approved.ids.length);
-    await waitFor(() => allBilledOnce(billable), 'every approved billable entry invoiced', 60000, 250);
+    await waitFor(() => allBilledOnce(billable), 'every approved billable entry invoiced', 60000, 250).catch(async (err: Error) => {
+      const [lines, now] = [await erpLines(), await kantataEntries()];
+      const missing = billable.filter((id) => !(now.get(id)?.is_invoiced === true && (lines.get(`KAN-TE-${id}`)?.length ?? 0) >= 1));
+      throw new Error(`${err.message}; not billed: ${JSON.stringify(missing.map((id) => ({ id, ws: now.get(id)?.workspace_id, date: now.get(id)?.date_performed, invoiced: now.get(id)?.is_invoiced, lines: lines.get(`KAN-TE-${id}`) ?? [] })))}`);
+    });
     const lines = await erpLines();
     const companies = new Map<string, string>((await t.sb('/bc/_sandbox/records/companies')).map((c: any) => [`bc:${c.id}`, c.name]));
     for (const id of billable) {
@@ -110,13 +117,13 @@ describe('templates: time-to-cash through the real runtime', function () {
     assert.equal(Object.keys(legacy.state.invoices).length, docsBefore + 1);
   });
 
-  it('month-end burst (2,000 entries) under a NetSuite quota: none lost, none billed twice', async () => {
+  it(`month-end burst (${BURST} entries) under a NetSuite quota: none lost, none billed twice`, async () => {
     await t.sb('/netsuite/_sandbox/faults', 'PUT', { rate429: 0.3, retryAfterSeconds: 1 });
-    const gen = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 2000, workspaceId: US }) as { created: number; firstId: string; lastId: string };
-    assert.equal(gen.created, 2000);
-    const ids = Array.from({ length: 2000 }, (_, i) => String(Number(gen.firstId) + i));
-    assert.equal(ids[1999], gen.lastId);
-    await waitFor(() => allBilledOnce(ids), '2,000 entries invoiced', 120000, 1000);
+    const gen = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: BURST, workspaceId: US }) as { created: number; firstId: string; lastId: string };
+    assert.equal(gen.created, BURST);
+    const ids = Array.from({ length: BURST }, (_, i) => String(Number(gen.firstId) + i));
+    assert.equal(ids[BURST - 1], gen.lastId);
+    await waitFor(() => allBilledOnce(ids), `${BURST} entries invoiced`, 120000, 1000);
     await t.sb('/netsuite/_sandbox/faults', 'PUT', {});
     await assertBilledExactlyOnce(ids, 'netsuite');
     const log = await t.sb('/netsuite/_sandbox/requests');
