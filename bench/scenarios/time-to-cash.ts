@@ -74,11 +74,12 @@ function templatePresent(): boolean {
 /**
  * Nodes a legacy entry passes after the MQTT-in node on its way to the ERP. Template (flows/time-to-cash.json):
  * legacy-erp decode, join (batch), change (FR01 projects), link out, link in, process-step (group + build),
- * switch (ERP), legacy-erp encode, fabric-mqtt-out = 9. Fallback flow: 7.
+ * switch (ERP), change (canonical invoice), legacy-erp encode, function (flat lines as bytes), fabric-mqtt-out = 11.
+ * Fallback flow: 7.
  */
 function subjectHops(): number {
   if (!(templatePresent() && !process.env.BENCH_FALLBACK)) return FABRIC_FALLBACK_HOPS;
-  return process.env.BENCH_UNPATCHED ? 9 : 11; // + the bench patches' unwrap and to-bytes functions
+  return 11;
 }
 const usingTemplate = () => templatePresent() && !process.env.BENCH_FALLBACK;
 
@@ -94,11 +95,7 @@ export async function runSubject(kind: SubjectKind, count: number, opts: { stall
   if (kind === 'hand-built-peer') flows = handBuiltPeerFlow({ mqttPort, topic });
   if (kind === 'ps-fabric' && useTemplate) {
     env.BENCH_TEMPLATES = '1';
-    label = 'PS Fabric, deployed templates (flows/*.json)';
-    if (!process.env.BENCH_UNPATCHED) {
-      env.BENCH_PATCH_LEGACY = '1';
-      label += ' + 4 bench patches on the legacy path';
-    }
+    label = 'PS Fabric, deployed templates (flows/*.json, as deployed)';
   } else if (kind === 'ps-fabric') {
     flows = fabricFallbackFlow({ topic });
     label = 'PS Fabric pieces (fallback: no template)';
