@@ -18,6 +18,7 @@ import { allScopes } from '../../lib/governance/resources';
 import { applyHeaders, SECURITY_HEADERS } from '../../lib/governance/security';
 import { canonicalValidator } from '../../lib/governance/validation';
 import { buildOpenApi } from '../../lib/governance/openapi';
+import { registerApiReadNodes } from './api-read';
 
 interface NodeMessage {
   _msgid?: string;
@@ -89,6 +90,8 @@ function num(v: unknown, dflt: number): number {
 }
 
 module.exports = function (RED: NodeAPI) {
+  // companion nodes: reads from the systems of record (api-read) and durable request status (api-requests)
+  registerApiReadNodes(RED as any);
   function ApiGateNode(this: Node, config: ApiGateConfig) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -17,6 +17,9 @@ import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const model = require(path.resolve(__dirname, '..', '..', 'lib', 'model')) as { validate(entity: string, data: unknown, opts?: { version?: number }): { ok: boolean; errors?: unknown[] } };
+
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const ADMIN_PASSWORD = `adm-${crypto.randomBytes(9).toString('hex')}`;
 const VIEWER_PASSWORD = `view-${crypto.randomBytes(9).toString('hex')}`;
@@ -68,6 +71,29 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
   let requested: string[] = [];
   let watcher: mqtt.MqttClient;
   let workspacesBefore = 0;
+
+  let runtimeEnv: NodeJS.ProcessEnv = {};
+  /** Starts dist/runtime/start.js on tmp.dir (again after a stop: same user dir, store and key file). */
+  async function boot(): Promise<void> {
+    child = fork(path.join(ROOT, 'dist', 'runtime', 'start.js'), [], { cwd: ROOT, env: runtimeEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    child.stdout!.on('data', (b) => (output += b.toString()));
+    child.stderr!.on('data', (b) => (output += b.toString()));
+    const ready = await new Promise<{ url: string; mqttUrl: string }>((resolve, reject) => {
+      child.once('message', (m: any) => resolve(m));
+      child.once('exit', (code) => reject(new Error(`runtime exited ${code}: ${output.slice(-2000)}`)));
+    });
+    url = ready.url;
+    mqttUrl = ready.mqttUrl;
+    sandboxUrl = `http://127.0.0.1:${runtimeEnv.FABRIC_SANDBOX_PORT}`;
+    await waitFor(async () => (await http('GET', `${url}/healthz`)).json?.flows?.state === 'started', 'flows started', 30000, 200);
+  }
+  async function stop(): Promise<void> {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
 
   const adminH = () => ({ authorization: `Bearer ${adminToken}` });
   const signJwt = (claims: object, key = jwtKey.privateKey, expiresIn: number = 300) =>
@@ -131,17 +157,8 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       FABRIC_API_JWT_PUBLIC_KEY: jwtKey.publicKey.export({ type: 'spki', format: 'pem' }) as string,
       FABRIC_LOG_LEVEL: 'info',
     };
-    child = fork(path.join(ROOT, 'dist', 'runtime', 'start.js'), [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    child.stdout!.on('data', (b) => (output += b.toString()));
-    child.stderr!.on('data', (b) => (output += b.toString()));
-    const ready = await new Promise<{ url: string; mqttUrl: string }>((resolve, reject) => {
-      child.once('message', (m: any) => resolve(m));
-      child.once('exit', (code) => reject(new Error(`runtime exited ${code}: ${output.slice(-2000)}`)));
-    });
-    url = ready.url;
-    mqttUrl = ready.mqttUrl;
-    sandboxUrl = `http://127.0.0.1:${sbPort}`;
-    await waitFor(async () => (await http('GET', `${url}/healthz`)).json?.flows?.state === 'started', 'flows started', 30000, 200);
+    runtimeEnv = env;
+    await boot();
     adminToken = await token('ops', ADMIN_PASSWORD);
     viewerToken = await token('auditor', VIEWER_PASSWORD, 'read');
     const issue = async (name: string, scopes: string[]) => {
@@ -153,6 +170,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     await issue('narrow', ['invoices:read']);
     await issue('requests-only', ['requests:read']);
     await issue('revoked', ['*:read', '*:write']);
+    await issue('reader', ['*:read', 'projects:write', 'requests:read']);
     const del = await http('DELETE', `${url}/ps-fabric/api-keys/${keys.revoked.id}`, { headers: adminH() });
     assert.equal(del.status, 204);
     watcher = mqtt.connect(mqttUrl, { username: 'watcher', password: MQTT_PASSWORD, reconnectPeriod: 0 });
@@ -324,6 +342,128 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     });
   });
 
+  describe('reads from the systems of record (every resource, mapped and schema-valid)', () => {
+    const h = () => ({ 'x-api-key': keys.reader.key });
+    const get = (p: string) => http('GET', `${url}${p}`, { headers: h() });
+    const sandbox = async (vendor: string, collection: string): Promise<any[]> => (await http('GET', `${sandboxUrl}/${vendor}/_sandbox/records/${collection}`)).json;
+    function assertValid(entity: string, items: any[], version = 1): void {
+      for (const it of items) {
+        const r = model.validate(entity, it, { version });
+        assert.ok(r.ok, `${entity} ${it.id} does not validate: ${JSON.stringify(r.errors)}`);
+      }
+    }
+    /** Every page of a list, following nextCursor with a small limit (paging is the same for every resource). */
+    async function all(p: string, limit = 3): Promise<any[]> {
+      const out: any[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 200; i++) {
+        const sep = p.includes('?') ? '&' : '?';
+        const r = await get(`${p}${sep}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+        assert.equal(r.status, 200, `${p}: ${r.text}`);
+        assert.equal(r.json.incomplete, undefined, `${p}: records that could not be mapped: ${JSON.stringify(r.json.incomplete)}`);
+        assert.ok(r.json.items.length <= limit);
+        out.push(...r.json.items);
+        cursor = r.json.nextCursor;
+        if (!cursor) return out;
+      }
+      throw new Error('too many pages');
+    }
+
+    it('contracts: Salesforce Contract with milestones and amendments', async () => {
+      const sf = await sandbox('salesforce', 'Contract');
+      const items = await all('/api/v1/contracts');
+      assertValid('contract', items);
+      assert.deepEqual(items.map((c) => c.id).sort(), sf.map((c) => c.External_Id__c).sort());
+      const acme = items.find((c) => c.id === 'CTR-5001');
+      assert.ok(acme, 'the Acme contract');
+      assert.equal(acme.status, 'amended');
+      assert.equal(acme.amendments[0].id, 'CTR-5001-A1');
+      const one = await get(`/api/v1/contracts/${acme.id}`);
+      assert.equal(one.status, 200, one.text);
+      assert.deepEqual(one.json, acme);
+      assert.equal((await get('/api/v1/contracts/CTR-NOPE')).status, 404);
+      const bad = await get('/api/v1/contracts?cursor=bm9wZQ');
+      assert.equal(bad.status, 400);
+      assert.equal(bad.json.errors[0].path, '/cursor');
+    });
+
+    it('resources: Kantata participations of a project; time entries: Kantata time_entries with filters', async () => {
+      const parts = await sandbox('kantata', 'participations');
+      const ws = parts[0].workspace_id;
+      const items = await all(`/api/v1/resources?projectId=KAN-WS-${ws}`, 2);
+      assertValid('resourceassignment', items);
+      assert.deepEqual(items.map((r) => r.id).sort(), parts.filter((p) => p.workspace_id === ws).map((p) => `KAN-PA-${ws}-${p.id}`).sort());
+      const one = await get(`/api/v1/resources/${items[0].id}`);
+      assert.equal(one.status, 200, one.text);
+      assert.deepEqual(one.json, items[0]);
+      const noProject = await get('/api/v1/resources');
+      assert.equal(noProject.status, 400);
+      assert.equal(noProject.json.errors[0].path, '/projectId');
+
+      const tes = await sandbox('kantata', 'time_entries');
+      const tws = tes[0].workspace_id;
+      const entries = await all(`/api/v1/time-entries?projectId=KAN-WS-${tws}`, 7);
+      assertValid('timeentry', entries);
+      assert.deepEqual(entries.map((t) => t.id).sort(), tes.filter((t) => t.workspace_id === tws).map((t) => `KAN-TE-${t.id}`).sort());
+      const sample = tes.find((t) => t.workspace_id === tws);
+      const te = entries.find((t) => t.id === `KAN-TE-${sample.id}`);
+      assert.equal(te.date, sample.date_performed);
+      assert.equal(te.hours, Math.round((sample.time_in_minutes / 60) * 100) / 100);
+      const dated = await get(`/api/v1/time-entries?projectId=KAN-WS-${tws}&from=${sample.date_performed}&to=${sample.date_performed}&limit=200`);
+      assert.equal(dated.status, 200, dated.text);
+      assert.deepEqual(dated.json.items.map((t: any) => t.id).sort(), tes.filter((t) => t.workspace_id === tws && t.date_performed === sample.date_performed).map((t) => `KAN-TE-${t.id}`).sort());
+      const v2 = await get(`/api/v2/time-entries/${te.id}`);
+      assert.equal(v2.status, 200, v2.text);
+      assertValid('timeentry', [v2.json], 2);
+      const one2 = await get(`/api/v1/time-entries/${te.id}`);
+      assert.deepEqual(one2.json, te);
+    });
+
+    it('invoices from the ERP of each billing entity; revenue events derived from the posted ones', async function () {
+      this.timeout(90000);
+      // the time-to-cash template (deployed with the others) invoices the sandbox's approved time into NetSuite and BC
+      const erpInvoices = async () => ({ ns: await sandbox('netsuite', 'invoice'), bc: await sandbox('bc', 'salesInvoices') });
+      await waitFor(async () => {
+        const e = await erpInvoices();
+        return e.ns.length > 0 && e.bc.length > 0;
+      }, 'invoices in NetSuite and Business Central', 60000, 500);
+      await new Promise((r) => setTimeout(r, 1000));
+      const e = await erpInvoices();
+      assert.ok(e.ns.length > 0 && e.bc.length > 0, 'the ERPs hold invoices to compare');
+      const items = await all('/api/v1/invoices', 2);
+      assertValid('invoice', items);
+      const want = [...e.ns.map((i) => i.externalId ?? `NS-INV-${i.id}`), ...e.bc.map((i) => i.externalDocumentNumber || `BC-INV-${i.number}`)];
+      assert.deepEqual(items.map((i) => i.id).sort(), want.sort());
+      for (const inv of items) {
+        if (inv.externalIds.netsuite) {
+          const src = e.ns.find((i) => i.id === inv.externalIds.netsuite);
+          assert.equal(inv.billingEntity, 'NWA-US');
+          assert.equal(inv.total.amount, src.total);
+          assert.equal(inv.lines.length, src.item.items.length);
+        } else {
+          const src = e.bc.find((i) => i.id === inv.externalIds.businessCentral);
+          assert.ok(['NWA-UK', 'NWA-DE'].includes(inv.billingEntity));
+          assert.equal(inv.total.amount, src.totalAmountIncludingTax);
+        }
+      }
+      if (items.length) {
+        const one = await get(`/api/v1/invoices/${items[0].id}`);
+        assert.equal(one.status, 200, one.text);
+        assert.deepEqual(one.json, items[0]);
+        const us = await get('/api/v1/invoices?billingEntity=NWA-US&limit=200');
+        assert.deepEqual(us.json.items.map((i: any) => i.id).sort(), e.ns.map((i) => i.externalId ?? `NS-INV-${i.id}`).sort());
+      }
+      const revenue = await all('/api/v1/revenue-events', 2);
+      assertValid('revenueevent', revenue);
+      const posted = items.filter((i) => ['posted', 'sent', 'paid'].includes(i.status));
+      assert.ok(posted.length > 0, 'posted invoices');
+      assert.deepEqual(revenue.map((r) => r.invoiceId).sort(), posted.map((i) => i.id).sort());
+      for (const r of revenue) assert.equal(r.amount.amount, posted.find((i) => i.id === r.invoiceId).subtotal.amount);
+      if (revenue.length) assert.equal((await get(`/api/v1/revenue-events/${revenue[0].id}`)).json.id, revenue[0].id);
+      assert.equal((await get('/api/v1/invoices?billingEntity=XX-NOPE')).status, 400);
+    });
+  });
+
   describe('MQTT broker (FABRIC_MQTT_AUTH=required)', () => {
     it('refuses anonymous clients and wrong passwords', async () => {
       for (const opts of [{}, { username: 'legacy', password: 'wrong' }]) {
@@ -376,6 +516,31 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       }
       const consumers = fs.readFileSync(path.join(tmp.dir, 'ps-fabric', 'api-consumers.json'), 'utf8');
       for (const k of Object.values(keys)) assert.ok(!consumers.includes(k.key), 'API keys are stored hashed');
+    });
+  });
+
+  describe('request status is durable', () => {
+    it('a tracking id and its progress survive a runtime restart', async function () {
+      this.timeout(120000);
+      const project = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'canonical', 'project.json'), 'utf8'))[0];
+      const h = { 'x-api-key': keys.reader.key };
+      const r = await http('POST', `${url}/api/v1/projects`, { headers: h, body: project });
+      assert.equal(r.status, 202, r.text);
+      // the process layer reports progress on fabric/v1/request/updated (a test publisher with that ACL stands in for it)
+      const before = await http('GET', `${url}${r.json.statusUrl}`, { headers: h });
+      assert.equal(before.status, 200, before.text);
+      assert.equal(before.json.status, 'accepted');
+      await stop();
+      await boot();
+      const after = await http('GET', `${url}${r.json.statusUrl}`, { headers: h });
+      assert.equal(after.status, 200, `after the restart: ${after.text}`);
+      assert.equal(after.json.trackingId, r.json.trackingId);
+      assert.equal(after.json.status, 'accepted');
+      assert.equal(after.json.entity, 'project');
+      assert.equal(after.json.recordId, project.id);
+      assert.equal(after.json.acceptedAt, before.json.acceptedAt);
+      const other = await http('GET', `${url}${r.json.statusUrl}`, { headers: { 'x-api-key': keys.portal.key } });
+      assert.equal(other.status, 404, 'still only its consumer can read it');
     });
   });
 });

@@ -1,0 +1,143 @@
+/**
+ * Two companion nodes of the api-gate (registered by the api-gate module, edited in its palette section):
+ *
+ * `api-read`: answers an accepted experience-API read (msg.api from the gate) from the systems of record through the
+ * connector config nodes' system APIs (`handle.call`: rate limit, retry, circuit breaker) and maps the vendor
+ * records onto canonical entities (lib/governance/reads.ts). Sets msg.statusCode + msg.payload for `http response`.
+ * A bad query parameter answers 400 with field errors; a vendor failure 502 without vendor detail (the error is
+ * logged by the node).
+ *
+ * `api-requests`: durable request status in the store's audit trail (lib/governance/request-status.ts):
+ *   mode `accepted`: records the accepted write (msg.trackingId, msg.consumer, msg.api) and passes msg on;
+ *   mode `status`:   answers GET /api/v1/requests/{trackingId} for the consumer that made the request (else 404);
+ *   mode `updated`:  records a `fabric/v1/request/updated` event ({trackingId, status, detail}) from the process layer.
+ */
+import { readFromSystemsOfRecord, ReadInputError, SourceUnavailable, type ErpSource, type ReadSources } from '../../lib/governance/reads';
+import { recordAccepted, recordUpdate, requestStatus } from '../../lib/governance/request-status';
+import { routingTable } from '../../lib/processes/common';
+
+type Msg = Record<string, any>;
+interface Node {
+  id: string;
+  on(event: 'input', handler: (msg: Msg, send: (m: Msg | Msg[] | null) => void, done: (err?: Error) => void) => void): void;
+  status(s: Record<string, unknown>): void;
+  error(err: unknown, msg?: Msg): void;
+  warn(msg: unknown): void;
+}
+interface RED {
+  nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: any) => void): void; getNode(id: string): any };
+}
+
+/** Default: the billing entities of the ERP routing table whose ERP has a read API, with the template's config node ids. */
+export const DEFAULT_ERP_NODES: Record<string, string> = { 'NWA-US': 'psf-netsuite', 'NWA-UK': 'psf-bc-uk', 'NWA-DE': 'psf-bc-de' };
+
+function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps?: string }): ReadSources {
+  const sf = config.salesforce ? RED.nodes.getNode(config.salesforce) : undefined;
+  const k = config.kantata ? RED.nodes.getNode(config.kantata) : undefined;
+  let erpNodes: Record<string, string> = DEFAULT_ERP_NODES;
+  if (config.erps && config.erps.trim()) erpNodes = JSON.parse(config.erps);
+  const routes = routingTable();
+  const erps: ErpSource[] = [];
+  for (const [billingEntity, id] of Object.entries(erpNodes)) {
+    const n = RED.nodes.getNode(id);
+    const route = (routes as Record<string, { currency: string }>)[billingEntity];
+    if (!n?.handle) continue;
+    if (n.type === 'netsuite-config' && n.connector) {
+      const c = n.connector.client;
+      erps.push({
+        billingEntity,
+        currency: route?.currency ?? 'USD',
+        system: 'netsuite',
+        netsuite: {
+          suiteqlPage: (q, o) => n.handle.call(() => c.suiteqlPage(q, o)),
+          getRecord: (type, rid, o) => n.handle.call(() => c.getRecord(type, rid, o)),
+        },
+      });
+    } else if (n.type === 'business-central-config' && n.connector) {
+      const c = n.connector.client;
+      erps.push({
+        billingEntity,
+        currency: route?.currency ?? 'EUR',
+        system: 'businessCentral',
+        businessCentral: {
+          salesInvoices: (o) => n.handle.call(async () => c.list(`${await c.companyPath()}/salesInvoices${o.skip ? `?$skip=${o.skip}` : ''}`, { top: o.top, filter: o.filter, expand: ['salesInvoiceLines'], maxPages: 1 })),
+        },
+      });
+    }
+  }
+  return {
+    salesforce: sf?.client && sf?.handle ? { query: (soql) => sf.client.query(soql) } : undefined,
+    kantata: k?.client && k?.handle ? { page: (coll, params) => k.handle.call(() => k.client.page(coll, params)) } : undefined,
+    erps,
+  };
+}
+
+export function registerApiReadNodes(RED: RED): void {
+  function ApiRead(this: Node, config: { salesforce?: string; kantata?: string; erps?: string; name?: string }) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    node.on('input', async (msg, send, done) => {
+      const api = msg.api ?? {};
+      try {
+        const src = sources(RED, config); // resolved per request: config nodes are redeployed independently
+        const answer = await readFromSystemsOfRecord(src, { resource: api.resource, kind: api.kind === 'item' ? 'item' : 'list', id: api.id, schemaVersion: api.schemaVersion, query: (msg.req?.query ?? {}) as Record<string, unknown> });
+        msg.statusCode = answer.statusCode;
+        msg.payload = answer.payload;
+      } catch (err) {
+        if (err instanceof ReadInputError) {
+          msg.statusCode = 400;
+          msg.payload = { error: err.message, errors: err.errors };
+        } else {
+          // the vendor error stays in the runtime log; the caller learns only that the system of record failed
+          node.warn(`read ${api.resource ?? '?'} from the system of record failed: ${err instanceof SourceUnavailable ? err.message : (err as Error)?.message ?? String(err)}`);
+          msg.statusCode = 502;
+          msg.payload = { error: 'the system of record is unavailable, try again later' };
+        }
+      }
+      send(msg);
+      done();
+    });
+  }
+  RED.nodes.registerType('api-read', ApiRead);
+
+  function ApiRequests(this: Node, config: { store?: string; mode?: string; name?: string }) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const storeNode = config.store ? RED.nodes.getNode(config.store) : undefined;
+    if (!storeNode || typeof storeNode.requireServices !== 'function') node.status({ fill: 'red', shape: 'ring', text: 'no fabric-store' });
+    else storeNode.register?.(node);
+    const trail = () => {
+      const s = storeNode.requireServices();
+      return { auditAppend: (e: any) => s.audit.append(e), auditList: (f: any) => s.store.auditList(f) };
+    };
+    node.on('input', async (msg, send, done) => {
+      try {
+        if (config.mode === 'accepted') {
+          await recordAccepted(trail(), { trackingId: String(msg.trackingId), consumer: String(msg.consumer?.id), entity: String(msg.api?.entity), recordId: typeof msg.payload?.id === 'string' ? msg.payload.id : undefined });
+          send(msg);
+        } else if (config.mode === 'status') {
+          const r = await requestStatus(trail(), String(msg.api?.id ?? ''), String(msg.consumer?.id ?? ''));
+          msg.statusCode = r ? 200 : 404;
+          msg.payload = r ?? { error: 'unknown tracking id' };
+          send(msg);
+        } else if (config.mode === 'updated') {
+          const env = typeof msg.payload === 'string' ? JSON.parse(msg.payload) : msg.payload;
+          const d = env?.data ?? env;
+          await recordUpdate(trail(), { trackingId: d?.trackingId, status: d?.status, detail: d?.detail });
+        }
+        done();
+      } catch (err) {
+        if (config.mode === 'status' || config.mode === 'accepted') {
+          // the write must not be answered 202 without a durable status: refuse with 503 instead
+          node.warn(`request status (${config.mode}) failed: ${(err as Error)?.message ?? String(err)}`);
+          msg.statusCode = 503;
+          msg.payload = { error: 'request status store unavailable, try again later' };
+          if (config.mode === 'accepted') msg.requestStatusFailed = true;
+          send(msg);
+          done();
+        } else done(err as Error);
+      }
+    });
+  }
+  RED.nodes.registerType('api-requests', ApiRequests);
+}
