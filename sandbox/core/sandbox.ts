@@ -46,6 +46,8 @@ export interface RecordedRequest {
   headers: Record<string, string>;
   body: unknown;
   status?: number;
+  /** Time from the request's arrival to its response finishing (ms, fractional): time spent inside the sandbox. */
+  durationMs?: number;
   /** Why the sandbox answered with a fault instead of the vendor logic, if it did. */
   fault?: string;
 }
@@ -174,10 +176,12 @@ export class Sandbox {
       ),
       body: req.body,
     };
+    const started = performance.now();
     this.log.push(entry);
     if (this.log.length > limit) this.log.splice(0, this.log.length - limit);
     res.on('finish', () => {
       entry.status = res.statusCode;
+      entry.durationMs = Math.round((performance.now() - started) * 100) / 100;
     });
     (res.locals as { sandboxEntry?: RecordedRequest }).sandboxEntry = entry;
     next();
