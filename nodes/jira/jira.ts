@@ -3,7 +3,7 @@
  * duplicate trigger creates nothing twice), getIssue / search through `handle.call`.
  * The request is `msg.payload`; fields the dialog sets (project key, issue type) fill what the payload leaves out.
  */
-import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['createProject', 'createEpic', 'createIssue'];
@@ -15,11 +15,9 @@ export = function (RED: any) {
     const cfg = RED.nodes.getNode(config.jira);
     const t = (k: string, s?: Record<string, unknown>) => RED._(`jira.${k}`, s);
     let unsubscribe: (() => void) | undefined;
-    const showCircuit = (state: string) => node.status(state === 'closed' ? { fill: 'green', shape: 'dot', text: t('status.connected') } : { fill: state === 'open' ? 'red' : 'yellow', shape: 'ring', text: t('status.circuit', { state }) });
     if (!cfg?.handle) node.status({ fill: 'red', shape: 'ring', text: cfg?.configError ?? t('status.noConfig') });
     else {
-      showCircuit(cfg.handle.circuitState());
-      unsubscribe = cfg.handle.onCircuitState(showCircuit);
+      unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
     }
 
     node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {

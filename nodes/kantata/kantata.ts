@@ -6,7 +6,7 @@
  */
 import { toCanonicalExpense, toCanonicalTimeEntry, workspaceContext } from '../../lib/connectors/kantata/mapping';
 import type { KantataCursor } from '../../lib/connectors/kantata/client';
-import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['createProjectShell', 'createWorkspace', 'updateWorkspace', 'createStories', 'addParticipations', 'createTimeEntry', 'markInvoiced'];
@@ -21,13 +21,10 @@ export = function (RED: any) {
     let polling = false;
     let closed = false;
     let unsubscribe: (() => void) | undefined;
-
-    const showCircuit = (state: string) => node.status(state === 'closed' ? { fill: 'green', shape: 'dot', text: t('status.connected') } : { fill: state === 'open' ? 'red' : 'yellow', shape: 'ring', text: t('status.circuit', { state }) });
     if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
     else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
     else {
-      showCircuit(cfg.handle.circuitState());
-      unsubscribe = cfg.handle.onCircuitState(showCircuit);
+      unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
     }
 
     const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;

@@ -5,7 +5,7 @@
  * Errors: done(err) with the FabricError, whose `response` keeps NetSuite's o:errorDetails.
  */
 import { classify } from '../../lib/delivery/errors';
-import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
 
@@ -16,12 +16,10 @@ export = function (RED: any) {
     const cfg = RED.nodes.getNode(config.netsuite);
     const t = (k: string, s?: Record<string, unknown>) => RED._(`netsuite.${k}`, s);
     let unsubscribe: (() => void) | undefined;
-    const showCircuit = (state: string) => node.status(state === 'closed' ? { fill: 'green', shape: 'dot', text: t('status.connected') } : { fill: state === 'open' ? 'red' : 'yellow', shape: 'ring', text: t('status.circuit', { state }) });
     if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
     else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
     else {
-      showCircuit(cfg.handle.circuitState());
-      unsubscribe = cfg.handle.onCircuitState(showCircuit);
+      unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
     }
 
     node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {

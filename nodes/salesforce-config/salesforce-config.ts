@@ -10,6 +10,8 @@ import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
 interface SalesforceConnectionState {
   connection: 'idle' | 'connected' | 'failed';
   circuit: string;
+  /** Outbox items of this connection waiting or in flight. */
+  backlog?: number;
   error?: string;
 }
 
@@ -65,11 +67,15 @@ export = function (RED: any) {
         node.services = storeNode.services;
         node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, new SalesforceExecutor(node.client), limitsFrom(config, { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 }));
         node.client.readGate = (fn: (attempt: number) => Promise<unknown>) => node.handle.call(fn);
-        node.unsubscribeCircuit = node.handle.onCircuitState((circuit: string) => {
-          state.circuit = circuit;
+        state.circuit = node.handle.circuitState();
+        state.backlog = 0;
+        // circuit and outbox backlog (lib/connectors/glue.ts withStatus), fanned out to the salesforce nodes
+        node.unsubscribeCircuit = node.handle.onStatus((st: { circuit: string; backlog: number }) => {
+          if (st.circuit === state.circuit && st.backlog === state.backlog) return;
+          state.circuit = st.circuit;
+          state.backlog = st.backlog;
           publish();
         });
-        state.circuit = node.handle.circuitState();
         storeNode.register?.(node);
       } catch (err) {
         node.configError = (err as Error).message;

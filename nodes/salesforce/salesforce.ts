@@ -5,7 +5,7 @@
  * Errors: done(err) with the FabricError, whose `response` keeps Salesforce's `[{ message, errorCode, fields }]`.
  */
 import { classify } from '../../lib/delivery/errors';
-import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['create', 'update', 'upsert', 'delete', 'composite'];
@@ -21,8 +21,8 @@ export = function (RED: any) {
     else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
     else {
       cfg.register?.(node);
-      unsubscribe = cfg.onState((s: { connection: string; circuit: string }) => {
-        if (s.circuit !== 'closed') node.status({ fill: s.circuit === 'open' ? 'red' : 'yellow', shape: 'ring', text: t('status.circuit', { state: s.circuit }) });
+      unsubscribe = cfg.onState((s: { connection: string; circuit: string; backlog?: number }) => {
+        if (s.circuit !== 'closed' || s.backlog) node.status(connectorStatusView({ circuit: s.circuit as ConnectionStatus['circuit'], backlog: s.backlog ?? 0 }, t, t('status.connected')));
         else if (s.connection === 'failed') node.status({ fill: 'red', shape: 'ring', text: t('status.loginFailed') });
         else if (s.connection === 'connected') node.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
         else node.status({ fill: 'grey', shape: 'ring', text: t('status.idle') });

@@ -3,7 +3,7 @@
  * msg.payload: a full card (Adaptive Card message or MessageCard), or {title, text, facts, link, style};
  * a string payload becomes the text under the dialog's title.
  */
-import { limitsFrom, registerConnection, idempotencyKeyFor } from '../../lib/connectors/glue';
+import { limitsFrom, registerConnection, idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 
@@ -25,9 +25,7 @@ export = function (RED: any) {
         const client = new TeamsWebhookClient(url, { format });
         handle = registerConnection(storeNode.store, storeNode.services, `teams:${config.name || node.id}`, client.executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
         storeNode.register?.(node);
-        const show = (state: string) => node.status(state === 'closed' ? { fill: 'green', shape: 'dot', text: t('status.ready') } : { fill: state === 'open' ? 'red' : 'yellow', shape: 'ring', text: t('status.circuit', { state }) });
-        show(handle.circuitState());
-        unsubscribe = handle.onCircuitState(show);
+        unsubscribe = handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.ready'))));
       } catch (err) {
         configError = (err as Error).message;
       }
