@@ -3,8 +3,10 @@
  * (startFabric: temporary user dir, free ports, sandboxes on, flows/*.json seeded including the dashboard):
  *  - the editor loads titled PS Fabric with the PS Fabric palette category
  *  - a template is imported from Import > Examples > node-red-contrib-ps-fabric and deployed
- *  - the dashboard shows KPI values produced by a real run
- *  - an exception created by a real failing run is replayed with the console's button and leaves the table
+ *  - the dashboard shows KPI values produced by a real run: Globex closed won in the Salesforce sandbox (the template's
+ *    salesforce-trigger), time approved in Kantata (invoiced by time-to-cash), the reporting roll-up
+ *  - an exception created by a real failing run (Initech closed won without a tax registration) is fixed in the
+ *    Salesforce sandbox, replayed with the console's button, leaves the table and the run completes
  * Screenshots go to test-artifacts/ (and are copied to docs/images/ for the README).
  */
 import assert from 'node:assert/strict';
@@ -12,7 +14,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startFabric, type RunningFabric } from '../../runtime/launcher';
-import { kpiFor } from '../../lib/processes/kpi';
 import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
@@ -32,23 +33,6 @@ async function shot(page: Page, name: string): Promise<void> {
   }
 }
 
-/** A small flow whose run fails on missing master data: POST /psf-browser/invoice without a tax registration. */
-function failingRunTab(): Record<string, unknown> {
-  const z = 'psf-browser-tab';
-  return {
-    id: z,
-    label: 'browser test: invoice intake',
-    nodes: [
-      { id: 'pb-in', type: 'http in', z, name: 'invoice intake', url: '/psf-browser/invoice', method: 'post', upload: false, swaggerDoc: '', x: 140, y: 80, wires: [['pb-check']] },
-      { id: 'pb-check', type: 'switch', z, name: 'tax registration?', property: 'payload.taxRegistration', propertyType: 'msg', rules: [{ t: 'nempty' }, { t: 'else' }], checkall: 'false', repair: false, outputs: 2, x: 340, y: 80, wires: [['pb-ok'], ['pb-key']] },
-      { id: 'pb-key', type: 'change', z, name: 'record key', rules: [{ t: 'set', p: 'recordKey', pt: 'msg', to: '"Invoice/" & payload.invoice', tot: 'jsonata' }], x: 340, y: 140, wires: [['pb-exc']] },
-      { id: 'pb-exc', type: 'fabric-exception', z, name: 'master data missing', store: 'psf-store', process: 'time-to-cash', step: 'master-data', owner: 'finance-ops', errorClass: 'validation', message: 'customer has no tax registration in the ERP', replay: true, x: 560, y: 140, wires: [['pb-ok'], ['pb-replayed']] },
-      { id: 'pb-ok', type: 'http response', z, name: '', statusCode: '202', headers: {}, x: 760, y: 80, wires: [] },
-      { id: 'pb-replayed', type: 'debug', z, name: 'replayed', active: false, tosidebar: false, console: false, complete: 'payload', targetType: 'msg', x: 770, y: 180, wires: [] },
-    ],
-  };
-}
-
 describe('PS Fabric in the browser', function () {
   this.timeout(180000);
   let tmp: { dir: string; cleanup(): void };
@@ -56,19 +40,28 @@ describe('PS Fabric in the browser', function () {
   let fabric: RunningFabric;
   let context: BrowserContext;
   let page: Page;
+  /** JSON on the sandbox server. */
+  const sb = async (p: string, method = 'GET', body?: unknown): Promise<any> => {
+    const res = await fetch(`${fabric.sandboxes!.url}${p}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return text ? JSON.parse(text) : null;
+  };
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
     tmp = tempDir('psfabric-browser-');
+    // short polls for the templates (Node-RED substitutes ${VAR} from process.env), as the template tests do
+    Object.assign(process.env, { FABRIC_Q2P_POLL_SECONDS: '1', FABRIC_T2C_POLL_SECONDS: '2', FABRIC_CO_RETRY_SECONDS: '2', FABRIC_REPORTING_INTERVAL: '3600' });
     profile = tempDir('psfabric-chromium-');
+    const sandboxPort = await freePort();
     fabric = await startFabric({
       userDir: tmp.dir,
       port: 0,
       mqttPort: 0,
-      sandboxes: process.env.PSF_BROWSER_SANDBOXES !== 'off',
-      sandboxPort: await freePort(),
+      sandboxes: true,
+      sandboxPort,
       logLevel: 'warn',
-      env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'browser-test-secret' },
+      env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'browser-test-secret', FABRIC_SANDBOX_PORT: String(sandboxPort) },
     });
     await waitFor(async () => (await fabric.health()).flows.ok, 'flows started', 60000, 200);
     context = await chromium.launchPersistentContext(profile.dir, {
@@ -138,47 +131,81 @@ describe('PS Fabric in the browser', function () {
   });
 
   it('dashboard shows KPI values produced by a real run', async () => {
-    // a quote-to-project run (closed won 3 h ago, project active now) and a time-to-cash posting, recorded
-    // through the recorder the process-step node uses, into the runtime's store
-    const kpi = kpiFor(fabric.fabric.store);
-    const now = Date.now();
-    await kpi.processStart('quote-to-project', 'opp-browser-1', { startedAt: now - 3 * 3600_000, attributes: { billingEntity: 'NWA-UK' } });
-    await kpi.processComplete('quote-to-project', 'opp-browser-1', 'completed', { labels: { billingEntity: 'NWA-UK' } });
-    await kpi.processStart('time-to-cash', 'inv-browser-1', { startedAt: now - 42_000, attributes: { erp: 'netsuite', lines: 12 } });
-    await kpi.processComplete('time-to-cash', 'inv-browser-1', 'completed', { labels: { erp: 'netsuite' }, attributes: { erp: 'netsuite', lines: 12 } });
-    await kpi.setUnbilledApprovedHours({ Americas: 312.5, 'UK&I': 120 });
-    await kpi.setReconciliationRate({ overall: 0.985 });
+    // quote-to-project: close-won Globex in the Salesforce sandbox; the template's salesforce-trigger (polling every
+    // second, FABRIC_Q2P_POLL_SECONDS) picks it up and the run ends with the project active in Kantata
+    await sb('/salesforce/_sandbox/close-won/006Hs00000GlobexEHR', 'POST');
+    const q2p = await waitFor(async () => (await fabric.fabric.store.processList({ process: 'quote-to-project', status: 'completed', limit: 50 })).find((r) => r.key === '006Hs00000GlobexEHR'), 'quote-to-project run completed', 60000, 250);
+    // time-to-cash: approve the submitted time in Kantata; the template's kantata poll (FABRIC_T2C_POLL_SECONDS) invoices it
+    const approved = (await sb('/kantata/_sandbox/approve', 'POST', {})) as { ids: string[] };
+    assert.ok(approved.ids.length > 0, 'time approved in Kantata');
+    const billableApproved = ((await sb('/kantata/_sandbox/records/time_entries')) as Array<Record<string, any>>).filter((e) => approved.ids.includes(String(e.id)) && e.billable && ['400001', '400002', '400003'].includes(String(e.workspace_id))).map((e) => String(e.id));
+    await waitFor(async () => {
+      const entries = new Map(((await sb('/kantata/_sandbox/records/time_entries')) as Array<Record<string, any>>).map((e) => [String(e.id), e]));
+      return billableApproved.every((id) => entries.get(id)?.is_invoiced === true);
+    }, 'the approved billable time invoiced (entries marked invoiced in Kantata)', 90000, 500);
+    // settled: no posting run still open, and the count of completed ones stable for 2 s
+    let settled = -1;
+    await waitFor(async () => {
+      const runs = await fabric.fabric.store.processList({ process: 'time-to-cash', limit: 1000 });
+      const done = runs.filter((r) => r.status === 'completed').length;
+      const ok = done > 0 && runs.every((r) => r.status !== 'running') && done === settled;
+      settled = done;
+      return ok;
+    }, 'time-to-cash runs settled', 30000, 2000);
+    // unbilled approved hours: the reporting roll-up, triggered like the editor's inject button
+    const tick = await fetch(`${fabric.url}/inject/rep-tick`, { method: 'POST' });
+    assert.equal(tick.status, 200, await tick.text());
+
+    // what the page must show, from the systems and the store
+    const leadSeconds = ((q2p.completedAt ?? 0) - q2p.startedAt) / 1000;
+    const postings = (await fabric.fabric.store.processList({ process: 'time-to-cash', status: 'completed', limit: 1000 }));
+    const entries = postings.reduce((n, r) => n + Number((r.attributes as Record<string, unknown> | undefined)?.lines ?? 1), 0);
+    assert.ok(entries >= billableApproved.length, `${entries} posted entries cover the ${billableApproved.length} approved now`);
+    const unbilled = ((await sb('/kantata/_sandbox/records/time_entries')) as Array<Record<string, any>>).slice(0, 200).filter((e) => e.approved && e.billable && !e.is_invoiced).reduce((h, e) => h + Math.round((Number(e.time_in_minutes) / 60) * 100) / 100, 0);
 
     await page.goto(fabric.url + '/dashboard/overview', { waitUntil: 'domcontentloaded' });
-    // the templates deployed by the runtime may record runs of their own: every tile must show a figure
-    const value = (kpiName: string) => page.locator(`[data-kpi="${kpiName}"] .psf-value`).textContent().catch(() => '');
-    for (const [name, pattern] of [['lead-time', /^\d+(\.\d)? (h|min)$/], ['posting-latency', /^\d+(\.\d)? (s|ms|min)$/], ['unbilled-hours', /^[\d,.]+$/], ['reconciliation', /^\d+\.\d %$/]] as const) {
-      await waitFor(async () => pattern.test(((await value(name)) ?? '').trim()), `KPI tile ${name} shows a figure`, 30000, 250);
-    }
+    const tile = (name: string, part = 'value') => page.locator(`[data-kpi="${name}"] .psf-${part}`).textContent().then((t) => (t ?? '').trim(), () => '');
+    const hours = (sec: number) => (sec / 3600 < 1 ? Math.round(sec / 60) + ' min' : (sec / 3600).toFixed(1) + ' h');
+    await waitFor(async () => (await tile('lead-time')) === hours(leadSeconds) && /· 1 project\(s\)$/.test(await tile('lead-time', 'sub')), `lead time tile shows ${hours(leadSeconds)} over 1 project`, 30000, 250).catch(async (err: Error) => {
+      throw new Error(`${err.message}: tile shows "${await tile('lead-time')}" / "${await tile('lead-time', 'sub')}"`);
+    });
+    await waitFor(async () => /^\d+(\.\d)? (s|ms|min)$/.test(await tile('posting-latency')) && (await tile('posting-latency', 'sub')).endsWith(`${postings.length} posting run(s), ${entries} entries`), `posting latency tile shows ${postings.length} runs, ${entries} entries`, 30000, 250).catch(async (err: Error) => {
+      throw new Error(`${err.message}: tile shows "${await tile('posting-latency')}" / "${await tile('posting-latency', 'sub')}"`);
+    });
+    await waitFor(async () => /reporting run/.test(await tile('unbilled-hours', 'sub')) && Math.abs(Number((await tile('unbilled-hours')).replace(/,/g, '')) - unbilled) < 0.06, `unbilled hours tile shows ${unbilled.toFixed(1)}`, 30000, 250).catch(async (err: Error) => {
+      throw new Error(`${err.message}: tile shows "${await tile('unbilled-hours')}" / "${await tile('unbilled-hours', 'sub')}"`);
+    });
     const snapshot = await (await fetch(`${fabric.url}/metrics`)).text();
-    assert.match(snapshot, /psfabric_kpi_unbilled_approved_hours\{region="UK&I"\} 120/);
+    assert.match(snapshot, /psfabric_kpi_quote_to_project_lead_time_seconds_count\{[^}]*billing_entity="NWA-US"[^}]*\} 1/);
     await page.waitForTimeout(1500); // let the charts draw a few points for the screenshot
     await shot(page, 'dashboard-overview.png');
   });
 
   it('an exception from a failing run is replayed with the console button and leaves the table', async () => {
-    const res = await fetch(`${fabric.url}/flow`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'flows' }, body: JSON.stringify(failingRunTab()) });
-    assert.equal(res.status, 200, await res.text());
-    const post = () => fetch(`${fabric.url}/psf-browser/invoice`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ invoice: 'INV-7001', customer: 'ACC-42', billingEntity: 'NWA-UK', amount: 1200 }) });
-    await waitFor(async () => (await post()).status === 202, 'failing run accepted', 20000, 250);
-    const open = await waitFor(async () => (await fabric.fabric.services.exceptions.list({ status: 'open', recordKey: 'Invoice/INV-7001' }))[0], 'exception recorded');
+    // a real failing run: Initech has no tax registration, so quote-to-project opens a sales-ops exception
+    await sb('/salesforce/_sandbox/close-won/006Hs00000InitechQA', 'POST');
+    const open = await waitFor(async () => (await fabric.fabric.services.exceptions.list({ process: 'quote-to-project', status: 'open' })).find((e) => e.recordKey === 'Opportunity/006Hs00000InitechQA'), 'sales-ops exception', 60000, 250);
+    assert.equal(open.ownerTeam, 'sales-ops');
 
     await page.goto(fabric.url + '/dashboard/exceptions', { waitUntil: 'domcontentloaded' });
     const row = page.locator(`tr[data-exception-id="${open.id}"]`);
     await row.waitFor({ timeout: 30000 });
     await row.click();
     await page.locator('[data-role="detail"]').waitFor({ timeout: 15000 });
-    assert.match((await page.locator('[data-role="detail"] textarea').inputValue()) ?? '', /INV-7001/);
+    assert.match((await page.locator('[data-role="detail"]').textContent()) ?? '', /Tax_Registration__c/);
     await shot(page, 'dashboard-exceptions.png');
+    // the data owner fixes the account in Salesforce, then presses Replay in the console
+    const base = fabric.sandboxes!.url;
+    const tok = (await (await fetch(`${base}/salesforce/services/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&client_id=psfabric-sandbox-client&client_secret=psfabric-sandbox-secret' })).json()) as { access_token: string };
+    const patch = await fetch(`${base}/salesforce/services/data/v62.0/sobjects/Account/001Hs00001InitechAA`, { method: 'PATCH', headers: { authorization: `Bearer ${tok.access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ Tax_Registration__c: 'US-EIN-74-1112223' }) });
+    assert.ok([200, 204].includes(patch.status), `PATCH Account: ${patch.status}`);
     await row.locator('button[data-action="replay"]').click();
     await row.waitFor({ state: 'detached', timeout: 30000 });
     const after = await fabric.fabric.services.exceptions.get(open.id);
-    assert.equal(after?.status, 'replayed');
+    assert.notEqual(after?.status, 'open');
+    // the replayed run completes: the project exists in Kantata
+    await waitFor(async () => (await fabric.fabric.store.processList({ process: 'quote-to-project', status: 'completed', limit: 50 })).some((r) => r.key === '006Hs00000InitechQA'), 'Initech run completed after the replay', 60000, 250);
+    assert.equal(((await sb('/kantata/_sandbox/records/workspaces')) as unknown[]).filter((w) => JSON.stringify(w).includes('PRJ-006Hs00000InitechQA')).length, 1);
   });
 
   it('serves Prometheus metrics on /metrics', async () => {
