@@ -28,6 +28,7 @@ export const TEMPLATE_PACKAGE_TYPES = new Set([
   'fabric-store', 'fabric-broker', 'fabric-mqtt-in', 'fabric-mqtt-out', 'fabric-exception', 'fabric-exceptions', 'fabric-idempotent', 'canonical',
   'ownership-config', 'api-gate', 'process-step', 'salesforce-config', 'salesforce', 'salesforce-trigger', 'netsuite-config', 'netsuite',
   'business-central-config', 'business-central', 'kantata-config', 'kantata', 'jira-config', 'jira', 'teams-notify', 'legacy-erp',
+  'legacy-erp-config',
 ]);
 
 /** Node types of this package (package.json `node-red.nodes`). */

@@ -640,6 +640,7 @@ class Connection implements ConnectionHandle {
         process: item.process ?? 'unknown',
         step: item.step ?? `${this.name}:${item.operation}`,
         errorClass: exhausted ? 'transient-exhausted' : fe.errorClass,
+        ...(fe.ownerTeam ? { ownerTeam: fe.ownerTeam } : {}),
         message: exhausted
           ? `${what} still failing after ${attempt} attempts: ${reason}`
           : `${what} was rejected${fe.status ? ` (HTTP ${fe.status})` : ''}: ${reason}`,

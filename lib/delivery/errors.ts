@@ -23,6 +23,11 @@ export class FabricError extends Error {
   /** Milliseconds the vendor asked us to wait (Retry-After). */
   readonly retryAfterMs?: number;
   readonly details?: FieldError[];
+  /**
+   * The team that fixes it, when the connector knows better than the ownership resolver (e.g. an ERP rejecting an
+   * invoice: finance-ops). The outbox puts it on the exception it raises; unset = the exception queue decides.
+   */
+  ownerTeam?: string;
 
   constructor(
     message: string,

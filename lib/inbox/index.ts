@@ -148,12 +148,65 @@ export function registerInboxSource(source: string, store: MarkingStore): () => 
 export async function markInboxProcessed(msgOrRef: unknown, fallback?: MarkingStore): Promise<void> {
   const ref = inboxRefOf(msgOrRef) ?? (isRef(msgOrRef) ? msgOrRef : undefined);
   if (!ref) return;
+  if (ref.source === SHARED_SOURCE) return handOverShare(ref.messageId, fallback);
   const store = sourceStores.get(ref.source)?.store ?? fallback;
   if (!store) return;
   try {
     await store.inboxMarkProcessed(ref.source, ref.messageId);
   } catch {
     // the store is closing or failed: the entry stays `received` and is replayed once more
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Shared hand-over: a step that builds new msgs out of several source messages (process-step t2c-plan turns a
+// batch of legacy TE messages into one msg per invoice) gives each new msg a *share* as its inbox identity. A share
+// covers the source entries whose records are in that msg; a source entry is marked processed once every share
+// covering it has been handed over (each at its own durable point: outbox submit, exception stored, ...).
+// Shares live in memory: after a crash the source entries are still `received` and are replayed (idempotent writes).
+// ------------------------------------------------------------------------------------------------
+
+/** The `source` of a share's inbox identity (`{ source: SHARED_SOURCE, messageId: <share token> }`). */
+export const SHARED_SOURCE = 'fabric:shared-hand-over';
+interface SharedEntry { ref: InboxRef; remaining: number }
+const shares = new Map<string, { entries: SharedEntry[]; at: number }>();
+let shareSeq = 0;
+/** A share not handed over within this time is forgotten (its sources stay `received` and are replayed). */
+const SHARE_TTL_MS = 24 * 3600_000;
+
+/**
+ * One inbox identity per new msg: `parts[i]` lists the source inbox entries whose records msg i carries. Returns
+ * the identity to put on msg i (`msg._fabricInbox`), or undefined for a part that covers no source. Sources no part
+ * covers are not touched (mark them yourself when they need no durable write).
+ */
+export function shareInboxHandOver(parts: InboxRef[][], now = Date.now()): Array<InboxRef | undefined> {
+  for (const [token, s] of shares) if (now - s.at > SHARE_TTL_MS) shares.delete(token);
+  const entries = new Map<string, SharedEntry>();
+  const keyOf = (r: InboxRef) => `${r.source}\u0000${r.messageId}`;
+  for (const part of parts) {
+    for (const k of new Set(part.map(keyOf))) {
+      const r = part.find((x) => keyOf(x) === k)!;
+      const e = entries.get(k) ?? { ref: { source: r.source, messageId: r.messageId }, remaining: 0 };
+      e.remaining += 1;
+      entries.set(k, e);
+    }
+  }
+  return parts.map((part) => {
+    if (part.length === 0) return undefined;
+    const keys = new Set(part.map(keyOf));
+    const token = `${process.pid}-${now.toString(36)}-${(shareSeq += 1).toString(36)}`;
+    shares.set(token, { entries: [...keys].map((k) => entries.get(k)!), at: now });
+    return { source: SHARED_SOURCE, messageId: token };
+  });
+}
+
+async function handOverShare(token: string, fallback?: MarkingStore): Promise<void> {
+  const share = shares.get(token);
+  if (!share) return; // handed over already (a second hand-over point on the same msg) or forgotten
+  shares.delete(token);
+  for (const e of share.entries) {
+    e.remaining -= 1;
+    if (e.remaining === 0) await markInboxProcessed(e.ref, fallback);
   }
 }
 

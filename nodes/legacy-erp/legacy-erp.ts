@@ -5,8 +5,17 @@
  *    canonical TimeEntry on output 1; malformed lines -> output 2 with msg.errors [{line, field, position, expected, got}];
  *  - encodeInvoice: canonical Invoice -> flat posting in msg.payload, msg.topic = legacy/fr01/invoice/in (for fabric-mqtt-out, QoS 1);
  *  - decodeAck: AK line -> msg.payload {invoiceNo, ok, reference, message};
- *  - encodeTime: canonical TimeEntry -> TE line (tests, simulators).
+ *  - encodeTime: canonical TimeEntry -> TE line (tests, simulators);
+ *  - postInvoice: canonical Invoice (msg.payload `{invoice}` or the invoice) posted through the outbox of the
+ *    `legacy-erp-config` connection (LegacyErpClient: QoS 1, waits for the ERP's AK). Output 1 once the ERP answered
+ *    `OK` (msg.payload = {invoiceNo, erpDocumentNo, message}); `ER` / no ack after the retries -> the exception queue
+ *    (done(err) for a Catch node). A posting that completes later (replayed from the exception queue, or resumed after a
+ *    restart) is sent on output 1 then, rebuilt from what the msg carried (`context` of the outbox item).
  */
+import { classify } from '../../lib/delivery/errors';
+import { deliveryFor } from '../../lib/delivery/engine';
+import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { inboxRefOf } from '../../lib/inbox';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 
 export = function (RED: any) {
@@ -16,7 +25,70 @@ export = function (RED: any) {
     const t = (k: string, s?: Record<string, unknown>) => RED._(`legacy-erp.${k}`, s);
     let ok = 0;
     let bad = 0;
+    // ------------------------------------------------------------------ postInvoice through the outbox
+    const cfg = config.legacy ? RED.nodes.getNode(config.legacy) : undefined;
+    const origin = `node:${node.id}`;
+    /** Idempotency keys this node is awaiting right now (their completion is sent by the input handler). */
+    const live = new Map<string, number>();
+    let unlisten: (() => void) | undefined;
+    if (config.mode === 'postInvoice') {
+      if (!cfg?.handle) node.status({ fill: 'red', shape: 'ring', text: cfg?.configError ?? t('status.noConfig') });
+      else {
+        node.status({});
+        // completions nobody awaits: a replay from the exception queue, a posting resumed after a restart
+        unlisten = deliveryFor(cfg.store).onCompletion(origin, (c) => {
+          if (live.has(c.item.idempotencyKey) || !c.ok) return; // live: the input handler sends it; failed: the exception queue has it
+          const ctx = (c.item.context ?? {}) as Record<string, unknown>;
+          node.send([{ _msgid: RED.util.generateId(), ...ctx, payload: c.response ?? c.item.response ?? null, legacyPosting: { outboxId: c.item.id, resumed: true } }, null]);
+          node.status({ fill: 'green', shape: 'dot', text: t('status.resumed', { invoice: String((ctx.recordKey as string) ?? c.item.idempotencyKey) }) });
+        });
+      }
+    }
+    /** What the flow after the posting needs (the outbox keeps it with the item; the invoice itself is in the request). */
+    const contextOf = (msg: any) => {
+      const { request: _r, ...invoiceWrite } = (msg.invoiceWrite ?? {}) as Record<string, unknown>;
+      return JSON.parse(JSON.stringify({ process: msg.process, step: msg.step, correlationId: msg.correlationId, recordKey: msg.recordKey, erp: msg.erp, erpTarget: msg.erpTarget, idempotencyKey: msg.idempotencyKey, ...(msg.invoiceWrite ? { invoiceWrite } : {}) }));
+    };
+    async function postInvoice(msg: any): Promise<void> {
+      if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
+      const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
+      const idempotencyKey = idempotencyKeyFor(msg, 'postInvoice', request);
+      live.set(idempotencyKey, (live.get(idempotencyKey) ?? 0) + 1);
+      try {
+        const result = await cfg.handle.submit({ operation: 'postInvoice', request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: msg.step ?? (node.name || 'legacy postInvoice'), recordKey: msg.recordKey, origin, context: contextOf(msg), inbox: inboxRefOf(msg) });
+        msg.payload = result.response;
+        msg.legacyPosting = { outboxId: result.item.id, duplicate: result.duplicate };
+      } finally {
+        const n = (live.get(idempotencyKey) ?? 1) - 1;
+        if (n > 0) live.set(idempotencyKey, n);
+        else live.delete(idempotencyKey);
+      }
+    }
+    node.on('close', (_removed: boolean, done: () => void) => {
+      unlisten?.();
+      done();
+    });
+
     node.on('input', (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
+      if ((config.mode === 'msg' ? msg.mode : config.mode) === 'postInvoice') {
+        postInvoice(msg).then(
+          () => {
+            ok += 1;
+            node.status({ fill: 'green', shape: 'dot', text: t('status.posted', { ok }) });
+            send([msg, null]);
+            done();
+          },
+          (err: unknown) => {
+            const fe = classify(err);
+            node.status({ fill: 'red', shape: 'ring', text: fe.message.slice(0, 60) });
+            // a Catch -> fabric-exception on the same process / step / record updates the outbox's exception: keep its owner and class
+            if (fe.ownerTeam) msg.ownerTeam = fe.ownerTeam;
+            msg.errorClass = fe.errorClass;
+            done(fe);
+          },
+        );
+        return;
+      }
       try {
         const mode = config.mode === 'msg' ? msg.mode : config.mode || 'decodeTime';
         if (mode === 'decodeTime') {

@@ -10,9 +10,11 @@
  *                   msg.idempotencyKey, msg.recordKey (keeps the previous connector answer in msg.results)
  *   - q2p-complete  active project -> msg.payload = CloudEvent project.created, KPI complete (lead time)
  *  time-to-cash
- *   - t2c-plan      canonical time entries / expenses (msg.payload array or one) + project context (msg.projects or
- *                   the Kantata workspace context on each entry) -> out 1 one msg per invoice write (batched),
- *                   out 2 one msg per blocked entry (master data -> billing-ops)
+ *   - t2c-plan      canonical time entries / expenses (msg.payload array or one, or an array of complete msgs from a
+ *                   join) + project context (msg.projects or the Kantata workspace context on each entry) -> out 1 one
+ *                   msg per invoice write (batched), out 2 one msg per blocked entry (master data -> billing-ops). Each
+ *                   new msg carries a share of the source messages' inbox identities (lib/inbox shareInboxHandOver):
+ *                   a source message is marked processed once every invoice / exception with its entries is durable
  *   - t2c-posted    after the ERP write: msg.payload = invoice.posted CloudEvent, msg.markInvoiced = PSA request, KPI
  *  change-order-to-billing
  *   - co-plan       amendment -> out 1 ready (msg.payload = ERP request, msg.coPlan), out 2 parked (waiting for its
@@ -23,7 +25,7 @@
  *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}} -> reports, KPI reconciliation rate
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
-import { markInboxProcessed } from '../../lib/inbox';
+import { inboxRefOf, markInboxProcessed, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
 import type { Node, NodeAPI, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
 import { toEnvelope } from '../../lib/model';
@@ -207,8 +209,28 @@ export = function (RED: NodeAPI) {
           return msg;
         }
         case 't2c-plan': {
-          const raw = Array.isArray(msg.payload) ? msg.payload : msg.payload && typeof msg.payload === 'object' && Array.isArray((msg.payload as any).timeEntries) ? (msg.payload as any).timeEntries : [msg.payload];
+          const given = Array.isArray(msg.payload) ? msg.payload : msg.payload && typeof msg.payload === 'object' && Array.isArray((msg.payload as any).timeEntries) ? (msg.payload as any).timeEntries : [msg.payload];
+          // A batch joined as complete messages (the legacy TE lines): each part keeps its own inbox identity, so every
+          // source message is handed over once the invoices / exceptions built from its entries are durable.
+          const sourcesOf = new Map<string, InboxRef[]>(); // entry id -> inbox entries it came from
+          const raw: any[] = [];
+          let partRefs = false;
+          for (const x of given as any[]) {
+            if (x && typeof x === 'object' && typeof x._msgid === 'string' && 'payload' in x) {
+              const ref = inboxRefOf(x);
+              for (const p of Array.isArray(x.payload) ? x.payload : [x.payload]) {
+                raw.push(p);
+                const id = (p?.specversion && p.data ? p.data : p)?.id;
+                if (ref && typeof id === 'string') {
+                  partRefs = true;
+                  sourcesOf.set(id, [...(sourcesOf.get(id) ?? []), ref]);
+                }
+              }
+            } else raw.push(x);
+          }
           const items = (raw as any[]).map((x) => (x && x.specversion && x.data ? x.data : x)).filter(Boolean);
+          const own = inboxRefOf(msg);
+          if (own && !partRefs) for (const it of items as Array<{ id?: string }>) if (typeof it.id === 'string') sourcesOf.set(it.id, [...(sourcesOf.get(it.id) ?? []), own]);
           const projects: Record<string, t2c.ProjectContext> = { ...(msg.projects ?? {}) };
           const contexts = [...(raw as any[]), ...((msg.kantata?.items ?? []) as any[])];
           for (const it of contexts) {
@@ -221,12 +243,22 @@ export = function (RED: NodeAPI) {
           const billed = new Set<string>();
           for (const e of items as Array<{ id: string }>) if ((await services().idempotency.get('time-to-cash:billed', e.id))) billed.add(e.id);
           const plan = t2c.planTimeToCash({ timeEntries, expenses }, projects, { routing, batchSize: num(config.batchSize, 50), maxLinesPerInvoice: num(config.maxLines, 500), alreadyBilled: (id) => billed.has(id) });
+          // inbox hand-over: one share per new msg (invoice write, blocked entry); a source message none of them
+          // covers (its entries skipped: already billed, duplicate, not billable) needs no durable write
+          const refsOf = (ids: string[]) => ids.flatMap((id) => sourcesOf.get(id) ?? []);
+          const shares = shareInboxHandOver([...plan.invoices.map((w) => refsOf(w.entryIds)), ...plan.blocked.map((b) => refsOf([b.entry.id]))]);
+          const covered = new Set([...plan.invoices.flatMap((w) => w.entryIds), ...plan.blocked.map((b) => b.entry.id)].flatMap((id) => (sourcesOf.get(id) ?? []).map((r) => `${r.source}|${r.messageId}`)));
+          const untouched = new Map<string, InboxRef>();
+          for (const refs of sourcesOf.values()) for (const r of refs) if (!covered.has(`${r.source}|${r.messageId}`)) untouched.set(`${r.source}|${r.messageId}`, r);
+          if (own && !partRefs && sourcesOf.size === 0) untouched.set(`${own.source}|${own.messageId}`, own);
+          for (const r of untouched.values()) await markInboxProcessed(r, services().store);
           const out1: Msg[] = [];
-          for (const w of plan.invoices) {
+          for (const [i, w] of plan.invoices.entries()) {
             if (w.oldestApprovedAt !== undefined) await kpi().processStart(t2c.PROCESS, w.invoice.id, { startedAt: w.oldestApprovedAt, correlationId: msg.correlationId, attributes: { erp: w.erp, lines: w.entryIds.length, billingEntity: w.invoice.billingEntity ?? null, region: w.route.region ?? null } });
-            out1.push({ _msgid: `${msg._msgid}:${w.invoice.id}`, payload: w.request, operation: w.operation, idempotencyKey: w.idempotencyKey, recordKey: w.recordKey, process: t2c.PROCESS, step: 'erp-invoice', erp: w.erp, erpTarget: `${w.erp}:${w.route.company}`, invoiceWrite: w, correlationId: msg.correlationId ?? `t2c:${w.invoice.id}` });
+            out1.push({ _msgid: `${msg._msgid}:${w.invoice.id}`, payload: w.request, operation: w.operation, idempotencyKey: w.idempotencyKey, recordKey: w.recordKey, process: t2c.PROCESS, step: 'erp-invoice', erp: w.erp, erpTarget: `${w.erp}:${w.route.company}`, invoiceWrite: w, correlationId: msg.correlationId ?? `t2c:${w.invoice.id}`, ...(shares[i] ? { _fabricInbox: shares[i] } : {}) });
           }
-          const out2: Msg[] = plan.blocked.map((b) => ({
+          const out2: Msg[] = plan.blocked.map((b, j) => ({
+            ...(shares[plan.invoices.length + j] ? { _fabricInbox: shares[plan.invoices.length + j] } : {}),
             _msgid: `${msg._msgid}:${b.entry.id}`,
             payload: b.entry as unknown as Json,
             error: { message: `${b.kind} ${b.entry.id} cannot be invoiced: ${b.problems.map((p) => p.message).join('; ')}`, details: b.problems },

@@ -7,7 +7,7 @@
  *    with an `AK` line on `legacy/fr01/invoice/ack` (`OK` with its document number, or `ER` with a code);
  *    a re-posted invoice number is acknowledged with the document it already has (no second document).
  * Inspection: optional HTTP port (`GET /invoices`, `GET /published`, `GET /rejected`, `POST /publish {count, rate}`,
- * `POST /publish-seed`) and/or a JSON file written after each change.
+ * `POST /publish-seed`, `PUT /unknown-customers {codes}`: postings for these customers are answered `ER;CUST404`) and/or a JSON file written after each change.
  *
  * Standalone: node dist/sandbox/legacy-erp/simulator.js --url mqtt://127.0.0.1:1883 [--username u --password p]
  *   [--http-port 8190] [--state-file legacy-erp.json] [--publish-seed] [--publish N --rate R [--run-id B1]] [--exit-after-publish]
@@ -129,6 +129,11 @@ export class LegacyErpSimulator {
     this.persist();
   }
 
+  /** Customer codes the ERP does not know from now on (their postings are answered `ER;CUST404`); [] = all known. */
+  setUnknownCustomers(codes: string[]): void {
+    this.opts.unknownCustomers = [...codes];
+  }
+
   private ack(a: { invoiceNo: string; ok: boolean; reference: string; message: string }): void {
     this.client?.publish(TOPICS.invoiceAck, encodeAck(a), { qos: 1 });
   }
@@ -186,6 +191,11 @@ export class LegacyErpSimulator {
         const body = raw ? (() => { try { return JSON.parse(raw); } catch { return {}; } })() : {};
         if (req.method === 'GET' && req.url === '/invoices') return send(200, Object.values(this.state.invoices));
         if (req.method === 'GET' && req.url === '/rejected') return send(200, this.state.rejected);
+        if (req.method === 'PUT' && req.url === '/unknown-customers') {
+          if (!Array.isArray(body.codes)) return send(400, { error: 'codes must be an array of customer codes' });
+          this.setUnknownCustomers(body.codes.map(String));
+          return send(200, { unknownCustomers: this.opts.unknownCustomers });
+        }
         if (req.method === 'GET' && req.url === '/published') return send(200, { published: this.state.published });
         if (req.method === 'POST' && req.url === '/publish-seed') return void this.publishSeed().then((n) => send(200, { published: n }), (e) => send(500, { error: String(e) }));
         if (req.method === 'POST' && req.url === '/publish') {
@@ -193,7 +203,7 @@ export class LegacyErpSimulator {
           if (!Number.isInteger(count) || count < 1) return send(400, { error: 'count must be a positive integer' });
           return void this.publishBatch(count, Number(body.rate ?? 0), body.runId).then((n) => send(200, { published: n }), (e) => send(500, { error: String(e) }));
         }
-        send(404, { error: 'GET /invoices, /rejected, /published; POST /publish {count, rate, runId}, /publish-seed' });
+        send(404, { error: 'GET /invoices, /rejected, /published; POST /publish {count, rate, runId}, /publish-seed; PUT /unknown-customers {codes}' });
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', () => resolve()));

@@ -33,6 +33,7 @@ const DELIBERATE_CORE_ICONS: string[] = [];
 const OPTIONAL_CONFIG_REFS: Record<string, string[]> = {
   'fabric-mqtt-in': ['store'], // the runtime's own store when empty
   'ops-feed': ['ownership'], // owner teams come from the exceptions themselves when empty
+  'legacy-erp': ['legacy'], // only the postInvoice mode posts; the translation modes need no connection
 };
 
 /** Dialog settings under which the conditional fields (postgres URL, broker URL, JSONata key) are in use, for probing validators. */

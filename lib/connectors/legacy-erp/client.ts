@@ -19,6 +19,11 @@ export interface LegacyErpClientOptions {
   clientId?: string;
   ackTimeoutMs?: number;
   topics?: Partial<typeof TOPICS>;
+  /**
+   * Owner team of the exceptions a posting raises (an `ER` ack, no ack after the retries): the team that owns
+   * invoices in the ownership matrix. Default finance-ops.
+   */
+  ownerTeam?: string | (() => string);
 }
 
 export class LegacyErpClient {
@@ -62,7 +67,7 @@ export class LegacyErpClient {
         const list = (this.waiting.get(inv.invoiceNo) ?? []).filter((w) => w.timer !== timer);
         if (list.length) this.waiting.set(inv.invoiceNo, list);
         else this.waiting.delete(inv.invoiceNo);
-        reject(new TransientError(`legacy ERP did not acknowledge invoice ${inv.invoiceNo} within ${timeoutMs} ms`));
+        reject(this.owned(new TransientError(`legacy ERP did not acknowledge invoice ${inv.invoiceNo} within ${timeoutMs} ms`)));
       }, timeoutMs);
       const list = this.waiting.get(inv.invoiceNo) ?? [];
       list.push({ resolve, timer });
@@ -71,7 +76,7 @@ export class LegacyErpClient {
     try {
       await this.client!.publishAsync(this.topics.invoiceIn, encodeInvoice(inv), { qos: 1 });
     } catch (err) {
-      throw new TransientError(`publishing invoice ${inv.invoiceNo} failed: ${(err as Error).message}`, { cause: err });
+      throw this.owned(new TransientError(`publishing invoice ${inv.invoiceNo} failed: ${(err as Error).message}`, { cause: err }));
     }
     return ack;
   }
@@ -83,10 +88,16 @@ export class LegacyErpClient {
         const req = (request ?? {}) as Record<string, any>;
         const inv: LegacyInvoice = req.legacy ?? fromCanonicalInvoice(req.invoice ?? req);
         const ack = await this.postInvoice(inv);
-        if (!ack.ok) throw new ValidationError(`legacy ERP rejected invoice ${ack.invoiceNo}: ${ack.reference} ${ack.message}`, [{ path: '/invoice', message: `${ack.reference}: ${ack.message}` }], { ...ack } as unknown as Json);
+        if (!ack.ok) throw this.owned(new ValidationError(`legacy ERP rejected invoice ${ack.invoiceNo}: ${ack.reference} ${ack.message}`, [{ path: '/invoice', message: `${ack.reference}: ${ack.message}` }], { ...ack } as unknown as Json));
         return { invoiceNo: ack.invoiceNo, erpDocumentNo: ack.reference, message: ack.message };
       },
     };
+  }
+
+  private owned<E extends TransientError | ValidationError>(err: E): E {
+    const o = this.opts.ownerTeam;
+    err.ownerTeam = (typeof o === 'function' ? o() : o) || 'finance-ops';
+    return err;
   }
 
   async close(): Promise<void> {

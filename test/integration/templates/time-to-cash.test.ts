@@ -130,6 +130,48 @@ describe('templates: time-to-cash through the real runtime', function () {
     assert.ok(log.some((r: any) => r.status === 429), 'the quota was hit');
   });
 
+  it('legacy FR01 answers ER (customer unknown there): exception for finance-ops with the ERP message, nothing posted; replay after the fix books it once, invoice.posted only after the OK ack', async () => {
+    const exceptions = t.fabric.fabric.services.exceptions;
+    const ercLines = () => legacyLines().filter((l) => String(l.entry).startsWith('ERRCHK'));
+    legacy.setUnknownCustomers(['ACC-4001']);
+    let ex: Awaited<ReturnType<typeof exceptions.list>>[number];
+    try {
+      await legacy.publishBatch(3, 100, 'ERRCHK');
+      ex = await waitFor(async () => (await exceptions.list({ process: 'time-to-cash', status: 'open' })).find((e) => (e.replayTarget as any)?.kind === 'outbox' && /CUST404/.test(e.message)), 'exception for the ER acknowledgement', 30000, 200);
+    } finally {
+      legacy.setUnknownCustomers([]);
+    }
+    assert.equal(ex.ownerTeam, 'finance-ops', ex.message);
+    assert.match(ex.message, /customer ACC-4001 unknown in FR01/);
+    assert.match(String(ex.recordKey), /^Invoice\/INV-NWA-FR-/);
+    const invoiceId = String(ex.recordKey).slice('Invoice/'.length);
+    const postedFor = () => t.events.filter((e) => e.topic === 'fabric/v1/invoice/posted' && e.body.subject === invoiceId);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(ercLines().length, 0, 'the ERP booked nothing');
+    assert.equal(postedFor().length, 0, 'no invoice.posted for a rejected invoice');
+
+    const replay = await t.admin(`/ps-fabric/exceptions/${ex.id}/replay`, {});
+    assert.ok(replay.status < 300, `replay: ${replay.status} ${JSON.stringify(replay.body)}`);
+    const posted = await waitFor(() => postedFor()[0], 'invoice.posted after the replay', 30000, 100);
+    const booked = Object.values(legacy.state.invoices).filter((i) => i.invoice.lines.some((l) => String(l.sourceEntryId).startsWith('ERRCHK')));
+    assert.equal(booked.length, 1, 'one FR01 document');
+    assert.equal(booked[0].deliveries, 1, 'booked once');
+    assert.equal(ercLines().length, 3);
+    assert.equal(posted.body.data.externalIds?.legacy, booked[0].documentNo, 'invoice.posted carries the document of the OK ack');
+    await waitFor(async () => (await exceptions.list({ process: 'time-to-cash', status: 'open' })).every((e) => e.recordKey !== ex.recordKey), 'exceptions of the invoice resolved', 10000, 100);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(postedFor().length, 1, 'invoice.posted once');
+  });
+
+  it('every legacy TE message is handed over (none left `received` for the next start)', async () => {
+    const source = 'mqtt:t2c-legacy-in';
+    assert.ok(legacy.state.published > 0);
+    await waitFor(async () => (await t.fabric.fabric.store.inboxPending(source, 100000)).length === 0, 'no received legacy inbox entries', 20000, 250).catch(async (err: Error) => {
+      const left = await t.fabric.fabric.store.inboxPending(source, 100000);
+      throw new Error(`${err.message}: ${left.length} left, e.g. ${JSON.stringify(left.slice(0, 3).map((r) => [r.messageId, String(r.payload).slice(0, 60)]))}`);
+    });
+  });
+
   it('Business Central outage window: the invoice completes after recovery', async () => {
     await t.sb('/bc/_sandbox/faults', 'PUT', { outageMs: 5000 });
     const gen = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 20, workspaceId: UK }) as { firstId: string };
