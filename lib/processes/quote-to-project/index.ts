@@ -382,10 +382,21 @@ export interface QuoteToProjectPlan {
 }
 
 /** The Jira key of the delivery space: up to 5 letters of the customer + 3 from the opportunity (stable). */
+/**
+ * A Jira project key per deal: 3 letters of the account (readable) + 7 letters hashed from the opportunity id.
+ * Letters only, because Jira Cloud's default key pattern allows no digits. 26^7 (8 billion) hashes: the lookup-
+ * then-create in the Jira connector must never find another deal's project (3 base-36 characters collided for
+ * ~2.6 % of the deals of a customer with 50 deals).
+ */
 export function jiraKeyFor(accountName: string, opportunityId: string): string {
-  const letters = accountName.normalize('NFKD').replace(/[^A-Za-z]/g, '').toUpperCase().slice(0, 5) || 'PRJ';
-  const suffix = parseInt(stableHash([opportunityId], 8), 16).toString(36).toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, 3).padStart(3, 'X');
-  return (letters + suffix).slice(0, 10);
+  const letters = (accountName.normalize('NFKD').replace(/[^A-Za-z]/g, '').toUpperCase().slice(0, 3) || 'PRJ').padEnd(3, 'X');
+  let n = BigInt('0x' + stableHash([opportunityId], 16));
+  let suffix = '';
+  for (let i = 0; i < 7; i++) {
+    suffix += String.fromCharCode(65 + Number(n % 26n));
+    n /= 26n;
+  }
+  return letters + suffix;
 }
 
 /** The sandbox's Jira account ids (sandbox/jira); a real site maps people through the plan option. */

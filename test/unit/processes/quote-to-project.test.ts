@@ -114,6 +114,10 @@ describe('processes: quote-to-project', () => {
     assert.equal(jiraKeyFor('Lumière Retail SA', '006X'), jiraKeyFor('Lumière Retail SA', '006X'));
     assert.notEqual(jiraKeyFor('Acme', '006A'), jiraKeyFor('Acme', '006B'));
     assert.match(jiraKeyFor('1-2-3', 'x'), /^[A-Z][A-Z0-9]{1,9}$/);
+    // one customer with many deals: no two deals share a Jira project key
+    const keys = new Set(Array.from({ length: 2000 }, (_, i) => jiraKeyFor('Acme Logistics Corp', `006Hs0000${String(i).padStart(6, '0')}`)));
+    assert.equal(keys.size, 2000);
+    assert.match(jiraKeyFor('Acme Logistics Corp', '006A'), /^ACM[A-Z]{7}$/);
   });
 
   it('completes the project with every system id and its lead time', () => {
