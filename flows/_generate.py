@@ -189,7 +189,7 @@ def rep():
     t.comment("rep-c1", 330, 120, g1, "Reads the PSA and the ERPs through their connector nodes (rate limited)")
     g2 = t.group("rep-g2", "2. Gather + roll-up", 20, 180, 900, 160, "#dbe9f6")
     t.add("rep-params", "change", 380, 80, g1, wires=[["rep-gather"]], name="time entries with their workspaces", rules=[{"t": "set", "p": "params", "pt": "msg", "to": "{\"per_page\":200,\"include\":\"workspace\"}", "tot": "json"}, {"t": "delete", "p": "payload", "pt": "msg"}])
-    t.add("rep-gather", "kantata", 180, 240, g2, wires=[["rep-shape"]], name="Kantata: time entries", kantata="psf-kantata", operation="list", collection="time_entries", pollSeconds=60, output="entry", maxRecords=50000, workspaceId="")
+    t.add("rep-gather", "kantata", 180, 240, g2, wires=[["rep-shape"]], name="Kantata: time entries (all pages)", kantata="psf-kantata", operation="list", collection="time_entries", paging="all", pollSeconds=60, output="entry", maxRecords=50000, workspaceId="")
     t.add("rep-shape", "function", 380, 240, g2, wires=[["rep-rollup", "rep-recon-shape"]], name="to report records", func=REPORT_SHAPE, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
     t.add("rep-rollup", "process-step", 600, 220, g2, wires=[["rep-pub-rollup"]], name="roll-up", store="psf-store", step="rollup", outputs=1)
     t.add("rep-pub-rollup", "fabric-mqtt-out", 800, 220, g2, name="fabric/v1/kpi/rollup", broker="psf-broker", topic="fabric/v1/kpi/rollup", qos="1", retain=True)

@@ -81,9 +81,27 @@ export = function (RED: any) {
         } else if (operation === 'get') {
           msg.payload = await cfg.handle.call(() => cfg.client.get(msg.collection ?? config.collection, String(msg.id ?? msg.payload?.id), msg.include));
         } else if (operation === 'list') {
-          const p = await cfg.handle.call(() => cfg.client.page(msg.collection ?? config.collection, msg.params ?? msg.payload ?? {}));
-          msg.payload = p.records;
-          msg.kantata = { count: p.count, pageCount: p.pageCount, page: p.page, included: p.included };
+          const collection = msg.collection ?? config.collection;
+          const params = msg.params ?? msg.payload ?? {};
+          if ((msg.paging ?? config.paging) === 'all') {
+            // every page (each read through the connection's rate limit), up to Max records; included merged
+            const max = Number(config.maxRecords) || 50000;
+            const records: any[] = [];
+            const included: Record<string, Record<string, unknown>> = {};
+            let p: any;
+            for (let page = Number(params.page) || 1; ; page++) {
+              p = await cfg.handle.call(() => cfg.client.page(collection, { per_page: 200, ...params, page }));
+              records.push(...p.records);
+              for (const [k, v] of Object.entries(p.included ?? {})) included[k] = { ...(included[k] ?? {}), ...(v as Record<string, unknown>) };
+              if (page >= p.pageCount || p.records.length === 0 || records.length >= max) break;
+            }
+            msg.payload = records.slice(0, max);
+            msg.kantata = { count: p.count, pageCount: p.pageCount, pages: p.page, truncated: records.length > max || (p.page < p.pageCount && p.records.length > 0), included };
+          } else {
+            const p = await cfg.handle.call(() => cfg.client.page(collection, params));
+            msg.payload = p.records;
+            msg.kantata = { count: p.count, pageCount: p.pageCount, page: p.page, included: p.included };
+          }
         } else throw new Error(t('errors.unknownOperation', { operation }));
         send(msg);
         done();

@@ -14,7 +14,12 @@ describe('templates: performance-to-reporting through the real runtime', functio
     t = await templatesFabric();
   });
 
-  it('roll-up publishes utilisation / unbilled figures per region on fabric/v1/kpi/rollup', async () => {
+  it('roll-up reads every page of PSA time entries and publishes utilisation / unbilled figures per region on fabric/v1/kpi/rollup', async () => {
+    // more than one page (200) of time entries: unapproved ones, so the time-to-cash poller leaves them alone
+    if ((await t.sb('/kantata/_sandbox/records/time_entries')).length <= 450) await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 450, workspaceId: '400001', approved: false });
+    const entries = (await t.sb('/kantata/_sandbox/records/time_entries')) as Array<{ date_performed: string; time_in_minutes: number }>;
+    assert.ok(entries.length > 400, String(entries.length));
+    const novHours = entries.filter((e) => e.date_performed >= '2026-11-01' && e.date_performed <= '2026-11-30').reduce((sum, e) => sum + (e.time_in_minutes || 0) / 60, 0);
     const before = t.events.filter((e) => e.topic === 'fabric/v1/kpi/rollup').length;
     const res = await t.admin('/inject/rep-tick');
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -24,6 +29,8 @@ describe('templates: performance-to-reporting through the real runtime', functio
     assert.ok(figures.regions.some((r: any) => r.region === 'Americas'), JSON.stringify(figures.regions.map((r: any) => r.region)));
     assert.ok(figures.regions.every((r: any) => typeof r.unbilledApprovedHours === 'number'));
     assert.ok(Array.isArray(figures.projects) && figures.projects.length > 0);
+    const rolled = figures.projects.reduce((sum: number, p: any) => sum + p.hours, 0);
+    assert.ok(novHours > 0 && Math.abs(rolled - novHours) < 0.05, `roll-up has ${rolled} h, the PSA ${novHours} h in Nov 2026 (${entries.length} entries)`);
   });
 
   it('reconciliation reports a seeded mismatch and the reconciliation rate', async () => {
