@@ -223,6 +223,20 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       cleanups.push(() => running.close());
       say(`sandboxes: ${running.url}`);
       applyTemplateEnv(process.env, { sandboxUrl: running.url });
+      // The legacy on-prem ERP of NWA-FR joins over MQTT like the real one would (own persistent session).
+      if (broker.url && !externalUrl && env.FABRIC_LEGACY_ERP !== 'off') {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const { LegacyErpSimulator } = require('../sandbox/legacy-erp/simulator') as typeof import('../sandbox/legacy-erp/simulator');
+        const legacy = new LegacyErpSimulator({
+          url: broker.url,
+          ...internal,
+          httpPort: Number(env.FABRIC_LEGACY_ERP_PORT ?? (port === 1881 ? 1882 : 0)),
+          stateFile: path.join(userDir, 'sandboxes', 'legacy-erp.json'),
+        });
+        await legacy.start();
+        cleanups.push(() => legacy.stop());
+        say(`legacy ERP (FR01) simulator on the broker; inspection ${legacy.httpUrl ?? 'off'}`);
+      }
     }
 
     // 4. Node-RED on an express app + http.Server, with /healthz and MQTT over WebSocket

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
       await fabric?.stop();
     },
   );
-  const env = { ...process.env, FABRIC_CREDENTIAL_SECRET: 'bench-secret', FABRIC_MQTT_PERSISTENCE: 'level', FABRIC_MQTT_AUTH: 'off', FABRIC_USER_DIR: process.env.BENCH_USER_DIR } as NodeJS.ProcessEnv;
+  const env = { ...process.env, FABRIC_CREDENTIAL_SECRET: 'bench-secret', FABRIC_MQTT_PERSISTENCE: 'level', FABRIC_MQTT_AUTH: 'off', FABRIC_LEGACY_ERP: 'off', FABRIC_USER_DIR: process.env.BENCH_USER_DIR } as NodeJS.ProcessEnv;
   fabric = await startFabric({
     userDir: process.env.BENCH_USER_DIR,
     port: 0,

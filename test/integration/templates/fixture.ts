@@ -28,7 +28,7 @@ async function start(): Promise<TemplatesFabric> {
   tmp = tempDir('psf-templates-');
   const sandboxPort = await freePort();
   Object.assign(process.env, { FABRIC_Q2P_POLL_SECONDS: '1', FABRIC_T2C_POLL_SECONDS: '2', FABRIC_CO_RETRY_SECONDS: '2', FABRIC_REPORTING_INTERVAL: '3600' });
-  const fabric = await startFabric({ userDir: tmp.dir, port: 0, mqttPort: 0, sandboxes: true, sandboxPort, logLevel: 'warn', env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'templates-test-secret', FABRIC_SANDBOX_PORT: String(sandboxPort) } });
+  const fabric = await startFabric({ userDir: tmp.dir, port: 0, mqttPort: 0, sandboxes: true, sandboxPort, logLevel: 'warn', env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'templates-test-secret', FABRIC_SANDBOX_PORT: String(sandboxPort), FABRIC_LEGACY_ERP: 'off' } });
   await waitFor(async () => (await fabric.health()).flows.state === 'started', 'flows started', 30000);
   const bus = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0 });
   const events: BusEvent[] = [];
