@@ -26,6 +26,7 @@ interface Node {
 }
 interface RED {
   nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: any) => void): void; getNode(id: string): any };
+  _: (key: string, subs?: Record<string, unknown>) => string;
 }
 
 /** Default: the billing entities of the ERP routing table whose ERP has a read API, with the template's config node ids. */
@@ -104,7 +105,7 @@ export function registerApiReadNodes(RED: RED): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const storeNode = config.store ? RED.nodes.getNode(config.store) : undefined;
-    if (!storeNode || typeof storeNode.requireServices !== 'function') node.status({ fill: 'red', shape: 'ring', text: 'no fabric-store' });
+    if (!storeNode || typeof storeNode.requireServices !== 'function') node.status({ fill: 'red', shape: 'ring', text: RED._('api-requests.status.noStore') });
     else storeNode.register?.(node);
     const trail = () => {
       const s = storeNode.requireServices();
