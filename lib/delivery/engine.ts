@@ -3,9 +3,11 @@
  *
  * A write is persisted (store.outboxEnqueue) before anything is sent; a per-connection worker leases
  * due items (store.outboxClaim) and runs the connection's executor through
- *   bottleneck (token bucket / even spacing per `ratePerSecond`, `concurrency` cap)
+ *   bottleneck (`concurrency` cap: writes and `call` reads in flight)
  *   -> cockatiel circuit breaker (ConsecutiveBreaker(breakerThreshold), halfOpenAfter)
- *   -> the executor, bounded by `attemptTimeoutMs`.
+ *   -> the executor, bounded by `attemptTimeoutMs` (time waiting for rate tokens not counted).
+ * The rate (`ratePerSecond`, `burst`) is a per-connection RequestGate (request-gate.ts): one token per HTTP request,
+ * taken by the connector's client for every request it sends for the connection, paused by a 429's Retry-After.
  * Transient failures are rescheduled durably (store.outboxRetryAt) after Retry-After or full-jitter
  * exponential backoff; permanent failures and exhausted retries go to the exception queue.
  * Successes are audited (`write.delivered`) and auto-resolve the record's open exceptions.
@@ -25,6 +27,7 @@ import { FabricError, TransientError, classify } from './errors';
 import { retryDelay } from './backoff';
 import type { CircuitState, ConnectionExecutor, ConnectionHandle, ConnectionLimits, DeliveryResult, SubmitInput } from './types';
 import { markInboxProcessed } from '../inbox';
+import { AttemptScope, ConnectionGate, GatePausedError } from './request-gate';
 import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './services';
 import type { AuditSink, DeliveryServices, ExceptionSink, OutboxReplayTarget } from './services';
 import * as metrics from '../kpi/metrics';
@@ -292,7 +295,11 @@ export class DeliveryEngine {
 
 /** One registered connection: its limiter, breaker, worker and waiters. */
 class Connection implements ConnectionHandle {
+  /** Concurrency cap (writes and `call` reads in flight); no rate here. */
   private readonly limiter: Bottleneck;
+  /** The rate: one token per HTTP request (request-gate.ts). */
+  readonly gate: ConnectionGate;
+  private detachGate: (() => void) | undefined;
   private readonly breaker: CircuitBreakerPolicy;
   private openedAt = 0;
   private state: CircuitState = 'closed';
@@ -324,25 +331,22 @@ class Connection implements ConnectionHandle {
     private readonly executor: ConnectionExecutor,
     readonly limits: Required<ExtendedLimits>,
   ) {
-    const rate = limits.ratePerSecond;
-    const settings: { -readonly [K in keyof Bottleneck.ConstructorOptions]: Bottleneck.ConstructorOptions[K] } = { maxConcurrent: limits.concurrency };
-    if (rate > 0) {
-      // Vendors count requests on arrival: pace with a small margin so that network jitter (a slow first
-      // connection followed by on-time ones) cannot make the vendor see more than `ratePerSecond`.
-      const interval = Math.max(1, Math.ceil((1000 / rate) * RATE_MARGIN));
-      if (limits.burst <= 1) {
-        settings.minTime = interval; // evenly spaced: never more than `rate` in any second
-      } else {
-        // Token bucket: `burst` tokens, one more every `interval`. Bottleneck adds tokens on its heartbeat
-        // when a full interval has passed, so the effective refill is at most the configured rate.
-        settings.reservoir = limits.burst;
-        settings.reservoirIncreaseAmount = 1;
-        settings.reservoirIncreaseInterval = interval;
-        settings.reservoirIncreaseMaximum = limits.burst;
-        settings.heartbeatInterval = Math.max(2, Math.floor(interval / 5));
-      }
+    // Concurrency per write (and per read `call`), rate per HTTP request: a write holding a slot asks the gate for
+    // more tokens, and tokens are consumed, never held, so it never waits on something it holds. Vendors count
+    // requests on arrival: the gate paces with a small margin (RATE_MARGIN) so that network jitter cannot make the
+    // vendor see more than `ratePerSecond`.
+    this.limiter = new Bottleneck({ maxConcurrent: limits.concurrency });
+    this.gate = new ConnectionGate(name, {
+      ratePerSecond: limits.ratePerSecond,
+      burst: limits.burst,
+      margin: RATE_MARGIN,
+      maxRetryAfterMs: limits.maxRetryAfterMs,
+      onPause: (until) => this.wakeAt(until), // claim again once the vendor's Retry-After has passed
+    });
+    if (executor.attachRequestGate) {
+      const detach = executor.attachRequestGate(this.gate);
+      this.detachGate = typeof detach === 'function' ? detach : undefined;
     }
-    this.limiter = new Bottleneck(settings);
     this.limiter.on('error', (err) => engine.log('warn', `limiter of ${name}`, err));
     this.breaker = circuitBreaker(
       handleWhen((err) => countsAgainstBreaker(err)),
@@ -396,13 +400,14 @@ class Connection implements ConnectionHandle {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new DeliveryClosedError(this.name);
       try {
-        return await this.limiter.schedule(() => this.breaker.execute(() => withTimeout(fn(attempt), this.limits.attemptTimeoutMs, this.name)));
+        return await this.limiter.schedule(() => this.breaker.execute(() => this.scoped(Infinity, () => fn(attempt))));
       } catch (err) {
         if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
           throw new TransientError(`circuit open for ${this.name}: the vendor failed ${this.limits.breakerThreshold} times in a row`, { cause: err });
         }
         const fe = classify(err);
         this.countAttempt(fe);
+        if (fe.status === 429) this.gate.pause(fe.retryAfterMs);
         if (fe.retry !== 'transient' || attempt >= this.limits.maxAttempts) throw fe;
         metrics.deliveryRetries.inc({ connection: this.name });
         await this.delay(retryDelay(attempt, this.limits, fe.retryAfterMs, this.engine.random));
@@ -434,6 +439,13 @@ class Connection implements ConnectionHandle {
     }
     if (this.inflight.size > 0 || this.pumping) await new Promise<void>((resolve) => this.idle.push(resolve));
     await this.limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    // the connector's client goes back to sending directly (a poller that outlives the registration is not stuck)
+    try {
+      this.detachGate?.();
+    } catch (err) {
+      this.engine.log('warn', `detaching the request gate of ${this.name} failed`, err);
+    }
+    this.detachGate = undefined;
     for (const [, list] of this.waiters) for (const w of list) w.reject(new DeliveryClosedError(this.name));
     this.waiters.clear();
     this.stateListeners.clear();
@@ -499,6 +511,10 @@ class Connection implements ConnectionHandle {
     } else if (this.state === 'half-open') {
       return; // a probe is running; its outcome wakes us
     }
+    if (this.gate.pausedUntil > now) {
+      this.wakeAt(this.gate.pausedUntil); // the vendor asked us to wait (429 Retry-After): claim nothing until then
+      return;
+    }
     if (this.limits.ratePerSecond > 0) {
       // Do not lease more than can start well within the lease.
       slots = Math.min(slots, Math.max(1, Math.floor((this.limits.ratePerSecond * this.engine.leaseMs) / 4000)));
@@ -547,27 +563,36 @@ class Connection implements ConnectionHandle {
       response = await this.limiter.schedule(() =>
         this.breaker.execute(() => {
           if (this.closed) throw new DeliveryClosedError(this.name);
-          return withTimeout(
-            this.executor.execute(item.operation, item.request, { idempotencyKey: item.idempotencyKey, attempt, correlationId: item.correlationId }),
-            this.limits.attemptTimeoutMs,
-            this.name,
-          );
+          // A write waits out a Retry-After pause of up to half its attempt timeout; a longer one ends the attempt
+          // (GatePausedError) and the item comes back after the pause.
+          return this.scoped(this.limits.attemptTimeoutMs / 2, () => {
+            const gate = this.gate;
+            return this.executor.execute(item.operation, item.request, {
+              idempotencyKey: item.idempotencyKey,
+              attempt,
+              correlationId: item.correlationId,
+              throttle: (fn) => gate.throttle(fn),
+            });
+          });
         }),
       );
     } catch (err) {
       answered();
       const now = this.engine.now();
-      if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || err instanceof DeliveryClosedError || (this.closed && isLimiterStopped(err))) {
+      const pausedBeforeSending = err instanceof GatePausedError && !err.sent;
+      if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || err instanceof DeliveryClosedError || (this.closed && isLimiterStopped(err)) || pausedBeforeSending) {
         // Never reached the vendor: put it back without spending an attempt.
         this.notSent.set(item.id, (this.notSent.get(item.id) ?? 0) + 1);
         metrics.deliveryAttempts.inc({ connection: this.name, outcome: 'rejected' });
-        const at = this.closed ? now : Math.max(now, this.openedAt + this.limits.breakerHalfOpenAfterMs);
-        await this.engine.store.outboxRetryAt(item.id, at, this.closed ? 'connection closed before the attempt' : 'circuit open: held until the breaker half-opens', now);
+        const at = this.closed ? now : pausedBeforeSending ? Math.max(now, this.gate.pausedUntil) : Math.max(now, this.openedAt + this.limits.breakerHalfOpenAfterMs);
+        const why = this.closed ? 'connection closed before the attempt' : pausedBeforeSending ? "held until the vendor's Retry-After has passed" : 'circuit open: held until the breaker half-opens';
+        await this.engine.store.outboxRetryAt(item.id, at, why, now);
         this.wakeAt(at);
         return;
       }
       const fe = classify(err);
       this.countAttempt(fe);
+      if (fe.status === 429) this.gate.pause(fe.retryAfterMs); // the whole connection waits, not just this item
       if (fe.retry === 'transient' && attempt < this.limits.maxAttempts) {
         const at = now + retryDelay(attempt, this.limits, fe.retryAfterMs, this.engine.random);
         metrics.deliveryRetries.inc({ connection: this.name });
@@ -581,6 +606,19 @@ class Connection implements ConnectionHandle {
     answered();
     metrics.deliveryAttempts.inc({ connection: this.name, outcome: 'success' });
     await this.succeed(item, response === undefined ? null : response, attempt);
+  }
+
+  /**
+   * Runs one attempt (or one `call`) in an AttemptScope: the engine takes one token for it before it starts (the
+   * first request the connector routes through the gate uses that token; a connector that routes none is limited
+   * per attempt), and `attemptTimeoutMs` counts only the time not spent waiting for tokens.
+   */
+  private async scoped<T>(maxPauseWaitMs: number, fn: () => Promise<T>): Promise<T> {
+    const scope = new AttemptScope(this.gate, maxPauseWaitMs);
+    return ConnectionGate.run(scope, async () => {
+      await this.gate.prepay(scope);
+      return withActiveTimeout(fn(), scope, this.limits.attemptTimeoutMs, this.name);
+    });
   }
 
   private countAttempt(fe: FabricError): void {
@@ -734,11 +772,21 @@ function countsAgainstBreaker(err: unknown): boolean {
   return fe.retry === 'transient' && fe.status !== 429;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, connection: string): Promise<T> {
+/** Rejects (transient) once the scope has been active - not waiting for rate tokens - for `ms`. */
+function withActiveTimeout<T>(promise: Promise<T>, scope: AttemptScope, ms: number, connection: string): Promise<T> {
   if (!(ms > 0) || !Number.isFinite(ms)) return promise;
-  let timer: NodeJS.Timeout;
+  let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TransientError(`${connection}: no answer within ${ms} ms`)), ms);
+    const check = () => {
+      const left = ms - scope.activeMs();
+      if (left <= 0) {
+        reject(new TransientError(`${connection}: no answer within ${ms} ms`));
+        return;
+      }
+      timer = setTimeout(check, left);
+      timer.unref();
+    };
+    timer = setTimeout(check, ms);
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));

@@ -6,3 +6,4 @@ export type { DeliveryServices, ExceptionSink, AuditSink, OutboxReplayer, Outbox
 export { httpExecutor } from './http-executor';
 export type { HttpExecutorOptions, HttpRequestSpec } from './http-executor';
 export { fullJitterDelay, retryDelay } from './backoff';
+export { ConnectionGate, GatePausedError, attachGateToAxios } from './request-gate';

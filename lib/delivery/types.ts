@@ -4,6 +4,9 @@
  * `ConnectionHandle.call` for reads. Nobody else retries, rate-limits or breaks circuits.
  */
 import type { Json, NewOutboxItem, OutboxItem } from '../store/store';
+import type { RequestGate } from './request-gate';
+
+export type { RequestGate } from './request-gate';
 
 export interface ExecutionContext {
   /** Sent to vendors that accept one (NetSuite `X-NetSuite-Idempotency-Key`) and used for upsert external ids. */
@@ -11,17 +14,29 @@ export interface ExecutionContext {
   /** 1 for the first try. */
   attempt: number;
   correlationId?: string;
+  /**
+   * Runs one HTTP request through the connection's rate limit: one token per request (the attempt's first request
+   * uses the token the engine took before the attempt). Same gate as `attachRequestGate`; use either. Always set by
+   * the engine (optional only so that tests can call `execute` directly).
+   */
+  throttle?<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export interface ConnectionExecutor {
   /** Performs one write. Throws (anything); `classify` decides whether it is retried. Returns the vendor's result. */
   execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json>;
+  /**
+   * Called once at registration with the connection's request gate: the connector routes every HTTP request it
+   * makes for this connection through it (writes, reads, pollers), one token per request. Returns a detach function
+   * (called when the connection closes). Executors without it are limited per attempt (one token each).
+   */
+  attachRequestGate?(gate: RequestGate): (() => void) | void;
 }
 
 export interface ConnectionLimits {
-  /** Token-bucket refill rate; 0 = unlimited. */
+  /** Token-bucket refill rate in HTTP requests per second (not writes: a write of 5 requests takes 5 tokens); 0 = unlimited. */
   ratePerSecond: number;
-  /** Requests in flight at once. */
+  /** Writes (attempts) and `call` reads in flight at once. */
   concurrency: number;
   /** Tries before an item is given up and sent to the exception queue. */
   maxAttempts: number;
@@ -58,7 +73,10 @@ export interface ConnectionHandle {
    * With `inbox`, the inbox entry is marked processed right after the outbox commit (the durable hand-over).
    */
   submit(item: SubmitInput): Promise<DeliveryResult>;
-  /** A read through the same rate limit, concurrency cap, retry and breaker, not persisted. */
+  /**
+   * A read through the same rate limit, concurrency cap, retry and breaker, not persisted. Takes one token per call;
+   * a read whose requests go through the connection's gate (the connector's client) takes one per request.
+   */
   call<T>(fn: (attempt: number) => Promise<T>): Promise<T>;
   circuitState(): CircuitState;
   onCircuitState(listener: (state: CircuitState) => void): () => void;

@@ -5,6 +5,7 @@
  * It never retries on its own: failures are thrown as axios errors for `classify` (429 keeps Retry-After).
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate';
 import { PermanentError, TransientError } from '../../delivery/errors';
 
 export const BC_DEFAULT_SCOPE = 'https://api.businesscentral.dynamics.com/.default';
@@ -53,6 +54,14 @@ export class BusinessCentralClient {
 
   invalidateToken(): void {
     this.token = undefined;
+  }
+
+  /**
+   * Routes every request of this client (token fetches, lookups, writes, async-job polls, reads) through the
+   * connection's request gate: one rate-limit token each (lib/delivery/request-gate.ts). Returns the detach function.
+   */
+  useRequestGate(gate: RequestGate): () => void {
+    return attachGateToAxios(this.http, gate);
   }
 
   async accessToken(): Promise<string> {

@@ -15,7 +15,7 @@
  * Reads (ConnectionHandle.call): `list`, `get`, `findOne` on the client.
  */
 import type { Json } from '../../store/store';
-import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
+import type { ConnectionExecutor, ExecutionContext, RequestGate } from '../../delivery/types';
 import { PermanentError, ValidationError } from '../../delivery/errors';
 import axios from 'axios';
 import { BusinessCentralClient, odataString, type BusinessCentralClientOptions, type ODataEntity } from './client';
@@ -58,6 +58,11 @@ export class BusinessCentralConnector implements ConnectionExecutor {
   constructor(opts: BusinessCentralConnectorOptions) {
     this.client = new BusinessCentralClient(opts);
     this.tables = { ...DEFAULT_TABLES, ...(opts.tables ?? {}), taxAreas: { ...DEFAULT_TABLES.taxAreas, ...(opts.tables?.taxAreas ?? {}) }, items: { ...(opts.tables?.items ?? {}) } };
+  }
+
+  /** One rate-limit token per Business Central request (lookups, writes, company and token reads). */
+  attachRequestGate(gate: RequestGate): () => void {
+    return this.client.useRequestGate(gate);
   }
 
   async execute(operation: string, request: Json, _ctx: ExecutionContext): Promise<Json> {

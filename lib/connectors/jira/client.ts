@@ -10,6 +10,7 @@
  * - `createEpic`: `createIssue` with issueType Epic
  */
 import axios, { AxiosInstance } from 'axios';
+import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate';
 import crypto from 'node:crypto';
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
@@ -90,7 +91,15 @@ export class JiraClient {
   }
 
   executor(): ConnectionExecutor {
-    return { execute: (op, req, ctx) => this.execute(op, req, ctx) };
+    return { execute: (op, req, ctx) => this.execute(op, req, ctx), attachRequestGate: (gate) => this.useRequestGate(gate) };
+  }
+
+  /**
+   * Routes every request of this client (token fetches, lookups, writes, async-job polls, reads) through the
+   * connection's request gate: one rate-limit token each (lib/delivery/request-gate.ts). Returns the detach function.
+   */
+  useRequestGate(gate: RequestGate): () => void {
+    return attachGateToAxios(this.http, gate);
   }
 
   async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {

@@ -11,6 +11,7 @@
  * - `markInvoiced` {workspaceId, timeEntryIds?, expenseIds?, invoiceNumber, invoiceDate?}: already-invoiced entries are skipped
  */
 import axios, { AxiosInstance, AxiosRequestConfig } from 'axios';
+import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate';
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, FabricError, PermanentError, TransientError, ValidationError } from '../../delivery/errors';
@@ -211,7 +212,15 @@ export class KantataClient {
 
   /** The executor for the outbox; operations listed in the file header. */
   executor(): ConnectionExecutor {
-    return { execute: (operation, request, ctx) => this.execute(operation, request, ctx) };
+    return { execute: (operation, request, ctx) => this.execute(operation, request, ctx), attachRequestGate: (gate) => this.useRequestGate(gate) };
+  }
+
+  /**
+   * Routes every request of this client (token fetches, lookups, writes, async-job polls, reads) through the
+   * connection's request gate: one rate-limit token each (lib/delivery/request-gate.ts). Returns the detach function.
+   */
+  useRequestGate(gate: RequestGate): () => void {
+    return attachGateToAxios(this.http, gate);
   }
 
   async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {

@@ -11,6 +11,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import jwt from 'jsonwebtoken';
 import OAuth from 'oauth-1.0a';
 import { PermanentError, TransientError } from '../../delivery/errors';
+import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate';
 
 export type NetSuiteAuthConfig =
   | {
@@ -90,6 +91,14 @@ export class NetSuiteClient {
         realm: opts.accountId,
       });
     }
+  }
+
+  /**
+   * Routes every request of this client (token fetches, lookups, writes, async-job polls, reads) through the
+   * connection's request gate: one rate-limit token each (lib/delivery/request-gate.ts). Returns the detach function.
+   */
+  useRequestGate(gate: RequestGate): () => void {
+    return attachGateToAxios(this.http, gate);
   }
 
   get authType(): NetSuiteAuthConfig['type'] {

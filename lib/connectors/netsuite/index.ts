@@ -15,7 +15,7 @@
  * Reads (through ConnectionHandle.call): `suiteql`, `getRecord`, `findRecord`.
  */
 import type { Json } from '../../store/store';
-import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
+import type { ConnectionExecutor, ExecutionContext, RequestGate } from '../../delivery/types';
 import { PermanentError, ValidationError } from '../../delivery/errors';
 import { NetSuiteClient, sqlString, type NetSuiteClientOptions } from './client';
 import {
@@ -71,6 +71,11 @@ export class NetSuiteConnector implements ConnectionExecutor {
   }
 
   // ------------------------------------------------------------ ConnectionExecutor
+  /** One rate-limit token per NetSuite request: a write is 2-6 of them (lookup, upsert / async create, job polls). */
+  attachRequestGate(gate: RequestGate): () => void {
+    return this.client.useRequestGate(gate);
+  }
+
   async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {
     const req = (request ?? {}) as Record<string, any>;
     switch (operation) {

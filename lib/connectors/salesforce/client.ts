@@ -12,6 +12,7 @@ import jsforce from 'jsforce';
 import type { Connection } from 'jsforce';
 import { PermanentError, ValidationError } from '../../delivery/errors';
 import type { Json } from '../../store/store';
+import type { RequestGate } from '../../delivery/request-gate';
 import { CapturedResponse, toFabricError } from './errors';
 
 export type SalesforceAuth =
@@ -75,6 +76,8 @@ export class SalesforceClient {
   readonly conn: Connection;
   /** Reads pass through this (the node sets it to its ConnectionHandle.call); default: call directly. */
   readGate: ReadGate = (fn) => fn(1);
+  /** The connection's request gate (set at registration): one rate-limit token per API call, writes and reads. */
+  requestGate?: RequestGate;
   private loginPromise?: Promise<void>;
   private loggedIn = false;
   private refreshesWithoutSuccess = 0;
@@ -201,7 +204,8 @@ export class SalesforceClient {
     const ctx: CallContext = {};
     try {
       // `await` inside the context: jsforce queries are lazy thenables that start when awaited.
-      return await calls.run(ctx, async () => await fn(this.conn, ctx));
+      const run = () => calls.run(ctx, async () => await fn(this.conn, ctx));
+      return await (this.requestGate ? this.requestGate.throttle(run) : run());
     } catch (e) {
       throw toFabricError(e, ctx.last);
     }

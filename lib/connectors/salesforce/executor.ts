@@ -10,7 +10,7 @@
  * permanent with the whole composite response kept for the exception queue.
  */
 import { classify, FabricError, PermanentError, TransientError, ValidationError } from '../../delivery/errors';
-import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
+import type { ConnectionExecutor, ExecutionContext, RequestGate } from '../../delivery/types';
 import type { Json } from '../../store/store';
 import type { CompositeRequest, SalesforceClient } from './client';
 
@@ -27,6 +27,14 @@ function need(req: Req, key: string, op: string): any {
 
 export class SalesforceExecutor implements ConnectionExecutor {
   constructor(private readonly client: SalesforceClient) {}
+
+  /** One rate-limit token per Salesforce API call (each jsforce call in `SalesforceClient.invoke`). */
+  attachRequestGate(gate: RequestGate): () => void {
+    this.client.requestGate = gate;
+    return () => {
+      if (this.client.requestGate === gate) this.client.requestGate = undefined;
+    };
+  }
 
   async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {
     const req = (request ?? {}) as Req;

@@ -4,6 +4,9 @@ import { startSandboxes, type RunningSandboxes } from '../../../sandbox/server';
 import { netsuiteSandbox, netsuiteControl, NETSUITE_SANDBOX_DEFAULTS } from '../../../sandbox/netsuite';
 import { NetSuiteClient, NetSuiteConnector, NETSUITE_DEMO_TABLES, SOURCE_REFS_FIELD, type CanonicalAccount, type CanonicalInvoice, type CanonicalProject, type CanonicalTimeEntry } from '../../../lib/connectors/netsuite';
 import { classify, PermanentError, TransientError } from '../../../lib/delivery/errors';
+import { DeliveryEngine } from '../../../lib/delivery/engine';
+import { SqliteStore } from '../../../lib/store/sqlite-store';
+import { tempDir } from '../../support/tmp';
 
 const ACCOUNT = NETSUITE_SANDBOX_DEFAULTS.accountId;
 const M2M = NETSUITE_SANDBOX_DEFAULTS.m2mClients[0];
@@ -208,6 +211,49 @@ describe('NetSuite connector against the NetSuite sandbox', function () {
       assert.equal(page.hasMore, true);
       assert.equal(page.offset, 4);
       await assert.rejects(c.suiteql('DELETE FROM customer'), (err: unknown) => classify(err).status === 400);
+    });
+  });
+  describe('through the delivery engine under a 10 requests/s quota (benchmarks finding 6)', () => {
+    it('customer upserts and project creates at ratePerSecond 10: every NetSuite request takes a token, no 429 storm, each delivered once', async function () {
+      this.timeout(60000);
+      sb.sandboxes.netsuite.faults = { ...sb.sandboxes.netsuite.faults, rateLimitPerSecond: 10 };
+      const tmp = tempDir('ns-quota-');
+      const store = new SqliteStore({ path: `${tmp.dir}/fabric.sqlite`, synchronous: 'NORMAL' });
+      const engine = new DeliveryEngine(store, {}, { leaseMs: 60_000, sweepMs: 500, log: () => undefined });
+      try {
+        const connector = m2m();
+        const conn = engine.registerConnection('netsuite:quota', connector, { ratePerSecond: 10, concurrency: 5, maxAttempts: 8, baseDelayMs: 200, maxDelayMs: 2000 });
+        const N = 6;
+        const accounts: CanonicalAccount[] = Array.from({ length: N }, (_, i) => ({ ...account, id: `ACC-Q${i}`, legalName: `Quota Customer ${i} LLC` }));
+        // customers at once, plus a SuiteQL read through the handle on the same quota
+        const [customers, currencies] = await Promise.all([
+          Promise.all(accounts.map((a) => conn.submit({ operation: 'upsertCustomer', idempotencyKey: `cust-${a.id}`, request: { account: a } as any, recordKey: `Account/${a.id}` }))),
+          conn.call(() => connector.suiteql<{ id: string }>('SELECT id, symbol FROM currency')),
+        ]);
+        assert.equal(customers.length, N);
+        assert.ok(currencies.length > 0);
+        // then a project per customer (lookup by eid, customer lookup, manager SuiteQL, async create, job polls, task, result)
+        const projects = await Promise.all(
+          accounts.map((a, i) => {
+            const project: CanonicalProject = { id: `PRJ-Q${i}`, accountId: a.id, code: `Q${i}`, name: `Quota project ${i}`, billingEntity: 'NWA-US', currency: 'USD', billingType: 'time-and-materials', status: 'active', startDate: '2026-12-01', deliveryManager: { id: 'CON-002', name: 'Daniel Okafor' } };
+            return conn.submit({ operation: 'createProject', idempotencyKey: `proj-${project.id}`, request: { project } as any, recordKey: `Project/${project.id}` });
+          }),
+        );
+        assert.equal(projects.length, N);
+        const api = sb.sandboxes.netsuite.requests().filter((r) => !r.path.includes('/auth/oauth2/'));
+        const throttled = api.filter((r) => r.status === 429);
+        assert.ok(api.length >= N * 6, `a write is several requests (${api.length} for ${2 * N} writes)`);
+        assert.ok(throttled.length / api.length < 0.01, `429s ${throttled.length} of ${api.length} requests`);
+        assert.equal(throttled.length, 0, 'no 429 at all when pacing per request');
+        assert.equal(records('customer').filter((r) => String(r.externalId).startsWith('ACC-Q')).length, N, 'each customer once');
+        assert.equal(records('job').filter((r) => String(r.externalId).startsWith('PRJ-Q')).length, N, 'each project once');
+        assert.equal(sb.sandboxes.netsuite.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/record/v1/job') && r.status === 202).length, N, 'one async create per project');
+        assert.equal(await store.exceptionCount({}), 0);
+      } finally {
+        await engine.close();
+        await store.close().catch(() => undefined);
+        tmp.cleanup();
+      }
     });
   });
 });
