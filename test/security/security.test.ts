@@ -181,6 +181,16 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     await watcher.subscribeAsync('fabric/v1/+/requested', { qos: 1 });
     watcher.on('message', (topic) => requested.push(topic));
     workspacesBefore = await workspaceCount();
+    // the process templates run in this runtime too (time-to-cash invoices the sandbox's approved time at start):
+    // let their outbox writes settle so the "no effect" checks see only what the API requests did
+    let last = JSON.stringify(counts());
+    let stable = 0;
+    for (let i = 0; i < 80 && stable < 4; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = JSON.stringify(counts());
+      stable = now === last ? stable + 1 : 0;
+      last = now;
+    }
   });
 
   after(async () => {
