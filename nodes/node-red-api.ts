@@ -59,5 +59,9 @@ export interface NodeAPI {
   auth: { needsPermission(permission: string): Handler };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   settings: { userDir?: string; fabric?: { storePath?: string }; [key: string]: any };
+  util: {
+    generateId(): string;
+    cloneMessage<T extends NodeMessage>(msg: T): T;
+  };
   _: (key: string, substitutions?: Record<string, unknown>) => string;
 }

@@ -2,10 +2,11 @@
  * `business-central-config`: one Business Central company (tenant, environment, company, Entra client
  * credentials, quota) registered with the outbox of the named `fabric-store`.
  */
+import type { NodeAPI } from '../node-red-api';
 import { BusinessCentralConnector, BC_DEMO_TABLES, type BusinessCentralMappingTables } from '../../lib/connectors/business-central';
 import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function BusinessCentralConfig(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -4,12 +4,13 @@
  * `handle.call`. Operation from the dialog, or `msg.operation` when set to "from msg".
  * Errors: done(err) with the FabricError, whose `response` keeps BC's `{ error: { code, message } }`.
  */
+import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 import { BC_WRITE_OPERATIONS } from '../../lib/connectors/business-central';
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function BusinessCentral(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -2,10 +2,11 @@
  * `jira-config`: one Jira Cloud site (URL, API token or OAuth bearer, quota) registered with the outbox of the
  * named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
  */
+import type { NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
 import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function JiraConfig(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -3,12 +3,13 @@
  * duplicate trigger creates nothing twice), getIssue / search through `handle.call`.
  * The request is `msg.payload`; fields the dialog sets (project key, issue type) fill what the payload leaves out.
  */
+import type { NodeAPI } from '../node-red-api';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['createProject', 'createEpic', 'createIssue'];
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function Jira(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

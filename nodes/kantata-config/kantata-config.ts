@@ -2,6 +2,7 @@
  * `kantata-config`: one Kantata OX connection (URL, OAuth credentials or a bearer token, quota) registered
  * with the outbox of the named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
  */
+import type { NodeAPI } from '../node-red-api';
 import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
 import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
 import type { ConnectionHandle } from '../../lib/delivery/types';
@@ -15,7 +16,7 @@ interface KantataConfigNode {
   store?: import('../../lib/store/store').Store;
 }
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function KantataConfig(this: KantataConfigNode & any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

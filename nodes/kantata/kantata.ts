@@ -4,6 +4,7 @@
  * through `handle.call`; `pollApproved` emits approved, uninvoiced time entries and expenses (canonical, with the
  * workspace context) and advances a durable cursor kept in the store's watermarks after the messages are sent.
  */
+import type { NodeAPI } from '../node-red-api';
 import { toCanonicalExpense, toCanonicalTimeEntry, workspaceContext } from '../../lib/connectors/kantata/mapping';
 import type { KantataCursor } from '../../lib/connectors/kantata/client';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
@@ -11,7 +12,7 @@ import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['createProjectShell', 'createWorkspace', 'updateWorkspace', 'createStories', 'addParticipations', 'createTimeEntry', 'markInvoiced'];
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function Kantata(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -6,6 +6,7 @@
  * no ack within the timeout -> transient (the outbox retries; the ERP acknowledges a re-posted number with the
  * document it already booked). Broker: empty URL = the runtime's embedded broker (its internal user when it needs one).
  */
+import type { NodeAPI } from '../node-red-api';
 import { LegacyErpClient } from '../../lib/connectors/legacy-erp/client';
 import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
 import { getEmbeddedBroker } from '../../lib/broker/registry';
@@ -20,7 +21,7 @@ function invoiceOwnerTeam(): string {
   }
 }
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function LegacyErpConfig(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -12,13 +12,14 @@
  *    (done(err) for a Catch node). A posting that completes later (replayed from the exception queue, or resumed after a
  *    restart) is sent on output 1 then, rebuilt from what the msg carried (`context` of the outbox item).
  */
+import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
 import { deliveryFor } from '../../lib/delivery/engine';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function LegacyErp(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

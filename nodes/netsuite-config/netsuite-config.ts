@@ -3,6 +3,7 @@
  * registered with the outbox of the named `fabric-store`. Users read `node.connector` (reads through
  * `node.handle.call`) and write through `node.handle.submit`. Secrets live only in the node's credentials.
  */
+import type { NodeAPI } from '../node-red-api';
 import { NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
 import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
 
@@ -11,7 +12,7 @@ function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): P
   return JSON.parse(text) as Partial<NetSuiteMappingTables>;
 }
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function NetSuiteConfig(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -4,6 +4,7 @@
  * `fabric-store`. Users read through `node.client` (its reads pass `node.handle.call`), write through
  * `node.handle.submit`, and follow `node.onState` for connection and circuit state. Secrets stay in credentials.
  */
+import type { NodeAPI } from '../node-red-api';
 import { SalesforceClient, SalesforceExecutor, type SalesforceAuth } from '../../lib/connectors/salesforce';
 import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
 
@@ -15,7 +16,7 @@ interface SalesforceConnectionState {
   error?: string;
 }
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function SalesforceConfig(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

@@ -5,11 +5,12 @@
  * opportunity is recorded in the inbox before its message goes out (so a restart never emits it twice), then
  * emitted with its account, lines, contract and billing schedule.
  */
+import type { NodeAPI } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, pollChanges, type ChangeEvent } from '../../lib/connectors/salesforce';
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function SalesforceTrigger(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

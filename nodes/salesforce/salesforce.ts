@@ -4,13 +4,14 @@
  * (`handle.submit`). The operation comes from the dialog, or from `msg.operation` when set to "from msg".
  * Errors: done(err) with the FabricError, whose `response` keeps Salesforce's `[{ message, errorCode, fields }]`.
  */
+import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 
 const WRITES = ['create', 'update', 'upsert', 'delete', 'composite'];
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function Salesforce(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;

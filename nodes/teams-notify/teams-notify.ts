@@ -3,11 +3,12 @@
  * msg.payload: a full card (Adaptive Card message or MessageCard), or {title, text, facts, link, style};
  * a string payload becomes the text under the dialog's title.
  */
+import type { NodeAPI } from '../node-red-api';
 import { limitsFrom, registerConnection, idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 
-export = function (RED: any) {
+export = function (RED: NodeAPI) {
   function TeamsNotify(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;
