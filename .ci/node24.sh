@@ -58,8 +58,10 @@ export PATH="$BIN_DIR:$PATH"
 cd "$WORK/repo"
 log "npm ci with Node $(node --version) (native modules for its ABI)"
 if ! npm ci --no-audit --no-fund >"$WORK/npm-ci.log" 2>&1; then log "npm ci failed"; tail -30 "$WORK/npm-ci.log" >&2; exit 1; fi
-node -e "require('better-sqlite3')(':memory:').prepare('select 1').get(); require('classic-level'); console.error('[node24] native modules load on', process.version)" || status=1
 node scripts/build.js >"$WORK/build.log" 2>&1 || log "build reported type errors (JS emitted anyway); see $WORK/build.log"
+# Through SqliteStore, not better-sqlite3 directly: on Node 24 a better-sqlite3 12 statement that the GC frees aborts
+# the process ("(env) != nullptr"), which the store prevents by keeping them alive (lib/store/sqlite-store.ts).
+node -e "const { SqliteStore } = require('./dist/lib/store/sqlite-store'); new SqliteStore({ path: ':memory:' }).settings(); require('classic-level'); console.error('[node24] native modules load on', process.version)" || status=1
 
 run_mocha() { # $1 = name, rest = spec globs
   local name=$1; shift
@@ -77,5 +79,8 @@ else
   log "node-red@5 could not be installed (see $WORK/nr5.log)"; tail -10 "$WORK/nr5.log" >&2; status=1
 fi
 
+# Counts first: the EXIT trap would run after the work dir (and the Node 24 binary in it) is gone.
+summarise; trap - EXIT
+cd "$ROOT"
 [ -z "${NODE24_KEEP:-}" ] && rm -rf "$WORK"
 exit $status

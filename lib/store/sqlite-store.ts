@@ -178,6 +178,64 @@ class Where {
   }
 }
 
+/**
+ * Node.js 24 + better-sqlite3 12: a native better-sqlite3 object (database connection or prepared statement) must
+ * never be garbage-collected while the process runs.
+ *
+ * better-sqlite3 12 wraps its native objects with `node::ObjectWrap`. The `node_object_wrap.h` of current Node.js 24
+ * releases (24.21 here) registers an environment cleanup hook per wrapper and removes it in the wrapper's destructor,
+ * which looks the Environment up from the isolate's current context. When the garbage collector frees an unreachable
+ * Statement or Database in a weak callback (seen in an ordinary young-generation GC during allocation) that lookup
+ * finds no Environment and the process aborts: `Assertion failed: (env) != nullptr` in
+ * `node::RemoveEnvironmentCleanupHook` under `Statement::~Statement`. No 12.x release fixes it (12.11.1 is the last;
+ * 13 drops ObjectWrap but needs Node 22 and crashes on Node 20). Node 20's header has no such hook, so the abort
+ * needs a better-sqlite3 binary built against Node 24 headers.
+ *
+ * So every native connection and every statement prepared on it (by us, by better-sqlite3's own `pragma()` /
+ * `transaction()`, by migrations, or by other code in the process using better-sqlite3 directly once a store has
+ * been opened) stays referenced until the process exits; at exit Node's cleanup hooks free them while the
+ * Environment still exists. The cost is memory for statements no longer used: SqliteStore caches its statements by
+ * SQL text (and reads its pragmas through that cache), so a store retains a bounded set, and a closed store keeps
+ * only its finalised statement shells. Applied on every Node version: which header a binary was built against is
+ * not visible at run time. `StatementIterator` (`iterate()`, not used here) is not covered.
+ */
+const nativeKeepAlive = new Set<object>();
+let nativeKeepAliveInstalled = false;
+
+type NativeMethod = (this: object, ...args: unknown[]) => unknown;
+
+/** The native connection behind a better-sqlite3 Database (the object carrying prepare/exec/close), if found. */
+function nativeOf(db: Database.Database): Record<string, unknown> | undefined {
+  for (const key of Object.getOwnPropertySymbols(db)) {
+    const value = (db as unknown as Record<symbol, unknown>)[key];
+    if (value && typeof value === 'object' && typeof (value as Record<string, unknown>).prepare === 'function') return value as Record<string, unknown>;
+  }
+  return undefined;
+}
+
+/** Makes the native Database class keep every connection and statement it hands out (once per process). */
+function keepNativeObjectsAlive(db: Database.Database): void {
+  const native = nativeOf(db);
+  if (!native) return; // not the better-sqlite3 layout this was written for: nothing to do
+  nativeKeepAlive.add(native);
+  if (nativeKeepAliveInstalled) return;
+  nativeKeepAliveInstalled = true;
+  const proto = Object.getPrototypeOf(native) as Record<string, unknown>;
+  const wrap = (name: string, keepResult: boolean): void => {
+    const original = proto[name];
+    if (typeof original !== 'function') return;
+    proto[name] = function keepAlive(this: object, ...args: unknown[]): unknown {
+      nativeKeepAlive.add(this);
+      const result = (original as NativeMethod).apply(this, args);
+      if (keepResult && result && typeof result === 'object') nativeKeepAlive.add(result);
+      return result;
+    };
+  };
+  wrap('prepare', true); // Database#prepare, #pragma, #transaction all prepare through it
+  wrap('exec', false);
+  wrap('close', false);
+}
+
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 10000;
 const limitOf = (limit: number | undefined): number => Math.max(1, Math.min(MAX_LIST_LIMIT, Math.floor(limit ?? DEFAULT_LIST_LIMIT)));
@@ -194,6 +252,7 @@ export class SqliteStore implements Store {
     this.path = options.path;
     if (options.path !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
     this.db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+    keepNativeObjectsAlive(this.db);
     try {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
@@ -207,10 +266,12 @@ export class SqliteStore implements Store {
 
   /** The pragma values in effect (for health checks and tests). */
   settings(): { journalMode: string; synchronous: number; busyTimeoutMs: number } {
+    // through the statement cache: pragma() prepares a new statement per call, which is kept for good (see above)
+    const value = (name: string): unknown => Object.values(this.get<Record<string, unknown>>(`PRAGMA ${name}`) ?? {})[0];
     return {
-      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
-      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
-      busyTimeoutMs: Number(this.db.pragma('busy_timeout', { simple: true })),
+      journalMode: String(value('journal_mode')),
+      synchronous: Number(value('synchronous')),
+      busyTimeoutMs: Number(value('busy_timeout')),
     };
   }
 
