@@ -1,5 +1,6 @@
 /**
- * Experience-API reads served from the systems of record (issue 7 item 2): contracts from Salesforce, resource
+ * Experience-API reads served from the systems of record (issue 7 item 2): customers (Accounts) and contracts from
+ * Salesforce, projects (workspaces), resource
  * assignments and time entries from Kantata, invoices from the ERP of the billing entity (NetSuite, Business Central),
  * revenue events derived from posted ERP invoices (none of the connected ERPs exposes a revenue read). Every vendor
  * record is mapped onto its canonical entity and validated against the canonical schema (the one the OpenAPI
@@ -13,7 +14,8 @@
  * APIs (their `handle.call`: rate limit, retry, circuit breaker).
  */
 import type { KantataPage, KRecord } from '../connectors/kantata/client';
-import { toCanonicalTimeEntry } from '../connectors/kantata/mapping';
+import { toCanonicalTimeEntry, workspaceContext } from '../connectors/kantata/mapping';
+import { accountFromSalesforce } from '../processes/quote-to-project';
 import { validate } from '../model/validator';
 import type { FieldError } from '../model/validator';
 
@@ -56,7 +58,7 @@ export class ReadInputError extends Error {
   }
 }
 
-export const READ_RESOURCES = ['contracts', 'resources', 'time-entries', 'invoices', 'revenue-events'] as const;
+export const READ_RESOURCES = ['customers', 'projects', 'contracts', 'resources', 'time-entries', 'invoices', 'revenue-events'] as const;
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
 
@@ -134,6 +136,115 @@ const refType = (id: string) => (/^KAN-EX-/.test(id) ? 'expense' : 'timeentry');
 function problems(entity: string, rec: Rec, version = 1): FieldError[] | undefined {
   const r = validate(entity, rec, { version, maxErrors: 5 });
   return r.ok ? undefined : r.errors;
+}
+
+// ------------------------------------------------------------------------------------------------ customers (Salesforce)
+
+export const ACCOUNT_SOQL_FIELDS =
+  'Id, Name, External_Id__c, Type, Industry, BillingStreet, BillingCity, BillingPostalCode, BillingCountry, CurrencyIsoCode, Billing_Entity__c, Tax_Registration__c, LastModifiedDate';
+
+/** Salesforce Account -> canonical Account (mapping shared with quote-to-project: `accountFromSalesforce`). */
+export function customerFromSalesforce(a: Rec): Rec {
+  const out: Rec = { ...accountFromSalesforce(a) };
+  if (!out.id) delete out.id;
+  if (a.Type === 'Prospect') out.status = 'prospect';
+  if (iso(a.LastModifiedDate)) out.updatedAt = iso(a.LastModifiedDate);
+  for (const addr of (out.addresses ?? []) as Rec[]) for (const k of Object.keys(addr)) if (addr[k] === undefined) delete addr[k];
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
+async function readCustomers(src: ReadSources, req: ReadRequest): Promise<ReadAnswer> {
+  const sf = need(src.salesforce, 'salesforce');
+  if (req.kind === 'item') {
+    const id = req.id!;
+    const where = /^SF-(\w{15,18})$/.test(id) ? `Id = ${soqlString(id.slice(3))}` : `External_Id__c = ${soqlString(id)}`;
+    const res = await sf.query(`SELECT ${ACCOUNT_SOQL_FIELDS} FROM Account WHERE ${where} LIMIT 1`);
+    return item('account', res.records.map(customerFromSalesforce)[0]);
+  }
+  const p = pageOf(req.query);
+  const be = str(req.query, 'billingEntity', /^[A-Z0-9][A-Z0-9-]{1,31}$/, 'must be a billing entity code, e.g. NWA-US');
+  const where = be ? ` WHERE Billing_Entity__c = ${soqlString(be)}` : '';
+  const res = await sf.query(`SELECT ${ACCOUNT_SOQL_FIELDS} FROM Account${where} ORDER BY Name, Id LIMIT ${p.l + 1} OFFSET ${p.o}`);
+  return list('account', res.records.slice(0, p.l).map(customerFromSalesforce), res.records.length > p.l ? { o: p.o + p.l, l: p.l } : undefined, 'salesforce');
+}
+
+// ------------------------------------------------------------------------------------------------ projects (Kantata)
+
+const BILLING_TYPE = /\b(time-and-materials|fixed-fee|retainer)\b/;
+const WS_STATUS: Record<string, string> = { 'not started': 'planned', planned: 'planned', active: 'active', 'in progress': 'active', 'on hold': 'on-hold', 'on-hold': 'on-hold', completed: 'completed', done: 'completed', cancelled: 'cancelled', canceled: 'cancelled' };
+
+/**
+ * Kantata workspace -> canonical Project (`KAN-WS-<id>`). Account, opportunity and billing entity come from the
+ * workspace custom fields (`workspaceContext`); the billing type from the workspace description, where the
+ * quote-to-project shell writes it (`<customer> — <billing type>`); the code is the Kantata workspace number (Kantata
+ * has no project-code field); the delivery manager is the workspace's primary maven, else its admin participant.
+ */
+export function projectFromKantata(ws: KRecord, manager: KRecord | undefined): Rec {
+  const ctx = workspaceContext(ws)!;
+  const deliveryManager: Rec | undefined = manager ? { id: manager.external_id ?? `KAN-U-${manager.id}` } : undefined;
+  if (deliveryManager && manager?.full_name) deliveryManager.name = manager.full_name;
+  if (deliveryManager && manager?.email_address) deliveryManager.email = manager.email_address;
+  const message = String(ws.status?.message ?? '').trim().toLowerCase();
+  const out: Rec = {
+    id: ctx.projectId,
+    version: 1,
+    externalIds: { kantata: ctx.workspaceId },
+    accountId: ctx.accountExternalId || undefined,
+    code: ctx.workspaceId,
+    name: typeof ctx.title === 'string' ? ctx.title.slice(0, 255) : undefined,
+    billingEntity: ctx.billingEntity || undefined,
+    currency: ctx.currency || undefined,
+    billingType: BILLING_TYPE.exec(String(ws.description ?? ''))?.[1],
+    status: ws.archived ? (message === 'cancelled' ? 'cancelled' : 'completed') : (WS_STATUS[message] ?? 'active'),
+    startDate: date(ws.start_date),
+    deliveryManager,
+  };
+  if (ctx.opportunityId) out.opportunityId = String(ctx.opportunityId);
+  if (date(ws.due_date)) out.endDate = date(ws.due_date);
+  if (ws.price !== undefined && ws.price !== null && Number.isFinite(Number(ws.price)) && Number(ws.price) >= 0 && ctx.currency) out.budget = { amount: { amount: Number(ws.price), currency: ctx.currency } };
+  if (iso(ws.updated_at)) out.updatedAt = iso(ws.updated_at);
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
+/** Delivery managers of a page of workspaces: primary maven, else the admin participant (one users call, one participations call per workspace without a primary maven). */
+async function managersOf(k: NonNullable<ReadSources['kantata']>, workspaces: KRecord[]): Promise<Map<string, KRecord>> {
+  const userOf = new Map<string, string>();
+  for (const ws of workspaces) {
+    if (ws.primary_maven_id) userOf.set(String(ws.id), String(ws.primary_maven_id));
+    else {
+      const parts = await k.page('participations', { workspace_id: String(ws.id), per_page: 200 });
+      const admin = parts.records.find((p) => p.access_level === 'admin' && p.user_id);
+      if (admin) userOf.set(String(ws.id), String(admin.user_id));
+    }
+  }
+  const ids = [...new Set(userOf.values())];
+  const users: Record<string, KRecord> = {};
+  for (let i = 0; i < ids.length; i += 200) {
+    const page = await k.page('users', { only: ids.slice(i, i + 200).join(','), per_page: 200 });
+    for (const u of page.records) users[String(u.id)] = u;
+  }
+  const out = new Map<string, KRecord>();
+  for (const [ws, uid] of userOf) if (users[uid]) out.set(ws, users[uid]);
+  return out;
+}
+
+async function readProjects(src: ReadSources, req: ReadRequest): Promise<ReadAnswer> {
+  const k = need(src.kantata, 'kantata');
+  const map = async (records: KRecord[]) => {
+    const managers = await managersOf(k, records);
+    return records.map((ws) => projectFromKantata(ws, managers.get(String(ws.id))));
+  };
+  if (req.kind === 'item') {
+    const m = /^KAN-WS-(\d{1,18})$/.exec(req.id!);
+    if (!m) return notFound();
+    const page = await k.page('workspaces', { only: m[1], include_archived: true });
+    return item('project', (await map(page.records.filter((w) => String(w.id) === m[1])))[0]);
+  }
+  const p = pageOf(req.query);
+  const page = await k.page('workspaces', { page: Math.floor(p.o / p.l) + 1, per_page: p.l });
+  return list('project', await map(page.records), page.page < page.pageCount ? { o: p.o + p.l, l: p.l } : undefined, 'kantata');
 }
 
 // ------------------------------------------------------------------------------------------------ contracts (Salesforce)
@@ -544,6 +655,10 @@ function list(entity: string, recs: Rec[], next: Cursor | undefined, source: str
 /** Answer one experience-API read from the systems of record. Throws ReadInputError (400) or the vendor error. */
 export async function readFromSystemsOfRecord(src: ReadSources, req: ReadRequest): Promise<ReadAnswer> {
   switch (req.resource) {
+    case 'customers':
+      return readCustomers(src, req);
+    case 'projects':
+      return readProjects(src, req);
     case 'contracts':
       return readContracts(src, req);
     case 'resources':

@@ -1,7 +1,8 @@
 /**
  * Two companion nodes of the api-gate (registered by the api-gate module, edited in its palette section):
  *
- * `api-read`: answers an accepted experience-API read (msg.api from the gate) from the systems of record through the
+ * `api-read`: answers an accepted experience-API read (msg.api from the gate: customers, projects, contracts, resources,
+ * time-entries, invoices, revenue-events) from the systems of record through the
  * connector config nodes' system APIs (`handle.call`: rate limit, retry, circuit breaker) and maps the vendor
  * records onto canonical entities (lib/governance/reads.ts). Sets msg.statusCode + msg.payload for `http response`.
  * A bad query parameter answers 400 with field errors; a vendor failure 502 without vendor detail (the error is

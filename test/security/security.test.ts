@@ -352,7 +352,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     });
   });
 
-  describe('reads from the systems of record (every resource, mapped and schema-valid)', () => {
+  describe('reads from the systems of record (all seven resources, mapped and schema-valid)', () => {
     const h = () => ({ 'x-api-key': keys.reader.key });
     const get = (p: string) => http('GET', `${url}${p}`, { headers: h() });
     const sandbox = async (vendor: string, collection: string): Promise<any[]> => (await http('GET', `${sandboxUrl}/${vendor}/_sandbox/records/${collection}`)).json;
@@ -378,6 +378,55 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       }
       throw new Error('too many pages');
     }
+
+    it('customers: Salesforce Account; projects: Kantata workspaces (list + item, mapped and schema-valid)', async () => {
+      const accounts = await sandbox('salesforce', 'Account');
+      const customers = await all('/api/v1/customers');
+      assertValid('account', customers);
+      assert.deepEqual(customers.map((c) => c.id).sort(), accounts.map((a) => a.External_Id__c || `SF-${a.Id}`).sort());
+      for (const c of customers) {
+        const a = accounts.find((x) => x.Id === c.externalIds.salesforce);
+        assert.ok(a, `account ${c.id} is in the sandbox`);
+        assert.equal(c.legalName, a.Name);
+        assert.equal(c.billingEntity, a.Billing_Entity__c);
+        assert.equal(c.currency, a.CurrencyIsoCode);
+        assert.equal(c.addresses?.[0]?.city, a.BillingCity ?? undefined);
+        assert.equal(!!c.taxRegistrations, !!a.Tax_Registration__c);
+      }
+      const acme = customers.find((c) => c.id === 'ACC-1001');
+      assert.ok(acme, 'the Acme account');
+      assert.deepEqual(acme.taxRegistrations, [{ scheme: 'EIN', number: '84-1234567', country: 'US' }]);
+      const oneCustomer = await get(`/api/v1/customers/${acme.id}`);
+      assert.equal(oneCustomer.status, 200, oneCustomer.text);
+      assert.deepEqual(oneCustomer.json, acme);
+      assert.equal((await get('/api/v1/customers/ACC-NOPE')).status, 404);
+      const uk = await get('/api/v1/customers?billingEntity=NWA-UK&limit=200');
+      assert.deepEqual(uk.json.items.map((c: any) => c.id).sort(), accounts.filter((a) => a.Billing_Entity__c === 'NWA-UK').map((a) => a.External_Id__c).sort());
+
+      const workspaces = (await sandbox('kantata', 'workspaces')).filter((w) => !w.archived);
+      const users = await sandbox('kantata', 'users');
+      const projects = await all('/api/v1/projects', 2);
+      assertValid('project', projects);
+      assert.deepEqual(projects.map((p) => p.id).sort(), workspaces.map((w) => `KAN-WS-${w.id}`).sort());
+      for (const p of projects) {
+        const w = workspaces.find((x) => `KAN-WS-${x.id}` === p.id);
+        const cf = (id: string) => (w.custom_fields ?? []).find((c: any) => String(c.custom_field_id) === id)?.value;
+        assert.equal(p.name, w.title);
+        assert.equal(p.currency, w.currency);
+        assert.equal(p.billingEntity, cf('501'));
+        assert.equal(p.accountId, cf('503'));
+        assert.equal(p.startDate, w.start_date);
+        if (w.primary_maven_id) assert.equal(p.deliveryManager.id, users.find((u) => u.id === w.primary_maven_id).external_id);
+      }
+      const oneProject = await get(`/api/v1/projects/${projects[0].id}`);
+      assert.equal(oneProject.status, 200, oneProject.text);
+      assert.deepEqual(oneProject.json, projects[0]);
+      assert.equal((await get('/api/v1/projects/KAN-WS-999999999')).status, 404);
+      assert.equal((await get('/api/v1/projects/P-NOPE')).status, 404);
+      const bad = await get('/api/v1/projects?limit=500');
+      assert.equal(bad.status, 400);
+      assert.equal(bad.json.errors[0].path, '/limit');
+    });
 
     it('contracts: Salesforce Contract with milestones and amendments', async () => {
       const sf = await sandbox('salesforce', 'Contract');

@@ -156,15 +156,12 @@ function records(rel: unknown): Rec[] {
 }
 
 /**
- * Salesforce records (Opportunity with `OpportunityLineItems`, its Account, optionally a Contract) -> the deal.
- * Missing values stay missing (undefined) so validation can name them; nothing is invented.
+ * Salesforce Account -> canonical Account (the CRM-held fields: identity, billing entity, country, currency, tax
+ * registration, billing address). Missing values stay undefined so validation can name them. Also used by the
+ * experience-API customers read (lib/governance/reads.ts).
  */
-export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lineItems?: Rec[]; contract?: Rec; directory?: Person[] }): CloseWonDeal {
-  const o = input.opportunity ?? {};
-  const a = input.account ?? o.Account ?? {};
+export function accountFromSalesforce(a: Rec): DealAccount {
   const country = countryCode(a.BillingCountry);
-  const currency = (o.CurrencyIsoCode ?? a.CurrencyIsoCode) as string | undefined;
-  const items = input.lineItems ?? records(o.OpportunityLineItems);
   const account: DealAccount = {
     id: (a.External_Id__c as string) || (a.Id ? `SF-${a.Id}` : ''),
     version: 1,
@@ -181,6 +178,20 @@ export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lin
   if (a.BillingStreet || a.BillingCity || a.BillingPostalCode) {
     account.addresses = [{ type: 'billing', line1: a.BillingStreet ?? undefined, city: a.BillingCity ?? undefined, postalCode: a.BillingPostalCode ?? undefined, country }];
   }
+  return account;
+}
+
+/**
+ * Salesforce records (Opportunity with `OpportunityLineItems`, its Account, optionally a Contract) -> the deal.
+ * Missing values stay missing (undefined) so validation can name them; nothing is invented.
+ */
+export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lineItems?: Rec[]; contract?: Rec; directory?: Person[] }): CloseWonDeal {
+  const o = input.opportunity ?? {};
+  const a = input.account ?? o.Account ?? {};
+  const country = countryCode(a.BillingCountry);
+  const currency = (o.CurrencyIsoCode ?? a.CurrencyIsoCode) as string | undefined;
+  const items = input.lineItems ?? records(o.OpportunityLineItems);
+  const account = accountFromSalesforce(a);
   const lines: OpportunityLine[] = items
     .slice()
     .sort((x, y) => Number(x.SortOrder ?? 0) - Number(y.SortOrder ?? 0))
