@@ -4,7 +4,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { BusinessCentralConnector, BC_DEMO_TABLES, type BusinessCentralMappingTables } from '../../lib/connectors/business-central';
-import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+import { connectToStore } from '../connection-config';
 
 export = function (RED: NodeAPI) {
   function BusinessCentralConfig(this: any, config: any) {
@@ -23,25 +23,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('business-central-config.errors.badConfig', { error: (err as Error).message });
     }
-    const storeNode = RED.nodes.getNode(config.store);
-    if (!node.configError && !storeNode?.store) node.configError = RED._('business-central-config.errors.noStore');
-    if (!node.configError) {
-      try {
-        node.store = storeNode.store;
-        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.connector, limitsFrom(config, { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }));
-        storeNode.register?.(node);
-      } catch (err) {
-        node.configError = (err as Error).message;
-      }
-    }
-    if (node.configError) node.error(node.configError);
-    node.on('close', (_removed: boolean, done: () => void) => {
-      storeNode?.deregister?.(node);
-      const h = node.handle;
-      node.handle = undefined;
-      if (!h) return done();
-      h.close().then(done, () => done());
-    });
+    connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 } });
   }
   RED.nodes.registerType('business-central-config', BusinessCentralConfig, {
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' } },

@@ -4,7 +4,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
-import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+import { connectToStore } from '../connection-config';
 
 export = function (RED: NodeAPI) {
   function JiraConfig(this: any, config: any) {
@@ -14,24 +14,7 @@ export = function (RED: NodeAPI) {
     node.connectionName = `jira:${config.name || node.id}`;
     const auth: JiraAuth = config.authType === 'bearer' ? { type: 'bearer', accessToken: creds.accessToken ?? '' } : { type: 'basic', email: creds.email ?? '', apiToken: creds.apiToken ?? '' };
     node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000 });
-    const storeNode = RED.nodes.getNode(config.store);
-    if (!storeNode?.store) node.configError = RED._('jira-config.errors.noStore');
-    else {
-      try {
-        node.store = storeNode.store;
-        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.client.executor(), limitsFrom(config, { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }));
-        storeNode.register?.(node);
-      } catch (err) {
-        node.configError = (err as Error).message;
-      }
-    }
-    node.on('close', (_removed: boolean, done: () => void) => {
-      storeNode?.deregister?.(node);
-      const h = node.handle;
-      node.handle = undefined;
-      if (!h) return done();
-      h.close().then(done, () => done());
-    });
+    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 } });
   }
   RED.nodes.registerType('jira-config', JiraConfig, {
     credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },

@@ -4,7 +4,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
-import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+import { connectToStore } from '../connection-config';
 import type { ConnectionHandle } from '../../lib/delivery/types';
 
 interface KantataConfigNode {
@@ -26,25 +26,7 @@ export = function (RED: NodeAPI) {
       ? { type: 'token', accessToken: creds.accessToken }
       : { type: 'oauth', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', tokenUrl: config.tokenUrl || undefined };
     node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000 });
-    const storeNode = RED.nodes.getNode(config.store);
-    if (!storeNode?.store) {
-      node.configError = RED._('kantata-config.errors.noStore');
-    } else {
-      try {
-        node.store = storeNode.store;
-        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.client.executor(), limitsFrom(config, { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 }));
-        storeNode.register?.(node);
-      } catch (err) {
-        node.configError = (err as Error).message;
-      }
-    }
-    node.on('close', (_removed: boolean, done: () => void) => {
-      storeNode?.deregister?.(node);
-      const h = node.handle;
-      node.handle = undefined;
-      if (!h) return done();
-      h.close().then(done, () => done());
-    });
+    connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 } });
   }
   RED.nodes.registerType('kantata-config', KantataConfig, {
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' } },

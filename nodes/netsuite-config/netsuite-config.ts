@@ -5,7 +5,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
-import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+import { connectToStore } from '../connection-config';
 
 function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): Partial<NetSuiteMappingTables> {
   if (typeof text !== 'string' || text.trim() === '') return fallback;
@@ -27,25 +27,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('netsuite-config.errors.badConfig', { error: (err as Error).message });
     }
-    const storeNode = RED.nodes.getNode(config.store);
-    if (!node.configError && !storeNode?.store) node.configError = RED._('netsuite-config.errors.noStore');
-    if (!node.configError) {
-      try {
-        node.store = storeNode.store;
-        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.connector, limitsFrom(config, { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }));
-        storeNode.register?.(node);
-      } catch (err) {
-        node.configError = (err as Error).message;
-      }
-    }
-    if (node.configError) node.error(node.configError);
-    node.on('close', (_removed: boolean, done: () => void) => {
-      storeNode?.deregister?.(node);
-      const h = node.handle;
-      node.handle = undefined;
-      if (!h) return done();
-      h.close().then(done, () => done());
-    });
+    connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 } });
   }
   RED.nodes.registerType('netsuite-config', NetSuiteConfig, {
     credentials: {
