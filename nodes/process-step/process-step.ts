@@ -22,7 +22,7 @@
  *   - co-complete   -> msg.payload = CloudEvent contract.amended
  *  performance-to-reporting
  *   - rollup        msg.payload {timeEntries, projects, people, invoices, from, to} -> figures, KPI unbilled hours
- *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}} -> reports, KPI reconciliation rate
+ *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}, expectedIn?} -> reports, KPI reconciliation rate
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
 import { inboxRefOf, markInboxProcessed, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
@@ -275,7 +275,8 @@ export = function (RED: NodeAPI) {
           const w = msg.invoiceWrite as t2c.InvoiceWrite | undefined;
           if (!w) throw new Error(t('errors.noInvoice'));
           const posted = t2c.postedInvoice(w, msg.payload as Record<string, any>);
-          for (const id of w.entryIds) await services().idempotency.claim('time-to-cash:billed', id, 400 * 86400000);
+          // one transaction (one disk sync) for the invoice's entries instead of one per entry
+          await services().idempotency.claimMany('time-to-cash:billed', w.entryIds, 400 * 86400000);
           await kpi().processComplete(t2c.PROCESS, w.invoice.id, 'completed', { labels: { erp: w.erp }, attributes: { erp: w.erp, lines: w.entryIds.length, billingEntity: w.invoice.billingEntity ?? null, region: w.route.region ?? null } });
           await services().exceptions.autoResolve?.(w.recordKey, `node:${node.id}`);
           msg.markInvoiced = w.markInvoiced.kantata.timeEntryIds.length + w.markInvoiced.kantata.expenseIds.length > 0
@@ -312,11 +313,20 @@ export = function (RED: NodeAPI) {
         case 'reconcile': {
           const input = (msg.payload ?? {}) as Record<string, any>;
           const reports: rep.ReconciliationReport[] = [];
-          for (const entity of ['customer', 'project'] as const) if (input[entity]) reports.push(rep.reconcile(entity, input[entity]));
+          // optional input.expectedIn[entity][key] = systems that must hold that key (default: every given system),
+          // e.g. a customer billed from an ERP that is not read (legacy) is expected only in the CRM and the PSA
+          const expected = (input.expectedIn ?? {}) as Record<string, Record<string, rep.ReconSystem[]> | undefined>;
+          for (const entity of ['customer', 'project'] as const) {
+            if (!input[entity]) continue;
+            const systems = input[entity] as Partial<Record<rep.ReconSystem, rep.ReconRecord[]>>;
+            const byKey = expected[entity];
+            const all = Object.keys(systems) as rep.ReconSystem[];
+            reports.push(rep.reconcile(entity, systems, byKey ? { expectedIn: (key) => (byKey[key] ?? all).filter((s) => all.includes(s)) } : {}));
+          }
           const rates: Record<string, number> = Object.fromEntries(reports.map((r) => [r.entity, r.rate]));
           rates.overall = rep.overallRate(reports);
           await kpi().setReconciliationRate(rates);
-          msg.payload = { reports, rate: rates.overall } as unknown as Json;
+          msg.payload = { reports, rate: rates.overall, ...(input.requestId ? { requestId: String(input.requestId) } : {}), source: input.source === 'read' ? 'read' : 'given' } as unknown as Json;
           msg.topic = 'fabric/v1/kpi/reconciliation';
           return msg;
         }
