@@ -14,12 +14,37 @@ def rep():
     t.add("rep-pub-rollup", "fabric-mqtt-out", 800, 220, g2, name="fabric/v1/kpi/rollup", broker="psf-broker", topic="fabric/v1/kpi/rollup", qos="1", retain=True)
     g3 = t.group("rep-g3", "3. Reconciliation CRM / ERP / PSA + KPI snapshot", 20, 360, 900, 160, "#e8e0f5")
     t.add("rep-recon-in", "fabric-mqtt-in", 180, 480, g3, wires=[["rep-recon-unwrap"], []], name="fabric/v1/kpi/reconcile-request", broker="psf-broker", store="psf-store", topic="fabric/v1/kpi/reconcile-request", qos="1", outputs=2)
-    t.add("rep-recon-unwrap", "change", 400, 500, g3, wires=[["rep-recon-shape"]], name="reconInput = event data", rules=[{"t": "set", "p": "reconInput", "pt": "msg", "to": "payload.data", "tot": "msg"}])
-    t.add("rep-recon-shape", "function", 180, 420, g3, wires=[["rep-recon"]], name="customers + projects per system", func=RECON_SHAPE, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
+    t.add("rep-recon-unwrap", "change", 400, 500, g3, wires=[["rep-recon-shape"]], name="reconInput = event data", rules=[{"t": "set", "p": "reconInput", "pt": "msg", "to": "payload.data", "tot": "msg"}, {"t": "set", "p": "reconRequestId", "pt": "msg", "to": "payload.id", "tot": "msg"}])
+    t.add("rep-recon-shape", "function", 180, 420, g3, wires=[["rep-recon"], ["rep-gx-start"]], name="lists given? else read them", func=RECON_ROUTE, outputs=2, timeout=0, noerr=0, initialize="", finalize="", libs=[])
     t.add("rep-recon", "process-step", 400, 420, g3, wires=[["rep-pub-recon", "rep-kpi"]], name="reconcile", store="psf-store", step="reconcile", outputs=1)
     t.add("rep-pub-recon", "fabric-mqtt-out", 640, 400, g3, name="fabric/v1/kpi/reconciliation", broker="psf-broker", topic="fabric/v1/kpi/reconciliation", qos="1", retain=True)
     t.add("rep-kpi", "process-step", 620, 460, g3, wires=[["rep-pub-kpi"]], name="KPI snapshot", store="psf-store", step="kpi", outputs=1)
     t.add("rep-pub-kpi", "fabric-mqtt-out", 820, 460, g3, name="fabric/v1/kpi/snapshot", broker="psf-broker", topic="fabric/v1/kpi/snapshot", qos="1", retain=True)
+    # 3a. a run without lists reads them through the connector nodes (each read rate limited by its connection)
+    ga = t.group("rep-g3a", "3a. Read the lists: CRM accounts + closed-won deals, ERP customers + projects, PSA workspaces", 960, 20, 1180, 500, "#fdf0d5")
+    t.comment("rep-ca", 1300, 60, ga, "Keyed by our external ids: customers ACC-xxxx (Salesforce External_Id__c, NetSuite externalId, BC number, Kantata field 503), projects PRJ-<opportunity> (NetSuite job / BC project externalId or number, Kantata field 502)")
+    t.add("rep-gx-start", "change", 1080, 110, ga, wires=[["rep-gx-sf-acc"]], name="start: empty lists", rules=[{"t": "set", "p": "recon", "pt": "msg", "to": "{}", "tot": "json"}] + [{"t": "delete", "p": k, "pt": "msg"} for k in ("payload", "params", "reportInput", "query", "collection", "entitySet", "filter", "top", "expand", "paging", "id")])
+    chain = [
+        ("rep-gx-sf-acc", "salesforce", "Salesforce: accounts", dict(salesforce="psf-salesforce", operation="query", soql="SELECT Id, Name, External_Id__c, CurrencyIsoCode, Billing_Entity__c FROM Account", paging="all"), "accounts"),
+        ("rep-gx-sf-opp", "salesforce", "Salesforce: closed-won opportunities", dict(salesforce="psf-salesforce", operation="query", soql="SELECT Id, Name, AccountId, CurrencyIsoCode FROM Opportunity WHERE StageName = 'Closed Won'", paging="all"), "opportunities"),
+        ("rep-gx-ns-cust", "netsuite", "NetSuite: customers (SuiteQL)", dict(netsuite="psf-netsuite", operation="suiteql", query="SELECT id, externalid, entityid, companyname FROM customer", recordType="", pageSize=1000), "nsCustomers"),
+        ("rep-gx-ns-job", "netsuite", "NetSuite: projects / jobs (SuiteQL)", dict(netsuite="psf-netsuite", operation="suiteql", query="SELECT id, externalid, entityid, companyname FROM job", recordType="", pageSize=1000), "nsJobs"),
+        ("rep-gx-bcuk-cust", "business-central", "BC UK: customers", dict(businessCentral="psf-bc-uk", operation="list", entitySet="customers", filter=""), "bcUkCustomers"),
+        ("rep-gx-bcuk-proj", "business-central", "BC UK: projects", dict(businessCentral="psf-bc-uk", operation="list", entitySet="projects", filter=""), "bcUkProjects"),
+        ("rep-gx-bcde-cust", "business-central", "BC DE: customers", dict(businessCentral="psf-bc-de", operation="list", entitySet="customers", filter=""), "bcDeCustomers"),
+        ("rep-gx-bcde-proj", "business-central", "BC DE: projects", dict(businessCentral="psf-bc-de", operation="list", entitySet="projects", filter=""), "bcDeProjects"),
+        ("rep-gx-kantata", "kantata", "Kantata: workspaces (all pages)", dict(kantata="psf-kantata", operation="list", collection="workspaces", paging="all", pollSeconds=60, output="entry", maxRecords=50000, workspaceId=""), "workspaces"),
+    ]
+    for i, (nid, ntype, name, props, key) in enumerate(chain):
+        x, y = 1100 + (i % 3) * 360, 170 + (i // 3) * 110
+        keep = f"{nid}-keep"
+        nxt = chain[i + 1][0] if i + 1 < len(chain) else "rep-gx-build"
+        t.add(nid, ntype, x, y, ga, wires=[[keep]], name=name, **props)
+        rules = [{"t": "set", "p": f"recon.{key}", "pt": "msg", "to": "payload", "tot": "msg"}, {"t": "delete", "p": "payload", "pt": "msg"}]
+        if nxt == "rep-gx-kantata":
+            rules.append({"t": "set", "p": "params", "pt": "msg", "to": "{\"per_page\":200}", "tot": "json"})
+        t.add(keep, "change", x + 180, y + 40, ga, wires=[[nxt]], name=f"keep {key}", rules=rules)
+    t.add("rep-gx-build", "function", 1300, 490, ga, wires=[["rep-recon"]], name="customers + projects per system", func=RECON_BUILD, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
     g4 = t.group("rep-g4", "4. Errors -> exception queue", 20, 540, 600, 100, "#f8d7da")
     t.add("rep-catch", "catch", 120, 590, g4, wires=[["rep-exc"]], name="any step failed", scope=None, uncaught=False)
     exc(t, "rep-exc", 340, 590, g4, "performance-to-reporting", "", "integration-ops", "permanent", False)
@@ -51,10 +76,61 @@ msg.reportInput = {
 msg.payload = msg.reportInput;
 return msg;"""
 
-RECON_SHAPE = r"""// Customers and projects as each system holds them (keys = our external ids). The seeded mismatch shows up here.
-// Until the CRM / ERP / PSA reads are wired here, a reconciliation run takes its lists from fabric/v1/kpi/reconcile-request
-// (event data {customer: {crm: [...], erp: [...], psa: [...]}, project: {...}}).
-// A roll-up tick without lists runs no reconciliation (an empty one would publish a meaningless rate).
-if (!msg.reconInput) return null;
-msg.payload = msg.reconInput;
+RECON_ROUTE = r"""// A reconcile-request that carries lists ({customer: {crm: [...], erp: [...], psa: [...]}, project: {...}}) is
+// reconciled as given (output 1); a scheduled tick or a request without lists reads them from CRM, ERP and PSA (output 2).
+const given = msg.reconInput && typeof msg.reconInput === 'object' && (msg.reconInput.customer || msg.reconInput.project);
+if (given) {
+  msg.payload = Object.assign({}, msg.reconInput, msg.reconRequestId ? { requestId: msg.reconRequestId } : {});
+  return [msg, null];
+}
+return [null, msg];"""
+
+RECON_BUILD = r"""// Customers and projects as CRM, ERP and PSA hold them, keyed by our external ids: customers ACC-xxxx,
+// projects PRJ-<Salesforce opportunity id>. Scope: customers with a closed-won deal (or already in an ERP / the PSA)
+// and the closed-won deals; prospects live only in the CRM and are not compared.
+const r = msg.recon || {};
+const g = (rec, f) => rec[f] !== undefined ? rec[f] : rec[f.toLowerCase()];
+const cf = (ws, id) => { const f = (ws.custom_fields || []).find(c => String(c.custom_field_id) === id); return f ? f.value : undefined; };
+const prj = (id) => id ? (String(id).startsWith('PRJ-') ? String(id) : 'PRJ-' + id) : undefined;
+// billing entities whose ERP is read above; the others (legacy FR01: no read over MQTT) are expected in CRM + PSA only
+const ERP_READ = ['NWA-US', 'NWA-UK', 'NWA-DE'];
+const accounts = r.accounts || [];
+const accById = {};
+for (const a of accounts) accById[a.Id] = a;
+const won = r.opportunities || [];
+const erpCustomers = [].concat(
+  (r.nsCustomers || []).map(c => ({ key: g(c, 'externalId'), systemId: 'netsuite:' + c.id, name: g(c, 'companyName') })),
+  (r.bcUkCustomers || []).map(c => ({ key: c.number, systemId: 'bc-uk:' + c.id, name: c.displayName })),
+  (r.bcDeCustomers || []).map(c => ({ key: c.number, systemId: 'bc-de:' + c.id, name: c.displayName })));
+const erpProjects = [].concat(
+  (r.nsJobs || []).map(j => ({ key: prj(g(j, 'externalId')), systemId: 'netsuite:' + j.id, name: g(j, 'companyName') || g(j, 'entityId') })),
+  (r.bcUkProjects || []).map(p => ({ key: prj(p.number), systemId: 'bc-uk:' + p.id, name: p.displayName })),
+  (r.bcDeProjects || []).map(p => ({ key: prj(p.number), systemId: 'bc-de:' + p.id, name: p.displayName })));
+const workspaces = r.workspaces || [];
+const psaProjects = workspaces.filter(w => cf(w, '502')).map(w => ({ key: prj(cf(w, '502')), systemId: 'kantata:' + w.id, name: w.title, currency: w.currency }));
+const psaCustomers = [];
+const seen = {};
+for (const w of workspaces) {
+  const key = cf(w, '503');
+  if (!key || seen[key]) continue;
+  seen[key] = true;
+  psaCustomers.push({ key, systemId: 'kantata:' + w.id, name: w.client_name });
+}
+const inScope = {};
+for (const o of won) { const a = accById[o.AccountId]; if (a && a.External_Id__c) inScope[a.External_Id__c] = true; }
+for (const c of erpCustomers.concat(psaCustomers)) if (c.key) inScope[c.key] = true;
+const crmCustomers = accounts.filter(a => a.External_Id__c && inScope[a.External_Id__c])
+  .map(a => ({ key: a.External_Id__c, systemId: a.Id, name: a.Name, billingEntity: a.Billing_Entity__c }));
+const crmProjects = won.map(o => ({ key: prj(o.Id), systemId: o.Id, name: o.Name, currency: o.CurrencyIsoCode }));
+const expectedIn = { customer: {}, project: {} };
+for (const a of accounts) if (a.External_Id__c && a.Billing_Entity__c && !ERP_READ.includes(a.Billing_Entity__c)) expectedIn.customer[a.External_Id__c] = ['crm', 'psa'];
+for (const o of won) { const a = accById[o.AccountId]; if (a && a.Billing_Entity__c && !ERP_READ.includes(a.Billing_Entity__c)) expectedIn.project[prj(o.Id)] = ['crm', 'psa']; }
+msg.payload = {
+  customer: { crm: crmCustomers, erp: erpCustomers, psa: psaCustomers },
+  project: { crm: crmProjects, erp: erpProjects, psa: psaProjects },
+  expectedIn,
+  requestId: msg.reconRequestId,
+  source: 'read',
+};
+delete msg.recon;
 return msg;"""
