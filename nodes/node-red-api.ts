@@ -14,7 +14,8 @@ export interface StatusOptions {
   shape?: 'ring' | 'dot';
   text?: string;
 }
-export type Send = (msgs: NodeMessage | Array<NodeMessage | null> | null) => void;
+/** One message, or one entry per output: a message, several messages (an array) or null. */
+export type Send = (msgs: NodeMessage | Array<NodeMessage | NodeMessage[] | null> | null) => void;
 export type Done = (err?: Error) => void;
 export interface Node {
   id: string;
@@ -25,7 +26,7 @@ export interface Node {
   credentials?: Record<string, string | undefined>;
   on(event: 'input', handler: (msg: NodeMessage, send: Send, done: Done) => void): void;
   on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
-  send(msgs: NodeMessage | Array<NodeMessage | null>): void;
+  send(msgs: NodeMessage | Array<NodeMessage | NodeMessage[] | null>): void;
   status(status: StatusOptions | Record<string, never>): void;
   error(err: unknown, msg?: NodeMessage): void;
   warn(msg: unknown): void;
@@ -40,6 +41,9 @@ export interface Request {
 export interface Response {
   status(code: number): Response;
   json(body: unknown): void;
+  setHeader(name: string, value: string): void;
+  set(name: string, value: string): Response;
+  end(body?: string): void;
 }
 export type Handler = (req: Request, res: Response, next: (err?: unknown) => void) => void;
 export interface HttpApp {
@@ -57,6 +61,9 @@ export interface NodeAPI {
   };
   httpAdmin: HttpApp;
   auth: { needsPermission(permission: string): Handler };
+  /** Message hooks (Node-RED >= 2); optional so a runtime without them still loads the nodes. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  hooks?: { add(name: string, fn: (event: any) => void): void };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   settings: { userDir?: string; fabric?: { storePath?: string }; [key: string]: any };
   util: {

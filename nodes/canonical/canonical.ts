@@ -22,34 +22,7 @@ import {
   defaultIdempotencyKey,
 } from '../../lib/model';
 
-// Minimal shapes of the Node-RED runtime API this node uses (no @types/node-red in the project).
-interface NodeMessage {
-  _msgid?: string;
-  payload?: unknown;
-  topic?: string;
-  error?: unknown;
-  [key: string]: unknown;
-}
-interface StatusOptions {
-  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
-  shape?: 'ring' | 'dot';
-  text?: string;
-}
-interface Node {
-  id: string;
-  on(event: 'input', handler: (msg: NodeMessage, send: (msgs: Array<NodeMessage | null>) => void, done: (err?: Error) => void) => void): void;
-  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
-  status(status: StatusOptions | Record<string, never>): void;
-  error(err: unknown, msg?: NodeMessage): void;
-  warn(msg: unknown): void;
-}
-interface NodeAPI {
-  nodes: {
-    createNode(node: object, config: object): void;
-    registerType(type: string, ctor: (this: Node, config: CanonicalConfig) => void): void;
-  };
-  _: (key: string, substitutions?: Record<string, unknown>) => string;
-}
+import type { Node, NodeAPI, NodeMessage } from '../node-red-api';
 
 interface CanonicalConfig {
   id: string;

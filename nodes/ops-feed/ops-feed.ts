@@ -26,38 +26,15 @@ import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import type { ConnectionHandle } from '../../lib/delivery/types';
 import type { FabricServices } from '../../lib/fabric/services';
 
-type Msg = { topic?: string; payload?: unknown; _client?: { user?: { username?: string; name?: string } }; actor?: unknown; [k: string]: unknown };
-type Send = (msgs: Array<Msg | Msg[] | null> | Msg) => void;
-type Done = (err?: Error) => void;
-interface RedNode {
-  id: string;
-  type: string;
-  name?: string;
-  credentials?: Record<string, string | undefined>;
-  on(event: 'input', h: (msg: Msg, send: Send, done: Done) => void): void;
-  on(event: 'close', h: (removed: boolean, done: () => void) => void): void;
-  send(msgs: Array<Msg | Msg[] | null>): void;
-  status(s: { fill?: string; shape?: string; text?: string }): void;
-  error(e: unknown, msg?: Msg): void;
-  warn(e: unknown): void;
-}
+import type { Node as RedNode, NodeAPI as RED, NodeMessage, Send } from '../node-red-api';
+
+type Msg = NodeMessage & { _client?: { user?: { username?: string; name?: string } }; actor?: unknown };
 interface StoreNode extends RedNode {
   services?: FabricServices;
   openError?: string;
   requireServices(): FabricServices;
   register(n: RedNode): void;
   deregister(n: RedNode): void;
-}
-interface Handler {
-  (req: any, res: any, next: (err?: unknown) => void): void;
-}
-interface RED {
-  nodes: { createNode(n: object, c: object): void; registerType(t: string, ctor: unknown, opts?: unknown): void; getNode(id: string): unknown };
-  httpAdmin: { get(p: string, ...h: Handler[]): void };
-  auth: { needsPermission(p: string): Handler };
-  hooks?: { add(name: string, fn: (evt: any) => void): void };
-  settings: Record<string, any>;
-  _: (key: string, subs?: Record<string, unknown>) => string;
 }
 
 interface OpsFeedConfig {

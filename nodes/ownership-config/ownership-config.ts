@@ -13,20 +13,11 @@ import { DEFAULT_MATRIX_FILE, OwnershipMatrix } from '../../lib/governance/owner
 import { ValidationError } from '../../lib/delivery/errors';
 import { clearActiveOwnershipMatrix, setActiveOwnershipMatrix } from '../../lib/governance/write-ownership';
 
-interface Node {
-  id: string;
+import type { Handler, Node, NodeAPI } from '../node-red-api';
+
+interface OwnershipNode extends Node {
   matrix?: OwnershipMatrix;
   problem?: string;
-  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
-  error(err: unknown): void;
-  log(msg: unknown): void;
-}
-type Handler = (req: { body?: unknown; params?: Record<string, string> }, res: { status(c: number): { json(b: unknown): unknown }; setHeader(k: string, v: string): unknown }, next?: () => void) => unknown;
-interface NodeAPI {
-  nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: OwnershipConfig) => void): void; getNode(id: string): Node | null };
-  httpAdmin?: { get(path: string, ...h: Handler[]): void; post(path: string, ...h: Handler[]): void };
-  auth?: { needsPermission(permission: string): Handler };
-  _: (key: string, subs?: Record<string, unknown>) => string;
 }
 interface OwnershipConfig {
   id: string;
@@ -38,7 +29,7 @@ interface OwnershipConfig {
 }
 
 module.exports = function (RED: NodeAPI) {
-  function OwnershipConfigNode(this: Node, config: OwnershipConfig) {
+  function OwnershipConfigNode(this: OwnershipNode, config: OwnershipConfig) {
     RED.nodes.createNode(this, config);
     try {
       this.matrix = config.source === 'custom' && config.matrix?.trim() ? OwnershipMatrix.fromText(config.matrix, `ownership matrix of ${config.name || config.id}`) : OwnershipMatrix.default();
@@ -72,7 +63,7 @@ module.exports = function (RED: NodeAPI) {
     }
   });
   admin.get('/ps-fabric/ownership/:id/rows', perm('flows.read'), (req, res) => {
-    const n = RED.nodes.getNode(String(req.params?.id ?? ''));
+    const n = RED.nodes.getNode(String(req.params?.id ?? '')) as OwnershipNode | null;
     if (!n?.matrix) return res.status(404).json({ error: n?.problem ?? 'no deployed ownership-config with that id' });
     res.status(200).json({ rows: n.matrix.rows() });
   });
