@@ -7,7 +7,7 @@
  */
 import type { IdempotencyRecord, Json, Store } from '../store/store';
 
-export type IdempotencyStore = Pick<Store, 'idempotencyClaim' | 'idempotencyGet' | 'idempotencySetOutcome' | 'idempotencyRelease' | 'idempotencyPurgeExpired'>;
+export type IdempotencyStore = Pick<Store, 'idempotencyClaim' | 'idempotencyClaimMany' | 'idempotencyGet' | 'idempotencySetOutcome' | 'idempotencyRelease' | 'idempotencyPurgeExpired'>;
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -62,6 +62,21 @@ export class IdempotencyService {
     if (await this.store.idempotencyClaim(scope, key, now, ttlMs)) return { claimed: true };
     const existing = await this.store.idempotencyGet(scope, key, now);
     return existing ? { claimed: false, existing } : { claimed: false };
+  }
+
+  /**
+   * Claims many keys of one scope durably in one store transaction (one disk sync for the whole batch instead of
+   * one per key). Answers per key, in order, exactly as `claim` called for each key one after another would: a
+   * repeat of an earlier key in `keys` is not claimed and carries the record its first occurrence created.
+   */
+  async claimMany(scope: string, keys: readonly string[], ttlMs: number = this.retentionMs): Promise<ClaimResult[]> {
+    const now = this.now();
+    const won = await this.store.idempotencyClaimMany(scope, keys, now, ttlMs);
+    return Promise.all(won.map(async (claimed, i): Promise<ClaimResult> => {
+      if (claimed) return { claimed: true };
+      const existing = await this.store.idempotencyGet(scope, keys[i], now);
+      return existing ? { claimed: false, existing } : { claimed: false };
+    }));
   }
 
   get(scope: string, key: string): Promise<IdempotencyRecord | undefined> {

@@ -445,6 +445,28 @@ export class PostgresStore implements Store {
     return r.rowCount === 1;
   }
 
+  async idempotencyClaimMany(scope: string, keys: readonly string[], now: number, ttlMs: number): Promise<boolean[]> {
+    if (keys.length === 0) return [];
+    // One statement, so one commit. ON CONFLICT DO UPDATE may touch a row only once per statement, so repeats are
+    // removed first (they answer false below, as a second sequential claim would); sorting fixes the order in which
+    // rows are locked, so two instances claiming overlapping batches wait for each other instead of deadlocking.
+    const distinct = [...new Set(keys)].sort();
+    const r = await this.query<{ key: string }>(
+      `INSERT INTO idempotency_keys (scope, key, first_seen_at, expires_at, outcome)
+       SELECT $1, k.key, $3, $4, NULL FROM unnest($2::text[]) WITH ORDINALITY AS k(key, n) ORDER BY k.n
+       ON CONFLICT (scope, key) DO UPDATE SET first_seen_at = EXCLUDED.first_seen_at, expires_at = EXCLUDED.expires_at, outcome = NULL
+       WHERE idempotency_keys.expires_at <= EXCLUDED.first_seen_at
+       RETURNING key`,
+      [scope, distinct, now, now + ttlMs],
+    );
+    const won = new Set(r.rows.map((row) => row.key));
+    return keys.map((key) => {
+      if (!won.has(key)) return false;
+      won.delete(key); // a later repeat in the batch finds the key held
+      return true;
+    });
+  }
+
   async idempotencyGet(scope: string, key: string, now: number): Promise<IdempotencyRecord | undefined> {
     const r = await this.query<IdempotencyRow>('SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at > $3', [scope, key, now]);
     return r.rows[0] && toIdempotency(r.rows[0]);

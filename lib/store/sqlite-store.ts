@@ -460,6 +460,17 @@ export class SqliteStore implements Store {
 
   // ---------- idempotency ----------
   async idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.claimKey(scope, key, now, ttlMs);
+  }
+
+  async idempotencyClaimMany(scope: string, keys: readonly string[], now: number, ttlMs: number): Promise<boolean[]> {
+    if (keys.length === 0) return [];
+    // the same statement per key inside one transaction: one fsync for the batch; a repeated key finds the row
+    // its first occurrence just inserted, live, so it answers false exactly as sequential claims would
+    return this.db.transaction((batch: readonly string[]) => batch.map((key) => this.claimKey(scope, key, now, ttlMs))).immediate(keys);
+  }
+
+  private claimKey(scope: string, key: string, now: number, ttlMs: number): boolean {
     // One statement, so atomic: a new key is inserted; an expired one is taken over (outcome cleared);
     // a live one is left alone and `changes` is 0.
     const result = this.run(

@@ -197,6 +197,12 @@ export interface Store {
 
   // idempotency: claim is atomic; false when the key is already held and not expired
   idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean>;
+  /**
+   * Claims many keys of one scope in one transaction (one commit instead of one per key). Per key the answer is
+   * what `idempotencyClaim` would give if the keys were claimed one after another in array order: true for a key
+   * that was free or expired, false for a live one and for a repeat of an earlier key in the same array.
+   */
+  idempotencyClaimMany(scope: string, keys: readonly string[], now: number, ttlMs: number): Promise<boolean[]>;
   idempotencyGet(scope: string, key: string, now: number): Promise<IdempotencyRecord | undefined>;
   idempotencySetOutcome(scope: string, key: string, outcome: Json): Promise<void>;
   idempotencyRelease(scope: string, key: string): Promise<void>;

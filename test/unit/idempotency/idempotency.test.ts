@@ -42,6 +42,19 @@ describe('IdempotencyService', () => {
     assert.equal(await service.get('s', 'other'), undefined);
   });
 
+  it('claimMany answers each key as claim called once per key would', async () => {
+    await service.claim('billed', 'te-1');
+    await service.recordOutcome('billed', 'te-1', { invoice: 'INV-1' });
+    const results = await service.claimMany('billed', ['te-2', 'te-1', 'te-3', 'te-2']);
+    assert.deepEqual(results.map((r) => r.claimed), [true, false, true, false]);
+    assert.deepEqual(results[1].existing?.outcome, { invoice: 'INV-1' }, 'an earlier claim is reported with its outcome');
+    assert.equal(results[3].existing?.firstSeenAt, now, 'a repeat in the batch sees the claim its first occurrence made');
+    assert.equal((await service.claim('billed', 'te-3')).claimed, false);
+    now += 1000;
+    assert.deepEqual((await service.claimMany('billed', ['te-1', 'te-3'], 50)).map((r) => r.claimed), [true, true], 'expired keys are claimed again');
+    assert.equal((await service.get('billed', 'te-3'))?.expiresAt, now + 50);
+  });
+
   it('releases a key so a failed attempt can be retried', async () => {
     await service.claim('s', 'k');
     await service.release('s', 'k');

@@ -256,6 +256,31 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
         assert.equal(await store.idempotencyGet('s', 'b', T0), undefined);
       });
 
+      it('claims many keys in one call with the answers sequential claims would give', async () => {
+        await store.idempotencyClaim('s', 'held', T0, 1000);
+        await store.idempotencyClaim('s', 'expired', T0 - 2000, 1000);
+        await store.idempotencySetOutcome('s', 'expired', { invoice: 'INV-OLD' });
+        await store.idempotencyClaim('other', 'new-1', T0, 1000);
+        const won = await store.idempotencyClaimMany('s', ['new-1', 'held', 'expired', 'new-2', 'new-1'], T0, 1000);
+        assert.deepEqual(won, [true, false, true, true, false], 'new, live, expired (taken over), new, repeat in the batch');
+        assert.deepEqual(await store.idempotencyGet('s', 'new-2', T0 + 1), { scope: 's', key: 'new-2', firstSeenAt: T0, expiresAt: T0 + 1000 });
+        assert.deepEqual(await store.idempotencyGet('s', 'expired', T0 + 1), { scope: 's', key: 'expired', firstSeenAt: T0, expiresAt: T0 + 1000 }, 'the old outcome is cleared');
+        assert.equal((await store.idempotencyGet('s', 'held', T0 + 1))!.firstSeenAt, T0, 'a live key keeps its first claim');
+        assert.equal(await store.idempotencyClaim('s', 'new-2', T0 + 999, 1000), false, 'a key claimed in a batch is held like any other');
+        assert.deepEqual(await store.idempotencyClaimMany('s', [], T0, 1000), []);
+      });
+
+      it('lets each key of overlapping concurrent batches be won exactly once', async () => {
+        const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+        const batches = Array.from({ length: 6 }, (_, b) => keys.filter((_, i) => (i + b) % 3 !== 0).reverse().slice(b));
+        const results = await Promise.all(batches.map((batch) => store.idempotencyClaimMany('s', batch, T0, 1000)));
+        const wins = new Map<string, number>();
+        batches.forEach((batch, b) => batch.forEach((key, i) => { if (results[b][i]) wins.set(key, (wins.get(key) ?? 0) + 1); }));
+        const claimedAnywhere = new Set(batches.flat());
+        assert.equal(wins.size, claimedAnywhere.size, 'every key asked for was won by some batch');
+        assert.ok([...wins.values()].every((n) => n === 1), 'and by exactly one');
+      });
+
       it('lets exactly one of many concurrent claims win', async () => {
         const results = await Promise.all(Array.from({ length: 20 }, () => store.idempotencyClaim('s', 'race', T0, 1000)));
         assert.equal(results.filter(Boolean).length, 1);
