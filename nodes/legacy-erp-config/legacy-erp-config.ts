@@ -8,7 +8,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { LegacyErpClient } from '../../lib/connectors/legacy-erp/client';
-import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+import { connectToStore } from '../connection-config';
 import { getEmbeddedBroker } from '../../lib/broker/registry';
 import { activeOwnershipMatrix } from '../../lib/governance/write-ownership';
 
@@ -41,28 +41,21 @@ export = function (RED: NodeAPI) {
         }
       }
     }
-    const storeNode = RED.nodes.getNode(config.store);
-    if (!node.configError && !storeNode?.store) node.configError = RED._('legacy-erp-config.errors.noStore');
-    if (!node.configError) {
-      try {
-        const ackTimeoutMs = Number(config.ackTimeoutMs) > 0 ? Number(config.ackTimeoutMs) : 15000;
+    const ackTimeoutMs = Number(config.ackTimeoutMs) > 0 ? Number(config.ackTimeoutMs) : 15000;
+    connectToStore(RED, node, config, {
+      type: 'legacy-erp-config',
+      executor: () => {
         node.client = new LegacyErpClient({ url, username, password, ackTimeoutMs, ownerTeam: invoiceOwnerTeam });
-        node.store = storeNode.store;
-        // an attempt lasts up to the ack timeout: the outbox's attempt timeout must be longer
-        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, node.client.executor(), { ...limitsFrom(config, { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 }), attemptTimeoutMs: ackTimeoutMs + 15000 } as never);
-        storeNode.register?.(node);
-      } catch (err) {
-        node.configError = (err as Error).message;
-      }
-    }
-    if (node.configError) node.error(node.configError);
-    node.on('close', (_removed: boolean, done: () => void) => {
-      storeNode?.deregister?.(node);
-      const h = node.handle;
-      const c = node.client;
-      node.handle = undefined;
-      node.client = undefined;
-      (h ? h.close() : Promise.resolve()).catch(() => {}).then(() => c?.close()).then(() => done(), () => done());
+        return node.client.executor();
+      },
+      defaults: { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 },
+      // an attempt lasts up to the ack timeout: the outbox's attempt timeout must be longer
+      extraLimits: { attemptTimeoutMs: ackTimeoutMs + 15000 },
+      release: () => {
+        const c = node.client;
+        node.client = undefined;
+        return c?.close();
+      },
     });
   }
   RED.nodes.registerType('legacy-erp-config', LegacyErpConfig, {

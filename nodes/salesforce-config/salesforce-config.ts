@@ -6,7 +6,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { SalesforceClient, SalesforceExecutor, type SalesforceAuth } from '../../lib/connectors/salesforce';
-import { limitsFrom, registerConnection } from '../../lib/connectors/glue';
+import { connectToStore } from '../connection-config';
 
 interface SalesforceConnectionState {
   connection: 'idle' | 'connected' | 'failed';
@@ -60,13 +60,11 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = t('errors.badConfig', { error: (err as Error).message });
     }
-    const storeNode = RED.nodes.getNode(config.store);
-    if (!node.configError && !storeNode?.store) node.configError = t('errors.noStore');
-    if (!node.configError) {
-      try {
-        node.store = storeNode.store;
-        node.services = storeNode.services;
-        node.handle = registerConnection(storeNode.store, storeNode.services, node.connectionName, new SalesforceExecutor(node.client), limitsFrom(config, { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 }));
+    connectToStore(RED, node, config, {
+      type: 'salesforce-config',
+      executor: () => new SalesforceExecutor(node.client),
+      defaults: { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 },
+      connected: () => {
         node.client.readGate = (fn: (attempt: number) => Promise<unknown>) => node.handle.call(fn);
         state.circuit = node.handle.circuitState();
         state.backlog = 0;
@@ -77,25 +75,12 @@ export = function (RED: NodeAPI) {
           state.backlog = st.backlog;
           publish();
         });
-        storeNode.register?.(node);
-      } catch (err) {
-        node.configError = (err as Error).message;
-      }
-    }
-    if (node.configError) node.error(node.configError);
-
-    node.on('close', (_removed: boolean, done: () => void) => {
-      storeNode?.deregister?.(node);
-      node.unsubscribeCircuit?.();
-      listeners.clear();
-      const h = node.handle;
-      node.handle = undefined;
-      Promise.resolve(node.client?.close())
-        .then(() => h?.close())
-        .then(
-          () => done(),
-          () => done(),
-        );
+      },
+      release: () => {
+        node.unsubscribeCircuit?.();
+        listeners.clear();
+        return node.client?.close();
+      },
     });
   }
   RED.nodes.registerType('salesforce-config', SalesforceConfig, {
