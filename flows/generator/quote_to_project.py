@@ -2,7 +2,7 @@ from .common import *
 
 # ------------------------------------------------------------------------------------------------ quote-to-project
 def q2p():
-    t = Tab("psf-tab-q2p", "quote-to-project", "Closed-won opportunity -> ERP customer, PSA project shell, Jira project + epic, `fabric/v1/project/created`, Teams card. See docs/templates.md.")
+    t = Tab("psf-tab-q2p", "quote-to-project", "Closed-won opportunity -> ERP customer + project, PSA project shell, Jira project + epic, `fabric/v1/project/created`, Teams card. See docs/templates.md.")
     P = "quote-to-project"
     g1 = t.group("q2p-g1", "1. Trigger: opportunity turns Closed Won", 20, 20, 520, 220, "#e3f3d3")
     t.comment("q2p-c1", 160, 60, g1, "Salesforce closed-won (SystemModstamp poll or CDC, durable watermark)", "The salesforce-trigger emits the opportunity with its account and line items once it is Closed Won. Other producers can publish a deal on fabric/v1/opportunity/closed-won.")
@@ -18,15 +18,19 @@ def q2p():
     t.add("q2p-w-cust", "process-step", 480, 340, g2, wires=[["q2p-lo-erp"]], name="next: ERP customer", store="psf-store", step="q2p-write", write="erpCustomer", outputs=1)
     link(t, "q2p-lo-erp", "q2p-li-erp", 680, 340, 80, 520, g2, None, "ERP customer")
     t.add("q2p-lo-missing", "link out", 480, 370, g2, name="missing data", mode="link", links=["q2p-li-missing"])
-    g3 = t.group("q2p-g3", "3. Legal customer in the ERP of the billing entity (through the outbox)", 20, 440, 860, 220, "#fdf0d5")
+    g3 = t.group("q2p-g3", "3. Legal customer + project in the ERP of the billing entity (through the outbox)", 20, 440, 860, 220, "#fdf0d5")
     t.groups[g3]["nodes"].append("q2p-li-erp"); t.nodes[[n["id"] for n in t.nodes].index("q2p-li-erp")]["g"] = g3
-    t.comment("q2p-c3", 330, 480, g3, "NWA-US -> NetSuite, NWA-UK / NWA-DE -> Business Central, NWA-FR -> legacy ERP (customer master kept on-prem)")
+    t.comment("q2p-c3", 330, 480, g3, "NWA-US -> NetSuite customer + job, NWA-UK / NWA-DE -> Business Central customer + project (number = opportunity id), NWA-FR -> legacy ERP (customer master kept on-prem)")
     t.add("q2p-erp-switch", "switch", 230, 560, g3, wires=[["q2p-ns"], ["q2p-bc-uk"], ["q2p-bc-de"], ["q2p-legacy"], ["q2p-noroute"]], name="ERP of the billing entity", property="erpTarget", propertyType="msg", rules=[{"t": "eq", "v": "netsuite:1", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA UK", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA DE", "vt": "str"}, {"t": "eq", "v": "legacy:FR01", "vt": "str"}, {"t": "else"}], checkall="false", repair=False, outputs=5)
     t.add("q2p-ns", "netsuite", 480, 520, g3, wires=[["q2p-w-nsjob"]], name="NetSuite: upsert customer", netsuite="psf-netsuite", operation="upsertCustomer", query="", recordType="", pageSize=1000)
     t.add("q2p-w-nsjob", "process-step", 640, 500, g3, wires=[["q2p-ns-job"]], name="next: NetSuite job", store="psf-store", step="q2p-write", write="erpProject", outputs=1)
     t.add("q2p-ns-job", "netsuite", 800, 520, g3, wires=[["q2p-lo-psa"]], name="NetSuite: project (job)", netsuite="psf-netsuite", operation="createProject", query="", recordType="", pageSize=1000)
-    t.add("q2p-bc-uk", "business-central", 480, 560, g3, wires=[["q2p-lo-psa"]], name="BC UK: upsert customer", businessCentral="psf-bc-uk", operation="upsertCustomer", entitySet="", filter="")
-    t.add("q2p-bc-de", "business-central", 480, 600, g3, wires=[["q2p-lo-psa"]], name="BC DE: upsert customer", businessCentral="psf-bc-de", operation="upsertCustomer", entitySet="", filter="")
+    t.add("q2p-bc-uk", "business-central", 480, 560, g3, wires=[["q2p-w-bcproj-uk"]], name="BC UK: upsert customer", businessCentral="psf-bc-uk", operation="upsertCustomer", entitySet="", filter="")
+    t.add("q2p-w-bcproj-uk", "process-step", 640, 560, g3, wires=[["q2p-bc-uk-proj"]], name="next: BC UK project", store="psf-store", step="q2p-write", write="erpProject", outputs=1)
+    t.add("q2p-bc-uk-proj", "business-central", 800, 560, g3, wires=[["q2p-lo-psa"]], name="BC UK: project", businessCentral="psf-bc-uk", operation="createProject", entitySet="", filter="")
+    t.add("q2p-bc-de", "business-central", 480, 600, g3, wires=[["q2p-w-bcproj-de"]], name="BC DE: upsert customer", businessCentral="psf-bc-de", operation="upsertCustomer", entitySet="", filter="")
+    t.add("q2p-w-bcproj-de", "process-step", 640, 600, g3, wires=[["q2p-bc-de-proj"]], name="next: BC DE project", store="psf-store", step="q2p-write", write="erpProject", outputs=1)
+    t.add("q2p-bc-de-proj", "business-central", 800, 600, g3, wires=[["q2p-lo-psa"]], name="BC DE: project", businessCentral="psf-bc-de", operation="createProject", entitySet="", filter="")
     t.add("q2p-legacy", "change", 480, 640, g3, wires=[["q2p-lo-psa"]], name="legacy ERP: customer kept on-prem", rules=[{"t": "set", "p": "payload", "pt": "msg", "to": "{\"id\":\"on-prem\",\"note\":\"NWA-FR customers are maintained in the legacy ERP; invoices name the customer code\"}", "tot": "json"}])
     t.add("q2p-noroute", "change", 480, 680, g3, wires=[["q2p-exc-int"]], name="no ERP for this entity", rules=[{"t": "set", "p": "error", "pt": "msg", "to": "{\"message\":\"the routing table sends this billing entity to an ERP this flow has no node for\"}", "tot": "json"}])
     link(t, "q2p-lo-psa", "q2p-li-psa", 840, 580, 80, 760, g3, None, "PSA + Jira")

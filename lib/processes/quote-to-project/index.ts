@@ -383,7 +383,11 @@ export interface QuoteToProjectPlan {
   staffing: Array<Record<string, any>>;
   writes: {
     erpCustomer: PlannedWrite;
-    /** The ERP job (NetSuite only: the change-order template updates its billing schedule); absent for other ERPs. */
+    /**
+     * The ERP project: NetSuite job (external id = project id; the change-order template updates its billing schedule)
+     * or Business Central project (number = `bcProjectNumber`, the key reconciliation reads back). Absent for the
+     * legacy ERP, which keeps no projects.
+     */
     erpProject?: PlannedWrite;
     psaProject: PlannedWrite;
     jiraProject: PlannedWrite;
@@ -413,6 +417,15 @@ export function jiraKeyFor(accountName: string, opportunityId: string): string {
 /** The sandbox's Jira account ids (sandbox/jira); a real site maps people through the plan option. */
 export function sandboxJiraAccountId(person: Person): string {
   return `712020:${person.id.toLowerCase()}-0000-4000-8000-nwa`;
+}
+
+/**
+ * The project's number in Business Central (max 20 characters, no external-reference field on `projects`): the
+ * opportunity id, as the seed's BC projects carry it, so reconciliation finds it as `PRJ-<opportunity>`; the project
+ * code when an opportunity id would not fit.
+ */
+export function bcProjectNumber(opportunityId: string, projectCode: string): string {
+  return opportunityId.length <= 20 ? opportunityId : projectCode;
 }
 
 function slug(text: string, max = 12): string {
@@ -537,7 +550,17 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
               request: { project, customerExternalId: a.id, managerExternalId: dm.id },
             },
           }
-        : {}),
+        : route.erp === 'businessCentral'
+          ? {
+              // BC's v2.0 projects take number + displayName only (no customer link, no billing schedule); the
+              // connector looks the number up before it creates, so a retry or replay finds the first one
+              erpProject: {
+                step: 'erp-project' as const, system: route.erp, operation: 'createProject',
+                idempotencyKey: `${base}:erp-project`, recordKey: `Project/${projectId}`,
+                request: { project: { ...project, externalIds: { ...project.externalIds, businessCentral: bcProjectNumber(o.id, project.code) } }, company: route.company },
+              },
+            }
+          : {}),
       psaProject: {
         step: 'psa-project', system: 'kantata', operation: 'createProjectShell',
         idempotencyKey: `${base}:psa-project`, recordKey: `Project/${projectId}`,
@@ -604,6 +627,7 @@ export function completeProject(plan: QuoteToProjectPlan, results: QuoteToProjec
   if (ws?.id !== undefined) externalIds.kantata = String(ws.id);
   if (results.jiraProject?.key) externalIds.jira = String(results.jiraProject.key);
   if (results.erpProject?.id !== undefined && plan.erp.erp === 'netsuite') externalIds.netsuite = String(results.erpProject.externalId ?? results.erpProject.id);
+  if (results.erpProject?.number !== undefined && plan.erp.erp === 'businessCentral') externalIds.businessCentral = String(results.erpProject.number);
   const erpId = results.erpCustomer?.id ?? results.erpCustomer?.number ?? results.erpCustomer?.customerNumber;
   const erpKey = plan.erp.erp === 'businessCentral' ? 'businessCentral' : plan.erp.erp;
   const project = { ...plan.project, status: 'active', version: (plan.project.version ?? 1) + 1, updatedAt: new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), externalIds };

@@ -76,9 +76,9 @@ describe('templates: quote-to-project through the real runtime', function () {
     assert.match(metrics, /psfabric_kpi_quote_to_project_lead_time_seconds\S*\{[^}]*billing_entity="NWA-US"[^}]*\} [1-9]/, 'lead time recorded (process instance completed)');
   });
 
-  it('routes the customer to the ERP of the billing entity: NWA-UK -> Business Central NWA UK, NWA-DE -> Business Central NWA DE', async () => {
-    await closeWonAndWait(t, '006Hs00000ThamesCRM');
-    await closeWonAndWait(t, '006Hs00000BavariaCL');
+  it('routes the customer and the ERP project to the ERP of the billing entity: NWA-UK -> Business Central NWA UK, NWA-DE -> Business Central NWA DE', async () => {
+    const thamesEv = await closeWonAndWait(t, '006Hs00000ThamesCRM');
+    const bavariaEv = await closeWonAndWait(t, '006Hs00000BavariaCL');
     const companies = await t.sb('/bc/_sandbox/records/companies') as Array<{ id: string; name: string }>;
     const company = (id: string) => companies.find((c) => c.id === id)?.name;
     const customers = await t.sb('/bc/_sandbox/records/customers') as Array<{ number: string; _companyId: string }>;
@@ -89,6 +89,34 @@ describe('templates: quote-to-project through the real runtime', function () {
     assert.equal(company(thames[0]._companyId), 'NWA UK');
     assert.equal(company(bavaria[0]._companyId), 'NWA DE');
     assert.ok(!JSON.stringify(await t.sb('/netsuite/_sandbox/records/customer')).includes('ACC-2002'));
+    // the BC project in the same company, numbered with the opportunity id (the key reconciliation reads back)
+    const projects = await t.sb('/bc/_sandbox/records/projects') as Array<{ number: string; displayName: string; _companyId: string }>;
+    const thamesP = projects.filter((p) => p.number === '006Hs00000ThamesCRM');
+    const bavariaP = projects.filter((p) => p.number === '006Hs00000BavariaCL');
+    assert.equal(thamesP.length, 1, JSON.stringify(projects.map((p) => p.number)));
+    assert.equal(bavariaP.length, 1);
+    assert.deepEqual([company(thamesP[0]._companyId), thamesP[0].displayName], ['NWA UK', 'Thames Water - Field Service CRM']);
+    assert.deepEqual([company(bavariaP[0]._companyId), bavariaP[0].displayName], ['NWA DE', 'Bavaria Versicherung - Claims Portal']);
+    assert.equal(thamesEv.body.data.externalIds.businessCentral, '006Hs00000ThamesCRM');
+    assert.equal(bavariaEv.body.data.externalIds.businessCentral, '006Hs00000BavariaCL');
+    assert.ok(!JSON.stringify(await t.sb('/netsuite/_sandbox/records/job')).includes('006Hs00000ThamesCRM'), 'no NetSuite job for a UK deal');
+  });
+
+  it('duplicate trigger of a Business Central deal: still one BC customer and one BC project', async function () {
+    await closeWonAndWait(t, '006Hs00000ThamesCRM');
+    const text = await (await fetch(`${t.fabric.url}/metrics`)).text();
+    const m = /psfabric_process_runs_total\{process="quote-to-project",outcome="duplicate"\} (\d+)/.exec(text);
+    const dupBefore = m ? Number(m[1]) : 0;
+    const bcPosts = async () => ((await t.sb('/bc/_sandbox/requests')) as Array<{ method: string; path: string }>).filter((r) => r.method === 'POST' && /\/(projects|customers)$/.test(r.path.split('?')[0])).length;
+    const postsBefore = await bcPosts();
+    t.publish('fabric/v1/opportunity/closed-won', dealData('006Hs00000ThamesCRM'), 'close-thames-again');
+    await waitFor(async () => {
+      const now = /psfabric_process_runs_total\{process="quote-to-project",outcome="duplicate"\} (\d+)/.exec(await (await fetch(`${t.fabric.url}/metrics`)).text());
+      return now && Number(now[1]) > dupBefore;
+    }, 'duplicate counted', 20000, 100);
+    assert.equal((await t.sb('/bc/_sandbox/records/projects')).filter((p: any) => p.number === '006Hs00000ThamesCRM').length, 1);
+    assert.equal((await t.sb('/bc/_sandbox/records/customers')).filter((c: any) => c.number === 'ACC-2002').length, 1);
+    assert.equal(await bcPosts(), postsBefore, 'no BC create sent for the duplicate');
   });
 
   it('duplicate trigger: still one customer, one workspace, one Jira project', async function () {

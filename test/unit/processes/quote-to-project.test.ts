@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { validate } from '../../../lib/model';
 import { ACCOUNTS, OPPORTUNITIES } from '../../../sandbox/seed/firm';
 import { ProcessStepError, routingTable } from '../../../lib/processes/common';
+import { projectToProject } from '../../../lib/connectors/business-central/mapping';
 import {
   dealFromSalesforce, erpCustomerMapping, jiraKeyFor, parseTaxRegistration, planQuoteToProject, validateDeal, completeProject, type CloseWonDeal,
 } from '../../../lib/processes/quote-to-project';
@@ -64,6 +65,23 @@ describe('processes: quote-to-project', () => {
     assert.equal(de.erp.erp, 'businessCentral');
     assert.equal(de.erp.company, 'NWA DE');
     assert.equal(de.project.billingType, 'retainer');
+    assert.equal(planQuoteToProject(sfDeal('006Hs00000LumiereOM')).writes.erpProject, undefined, 'the legacy ERP keeps no projects');
+  });
+
+  it('plans the Business Central project for a UK / DE deal: number = opportunity id (the key reconciliation reads), mapped within BC limits', () => {
+    const plan = planQuoteToProject(sfDeal('006Hs00000BavariaCL'));
+    const w = plan.writes.erpProject!;
+    assert.deepEqual([w.system, w.operation, w.idempotencyKey, w.recordKey], ['businessCentral', 'createProject', 'q2p:006Hs00000BavariaCL:erp-project', 'Project/PRJ-006Hs00000BavariaCL']);
+    const req = w.request as { project: any; company: string };
+    assert.equal(req.company, 'NWA DE');
+    assert.deepEqual(projectToProject(req.project).body, { number: '006Hs00000BavariaCL', displayName: 'Bavaria Versicherung - Claims Portal' });
+    const done = completeProject(plan, { erpProject: { id: 'guid-1', number: '006Hs00000BavariaCL', displayName: 'x' }, psaProject: { workspace: { id: 9 } } }, () => 1);
+    assert.equal(done.project.externalIds.businessCentral, '006Hs00000BavariaCL');
+    assert.equal(validate('Project', done.project).ok, true);
+    // an opportunity id longer than BC's 20 characters falls back to the project code
+    const long = planQuoteToProject(sfDeal('006Hs00000BavariaCL', { opp: { Id: '006Hs00000BavariaCLXYZ' } }));
+    const n = projectToProject((long.writes.erpProject!.request as any).project).number;
+    assert.ok(n.length <= 20 && n === long.project.code, n);
   });
 
   it('lists every missing field for sales ops and refuses to plan (nothing half-created)', () => {
