@@ -27,6 +27,7 @@ import type { StoreOptions } from '../../lib/store/registry';
 import { validFilter } from '../../lib/broker/acl';
 import { inboxMessageId } from '../../lib/broker/message-id';
 import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
+import { throttleStatus } from '../status-throttle';
 
 interface MqttInConfig {
   id: string;
@@ -142,10 +143,12 @@ export = function (RED: NodeAPI) {
       return;
     }
 
+    // counts change per message: a few updates per second, the last value always shown (nodes/status-throttle.ts)
+    const status = throttleStatus((s: Parameters<typeof node.status>[0]) => node.status(s));
     const counts = () => {
       const base = brokerNode.statusFor();
-      if (base.fill !== 'green') return node.status(base);
-      node.status({ fill: 'green', shape: 'dot', text: t('status.counts', { received, duplicates, invalid }) });
+      if (base.fill !== 'green') return status.show(base);
+      status.update(() => ({ fill: 'green', shape: 'dot', text: t('status.counts', { received, duplicates, invalid }) }));
     };
 
     const store: Store = services.store;
@@ -274,6 +277,7 @@ export = function (RED: NodeAPI) {
       brokerNode.connection?.unsubscribe(node.id, removed);
       brokerNode.deregister(node);
       unregisterReplayer();
+      status.cancel();
       node.status({});
       // let commits in progress finish (their entries stay `received` for the next start's replay) before the
       // next deploy's instance reads the pending entries

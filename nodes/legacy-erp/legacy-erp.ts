@@ -18,6 +18,7 @@ import { deliveryFor } from '../../lib/delivery/engine';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
+import { throttleStatus } from '../status-throttle';
 
 export = function (RED: NodeAPI) {
   function LegacyErp(this: any, config: any) {
@@ -26,6 +27,8 @@ export = function (RED: NodeAPI) {
     const t = (k: string, s?: Record<string, unknown>) => RED._(`legacy-erp.${k}`, s);
     let ok = 0;
     let bad = 0;
+    // the counters change per message: a few updates per second, the last value always shown
+    const status = throttleStatus((s: Parameters<typeof node.status>[0]) => node.status(s));
     // ------------------------------------------------------------------ postInvoice through the outbox
     const cfg = config.legacy ? RED.nodes.getNode(config.legacy) : undefined;
     const origin = `node:${node.id}`;
@@ -41,7 +44,7 @@ export = function (RED: NodeAPI) {
           if (live.has(c.item.idempotencyKey) || !c.ok) return; // live: the input handler sends it; failed: the exception queue has it
           const ctx = (c.item.context ?? {}) as Record<string, unknown>;
           node.send([{ _msgid: RED.util.generateId(), ...ctx, payload: c.response ?? c.item.response ?? null, legacyPosting: { outboxId: c.item.id, resumed: true } }, null]);
-          node.status({ fill: 'green', shape: 'dot', text: t('status.resumed', { invoice: String((ctx.recordKey as string) ?? c.item.idempotencyKey) }) });
+          status.show({ fill: 'green', shape: 'dot', text: t('status.resumed', { invoice: String((ctx.recordKey as string) ?? c.item.idempotencyKey) }) });
         });
       }
     }
@@ -66,6 +69,7 @@ export = function (RED: NodeAPI) {
       }
     }
     node.on('close', (_removed: boolean, done: () => void) => {
+      status.cancel();
       unlisten?.();
       done();
     });
@@ -75,13 +79,13 @@ export = function (RED: NodeAPI) {
         postInvoice(msg).then(
           () => {
             ok += 1;
-            node.status({ fill: 'green', shape: 'dot', text: t('status.posted', { ok }) });
+            status.update(() => ({ fill: 'green', shape: 'dot', text: t('status.posted', { ok }) }));
             send([msg, null]);
             done();
           },
           (err: unknown) => {
             const fe = classify(err);
-            node.status({ fill: 'red', shape: 'ring', text: fe.message.slice(0, 60) });
+            status.show({ fill: 'red', shape: 'ring', text: fe.message.slice(0, 60) });
             // a Catch -> fabric-exception on the same process / step / record updates the outbox's exception: keep its owner and class
             if (fe.ownerTeam) msg.ownerTeam = fe.ownerTeam;
             msg.errorClass = fe.errorClass;
@@ -99,7 +103,7 @@ export = function (RED: NodeAPI) {
           if (errors.length) bad += 1;
           const errMsg = errors.length ? { ...msg, errors, error: { message: new LegacyFormatError(errors).message, details: new LegacyFormatError(errors).details } } : null;
           send([outs.length ? outs : null, errMsg]);
-          node.status({ fill: bad ? 'yellow' : 'green', shape: 'dot', text: t('status.counts', { ok, bad }) });
+          status.update(() => ({ fill: bad ? 'yellow' : 'green', shape: 'dot', text: t('status.counts', { ok, bad }) }));
         } else if (mode === 'encodeInvoice') {
           msg.payload = encodeInvoice(fromCanonicalInvoice(msg.payload));
           msg.topic = config.topic || TOPICS.invoiceIn;
