@@ -120,8 +120,14 @@ export interface ReadyPlan {
   budget: { amount: number; hours?: number };
   billingSchedule: BillingSchedule;
   endDate?: string;
-  /** ERP: billing schedule of the project (undefined when the ERP cannot take one, e.g. the legacy ERP). */
+  /** ERP: billing schedule of the project (undefined when the ERP cannot take one: see `erpNotUpdated`). */
   erpWrite?: { system: ErpSystem; operation: string; idempotencyKey: string; recordKey: string; request: Record<string, any> };
+  /**
+   * Set when the project's ERP has no interface for a billing schedule, so only the PSA budget (and this plan's
+   * schedule on the contract.amended event) carries the amendment. The flow records it in the audit trail and the
+   * event's amendment description says so.
+   */
+  erpNotUpdated?: { system: ErpSystem; billingEntity: string; reason: string };
   psaWrite?: { system: 'kantata'; operation: 'updateWorkspace'; idempotencyKey: string; recordKey: string; request: Record<string, any> };
   /** Canonical Contract with the amendment: the contract.amended event's data. */
   contract: Record<string, any>;
@@ -180,9 +186,12 @@ export function planAmendment(a: Amendment, project: ProjectState | undefined, o
   const billingSchedule = amendSchedule(project.billingSchedule, a, project.currency);
   const endDate = a.newEndDate ?? project.endDate;
   const key = `co:${a.id}`;
-  const erpWrite: ReadyPlan['erpWrite'] = project.erp === 'legacy'
+  const noSchedule = ERP_WITHOUT_BILLING_SCHEDULE[project.erp];
+  const erpWrite: ReadyPlan['erpWrite'] = noSchedule
     ? undefined
     : { system: project.erp, operation: 'updateProject', idempotencyKey: `${key}:erp`, recordKey: `Project/${project.projectId}`, request: { projectExternalId: project.erpProjectId ?? project.projectId, project: { id: project.projectId }, billingSchedule, fields: endDate ? { endDate } : {} } };
+  const erpNotUpdated: ReadyPlan['erpNotUpdated'] = noSchedule ? { system: project.erp, billingEntity: project.billingEntity, reason: noSchedule } : undefined;
+  const description = a.description ?? a.type;
   const psaWrite: ReadyPlan['psaWrite'] = project.psaWorkspaceId
     ? { system: 'kantata', operation: 'updateWorkspace', idempotencyKey: `${key}:psa`, recordKey: `Project/${project.projectId}`, request: { id: project.psaWorkspaceId, workspace: { price: budget.amount, budgeted: true, ...(endDate ? { due_date: endDate } : {}) } } }
     : undefined;
@@ -198,9 +207,25 @@ export function planAmendment(a: Amendment, project: ProjectState | undefined, o
     status: 'active',
     totalValue: { amount: budget.amount, currency: project.currency },
     billingSchedule,
-    amendments: [{ id: a.id, number: amendmentNumber(a), effectiveDate: a.effectiveDate, description: a.description ?? a.type, valueChange: { amount: a.amountChange, currency: project.currency }, ...(a.newEndDate ? { newEndDate: a.newEndDate } : {}) }],
+    amendments: [{ id: a.id, number: amendmentNumber(a), effectiveDate: a.effectiveDate, description: erpNotUpdated ? erpNoteOn(description, erpNotUpdated) : description, valueChange: { amount: a.amountChange, currency: project.currency }, ...(a.newEndDate ? { newEndDate: a.newEndDate } : {}) }],
   };
-  return { status: 'ready', amendment: a, projectId: project.projectId, budget, billingSchedule, endDate, erpWrite, psaWrite, contract };
+  return { status: 'ready', amendment: a, projectId: project.projectId, budget, billingSchedule, endDate, erpWrite, psaWrite, ...(erpNotUpdated ? { erpNotUpdated } : {}), contract };
+}
+
+/**
+ * ERPs that cannot take a project billing schedule through their interface, with why. Business Central API v2.0
+ * `projects` carry only number and displayName (no planning lines, no billing schedule, no end date: see
+ * /work/shared/contracts/business-central); the legacy ERP's MQTT interface takes customers and invoices only.
+ */
+export const ERP_WITHOUT_BILLING_SCHEDULE: Partial<Record<ErpSystem, string>> = {
+  businessCentral: 'Business Central API v2.0 has no billing schedule for projects (projects carry number and name only; job planning lines are not in the API)',
+  legacy: 'the legacy ERP interface takes customers and invoices only (no projects, no billing schedule)',
+};
+
+/** The amendment's description on contract.amended, saying the ERP schedule was not updated (schema: max 1000). */
+export function erpNoteOn(description: string, note: NonNullable<ReadyPlan['erpNotUpdated']>): string {
+  const suffix = ` [ERP billing schedule not updated (${note.system}, ${note.billingEntity}): ${note.reason}. PSA budget and this event carry the amended schedule]`;
+  return description.slice(0, Math.max(1, 1000 - suffix.length)) + suffix;
 }
 
 /** Amendment number as an integer (`CA-0007` -> 7; 1 when the CRM has none). */

@@ -33,6 +33,25 @@ describe('processes: change-order', () => {
     assert.equal(cut.status === 'ready' && (cut.billingSchedule as any).milestones[1].amount.amount, 60000);
   });
 
+  it('a Business Central or legacy project: PSA budget only, no ERP write, and the plan and the event data say the ERP schedule was not updated', () => {
+    assert.equal(planAmendment(amendment, project).status === 'ready' && (planAmendment(amendment, project) as any).erpNotUpdated, undefined);
+    for (const [erp, billingEntity, why] of [['businessCentral', 'NWA-UK', /Business Central API v2\.0 has no billing schedule/], ['legacy', 'NWA-FR', /legacy ERP interface takes customers and invoices only/]] as const) {
+      const plan = planAmendment(amendment, { ...project, erp, billingEntity, currency: 'USD' });
+      assert.equal(plan.status, 'ready');
+      if (plan.status !== 'ready') return;
+      assert.equal(plan.erpWrite, undefined);
+      assert.deepEqual(plan.psaWrite!.request.workspace.price, 112000);
+      assert.deepEqual([plan.erpNotUpdated!.system, plan.erpNotUpdated!.billingEntity], [erp, billingEntity]);
+      assert.match(plan.erpNotUpdated!.reason, why);
+      const desc = plan.contract.amendments[0].description as string;
+      assert.ok(desc.startsWith('Extra interface [ERP billing schedule not updated (' + erp + ', ' + billingEntity + '): '), desc);
+      assert.equal(validate('Contract', plan.contract).ok, true, JSON.stringify(validate('Contract', plan.contract)));
+    }
+    // a long CRM description is cut so the note still fits the schema's 1000 characters
+    const long = planAmendment({ ...amendment, description: 'x'.repeat(1200) }, { ...project, erp: 'businessCentral', billingEntity: 'NWA-UK' });
+    assert.ok(long.status === 'ready' && long.contract.amendments[0].description.length <= 1000 && long.contract.amendments[0].description.endsWith('amended schedule]'));
+  });
+
   it('waits (with backoff) for a project that does not exist yet, then goes to the exception queue', () => {
     const w1 = planAmendment(amendment, undefined, { attempt: 1, now: () => 0, baseDelayMs: 1000 });
     assert.equal(w1.status, 'waiting');
