@@ -19,7 +19,7 @@
  *  change-order-to-billing
  *   - co-plan       amendment -> out 1 ready (msg.payload = ERP request, msg.coPlan), out 2 parked (waiting for its
  *                   project; retried by the node itself), out 3 exception
- *   - co-complete   -> msg.payload = CloudEvent contract.amended
+ *   - co-complete   -> msg.payload = CloudEvent contract.amended; audit erp.billing-schedule.not-updated when the ERP has no schedule API
  *  performance-to-reporting
  *   - rollup        msg.payload {timeEntries, projects, people, invoices, from, to} -> figures, KPI unbilled hours
  *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}, expectedIn?} -> reports, KPI reconciliation rate
@@ -255,7 +255,9 @@ export = function (RED: NodeAPI) {
           const out1: Msg[] = [];
           for (const [i, w] of plan.invoices.entries()) {
             if (w.oldestApprovedAt !== undefined) await kpi().processStart(t2c.PROCESS, w.invoice.id, { startedAt: w.oldestApprovedAt, correlationId: msg.correlationId, attributes: { erp: w.erp, lines: w.entryIds.length, billingEntity: w.invoice.billingEntity ?? null, region: w.route.region ?? null } });
-            out1.push({ _msgid: `${msg._msgid}:${w.invoice.id}`, payload: w.request, operation: w.operation, idempotencyKey: w.idempotencyKey, recordKey: w.recordKey, process: t2c.PROCESS, step: 'erp-invoice', erp: w.erp, erpTarget: `${w.erp}:${w.route.company}`, invoiceWrite: w, correlationId: msg.correlationId ?? `t2c:${w.invoice.id}`, ...(shares[i] ? { _fabricInbox: shares[i] } : {}) });
+            // the request is the payload: not a second copy in msg.invoiceWrite (the ERP node keeps the msg with its outbox write)
+            const { request: _request, ...invoiceWrite } = w;
+            out1.push({ _msgid: `${msg._msgid}:${w.invoice.id}`, payload: w.request, operation: w.operation, idempotencyKey: w.idempotencyKey, recordKey: w.recordKey, process: t2c.PROCESS, step: 'erp-invoice', erp: w.erp, erpTarget: `${w.erp}:${w.route.company}`, invoiceWrite, correlationId: msg.correlationId ?? `t2c:${w.invoice.id}`, ...(shares[i] ? { _fabricInbox: shares[i] } : {}) });
           }
           const out2: Msg[] = plan.blocked.map((b, j) => ({
             ...(shares[plan.invoices.length + j] ? { _fabricInbox: shares[plan.invoices.length + j] } : {}),
@@ -299,6 +301,11 @@ export = function (RED: NodeAPI) {
           const prev = (await services().idempotency.get(Q2P_SCOPE, oppId))?.outcome as Record<string, any> | undefined;
           if (prev?.projectState) await services().idempotency.recordOutcome(Q2P_SCOPE, oppId, { ...prev, projectState: { ...prev.projectState, budget: plan.budget, billingSchedule: plan.billingSchedule, endDate: plan.endDate } } as Json);
           await services().exceptions.autoResolve?.(`Amendment/${plan.amendment.id}`, `node:${node.id}`);
+          if (plan.erpNotUpdated) {
+            // not silent: the ERP kept its old schedule, so say so where billing ops look (audit trail; the event says it too)
+            await services().audit?.append({ actor: `node:${node.id}`, action: 'erp.billing-schedule.not-updated', process: co.PROCESS, correlationId: msg.correlationId, targetSystem: plan.erpNotUpdated.system, recordKey: `Project/${plan.projectId}`, details: { amendmentId: plan.amendment.id, billingEntity: plan.erpNotUpdated.billingEntity, reason: plan.erpNotUpdated.reason, billingSchedule: plan.billingSchedule, budget: plan.budget } as unknown as Json });
+            msg.erpNotUpdated = plan.erpNotUpdated;
+          }
           msg.payload = toEnvelope({ entity: 'contract', event: 'amended', source, data: plan.contract, correlationid: msg.correlationId, idempotencykey: co.amendedEventKey(plan.amendment) });
           msg.topic = 'fabric/v1/contract/amended';
           return msg;
