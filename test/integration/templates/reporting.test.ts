@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { waitFor } from '../../support/wait';
-import { templatesFabric, type TemplatesFabric } from './fixture';
+import { closeWonAndWait, templatesFabric, type TemplatesFabric } from './fixture';
 
 describe('templates: performance-to-reporting through the real runtime', function () {
   this.timeout(60000);
@@ -68,14 +68,16 @@ describe('templates: performance-to-reporting through the real runtime', functio
   });
 
   it('reconciliation without lists reads CRM, ERPs and PSA itself and finds a project renamed in the Kantata sandbox, with the right rate', async () => {
+    // a UK deal closed through quote-to-project: its BC project (number = opportunity id) matches CRM and PSA
+    await closeWonAndWait(t, '006Hs00000ThamesCRM');
     const base = (await reconcileRun({})).body;
     assert.equal(base.source, 'read');
     const cust = base.reports.find((r: any) => r.entity === 'customer');
     const proj = base.reports.find((r: any) => r.entity === 'project');
     // the seed firm's delivered deals are in every system under the same keys and names
-    for (const key of ['ACC-1001', 'ACC-2001', 'ACC-3001']) assert.ok(!cust.mismatches.some((m: any) => m.key === key), `${key}: ${JSON.stringify(cust.mismatches)}`);
+    for (const key of ['ACC-1001', 'ACC-2001', 'ACC-3001', 'ACC-2002']) assert.ok(!cust.mismatches.some((m: any) => m.key === key), `${key}: ${JSON.stringify(cust.mismatches)}`);
     const acme = 'PRJ-006Hs00000AcmeWMS01';
-    for (const key of [acme, 'PRJ-006Hs00000BritRailS', 'PRJ-006Hs00000RheinSAP1']) assert.ok(!proj.mismatches.some((m: any) => m.key === key), `${key}: ${JSON.stringify(proj.mismatches)}`);
+    for (const key of [acme, 'PRJ-006Hs00000BritRailS', 'PRJ-006Hs00000RheinSAP1', 'PRJ-006Hs00000ThamesCRM']) assert.ok(!proj.mismatches.some((m: any) => m.key === key), `${key}: ${JSON.stringify(proj.mismatches)}`);
     assert.ok(cust.total >= 3 && proj.total >= 3, JSON.stringify({ cust: cust.total, proj: proj.total }));
     // prospects (no closed-won deal, in no ERP / PSA) are not compared
     assert.ok(!cust.mismatches.some((m: any) => m.key === 'ACC-1003' && m.kind === 'missing'), JSON.stringify(cust.mismatches));
