@@ -6,6 +6,8 @@
  * lets us PUBACK to a broker (and the broker then forgets the message), an acknowledged entry must
  * survive power loss too. The cost of FULL (one fsync per commit) is paid once per grouped batch by
  * the InboxWriter, which is why the grouping exists. NORMAL can be chosen for throughput-only setups.
+ * Beyond the inbox, every write of one event-loop turn shares one transaction (group commit, `write`): its promise
+ * resolves after the COMMIT, so "resolved = durable" holds for every method while a burst pays one fsync.
  *
  * better-sqlite3 is synchronous: every method does its work before returning, so two calls never
  * interleave inside one process, and multi-statement operations run in a transaction. Other
@@ -42,7 +44,20 @@ export interface SqliteStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a statement waits for another process' lock before failing with SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  /**
+   * Group commit (default true): the writes of one event-loop turn share one transaction, so one disk sync;
+   * each write's promise resolves only once that transaction is committed. false: every write commits alone.
+   */
+  groupCommit?: boolean;
 }
+
+/** Writes of the current event-loop turn, committed together (see SqliteStore.write). */
+interface CommitGroup {
+  waiters: Array<{ resolve(): void; reject(err: unknown): void }>;
+}
+
+/** Stores with an open group, by file: a second connection to the same file in this process commits them first. */
+const openGroups = new Map<string, Set<SqliteStore>>();
 
 type SqlValue = string | number | null;
 
@@ -247,9 +262,16 @@ export class SqliteStore implements Store {
   /** Prepared statements by SQL text: preparing costs more than running for these small queries. */
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
+  private readonly groupCommit: boolean;
+  private readonly fileKey: string;
+  private group: CommitGroup | undefined;
+  /** Transactions committed by group commit, and the writes they carried (health checks, tests, the bench). */
+  readonly commitStats = { commits: 0, writes: 0 };
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
+    this.groupCommit = options.groupCommit !== false;
+    this.fileKey = options.path === ':memory:' ? `:memory:${Math.random()}` : path.resolve(options.path);
     if (options.path !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
     this.db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
     keepNativeObjectsAlive(this.db);
@@ -295,6 +317,88 @@ export class SqliteStore implements Store {
     return this.stmt(sql).all(...params) as T[];
   }
 
+  /**
+   * Runs one write operation (one statement or a `db.transaction`, which nests as a savepoint) inside the group of
+   * this event-loop turn and resolves once the group is committed: with synchronous=FULL a resolved write is on
+   * disk, as before, but a burst of writes (an outbox tick's completions, a batch's claims, many submits) pays one
+   * fsync instead of one each. Reads run outside this and see the group's uncommitted writes (same connection);
+   * nothing in PS Fabric acts outside the process on a read alone before a write of its own is confirmed.
+   * A failing statement rejects its own write only (SQLite undoes that statement or savepoint); an error after
+   * which SQLite has rolled the whole transaction back rejects every write of the group.
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    if (!this.groupCommit) return new Promise<T>((resolve) => resolve(fn()));
+    const group = this.openGroup();
+    let value: T;
+    try {
+      value = fn();
+    } catch (err) {
+      if (!this.db.inTransaction) this.failGroup(group, err);
+      throw err;
+    }
+    return new Promise<T>((resolve, reject) => {
+      group.waiters.push({ resolve: () => resolve(value), reject });
+    });
+  }
+
+  private openGroup(): CommitGroup {
+    if (this.group) return this.group;
+    // another connection of this process to the same file must not hold the write lock while we wait for it
+    // (busy-waiting here would block the event loop its commit needs)
+    for (const other of openGroups.get(this.fileKey) ?? []) if (other !== this) other.commitGroup();
+    this.stmt('BEGIN IMMEDIATE').run();
+    const group: CommitGroup = { waiters: [] };
+    this.group = group;
+    let set = openGroups.get(this.fileKey);
+    if (!set) openGroups.set(this.fileKey, (set = new Set()));
+    set.add(this);
+    setImmediate(() => {
+      if (this.group === group) this.commitGroup();
+    });
+    return group;
+  }
+
+  private detachGroup(): CommitGroup | undefined {
+    const group = this.group;
+    this.group = undefined;
+    const set = openGroups.get(this.fileKey);
+    set?.delete(this);
+    if (set && set.size === 0) openGroups.delete(this.fileKey);
+    return group;
+  }
+
+  /** Commits the open group (if any) and settles its writes. */
+  private commitGroup(): void {
+    const group = this.detachGroup();
+    if (!group) return;
+    try {
+      if (this.db.inTransaction) this.stmt('COMMIT').run();
+    } catch (err) {
+      this.rollbackQuietly();
+      for (const w of group.waiters) w.reject(err);
+      return;
+    }
+    this.commitStats.commits++;
+    this.commitStats.writes += group.waiters.length;
+    for (const w of group.waiters) w.resolve();
+  }
+
+  /** SQLite rolled the group's transaction back (an I/O error, disk full): none of its writes is stored. */
+  private failGroup(group: CommitGroup, err: unknown): void {
+    if (this.group !== group) return;
+    this.detachGroup();
+    this.rollbackQuietly();
+    for (const w of group.waiters) w.reject(err);
+  }
+
+  private rollbackQuietly(): void {
+    try {
+      if (this.db.inTransaction) this.stmt('ROLLBACK').run();
+    } catch {
+      /* already rolled back */
+    }
+  }
+
   // ---------- inbox ----------
   private insertInbox(entry: InboxEntry): boolean {
     const result = this.run(
@@ -305,16 +409,22 @@ export class SqliteStore implements Store {
   }
 
   async inboxAdd(entry: InboxEntry): Promise<boolean> {
-    return this.insertInbox(entry);
+    return this.write(() => {
+      return this.insertInbox(entry);
+    });
   }
 
   async inboxAddMany(entries: InboxEntry[]): Promise<boolean[]> {
-    if (entries.length === 0) return [];
-    return this.db.transaction((batch: InboxEntry[]) => batch.map((entry) => this.insertInbox(entry)))(entries);
+    return this.write(() => {
+      if (entries.length === 0) return [];
+      return this.db.transaction((batch: InboxEntry[]) => batch.map((entry) => this.insertInbox(entry)))(entries);
+    });
   }
 
   async inboxMarkProcessed(source: string, messageId: string): Promise<void> {
-    this.run("UPDATE inbox SET status = 'processed', processed_at = ? WHERE source = ? AND message_id = ? AND status <> 'processed'", Date.now(), source, messageId);
+    return this.write(() => {
+      this.run("UPDATE inbox SET status = 'processed', processed_at = ? WHERE source = ? AND message_id = ? AND status <> 'processed'", Date.now(), source, messageId);
+    });
   }
 
   async inboxPending(source: string, limit: number): Promise<InboxRecord[]> {
@@ -322,12 +432,16 @@ export class SqliteStore implements Store {
   }
 
   async inboxNoteReplay(source: string, messageId: string): Promise<number> {
-    const row = this.get<{ replays: number }>("UPDATE inbox SET replays = replays + 1 WHERE source = ? AND message_id = ? AND status = 'received' RETURNING replays", source, messageId);
-    return row?.replays ?? 0;
+    return this.write(() => {
+      const row = this.get<{ replays: number }>("UPDATE inbox SET replays = replays + 1 WHERE source = ? AND message_id = ? AND status = 'received' RETURNING replays", source, messageId);
+      return row?.replays ?? 0;
+    });
   }
 
   async inboxAbandon(source: string, messageId: string, now: number): Promise<boolean> {
-    return this.run("UPDATE inbox SET status = 'abandoned', processed_at = ? WHERE source = ? AND message_id = ? AND status = 'received'", now, source, messageId).changes === 1;
+    return this.write(() => {
+      return this.run("UPDATE inbox SET status = 'abandoned', processed_at = ? WHERE source = ? AND message_id = ? AND status = 'received'", now, source, messageId).changes === 1;
+    });
   }
 
   async inboxGet(source: string, messageId: string): Promise<InboxRecord | undefined> {
@@ -341,76 +455,88 @@ export class SqliteStore implements Store {
   }
 
   async outboxEnqueue(item: NewOutboxItem, now: number): Promise<{ item: OutboxItem; duplicate: boolean }> {
-    return this.db.transaction(() => {
-      const result = this.run(
-        `INSERT INTO outbox (connection, operation, idempotency_key, request, origin, context, correlation_id, process, step, record_key,
-                             status, attempts, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
-         ON CONFLICT (connection, idempotency_key) DO NOTHING`,
-        item.connection, item.operation, item.idempotencyKey, toJsonText(item.request), item.origin ?? null,
-        optionalJsonText(item.context), item.correlationId ?? null, item.process ?? null, item.step ?? null, item.recordKey ?? null,
-        now, now, now,
-      );
-      if (result.changes === 1) return { item: toOutbox(this.outboxRow(Number(result.lastInsertRowid))!), duplicate: false };
-      const existing = this.get<OutboxRow>('SELECT * FROM outbox WHERE connection = ? AND idempotency_key = ?', item.connection, item.idempotencyKey)!;
-      return { item: toOutbox(existing), duplicate: true };
-    }).immediate();
+    return this.write(() => {
+      return this.db.transaction(() => {
+        const result = this.run(
+          `INSERT INTO outbox (connection, operation, idempotency_key, request, origin, context, correlation_id, process, step, record_key,
+                               status, attempts, next_attempt_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+           ON CONFLICT (connection, idempotency_key) DO NOTHING`,
+          item.connection, item.operation, item.idempotencyKey, toJsonText(item.request), item.origin ?? null,
+          optionalJsonText(item.context), item.correlationId ?? null, item.process ?? null, item.step ?? null, item.recordKey ?? null,
+          now, now, now,
+        );
+        if (result.changes === 1) return { item: toOutbox(this.outboxRow(Number(result.lastInsertRowid))!), duplicate: false };
+        const existing = this.get<OutboxRow>('SELECT * FROM outbox WHERE connection = ? AND idempotency_key = ?', item.connection, item.idempotencyKey)!;
+        return { item: toOutbox(existing), duplicate: true };
+      }).immediate();
+    });
   }
 
   async outboxClaim(connection: string, limit: number, now: number, leaseMs: number, owner: string): Promise<OutboxItem[]> {
-    // IMMEDIATE: take the write lock before reading so two processes cannot lease the same rows.
-    return this.db.transaction(() => {
-      const due = this.all<{ id: number }>(
-        `SELECT id FROM outbox
-         WHERE connection = ? AND status IN ('pending', 'inflight')
-           AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?))
-         ORDER BY next_attempt_at, id LIMIT ?`,
-        connection, now, now, limitOf(limit),
-      );
-      return due.map(({ id }) => {
-        // attempts counts claims: a crash during an attempt still counts, so a message that kills the
-        // process cannot be retried forever.
-        this.run(
-          "UPDATE outbox SET status = 'inflight', attempts = attempts + 1, lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
-          owner, now + leaseMs, now, id,
+    return this.write(() => {
+      // IMMEDIATE: take the write lock before reading so two processes cannot lease the same rows.
+      return this.db.transaction(() => {
+        const due = this.all<{ id: number }>(
+          `SELECT id FROM outbox
+           WHERE connection = ? AND status IN ('pending', 'inflight')
+             AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?))
+           ORDER BY next_attempt_at, id LIMIT ?`,
+          connection, now, now, limitOf(limit),
         );
-        return toOutbox(this.outboxRow(id)!);
-      });
-    }).immediate();
+        return due.map(({ id }) => {
+          // attempts counts claims: a crash during an attempt still counts, so a message that kills the
+          // process cannot be retried forever.
+          this.run(
+            "UPDATE outbox SET status = 'inflight', attempts = attempts + 1, lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
+            owner, now + leaseMs, now, id,
+          );
+          return toOutbox(this.outboxRow(id)!);
+        });
+      }).immediate();
+    });
   }
 
   async outboxDelivered(id: number, response: Json, now: number): Promise<void> {
-    this.run(
-      "UPDATE outbox SET status = 'delivered', response = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
-      toJsonText(response), now, id,
-    );
+    return this.write(() => {
+      this.run(
+        "UPDATE outbox SET status = 'delivered', response = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+        toJsonText(response), now, id,
+      );
+    });
   }
 
   async outboxRetryAt(id: number, nextAttemptAt: number, error: string, now: number): Promise<void> {
-    this.run(
-      "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
-      nextAttemptAt, error, now, id,
-    );
+    return this.write(() => {
+      this.run(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+        nextAttemptAt, error, now, id,
+      );
+    });
   }
 
   async outboxFailed(id: number, error: string, response: Json | undefined, now: number): Promise<void> {
-    this.run(
-      "UPDATE outbox SET status = 'failed', last_error = ?, response = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
-      error, optionalJsonText(response), now, id,
-    );
+    return this.write(() => {
+      this.run(
+        "UPDATE outbox SET status = 'failed', last_error = ?, response = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+        error, optionalJsonText(response), now, id,
+      );
+    });
   }
 
   async outboxRequeue(id: number, now: number, request?: Json): Promise<OutboxItem | undefined> {
-    return this.db.transaction(() => {
-      const result = this.run(
-        `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, request = COALESCE(?, request), last_error = NULL,
-                response = NULL, lease_owner = NULL, lease_until = NULL, acknowledged = 0, updated_at = ?
-         WHERE id = ? AND status IN ('failed', 'delivered')`,
-        now, optionalJsonText(request), now, id,
-      );
-      if (result.changes === 0) return undefined;
-      return toOutbox(this.outboxRow(id)!);
-    }).immediate();
+    return this.write(() => {
+      return this.db.transaction(() => {
+        const result = this.run(
+          `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, request = COALESCE(?, request), last_error = NULL,
+                  response = NULL, lease_owner = NULL, lease_until = NULL, acknowledged = 0, updated_at = ?
+           WHERE id = ? AND status IN ('failed', 'delivered')`,
+          now, optionalJsonText(request), now, id,
+        );
+        if (result.changes === 0) return undefined;
+        return toOutbox(this.outboxRow(id)!);
+      }).immediate();
+    });
   }
 
   async outboxGet(id: number): Promise<OutboxItem | undefined> {
@@ -431,7 +557,9 @@ export class SqliteStore implements Store {
   }
 
   async outboxAcknowledge(id: number): Promise<void> {
-    this.run('UPDATE outbox SET acknowledged = 1 WHERE id = ?', id);
+    return this.write(() => {
+      this.run('UPDATE outbox SET acknowledged = 1 WHERE id = ?', id);
+    });
   }
 
   async outboxBacklog(): Promise<OutboxBacklog[]> {
@@ -451,23 +579,29 @@ export class SqliteStore implements Store {
   }
 
   async outboxPurgeDelivered(olderThan: number): Promise<number> {
-    // An item its origin has not acknowledged yet is kept: purging it would lose the completion signal.
-    return this.run(
-      "DELETE FROM outbox WHERE status = 'delivered' AND updated_at < ? AND (origin IS NULL OR acknowledged = 1)",
-      olderThan,
-    ).changes;
+    return this.write(() => {
+      // An item its origin has not acknowledged yet is kept: purging it would lose the completion signal.
+      return this.run(
+        "DELETE FROM outbox WHERE status = 'delivered' AND updated_at < ? AND (origin IS NULL OR acknowledged = 1)",
+        olderThan,
+      ).changes;
+    });
   }
 
   // ---------- idempotency ----------
   async idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean> {
-    return this.claimKey(scope, key, now, ttlMs);
+    return this.write(() => {
+      return this.claimKey(scope, key, now, ttlMs);
+    });
   }
 
   async idempotencyClaimMany(scope: string, keys: readonly string[], now: number, ttlMs: number): Promise<boolean[]> {
-    if (keys.length === 0) return [];
-    // the same statement per key inside one transaction: one fsync for the batch; a repeated key finds the row
-    // its first occurrence just inserted, live, so it answers false exactly as sequential claims would
-    return this.db.transaction((batch: readonly string[]) => batch.map((key) => this.claimKey(scope, key, now, ttlMs))).immediate(keys);
+    return this.write(() => {
+      if (keys.length === 0) return [];
+      // the same statement per key inside one transaction: one fsync for the batch; a repeated key finds the row
+      // its first occurrence just inserted, live, so it answers false exactly as sequential claims would
+      return this.db.transaction((batch: readonly string[]) => batch.map((key) => this.claimKey(scope, key, now, ttlMs))).immediate(keys);
+    });
   }
 
   private claimKey(scope: string, key: string, now: number, ttlMs: number): boolean {
@@ -488,15 +622,21 @@ export class SqliteStore implements Store {
   }
 
   async idempotencySetOutcome(scope: string, key: string, outcome: Json): Promise<void> {
-    this.run('UPDATE idempotency_keys SET outcome = ? WHERE scope = ? AND key = ?', toJsonText(outcome), scope, key);
+    return this.write(() => {
+      this.run('UPDATE idempotency_keys SET outcome = ? WHERE scope = ? AND key = ?', toJsonText(outcome), scope, key);
+    });
   }
 
   async idempotencyRelease(scope: string, key: string): Promise<void> {
-    this.run('DELETE FROM idempotency_keys WHERE scope = ? AND key = ?', scope, key);
+    return this.write(() => {
+      this.run('DELETE FROM idempotency_keys WHERE scope = ? AND key = ?', scope, key);
+    });
   }
 
   async idempotencyPurgeExpired(now: number): Promise<number> {
-    return this.run('DELETE FROM idempotency_keys WHERE expires_at <= ?', now).changes;
+    return this.write(() => {
+      return this.run('DELETE FROM idempotency_keys WHERE expires_at <= ?', now).changes;
+    });
   }
 
   // ---------- exceptions ----------
@@ -505,36 +645,38 @@ export class SqliteStore implements Store {
   }
 
   async exceptionAdd(exception: NewException, now: number): Promise<ExceptionRecord> {
-    return this.db.transaction(() => {
-      const open = exception.recordKey === undefined
-        ? undefined
-        : this.get<{ id: number }>(
-          "SELECT id FROM exceptions WHERE process = ? AND step = ? AND record_key = ? AND status = 'open'",
-          exception.process, exception.step, exception.recordKey,
+    return this.write(() => {
+      return this.db.transaction(() => {
+        const open = exception.recordKey === undefined
+          ? undefined
+          : this.get<{ id: number }>(
+            "SELECT id FROM exceptions WHERE process = ? AND step = ? AND record_key = ? AND status = 'open'",
+            exception.process, exception.step, exception.recordKey,
+          );
+        if (open) {
+          // The same record failed again at the same step: one entry with a count, latest facts win.
+          this.run(
+            `UPDATE exceptions SET error_class = ?, message = ?, details = ?, owner_team = ?, correlation_id = COALESCE(?, correlation_id),
+                    request = COALESCE(?, request), response = ?, replay_target = COALESCE(?, replay_target), attempts = COALESCE(?, attempts),
+                    last_seen_at = ?, occurrences = occurrences + 1
+             WHERE id = ?`,
+            exception.errorClass, exception.message, optionalJsonText(exception.details), exception.ownerTeam, exception.correlationId ?? null,
+            optionalJsonText(exception.request), optionalJsonText(exception.response),
+            exception.replayTarget ? JSON.stringify(exception.replayTarget) : null, exception.attempts ?? null, now, open.id,
+          );
+          return toException(this.exceptionRow(open.id)!);
+        }
+        const result = this.run(
+          `INSERT INTO exceptions (process, step, error_class, message, details, owner_team, correlation_id, record_key, request, response,
+                                   replay_target, attempts, status, first_seen_at, last_seen_at, occurrences)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 1)`,
+          exception.process, exception.step, exception.errorClass, exception.message, optionalJsonText(exception.details), exception.ownerTeam,
+          exception.correlationId ?? null, exception.recordKey ?? null, optionalJsonText(exception.request), optionalJsonText(exception.response),
+          exception.replayTarget ? JSON.stringify(exception.replayTarget) : null, exception.attempts ?? null, now, now,
         );
-      if (open) {
-        // The same record failed again at the same step: one entry with a count, latest facts win.
-        this.run(
-          `UPDATE exceptions SET error_class = ?, message = ?, details = ?, owner_team = ?, correlation_id = COALESCE(?, correlation_id),
-                  request = COALESCE(?, request), response = ?, replay_target = COALESCE(?, replay_target), attempts = COALESCE(?, attempts),
-                  last_seen_at = ?, occurrences = occurrences + 1
-           WHERE id = ?`,
-          exception.errorClass, exception.message, optionalJsonText(exception.details), exception.ownerTeam, exception.correlationId ?? null,
-          optionalJsonText(exception.request), optionalJsonText(exception.response),
-          exception.replayTarget ? JSON.stringify(exception.replayTarget) : null, exception.attempts ?? null, now, open.id,
-        );
-        return toException(this.exceptionRow(open.id)!);
-      }
-      const result = this.run(
-        `INSERT INTO exceptions (process, step, error_class, message, details, owner_team, correlation_id, record_key, request, response,
-                                 replay_target, attempts, status, first_seen_at, last_seen_at, occurrences)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 1)`,
-        exception.process, exception.step, exception.errorClass, exception.message, optionalJsonText(exception.details), exception.ownerTeam,
-        exception.correlationId ?? null, exception.recordKey ?? null, optionalJsonText(exception.request), optionalJsonText(exception.response),
-        exception.replayTarget ? JSON.stringify(exception.replayTarget) : null, exception.attempts ?? null, now, now,
-      );
-      return toException(this.exceptionRow(Number(result.lastInsertRowid))!);
-    }).immediate();
+        return toException(this.exceptionRow(Number(result.lastInsertRowid))!);
+      }).immediate();
+    });
   }
 
   async exceptionGet(id: number): Promise<ExceptionRecord | undefined> {
@@ -569,24 +711,30 @@ export class SqliteStore implements Store {
   }
 
   async exceptionSetStatus(id: number, status: ExceptionStatus, by: string, now: number, reason?: string): Promise<void> {
-    if (status === 'open') {
-      this.run("UPDATE exceptions SET status = 'open', resolved_by = NULL, resolved_at = NULL, resolution_reason = NULL WHERE id = ?", id);
-      return;
-    }
-    this.run('UPDATE exceptions SET status = ?, resolved_by = ?, resolved_at = ?, resolution_reason = ? WHERE id = ?', status, by, now, reason ?? null, id);
+    return this.write(() => {
+      if (status === 'open') {
+        this.run("UPDATE exceptions SET status = 'open', resolved_by = NULL, resolved_at = NULL, resolution_reason = NULL WHERE id = ?", id);
+        return;
+      }
+      this.run('UPDATE exceptions SET status = ?, resolved_by = ?, resolved_at = ?, resolution_reason = ? WHERE id = ?', status, by, now, reason ?? null, id);
+    });
   }
 
   async exceptionUpdateRequest(id: number, request: Json): Promise<void> {
-    this.run('UPDATE exceptions SET request = ? WHERE id = ?', toJsonText(request), id);
+    return this.write(() => {
+      this.run('UPDATE exceptions SET request = ? WHERE id = ?', toJsonText(request), id);
+    });
   }
 
   // ---------- audit ----------
   async auditAppend(entry: AuditEntry): Promise<void> {
-    this.run(
-      'INSERT INTO audit (at, actor, action, process, correlation_id, target_system, record_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      entry.at, entry.actor, entry.action, entry.process ?? null, entry.correlationId ?? null, entry.targetSystem ?? null,
-      entry.recordKey ?? null, optionalJsonText(entry.details),
-    );
+    return this.write(() => {
+      this.run(
+        'INSERT INTO audit (at, actor, action, process, correlation_id, target_system, record_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        entry.at, entry.actor, entry.action, entry.process ?? null, entry.correlationId ?? null, entry.targetSystem ?? null,
+        entry.recordKey ?? null, optionalJsonText(entry.details),
+      );
+    });
   }
 
   async auditList(filter: { recordKey?: string; correlationId?: string; action?: string; since?: number; limit?: number }): Promise<AuditRecord[]> {
@@ -600,21 +748,25 @@ export class SqliteStore implements Store {
 
   // ---------- process instances ----------
   async processStart(instance: ProcessInstance): Promise<void> {
-    // A restarted run keeps its first start time: lead-time KPIs measure from the first trigger.
-    this.run(
-      `INSERT INTO process_instances (process, key, correlation_id, started_at, completed_at, status, attributes) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (process, key) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,
-         correlation_id = COALESCE(excluded.correlation_id, correlation_id), attributes = COALESCE(excluded.attributes, attributes)`,
-      instance.process, instance.key, instance.correlationId ?? null, instance.startedAt, instance.completedAt ?? null, instance.status,
-      optionalJsonText(instance.attributes),
-    );
+    return this.write(() => {
+      // A restarted run keeps its first start time: lead-time KPIs measure from the first trigger.
+      this.run(
+        `INSERT INTO process_instances (process, key, correlation_id, started_at, completed_at, status, attributes) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (process, key) DO UPDATE SET status = excluded.status, completed_at = excluded.completed_at,
+           correlation_id = COALESCE(excluded.correlation_id, correlation_id), attributes = COALESCE(excluded.attributes, attributes)`,
+        instance.process, instance.key, instance.correlationId ?? null, instance.startedAt, instance.completedAt ?? null, instance.status,
+        optionalJsonText(instance.attributes),
+      );
+    });
   }
 
   async processComplete(process: string, key: string, status: 'completed' | 'failed', now: number, attributes?: Json): Promise<void> {
-    this.run(
-      'UPDATE process_instances SET status = ?, completed_at = ?, attributes = COALESCE(?, attributes) WHERE process = ? AND key = ?',
-      status, now, optionalJsonText(attributes), process, key,
-    );
+    return this.write(() => {
+      this.run(
+        'UPDATE process_instances SET status = ?, completed_at = ?, attributes = COALESCE(?, attributes) WHERE process = ? AND key = ?',
+        status, now, optionalJsonText(attributes), process, key,
+      );
+    });
   }
 
   async processList(filter: { process?: string; status?: string; since?: number; limit?: number }): Promise<ProcessInstance[]> {
@@ -631,30 +783,37 @@ export class SqliteStore implements Store {
   }
 
   async watermarkSet(name: string, value: string, now: number): Promise<void> {
-    this.run(
-      'INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
-      name, value, now,
-    );
+    return this.write(() => {
+      this.run(
+        'INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+        name, value, now,
+      );
+    });
   }
 
   // ---------- leases ----------
   async leaseAcquire(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
-    // Free, expired, or already ours (renewal): take it. Held by someone else and live: changes = 0.
-    const result = this.run(
-      `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-       WHERE leases.owner = excluded.owner OR leases.expires_at <= ?`,
-      name, owner, now + ttlMs, now,
-    );
-    return result.changes === 1;
+    return this.write(() => {
+      // Free, expired, or already ours (renewal): take it. Held by someone else and live: changes = 0.
+      const result = this.run(
+        `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE leases.owner = excluded.owner OR leases.expires_at <= ?`,
+        name, owner, now + ttlMs, now,
+      );
+      return result.changes === 1;
+    });
   }
 
   async leaseRelease(name: string, owner: string): Promise<void> {
-    this.run('DELETE FROM leases WHERE name = ? AND owner = ?', name, owner);
+    return this.write(() => {
+      this.run('DELETE FROM leases WHERE name = ? AND owner = ?', name, owner);
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.commitGroup(); // writes already accepted are committed (or rejected), never dropped by the close
     this.closed = true;
     this.statements.clear();
     this.db.close();

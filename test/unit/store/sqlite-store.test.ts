@@ -22,6 +22,86 @@ describeStoreContract('SqliteStore', async () => {
   };
 });
 
+describeStoreContract('SqliteStore (groupCommit: false)', async () => {
+  const tmp = tempDir('psfabric-store-');
+  const store = new SqliteStore({ path: path.join(tmp.dir, 'store.sqlite'), groupCommit: false });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      tmp.cleanup();
+    },
+  };
+});
+
+describe('SqliteStore group commit', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let file: string;
+  let store: SqliteStore;
+  let reader: Database.Database;
+  const T0 = Date.parse('2026-11-30T09:00:00Z');
+  const committedAudit = () => (reader.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+  beforeEach(() => {
+    tmp = tempDir('psfabric-group-');
+    file = path.join(tmp.dir, 'store.sqlite');
+    store = new SqliteStore({ path: file });
+    reader = new Database(file, { readonly: true }); // another connection: sees committed rows only
+  });
+  afterEach(async () => {
+    reader.close();
+    await store.close();
+    tmp.cleanup();
+  });
+
+  it('commits the writes of one event-loop turn in one transaction and resolves each only after the commit', async () => {
+    const before = { ...store.commitStats };
+    const writes = Array.from({ length: 50 }, (_, i) => store.auditAppend({ at: T0, actor: 'test', action: `a-${i}` }));
+    const outbox = store.outboxEnqueue({ connection: 'c', operation: 'op', idempotencyKey: 'k', request: {} }, T0);
+    let resolved = 0;
+    for (const w of [...writes, outbox]) void w.then(() => resolved++);
+    assert.equal(committedAudit(), 0, 'nothing is visible to another connection before the commit');
+    await Promise.all([...writes, outbox]);
+    assert.equal(resolved, 51);
+    assert.equal(committedAudit(), 50, 'every resolved write is committed');
+    assert.equal(store.commitStats.commits - before.commits, 1, 'one commit (one fsync) for the turn');
+    assert.equal(store.commitStats.writes - before.writes, 51);
+  });
+
+  it('rejects only the failing write of a group; the others commit', async () => {
+    const good1 = store.auditAppend({ at: T0, actor: 'test', action: 'before' });
+    const bad = store.auditAppend({ at: T0, actor: 'test', action: null as unknown as string });
+    const good2 = store.idempotencyClaimMany('s', ['a', 'b'], T0, 1000);
+    await assert.rejects(bad, /NOT NULL/);
+    await good1;
+    assert.deepEqual(await good2, [true, true]);
+    assert.equal(committedAudit(), 1);
+    assert.equal((reader.prepare('SELECT COUNT(*) AS n FROM idempotency_keys').get() as { n: number }).n, 2);
+  });
+
+  it('two stores on one file in one process write in the same turn without waiting on each other', async () => {
+    const second = new SqliteStore({ path: file });
+    try {
+      const started = Date.now();
+      await Promise.all([
+        store.auditAppend({ at: T0, actor: 'first', action: 'x' }),
+        second.auditAppend({ at: T0, actor: 'second', action: 'x' }),
+        store.auditAppend({ at: T0, actor: 'first', action: 'y' }),
+      ]);
+      assert.ok(Date.now() - started < 2000, 'no busy wait on the other connection\'s open transaction');
+      assert.equal(committedAudit(), 3);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('commits an open group on close instead of dropping it', async () => {
+    const write = store.watermarkSet('w', 'v1', T0);
+    await store.close();
+    await write;
+    assert.equal((reader.prepare("SELECT value FROM watermarks WHERE name = 'w'").get() as { value: string }).value, 'v1');
+  });
+});
+
 describe('SqliteStore specifics', () => {
   let tmp: ReturnType<typeof tempDir>;
   beforeEach(() => {
