@@ -3,8 +3,10 @@
  * JWT client assertion, or token-based auth = OAuth 1.0a HMAC-SHA256), record reads and writes, asynchronous
  * creates with `X-NetSuite-Idempotency-Key`, and SuiteQL with paging.
  *
- * It never retries on its own (the outbox does, after `classify`); the only repeat is the one documented
- * token refresh: an OAuth 2.0 call answered 401 gets a new access token and is sent once more.
+ * It never retries a failed request on its own (the outbox does, after `classify`). Two repeats are not retries: an
+ * OAuth 2.0 call answered 401 gets a new access token and is sent once more, and, under a delivery connection (request
+ * gate attached), a request NetSuite throttled is sent again once the connection's Retry-After pause is over (see
+ * `request`).
  */
 import crypto from 'node:crypto';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
@@ -38,6 +40,8 @@ export interface NetSuiteClientOptions {
   /** How often and how long to poll an asynchronous job (creates with an idempotency key). */
   asyncPollIntervalMs?: number;
   asyncTimeoutMs?: number;
+  /** How often one request answered 429 is sent again under a request gate before the 429 is thrown (default 3). */
+  throttleResends?: number;
 }
 
 export interface RecordRef {
@@ -77,6 +81,8 @@ export class NetSuiteClient {
   private token?: { value: string; expiresAt: number };
   private tokenPromise?: Promise<string>;
   private readonly oauth1?: OAuth;
+  /** Request gates attached (useRequestGate): while one is, the gate holds a re-sent request until Retry-After has passed. */
+  private gates = 0;
 
   constructor(opts: NetSuiteClientOptions) {
     this.opts = opts;
@@ -98,7 +104,15 @@ export class NetSuiteClient {
    * connection's request gate: one rate-limit token each (lib/delivery/request-gate.ts). Returns the detach function.
    */
   useRequestGate(gate: RequestGate): () => void {
-    return attachGateToAxios(this.http, gate);
+    const detach = attachGateToAxios(this.http, gate);
+    this.gates += 1;
+    let attached = true;
+    return () => {
+      if (!attached) return;
+      attached = false;
+      this.gates -= 1;
+      detach();
+    };
   }
 
   get authType(): NetSuiteAuthConfig['type'] {
@@ -162,14 +176,24 @@ export class NetSuiteClient {
         headers: { Accept: 'application/json', ...(opts.data !== undefined ? { 'Content-Type': 'application/json' } : {}), ...(opts.headers ?? {}), Authorization: await this.authHeader(method, url) },
         validateStatus: (s) => (s >= 200 && s < 300) || (opts.acceptStatus ?? []).includes(s),
       });
-    try {
-      return await send();
-    } catch (err) {
-      if (this.opts.auth.type === 'oauth2-m2m' && axios.isAxiosError(err) && err.response?.status === 401) {
-        this.invalidateToken();
-        return send();
+    // NetSuite refuses a throttled request (429) before running it, so sending it again is safe even for a create.
+    // One write is several requests (lookups, async create, job polls, task result): without this, one 429 among
+    // them failed the whole attempt, and at a month-end burst under the quota the retries of a write ran out on
+    // throttling alone (the write went to the exception queue). Only under a gate: it pauses the whole connection
+    // for the Retry-After (attachGateToAxios) and holds the re-sent request until then, or ends the attempt with
+    // GatePausedError when the pause is longer than the attempt may wait.
+    for (let resent = 0; ; resent++) {
+      try {
+        return await send();
+      } catch (err) {
+        const status = axios.isAxiosError(err) ? err.response?.status : undefined;
+        if (status === 429 && this.gates > 0 && resent < (this.opts.throttleResends ?? 3)) continue;
+        if (this.opts.auth.type === 'oauth2-m2m' && status === 401) {
+          this.invalidateToken();
+          return send();
+        }
+        throw err;
       }
-      throw err;
     }
   }
 
