@@ -8,6 +8,7 @@ import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
+import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
 
 export = function (RED: NodeAPI) {
@@ -17,10 +18,13 @@ export = function (RED: NodeAPI) {
     const cfg = RED.nodes.getNode(config.netsuite);
     const t = (k: string, s?: Record<string, unknown>) => RED._(`netsuite.${k}`, s);
     let unsubscribe: (() => void) | undefined;
+    let resume: ResumedWrites | undefined;
     if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
     else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
     else {
       unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
+      // a write replayed from the exception queue (or resumed after a restart) continues the flow like the live one
+      if (cfg.store) resume = resumeOutboxWrites(node, cfg.store, (m, outboxId) => ({ ...m, netsuite: { ...((m.netsuite as object) ?? {}), outboxId, resumed: true } }), () => RED.util.generateId());
     }
 
     node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
@@ -29,7 +33,9 @@ export = function (RED: NodeAPI) {
         const operation = config.operation === 'msg' || !config.operation ? msg.operation : config.operation;
         if ((NETSUITE_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
           const request = msg.payload;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
+          const idempotencyKey = idempotencyKeyFor(msg, operation, request);
+          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey, origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
+          const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
           msg.payload = result.response;
           msg.netsuite = { operation, duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'suiteql') {
@@ -52,6 +58,7 @@ export = function (RED: NodeAPI) {
     });
     node.on('close', (_r: boolean, done: () => void) => {
       unsubscribe?.();
+      resume?.close();
       done();
     });
   }
