@@ -2,8 +2,8 @@
  * time-to-cash through the real runtime (shared fixture): time approved in the Kantata sandbox (polled with a durable
  * cursor) and legacy FR01 time over MQTT from the legacy ERP simulator -> one invoice per customer / project / period in
  * the ERP of the billing entity (NetSuite NWA-US, Business Central NWA UK / NWA DE, legacy FR01) with one line per entry,
- * the PSA entries marked invoiced, fabric/v1/invoice/posted. Duplicates, a month-end burst under an ERP quota and an
- * ERP outage never lose an entry nor bill one twice.
+ * the PSA entries marked invoiced, fabric/v1/invoice/posted. Duplicates, a month-end burst under an ERP quota, an
+ * ERP outage and an invoice the ERP refused and an operator replayed never lose an entry nor bill one twice.
  */
 import assert from 'node:assert/strict';
 import { LegacyErpSimulator } from '../../../sandbox/legacy-erp/simulator';
@@ -118,16 +118,17 @@ describe('templates: time-to-cash through the real runtime', function () {
   });
 
   it(`month-end burst (${BURST} entries) under a NetSuite quota: none lost, none billed twice`, async function () {
-    // Known intermittent stall (about one run in two on a loaded machine, after the other template tests): some
-    // burst entries are neither billed nor in the exception queue within 120 s. Not diagnosed yet (see the closing
-    // note of issue 5); a retry with a fresh burst keeps CI meaningful meanwhile, the assertions are unchanged.
-    this.retries(1);
     await t.sb('/netsuite/_sandbox/faults', 'PUT', { rate429: 0.3, retryAfterSeconds: 1 });
     const gen = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: BURST, workspaceId: US }) as { created: number; firstId: string; lastId: string };
     assert.equal(gen.created, BURST);
     const ids = Array.from({ length: BURST }, (_, i) => String(Number(gen.firstId) + i));
     assert.equal(ids[BURST - 1], gen.lastId);
-    await waitFor(() => allBilledOnce(ids), `${BURST} entries invoiced`, 120000, 1000);
+    await waitFor(() => allBilledOnce(ids), `${BURST} entries invoiced`, 120000, 1000).catch(async (err: Error) => {
+      const [lines, now] = [await erpLines(), await kantataEntries()];
+      const missing = ids.filter((id) => !(now.get(id)?.is_invoiced === true && (lines.get(`KAN-TE-${id}`)?.length ?? 0) >= 1));
+      const open = (await t.fabric.fabric.services.exceptions.list({ process: 'time-to-cash', status: 'open' })).map((e) => `${e.recordKey}: ${e.message}`);
+      throw new Error(`${err.message}; ${missing.length} not billed (${missing.filter((id) => lines.has(`KAN-TE-${id}`)).length} of them on an ERP line, e.g. ${missing.slice(0, 3).join(', ')}); open time-to-cash exceptions: ${JSON.stringify(open)}`);
+    });
     await t.sb('/netsuite/_sandbox/faults', 'PUT', {});
     await assertBilledExactlyOnce(ids, 'netsuite');
     const log = await t.sb('/netsuite/_sandbox/requests');
@@ -174,6 +175,57 @@ describe('templates: time-to-cash through the real runtime', function () {
       const left = await t.fabric.fabric.store.inboxPending(source, 100000);
       throw new Error(`${err.message}: ${left.length} left, e.g. ${JSON.stringify(left.slice(0, 3).map((r) => [r.messageId, String(r.payload).slice(0, 60)]))}`);
     });
+  });
+
+  it('NetSuite and Business Central reject an invoice: exception, nothing invoiced in the PSA; after the fix a replay books it once, marks the entries invoiced once and publishes invoice.posted once', async () => {
+    const exceptions = t.fabric.fabric.services.exceptions;
+    const since = Date.now();
+    const outboxExceptionFor = async (erp: string) => (await exceptions.list({ process: 'time-to-cash', status: 'open' })).find((e) => e.firstSeenAt >= since && (e.replayTarget as any)?.kind === 'outbox' && String(e.recordKey).startsWith(`Invoice/INV-${erp}-`));
+    const kantataInvoicesFor = async (invoiceId: string) => (await t.sb('/kantata/_sandbox/records/invoices')).filter((i: any) => (i.external_references ?? []).some((r: any) => r.service_model_ref === invoiceId));
+    const postedFor = (invoiceId: string) => t.events.filter((e) => e.topic === 'fabric/v1/invoice/posted' && e.body.subject === invoiceId);
+    let us: string[];
+    let uk: string[];
+    let exUs: Awaited<ReturnType<typeof outboxExceptionFor>>;
+    let exUk: Awaited<ReturnType<typeof outboxExceptionFor>>;
+    // both ERPs refuse every request (a validation-style 400, not retried) until the fix
+    await t.sb('/netsuite/_sandbox/faults', 'PUT', { errorRate: 1, errorStatus: 400 });
+    await t.sb('/bc/_sandbox/faults', 'PUT', { errorRate: 1, errorStatus: 400 });
+    try {
+      const genUs = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 4, workspaceId: US }) as { firstId: string };
+      const genUk = await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 3, workspaceId: UK }) as { firstId: string };
+      us = Array.from({ length: 4 }, (_, i) => String(Number(genUs.firstId) + i));
+      uk = Array.from({ length: 3 }, (_, i) => String(Number(genUk.firstId) + i));
+      exUs = await waitFor(() => outboxExceptionFor('NWA-US'), 'exception for the NetSuite invoice', 30000, 200);
+      exUk = await waitFor(() => outboxExceptionFor('NWA-UK'), 'exception for the Business Central invoice', 30000, 200);
+    } finally {
+      await t.sb('/netsuite/_sandbox/faults', 'PUT', {});
+      await t.sb('/bc/_sandbox/faults', 'PUT', {});
+    }
+    const invoiceUs = String(exUs!.recordKey).slice('Invoice/'.length);
+    const invoiceUk = String(exUk!.recordKey).slice('Invoice/'.length);
+    assert.match(exUs!.message, /HTTP 400/);
+    const entries = await kantataEntries();
+    assert.ok([...us, ...uk].every((id) => entries.get(id)?.is_invoiced === false), 'nothing marked invoiced while the ERP refuses');
+    assert.equal((await erpLines()).has(`KAN-TE-${us[0]}`), false, 'nothing booked in NetSuite');
+    assert.equal(postedFor(invoiceUs).length + postedFor(invoiceUk).length, 0, 'no invoice.posted for a refused invoice');
+
+    for (const ex of [exUs!, exUk!]) {
+      const replay = await t.admin(`/ps-fabric/exceptions/${ex.id}/replay`, {});
+      assert.ok(replay.status < 300, `replay ${ex.id}: ${replay.status} ${JSON.stringify(replay.body)}`);
+    }
+    await waitFor(() => allBilledOnce([...us, ...uk]), 'replayed invoices booked and their entries invoiced in Kantata', 30000, 250);
+    await waitFor(() => postedFor(invoiceUs).length > 0 && postedFor(invoiceUk).length > 0, 'invoice.posted for both replayed invoices', 10000, 100);
+    await assertBilledExactlyOnce(us, 'netsuite');
+    await assertBilledExactlyOnce(uk, 'bc:');
+    await waitFor(async () => (await exceptions.list({ process: 'time-to-cash', status: 'open' })).every((e) => e.recordKey !== exUs!.recordKey && e.recordKey !== exUk!.recordKey), 'exceptions of both invoices resolved', 10000, 100);
+    await new Promise((r) => setTimeout(r, 500)); // room for a second (duplicate) completion, as in the FR01 replay test
+    assert.equal(postedFor(invoiceUs).length, 1, 'invoice.posted once (NetSuite)');
+    assert.equal(postedFor(invoiceUk).length, 1, 'invoice.posted once (Business Central)');
+    assert.equal((await kantataInvoicesFor(invoiceUs)).length, 1, 'one Kantata invoice for the NetSuite invoice');
+    assert.equal((await kantataInvoicesFor(invoiceUk)).length, 1, 'one Kantata invoice for the Business Central invoice');
+    const after = await kantataEntries();
+    for (const id of us) assert.equal(after.get(id)?.invoice_id, (await kantataInvoicesFor(invoiceUs))[0].id, `entry ${id} on the Kantata invoice of ${invoiceUs}`);
+    assert.equal(postedFor(invoiceUs)[0].body.data.externalIds?.netsuite !== undefined, true, 'invoice.posted carries the NetSuite id');
   });
 
   it('Business Central outage window: the invoice completes after recovery', async () => {
