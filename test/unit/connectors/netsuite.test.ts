@@ -255,5 +255,29 @@ describe('NetSuite connector against the NetSuite sandbox', function () {
         tmp.cleanup();
       }
     });
+
+    it('a request NetSuite throttles (429) is sent again after the Retry-After pause: one throttled lookup or job poll does not cost the write its attempt', async function () {
+      this.timeout(30000);
+      // the vendor allows 3 requests a second, the connection is configured far above that: a project create (lookups,
+      // SuiteQL, async create, job polls, task result) meets 429s, and the write has a single attempt
+      sb.sandboxes.netsuite.faults = { ...sb.sandboxes.netsuite.faults, rateLimitPerSecond: 3, retryAfterSeconds: 1 };
+      const tmp = tempDir('ns-429-');
+      const store = new SqliteStore({ path: `${tmp.dir}/fabric.sqlite`, synchronous: 'NORMAL' });
+      const engine = new DeliveryEngine(store, {}, { leaseMs: 60_000, sweepMs: 500, log: () => undefined });
+      try {
+        const conn = engine.registerConnection('netsuite:throttled', m2m(), { ratePerSecond: 100, concurrency: 1, maxAttempts: 1 });
+        const project: CanonicalProject = { id: 'PRJ-T429', accountId: 'ACC-1001', code: 'T429', name: 'Throttled project', billingEntity: 'NWA-US', currency: 'USD', billingType: 'time-and-materials', status: 'active', startDate: '2026-12-01', deliveryManager: { id: 'CON-002', name: 'Daniel Okafor' } };
+        const result = await conn.submit({ operation: 'createProject', idempotencyKey: 'proj-PRJ-T429', request: { project } as any, recordKey: 'Project/PRJ-T429' });
+        assert.equal(result.item.attempts, 1);
+        const api = sb.sandboxes.netsuite.requests().filter((r) => !r.path.includes('/auth/oauth2/'));
+        assert.ok(api.some((r) => r.status === 429), `the quota was hit (${api.map((r) => r.status).join(' ')})`);
+        assert.equal(records('job').filter((r) => r.externalId === 'PRJ-T429').length, 1, 'the project once');
+        assert.equal(await store.exceptionCount({}), 0);
+      } finally {
+        await engine.close();
+        await store.close().catch(() => undefined);
+        tmp.cleanup();
+      }
+    });
   });
 });
