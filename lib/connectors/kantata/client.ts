@@ -63,6 +63,8 @@ export interface PollResult {
 }
 
 const SECOND = 1000;
+/** Re-reads of a boundary second in one poll (entries invoiced meanwhile) before the poll stops and asks to be run again. */
+const MAX_BOUNDARY_RESTARTS = 5;
 
 /** Turns any failure into a FabricError whose message reads Kantata's `{ errors: [{type, message}] }`. */
 /** Kantata's `errors: [{type, message}]` body is read by `classify` like every other vendor's. */
@@ -166,7 +168,8 @@ export class KantataClient {
   /**
    * Approved, uninvoiced time entries and expenses changed after the cursor, oldest first.
    * Keyset paging on `updated_after` (so entries invoiced meanwhile cannot shift pages), with
-   * a page-number fallback when a whole page shares the boundary second. Returns the new cursor;
+   * a page-number fallback when a whole page shares the boundary second; when the total count drops during that
+   * fallback (entries invoiced meanwhile shift its pages), the boundary is read again from its first page. Returns the new cursor;
    * the caller persists it only after it has stored or handed on the records. `sweep` ignores the given
    * cursor (reads every approved uninvoiced record) and still returns the cursor at the newest one read.
    */
@@ -178,11 +181,26 @@ export class KantataClient {
       let cur: CollectionCursor = opts.sweep ? {} : { ...(cursor[collection] ?? {}) };
       const out = collection === 'time_entries' ? result.timeEntries : result.expenses;
       let pageNo = 1;
+      let lastCount = 0;
+      let restarts = 0;
       for (;;) {
         const params: Record<string, unknown> = { approved: true, uninvoiced: true, order: 'updated_at:asc', per_page: perPage, page: pageNo, include: 'workspace,user' };
         if (opts.workspaceId) params.workspace_id = opts.workspaceId;
         if (cur.updatedAt) params.updated_after = new Date(Date.parse(cur.updatedAt) - SECOND).toISOString();
         const p = await this.page(collection, params);
+        if (pageNo > 1 && p.count < lastCount) {
+          // Entries left the filter (invoiced) while we paged through the boundary second: the pages moved back and
+          // this one starts past records not read yet. Reading it would move the cursor beyond them and lose them,
+          // so the boundary is read again from its first page (the ones already read are skipped by id).
+          lastCount = p.count;
+          pageNo = 1;
+          if (++restarts > MAX_BOUNDARY_RESTARTS) {
+            result.more = true;
+            break;
+          }
+          continue;
+        }
+        lastCount = p.count;
         Object.assign(result.workspaces, p.included.workspaces ?? {});
         Object.assign(result.users, p.included.users ?? {});
         const before = cur.updatedAt;

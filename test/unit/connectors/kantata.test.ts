@@ -88,6 +88,40 @@ describe('Kantata connector against the Kantata sandbox', function () {
     assert.equal(seen.size, 450);
   });
 
+  it('entries invoiced while a poll pages through the boundary second do not make it skip entries it has not read', async () => {
+    const state = sb.sandboxes.kantata.state;
+    const stamp = (ids: string[], at: string) => ids.forEach((id) => Object.assign(state.time_entries[id], { updated_at: at }));
+    const generate = async (count: number) => {
+      const gen = (await axios.post(`${base}/_sandbox/generate-time`, { count })).data as { firstId: string };
+      return Array.from({ length: count }, (_, i) => String(Number(gen.firstId) + i));
+    };
+    const start = (await client.pollApproved({}, { perPage: 200, include: ['time_entries'] })).cursor;
+    // four entries of one second, read (the cursor holds them), not invoiced yet
+    const read = await generate(4);
+    stamp(read, '2030-01-01T10:00:00+00:00');
+    const first = await client.pollApproved(start, { perPage: 200, include: ['time_entries'] });
+    assert.deepEqual(first.timeEntries.map((t) => t.id), read);
+    // two more of the same second and two of a later one, none read yet
+    const sameSecond = await generate(2);
+    stamp(sameSecond, '2030-01-01T10:00:00+00:00');
+    const later = await generate(2);
+    stamp(later, '2030-01-01T10:00:07+00:00');
+    // the ERP run invoices two of the read entries while the next poll is on its second page
+    let pages = 0;
+    const hook = client.http.interceptors.response.use((res) => {
+      if (String(res.config.url).includes('/time_entries') && ++pages === 2) for (const id of read.slice(0, 2)) Object.assign(state.time_entries[id], { is_invoiced: true, updated_at: '2030-01-01T10:00:09+00:00' });
+      return res;
+    });
+    try {
+      const next = await client.pollApproved(first.cursor, { perPage: 2, include: ['time_entries'] });
+      assert.deepEqual(next.timeEntries.map((t) => t.id).sort(), [...sameSecond, ...later].sort(), 'every entry not read before, none twice');
+      const after = await client.pollApproved(next.cursor, { perPage: 2, include: ['time_entries'] });
+      assert.equal(after.timeEntries.length, 0);
+    } finally {
+      client.http.interceptors.response.eject(hook);
+    }
+  });
+
   it('maps entries to canonical TimeEntry / Expense that the model accepts, with the workspace context', async () => {
     const r = await client.pollApproved({}, { perPage: 50 });
     const te = toCanonicalTimeEntry(r.timeEntries[0], r.users);
