@@ -3,6 +3,8 @@
  * createRecord, upsertRecord) go through the outbox (`handle.submit`, X-NetSuite-Idempotency-Key from the outbox key);
  * reads (suiteql, getRecord) through `handle.call`. Operation from the dialog, or `msg.operation` when set to "from msg".
  * Errors: done(err) with the FabricError, whose `response` keeps NetSuite's o:errorDetails.
+ * A write completed when no input handler awaits it (replayed from the exception queue, finished after a restart)
+ * is sent on output 1 then (nodes/outbox-resume.ts).
  */
 import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
