@@ -52,9 +52,10 @@ export function isValidTopic(topic: string): boolean {
 
 /**
  * Operational topics under `fabric/v<N>/` that carry no canonical entity: the process KPIs (`fabric/v1/kpi/rollup`,
- * `fabric/v1/kpi/reconciliation`, `fabric/v1/kpi/snapshot`, `fabric/v1/kpi/reconcile-request`).
+ * `fabric/v1/kpi/reconciliation`, `fabric/v1/kpi/snapshot`, `fabric/v1/kpi/reconcile-request`) and the
+ * experience-API request status reports of the process layer (`fabric/v1/request/updated`).
  */
-export const OPERATIONAL_TOPIC_KINDS = ['kpi'] as const;
+export const OPERATIONAL_TOPIC_KINDS = ['kpi', 'request'] as const;
 
 /** True for a taxonomy topic (`fabric/v<N>/<entity>/<event>`) or an operational one (`fabric/v<N>/kpi/<event>`). */
 export function isFabricTopic(topic: string): boolean {
