@@ -156,6 +156,8 @@ export class ApiGate {
       const kind = rawId === undefined ? 'collection' : 'item';
       if (kind === 'item' && verb !== 'read') return refuse(405, 'method not allowed', undefined, { Allow: 'GET' });
       if (kind === 'collection' && method !== 'GET' && method !== 'HEAD' && method !== 'POST') return refuse(405, 'method not allowed', undefined, { Allow: 'GET, POST' });
+      // read-only resources: refused like any method the resource does not have (before credentials, no effect)
+      if (kind === 'collection' && res.readOnly && method === 'POST') return refuse(405, `method not allowed: ${res.path} are read-only here (${res.readOnly})`, undefined, { Allow: 'GET' });
       route = { version, resource, kind, verb, entity: res.entity, schemaVersion: res.versions[version] };
       if (kind === 'item') route.id = req.params?.id ?? safeDecode(rawId);
       const dep = findDeprecation(this.opts.deprecations ?? DEFAULT_DEPRECATIONS, version, resource);

@@ -89,6 +89,8 @@ export function buildOpenApi(opts: OpenApiOptions = {}): Obj {
       acceptedAt: { type: 'string', format: 'date-time' },
       updatedAt: { type: 'string', format: 'date-time' },
       detail: { type: 'string' },
+      errors: { type: 'array', items: { $ref: '#/components/schemas/FieldError' }, description: 'failed: the fields that need fixing' },
+      references: { type: 'object', additionalProperties: { type: 'string' }, description: 'ids the request produced, e.g. psa (the PSA record), invoice, project' },
     },
   };
 
@@ -122,7 +124,7 @@ export function buildOpenApi(opts: OpenApiOptions = {}): Obj {
             ...ERROR_RESPONSES,
           },
         },
-        post: {
+        ...(r.readOnly ? {} : { post: {
           operationId: `create_${r.scope}_${version}`,
           summary: `Request the creation or update of a ${r.title.toLowerCase()} record (processed asynchronously)`,
           tags: [tag],
@@ -137,7 +139,7 @@ export function buildOpenApi(opts: OpenApiOptions = {}): Obj {
             '415': err('not JSON'),
             ...ERROR_RESPONSES,
           },
-        },
+        } }),
       };
       paths[`/api/${version}/${r.path}/{id}`] = {
         get: {

@@ -17,6 +17,10 @@ export interface RequestStatus {
   acceptedAt: string;
   updatedAt?: string;
   detail?: string;
+  /** failed: the field-level problems, each naming the field (JSON Pointer into the request body). */
+  errors?: Array<{ path: string; message: string }>;
+  /** What the request produced in the systems, e.g. `{psa: 'KAN-TE-9', invoice: 'INV-…'}`. */
+  references?: Record<string, string>;
 }
 
 type AuditStore = Pick<Store, 'auditAppend' | 'auditList'>;
@@ -34,7 +38,7 @@ export async function recordAccepted(store: AuditStore, r: { trackingId: string;
 }
 
 /** A progress report of the process layer; ignored (false) for an unknown tracking id or status. */
-export async function recordUpdate(store: AuditStore, u: { trackingId: unknown; status: unknown; detail?: unknown; at?: number }): Promise<boolean> {
+export async function recordUpdate(store: AuditStore, u: { trackingId: unknown; status: unknown; detail?: unknown; errors?: unknown; references?: unknown; at?: number }): Promise<boolean> {
   if (typeof u.trackingId !== 'string' || !/^[0-9a-f-]{36}$/i.test(u.trackingId)) return false;
   if (!['processing', 'completed', 'failed'].includes(String(u.status))) return false;
   const first = await accepted(store, u.trackingId);
@@ -44,9 +48,25 @@ export async function recordUpdate(store: AuditStore, u: { trackingId: unknown; 
     actor: 'process-layer',
     action: REQUEST_STATUS_ACTION,
     correlationId: u.trackingId,
-    details: { status: String(u.status), ...(typeof u.detail === 'string' ? { detail: u.detail.slice(0, 500) } : {}) },
+    details: { status: String(u.status), ...(typeof u.detail === 'string' ? { detail: u.detail.slice(0, 500) } : {}), ...cleanErrors(u.errors), ...cleanReferences(u.references) } as Json,
   });
   return true;
+}
+
+// the reports come over the bus: keep only the documented shapes, bounded, so the status answer stays schema-valid
+function cleanErrors(v: unknown): { errors?: Json } {
+  if (!Array.isArray(v)) return {};
+  const errors = v
+    .filter((e) => e && typeof e === 'object')
+    .slice(0, 50)
+    .map((e) => ({ path: String((e as Record<string, unknown>).path ?? '/').slice(0, 300), message: String((e as Record<string, unknown>).message ?? '').slice(0, 500) }));
+  return errors.length ? { errors } : {};
+}
+function cleanReferences(v: unknown): { references?: Json } {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
+  const refs: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>).slice(0, 20)) if (/^[A-Za-z][A-Za-z0-9]{0,39}$/.test(k) && (typeof x === 'string' || typeof x === 'number')) refs[k] = String(x).slice(0, 200);
+  return Object.keys(refs).length ? { references: refs } : {};
 }
 
 async function history(store: AuditStore, trackingId: string): Promise<AuditRecord[]> {
@@ -71,6 +91,8 @@ export async function requestStatus(store: AuditStore, trackingId: string, consu
   if (latest !== first) {
     out.updatedAt = new Date(latest.at).toISOString();
     if (typeof d.detail === 'string') out.detail = d.detail;
+    if (Array.isArray(d.errors)) out.errors = d.errors as RequestStatus['errors'];
+    if (d.references && typeof d.references === 'object') out.references = d.references as Record<string, string>;
   }
   return out;
 }

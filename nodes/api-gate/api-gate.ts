@@ -19,6 +19,7 @@ import { applyHeaders, SECURITY_HEADERS } from '../../lib/governance/security';
 import { canonicalValidator } from '../../lib/governance/validation';
 import { buildOpenApi } from '../../lib/governance/openapi';
 import { registerApiReadNodes } from './api-read';
+import { registerApiFulfilNode } from './api-fulfil';
 
 interface NodeMessage {
   _msgid?: string;
@@ -92,6 +93,8 @@ function num(v: unknown, dflt: number): number {
 module.exports = function (RED: NodeAPI) {
   // companion nodes: reads from the systems of record (api-read) and durable request status (api-requests)
   registerApiReadNodes(RED as any);
+  // the process-layer end of writes (time entries and projects into the PSA, status reports)
+  registerApiFulfilNode(RED as any);
   function ApiGateNode(this: Node, config: ApiGateConfig) {
     RED.nodes.createNode(this, config);
     const node = this;

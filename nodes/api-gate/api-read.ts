@@ -125,7 +125,7 @@ export function registerApiReadNodes(RED: RED): void {
         } else if (config.mode === 'updated') {
           const env = typeof msg.payload === 'string' ? JSON.parse(msg.payload) : msg.payload;
           const d = env?.data ?? env;
-          await recordUpdate(trail(), { trackingId: d?.trackingId, status: d?.status, detail: d?.detail });
+          await recordUpdate(trail(), { trackingId: d?.trackingId, status: d?.status, detail: d?.detail, errors: d?.errors, references: d?.references });
         }
         done();
       } catch (err) {

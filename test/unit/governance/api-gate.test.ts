@@ -66,6 +66,16 @@ describe('governance: ApiGate', () => {
     assert.equal(audit.every((a) => a.outcome === 'refused' && a.status === 401), true);
   });
 
+  it('refuses writes to read-only resources with 405 (Allow: GET) and the reason, whatever the credentials', async () => {
+    for (const r of ['customers', 'contracts', 'resources', 'invoices', 'revenue-events']) {
+      const withKey = refused(await gate.check(req('POST', `/api/v1/${r}`, { body: { id: 'X-1' } })), 405);
+      assert.equal(withKey.headers.Allow, 'GET');
+      assert.match(withKey.body.error, /read-only here/);
+      refused(await gate.check({ method: 'POST', url: `/api/v1/${r}`, headers: { 'content-type': 'application/json' }, body: { id: 'X-1' } }), 405);
+    }
+    assert.equal((await gate.check(req('POST', '/api/v1/projects', { body: fixture('project') }))).ok, true);
+  });
+
   it('refuses a missing scope with 403', async () => {
     const r = refused(await gate.check(req('GET', '/api/v1/invoices')), 403);
     assert.match(r.body.error, /missing scope invoices:read/);
