@@ -22,7 +22,7 @@ const sets: Record<string, string> = pkg['node-red'].nodes;
 const KINDS: Record<string, string[]> = {
   connector: ['salesforce', 'salesforce-trigger', 'netsuite', 'business-central', 'kantata', 'jira', 'teams-notify', 'legacy-erp'],
   guarantee: ['canonical', 'fabric-idempotent', 'fabric-exception', 'fabric-exceptions'],
-  event: ['fabric-mqtt-in', 'fabric-mqtt-out', 'api-gate', 'api-read', 'api-requests'],
+  event: ['fabric-mqtt-in', 'fabric-mqtt-out', 'api-gate', 'api-read', 'api-requests', 'api-fulfil'],
   operations: ['ops-feed', 'process-step'],
 };
 
