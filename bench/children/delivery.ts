@@ -13,7 +13,8 @@ import { pool, serveParent, tmpDir } from '../lib/util';
 async function main(): Promise<void> {
   const tmp = tmpDir('psf-bench-delivery-');
   // BENCH_SYNC=NORMAL: diagnosis only (is the outbox fsync-bound?); the product runs synchronous=FULL
-  const store = new SqliteStore({ path: path.join(tmp.dir, 'outbox.sqlite'), synchronous: process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL' });
+  // BENCH_GROUP_COMMIT=0: diagnosis only (one commit per store write, as before group commit)
+  const store = new SqliteStore({ path: path.join(tmp.dir, 'outbox.sqlite'), synchronous: process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL', groupCommit: process.env.BENCH_GROUP_COMMIT !== '0' });
   const services = servicesFor(store);
   const engine = new DeliveryEngine(store, services, { log: () => undefined });
   let conn: ReturnType<DeliveryEngine['registerConnection']> | undefined;
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
         conn ??= engine.registerConnection('bench:teams', httpExecutor({ baseUrl: url, route: (_op, request) => ({ method: 'POST', path: '', body: request }) }), { ratePerSecond: 0, concurrency, maxAttempts: 3 });
         let failures = 0;
         let duplicates = 0;
+        const commits0 = { ...store.commitStats };
         const t0 = performance.now();
         // callers submit as fast as they can, each waiting for its delivery: `concurrency` producers
         await pool(count, concurrency * 4, async (i) => {
@@ -51,7 +53,9 @@ async function main(): Promise<void> {
           }
         });
         const ms = performance.now() - t0;
-        return { ms, failures, duplicates };
+        // store transactions (fsyncs) per outbox write: 0 without group commit (each write its own autocommit)
+        const commits = store.commitStats.commits - commits0.commits;
+        return { ms, failures, duplicates, commits, storeWrites: store.commitStats.writes - commits0.writes };
       }
       throw new Error(`unknown request ${msg.type}`);
     },
