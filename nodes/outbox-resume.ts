@@ -29,7 +29,7 @@ export function resumeOutboxWrites(
   node: { id: string; send(msg: any): void },
   store: Store,
   /** Builds the msg sent for a resumed completion (the caller adds its own markers). */
-  resumed: (msg: Record<string, unknown>, outboxId: number) => Record<string, unknown>,
+  resumed: (msg: Record<string, unknown>, item: { id: number; operation: string }) => Record<string, unknown>,
   generateId: () => string,
 ): ResumedWrites {
   const origin = `node:${node.id}`;
@@ -37,7 +37,7 @@ export function resumeOutboxWrites(
   const unlisten = deliveryFor(store).onCompletion(origin, (c) => {
     if (live.has(c.item.idempotencyKey) || !c.ok) return;
     const ctx = (c.item.context ?? {}) as Record<string, unknown>;
-    node.send(resumed({ ...ctx, _msgid: generateId(), payload: c.response ?? c.item.response ?? null }, c.item.id));
+    node.send(resumed({ ...ctx, _msgid: generateId(), payload: c.response ?? c.item.response ?? null }, c.item));
   });
   return {
     origin,

@@ -26,7 +26,7 @@ export = function (RED: NodeAPI) {
     else {
       unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
       // a write replayed from the exception queue (or resumed after a restart) continues the flow like the live one
-      if (cfg.store) resume = resumeOutboxWrites(node, cfg.store, (m, outboxId) => ({ ...m, netsuite: { ...((m.netsuite as object) ?? {}), outboxId, resumed: true } }), () => RED.util.generateId());
+      if (cfg.store) resume = resumeOutboxWrites(node, cfg.store, (m, item) => ({ ...m, netsuite: { operation: item.operation, duplicate: false, outboxId: item.id, resumed: true } }), () => RED.util.generateId());
     }
 
     node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
