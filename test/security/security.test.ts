@@ -28,6 +28,8 @@ const CREDENTIAL_SECRET = crypto.randomBytes(32).toString('hex');
 const SANDBOX_SECRETS = ['psfabric-sandbox-secret', 'psf-demo-bc-secret', 'jira-sandbox-api-token'];
 
 const RESOURCES = ['customers', 'projects', 'contracts', 'resources', 'time-entries', 'invoices', 'revenue-events'];
+/** The resources that take writes; the others answer POST with 405 (their system of record creates them). */
+const WRITABLE = ['projects', 'time-entries'];
 
 interface Res {
   status: number;
@@ -156,6 +158,8 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       FABRIC_API_JWT_AUDIENCE: 'ps-fabric-api',
       FABRIC_API_JWT_PUBLIC_KEY: jwtKey.publicKey.export({ type: 'spki', format: 'pem' }) as string,
       FABRIC_LOG_LEVEL: 'info',
+      // time-to-cash's PSA poll: a portal time entry approved in the PSA is billed within seconds
+      FABRIC_T2C_POLL_SECONDS: '2',
     };
     runtimeEnv = env;
     await boot();
@@ -171,6 +175,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     await issue('requests-only', ['requests:read']);
     await issue('revoked', ['*:read', '*:write']);
     await issue('reader', ['*:read', 'projects:write', 'requests:read']);
+    await issue('timesheets', ['timeentries:write', 'timeentries:read', 'requests:read']);
     const del = await http('DELETE', `${url}/ps-fabric/api-keys/${keys.revoked.id}`, { headers: adminH() });
     assert.equal(del.status, 204);
     watcher = mqtt.connect(mqttUrl, { username: 'watcher', password: MQTT_PASSWORD, reconnectPeriod: 0 });
@@ -251,7 +256,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
 
   describe('experience APIs', () => {
     const endpoints: Array<[string, string]> = [];
-    for (const r of RESOURCES) endpoints.push(['GET', `/api/v1/${r}`], ['POST', `/api/v1/${r}`], ['GET', `/api/v1/${r}/X-1`]);
+    for (const r of RESOURCES) endpoints.push(['GET', `/api/v1/${r}`], ...(WRITABLE.includes(r) ? [['POST', `/api/v1/${r}`] as [string, string]] : []), ['GET', `/api/v1/${r}/X-1`]);
     endpoints.push(['GET', '/api/v2/time-entries'], ['POST', '/api/v2/time-entries'], ['GET', '/api/v2/time-entries/X-1'], ['GET', '/api/v1/requests/0b6a4c1e-0000-4000-8000-000000000000']);
 
     it('serves the OpenAPI document publicly, with security headers', async () => {
@@ -324,31 +329,79 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       await assertNoEffect(before, 'hostile requests');
     });
 
-    it('accepts a valid write: 202 + tracking id, status pollable by its consumer only; reads come from the systems of record', async () => {
+    it('refuses writes to read-only resources (customers, contracts, resources, invoices, revenue events) with 405, with or without a key, with no effect', async () => {
+      const before = counts();
+      for (const r of RESOURCES.filter((x) => !WRITABLE.includes(x))) {
+        const credentials: Array<Record<string, string>> = [{}, { 'x-api-key': keys.revoked.key }, { 'x-api-key': keys.reader.key }];
+        for (const h of credentials) {
+          const res = await http('POST', `${url}/api/v1/${r}`, { headers: h, body: { id: 'X-1' } });
+          assert.equal(res.status, 405, `POST ${r}: ${res.status} ${res.text}`);
+          assert.equal(res.headers.get('allow'), 'GET');
+          assert.match(res.json.error, /read-only here/);
+          assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+        }
+      }
+      const doc = await http('GET', `${url}/api/v1/openapi.json`);
+      for (const r of RESOURCES) assert.equal(doc.json.paths[`/api/v1/${r}`].post !== undefined, WRITABLE.includes(r), `openapi.json: POST ${r}`);
+      await assertNoEffect(before, 'writes to read-only resources');
+    });
+
+    it('accepts a valid write: 202 + tracking id, status pollable by its consumer only, the project created in the PSA (completed); reads come from the systems of record', async () => {
       const project = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'canonical', 'project.json'), 'utf8'))[0];
       const r = await http('POST', `${url}/api/v1/projects`, { headers: { 'x-api-key': keys.portal.key }, body: project });
       assert.equal(r.status, 202, r.text);
       assert.match(r.json.trackingId, /^[0-9a-f-]{36}$/);
       await waitFor(() => requested.includes('fabric/v1/project/requested'), 'the requested event', 10000);
       requested = [];
-      const s = await http('GET', `${url}${r.json.statusUrl}`, { headers: { 'x-api-key': keys.portal.key } });
-      assert.equal(s.status, 200, s.text);
-      assert.equal(s.json.status, 'accepted');
       const other = await http('GET', `${url}${r.json.statusUrl}`, { headers: { 'x-api-key': keys['requests-only'].key } });
       assert.equal(other.status, 404, 'another consumer cannot see the request');
+      const done = await waitFor(async () => {
+        const s = await http('GET', `${url}${r.json.statusUrl}`, { headers: { 'x-api-key': keys.portal.key } });
+        assert.equal(s.status, 200, s.text);
+        return s.json.status === 'completed' || s.json.status === 'failed' ? s.json : undefined;
+      }, 'the project request completed', 30000, 200);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      const wsId = String(done.references.psa).replace('KAN-WS-', '');
+      const inPsa = (await http('GET', `${sandboxUrl}/kantata/_sandbox/records/workspaces`)).json.filter((w: any) => (w.external_references ?? []).some((x: any) => x.service_model_ref === project.id));
+      assert.deepEqual(inPsa.map((w: any) => w.id), [wsId], 'one Kantata workspace for the project');
       const viaJwt = await http('GET', `${url}/api/v1/projects`, { headers: { authorization: `Bearer ${signJwt({})}` } });
       assert.equal(viaJwt.status, 200, `a valid JWT: ${viaJwt.text}`);
       const projects = await http('GET', `${url}/api/v1/projects`, { headers: { 'x-api-key': keys.portal.key } });
       assert.equal(projects.status, 200, projects.text);
       assert.equal(projects.json.source, 'kantata');
       assert.ok(projects.json.items.length > 0 && projects.json.items.every((p: { id: string }) => /^KAN-WS-\d+$/.test(p.id)));
-      const one = await http('GET', `${url}/api/v1/projects/${projects.json.items[0].id}`, { headers: { 'x-api-key': keys.portal.key } });
+      const one = await http('GET', `${url}/api/v1/projects/${done.references.psa}`, { headers: { 'x-api-key': keys.portal.key } });
       assert.equal(one.status, 200, one.text);
-      assert.equal(one.json.id, projects.json.items[0].id);
+      assert.equal(one.json.name, project.name);
       const customers = await http('GET', `${url}/api/v1/customers`, { headers: { 'x-api-key': keys.portal.key } });
       assert.equal(customers.status, 200, customers.text);
       assert.equal(customers.json.source, 'salesforce');
       assert.ok(customers.json.items.length > 0);
+    });
+
+    it('a portal time entry (v2) is recorded in the PSA, billed after approval there, and its status completes with the ERP invoice', async function () {
+      this.timeout(120000);
+      const h = { 'x-api-key': keys.timesheets.key };
+      const id = `TE-SEC-${crypto.randomBytes(3).toString('hex')}`;
+      const body = {
+        id, version: 1, person: { id: 'CON-003', name: 'Grace Kim', email: 'grace.kim@northwind-advisory.example' }, projectId: 'KAN-WS-400001', date: '2026-11-24',
+        hours: 4, role: 'Senior Consultant', billable: true, rate: { amount: 175, currency: 'USD', unit: 'hour' }, status: 'submitted', workLocation: 'client-site',
+      };
+      const r = await http('POST', `${url}/api/v2/time-entries`, { headers: h, body });
+      assert.equal(r.status, 202, r.text);
+      await waitFor(() => requested.includes('fabric/v1/timeentry/requested'), 'the requested event', 10000);
+      requested = [];
+      const status = async () => (await http('GET', `${url}${r.json.statusUrl}`, { headers: h })).json;
+      const processing = await waitFor(async () => ((await status()).status === 'processing' ? status() : undefined), 'recorded in the PSA', 30000, 200);
+      const psaId = String(processing.references.psa).replace('KAN-TE-', '');
+      await http('POST', `${sandboxUrl}/kantata/_sandbox/approve`, { body: { ids: [psaId] } });
+      const done = await waitFor(async () => {
+        const s = await status();
+        return s.status === 'completed' || s.status === 'failed' ? s : undefined;
+      }, 'the time entry billed', 60000, 300);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      const lines = (await http('GET', `${sandboxUrl}/netsuite/_sandbox/records/invoice`)).json.filter((inv: any) => (inv.item?.items ?? []).some((l: any) => String(l.custcol_psf_source_refs ?? '').split(/[,\s]+/).includes(`KAN-TE-${psaId}`)));
+      assert.deepEqual(lines.map((inv: any) => inv.externalId), [done.references.invoice], 'on exactly one NetSuite invoice');
     });
   });
 
@@ -582,22 +635,25 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     it('a tracking id and its progress survive a runtime restart', async function () {
       this.timeout(120000);
       const project = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'canonical', 'project.json'), 'utf8'))[0];
+      project.id = `PRJ-DURABLE-${crypto.randomBytes(3).toString('hex')}`;
       const h = { 'x-api-key': keys.reader.key };
       const r = await http('POST', `${url}/api/v1/projects`, { headers: h, body: project });
       assert.equal(r.status, 202, r.text);
-      // the process layer reports progress on fabric/v1/request/updated (a test publisher with that ACL stands in for it)
-      const before = await http('GET', `${url}${r.json.statusUrl}`, { headers: h });
-      assert.equal(before.status, 200, before.text);
-      assert.equal(before.json.status, 'accepted');
+      // the process layer reports progress on fabric/v1/request/updated; the status URL answers it from the store
+      const before = await waitFor(async () => {
+        const s = await http('GET', `${url}${r.json.statusUrl}`, { headers: h });
+        return s.json?.status === 'completed' ? s : undefined;
+      }, 'the project request completed', 30000, 200);
       await stop();
       await boot();
       const after = await http('GET', `${url}${r.json.statusUrl}`, { headers: h });
       assert.equal(after.status, 200, `after the restart: ${after.text}`);
       assert.equal(after.json.trackingId, r.json.trackingId);
-      assert.equal(after.json.status, 'accepted');
+      assert.equal(after.json.status, 'completed');
       assert.equal(after.json.entity, 'project');
       assert.equal(after.json.recordId, project.id);
       assert.equal(after.json.acceptedAt, before.json.acceptedAt);
+      assert.deepEqual(after.json.references, before.json.references);
       const other = await http('GET', `${url}${r.json.statusUrl}`, { headers: { 'x-api-key': keys.portal.key } });
       assert.equal(other.status, 404, 'still only its consumer can read it');
     });
