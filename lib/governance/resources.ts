@@ -24,7 +24,7 @@ export interface ApiResource {
 export const API_RESOURCES: readonly ApiResource[] = Object.freeze([
   { path: 'customers', scope: 'customers', entity: 'account', title: 'Customers (Account)', versions: { v1: 1 }, readOnly: 'customers are created in the CRM (Salesforce, owner sales-ops) and reach the ERP and the PSA through quote-to-project' },
   { path: 'projects', scope: 'projects', entity: 'project', title: 'Projects', versions: { v1: 1 } },
-  { path: 'contracts', scope: 'contracts', entity: 'contract', title: 'Contracts', versions: { v1: 1 }, readOnly: 'contracts and their amendments are made in the CRM (Salesforce, owner sales-ops); an approved amendment reaches billing through change-order-to-billing' },
+  { path: 'contracts', scope: 'contracts', entity: 'contract', title: 'Contracts', versions: { v1: 1 }, readOnly: 'contracts and their amendments are made in the CRM (Salesforce, owner sales-ops); an amendment approved there reaches billing through change-order-to-billing' },
   { path: 'resources', scope: 'resources', entity: 'resourceassignment', title: 'Resources (ResourceAssignment)', versions: { v1: 1 }, readOnly: 'staffing is done in the PSA (Kantata, owner pmo); its bill and cost rates are not the portal\'s to set' },
   { path: 'time-entries', scope: 'timeentries', entity: 'timeentry', title: 'Time entries', versions: { v1: 1, v2: 2 } },
   { path: 'invoices', scope: 'invoices', entity: 'invoice', title: 'Invoices', versions: { v1: 1 }, readOnly: 'invoices are issued by the ERP (owner finance-ops): post time entries, time-to-cash invoices them' },
