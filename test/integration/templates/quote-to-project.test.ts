@@ -119,6 +119,26 @@ describe('templates: quote-to-project through the real runtime', function () {
     assert.equal(await bcPosts(), postsBefore, 'no BC create sent for the duplicate');
   });
 
+  it('Business Central outage: the deal completes after recovery with one BC customer and one BC project', async () => {
+    // a deal of a UK account published by another producer (not in the Salesforce sandbox, so the seed stays as it is)
+    const oppId = '006Hs00000ThamesOUT';
+    const deal = dealData('006Hs00000ThamesCRM') as { opportunity: Record<string, unknown>; account: Record<string, unknown> };
+    deal.opportunity = { ...deal.opportunity, Id: oppId, Name: 'Thames Water - Outage Drill' };
+    const seq = (await t.sb('/bc/_sandbox/requests')).reduce((m: number, r: any) => Math.max(m, r.seq), 0);
+    await t.sb('/bc/_sandbox/faults', 'PUT', { outageMs: 5000 });
+    try {
+      t.publish('fabric/v1/opportunity/closed-won', deal, 'thames-outage-drill');
+      await waitFor(async () => (await t.sb(`/bc/_sandbox/requests?since=${seq}`)).some((r: any) => r.status === 503), 'a BC request hit the outage', 20000, 200);
+      const created = await waitFor(() => t.events.find((e) => e.topic === 'fabric/v1/project/created' && e.body.data?.opportunityId === oppId), 'project.created after the outage', 60000, 100);
+      assert.equal(created.body.data.externalIds.businessCentral, oppId);
+    } finally {
+      await t.sb('/bc/_sandbox/faults', 'PUT', {});
+    }
+    assert.equal((await t.sb('/bc/_sandbox/records/projects')).filter((p: any) => p.number === oppId).length, 1);
+    assert.equal((await t.sb('/bc/_sandbox/records/customers')).filter((c: any) => c.number === 'ACC-2002').length, 1);
+    assert.equal((await t.sb('/kantata/_sandbox/records/workspaces')).filter((w: any) => JSON.stringify(w).includes(`PRJ-${oppId}`)).length, 1);
+  });
+
   it('duplicate trigger: still one customer, one workspace, one Jira project', async function () {
     const text = await (await fetch(`${t.fabric.url}/metrics`)).text();
     const m = /psfabric_process_runs_total\{process="quote-to-project",outcome="duplicate"\} (\d+)/.exec(text);

@@ -33,7 +33,11 @@ describe('templates: performance-to-reporting through the real runtime', functio
     const rolled = figures.projects.reduce((sum: number, p: any) => sum + p.hours, 0);
     assert.ok(novHours > 0 && Math.abs(rolled - novHours) < 0.05, `roll-up has ${rolled} h, the PSA ${novHours} h in Nov 2026 (${entries.length} entries)`);
     // the scheduled tick also reconciles, reading the lists itself: nobody sends a reconcile-request
-    const recon = await waitFor(() => t.events.filter((e) => e.topic === 'fabric/v1/kpi/reconciliation').slice(reconBefore).find((e) => e.body.source === 'read' && !e.body.requestId), 'reconciliation of the tick', 30000, 100);
+    const recon = await waitFor(async () => {
+      const found = t.events.filter((e) => e.topic === 'fabric/v1/kpi/reconciliation').slice(reconBefore).find((e) => e.body.source === 'read' && !e.body.requestId);
+      if (found) return found;
+      throw new Error(await whyNoReconciliation());
+    }, 'reconciliation of the tick', 30000, 100);
     assert.deepEqual(recon.body.reports.map((r: any) => r.entity).sort(), ['customer', 'project']);
     assert.ok(recon.body.reports.every((r: any) => r.total >= 3 && typeof r.rate === 'number'), JSON.stringify(recon.body.reports.map((r: any) => [r.entity, r.total, r.rate])));
   });
@@ -44,7 +48,18 @@ describe('templates: performance-to-reporting through the real runtime', functio
     runs += 1;
     const id = `recon-test-${Date.now()}-${runs}`;
     t.publish('fabric/v1/kpi/reconcile-request', data, id);
-    return waitFor(() => t.events.find((e) => e.topic === 'fabric/v1/kpi/reconciliation' && e.body.requestId === id), `reconciliation of ${id}`, 30000, 100);
+    return waitFor(async () => {
+      const found = t.events.find((e) => e.topic === 'fabric/v1/kpi/reconciliation' && e.body.requestId === id);
+      if (found) return found;
+      throw new Error(await whyNoReconciliation());
+    }, `reconciliation of ${id}`, 30000, 100);
+  }
+
+  /** The reporting tab's open exceptions and the reconciliations seen so far: the message of a timed-out wait. */
+  async function whyNoReconciliation(): Promise<string> {
+    const open = await t.fabric.fabric.services.exceptions.list({ process: 'performance-to-reporting', status: 'open' });
+    const seen = t.events.filter((e) => e.topic === 'fabric/v1/kpi/reconciliation').map((e) => [e.body.source, e.body.requestId ?? null]);
+    return `exceptions ${JSON.stringify(open.map((e) => [e.step, e.message]))}, reconciliations ${JSON.stringify(seen)}`;
   }
 
   it('reconciliation given lists on the request reports a seeded mismatch and the reconciliation rate', async () => {
