@@ -1,9 +1,10 @@
 /**
  * quote-to-project through the real runtime (shared fixture): opportunities closed in the Salesforce sandbox are picked
- * up by the real salesforce-trigger; the customer lands in the ERP of the billing entity, the project shell in Kantata,
- * the Jira project + epic, project.created on the bus and a Teams card. A duplicate (another producer on
- * fabric/v1/opportunity/closed-won) creates nothing more; a deal with a missing tax registration opens a sales-ops
- * exception, creates nothing, and after the data is fixed in Salesforce a replay completes the run.
+ * up by the real salesforce-trigger; the customer and the ERP project land in the ERP of the billing entity (NetSuite
+ * job, Business Central project), the project shell in Kantata, the Jira project + epic, project.created on the bus and
+ * a Teams card. A duplicate (another producer on fabric/v1/opportunity/closed-won) creates nothing more; a Business
+ * Central outage delays the run, which completes after recovery; a deal with a missing tax registration opens a
+ * sales-ops exception, creates nothing, and after the data is fixed in Salesforce a replay completes the run.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
