@@ -81,7 +81,7 @@ export interface PsaAccess {
 
 export interface FulfilDeps {
   psa: PsaAccess;
-  idempotency: Pick<IdempotencyService, 'claim' | 'get' | 'recordOutcome' | 'release'>;
+  idempotency: Pick<IdempotencyService, 'claim' | 'get' | 'recordOutcome'>;
   matrix?: () => OwnershipMatrix;
 }
 
@@ -153,78 +153,65 @@ export async function fulfilTimeEntry(req: Requested, deps: FulfilDeps): Promise
     return failure(trackingId, `${check.error.message}: the portal records the hours; the invoice is set by billing`, check.error.details as StatusReport['errors'], teams[0] ?? 'finance-ops', recordKey, 'ownership');
   }
 
-  const claim = await deps.idempotency.claim(TE_SCOPE, data.id, KEEP_MS);
-  if (!claim.claimed) {
-    const prev = claim.existing?.outcome as unknown as TeOutcome | undefined;
-    if (!prev?.psaId) {
-      return { reports: [{ trackingId, status: 'processing', detail: `time entry ${data.id} was already requested and is being recorded in the PSA; this request creates nothing new` }] };
-    }
-    const trackingIds = [...new Set([...prev.trackingIds, trackingId])];
-    await deps.idempotency.recordOutcome(TE_SCOPE, data.id, { ...prev, trackingIds } as unknown as Json);
-    await deps.idempotency.recordOutcome(PSA_TE_SCOPE, prev.psaId, { portalId: data.id, trackingIds } as Json);
-    const refs = { psa: prev.psaId, ...(prev.invoiceId ? { invoice: prev.invoiceId } : {}) };
-    return prev.invoiceId
-      ? { reports: [{ trackingId, status: 'completed', detail: `time entry ${data.id} was already recorded in the PSA as ${prev.psaId} and is on invoice ${prev.invoiceId}; nothing created again`, references: refs }] }
-      : { reports: [{ trackingId, status: 'processing', detail: `time entry ${data.id} is already recorded in the PSA as ${prev.psaId}; nothing created again, billed by time-to-cash once approved`, references: refs }] };
+  // Once per entry id without a lock: the outbox key `experience-api:timeentry:<id>` makes a repeat (or a replay after
+  // a crash) get the first write's Kantata entry back instead of creating another one.
+  const ws = await workspaceFor(deps.psa, String(data.projectId));
+  if (!ws) {
+    return failure(trackingId, `time entry ${data.id}: project ${data.projectId} is not in the PSA (Kantata)`, [{ path: '/projectId', message: `no PSA workspace for ${data.projectId} (use a project id from GET /api/v1/projects)` }], 'delivery-ops', recordKey);
   }
-
-  try {
-    const ws = await workspaceFor(deps.psa, String(data.projectId));
-    if (!ws) {
-      await deps.idempotency.release(TE_SCOPE, data.id);
-      return failure(trackingId, `time entry ${data.id}: project ${data.projectId} is not in the PSA (Kantata)`, [{ path: '/projectId', message: `no PSA workspace for ${data.projectId} (use a project id from GET /api/v1/projects)` }], 'delivery-ops', recordKey);
-    }
-    const user = await userFor(deps.psa, data.person);
-    if (!user) {
-      await deps.idempotency.release(TE_SCOPE, data.id);
-      return failure(trackingId, `time entry ${data.id}: person ${data.person?.email ?? data.person?.id} is not a PSA user`, [{ path: data.person?.email ? '/person/email' : '/person/id', message: 'no Kantata user with that email address / id' }], 'delivery-ops', recordKey);
-    }
-    // The PSA applies the person's bill rate (the matrix: rates are not the portal's). Real Kantata takes it from the
-    // workspace rate card itself; the rate sent here is the person's current rate as the PSA recorded it last.
-    const last = await deps.psa.page('time_entries', { with_user_ids: String(user.id), order: 'date_performed:desc', per_page: 1 });
-    const rateInCents = Number(last.records[0]?.rate_in_cents ?? 0);
-    const given = data.rate as { amount?: number; currency?: string } | undefined;
-    const rateProblems: Array<{ path: string; message: string }> = [];
-    if (given?.currency && ws.currency && given.currency !== ws.currency) rateProblems.push({ path: '/rate/currency', message: `${given.currency} differs from the project currency ${ws.currency}` });
-    if (given?.amount !== undefined && rateInCents > 0 && Math.abs(given.amount * 100 - rateInCents) > 0.5) {
-      rateProblems.push({ path: '/rate/amount', message: `${given.amount} differs from the PSA bill rate ${rateInCents / 100} ${ws.currency ?? ''} of ${user.email_address ?? user.id}; the rate is the ERP's (owner team finance-ops), not the portal's`.replace(/ {2}/g, ' ') });
-    }
-    if (rateProblems.length) {
-      await deps.idempotency.release(TE_SCOPE, data.id);
-      return failure(trackingId, `time entry ${data.id}: the rate does not match the PSA's`, rateProblems, 'finance-ops', recordKey);
-    }
-    const story = /^KAN-ST-(\d+)$/.exec(String(data.workstreamId ?? ''));
-    const timeEntry: Record<string, Json> = {
-      workspace_id: String(ws.id),
-      user_id: String(user.id),
-      date_performed: String(data.date),
-      time_in_minutes: Math.round(Number(data.hours) * 60),
-      billable: data.billable === true,
-      notes: String(data.notes ?? `portal time entry ${data.id}`).slice(0, 2000),
-      ...(rateInCents > 0 ? { rate_in_cents: rateInCents } : {}),
-      ...(story ? { story_id: story[1] } : {}),
-    };
-    const r = await deps.psa.submit({
-      operation: 'createTimeEntry',
-      request: { time_entry: timeEntry },
-      idempotencyKey: `${TE_SCOPE}:${data.id}`,
-      correlationId: trackingId,
-      recordKey,
-      ownership: { entity: 'TimeEntry', fields, sourceSystem: 'fabric' },
-    });
-    const rec = r.response as Record<string, any> | undefined;
-    if (!rec?.id) throw new Error(`Kantata answered createTimeEntry without an id`);
-    const psaId = `KAN-TE-${rec.id}`;
-    const out: TeOutcome = { psaId, trackingIds: [trackingId], approved: !!rec.approved };
-    await deps.idempotency.recordOutcome(TE_SCOPE, data.id, out as unknown as Json);
-    await deps.idempotency.claim(PSA_TE_SCOPE, psaId, KEEP_MS);
-    await deps.idempotency.recordOutcome(PSA_TE_SCOPE, psaId, { portalId: data.id, trackingIds: [trackingId] } as Json);
-    const next = rec.approved ? 'approved; time-to-cash bills it with the next PSA poll' : 'waiting for approval in the PSA, then billed by time-to-cash';
-    return { reports: [{ trackingId, status: 'processing', detail: `recorded in the PSA as ${psaId} (workspace KAN-WS-${ws.id}); ${next}`, references: { psa: psaId, project: `KAN-WS-${ws.id}` } }], pollPsa: true };
-  } catch (err) {
-    await deps.idempotency.release(TE_SCOPE, data.id);
-    throw err;
+  const user = await userFor(deps.psa, data.person);
+  if (!user) {
+    return failure(trackingId, `time entry ${data.id}: person ${data.person?.email ?? data.person?.id} is not a PSA user`, [{ path: data.person?.email ? '/person/email' : '/person/id', message: 'no Kantata user with that email address / id' }], 'delivery-ops', recordKey);
   }
+  // The PSA applies the person's bill rate (the matrix: rates are not the portal's). Real Kantata takes it from the
+  // workspace rate card itself; the rate sent here is the person's current rate as the PSA recorded it last.
+  const last = await deps.psa.page('time_entries', { with_user_ids: String(user.id), order: 'date_performed:desc', per_page: 1 });
+  const rateInCents = Number(last.records[0]?.rate_in_cents ?? 0);
+  const given = data.rate as { amount?: number; currency?: string } | undefined;
+  const rateProblems: Array<{ path: string; message: string }> = [];
+  if (given?.currency && ws.currency && given.currency !== ws.currency) rateProblems.push({ path: '/rate/currency', message: `${given.currency} differs from the project currency ${ws.currency}` });
+  if (given?.amount !== undefined && rateInCents > 0 && Math.abs(given.amount * 100 - rateInCents) > 0.5) {
+    rateProblems.push({ path: '/rate/amount', message: `${given.amount} differs from the PSA bill rate ${rateInCents / 100} ${ws.currency ?? ''} of ${user.email_address ?? user.id}; the rate is the ERP's (owner team finance-ops), not the portal's`.replace(/ {2}/g, ' ') });
+  }
+  if (rateProblems.length) return failure(trackingId, `time entry ${data.id}: the rate does not match the PSA's`, rateProblems, 'finance-ops', recordKey);
+  const story = /^KAN-ST-(\d+)$/.exec(String(data.workstreamId ?? ''));
+  const timeEntry: Record<string, Json> = {
+    workspace_id: String(ws.id),
+    user_id: String(user.id),
+    date_performed: String(data.date),
+    time_in_minutes: Math.round(Number(data.hours) * 60),
+    billable: data.billable === true,
+    notes: String(data.notes ?? `portal time entry ${data.id}`).slice(0, 2000),
+    ...(rateInCents > 0 ? { rate_in_cents: rateInCents } : {}),
+    ...(story ? { story_id: story[1] } : {}),
+  };
+  const r = await deps.psa.submit({
+    operation: 'createTimeEntry',
+    request: { time_entry: timeEntry },
+    idempotencyKey: `${TE_SCOPE}:${data.id}`,
+    correlationId: trackingId,
+    recordKey,
+    ownership: { entity: 'TimeEntry', fields, sourceSystem: 'fabric' },
+  });
+  const rec = r.response as Record<string, any> | undefined;
+  if (!rec?.id) throw new Error(`Kantata answered createTimeEntry without an id`);
+  const psaId = `KAN-TE-${rec.id}`;
+  // every request for this entry follows it to its invoice (a repeat joins the first request's list)
+  await deps.idempotency.claim(TE_SCOPE, data.id, KEEP_MS);
+  const prev = (await deps.idempotency.get(TE_SCOPE, data.id))?.outcome as unknown as TeOutcome | undefined;
+  const trackingIds = [...new Set([...(prev?.trackingIds ?? []), trackingId])];
+  await deps.idempotency.recordOutcome(TE_SCOPE, data.id, { ...(prev ?? {}), psaId, trackingIds, approved: !!rec.approved } as unknown as Json);
+  await deps.idempotency.claim(PSA_TE_SCOPE, psaId, KEEP_MS);
+  await deps.idempotency.recordOutcome(PSA_TE_SCOPE, psaId, { portalId: data.id, trackingIds } as Json);
+  const refs = { psa: psaId, project: `KAN-WS-${ws.id}`, ...(prev?.invoiceId ? { invoice: prev.invoiceId } : {}) };
+  const again = r.duplicate === true || (prev?.trackingIds?.length ?? 0) > 0;
+  if (again && prev?.invoiceId) {
+    return { reports: [{ trackingId, status: 'completed', detail: `time entry ${data.id} was already recorded in the PSA as ${psaId} and is on invoice ${prev.invoiceId}; nothing created again`, references: refs }] };
+  }
+  // the outbox answers a repeat with the creation's record: its approval flag may be old by now
+  const next = again ? 'billed by time-to-cash once approved in the PSA' : rec.approved ? 'approved; time-to-cash bills it with the next PSA poll' : 'waiting for approval in the PSA, then billed by time-to-cash';
+  const what = again ? `time entry ${data.id} is already recorded in the PSA as ${psaId}; nothing created again` : `recorded in the PSA as ${psaId} (workspace KAN-WS-${ws.id})`;
+  return { reports: [{ trackingId, status: 'processing', detail: `${what}; ${next}`, references: refs }], pollPsa: !again };
 }
 
 /** After time-to-cash posted an invoice: the requests whose PSA entries are on it are completed. */

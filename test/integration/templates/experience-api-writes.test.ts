@@ -139,6 +139,13 @@ describe('experience API writes: portal -> process layer -> systems of record', 
     assert.equal(d2.references.invoice, c1.references.invoice, 'the repeated request completes with the same invoice');
     const billed = (await kantata('time_entries')).filter((e) => e.id === psa1 || e.id === psa2);
     assert.ok(billed.every((e) => e.is_invoiced), 'marked invoiced in the PSA');
+    // a repeat after billing: completed at once with the same invoice, still nothing new in the PSA or the ERP
+    const late = await until(await post('/api/v1/time-entries', entry(`TE-PORTAL-${run}-1`)), ['completed', 'failed'], 30000);
+    assert.equal(late.status, 'completed', JSON.stringify(late));
+    assert.equal(late.references.invoice, c1.references.invoice);
+    assert.match(late.detail, /nothing created again/);
+    assert.equal((await kantata('time_entries')).filter((e) => e.workspace_id === workspaceId).length, 2);
+    assert.equal((await netsuiteLines(`KAN-TE-${psa1}`)).length, 1);
   });
 
   it('a bad entry ends failed with the field named and an exception for the owner team; nothing reaches the PSA', async () => {
