@@ -99,6 +99,8 @@ export const TE_SCOPE = 'experience-api:timeentry';
 export const PSA_TE_SCOPE = 'experience-api:psa-timeentry';
 export const PROJECT_SCOPE = 'experience-api:project';
 const KEEP_MS = 400 * 86400000;
+/** time-to-cash's record of billed entries (process-step t2c-posted). */
+const BILLED_SCOPE = 'time-to-cash:billed';
 
 interface TeOutcome {
   psaId?: string;
@@ -209,6 +211,10 @@ export async function fulfilTimeEntry(req: Requested, deps: FulfilDeps): Promise
     return { reports: [{ trackingId, status: 'completed', detail: `time entry ${data.id} was already recorded in the PSA as ${psaId} and is on invoice ${prev.invoiceId}; nothing created again`, references: refs }] };
   }
   // the outbox answers a repeat with the creation's record: its approval flag may be old by now
+  // an entry approved on creation may have been billed by a scheduled poll before its requests were linked above
+  if (!prev?.invoiceId && rec.approved && (await deps.idempotency.get(BILLED_SCOPE, psaId))) {
+    return { reports: [{ trackingId, status: 'completed', detail: `recorded in the PSA as ${psaId} and billed by time-to-cash`, references: refs }] };
+  }
   const next = again ? 'billed by time-to-cash once approved in the PSA' : rec.approved ? 'approved; time-to-cash bills it with the next PSA poll' : 'waiting for approval in the PSA, then billed by time-to-cash';
   const what = again ? `time entry ${data.id} is already recorded in the PSA as ${psaId}; nothing created again` : `recorded in the PSA as ${psaId} (workspace KAN-WS-${ws.id})`;
   return { reports: [{ trackingId, status: 'processing', detail: `${what}; ${next}`, references: refs }], pollPsa: !again };

@@ -28,7 +28,7 @@ function memoryIdempotency() {
 }
 
 /** Kantata with one workspace (4001, USD), one user (daniel, rate 210) and an outbox that dedupes by key. */
-function fakePsa() {
+function fakePsa(approvedOnCreate = false) {
   const writes: Array<{ operation: string; request: any; idempotencyKey: string }> = [];
   const delivered = new Map<string, any>();
   let seq = 9000;
@@ -43,7 +43,7 @@ function fakePsa() {
       const seen = delivered.get(w.idempotencyKey);
       if (seen) return { response: seen, duplicate: true };
       writes.push(w as any);
-      const response = w.operation === 'createTimeEntry' ? { id: String(++seq), approved: false } : { workspace: { id: String(++seq) }, created: true };
+      const response = w.operation === 'createTimeEntry' ? { id: String(++seq), approved: approvedOnCreate } : { workspace: { id: String(++seq) }, created: true };
       delivered.set(w.idempotencyKey, response);
       return { response, duplicate: false };
     },
@@ -97,6 +97,15 @@ describe('governance: fulfilment of experience-API writes', () => {
       assert.equal(out.exception?.recordKey, 'TimeEntry/TE-P-1');
     }
     assert.equal(writes.length, 0);
+  });
+
+  it('an entry approved on creation and billed before its request was linked completes at once', async () => {
+    const { psa } = fakePsa(true);
+    const idempotency = memoryIdempotency();
+    await idempotency.claim('time-to-cash:billed', 'KAN-TE-9001');
+    const out = await fulfilTimeEntry(requested(40, 'timeentry', entry()), { psa, idempotency });
+    assert.equal(out.reports[0].status, 'completed');
+    assert.match(out.reports[0].detail, /billed by time-to-cash/);
   });
 
   it('an entry time-to-cash blocks fails its requests with the plan\'s field errors', async () => {
