@@ -55,11 +55,12 @@ describe('templates: performance-to-reporting through the real runtime', functio
     }, `reconciliation of ${id}`, 30000, 100);
   }
 
-  /** The reporting tab's open exceptions and the reconciliations seen so far: the message of a timed-out wait. */
+  /** The open exceptions and the reconciliations / roll-ups seen so far: the message of a timed-out wait. */
   async function whyNoReconciliation(): Promise<string> {
-    const open = await t.fabric.fabric.services.exceptions.list({ process: 'performance-to-reporting', status: 'open' });
+    const open = await t.fabric.fabric.services.exceptions.list({ status: 'open' });
     const seen = t.events.filter((e) => e.topic === 'fabric/v1/kpi/reconciliation').map((e) => [e.body.source, e.body.requestId ?? null]);
-    return `exceptions ${JSON.stringify(open.map((e) => [e.step, e.message]))}, reconciliations ${JSON.stringify(seen)}`;
+    const rollups = t.events.filter((e) => e.topic === 'fabric/v1/kpi/rollup').length;
+    return `open exceptions ${JSON.stringify(open.map((e) => [e.process, e.step, e.message.slice(0, 200)]))}, reconciliations ${JSON.stringify(seen)}, roll-ups ${rollups}`;
   }
 
   it('reconciliation given lists on the request reports a seeded mismatch and the reconciliation rate', async () => {
