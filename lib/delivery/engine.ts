@@ -632,11 +632,11 @@ class Connection implements ConnectionHandle {
     const stored = redact(response);
     engine.completing.add(item.id);
     try {
-      await engine.store.outboxDelivered(item.id, stored, now);
-      this.notSent.delete(item.id);
-      metrics.deliveryOutcomes.inc({ connection: this.name, outcome: 'delivered' });
-      metrics.deliveryLatency.observe({ connection: this.name }, Math.max(0, now - item.createdAt) / 1000);
-      // audit and auto-resolve are independent of each other: one round trip of waiting, not two
+      // The audit entry is issued in the same turn as the delivered mark, so a grouping store (SqliteStore group
+      // commit) writes both in one transaction: one disk sync instead of two in a row. The audit states a fact
+      // that is already true (the vendor accepted the write); if the delivered mark itself fails, the item is
+      // attempted again after its lease as before (the vendor de-duplicates by idempotency key).
+      const delivered = engine.store.outboxDelivered(item.id, stored, now);
       const audited = (async () => {
         await engine.audit.record({
           at: now,
@@ -649,6 +649,11 @@ class Connection implements ConnectionHandle {
           details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt, deliveredBy: engine.owner },
         });
       })().catch((err) => engine.log('error', `audit of delivered outbox item ${item.id} failed`, err));
+      await delivered;
+      this.notSent.delete(item.id);
+      metrics.deliveryOutcomes.inc({ connection: this.name, outcome: 'delivered' });
+      metrics.deliveryLatency.observe({ connection: this.name }, Math.max(0, now - item.createdAt) / 1000);
+      // auto-resolve only once the delivery is recorded: an exception is never closed for a write the store may lose
       const resolved = item.recordKey && engine.exceptions.autoResolve
         ? (async () => engine.exceptions.autoResolve!(item.recordKey!, `${engine.actor}:${this.name}`))().catch((err) => engine.log('warn', `auto-resolving exceptions of ${item.recordKey} failed`, err))
         : undefined;
