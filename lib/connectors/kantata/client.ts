@@ -178,7 +178,10 @@ export class KantataClient {
     const maxRecords = opts.maxRecords ?? 10000;
     const result: PollResult = { timeEntries: [], expenses: [], workspaces: {}, users: {}, cursor: { ...cursor }, more: false };
     for (const collection of opts.include ?? ['time_entries', 'expenses'] as const) {
-      let cur: CollectionCursor = opts.sweep ? {} : { ...(cursor[collection] ?? {}) };
+      const given: CollectionCursor = opts.sweep ? {} : (cursor[collection] ?? {});
+      let updatedAt = given.updatedAt;
+      // ids read at the boundary second: a Set, a month-end burst puts thousands of entries in one second
+      let seen = new Set<string>(given.ids ?? []);
       const out = collection === 'time_entries' ? result.timeEntries : result.expenses;
       let pageNo = 1;
       let lastCount = 0;
@@ -186,7 +189,7 @@ export class KantataClient {
       for (;;) {
         const params: Record<string, unknown> = { approved: true, uninvoiced: true, order: 'updated_at:asc', per_page: perPage, page: pageNo, include: 'workspace,user' };
         if (opts.workspaceId) params.workspace_id = opts.workspaceId;
-        if (cur.updatedAt) params.updated_after = new Date(Date.parse(cur.updatedAt) - SECOND).toISOString();
+        if (updatedAt) params.updated_after = new Date(Date.parse(updatedAt) - SECOND).toISOString();
         const p = await this.page(collection, params);
         if (pageNo > 1 && p.count < lastCount) {
           // Entries left the filter (invoiced) while we paged through the boundary second: the pages moved back and
@@ -203,26 +206,27 @@ export class KantataClient {
         lastCount = p.count;
         Object.assign(result.workspaces, p.included.workspaces ?? {});
         Object.assign(result.users, p.included.users ?? {});
-        const before = cur.updatedAt;
-        let fresh = 0;
+        const before = updatedAt;
         for (const rec of p.records) {
           const t = Date.parse(rec.updated_at);
-          const b = cur.updatedAt ? Date.parse(cur.updatedAt) : -Infinity;
+          const b = updatedAt ? Date.parse(updatedAt) : -Infinity;
           const id = String(rec.id);
-          if (t < b || (t === b && (cur.ids ?? []).includes(id))) continue;
+          if (t < b || (t === b && seen.has(id))) continue;
           out.push(rec);
-          fresh += 1;
-          cur = t === b ? { updatedAt: cur.updatedAt, ids: [...(cur.ids ?? []), id] } : { updatedAt: rec.updated_at, ids: [id] };
+          if (t === b) seen.add(id);
+          else {
+            updatedAt = rec.updated_at;
+            seen = new Set([id]);
+          }
         }
-        result.cursor[collection] = cur;
+        if (updatedAt !== undefined) result.cursor[collection] = { updatedAt, ids: [...seen] };
         if (p.records.length < perPage) break;
         if (out.length >= maxRecords) {
           result.more = true;
           break;
         }
         // Keyset: the next request starts at the new boundary; while the boundary stays (a page of one second), page forward.
-        pageNo = cur.updatedAt === before ? pageNo + 1 : 1;
-        void fresh;
+        pageNo = updatedAt === before ? pageNo + 1 : 1;
       }
     }
     return result;
