@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const tmp = tmpDir('psf-bench-delivery-');
   // BENCH_SYNC=NORMAL: diagnosis only (is the outbox fsync-bound?); the product runs synchronous=FULL
   // BENCH_GROUP_COMMIT=0: diagnosis only (one commit per store write, as before group commit)
-  const store = new SqliteStore({ path: path.join(tmp.dir, 'outbox.sqlite'), synchronous: process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL', groupCommit: process.env.BENCH_GROUP_COMMIT !== '0' });
+  const store = new SqliteStore({ path: path.join(tmp.dir, 'outbox.sqlite'), synchronous: process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL', groupCommit: process.env.BENCH_GROUP_COMMIT !== '0', groupCommitWindowMs: Number(process.env.BENCH_COMMIT_WINDOW_MS) || 0 });
   const services = servicesFor(store);
   const engine = new DeliveryEngine(store, services, { log: () => undefined });
   let conn: ReturnType<DeliveryEngine['registerConnection']> | undefined;

@@ -10,7 +10,8 @@ export async function deliveryScenario(opts: { quick: boolean; count?: number })
   const count = opts.count ?? (opts.quick ? 300 : 2_000);
   const concurrency = 8;
   const sandboxes = await startChild('sandboxes', { BENCH_VENDORS: 'teams' });
-  const subject = await startChild('delivery');
+  const profDir = process.env.BENCH_CPU_PROF; // the delivery child runs with --cpu-prof too
+  const subject = await startChild('delivery', {}, [], profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=delivery-${count}.cpuprofile`] : []);
   try {
     const url = `${sandboxes.ready.url}/teams/webhook/psfabric-delivery`;
     const received = async () => (await sandboxes.request<{ count: number }>({ type: 'count', vendor: 'teams', collection: 'messages' })).count;

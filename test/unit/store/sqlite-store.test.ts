@@ -94,6 +94,19 @@ describe('SqliteStore group commit', () => {
     }
   });
 
+  it('with a commit window, writes of several turns share one commit', async () => {
+    const windowed = new SqliteStore({ path: path.join(tmp.dir, 'windowed.sqlite'), groupCommitWindowMs: 30 });
+    try {
+      const first = windowed.auditAppend({ at: T0, actor: 'test', action: 'turn-1' });
+      await new Promise((r) => setImmediate(r)); // the next turn: without a window the first write would be committed alone by now
+      const second = windowed.auditAppend({ at: T0, actor: 'test', action: 'turn-2' });
+      await Promise.all([first, second]);
+      assert.deepEqual(windowed.commitStats, { commits: 1, writes: 2 });
+    } finally {
+      await windowed.close();
+    }
+  });
+
   it('commits an open group on close instead of dropping it', async () => {
     const write = store.watermarkSet('w', 'v1', T0);
     await store.close();
