@@ -137,8 +137,13 @@ describe('experience API writes: portal -> process layer -> systems of record', 
     assert.equal(lines1[0].invoice, c1.references.invoice);
     const d2 = await until(`/api/v1/requests/${dup.trackingId}`, ['completed'], 30000);
     assert.equal(d2.references.invoice, c1.references.invoice, 'the repeated request completes with the same invoice');
-    const billed = (await kantata('time_entries')).filter((e) => e.id === psa1 || e.id === psa2);
-    assert.ok(billed.every((e) => e.is_invoiced), 'marked invoiced in the PSA');
+    // the request completes when the invoice is posted; marking the entries invoiced in the PSA is the template's next
+    // durable write, so wait for it rather than read it at once
+    await waitFor(async () => {
+      const billed = (await kantata('time_entries')).filter((e) => e.id === psa1 || e.id === psa2);
+      assert.ok(billed.length === 2 && billed.every((e) => e.is_invoiced), `marked invoiced in the PSA: ${JSON.stringify(billed.map((e) => [e.id, e.is_invoiced]))}`);
+      return true;
+    }, 'entries marked invoiced in the PSA', 30000, 100);
     // a repeat after billing: completed at once with the same invoice, still nothing new in the PSA or the ERP
     const late = await until(await post('/api/v1/time-entries', entry(`TE-PORTAL-${run}-1`)), ['completed', 'failed'], 30000);
     assert.equal(late.status, 'completed', JSON.stringify(late));

@@ -51,7 +51,8 @@ describe('templates: performance-to-reporting through the real runtime', functio
     return waitFor(async () => {
       const found = t.events.find((e) => e.topic === 'fabric/v1/kpi/reconciliation' && e.body.requestId === id);
       if (found) return found;
-      throw new Error(await whyNoReconciliation());
+      const inbox = await t.fabric.fabric.services.store.inboxGet('mqtt:rep-recon-in', `ce:/test#${id}`);
+      throw new Error(`request in the inbox: ${inbox ? inbox.status : 'not received'}; ${await whyNoReconciliation()}`);
     }, `reconciliation of ${id}`, 30000, 100);
   }
 
