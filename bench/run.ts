@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(out, null, 2));
   const m = out.machine as Record<string, unknown>;
-  console.log(`\nPS Fabric benchmarks (${out.mode} mode, ${out.seconds} s) on ${m.cpuModel}, ${m.cores} cores, ${m.ramMb} MB RAM, Node ${m.node}\n`);
+  const loads = (l: unknown) => (Array.isArray(l) ? l.join(' / ') : '?');
+  console.log(`\nPS Fabric benchmarks (${out.mode} mode, ${out.seconds} s) on ${m.cpuModel}, ${m.cores} cores, ${m.ramMb} MB RAM, Node ${m.node}; load average (1/5/15 min) at start ${loads(m.loadAvgAtStart)}, at end ${loads(m.loadAvgAtEnd)}\n`);
   console.log(table(results));
   console.log(`\nevery figure: bench/results/latest.json`);
   process.exit(results.some((r) => r.status === 'FAILED') ? 1 : 0);

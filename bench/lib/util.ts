@@ -63,8 +63,11 @@ export function rssSampler(pid: number, everyMs = 250): { stop(): { peakMb: numb
   };
 }
 
+/** Load average when the harness started (this module loads first): other work on the machine skews every figure. */
+const LOAD_AT_START = os.loadavg();
+
 export function machine(): Record<string, unknown> {
-  let load: number[] = os.loadavg();
+  const load = LOAD_AT_START;
   return {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     cores: os.cpus().length,
@@ -72,6 +75,7 @@ export function machine(): Record<string, unknown> {
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
     loadAvgAtStart: load.map((l) => round(l, 2)),
+    loadAvgAtEnd: os.loadavg().map((l) => round(l, 2)),
   };
 }
 
