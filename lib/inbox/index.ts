@@ -183,17 +183,21 @@ export function shareInboxHandOver(parts: InboxRef[][], now = Date.now()): Array
   for (const [token, s] of shares) if (now - s.at > SHARE_TTL_MS) shares.delete(token);
   const entries = new Map<string, SharedEntry>();
   const keyOf = (r: InboxRef) => `${r.source}\u0000${r.messageId}`;
-  for (const part of parts) {
-    for (const k of new Set(part.map(keyOf))) {
-      const r = part.find((x) => keyOf(x) === k)!;
+  // one pass per part (a part can hold an invoice's thousands of entries): each source message counted once per part
+  const keysOfPart = parts.map((part) => {
+    const keys = new Set<string>();
+    for (const r of part) {
+      const k = keyOf(r);
+      if (keys.has(k)) continue;
+      keys.add(k);
       const e = entries.get(k) ?? { ref: { source: r.source, messageId: r.messageId }, remaining: 0 };
       e.remaining += 1;
       entries.set(k, e);
     }
-  }
-  return parts.map((part) => {
-    if (part.length === 0) return undefined;
-    const keys = new Set(part.map(keyOf));
+    return keys;
+  });
+  return keysOfPart.map((keys) => {
+    if (keys.size === 0) return undefined;
     const token = `${process.pid}-${now.toString(36)}-${(shareSeq += 1).toString(36)}`;
     shares.set(token, { entries: [...keys].map((k) => entries.get(k)!), at: now });
     return { source: SHARED_SOURCE, messageId: token };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox } from '../../../lib/inbox';
+import { inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox, shareInboxHandOver } from '../../../lib/inbox';
 import { DeliveryEngine } from '../../../lib/delivery/engine';
 import { servicesFor } from '../../../lib/fabric/services';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
@@ -35,6 +35,28 @@ describe('inbox hand-over and start-up replay', () => {
     await markInboxProcessed({ _fabricInbox: { source: 'mqtt:n1', messageId: 'b' } }, store); // the fallback store
     assert.equal((await store.inboxGet('mqtt:n1', 'b'))?.status, 'processed');
     await markInboxProcessed({}, store); // a msg from elsewhere: ignored
+  });
+
+  it('a source message split over several msgs (one per invoice) is processed only once every share is handed over', async () => {
+    // a legacy batch message whose entries land on two invoices, plus one entry repeated inside the first invoice
+    await add('batch');
+    await add('single');
+    const off = registerInboxSource('mqtt:n1', store);
+    try {
+      const batch = { source: 'mqtt:n1', messageId: 'batch' };
+      const single = { source: 'mqtt:n1', messageId: 'single' };
+      const [first, second, none] = shareInboxHandOver([[batch, batch, single], [batch], []]);
+      assert.equal(none, undefined, 'an empty part gets no share');
+      await markInboxProcessed({ _fabricInbox: first });
+      assert.equal((await store.inboxGet('mqtt:n1', 'single'))?.status, 'processed', 'only the first invoice held it');
+      assert.equal((await store.inboxGet('mqtt:n1', 'batch'))?.status, 'received', 'the second invoice still holds part of it');
+      await markInboxProcessed({ _fabricInbox: first }); // a second hand-over point on the same msg counts once
+      assert.equal((await store.inboxGet('mqtt:n1', 'batch'))?.status, 'received');
+      await markInboxProcessed({ _fabricInbox: second });
+      assert.equal((await store.inboxGet('mqtt:n1', 'batch'))?.status, 'processed');
+    } finally {
+      off();
+    }
   });
 
   it('re-emits received entries once per start and abandons an entry after maxReplays starts', async () => {
