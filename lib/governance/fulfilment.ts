@@ -44,6 +44,23 @@ export interface Requested<T = Record<string, any>> {
   requestedBy?: string;
 }
 
+/**
+ * Runs read-modify-write sequences on one key one after another within this process (different keys run in
+ * parallel). Instances sharing a store each serialise their own requests; see docs/governance.md.
+ */
+const keyTails = new Map<string, Promise<unknown>>();
+async function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = keyTails.get(key) ?? Promise.resolve();
+  const run = previous.then(fn);
+  const tail = run.catch(() => undefined);
+  keyTails.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (keyTails.get(key) === tail) keyTails.delete(key);
+  }
+}
+
 /** The requested CloudEvent the experience API published (id = tracking id). */
 export function parseRequested(payload: unknown): Requested {
   const ev = typeof payload === 'string' ? JSON.parse(payload) : payload;
@@ -198,13 +215,17 @@ export async function fulfilTimeEntry(req: Requested, deps: FulfilDeps): Promise
   const rec = r.response as Record<string, any> | undefined;
   if (!rec?.id) throw new Error(`Kantata answered createTimeEntry without an id`);
   const psaId = `KAN-TE-${rec.id}`;
-  // every request for this entry follows it to its invoice (a repeat joins the first request's list)
-  await deps.idempotency.claim(TE_SCOPE, data.id, KEEP_MS);
-  const prev = (await deps.idempotency.get(TE_SCOPE, data.id))?.outcome as unknown as TeOutcome | undefined;
-  const trackingIds = [...new Set([...(prev?.trackingIds ?? []), trackingId])];
-  await deps.idempotency.recordOutcome(TE_SCOPE, data.id, { ...(prev ?? {}), psaId, trackingIds, approved: !!rec.approved } as unknown as Json);
-  await deps.idempotency.claim(PSA_TE_SCOPE, psaId, KEEP_MS);
-  await deps.idempotency.recordOutcome(PSA_TE_SCOPE, psaId, { portalId: data.id, trackingIds } as Json);
+  // every request for this entry follows it to its invoice (a repeat joins the first request's list); two requests
+  // for one entry in flight at once must not both read the old list and each write back only their own id
+  const prev = await oneAtATime(`${TE_SCOPE}:${data.id}`, async () => {
+    await deps.idempotency.claim(TE_SCOPE, data.id, KEEP_MS);
+    const before = (await deps.idempotency.get(TE_SCOPE, data.id))?.outcome as unknown as TeOutcome | undefined;
+    const trackingIds = [...new Set([...(before?.trackingIds ?? []), trackingId])];
+    await deps.idempotency.recordOutcome(TE_SCOPE, data.id, { ...(before ?? {}), psaId, trackingIds, approved: !!rec.approved } as unknown as Json);
+    await deps.idempotency.claim(PSA_TE_SCOPE, psaId, KEEP_MS);
+    await deps.idempotency.recordOutcome(PSA_TE_SCOPE, psaId, { portalId: data.id, trackingIds } as Json);
+    return before;
+  });
   const refs = { psa: psaId, project: `KAN-WS-${ws.id}`, ...(prev?.invoiceId ? { invoice: prev.invoiceId } : {}) };
   const again = r.duplicate === true || (prev?.trackingIds?.length ?? 0) > 0;
   if (again && prev?.invoiceId) {

@@ -4,27 +4,22 @@
  * the end-to-end behaviour against the sandboxes is test/integration/templates/experience-api-writes.test.ts.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { IdempotencyService } from '../../../lib/idempotency';
+import { SqliteStore } from '../../../lib/store/sqlite-store';
+import { tempDir } from '../../support/tmp';
 import { entryBlocked, fulfilProject, fulfilTimeEntry, invoicePosted, parseRequested, statusEvent, type PsaAccess } from '../../../lib/governance/fulfilment';
 
 const TRACK = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
-function memoryIdempotency() {
-  const rows = new Map<string, { outcome?: any }>();
-  return {
-    async claim(scope: string, key: string) {
-      const k = `${scope}|${key}`;
-      if (rows.has(k)) return { claimed: false, existing: rows.get(k) as any };
-      rows.set(k, {});
-      return { claimed: true };
-    },
-    async get(scope: string, key: string) {
-      return rows.get(`${scope}|${key}`) as any;
-    },
-    async recordOutcome(scope: string, key: string, outcome: any) {
-      const r = rows.get(`${scope}|${key}`);
-      if (r) r.outcome = outcome;
-    },
-  };
+/** A real IdempotencyService on a real SQLite file (one per call, closed after each test). */
+const opened: Array<{ service: IdempotencyService; store: SqliteStore }> = [];
+let tmp: ReturnType<typeof tempDir>;
+function realIdempotency(): IdempotencyService {
+  const store = new SqliteStore({ path: path.join(tmp.dir, `idempotency-${opened.length}.sqlite`) });
+  const service = new IdempotencyService(store);
+  opened.push({ service, store });
+  return service;
 }
 
 /** Kantata with one workspace (4001, USD), one user (daniel, rate 210) and an outbox that dedupes by key. */
@@ -58,9 +53,33 @@ const entry = (extra: Record<string, unknown> = {}) => ({
 const requested = (n: number, entity: string, data: unknown) => parseRequested({ specversion: '1.0', id: TRACK(n), correlationid: TRACK(n), type: `com.psfabric.${entity}.requested.v1`, data });
 
 describe('governance: fulfilment of experience-API writes', () => {
+  beforeEach(() => {
+    tmp = tempDir('psfabric-fulfilment-');
+  });
+  afterEach(async () => {
+    for (const { service, store } of opened.splice(0)) {
+      service.close();
+      await store.close();
+    }
+    tmp.cleanup();
+  });
+
+  it('two requests for one entry in flight at once: one PSA entry, and the invoice completes both', async () => {
+    const { psa, writes } = fakePsa();
+    // answers that take a round trip back, as on PostgreSQL (SQLite answers in the same turn and hides the interleaving)
+    const real = realIdempotency();
+    const roundTrip = () => new Promise((resolve) => setImmediate(resolve));
+    const idempotency = { claim: real.claim.bind(real), recordOutcome: real.recordOutcome.bind(real), get: async (scope: string, key: string) => { const read = await real.get(scope, key); await roundTrip(); return read; } };
+    const [a, b] = await Promise.all([fulfilTimeEntry(requested(51, 'timeentry', entry()), { psa, idempotency }), fulfilTimeEntry(requested(52, 'timeentry', entry()), { psa, idempotency })]);
+    assert.equal(writes.length, 1);
+    assert.equal(a.reports[0].references?.psa, b.reports[0].references?.psa);
+    const done = await invoicePosted([a.reports[0].references!.psa], { id: 'INV-9', erp: 'netsuite' }, { idempotency });
+    assert.deepEqual(done.map((r) => r.trackingId).sort(), [TRACK(51), TRACK(52)]);
+  });
+
   it('records a portal time entry in the PSA once (the rate is the PSA\'s, not written from the request) and reports processing', async () => {
     const { psa, writes } = fakePsa();
-    const idempotency = memoryIdempotency();
+    const idempotency = realIdempotency();
     const out = await fulfilTimeEntry(requested(1, 'timeentry', entry()), { psa, idempotency });
     assert.equal(out.reports[0].status, 'processing');
     assert.equal(out.reports[0].references?.psa, 'KAN-TE-9001');
@@ -81,7 +100,7 @@ describe('governance: fulfilment of experience-API writes', () => {
 
   it('fails with the field named: invoiceId (owned by the ERP), a rate other than the PSA\'s, an unknown project or person; nothing written', async () => {
     const { psa, writes } = fakePsa();
-    const idempotency = memoryIdempotency();
+    const idempotency = realIdempotency();
     const cases: Array<[Record<string, unknown>, string, string]> = [
       [{ invoiceId: 'INV-9' }, '/invoiceId', 'finance-ops'],
       [{ rate: { amount: 500, currency: 'USD', unit: 'hour' } }, '/rate/amount', 'finance-ops'],
@@ -101,7 +120,7 @@ describe('governance: fulfilment of experience-API writes', () => {
 
   it('an entry approved on creation and billed before its request was linked completes at once', async () => {
     const { psa } = fakePsa(true);
-    const idempotency = memoryIdempotency();
+    const idempotency = realIdempotency();
     await idempotency.claim('time-to-cash:billed', 'KAN-TE-9001');
     const out = await fulfilTimeEntry(requested(40, 'timeentry', entry()), { psa, idempotency });
     assert.equal(out.reports[0].status, 'completed');
@@ -110,7 +129,7 @@ describe('governance: fulfilment of experience-API writes', () => {
 
   it('an entry time-to-cash blocks fails its requests with the plan\'s field errors', async () => {
     const { psa } = fakePsa();
-    const idempotency = memoryIdempotency();
+    const idempotency = realIdempotency();
     await fulfilTimeEntry(requested(20, 'timeentry', entry()), { psa, idempotency });
     const r = await entryBlocked('KAN-TE-9001', 'timeentry KAN-TE-9001 cannot be invoiced: project closed', [{ path: '/projectId', message: 'project is closed' }], { idempotency });
     assert.deepEqual(r.map((x) => [x.trackingId, x.status, x.errors?.[0].path]), [[TRACK(20), 'failed', '/projectId']]);
@@ -119,7 +138,7 @@ describe('governance: fulfilment of experience-API writes', () => {
 
   it('creates a project in the PSA once and reports the workspace; the status event carries the report', async () => {
     const { psa, writes } = fakePsa();
-    const idempotency = memoryIdempotency();
+    const idempotency = realIdempotency();
     const project = { id: 'PRJ-N', version: 1, accountId: 'ACC-1', name: 'New', billingEntity: 'NWA-US', currency: 'USD', billingType: 'time-and-materials', status: 'active', startDate: '2026-12-01', deliveryManager: { id: 'CON-002', email: 'daniel@example.test' }, workstreams: [{ id: 'W1', name: 'Build', budgetHours: 10 }], budget: { amount: { amount: 1000, currency: 'USD' }, hours: 10 } };
     const first = await fulfilProject(requested(30, 'project', project), { psa, idempotency });
     assert.equal(first.reports[0].status, 'completed');
