@@ -5,31 +5,13 @@
  * withStatus), which every connector config node shares.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { startSandboxes, type RunningSandboxes } from '../../sandbox/server';
 import { netsuiteSandbox, NETSUITE_SANDBOX_DEFAULTS } from '../../sandbox/netsuite';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
+import { helper, catalogTranslator } from '../support/node-red';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: Record<string, unknown>): void;
-  load(node: unknown, flow: Array<Record<string, unknown>>, credentials?: Record<string, unknown>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): any;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-// the helper's RED._ returns the key; translate from the shipped catalogs so the status text is what users read
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const catalog = (name: string): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(ROOT, 'locales', 'en-US', `${name}.json`), 'utf8')) as Record<string, unknown>;
-const messages: Record<string, unknown> = { ...catalog('netsuite'), ...catalog('netsuite-config'), ...catalog('fabric-store') };
-function translate(key: string, subs?: Record<string, unknown>): string {
-  const text = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), messages);
-  if (typeof text !== 'string') return key;
-  return text.replace(/__(\w+)__/g, (_m, k: string) => String(subs?.[k] ?? ''));
-}
+const translate = catalogTranslator('netsuite', 'netsuite-config', 'fabric-store');
 const nodes = ['fabric-store/fabric-store', 'netsuite-config/netsuite-config', 'netsuite/netsuite'].map((n) => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(`../../nodes/${n}`) as (RED: any) => unknown;

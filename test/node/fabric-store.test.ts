@@ -5,16 +5,8 @@ import { DAY_MS } from '../../lib/idempotency';
 import { storeUsers } from '../../lib/store/registry';
 import type { FabricStoreNode } from '../../nodes/fabric-store/types';
 import { tempDir } from '../support/tmp';
+import { helper } from '../support/node-red';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: Record<string, unknown>): void;
-  load(node: unknown, flow: Array<Record<string, unknown>>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fabricStoreNode: unknown = require('../../nodes/fabric-store/fabric-store');
 

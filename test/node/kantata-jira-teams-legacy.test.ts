@@ -7,16 +7,8 @@ import { teamsSandbox } from '../../sandbox/teams';
 import { encodeTimeEntry } from '../../lib/connectors/legacy-erp/codec';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
+import { helper } from '../support/node-red';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: Record<string, unknown>): void;
-  load(node: unknown, flow: Array<Record<string, unknown>>, credentials?: Record<string, unknown>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): any;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
 const nodes = ['fabric-store/fabric-store', 'kantata-config/kantata-config', 'kantata/kantata', 'jira-config/jira-config', 'jira/jira', 'teams-notify/teams-notify', 'legacy-erp/legacy-erp']
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   .map((n) => require(`../../nodes/${n}`));

@@ -3,16 +3,8 @@ import { startSandboxes, type RunningSandboxes } from '../../sandbox/server';
 import { netsuiteSandbox, NETSUITE_SANDBOX_DEFAULTS } from '../../sandbox/netsuite';
 import { businessCentralSandbox, BC_SANDBOX_DEFAULTS } from '../../sandbox/business-central';
 import { tempDir } from '../support/tmp';
+import { helper } from '../support/node-red';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: Record<string, unknown>): void;
-  load(node: unknown, flow: Array<Record<string, unknown>>, credentials?: Record<string, unknown>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): any;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
 const nodes = ['fabric-store/fabric-store', 'netsuite-config/netsuite-config', 'netsuite/netsuite', 'business-central-config/business-central-config', 'business-central/business-central']
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   .map((n) => require(`../../nodes/${n}`));

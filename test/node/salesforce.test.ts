@@ -4,16 +4,8 @@ import { salesforceSandbox, type SalesforceSandbox } from '../../sandbox/salesfo
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesforce/auth';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
+import { helper } from '../support/node-red';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: Record<string, unknown>): void;
-  load(node: unknown, flow: Array<Record<string, unknown>>, credentials?: Record<string, unknown>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): any;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nodes = ['fabric-store/fabric-store', 'salesforce-config/salesforce-config', 'salesforce/salesforce', 'salesforce-trigger/salesforce-trigger'].map((n) => require(`../../nodes/${n}`));
 helper.init(require.resolve('node-red'));

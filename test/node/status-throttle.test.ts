@@ -3,30 +3,13 @@
  * and always ends on the latest value, checked on the helper itself and on a legacy-erp node in Node-RED.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { throttleStatus } from '../../nodes/status-throttle';
 import { encodeTimeEntry } from '../../lib/connectors/legacy-erp/codec';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
+import { helper, catalogTranslator } from '../support/node-red';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: Record<string, unknown>): void;
-  load(node: unknown, flow: Array<Record<string, unknown>>, credentials?: Record<string, unknown>): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): any;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-// the helper's RED._ returns the key; translate from the shipped catalog so the status text is what users read
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const messages = JSON.parse(fs.readFileSync(path.join(ROOT, 'locales', 'en-US', 'legacy-erp.json'), 'utf8')) as Record<string, unknown>;
-function translate(key: string, subs?: Record<string, unknown>): string {
-  const text = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), messages);
-  if (typeof text !== 'string') return key;
-  return text.replace(/__(\w+)__/g, (_m, k: string) => String(subs?.[k] ?? ''));
-}
+const translate = catalogTranslator('legacy-erp');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const legacyErpModule = require('../../nodes/legacy-erp/legacy-erp') as (RED: any) => unknown;
 const legacyErp = (RED: any) => legacyErpModule(Object.assign(Object.create(RED), { _: translate }));
