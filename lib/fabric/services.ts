@@ -8,6 +8,7 @@
  */
 import { AuditTrail } from '../audit';
 import { ExceptionQueue, type OwnerResolver } from '../exceptions';
+import { activeOwnershipMatrix } from '../governance/write-ownership';
 import { IdempotencyService } from '../idempotency';
 import { InboxWriter, type InboxWriterOptions } from '../inbox';
 import { openStore, type StoreOptions } from '../store/registry';
@@ -37,6 +38,19 @@ interface Bundle {
 
 const bundles = new WeakMap<Store, Bundle>();
 
+/**
+ * Who owns an exception that names no owner: the team the deployed ownership matrix gives its entity (the recordKey's
+ * `Invoice/...` -> finance-ops), so a failed write reaches the team that can fix the record; else the default team.
+ */
+const ownerFromMatrix: OwnerResolver = (_process, _step, entity) => {
+  if (!entity) return undefined;
+  try {
+    return activeOwnershipMatrix().ownerTeam(entity);
+  } catch {
+    return undefined; // not an entity of the matrix (e.g. `Digest/...`)
+  }
+};
+
 function bundleFor(store: Store, options: FabricServiceOptions): Bundle {
   let bundle = bundles.get(store);
   if (!bundle) {
@@ -46,7 +60,7 @@ function bundleFor(store: Store, options: FabricServiceOptions): Bundle {
       audit,
       inbox: new InboxWriter(store, options.inbox),
       idempotency: new IdempotencyService(store, { retentionMs: options.idempotencyRetentionMs, purgeIntervalMs: options.idempotencyPurgeIntervalMs }),
-      exceptions: new ExceptionQueue(store, { audit, resolveOwner: options.resolveOwner }),
+      exceptions: new ExceptionQueue(store, { audit, resolveOwner: options.resolveOwner ?? ownerFromMatrix }),
     };
     bundle = { services, users: 0 };
     bundles.set(store, bundle);

@@ -43,7 +43,7 @@ describe('fabric-store config node', () => {
     // The services work end to end on the real file.
     assert.equal(await a.inbox.add({ source: 'test', messageId: 'm1', payload: { ok: true }, receivedAt: Date.now() }), true);
     const exception = await a.exceptions.add({ process: 'time-to-cash', step: 'post', errorClass: 'validation', message: 'no currency', recordKey: 'Invoice/1' });
-    assert.equal(exception.ownerTeam, 'integration-ops');
+    assert.equal(exception.ownerTeam, 'finance-ops', 'no owner given: the ownership matrix names the team of invoices');
     assert.equal((await b.store!.inboxPending('test', 10)).length, 1);
 
     const store = a.store;

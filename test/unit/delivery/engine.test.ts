@@ -168,7 +168,7 @@ describe('delivery engine: outbox semantics', () => {
     });
     await assert.rejects(conn.submit({ operation: 'op', idempotencyKey: 'rp-1', request: { name: '' }, recordKey: 'Account/r-1', origin: 'node-a', process: 'p', step: 's' }));
     const [ex] = await h.store.exceptionList({ recordKey: 'Account/r-1', status: 'open' });
-    assert.equal(ex.ownerTeam, 'integration-ops');
+    assert.equal(ex.ownerTeam, 'sales-ops', 'the ownership matrix owner of accounts');
     // Through the real ExceptionQueue, as the admin API and the fabric-exceptions node do it.
     const replayed = await h.services.exceptions.replay(ex.id, { actor: 'alice', payload: { name: 'Fixed Ltd' } });
     assert.equal(replayed.status, 'replayed');
