@@ -154,6 +154,23 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       ALTER TABLE inbox ADD COLUMN meta TEXT;
     `,
   },
+  {
+    version: 3,
+    name: 'api_consumers: API keys (bcrypt hashes only) shared by every instance on the store',
+    sql: `
+      CREATE TABLE api_consumers (
+        id         TEXT    PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        scopes     TEXT    NOT NULL,
+        hash       TEXT    NOT NULL,
+        created_at BIGINT  NOT NULL,
+        created_by TEXT,
+        revoked_at BIGINT,
+        revoked_by TEXT,
+        rate_limit TEXT
+      );
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1].version;

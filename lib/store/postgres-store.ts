@@ -19,6 +19,7 @@
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { migratePostgres, quoteIdent } from './postgres-migrations';
 import type {
+  ApiConsumerRecord,
   AuditEntry,
   AuditRecord,
   ExceptionFilter,
@@ -87,6 +88,20 @@ const parseJson = (text: string): Json => JSON.parse(text) as Json;
 
 function setIfPresent<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | null): void {
   if (value !== null && value !== undefined) target[key] = value;
+}
+
+interface ConsumerRow {
+  id: string; name: string; scopes: string; hash: string; created_at: number | string; created_by: string | null;
+  revoked_at: number | string | null; revoked_by: string | null; rate_limit: string | null;
+}
+
+function consumerFromRow(row: ConsumerRow): ApiConsumerRecord {
+  const record: ApiConsumerRecord = { id: row.id, name: row.name, scopes: JSON.parse(row.scopes) as string[], hash: row.hash, createdAt: Number(row.created_at) };
+  setIfPresent(record, 'createdBy', row.created_by);
+  if (row.revoked_at !== null) record.revokedAt = Number(row.revoked_at);
+  setIfPresent(record, 'revokedBy', row.revoked_by);
+  if (row.rate_limit !== null) record.rateLimit = JSON.parse(row.rate_limit) as ApiConsumerRecord['rateLimit'];
+  return record;
 }
 
 function toInbox(row: InboxRow): InboxRecord {
@@ -626,6 +641,33 @@ export class PostgresStore implements Store {
 
   async leaseRelease(name: string, owner: string): Promise<void> {
     await this.query('DELETE FROM leases WHERE name = $1 AND owner = $2', [name, owner]);
+  }
+
+  // ---------- API consumers ----------
+  async consumerAdd(record: ApiConsumerRecord): Promise<boolean> {
+    const r = await this.query(
+      `INSERT INTO api_consumers (id, name, scopes, hash, created_at, created_by, revoked_at, revoked_by, rate_limit)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
+      [
+        record.id, record.name, JSON.stringify(record.scopes), record.hash, record.createdAt, record.createdBy ?? null,
+        record.revokedAt ?? null, record.revokedBy ?? null, record.rateLimit ? JSON.stringify(record.rateLimit) : null,
+      ],
+    );
+    return r.rowCount === 1;
+  }
+
+  async consumerGet(id: string): Promise<ApiConsumerRecord | undefined> {
+    const row = (await this.query<ConsumerRow>('SELECT * FROM api_consumers WHERE id = $1', [id])).rows[0];
+    return row ? consumerFromRow(row) : undefined;
+  }
+
+  async consumerList(): Promise<ApiConsumerRecord[]> {
+    return (await this.query<ConsumerRow>('SELECT * FROM api_consumers ORDER BY created_at, id')).rows.map(consumerFromRow);
+  }
+
+  async consumerRevoke(id: string, now: number, by?: string): Promise<boolean> {
+    const r = await this.query('UPDATE api_consumers SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL', [now, by ?? null, id]);
+    return r.rowCount === 1;
   }
 
   /** Runs a statement in the store's schema (tests and admin tooling only; not part of the Store interface). */

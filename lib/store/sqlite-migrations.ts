@@ -169,6 +169,23 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX inbox_pending ON inbox (source, seq) WHERE status = 'received';
     `,
   },
+  {
+    version: 3,
+    name: 'api_consumers: API keys (bcrypt hashes only) shared by every instance on the store',
+    sql: `
+      CREATE TABLE api_consumers (
+        id         TEXT    PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        scopes     TEXT    NOT NULL,
+        hash       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT,
+        revoked_at INTEGER,
+        revoked_by TEXT,
+        rate_limit TEXT
+      );
+    `,
+  },
 ];
 
 export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

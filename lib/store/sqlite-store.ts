@@ -18,6 +18,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { migrateSqlite } from './sqlite-migrations';
 import type {
+  ApiConsumerRecord,
   AuditEntry,
   AuditRecord,
   ExceptionFilter,
@@ -97,6 +98,20 @@ const parseJson = (text: string): Json => JSON.parse(text) as Json;
 /** Copies `value` into `target[key]` unless it is null (optional fields are absent, not null, in records). */
 function setIfPresent<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | null): void {
   if (value !== null && value !== undefined) target[key] = value;
+}
+
+interface ConsumerRow {
+  id: string; name: string; scopes: string; hash: string; created_at: number | string; created_by: string | null;
+  revoked_at: number | string | null; revoked_by: string | null; rate_limit: string | null;
+}
+
+function consumerFromRow(row: ConsumerRow): ApiConsumerRecord {
+  const record: ApiConsumerRecord = { id: row.id, name: row.name, scopes: JSON.parse(row.scopes) as string[], hash: row.hash, createdAt: Number(row.created_at) };
+  setIfPresent(record, 'createdBy', row.created_by);
+  if (row.revoked_at !== null) record.revokedAt = Number(row.revoked_at);
+  setIfPresent(record, 'revokedBy', row.revoked_by);
+  if (row.rate_limit !== null) record.rateLimit = JSON.parse(row.rate_limit) as ApiConsumerRecord['rateLimit'];
+  return record;
 }
 
 function toInbox(row: InboxRow): InboxRecord {
@@ -818,6 +833,32 @@ export class SqliteStore implements Store {
     return this.write(() => {
       this.run('DELETE FROM leases WHERE name = ? AND owner = ?', name, owner);
     });
+  }
+
+  // ---------- API consumers ----------
+  async consumerAdd(record: ApiConsumerRecord): Promise<boolean> {
+    return this.write(() => {
+      const result = this.run(
+        `INSERT INTO api_consumers (id, name, scopes, hash, created_at, created_by, revoked_at, revoked_by, rate_limit)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        record.id, record.name, JSON.stringify(record.scopes), record.hash, record.createdAt, record.createdBy ?? null,
+        record.revokedAt ?? null, record.revokedBy ?? null, record.rateLimit ? JSON.stringify(record.rateLimit) : null,
+      );
+      return result.changes === 1;
+    });
+  }
+
+  async consumerGet(id: string): Promise<ApiConsumerRecord | undefined> {
+    const row = this.get<ConsumerRow>('SELECT * FROM api_consumers WHERE id = ?', id);
+    return row ? consumerFromRow(row) : undefined;
+  }
+
+  async consumerList(): Promise<ApiConsumerRecord[]> {
+    return this.all<ConsumerRow>('SELECT * FROM api_consumers ORDER BY created_at, id').map(consumerFromRow);
+  }
+
+  async consumerRevoke(id: string, now: number, by?: string): Promise<boolean> {
+    return this.write(() => this.run('UPDATE api_consumers SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL', now, by ?? null, id).changes === 1);
   }
 
   async close(): Promise<void> {

@@ -153,6 +153,21 @@ export interface ProcessInstance {
   attributes?: Json;
 }
 
+// ---------- API consumers (the api-gate's keys; lib/governance/consumers.ts) ----------
+export interface ApiConsumerRecord {
+  /** Non-secret key id (12 hex characters), the lookup prefix of the key `psf_<id>_<secret>`. */
+  id: string;
+  name: string;
+  scopes: string[];
+  /** bcrypt hash of the whole key; the key itself is never stored. */
+  hash: string;
+  createdAt: number;
+  createdBy?: string;
+  revokedAt?: number;
+  revokedBy?: string;
+  rateLimit?: { perSecond: number; burst: number };
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
 
@@ -234,6 +249,15 @@ export interface Store {
   // leases: a single active worker per name across instances (pollers)
   leaseAcquire(name: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
   leaseRelease(name: string, owner: string): Promise<void>;
+
+  // API consumers: shared by every runtime instance on the store, so a key issued or revoked on one holds on all
+  /** Adds a consumer; false (and nothing changes) when its id is already there. */
+  consumerAdd(record: ApiConsumerRecord): Promise<boolean>;
+  consumerGet(id: string): Promise<ApiConsumerRecord | undefined>;
+  /** Every consumer, revoked ones included (for the audit), oldest first. */
+  consumerList(): Promise<ApiConsumerRecord[]>;
+  /** Marks an active consumer revoked; false when it is unknown or already revoked (the first revocation stays). */
+  consumerRevoke(id: string, now: number, by?: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
  * `describeStoreContract('SqliteStore', async () => ({ store, cleanup }))`; each test gets a fresh store.
  */
 import assert from 'node:assert/strict';
-import type { NewException, NewOutboxItem, Store } from '../../../lib/store/store';
+import type { ApiConsumerRecord, NewException, NewOutboxItem, Store } from '../../../lib/store/store';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> | void }>;
 
@@ -428,6 +428,36 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
         assert.equal(await store.leaseAcquire('poller', 'a', T0 + 2000, 1000), false, 'releasing a lease one does not hold does nothing');
         await store.leaseRelease('poller', 'b');
         assert.equal(await store.leaseAcquire('poller', 'a', T0 + 2000, 1000), true);
+      });
+    });
+
+    describe('API consumers', () => {
+      const consumer = (id: string, overrides: Partial<ApiConsumerRecord> = {}): ApiConsumerRecord => ({
+        id, name: `portal ${id}`, scopes: ['projects:read', 'timeentries:write'], hash: `$2b$04$hash-of-${id}`, createdAt: T0, ...overrides,
+      });
+
+      it('adds a consumer once per id and gives back exactly what was stored', async () => {
+        assert.equal(await store.consumerGet('0123456789ab'), undefined);
+        const full = consumer('0123456789ab', { createdBy: 'admin', rateLimit: { perSecond: 5, burst: 10 } });
+        assert.equal(await store.consumerAdd(full), true);
+        assert.equal(await store.consumerAdd(consumer('0123456789ab', { name: 'someone else', hash: 'other' })), false, 'an id is never overwritten');
+        assert.deepEqual(await store.consumerGet('0123456789ab'), full);
+        await store.consumerAdd(consumer('bbbbbbbbbbbb', { createdAt: T0 - 1 }));
+        const minimal = await store.consumerGet('bbbbbbbbbbbb');
+        assert.deepEqual(minimal, consumer('bbbbbbbbbbbb', { createdAt: T0 - 1 }));
+        assert.ok(!('rateLimit' in minimal!) && !('revokedAt' in minimal!) && !('createdBy' in minimal!), 'absent optional fields are absent, not null');
+        assert.deepEqual((await store.consumerList()).map((c) => c.id), ['bbbbbbbbbbbb', '0123456789ab'], 'oldest first');
+      });
+
+      it('revokes an active consumer once and keeps it listed for the audit', async () => {
+        await store.consumerAdd(consumer('aaaaaaaaaaaa'));
+        assert.equal(await store.consumerRevoke('aaaaaaaaaaaa', T0 + 5, 'ops'), true);
+        assert.equal(await store.consumerRevoke('aaaaaaaaaaaa', T0 + 9, 'someone-else'), false, 'already revoked');
+        assert.equal(await store.consumerRevoke('cccccccccccc', T0 + 9), false, 'unknown id');
+        const revoked = await store.consumerGet('aaaaaaaaaaaa');
+        assert.equal(revoked?.revokedAt, T0 + 5);
+        assert.equal(revoked?.revokedBy, 'ops');
+        assert.deepEqual((await store.consumerList()).map((c) => [c.id, c.revokedAt]), [['aaaaaaaaaaaa', T0 + 5]]);
       });
     });
   });
