@@ -1,19 +1,24 @@
 /**
- * API consumers and their keys, kept in a JSON file (default `<userDir>/ps-fabric/api-consumers.json`).
+ * API consumers and their keys, kept in the Store (table `api_consumers`), so every runtime instance on one store
+ * (docs/scale-out.md) knows every key: one issued or revoked on one instance holds on all of them.
  *
  * A key looks like `psf_<keyId>_<secret>`: the key id (12 hex characters) is not secret and is how a key
  * is found; the whole key is stored only as a bcrypt hash. The key is returned once, when it is issued.
  * Verified keys are remembered in memory as a SHA-256 digest so that bcrypt (tens of ms by design) runs
- * once per key and process, not once per request; the digest never reaches the disk.
+ * once per key and process, not once per request; the digest never leaves the process.
  *
- * The file is written atomically (temp file, fsync, rename) with mode 0600. One registry object per file
- * per process (`consumerRegistry(file)`) is shared by the api-gate nodes and the admin API.
- * Why a file and not the store: see docs/security.md ("Where keys live").
+ * A consumer row read from the store is trusted for `cacheTtlMs` (default 2 s) so that a request costs no store
+ * round trip (a PostgreSQL query per request would); a revoke on another instance therefore takes effect here
+ * within that time, a revoke on this instance at once. One registry per store per process (`consumerRegistry`).
+ *
+ * Before the store held them, keys lived in `<userDir>/ps-fabric/api-consumers.json`; `importLegacyFile` carries
+ * such a file over once, into a store that has no consumers yet (docs/security.md, "Where keys live").
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
+import type { ApiConsumerRecord, Store } from '../store/store';
 
 /** `<resource>:<read|write>`; `*` stands for every resource, e.g. `*:read`. */
 export const SCOPE_RE = /^(\*|[a-z][a-z0-9-]{0,63}):(read|write)$/;
@@ -23,6 +28,7 @@ export interface ConsumerRateLimit {
   burst: number;
 }
 
+/** A key as the admin API and the pre-store consumer file show it (times as ISO 8601 text). */
 export interface ApiKeyRecord {
   /** Non-secret key id, the lookup prefix (`psf_<id>_...`). */
   id: string;
@@ -51,38 +57,95 @@ export interface Consumer {
   rateLimit?: ConsumerRateLimit;
 }
 
+/** The shape of the pre-store consumer file (`api-consumers.json`). */
 interface FileShape {
   version: 1;
   keys: ApiKeyRecord[];
 }
 
 const KEY_RE = /^psf_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+const KEY_ID_RE = /^[0-9a-f]{12}$/;
+/** Beyond this many cached rows the cache starts over: random key ids must not grow it without bound. */
+const MAX_CACHED_ROWS = 10_000;
+
+/** The part of the Store the registry needs. */
+export type ConsumerStore = Pick<Store, 'consumerAdd' | 'consumerGet' | 'consumerList' | 'consumerRevoke'>;
+
+export interface ConsumerRegistryOptions {
+  /** bcrypt cost of new keys (default 10; tests use 4). */
+  bcryptRounds?: number;
+  /** How long a consumer row read from the store is used before it is read again (default 2000 ms). */
+  cacheTtlMs?: number;
+  now?: () => number;
+}
+
+export interface LegacyImport {
+  file: string;
+  /** Keys copied into the store. */
+  imported: number;
+  /** Keys of the file left out because the store already had consumers (and not these ids). */
+  skipped: number;
+}
 
 export class ConsumerRegistry {
-  private keys = new Map<string, ApiKeyRecord>();
+  private readonly bcryptRounds: number;
+  private readonly cacheTtlMs: number;
+  private readonly now: () => number;
+  /** Rows (or their absence) as last read from the store, and when. */
+  private readonly rows = new Map<string, { record: ApiConsumerRecord | undefined; readAt: number }>();
+  /** key id -> SHA-256 of the key that passed bcrypt. */
   private readonly verified = new Map<string, string>();
-  private loadedMtime = -1;
+  /** Legacy imports in progress or done: every operation waits for them, so an imported key works from the start. */
+  private pending: Promise<unknown> = Promise.resolve();
+  private readonly imports = new Map<string, Promise<LegacyImport>>();
 
-  constructor(readonly file: string, private readonly bcryptRounds = 10) {
-    this.reload();
+  constructor(readonly store: ConsumerStore, options: ConsumerRegistryOptions = {}) {
+    this.bcryptRounds = options.bcryptRounds ?? 10;
+    this.cacheTtlMs = options.cacheTtlMs ?? 2000;
+    this.now = options.now ?? Date.now;
   }
 
-  /** Re-reads the file if it changed on disk (another process, or an operator editing it). */
-  reload(): void {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(this.file);
-    } catch {
-      this.keys = new Map();
-      this.loadedMtime = -1;
-      return;
+  /**
+   * Copies the keys of a pre-store consumer file into the store, once per file and registry, when the store has
+   * no consumers yet (hashes only, revocations kept). The file itself is left in place (a downgrade still finds it).
+   * Rows are added insert-if-absent, so two instances importing the same file at once add each key once.
+   */
+  importLegacyFile(file: string): Promise<LegacyImport> {
+    const abs = path.resolve(file);
+    let done = this.imports.get(abs);
+    if (!done) {
+      done = this.pending.then(() => this.importNow(abs));
+      this.imports.set(abs, done);
+      // later operations wait for the import but not for its failure (the caller of importLegacyFile sees that)
+      this.pending = done.catch(() => undefined);
     }
-    if (stat.mtimeMs === this.loadedMtime) return;
-    const parsed = JSON.parse(fs.readFileSync(this.file, 'utf8')) as FileShape;
-    if (!parsed || parsed.version !== 1 || !Array.isArray(parsed.keys)) throw new Error(`${this.file}: not a PS Fabric consumer file (expected {"version":1,"keys":[...]})`);
-    this.keys = new Map(parsed.keys.map((k) => [k.id, k]));
-    this.verified.clear();
-    this.loadedMtime = stat.mtimeMs;
+    return done;
+  }
+
+  private async importNow(file: string): Promise<LegacyImport> {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { file, imported: 0, skipped: 0 };
+      throw err;
+    }
+    let parsed: FileShape;
+    try {
+      parsed = JSON.parse(text) as FileShape;
+    } catch (err) {
+      throw new Error(`${file}: not valid JSON (${(err as Error).message}); its API keys were not imported into the store`);
+    }
+    if (!parsed || parsed.version !== 1 || !Array.isArray(parsed.keys)) throw new Error(`${file}: not a PS Fabric consumer file (expected {"version":1,"keys":[...]}); its API keys were not imported into the store`);
+    const records = parsed.keys.map((k, i) => fromFileRecord(k, `${file}: keys[${i}]`));
+    const existing = await this.store.consumerList();
+    if (existing.length) {
+      const known = new Set(existing.map((c) => c.id));
+      return { file, imported: 0, skipped: records.filter((r) => !known.has(r.id)).length };
+    }
+    let imported = 0;
+    for (const record of records) if (await this.store.consumerAdd(record)) imported++;
+    return { file, imported, skipped: 0 };
   }
 
   /** Issues a key. The returned `key` is the only time the secret exists outside the caller's hands. */
@@ -94,45 +157,45 @@ export class ConsumerRegistry {
     const bad = scopes.filter((s) => typeof s !== 'string' || !SCOPE_RE.test(s));
     if (bad.length) throw new RangeError(`invalid scope(s): ${bad.map((s) => JSON.stringify(s)).join(', ')}; expected <resource>:<read|write>`);
     if (input.rateLimit && !(input.rateLimit.perSecond > 0 && input.rateLimit.burst >= 1)) throw new RangeError('rateLimit needs perSecond > 0 and burst >= 1');
-    this.reload();
-    let id: string;
-    do id = crypto.randomBytes(6).toString('hex');
-    while (this.keys.has(id));
-    const key = `psf_${id}_${crypto.randomBytes(32).toString('base64url')}`;
-    const record: ApiKeyRecord = {
-      id,
-      name,
-      scopes,
-      hash: await bcrypt.hash(key, this.bcryptRounds),
-      createdAt: new Date().toISOString(),
-      ...(input.createdBy ? { createdBy: input.createdBy } : {}),
-      ...(input.rateLimit ? { rateLimit: { perSecond: input.rateLimit.perSecond, burst: input.rateLimit.burst } } : {}),
-    };
-    this.keys.set(id, record);
-    this.save();
-    return { key, info: info(record) };
+    await this.pending;
+    for (;;) {
+      const id = crypto.randomBytes(6).toString('hex');
+      const key = `psf_${id}_${crypto.randomBytes(32).toString('base64url')}`;
+      const record: ApiConsumerRecord = {
+        id,
+        name,
+        scopes,
+        hash: await bcrypt.hash(key, this.bcryptRounds),
+        createdAt: this.now(),
+        ...(input.createdBy ? { createdBy: input.createdBy } : {}),
+        ...(input.rateLimit ? { rateLimit: { perSecond: input.rateLimit.perSecond, burst: input.rateLimit.burst } } : {}),
+      };
+      // insert-if-absent: an id another instance took meanwhile is simply drawn again
+      if (!(await this.store.consumerAdd(record))) continue;
+      this.rows.set(id, { record, readAt: this.now() });
+      return { key, info: info(record) };
+    }
   }
 
-  /** Revokes a key (kept in the file, marked revoked, for the audit). False when unknown or already revoked. */
-  revoke(id: string, by?: string): boolean {
-    this.reload();
-    const rec = this.keys.get(id);
-    if (!rec || rec.revokedAt) return false;
-    rec.revokedAt = new Date().toISOString();
-    if (by) rec.revokedBy = by;
+  /** Revokes a key (kept in the store, marked revoked, for the audit). False when unknown or already revoked. */
+  async revoke(id: string, by?: string): Promise<boolean> {
+    if (!KEY_ID_RE.test(id)) return false;
+    await this.pending;
+    const done = await this.store.consumerRevoke(id, this.now(), by);
     this.verified.delete(id);
-    this.save();
-    return true;
+    this.rows.delete(id);
+    return done;
   }
 
-  list(): ApiKeyInfo[] {
-    this.reload();
-    return [...this.keys.values()].map(info);
+  async list(): Promise<ApiKeyInfo[]> {
+    await this.pending;
+    return (await this.store.consumerList()).map(info);
   }
 
-  get(id: string): ApiKeyInfo | undefined {
-    this.reload();
-    const rec = this.keys.get(id);
+  async get(id: string): Promise<ApiKeyInfo | undefined> {
+    if (!KEY_ID_RE.test(id)) return undefined;
+    await this.pending;
+    const rec = await this.store.consumerGet(id);
     return rec ? info(rec) : undefined;
   }
 
@@ -140,9 +203,11 @@ export class ConsumerRegistry {
   async verify(presented: string): Promise<Consumer | undefined> {
     const m = KEY_RE.exec(typeof presented === 'string' ? presented.trim() : '');
     if (!m) return undefined;
-    this.reload();
-    const rec = this.keys.get(m[1]);
-    if (!rec || rec.revokedAt) return undefined;
+    const rec = await this.row(m[1]);
+    if (!rec || rec.revokedAt !== undefined) {
+      this.verified.delete(m[1]);
+      return undefined;
+    }
     const digest = crypto.createHash('sha256').update(presented.trim()).digest('hex');
     const known = this.verified.get(rec.id);
     let ok = known !== undefined && crypto.timingSafeEqual(Buffer.from(known, 'hex'), Buffer.from(digest, 'hex'));
@@ -151,45 +216,71 @@ export class ConsumerRegistry {
       if (ok) this.verified.set(rec.id, digest);
     }
     if (!ok) return undefined;
-    return { id: `api-key:${rec.id}`, kind: 'api-key', name: rec.name, scopes: [...rec.scopes], ...(rec.rateLimit ? { rateLimit: rec.rateLimit } : {}) };
+    return { id: `api-key:${rec.id}`, kind: 'api-key', name: rec.name, scopes: [...rec.scopes], ...(rec.rateLimit ? { rateLimit: { ...rec.rateLimit } } : {}) };
   }
 
-  private save(): void {
-    const data: FileShape = { version: 1, keys: [...this.keys.values()] };
-    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(data, null, 2) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    this.loadedMtime = fs.statSync(this.file).mtimeMs;
+  /** The consumer row, from the cache while it is younger than cacheTtlMs, else from the store. */
+  private async row(id: string): Promise<ApiConsumerRecord | undefined> {
+    const cached = this.rows.get(id);
+    if (cached && this.now() - cached.readAt < this.cacheTtlMs) return cached.record;
+    await this.pending;
+    const record = await this.store.consumerGet(id);
+    if (this.rows.size >= MAX_CACHED_ROWS) this.rows.clear();
+    this.rows.set(id, { record, readAt: this.now() });
+    return record;
   }
 }
 
-function info(rec: ApiKeyRecord): ApiKeyInfo {
-  const { hash: _hash, ...rest } = rec;
-  void _hash;
-  return { ...rest, scopes: [...rest.scopes] };
+function info(rec: ApiConsumerRecord): ApiKeyInfo {
+  return {
+    id: rec.id,
+    name: rec.name,
+    scopes: [...rec.scopes],
+    createdAt: new Date(rec.createdAt).toISOString(),
+    ...(rec.createdBy ? { createdBy: rec.createdBy } : {}),
+    ...(rec.revokedAt !== undefined ? { revokedAt: new Date(rec.revokedAt).toISOString() } : {}),
+    ...(rec.revokedBy ? { revokedBy: rec.revokedBy } : {}),
+    ...(rec.rateLimit ? { rateLimit: { ...rec.rateLimit } } : {}),
+  };
 }
 
-const registries = new Map<string, ConsumerRegistry>();
+/** A key of the pre-store file as a store row; `where` names it in the error when a field is unusable. */
+function fromFileRecord(k: ApiKeyRecord, where: string): ApiConsumerRecord {
+  const time = (v: unknown, field: string): number => {
+    const t = typeof v === 'string' ? Date.parse(v) : NaN;
+    if (!Number.isFinite(t)) throw new Error(`${where}.${field}: expected an ISO 8601 time, got ${JSON.stringify(v)}`);
+    return t;
+  };
+  if (!k || typeof k.id !== 'string' || !KEY_ID_RE.test(k.id)) throw new Error(`${where}.id: expected 12 hex characters`);
+  if (typeof k.name !== 'string' || !k.name) throw new Error(`${where}.name: expected a non-empty string`);
+  if (!Array.isArray(k.scopes) || !k.scopes.every((sc) => typeof sc === 'string' && SCOPE_RE.test(sc))) throw new Error(`${where}.scopes: expected <resource>:<read|write> strings`);
+  if (typeof k.hash !== 'string' || !k.hash.startsWith('$2')) throw new Error(`${where}.hash: expected a bcrypt hash`);
+  return {
+    id: k.id,
+    name: k.name,
+    scopes: [...k.scopes],
+    hash: k.hash,
+    createdAt: time(k.createdAt, 'createdAt'),
+    ...(k.createdBy ? { createdBy: String(k.createdBy) } : {}),
+    ...(k.revokedAt ? { revokedAt: time(k.revokedAt, 'revokedAt') } : {}),
+    ...(k.revokedBy ? { revokedBy: String(k.revokedBy) } : {}),
+    ...(k.rateLimit ? { rateLimit: { perSecond: Number(k.rateLimit.perSecond), burst: Number(k.rateLimit.burst) } } : {}),
+  };
+}
 
-/** The process-wide registry of a file (shared by every api-gate node and the admin API). */
-export function consumerRegistry(file: string): ConsumerRegistry {
-  const abs = path.resolve(file);
-  let r = registries.get(abs);
+const registries = new WeakMap<ConsumerStore, ConsumerRegistry>();
+
+/** The process-wide registry of a store (shared by every api-gate node and the admin API on it). */
+export function consumerRegistry(store: ConsumerStore): ConsumerRegistry {
+  let r = registries.get(store);
   if (!r) {
-    r = new ConsumerRegistry(abs);
-    registries.set(abs, r);
+    r = new ConsumerRegistry(store);
+    registries.set(store, r);
   }
   return r;
 }
 
-/** `<userDir>/ps-fabric/api-consumers.json`, or FABRIC_API_CONSUMERS_FILE when set. */
+/** The pre-store consumer file: `<userDir>/ps-fabric/api-consumers.json`, or FABRIC_API_CONSUMERS_FILE when set. */
 export function defaultConsumersFile(userDir: string | undefined): string {
   if (process.env.FABRIC_API_CONSUMERS_FILE) return process.env.FABRIC_API_CONSUMERS_FILE;
   return path.join(userDir || process.cwd(), 'ps-fabric', 'api-consumers.json');

@@ -10,9 +10,14 @@
  *   POST   /ps-fabric/api-keys            {name, scopes[], rateLimit?} -> 201 {key, ...} (the key is shown once)
  *   DELETE /ps-fabric/api-keys/:id        revoke
  *   GET    /ps-fabric/api-scopes          the scopes a key can be given
+ *
+ * Keys live in the runtime's store (the SQLite file, or PostgreSQL in a scale-out runtime), so every instance on
+ * one store shares them; a pre-store `api-consumers.json` is imported once (lib/governance/consumers.ts).
  */
 import { ApiGate, globalAuditSink, type GateResult } from '../../lib/governance/api-gate';
-import { consumerRegistry, defaultConsumersFile } from '../../lib/governance/consumers';
+import { consumerRegistry, defaultConsumersFile, type ConsumerRegistry, type LegacyImport } from '../../lib/governance/consumers';
+import { resolveStorePath } from '../../lib/fabric/store-path';
+import { openStore, type StoreHandle, type StoreOptions } from '../../lib/store/registry';
 import { JwtVerifier } from '../../lib/governance/jwt';
 import { allScopes } from '../../lib/governance/resources';
 import { applyHeaders, SECURITY_HEADERS } from '../../lib/governance/security';
@@ -58,7 +63,7 @@ interface Node {
 type Handler = (req: HttpReq, res: HttpRes & { send?: (b: unknown) => unknown }, next?: () => void) => unknown;
 interface NodeAPI {
   nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: ApiGateConfig) => void): void };
-  settings: { userDir?: string };
+  settings: { userDir?: string; fabric?: { store?: StoreOptions; storePath?: string } };
   httpAdmin?: { get(path: string, ...h: Handler[]): void; post(path: string, ...h: Handler[]): void; delete(path: string, ...h: Handler[]): void };
   auth?: { needsPermission(permission: string): Handler };
   log?: { info(msg: string): void; warn(msg: string): void };
@@ -69,7 +74,7 @@ interface ApiGateConfig {
   id: string;
   name?: string;
   basePath?: string;
-  /** Consumer file; empty = `<userDir>/ps-fabric/api-consumers.json` (the one the admin API manages). */
+  /** Pre-store consumer file to import once; empty = `<userDir>/ps-fabric/api-consumers.json`. Keys now live in the store. */
   consumersFile?: string;
   acceptKeys?: boolean;
   jwtIssuer?: string;
@@ -83,6 +88,32 @@ interface ApiGateConfig {
   publicOpenApi?: boolean;
   /** Answer GET <base>/v1/openapi.json itself with the generated document (default true). */
   serveOpenApi?: boolean;
+}
+
+/** The runtime's store (PostgreSQL in a scale-out runtime, settings.fabric.store), else its SQLite file: where keys live. */
+function keyStoreOptions(RED: NodeAPI): StoreOptions {
+  const runtimeStore = RED.settings.fabric?.store;
+  if (runtimeStore) return runtimeStore;
+  return { kind: 'sqlite', path: resolveStorePath(undefined, { userDir: RED.settings.userDir, runtimeStorePath: RED.settings.fabric?.storePath }) };
+}
+
+const announced = new WeakSet<Promise<LegacyImport>>();
+
+/** The store's registry, with the pre-store file `file` imported (once) and the import logged once. */
+function registryWithImport(RED: NodeAPI, store: StoreHandle['store'], file: string): ConsumerRegistry {
+  const registry = consumerRegistry(store);
+  const imported = registry.importLegacyFile(file);
+  if (!announced.has(imported)) {
+    announced.add(imported);
+    imported.then(
+      (r) => {
+        if (r.imported) RED.log?.info(`ps-fabric: imported ${r.imported} API key(s) from ${r.file} into the store; the file is no longer read and can be removed once every instance runs this version`);
+        if (r.skipped) RED.log?.warn(`ps-fabric: ${r.skipped} API key(s) in ${r.file} were not imported because the store already has API keys; issue them again at /ps-fabric/api-keys`);
+      },
+      (err: Error) => RED.log?.warn(`ps-fabric: API keys not imported: ${err.message}`),
+    );
+  }
+  return registry;
 }
 
 function num(v: unknown, dflt: number): number {
@@ -99,6 +130,7 @@ module.exports = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     let gate: ApiGate | undefined;
+    let keyStore: StoreHandle | undefined;
     // `${FABRIC_API_JWT_...}` properties whose variable is not set stay literal in Node-RED: treat them as empty
     for (const k of ['jwtIssuer', 'jwtAudience', 'jwksUrl', 'jwtPublicKey'] as const) {
       if (typeof config[k] === 'string' && /^\$\{[^}]*\}$/.test(String(config[k]).trim())) config[k] = '';
@@ -107,8 +139,9 @@ module.exports = function (RED: NodeAPI) {
       const jwt = config.jwtIssuer
         ? new JwtVerifier({ issuer: config.jwtIssuer, audience: String(config.jwtAudience ?? '').split(/[\s,]+/).filter(Boolean), jwksUrl: config.jwksUrl || undefined, publicKey: config.jwtPublicKey || undefined })
         : undefined;
+      if (config.acceptKeys !== false) keyStore = openStore(keyStoreOptions(RED));
       gate = new ApiGate({
-        consumers: config.acceptKeys === false ? undefined : consumerRegistry(config.consumersFile || defaultConsumersFile(RED.settings.userDir)),
+        consumers: keyStore ? registryWithImport(RED, keyStore.store, config.consumersFile || defaultConsumersFile(RED.settings.userDir)) : undefined,
         jwt,
         rateLimit: { perSecond: num(config.ratePerSecond, 10), burst: num(config.rateBurst, 20) },
         maxBodyBytes: num(config.maxBodyBytes, 256 * 1024),
@@ -184,7 +217,15 @@ module.exports = function (RED: NodeAPI) {
           done(err);
         });
     });
-    node.on('close', (_removed, done) => done());
+    node.on('close', (_removed, done) => {
+      const handle = keyStore;
+      keyStore = undefined;
+      if (!handle) return done();
+      handle.release().then(() => done(), (err: Error) => {
+        node.warn(err.message);
+        done();
+      });
+    });
   }
   RED.nodes.registerType('api-gate', ApiGateNode);
   registerAdminApi(RED);
@@ -194,7 +235,16 @@ function registerAdminApi(RED: NodeAPI): void {
   const admin = RED.httpAdmin;
   if (!admin) return;
   const perm: Handler = RED.auth?.needsPermission ? RED.auth.needsPermission('ps-fabric.admin') : (_req, _res, next) => next?.();
-  const registry = () => consumerRegistry(defaultConsumersFile(RED.settings.userDir));
+  // A handle per request: the store stays open while an api-gate node or the runtime holds it (then this is a
+  // lookup), and is not kept open by the admin API alone.
+  const withRegistry = async <T>(fn: (registry: ConsumerRegistry) => Promise<T>): Promise<T> => {
+    const handle = openStore(keyStoreOptions(RED));
+    try {
+      return await fn(registryWithImport(RED, handle.store, defaultConsumersFile(RED.settings.userDir)));
+    } finally {
+      await handle.release();
+    }
+  };
   const reply = (res: HttpRes, status: number, body?: unknown) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     if (body === undefined) res.status(status).end();
@@ -213,16 +263,13 @@ function registerAdminApi(RED: NodeAPI): void {
 
   admin.get('/ps-fabric/api-scopes', perm, (_req, res) => reply(res, 200, { scopes: [...allScopes(), '*:read', '*:write'] }));
   admin.get('/ps-fabric/api-keys', perm, (_req, res) => {
-    try {
-      reply(res, 200, { keys: registry().list() });
-    } catch (err) {
-      reply(res, 500, { error: (err as Error).message });
-    }
+    withRegistry((registry) => registry.list())
+      .then((keys) => reply(res, 200, { keys }))
+      .catch((err: Error) => reply(res, 500, { error: err.message }));
   });
   admin.post('/ps-fabric/api-keys', perm, (req, res) => {
     const body = (req.body ?? {}) as { name?: string; scopes?: string[]; rateLimit?: { perSecond: number; burst: number } };
-    registry()
-      .issue({ name: String(body.name ?? ''), scopes: Array.isArray(body.scopes) ? body.scopes : [], rateLimit: body.rateLimit, createdBy: who(req) })
+    withRegistry((registry) => registry.issue({ name: String(body.name ?? ''), scopes: Array.isArray(body.scopes) ? body.scopes : [], rateLimit: body.rateLimit, createdBy: who(req) }))
       .then(({ key, info }) => {
         audit(req, 'issued', info.id);
         reply(res, 201, { ...info, key, note: 'store this key now: it is not shown again' });
@@ -232,12 +279,12 @@ function registerAdminApi(RED: NodeAPI): void {
   admin.delete('/ps-fabric/api-keys/:id', perm, (req, res) => {
     const id = String(req.params?.id ?? '');
     if (!/^[0-9a-f]{12}$/.test(id)) return reply(res, 400, { error: 'invalid key id' });
-    try {
-      if (!registry().revoke(id, who(req))) return reply(res, 404, { error: 'no active key with that id' });
-      audit(req, 'revoked', id);
-      reply(res, 204);
-    } catch (err) {
-      reply(res, 500, { error: (err as Error).message });
-    }
+    withRegistry((registry) => registry.revoke(id, who(req)))
+      .then((revoked) => {
+        if (!revoked) return reply(res, 404, { error: 'no active key with that id' });
+        audit(req, 'revoked', id);
+        reply(res, 204);
+      })
+      .catch((err: Error) => reply(res, 500, { error: err.message }));
   });
 }

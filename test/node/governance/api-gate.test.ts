@@ -3,11 +3,14 @@
  * requests over real HTTP, every response checked against the generated OpenAPI document's schemas.
  */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
+import bcrypt from 'bcryptjs';
+import Database from 'better-sqlite3';
 import addFormats from 'ajv-formats';
 import { buildOpenApi } from '../../../lib/governance/openapi';
 import { tempDir } from '../../support/tmp';
@@ -109,10 +112,16 @@ describe('api-gate node in Node-RED', function () {
   let adminPort: number;
   let key: string;
   let readKey: string;
+  let legacyKey: string;
 
   before(async () => {
     t = tempDir();
     helper.settings({ userDir: t.dir });
+    // a key issued by an earlier version, in its key file: imported into the store when the gate starts
+    const legacyId = crypto.randomBytes(6).toString('hex');
+    legacyKey = `psf_${legacyId}_${crypto.randomBytes(32).toString('base64url')}`;
+    fs.mkdirSync(path.join(t.dir, 'ps-fabric'));
+    fs.writeFileSync(path.join(t.dir, 'ps-fabric', 'api-consumers.json'), JSON.stringify({ version: 1, keys: [{ id: legacyId, name: 'legacy', scopes: ['projects:read'], hash: await bcrypt.hash(legacyKey, 4), createdAt: '2026-10-01T08:00:00.000Z' }] }));
     const routes = [
       ['get', '/api/v1/openapi.json'],
       ['get', '/api/v1/projects'],
@@ -148,15 +157,29 @@ describe('api-gate node in Node-RED', function () {
     t.cleanup();
   });
 
-  it('the admin API lists keys without secrets and the key file holds only hashes', async () => {
+  it('the admin API lists keys without secrets and the store holds only hashes', async () => {
     const list = await request(adminPort, 'GET', '/ps-fabric/api-keys');
     assert.equal(list.status, 200);
-    assert.equal(list.body.keys.length, 2);
+    assert.deepEqual(list.body.keys.map((k: any) => k.name).sort(), ['bi', 'legacy', 'portal']);
     assert.ok(list.body.keys.every((k: any) => !('hash' in k) && !('key' in k)));
-    const text = fs.readFileSync(path.join(t.dir, 'ps-fabric', 'api-consumers.json'), 'utf8');
-    assert.ok(!text.includes(key) && !text.includes(readKey));
+    // the runtime's store (no fabric settings here: <userDir>/ps-fabric.sqlite)
+    const db = new Database(path.join(t.dir, 'ps-fabric.sqlite'), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT * FROM api_consumers').all() as Array<{ hash: string }>;
+      assert.equal(rows.length, 3);
+      assert.ok(rows.every((r) => /^\$2[ab]\$/.test(r.hash)));
+      const text = JSON.stringify(rows);
+      assert.ok(!text.includes(key) && !text.includes(readKey));
+    } finally {
+      db.close();
+    }
     const bad = await request(adminPort, 'POST', '/ps-fabric/api-keys', { 'content-type': 'application/json' }, JSON.stringify({ name: 'x', scopes: ['root'] }));
     assert.equal(bad.status, 400);
+  });
+
+  it('a key from the key file of an earlier version still works (imported into the store at start)', async () => {
+    const r = await request(port, 'GET', '/api/v1/projects', { 'x-api-key': legacyKey });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
   });
 
   it('serves openapi.json publicly, with security headers and no X-Powered-By', async () => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ApiGate, type ApiAuditEvent, type GateRequest, type GateResult } from '../../../lib/governance/api-gate';
 import { ConsumerRegistry } from '../../../lib/governance/consumers';
+import { SqliteStore } from '../../../lib/store/sqlite-store';
 import { canonicalValidator } from '../../../lib/governance/validation';
 import { tempDir } from '../../support/tmp';
 
@@ -12,6 +13,7 @@ const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(fixtures,
 describe('governance: ApiGate', () => {
   let t: ReturnType<typeof tempDir>;
   let reg: ConsumerRegistry;
+  let store: SqliteStore;
   let key: string;
   let readOnly: string;
   let now = 1_800_000_000_000;
@@ -20,11 +22,15 @@ describe('governance: ApiGate', () => {
 
   before(async () => {
     t = tempDir();
-    reg = new ConsumerRegistry(path.join(t.dir, 'c.json'), 4);
+    store = new SqliteStore({ path: path.join(t.dir, 'store.sqlite') });
+    reg = new ConsumerRegistry(store, { bcryptRounds: 4 });
     key = (await reg.issue({ name: 'portal', scopes: ['projects:read', 'projects:write', 'timeentries:write', 'requests:read'] })).key;
     readOnly = (await reg.issue({ name: 'bi', scopes: ['*:read'], rateLimit: { perSecond: 1, burst: 2 } })).key;
   });
-  after(() => t.cleanup());
+  after(async () => {
+    await store.close();
+    t.cleanup();
+  });
   beforeEach(() => {
     audit = [];
     gate = new ApiGate({ consumers: reg, validator: canonicalValidator(), audit: (e) => void audit.push(e), maxBodyBytes: 64 * 1024, now: () => now });
