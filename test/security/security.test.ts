@@ -626,8 +626,17 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       } finally {
         d.close();
       }
-      const consumers = fs.readFileSync(path.join(tmp.dir, 'ps-fabric', 'api-consumers.json'), 'utf8');
-      for (const k of Object.values(keys)) assert.ok(!consumers.includes(k.key), 'API keys are stored hashed');
+      // API keys live in the runtime's store (api_consumers), as bcrypt hashes only
+      const kd = db();
+      try {
+        const consumers = kd.prepare('SELECT * FROM api_consumers').all() as Array<{ hash: string }>;
+        assert.ok(consumers.length >= Object.keys(keys).length, 'the issued keys are in the store');
+        assert.ok(consumers.every((c) => /^\$2[ab]\$/.test(c.hash)), 'stored as bcrypt hashes');
+        const dump = JSON.stringify(consumers);
+        for (const k of Object.values(keys)) assert.ok(!dump.includes(k.key), 'API keys are stored hashed');
+      } finally {
+        kd.close();
+      }
     });
   });
 
