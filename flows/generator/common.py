@@ -42,6 +42,11 @@ class Tab:
         self.nodes.append(n)
         return nid
     def comment(self, nid, x, y, g, name, info=""):
+        # x is the node's centre: keep a long comment's left edge inside its group, or the editor grows the group to
+        # negative x and the tab opens with the group's left side cut off
+        if g:
+            half = (len(name) * 7 + 50) // 2
+            x = max(x, self.groups[g]["x"] + 20 + half)
         return self.add(nid, "comment", x, y, g, name=name, info=info)
 
 def link(tab, out_id, in_id, xo, yo, xi, yi, go, gi, name):
