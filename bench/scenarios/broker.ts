@@ -17,7 +17,8 @@ interface Run {
 }
 
 async function runOnce(persistence: 'level' | 'memory', count: number): Promise<Run> {
-  const child = await startChild('broker', { BENCH_PERSISTENCE: persistence });
+  const profDir = process.env.BENCH_CPU_PROF; // the broker child runs with --cpu-prof, one profile per round
+  const child = await startChild('broker', { BENCH_PERSISTENCE: persistence }, [], profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=broker-${persistence}-${count}-${Date.now()}.cpuprofile`] : []);
   const rss = rssSampler(child.proc.pid!);
   try {
     const url = child.ready.url as string;
