@@ -73,13 +73,13 @@ function templatePresent(): boolean {
 
 /**
  * Nodes a legacy entry passes after the MQTT-in node on its way to the ERP. Template (flows/time-to-cash.json):
- * legacy-erp decode, join (batch), change (FR01 projects), link out, link in, process-step (group + build),
- * switch (ERP), change (canonical invoice), legacy-erp encode, function (flat lines as bytes), fabric-mqtt-out = 11.
+ * legacy-erp decode, join (batch), change (FR01 projects), link out + link in (entries), process-step (group + build),
+ * link out + link in (invoices), switch (ERP), legacy-erp post (the invoice as IH/IL lines over MQTT) = 10.
  * Fallback flow: 7.
  */
 function subjectHops(): number {
   if (!(templatePresent() && !process.env.BENCH_FALLBACK)) return FABRIC_FALLBACK_HOPS;
-  return 11;
+  return 10;
 }
 const usingTemplate = () => templatePresent() && !process.env.BENCH_FALLBACK;
 
