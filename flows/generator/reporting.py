@@ -7,23 +7,23 @@ def rep():
     t.add("rep-tick", "inject", 150, 80, g1, wires=[["rep-params"]], name="hourly (and at start)", props=[{"p": "payload"}], repeat="${FABRIC_REPORTING_INTERVAL}", crontab="", once=True, onceDelay="20", topic="", payload="", payloadType="date")
     t.comment("rep-c1", 330, 120, g1, "Reads the PSA and the ERPs through their connector nodes (rate limited)")
     g2 = t.group("rep-g2", "2. Gather + roll-up", 20, 180, 900, 160, "#dbe9f6")
-    t.add("rep-params", "change", 380, 80, g1, wires=[["rep-gather"]], name="time entries with their workspaces", rules=[{"t": "set", "p": "params", "pt": "msg", "to": "{\"per_page\":200,\"include\":\"workspace\"}", "tot": "json"}, {"t": "delete", "p": "payload", "pt": "msg"}])
-    t.add("rep-gather", "kantata", 180, 240, g2, wires=[["rep-shape"]], name="Kantata: time entries (all pages)", kantata="psf-kantata", operation="list", collection="time_entries", paging="all", pollSeconds=60, output="entry", maxRecords=50000, workspaceId="")
-    t.add("rep-shape", "function", 380, 240, g2, wires=[["rep-rollup", "rep-recon-shape"]], name="to report records", func=REPORT_SHAPE, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
+    t.add("rep-params", "change", 380, 80, g1, wires=[["rep-lo-tick"]], name="time entries with their workspaces", rules=[{"t": "set", "p": "params", "pt": "msg", "to": "{\"per_page\":200,\"include\":\"workspace\"}", "tot": "json"}, {"t": "delete", "p": "payload", "pt": "msg"}])
+    t.add("rep-gather", "kantata", 260, 240, g2, wires=[["rep-shape"]], name="Kantata: time entries (all pages)", kantata="psf-kantata", operation="list", collection="time_entries", paging="all", pollSeconds=60, output="entry", maxRecords=50000, workspaceId="")
+    t.add("rep-shape", "function", 380, 240, g2, wires=[["rep-rollup", "rep-lo-recon"]], name="to report records", func=REPORT_SHAPE, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
     t.add("rep-rollup", "process-step", 600, 220, g2, wires=[["rep-pub-rollup"]], name="roll-up", store="psf-store", step="rollup", outputs=1)
     t.add("rep-pub-rollup", "fabric-mqtt-out", 800, 220, g2, name="fabric/v1/kpi/rollup", broker="psf-broker", topic="fabric/v1/kpi/rollup", qos="1", retain=True)
-    g3 = t.group("rep-g3", "3. Reconciliation CRM / ERP / PSA + KPI snapshot", 20, 360, 900, 160, "#e8e0f5")
-    t.add("rep-recon-in", "fabric-mqtt-in", 180, 480, g3, wires=[["rep-recon-unwrap"], []], name="fabric/v1/kpi/reconcile-request", broker="psf-broker", store="psf-store", topic="fabric/v1/kpi/reconcile-request", qos="1", outputs=2)
-    t.add("rep-recon-unwrap", "change", 400, 500, g3, wires=[["rep-recon-shape"]], name="reconInput = event data", rules=[{"t": "set", "p": "reconInput", "pt": "msg", "to": "payload.data", "tot": "msg"}, {"t": "set", "p": "reconRequestId", "pt": "msg", "to": "payload.id", "tot": "msg"}])
-    t.add("rep-recon-shape", "function", 180, 420, g3, wires=[["rep-recon"], ["rep-gx-start"]], name="lists given? else read them", func=RECON_ROUTE, outputs=2, timeout=0, noerr=0, initialize="", finalize="", libs=[])
-    t.add("rep-recon", "process-step", 400, 420, g3, wires=[["rep-pub-recon", "rep-kpi"]], name="reconcile", store="psf-store", step="reconcile", outputs=1)
-    t.add("rep-pub-recon", "fabric-mqtt-out", 640, 400, g3, name="fabric/v1/kpi/reconciliation", broker="psf-broker", topic="fabric/v1/kpi/reconciliation", qos="1", retain=True)
-    t.add("rep-kpi", "process-step", 620, 460, g3, wires=[["rep-pub-kpi"]], name="KPI snapshot", store="psf-store", step="kpi", outputs=1)
-    t.add("rep-pub-kpi", "fabric-mqtt-out", 820, 460, g3, name="fabric/v1/kpi/snapshot", broker="psf-broker", topic="fabric/v1/kpi/snapshot", qos="1", retain=True)
+    g3 = t.group("rep-g3", "3. Reconciliation CRM / ERP / PSA + KPI snapshot", 20, 360, 1060, 160, "#e8e0f5")
+    t.add("rep-recon-in", "fabric-mqtt-in", 200, 480, g3, wires=[["rep-recon-unwrap"], []], name="fabric/v1/kpi/reconcile-request", broker="psf-broker", store="psf-store", topic="fabric/v1/kpi/reconcile-request", qos="1", outputs=2)
+    t.add("rep-recon-unwrap", "change", 440, 500, g3, wires=[["rep-recon-shape"]], name="reconInput = event data", rules=[{"t": "set", "p": "reconInput", "pt": "msg", "to": "payload.data", "tot": "msg"}, {"t": "set", "p": "reconRequestId", "pt": "msg", "to": "payload.id", "tot": "msg"}])
+    t.add("rep-recon-shape", "function", 240, 420, g3, wires=[["rep-recon"], ["rep-lo-read"]], name="lists given? else read them", func=RECON_ROUTE, outputs=2, timeout=0, noerr=0, initialize="", finalize="", libs=[])
+    t.add("rep-recon", "process-step", 540, 420, g3, wires=[["rep-pub-recon", "rep-kpi"]], name="reconcile", store="psf-store", step="reconcile", outputs=1)
+    t.add("rep-pub-recon", "fabric-mqtt-out", 800, 400, g3, name="fabric/v1/kpi/reconciliation", broker="psf-broker", topic="fabric/v1/kpi/reconciliation", qos="1", retain=True)
+    t.add("rep-kpi", "process-step", 780, 460, g3, wires=[["rep-pub-kpi"]], name="KPI snapshot", store="psf-store", step="kpi", outputs=1)
+    t.add("rep-pub-kpi", "fabric-mqtt-out", 980, 460, g3, name="fabric/v1/kpi/snapshot", broker="psf-broker", topic="fabric/v1/kpi/snapshot", qos="1", retain=True)
     # 3a. a run without lists reads them through the connector nodes (each read rate limited by its connection)
-    ga = t.group("rep-g3a", "3a. Read the lists: CRM accounts + closed-won deals, ERP customers + projects, PSA workspaces", 960, 20, 1180, 500, "#fdf0d5")
-    t.comment("rep-ca", 1300, 60, ga, "Keyed by our external ids: customers ACC-xxxx (Salesforce External_Id__c, NetSuite externalId, BC number, Kantata field 503), projects PRJ-<opportunity> (NetSuite job / BC project externalId or number, Kantata field 502)")
-    t.add("rep-gx-start", "change", 1080, 110, ga, wires=[["rep-gx-sf-acc"]], name="start: empty lists", rules=[{"t": "set", "p": "recon", "pt": "msg", "to": "{}", "tot": "json"}] + [{"t": "delete", "p": k, "pt": "msg"} for k in ("payload", "params", "reportInput", "query", "collection", "entitySet", "filter", "top", "expand", "paging", "id")])
+    ga = t.group("rep-g3a", "3a. Read the lists: CRM accounts + closed-won deals, ERP customers + projects, PSA workspaces", 1220, 20, 1180, 500, "#fdf0d5")
+    t.comment("rep-ca", 1560, 60, ga, "Keyed by our external ids: customers ACC-xxxx (Salesforce External_Id__c, NetSuite externalId, BC number, Kantata field 503), projects PRJ-<opportunity> (NetSuite job / BC project externalId or number, Kantata field 502)")
+    t.add("rep-gx-start", "change", 1360, 110, ga, wires=[["rep-gx-sf-acc"]], name="start: empty lists", rules=[{"t": "set", "p": "recon", "pt": "msg", "to": "{}", "tot": "json"}] + [{"t": "delete", "p": k, "pt": "msg"} for k in ("payload", "params", "reportInput", "query", "collection", "entitySet", "filter", "top", "expand", "paging", "id")])
     chain = [
         ("rep-gx-sf-acc", "salesforce", "Salesforce: accounts", dict(salesforce="psf-salesforce", operation="query", soql="SELECT Id, Name, External_Id__c, CurrencyIsoCode, Billing_Entity__c FROM Account", paging="all"), "accounts"),
         ("rep-gx-sf-opp", "salesforce", "Salesforce: closed-won opportunities", dict(salesforce="psf-salesforce", operation="query", soql="SELECT Id, Name, AccountId, CurrencyIsoCode FROM Opportunity WHERE StageName = 'Closed Won'", paging="all"), "opportunities"),
@@ -36,7 +36,7 @@ def rep():
         ("rep-gx-kantata", "kantata", "Kantata: workspaces (all pages)", dict(kantata="psf-kantata", operation="list", collection="workspaces", paging="all", pollSeconds=60, output="entry", maxRecords=50000, workspaceId=""), "workspaces"),
     ]
     for i, (nid, ntype, name, props, key) in enumerate(chain):
-        x, y = 1100 + (i % 3) * 360, 170 + (i // 3) * 110
+        x, y = 1360 + (i % 3) * 360, 170 + (i // 3) * 110
         keep = f"{nid}-keep"
         nxt = chain[i + 1][0] if i + 1 < len(chain) else "rep-gx-build"
         t.add(nid, ntype, x, y, ga, wires=[[keep]], name=name, **props)
@@ -44,7 +44,18 @@ def rep():
         if nxt == "rep-gx-kantata":
             rules.append({"t": "set", "p": "params", "pt": "msg", "to": "{\"per_page\":200}", "tot": "json"})
         t.add(keep, "change", x + 180, y + 40, ga, wires=[[nxt]], name=f"keep {key}", rules=rules)
-    t.add("rep-gx-build", "function", 1300, 490, ga, wires=[["rep-recon"]], name="customers + projects per system", func=RECON_BUILD, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
+    t.add("rep-gx-build", "function", 1560, 490, ga, wires=[["rep-lo-lists"]], name="customers + projects per system", func=RECON_BUILD, outputs=1, timeout=0, noerr=0, initialize="", finalize="", libs=[])
+    # link pairs between the sections (no wire crosses a group)
+    lo = lambda nid, x, y, g, name, to: t.add(nid, "link out", x, y, g, name=name, mode="link", links=to)
+    li = lambda nid, x, y, g, name, frm, to: t.add(nid, "link in", x, y, g, name=name, links=frm, wires=[[to]])
+    lo("rep-lo-tick", 540, 80, g1, "gather", ["rep-li-tick"])
+    li("rep-li-tick", 80, 240, g2, "gather", ["rep-lo-tick"], "rep-gather")
+    lo("rep-lo-recon", 560, 280, g2, "reconcile the tick", ["rep-li-recon"])
+    li("rep-li-recon", 80, 420, g3, "reconcile the tick", ["rep-lo-recon"], "rep-recon-shape")
+    lo("rep-lo-read", 380, 450, g3, "read the lists", ["rep-li-read"])
+    li("rep-li-read", 1260, 110, ga, "read the lists", ["rep-lo-read"], "rep-gx-start")
+    lo("rep-lo-lists", 1760, 490, ga, "lists read", ["rep-li-lists"])
+    li("rep-li-lists", 420, 385, g3, "lists read", ["rep-lo-lists"], "rep-recon")
     g4 = t.group("rep-g4", "4. Errors -> exception queue", 20, 540, 600, 100, "#f8d7da")
     t.add("rep-catch", "catch", 120, 590, g4, wires=[["rep-exc"]], name="any step failed", scope=None, uncaught=False)
     exc(t, "rep-exc", 340, 590, g4, "performance-to-reporting", "", "integration-ops", "permanent", False)
