@@ -128,14 +128,12 @@ describe('PS Fabric in the browser', function () {
       throw err;
     }
     // README's picture: a deployed template from its top-left corner, without the deploy notifications over it
-    await page.evaluate(() => {
-      (window as unknown as { RED: { workspaces: { show(id: string): void } } }).RED.workspaces.show('psf-tab-co');
+    // (a string: this runs in the browser, and the project's TypeScript has no DOM types)
+    await page.evaluate(`RED.workspaces.show('psf-tab-co');
       document.querySelectorAll('.red-ui-notification').forEach((n) => n.remove());
-      const chart = document.getElementById('red-ui-workspace-chart');
-      if (chart) chart.scrollTo(0, 0);
-    });
+      document.getElementById('red-ui-workspace-chart')?.scrollTo(0, 0);`);
     await page.locator('#red-ui-workspace-chart').getByText('plan amendment', { exact: true }).waitFor({ timeout: 10000 });
-    await page.evaluate(() => document.getElementById('red-ui-workspace-chart')?.scrollTo(0, 0)); // after the tab restored its own scroll
+    await page.evaluate(`document.getElementById('red-ui-workspace-chart')?.scrollTo(0, 0)`); // after the tab restored its own scroll
     await shot(page, 'editor-template.png');
   });
 
