@@ -43,7 +43,12 @@ const BUFFER = { valueEncoding: 'buffer' };
 export interface CoalescingLevelOptions {
   /** Values kept after they were written, for read-back by the next call on the same message. Default 8192. */
   cacheEntries?: number;
+  /** ... and their total size (a QoS 1 payload may be up to maxPacketBytes). Default 16 MiB. */
+  cacheBytes?: number;
 }
+
+/** Read back with `get` by the persistence; retained messages and subscriptions are only ever iterated. */
+const CACHED_PREFIXES = ['outgoing:', 'outgoing-id:', 'incoming:', 'will:'];
 
 export interface CoalescingStats {
   /** LevelDB batch writes issued. */
@@ -59,17 +64,19 @@ export class CoalescingLevel {
   readonly stats: CoalescingStats = { batches: 0, ops: 0, memoryReads: 0, dbReads: 0 };
   private readonly db: any;
   private readonly cacheEntries: number;
+  private readonly cacheBytesMax: number;
+  private cacheBytes = 0;
   /** Steps not yet finished; the first one is the one running when `running` is set. */
   private readonly steps: Step[] = [];
   private running = false;
   private scheduled = false;
   private readonly cache = new Map<string, Buffer>();
-  private idleWaiters: Array<() => void> = [];
   private closed = false;
 
   constructor(db: any, options: CoalescingLevelOptions = {}) {
     this.db = db;
     this.cacheEntries = options.cacheEntries ?? 8192;
+    this.cacheBytesMax = options.cacheBytes ?? 16 * 1024 * 1024;
   }
 
   async get(key: string): Promise<Buffer | undefined> {
@@ -148,22 +155,28 @@ export class CoalescingLevel {
     });
   }
 
-  /** Reads after everything queued before it is written. */
+  /** Reads after everything queued before it is written (not after the queue is empty: under steady traffic it never is). */
   async *values(options: Record<string, unknown>): AsyncGenerator<Buffer> {
-    await this.idle();
+    await this.queuedWritten();
     yield* this.db.values(options);
   }
 
   async close(): Promise<void> {
-    while (this.steps.length > 0) await this.idle();
+    while (this.steps.length > 0) await this.queuedWritten();
     this.closed = true;
     await this.db.close();
   }
 
-  /** Resolves when every write queued so far is in LevelDB (or failed). */
-  idle(): Promise<void> {
-    if (this.steps.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Entries and bytes held by the read-back cache. */
+  cacheSize(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cacheBytes };
+  }
+
+  /** Resolves when every write queued so far is in LevelDB (or failed): steps run in order, so when the last one ends. */
+  queuedWritten(): Promise<void> {
+    const last = this.steps[this.steps.length - 1];
+    if (!last) return Promise.resolve();
+    return new Promise((resolve) => last.waiters.push({ resolve, reject: () => resolve() }));
   }
 
   private write(entries: Array<[string, Slot]>): Promise<void> {
@@ -200,9 +213,6 @@ export class CoalescingLevel {
     const step = this.steps[0];
     if (!step) {
       this.running = false;
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
       return;
     }
     this.running = true;
@@ -232,23 +242,35 @@ export class CoalescingLevel {
 
   private applyToCache(step: Step): void {
     if (step.kind === 'clear') {
-      for (const key of [...this.cache.keys()]) if (inRange(key, step)) this.cache.delete(key);
+      for (const key of [...this.cache.keys()]) if (inRange(key, step)) this.uncache(key);
       return;
     }
     for (const [key, slot] of step.ops) {
-      this.cache.delete(key);
-      if (slot !== DELETED) this.cache.set(key, slot);
+      this.uncache(key);
+      if (slot === DELETED || slot.length > this.cacheBytesMax / 16) continue;
+      if (!CACHED_PREFIXES.some((p) => key.startsWith(p))) continue;
+      this.cache.set(key, slot);
+      this.cacheBytes += slot.length;
     }
-    while (this.cache.size > this.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
+    while (this.cache.size > this.cacheEntries || this.cacheBytes > this.cacheBytesMax) {
+      this.uncache(this.cache.keys().next().value as string);
+    }
+  }
+
+  private uncache(key: string): void {
+    const had = this.cache.get(key);
+    if (had === undefined) return;
+    this.cache.delete(key);
+    this.cacheBytes -= had.length;
   }
 
   /** After a failed write the database state of its keys is unknown: read them from LevelDB again. */
   private forget(step: Step): void {
     if (step.kind === 'clear') {
-      for (const key of [...this.cache.keys()]) if (inRange(key, step)) this.cache.delete(key);
+      for (const key of [...this.cache.keys()]) if (inRange(key, step)) this.uncache(key);
       return;
     }
-    for (const key of step.ops.keys()) this.cache.delete(key);
+    for (const key of step.ops.keys()) this.uncache(key);
   }
 
   private assertOpen(): void {

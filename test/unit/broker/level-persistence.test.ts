@@ -87,6 +87,41 @@ describe('broker level persistence: coalesced writes', function () {
     assert.deepEqual((await dump(raw)).map(([k]) => k), ['incoming:c:2']);
   });
 
+  it('keeps the read-back cache within its byte budget and reads evicted values from LevelDB', async () => {
+    const raw = await fresh('d');
+    const db = new CoalescingLevel(raw, { cacheBytes: 16_000 });
+    const big = (i: number) => Buffer.alloc(900, i);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => db.put(`outgoing:c:b1:${String(i).padStart(16, '0')}`, big(i))));
+    await db.put('retained:fabric/v1/x', Buffer.alloc(500, 1));
+    const { bytes, entries } = db.cacheSize();
+    assert.ok(bytes <= 16_000, `cache holds ${bytes} bytes`);
+    assert.equal(entries, 17, 'the newest outgoing values only; retained messages are never read back with get');
+    assert.deepEqual(await db.get(`outgoing:c:b1:${String(0).padStart(16, '0')}`), big(0));
+    assert.equal(db.stats.dbReads, 1);
+    assert.deepEqual(await db.get(`outgoing:c:b1:${String(39).padStart(16, '0')}`), big(39));
+    assert.equal(db.stats.dbReads, 1);
+  });
+
+  it('an iterator waits only for the writes queued before it, not for a queue that never empties', async () => {
+    const raw = await fresh('e');
+    const db = new CoalescingLevel(raw);
+    void db.put('subscriptions:a:t', Buffer.from('before'));
+    let stop = false;
+    let n = 0;
+    // steady traffic from two clients: while one batch is written the other's next write is already queued
+    const client = async (id: string) => {
+      while (!stop) await Promise.all([db.put(`outgoing:${id}:${n}`, Buffer.from('m')), db.del(`outgoing:${id}:${n++}`)]);
+    };
+    const first = client('x');
+    await new Promise((r) => setImmediate(r));
+    const traffic = Promise.all([first, client('y')]);
+    const seen: string[] = [];
+    for await (const v of db.values({ gte: 'subscriptions:', lt: 'subscriptions;', ...BUF })) seen.push(v.toString());
+    stop = true;
+    await traffic;
+    assert.deepEqual(seen, ['before']);
+  });
+
   it('close writes what is still queued before closing the database', async () => {
     const dir = path.join(tmp.dir, 'c');
     const db = new CoalescingLevel(await openDb(dir));
