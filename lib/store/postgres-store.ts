@@ -18,6 +18,7 @@
  */
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { migratePostgres, quoteIdent } from './postgres-migrations';
+import { consumerFromRow, optionalJsonText, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
 import type {
   ApiConsumerRecord,
   AuditEntry,
@@ -28,7 +29,6 @@ import type {
   IdempotencyRecord,
   InboxEntry,
   InboxRecord,
-  InboxStatus,
   Json,
   NewException,
   NewOutboxItem,
@@ -58,134 +58,6 @@ type SqlValue = string | number | boolean | null | Array<string | null> | number
 // in a double exactly (< 2^53), so they are read as numbers rather than pg's default strings.
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
-
-interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: InboxStatus; replays: number; meta: string | null }
-interface OutboxRow {
-  id: number; connection: string; operation: string; idempotency_key: string; request: string; origin: string | null;
-  context: string | null; correlation_id: string | null; process: string | null; step: string | null; record_key: string | null;
-  status: OutboxStatus; attempts: number; next_attempt_at: number; created_at: number; updated_at: number;
-  last_error: string | null; response: string | null; lease_owner: string | null; lease_until: number | null;
-}
-interface IdempotencyRow { scope: string; key: string; first_seen_at: number; expires_at: number; outcome: string | null }
-interface ExceptionRow {
-  id: number; process: string; step: string; error_class: NewException['errorClass']; message: string; details: string | null;
-  owner_team: string; correlation_id: string | null; record_key: string | null; request: string | null; response: string | null;
-  replay_target: string | null; attempts: number | null; status: ExceptionStatus; first_seen_at: number; last_seen_at: number;
-  occurrences: number; resolved_by: string | null; resolved_at: number | null; resolution_reason: string | null;
-}
-interface AuditRow {
-  id: number; at: number; actor: string; action: string; process: string | null; correlation_id: string | null;
-  target_system: string | null; record_key: string | null; details: string | null;
-}
-interface ProcessRow {
-  process: string; key: string; correlation_id: string | null; started_at: number; completed_at: number | null;
-  status: ProcessInstance['status']; attributes: string | null;
-}
-
-const toJsonText = (value: Json): string => JSON.stringify(value);
-const optionalJsonText = (value: Json | undefined): string | null => (value === undefined ? null : JSON.stringify(value));
-const parseJson = (text: string): Json => JSON.parse(text) as Json;
-
-function setIfPresent<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | null): void {
-  if (value !== null && value !== undefined) target[key] = value;
-}
-
-interface ConsumerRow {
-  id: string; name: string; scopes: string; hash: string; created_at: number | string; created_by: string | null;
-  revoked_at: number | string | null; revoked_by: string | null; rate_limit: string | null;
-}
-
-function consumerFromRow(row: ConsumerRow): ApiConsumerRecord {
-  const record: ApiConsumerRecord = { id: row.id, name: row.name, scopes: JSON.parse(row.scopes) as string[], hash: row.hash, createdAt: Number(row.created_at) };
-  setIfPresent(record, 'createdBy', row.created_by);
-  if (row.revoked_at !== null) record.revokedAt = Number(row.revoked_at);
-  setIfPresent(record, 'revokedBy', row.revoked_by);
-  if (row.rate_limit !== null) record.rateLimit = JSON.parse(row.rate_limit) as ApiConsumerRecord['rateLimit'];
-  return record;
-}
-
-function toInbox(row: InboxRow): InboxRecord {
-  const record: InboxRecord = { seq: Number(row.seq), source: row.source, messageId: row.message_id, payload: parseJson(row.payload), receivedAt: Number(row.received_at), status: row.status, replays: Number(row.replays ?? 0) };
-  if (row.meta !== null && row.meta !== undefined) record.meta = parseJson(row.meta);
-  return record;
-}
-
-function toOutbox(row: OutboxRow): OutboxItem {
-  const item: OutboxItem = {
-    id: row.id,
-    connection: row.connection,
-    operation: row.operation,
-    idempotencyKey: row.idempotency_key,
-    request: parseJson(row.request),
-    status: row.status,
-    attempts: row.attempts,
-    nextAttemptAt: row.next_attempt_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  setIfPresent(item, 'origin', row.origin);
-  if (row.context !== null) item.context = parseJson(row.context);
-  setIfPresent(item, 'correlationId', row.correlation_id);
-  setIfPresent(item, 'process', row.process);
-  setIfPresent(item, 'step', row.step);
-  setIfPresent(item, 'recordKey', row.record_key);
-  setIfPresent(item, 'lastError', row.last_error);
-  if (row.response !== null) item.response = parseJson(row.response);
-  setIfPresent(item, 'leaseOwner', row.lease_owner);
-  setIfPresent(item, 'leaseUntil', row.lease_until);
-  return item;
-}
-
-function toIdempotency(row: IdempotencyRow): IdempotencyRecord {
-  const record: IdempotencyRecord = { scope: row.scope, key: row.key, firstSeenAt: row.first_seen_at, expiresAt: row.expires_at };
-  if (row.outcome !== null) record.outcome = parseJson(row.outcome);
-  return record;
-}
-
-function toException(row: ExceptionRow): ExceptionRecord {
-  const record: ExceptionRecord = {
-    id: row.id,
-    process: row.process,
-    step: row.step,
-    errorClass: row.error_class,
-    message: row.message,
-    ownerTeam: row.owner_team,
-    status: row.status,
-    firstSeenAt: row.first_seen_at,
-    lastSeenAt: row.last_seen_at,
-    occurrences: row.occurrences,
-  };
-  if (row.details !== null) record.details = parseJson(row.details);
-  setIfPresent(record, 'correlationId', row.correlation_id);
-  setIfPresent(record, 'recordKey', row.record_key);
-  if (row.request !== null) record.request = parseJson(row.request);
-  if (row.response !== null) record.response = parseJson(row.response);
-  if (row.replay_target !== null) record.replayTarget = JSON.parse(row.replay_target) as NewException['replayTarget'];
-  setIfPresent(record, 'attempts', row.attempts);
-  if (row.resolved_by !== null && row.resolved_at !== null) {
-    record.resolution = { by: row.resolved_by, at: row.resolved_at };
-    if (row.resolution_reason !== null) record.resolution.reason = row.resolution_reason;
-  }
-  return record;
-}
-
-function toAudit(row: AuditRow): AuditRecord {
-  const record: AuditRecord = { id: row.id, at: row.at, actor: row.actor, action: row.action };
-  setIfPresent(record, 'process', row.process);
-  setIfPresent(record, 'correlationId', row.correlation_id);
-  setIfPresent(record, 'targetSystem', row.target_system);
-  setIfPresent(record, 'recordKey', row.record_key);
-  if (row.details !== null) record.details = parseJson(row.details);
-  return record;
-}
-
-function toProcess(row: ProcessRow): ProcessInstance {
-  const instance: ProcessInstance = { process: row.process, key: row.key, startedAt: row.started_at, status: row.status };
-  setIfPresent(instance, 'correlationId', row.correlation_id);
-  setIfPresent(instance, 'completedAt', row.completed_at);
-  if (row.attributes !== null) instance.attributes = parseJson(row.attributes);
-  return instance;
-}
 
 /** Builds `WHERE ...` with numbered placeholders; values are always bound, never spliced. */
 class Where {
