@@ -104,6 +104,28 @@ describe('templates: time-to-cash through the real runtime', function () {
     await waitFor(() => t.events.some((e) => e.topic === 'fabric/v1/invoice/posted' && e.body.data?.billingEntity === 'NWA-FR' || (e.topic === 'fabric/v1/invoice/posted' && String(e.body.subject).includes('FR'))), 'invoice.posted for FR01', 10000, 100);
   });
 
+  it('approved PSA expenses are billed with the project\'s time: one invoice line each, in the right ERP, marked invoiced in the PSA', async () => {
+    const expenses = async () => new Map<string, any>((await t.sb('/kantata/_sandbox/records/expenses')).map((e: any) => [e.id, e]));
+    const before = await expenses();
+    const ours = [...before.values()].filter((e) => ['400001', '400002', '400003'].includes(e.workspace_id) && e.billable && !e.is_invoiced);
+    const waiting = ours.filter((e) => !e.approved).map((e) => e.id as string);
+    assert.ok(waiting.length > 0, 'the seed has unapproved billable expenses');
+    await t.sb('/kantata/_sandbox/approve', 'POST', { ids: waiting });
+    const ids = ours.map((e) => e.id as string); // the ones approved in the seed were billed by an earlier poll, or now
+    await waitFor(async () => {
+      const [lines, now] = [await erpLines(), await expenses()];
+      return ids.every((id) => now.get(id)?.is_invoiced === true && (lines.get(`KAN-EX-${id}`)?.length ?? 0) >= 1);
+    }, 'every approved billable expense invoiced', 60000, 250);
+    const [lines, now] = [await erpLines(), await expenses()];
+    const companies = new Map<string, string>((await t.sb('/bc/_sandbox/records/companies')).map((c: any) => [`bc:${c.id}`, c.name]));
+    for (const id of ids) {
+      const on = lines.get(`KAN-EX-${id}`)!;
+      assert.equal(on.length, 1, `expense ${id} on ${on.length} invoice lines`);
+      const erp = on[0].erp.startsWith('bc:') ? companies.get(on[0].erp) : on[0].erp;
+      assert.equal(erp, { '400001': 'netsuite', '400002': 'NWA UK', '400003': 'NWA DE' }[now.get(id).workspace_id as string], `expense ${id}`);
+    }
+  });
+
   it('duplicate delivery (the legacy system re-sends its time) bills nothing twice', async () => {
     const docsBefore = Object.keys(legacy.state.invoices).length;
     const linesBefore = legacyLines().length;
