@@ -16,19 +16,9 @@
 import { entryBlocked, fulfilProject, fulfilTimeEntry, invoicePosted, parseRequested, statusEvent, type FulfilOutcome, type PsaAccess, type StatusReport } from '../../lib/governance/fulfilment';
 import { inboxRefOf, INBOX_REF_PROPERTY } from '../../lib/inbox';
 import { toEnvelope } from '../../lib/model';
+import type { Node, NodeAPI as RED } from '../node-red-api';
 
 type Msg = Record<string, any>;
-interface Node {
-  id: string;
-  name?: string;
-  on(event: 'input', handler: (msg: Msg, send: (m: Array<Msg | Msg[] | null>) => void, done: (err?: Error) => void) => void): void;
-  status(s: Record<string, unknown>): void;
-  warn(msg: unknown): void;
-}
-interface RED {
-  nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: any) => void): void; getNode(id: string): any };
-  _: (key: string, subs?: Record<string, unknown>) => string;
-}
 
 const UPDATED_TOPIC = 'fabric/v1/request/updated';
 
@@ -66,7 +56,7 @@ export function registerApiFulfilNode(RED: RED): void {
     }
     const reportMsg = (r: StatusReport): Msg => ({ topic: UPDATED_TOPIC, payload: statusEvent(r), trackingId: r.trackingId });
 
-    node.on('input', async (msg, send, done) => {
+    node.on('input', async (msg: Msg, send, done) => {
       const inbox = msg[INBOX_REF_PROPERTY];
       try {
         if (config.mode === 'invoiced') {

@@ -16,19 +16,9 @@
 import { readFromSystemsOfRecord, ReadInputError, SourceUnavailable, type ErpSource, type ReadSources } from '../../lib/governance/reads';
 import { recordAccepted, recordUpdate, requestStatus } from '../../lib/governance/request-status';
 import { routingTable } from '../../lib/processes/common';
+import type { Node, NodeAPI as RED } from '../node-red-api';
 
 type Msg = Record<string, any>;
-interface Node {
-  id: string;
-  on(event: 'input', handler: (msg: Msg, send: (m: Msg | Msg[] | null) => void, done: (err?: Error) => void) => void): void;
-  status(s: Record<string, unknown>): void;
-  error(err: unknown, msg?: Msg): void;
-  warn(msg: unknown): void;
-}
-interface RED {
-  nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: any) => void): void; getNode(id: string): any };
-  _: (key: string, subs?: Record<string, unknown>) => string;
-}
 
 /** Default: the billing entities of the ERP routing table whose ERP has a read API, with the template's config node ids. */
 export const DEFAULT_ERP_NODES: Record<string, string> = { 'NWA-US': 'psf-netsuite', 'NWA-UK': 'psf-bc-uk', 'NWA-DE': 'psf-bc-de' };
@@ -78,7 +68,7 @@ export function registerApiReadNodes(RED: RED): void {
   function ApiRead(this: Node, config: { salesforce?: string; kantata?: string; erps?: string; name?: string }) {
     RED.nodes.createNode(this, config);
     const node = this;
-    node.on('input', async (msg, send, done) => {
+    node.on('input', async (msg: Msg, send, done) => {
       const api = msg.api ?? {};
       try {
         const src = sources(RED, config); // resolved per request: config nodes are redeployed independently
@@ -112,7 +102,7 @@ export function registerApiReadNodes(RED: RED): void {
       const s = storeNode.requireServices();
       return { auditAppend: (e: any) => s.audit.append(e), auditList: (f: any) => s.store.auditList(f) };
     };
-    node.on('input', async (msg, send, done) => {
+    node.on('input', async (msg: Msg, send, done) => {
       try {
         if (config.mode === 'accepted') {
           await recordAccepted(trail(), { trackingId: String(msg.trackingId), consumer: String(msg.consumer?.id), entity: String(msg.api?.entity), recordId: typeof msg.payload?.id === 'string' ? msg.payload.id : undefined });
