@@ -103,7 +103,10 @@ export async function runSubject(kind: SubjectKind, count: number, opts: { stall
   const flowFile = path.join(tmp.dir, 'bench-flow.json');
   fs.writeFileSync(flowFile, JSON.stringify(flows));
   const profDir = process.env.BENCH_CPU_PROF; // e.g. /tmp/prof: the runtime child runs with --cpu-prof
-  const runtime = await startChild('runtime', { ...env, BENCH_FLOW_FILE: flowFile, BENCH_USER_DIR: path.join(tmp.dir, 'user'), BENCH_MQTT_PORT: String(mqttPort) }, [], profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${kind}-${count}.cpuprofile`] : []);
+  // BENCH_RUNTIME_HEAP_MB: a V8 heap limit for the runtime child only (the ERP simulator keeps every booked line in memory)
+  const heapMb = Number(process.env.BENCH_RUNTIME_HEAP_MB) || 0;
+  const runtimeArgv = [...(heapMb > 0 ? [`--max-old-space-size=${heapMb}`] : []), ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${kind}-${count}.cpuprofile`] : [])];
+  const runtime = await startChild('runtime', { ...env, BENCH_FLOW_FILE: flowFile, BENCH_USER_DIR: path.join(tmp.dir, 'user'), BENCH_MQTT_PORT: String(mqttPort) }, [], runtimeArgv);
   const rss = rssSampler(runtime.proc.pid!);
   const url = runtime.ready.mqttUrl as string;
   let erp: Child | undefined;
