@@ -14,7 +14,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
-import { deliveryFor } from '../../lib/delivery/engine';
+import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
@@ -31,21 +31,16 @@ export = function (RED: NodeAPI) {
     const status = throttleStatus((s: Parameters<typeof node.status>[0]) => node.status(s));
     // ------------------------------------------------------------------ postInvoice through the outbox
     const cfg = config.legacy ? RED.nodes.getNode(config.legacy) : undefined;
-    const origin = `node:${node.id}`;
-    /** Idempotency keys this node is awaiting right now (their completion is sent by the input handler). */
-    const live = new Map<string, number>();
-    let unlisten: (() => void) | undefined;
+    let resume: ResumedWrites | undefined;
     if (config.mode === 'postInvoice') {
       if (!cfg?.handle) node.status({ fill: 'red', shape: 'ring', text: cfg?.configError ?? t('status.noConfig') });
       else {
         node.status({});
-        // completions nobody awaits: a replay from the exception queue, a posting resumed after a restart
-        unlisten = deliveryFor(cfg.store).onCompletion(origin, (c) => {
-          if (live.has(c.item.idempotencyKey) || !c.ok) return; // live: the input handler sends it; failed: the exception queue has it
-          const ctx = (c.item.context ?? {}) as Record<string, unknown>;
-          node.send([{ _msgid: RED.util.generateId(), ...ctx, payload: c.response ?? c.item.response ?? null, legacyPosting: { outboxId: c.item.id, resumed: true } }, null]);
-          status.show({ fill: 'green', shape: 'dot', text: t('status.resumed', { invoice: String((ctx.recordKey as string) ?? c.item.idempotencyKey) }) });
-        });
+        // completions nobody awaits (a replay from the exception queue, a posting resumed after a restart) go on to output 1
+        resume = resumeOutboxWrites(node, cfg.store, (m, item) => {
+          status.show({ fill: 'green', shape: 'dot', text: t('status.resumed', { invoice: String((m.recordKey as string) ?? item.id) }) });
+          return { ...m, legacyPosting: { outboxId: item.id, resumed: true } };
+        }, () => RED.util.generateId());
       }
     }
     /** What the flow after the posting needs (the outbox keeps it with the item; the invoice itself is in the request). */
@@ -57,20 +52,14 @@ export = function (RED: NodeAPI) {
       if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
       const idempotencyKey = idempotencyKeyFor(msg, 'postInvoice', request);
-      live.set(idempotencyKey, (live.get(idempotencyKey) ?? 0) + 1);
-      try {
-        const result = await cfg.handle.submit({ operation: 'postInvoice', request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: msg.step ?? (node.name || 'legacy postInvoice'), recordKey: msg.recordKey, origin, context: contextOf(msg), inbox: inboxRefOf(msg) });
-        msg.payload = result.response;
-        msg.legacyPosting = { outboxId: result.item.id, duplicate: result.duplicate };
-      } finally {
-        const n = (live.get(idempotencyKey) ?? 1) - 1;
-        if (n > 0) live.set(idempotencyKey, n);
-        else live.delete(idempotencyKey);
-      }
+      const submit = () => cfg.handle.submit({ operation: 'postInvoice', request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: msg.step ?? (node.name || 'legacy postInvoice'), recordKey: msg.recordKey, origin: resume?.origin, context: contextOf(msg), inbox: inboxRefOf(msg) });
+      const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
+      msg.payload = result.response;
+      msg.legacyPosting = { outboxId: result.item.id, duplicate: result.duplicate };
     }
     node.on('close', (_removed: boolean, done: () => void) => {
       status.cancel();
-      unlisten?.();
+      resume?.close();
       done();
     });
 
