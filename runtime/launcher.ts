@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { buildSettings } from './settings-builder';
-import { brokerOptionsFromEnv, startBroker, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
+import { brokerOptionsFromEnv, brokerThreadFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
 import type { StoreOptions } from '../lib/store/registry';
 import { deliveryFor } from '../lib/delivery/engine';
@@ -181,12 +181,16 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       ...options.broker,
       log: { info: say, warn: (m) => console.warn(`[ps-fabric] ${m}`), error: (m) => console.error(`[ps-fabric] ${m}`) },
     };
-    const broker = await startBroker(brokerOptions);
+    // FABRIC_BROKER_THREAD (default on): the broker gets its own core instead of sharing the flows' event loop
+    const brokerThread = brokerThreadFromEnv(env);
+    const broker = brokerThread ? await startBrokerThread(brokerOptions) : await startBroker(brokerOptions);
     cleanups.push(() => broker.close());
     let internal: { username: string; password: string } | undefined;
     if (brokerOptions.authMode === 'required') {
       internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
       broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
+      // a worker-thread broker applies the user asynchronously: the flows must not connect before it knows it
+      await broker.sync();
     }
     const externalUrl = env.FABRIC_MQTT_URL?.trim();
     if (externalUrl) {
@@ -208,7 +212,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       setEmbeddedBroker({ broker, url: broker.url, ...internal });
       cleanups.push(async () => setEmbeddedBroker(undefined));
     }
-    say(`broker: ${broker.url ?? 'no TCP listener'} (persistence ${broker.persistence}, auth ${brokerOptions.authMode ?? 'loopback'})`);
+    say(`broker: ${broker.url ?? 'no TCP listener'} (persistence ${broker.persistence}, auth ${brokerOptions.authMode ?? 'loopback'}, ${brokerThread ? 'worker thread' : 'main thread'})`);
 
     // 3. sandboxes
     const sandboxesOn = options.sandboxes ?? env.FABRIC_SANDBOXES !== 'off';

@@ -36,8 +36,8 @@ async function main(): Promise<void> {
   const ipc = serveParent(
     async (msg) => {
       if (msg.type === 'subscribed') {
-        const clients = Object.values(fabric!.broker.aedes.clients as Record<string, any>);
-        return { ok: clients.some((c) => c.subscriptions && Object.keys(c.subscriptions).some((f) => f === msg.filter || f.endsWith('/' + msg.filter))) };
+        const subs = await fabric!.broker.clientSubscriptions('');
+        return { ok: subs.some((s) => s.topic === msg.filter || s.topic.endsWith('/' + msg.filter)) };
       }
       if (msg.type === 'health') return { health: await fabric!.health() };
       if (msg.type === 'flush') {

@@ -98,8 +98,16 @@ export interface BrokerStats {
   clientErrors: number;
 }
 
+/** One subscription of a connected client, as `clientSubscriptions` reports it. */
+export interface ClientSubscription {
+  clientId: string;
+  topic: string;
+  qos: number;
+}
+
 export interface RunningBroker {
-  readonly aedes: any;
+  /** The aedes instance: in-process broker only (`startBroker`); undefined for `startBrokerThread`. */
+  readonly aedes?: any;
   /** TCP address, when listening. */
   readonly port?: number;
   readonly host?: string;
@@ -111,10 +119,17 @@ export interface RunningBroker {
   readonly stats: BrokerStats;
   /** Serves MQTT over WebSocket on `server` at `wsPath` (default `/mqtt`). */
   attachWebSocket(server: http.Server, wsPath?: string): void;
-  /** Hands any duplex stream to aedes (tests, in-process clients); treated as loopback. */
-  handle(stream: Duplex): void;
+  /**
+   * Hands any duplex stream to aedes (tests, in-process clients); treated as loopback unless `meta` says otherwise
+   * (the worker-thread variant passes the real transport and remote address of a bridged WebSocket).
+   */
+  handle(stream: Duplex, meta?: ConnMeta): void;
   /** Adds a user at run time (the runtime's own internal user when auth is `required`). */
   addUser(user: BrokerUser): void;
+  /** Resolves once every earlier call (addUser) has taken effect: at once in-process, after a round trip to a worker. */
+  sync(): Promise<void>;
+  /** Subscriptions of the connected clients whose id starts with `clientIdPrefix` (tests, bench: "has the flow subscribed?"). */
+  clientSubscriptions(clientIdPrefix: string): Promise<ClientSubscription[]>;
   healthy(): boolean;
   close(): Promise<void>;
 }
@@ -122,7 +137,7 @@ export interface RunningBroker {
 const ANONYMOUS_DEFAULT: TopicRights = { publish: ['#'], subscribe: ['#'] };
 const silentLog: BrokerLogger = { info() {}, warn() {}, error() {} };
 
-interface ConnMeta {
+export interface ConnMeta {
   remote?: string;
   transport: 'tcp' | 'tls' | 'ws' | 'stream';
 }
@@ -375,11 +390,21 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       server.on('upgrade', handler);
       upgradeHandlers.push({ server, handler });
     },
-    handle(stream: Duplex) {
-      handleConn(stream, { transport: 'stream', remote: 'in-process' });
+    handle(stream: Duplex, meta?: ConnMeta) {
+      handleConn(stream, meta ?? { transport: 'stream', remote: 'in-process' });
     },
     addUser(user: BrokerUser) {
       users.set(user.username, user);
+    },
+    async sync() {},
+    async clientSubscriptions(clientIdPrefix: string) {
+      const out: ClientSubscription[] = [];
+      for (const client of Object.values(aedes.clients as Record<string, any>)) {
+        const clientId = String(client.id);
+        if (!clientId.startsWith(clientIdPrefix)) continue;
+        for (const [topic, sub] of Object.entries((client.subscriptions ?? {}) as Record<string, { qos: number }>)) out.push({ clientId, topic, qos: sub.qos });
+      }
+      return out;
     },
     healthy() {
       return !closed && !aedes.closed;

@@ -34,6 +34,17 @@ export function brokerOptionsFromEnv(userDir: string, env: NodeJS.ProcessEnv = p
   };
 }
 
+/**
+ * FABRIC_BROKER_THREAD: `on` (default) runs the broker in a worker thread (broker-thread.ts), `off` in the runtime's
+ * main thread. A separate switch, not a BrokerOptions field: it chooses how startBroker is run, not how it behaves.
+ */
+export function brokerThreadFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = (env.FABRIC_BROKER_THREAD ?? '').trim().toLowerCase();
+  if (raw === '' || raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new Error(`FABRIC_BROKER_THREAD must be "on" or "off", got "${env.FABRIC_BROKER_THREAD}"`);
+}
+
 /** The MQTTS listener: on when FABRIC_MQTTS_CERT and FABRIC_MQTTS_KEY name PEM files. */
 function tlsOptionsFromEnv(env: NodeJS.ProcessEnv): BrokerOptions['tls'] {
   const certFile = env.FABRIC_MQTTS_CERT;

@@ -100,7 +100,8 @@ describe('PS Fabric runtime (integration)', function () {
       body: JSON.stringify({ flows: flowFor({ brokerMode: 'embedded', inTopic: 'legacy/v1/timeentry', withCanonical: hasCanonical }) }),
     });
     assert.equal(res.status, 200, await res.text());
-    await waitFor(() => subscribed(fabric.broker.aedes, 'psfabric-', 'legacy/v1/timeentry'), 'the flow to subscribe');
+    // the runtime's broker runs in a worker thread: ask it, there is no aedes instance on this side
+    await waitFor(async () => (await fabric.broker.clientSubscriptions('psfabric-')).some((s) => s.topic === 'legacy/v1/timeentry'), 'the flow to subscribe');
 
     const entry = timeEntries[0];
     await bus.publishAsync('legacy/v1/timeentry', JSON.stringify(entry), { qos: 1 });
