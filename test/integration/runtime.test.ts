@@ -10,7 +10,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import Database from 'better-sqlite3';
 import { startFabric, type RunningFabric } from '../../runtime/launcher';
-import { startBroker, type RunningBroker } from '../../lib/broker';
+import { startBroker, type RunningBroker, type ThreadedBroker } from '../../lib/broker';
 import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
@@ -137,6 +137,33 @@ describe('PS Fabric runtime (integration)', function () {
     const copies = seen.filter((m) => idOf(m) === 'TE-DUP-1');
     assert.equal(copies.length, 1);
     assert.equal(seen.filter((m) => m.topic === 'fabric/v1/timeentry/approved').length, before + 2);
+  });
+
+  // kept last in this block: the crash disconnects `bus` (it does not reconnect)
+  it('reports degraded while the broker worker thread is down, restarts it, and the flow works again', async function () {
+    const broker = fabric.broker as Partial<ThreadedBroker>;
+    if (!broker.crashWorkerForTest) this.skip(); // FABRIC_BROKER_THREAD=off: nothing to crash
+    broker.crashWorkerForTest!();
+    const down = await waitFor(async () => {
+      const res = await fetch(`${fabric.url}/healthz`);
+      return res.status === 503 ? ((await res.json()) as any) : undefined;
+    }, '/healthz to report the dead broker');
+    assert.equal(down.status, 'degraded');
+    assert.equal(down.broker.ok, false);
+    await waitFor(async () => (await fetch(`${fabric.url}/healthz`)).status === 200, '/healthz to be ok after the restart', 15000);
+
+    // the flow's fabric-broker reconnects on its own; a new bus client sees its output
+    const bus2 = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0 });
+    try {
+      const got: Seen[] = [];
+      bus2.on('message', (topic, payload) => got.push({ topic, payload: JSON.parse(payload.toString()) }));
+      await bus2.subscribeAsync('fabric/v1/timeentry/approved', { qos: 1 });
+      await waitFor(async () => (await fabric.broker.clientSubscriptions('psfabric-')).some((s) => s.topic === 'legacy/v1/timeentry'), 'the flow to resubscribe', 15000);
+      await bus2.publishAsync('legacy/v1/timeentry', JSON.stringify({ ...timeEntries[0], id: 'TE-AFTER-RESTART' }), { qos: 1 });
+      await waitFor(() => got.some((m) => (m.payload?.data?.id ?? m.payload?.id) === 'TE-AFTER-RESTART'), 'the canonical event after the broker restart', 15000);
+    } finally {
+      await bus2.endAsync(true);
+    }
   });
 });
 
