@@ -10,11 +10,11 @@
  * The worker runs `startBroker` (broker.ts) unchanged; this side mirrors its stats for /healthz, forwards its log
  * lines, and restarts it with backoff if it dies (same port, same persistence: persistent sessions survive).
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { BrokerUser } from './acl';
 import type { BrokerLogger, BrokerOptions, BrokerStats, ClientSubscription, ConnMeta, PersistenceKind, RunningBroker } from './broker';
@@ -22,7 +22,7 @@ import { joinStreams, messagePortStream } from './port-stream';
 
 /** Messages main -> worker. */
 export type ToWorker =
-  | { type: 'conn'; port: import('node:worker_threads').MessagePort; meta: ConnMeta }
+  | { type: 'conn'; port: MessagePort; meta: ConnMeta }
   | { type: 'addUser'; user: BrokerUser }
   | { type: 'request'; id: number; what: 'sync' | 'subscriptions'; prefix?: string }
   | { type: 'close' }
