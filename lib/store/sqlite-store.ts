@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { WalSyncer } from './wal-sync';
 import { migrateSqlite } from './sqlite-migrations';
 import { consumerFromRow, optionalJsonText, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
 import type {
@@ -41,7 +42,11 @@ import type {
 export interface SqliteStoreOptions {
   /** File path; its directory is created when missing. */
   path: string;
-  /** FULL (default, survives power loss) or NORMAL (survives process crashes only). */
+  /**
+   * FULL (default): a resolved write survives a power loss; NORMAL: it survives a process crash only. With group
+   * commit, FULL is kept by syncing the WAL on the thread pool after each commit (lib/store/wal-sync.ts), so the
+   * event loop never waits for the disk; without group commit SQLite syncs inside COMMIT.
+   */
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a statement waits for another process' lock before failing with SQLITE_BUSY. */
   busyTimeoutMs?: number;
@@ -156,8 +161,14 @@ export class SqliteStore implements Store {
   private readonly groupWindowMs: number;
   private readonly fileKey: string;
   private group: CommitGroup | undefined;
+  /** Set when FULL durability is kept by syncing the WAL off the event loop (group commit, WAL mode, a file). */
+  private walSyncer: WalSyncer | undefined;
   /** Transactions committed by group commit, and the writes they carried (health checks, tests, the bench). */
   readonly commitStats = { commits: 0, writes: 0 };
+  /** WAL syncs done off the event loop (0 when SQLite syncs inside COMMIT). */
+  get walSyncs(): number {
+    return this.walSyncer?.syncs ?? 0;
+  }
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
@@ -168,8 +179,10 @@ export class SqliteStore implements Store {
     this.db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
     keepNativeObjectsAlive(this.db);
     try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      const journalMode = String(this.db.pragma('journal_mode = WAL', { simple: true })).toLowerCase();
+      const full = options.synchronous !== 'NORMAL';
+      if (full && this.groupCommit && journalMode === 'wal' && options.path !== ':memory:') this.walSyncer = new WalSyncer(`${path.resolve(this.path)}-wal`);
+      this.db.pragma(`synchronous = ${full && !this.walSyncer ? 'FULL' : 'NORMAL'}`);
       this.db.pragma(`busy_timeout = ${Math.floor(options.busyTimeoutMs ?? 5000)}`);
       migrateSqlite(this.db);
     } catch (err) {
@@ -179,12 +192,13 @@ export class SqliteStore implements Store {
   }
 
   /** The pragma values in effect (for health checks and tests). */
-  settings(): { journalMode: string; synchronous: number; busyTimeoutMs: number } {
+  settings(): { journalMode: string; synchronous: number; walSyncedAfterCommit: boolean; busyTimeoutMs: number } {
     // through the statement cache: pragma() prepares a new statement per call, which is kept for good (see above)
     const value = (name: string): unknown => Object.values(this.get<Record<string, unknown>>(`PRAGMA ${name}`) ?? {})[0];
     return {
       journalMode: String(value('journal_mode')),
       synchronous: Number(value('synchronous')),
+      walSyncedAfterCommit: this.walSyncer !== undefined,
       busyTimeoutMs: Number(value('busy_timeout')),
     };
   }
@@ -274,7 +288,8 @@ export class SqliteStore implements Store {
     }
     this.commitStats.commits++;
     this.commitStats.writes += group.waiters.length;
-    for (const w of group.waiters) w.resolve();
+    if (this.walSyncer) this.walSyncer.afterCommit(group.waiters);
+    else for (const w of group.waiters) w.resolve();
   }
 
   /** SQLite rolled the group's transaction back (an I/O error, disk full): none of its writes is stored. */
@@ -734,6 +749,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.commitGroup(); // writes already accepted are committed (or rejected), never dropped by the close
+    this.walSyncer?.close();
     this.closed = true;
     this.statements.clear();
     this.db.close();

@@ -122,16 +122,74 @@ describe('SqliteStore specifics', () => {
   });
   afterEach(() => tmp.cleanup());
 
-  it('runs in WAL mode with synchronous=FULL and a busy timeout, creating the directory', async () => {
+  it('runs in WAL mode with FULL durability (WAL synced after each group commit) and a busy timeout, creating the directory', async () => {
     const store = new SqliteStore({ path: path.join(tmp.dir, 'nested', 'dir', 'store.sqlite'), busyTimeoutMs: 2500 });
     try {
-      assert.deepEqual(store.settings(), { journalMode: 'wal', synchronous: 2, busyTimeoutMs: 2500 });
+      // SQLite itself runs NORMAL (no sync inside COMMIT); the store syncs the WAL before it reports a write done
+      assert.deepEqual(store.settings(), { journalMode: 'wal', synchronous: 1, walSyncedAfterCommit: true, busyTimeoutMs: 2500 });
     } finally {
       await store.close();
     }
+    const perWrite = new SqliteStore({ path: path.join(tmp.dir, 'per-write.sqlite'), groupCommit: false });
+    assert.deepEqual(perWrite.settings(), { journalMode: 'wal', synchronous: 2, walSyncedAfterCommit: false, busyTimeoutMs: 5000 });
+    await perWrite.close();
     const normal = new SqliteStore({ path: path.join(tmp.dir, 'normal.sqlite'), synchronous: 'NORMAL' });
-    assert.equal(normal.settings().synchronous, 1);
+    assert.deepEqual([normal.settings().synchronous, normal.settings().walSyncedAfterCommit], [1, false]);
     await normal.close();
+  });
+
+  it('reports a write done only after a WAL sync that followed its commit, in commit order', async () => {
+    const file = path.join(tmp.dir, 'synced.sqlite');
+    const store = new SqliteStore({ path: file });
+    const settled: string[] = [];
+    const syncsAt: number[] = [];
+    try {
+      const first = store.auditAppend({ at: 1, actor: 'test', action: 'turn-1' }).then(() => {
+        settled.push('turn-1');
+        syncsAt.push(store.walSyncs);
+      });
+      await new Promise((r) => setImmediate(r)); // the first group is committed, its sync may still run
+      const second = store.auditAppend({ at: 2, actor: 'test', action: 'turn-2' }).then(() => {
+        settled.push('turn-2');
+        syncsAt.push(store.walSyncs);
+      });
+      await Promise.all([first, second]);
+      assert.deepEqual(settled, ['turn-1', 'turn-2']);
+      assert.ok(syncsAt[0] >= 1, `turn-1 resolved after ${syncsAt[0]} WAL syncs`);
+      assert.ok(store.walSyncs <= store.commitStats.commits, 'never more syncs than commits');
+      // a burst of writes from many turns while syncs run: every write resolves, and the syncs are shared
+      const burst: Promise<unknown>[] = [];
+      for (let turn = 0; turn < 20; turn++) {
+        for (let i = 0; i < 10; i++) burst.push(store.idempotencyClaim('burst', `k-${turn}-${i}`, 1, 60000));
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(burst);
+      assert.ok(store.walSyncs <= store.commitStats.commits, 'never more syncs than commits');
+    } finally {
+      await store.close();
+    }
+    const reader = new Database(file, { readonly: true });
+    try {
+      assert.equal((reader.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE scope = 'burst'").get() as { n: number }).n, 200);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('settles writes whose WAL sync is still running when the store closes, and keeps them', async () => {
+    const file = path.join(tmp.dir, 'closing.sqlite');
+    const store = new SqliteStore({ path: file });
+    const first = store.watermarkSet('a', '1', 1);
+    await new Promise((r) => setImmediate(r)); // committed; its sync is on the thread pool
+    const second = store.watermarkSet('b', '2', 2);
+    await store.close();
+    await Promise.all([first, second]);
+    const reopened = new SqliteStore({ path: file });
+    try {
+      assert.deepEqual([await reopened.watermarkGet('a'), await reopened.watermarkGet('b')], ['1', '2']);
+    } finally {
+      await reopened.close();
+    }
   });
 
   it('creates every table DESIGN.md names and records the schema version once', async () => {
