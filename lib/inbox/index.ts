@@ -208,10 +208,13 @@ async function handOverShare(token: string, fallback?: MarkingStore): Promise<vo
   const share = shares.get(token);
   if (!share) return; // handed over already (a second hand-over point on the same msg) or forgotten
   shares.delete(token);
+  const done: InboxRef[] = [];
   for (const e of share.entries) {
     e.remaining -= 1;
-    if (e.remaining === 0) await markInboxProcessed(e.ref, fallback);
+    if (e.remaining === 0) done.push(e.ref);
   }
+  // all in the same turn: one group commit for an invoice's hundreds of entries, not one commit (and WAL sync) each
+  await Promise.all(done.map((ref) => markInboxProcessed(ref, fallback)));
 }
 
 function isRef(v: unknown): v is InboxRef {

@@ -59,6 +59,21 @@ describe('inbox hand-over and start-up replay', () => {
     }
   });
 
+  it('an invoice share of 500 source entries marks them all processed in one store commit', async () => {
+    const ids = Array.from({ length: 500 }, (_, i) => `te-${i}`);
+    await store.inboxAddMany(ids.map((id) => ({ source: 'mqtt:n1', messageId: id, payload: { id }, receivedAt: 1 })));
+    const off = registerInboxSource('mqtt:n1', store);
+    try {
+      const [share] = shareInboxHandOver([ids.map((messageId) => ({ source: 'mqtt:n1', messageId }))]);
+      const commitsBefore = store.commitStats.commits;
+      await markInboxProcessed({ _fabricInbox: share });
+      assert.equal(store.commitStats.commits - commitsBefore, 1, 'one commit (one WAL sync) for the whole invoice');
+      assert.equal((await store.inboxPending('mqtt:n1', 1000)).length, 0, 'every entry is processed');
+    } finally {
+      off();
+    }
+  });
+
   it('re-emits received entries once per start and abandons an entry after maxReplays starts', async () => {
     for (const id of ['a', 'b', 'c']) await add(id);
     await store.inboxMarkProcessed('mqtt:n1', 'b');
