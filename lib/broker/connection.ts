@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { topicMatches, stripShare } from './acl';
+import { sharedEventLoopGate, type EventLoopGate } from './event-loop-gate';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'error' | 'closed';
 
@@ -35,6 +36,11 @@ export interface ConnectionOptions {
   connectDelayMs?: number;
   /** QoS 1 messages dispatched but not yet acknowledged (their commits are grouped). Default 256. */
   maxUnacked?: number;
+  /**
+   * Stop reading packets while this process' event loop is overloaded (event-loop-gate.ts). Default: the
+   * process-wide gate (FABRIC_MQTT_MAX_LOOP_DELAY_MS, 50 ms); null: never pause.
+   */
+  loopGate?: EventLoopGate | null;
 }
 
 export type MessageHandler = (packet: IPublishPacket) => Promise<void>;
@@ -51,12 +57,15 @@ export class FabricMqttConnection extends EventEmitter {
   private readonly subs = new Map<string, Subscription>();
   private waiting: Array<{ packet: IPublishPacket; resolve(): void; timer: NodeJS.Timeout }> = [];
   private connectTimer: NodeJS.Timeout | undefined;
+  private readonly loopGate: EventLoopGate | undefined;
+  private releaseLoopGate: (() => void) | undefined;
   state: ConnectionState = 'connecting';
   lastError: string | undefined;
   closed = false;
 
   constructor(readonly options: ConnectionOptions) {
     super();
+    this.loopGate = options.loopGate === null ? undefined : options.loopGate ?? sharedEventLoopGate();
     this.connectTimer = setTimeout(() => this.connect(), options.connectDelayMs ?? 0);
   }
 
@@ -88,6 +97,10 @@ export class FabricMqttConnection extends EventEmitter {
     if (opts.protocolVersion === 5 && !(o.clean ?? false)) opts.properties = { sessionExpiryInterval: 0xffffffff };
     const client = mqtt.connect(o.url, opts);
     this.client = client;
+    this.releaseLoopGate = this.loopGate?.use();
+    // the next packet is read once `next` runs: now, or when the event loop has caught up (backpressure to the broker)
+    const gate = this.loopGate;
+    const readNext = (next: () => void) => (gate ? gate.pass(next) : next());
     // QoS 1 is pipelined: mqtt.js handles one incoming packet at a time and sends the PUBACK from inside
     // handleMessage's callback, so waiting there for the commit would admit one message per commit window
     // (measured: ~115 msg/s, bench scenario 1). Instead up to `maxUnacked` messages are dispatched at once
@@ -95,6 +108,7 @@ export class FabricMqttConnection extends EventEmitter {
     // earlier PUBACK went out (PUBACKs in PUBLISH order, MQTT-4.6.0-2). Still: no PUBACK before the commit.
     const maxUnacked = Math.max(1, o.maxUnacked ?? 256);
     const held = new Map<number, Promise<void>>();
+    let uncommitted = 0;
     let ackChain: Promise<unknown> = Promise.resolve();
     let failed = false;
     const fail = (err: Error, packet: IPublishPacket) => {
@@ -124,7 +138,7 @@ export class FabricMqttConnection extends EventEmitter {
     client.handleMessage = (packet, callback) => {
       if (packet.qos !== 1 || packet.messageId === undefined) {
         this.dispatch(packet).then(
-          () => callback(),
+          () => readNext(() => callback()),
           (err: Error) => {
             fail(err, packet);
             callback(err);
@@ -135,9 +149,15 @@ export class FabricMqttConnection extends EventEmitter {
       const committed = this.dispatch(packet);
       committed.catch((err: Error) => fail(err, packet));
       held.set(packet.messageId, committed);
+      uncommitted += 1;
+      const settled = () => {
+        uncommitted -= 1;
+      };
+      committed.then(settled, settled);
       // bounded: with `maxUnacked` commits pending, the next packet is read only when this one is committed
-      if (held.size >= maxUnacked) committed.then(() => callback(), () => callback());
-      else callback();
+      // (`held` cannot tell: its entry goes as soon as mqtt.js hands over the PUBACK, which then waits for the commit)
+      if (uncommitted >= maxUnacked) committed.then(() => readNext(() => callback()), () => callback());
+      else readNext(() => callback());
     };
     client.on('connect', () => {
       this.setState('connected', '');
@@ -232,6 +252,7 @@ export class FabricMqttConnection extends EventEmitter {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     for (const w of this.waiting) clearTimeout(w.timer);
     this.waiting = [];
+    this.releaseLoopGate?.();
     const client = this.client;
     this.setState('closed');
     if (!client) return;

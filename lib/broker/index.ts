@@ -6,3 +6,4 @@ export { brokerOptionsFromEnv, brokerThreadFromEnv } from './env';
 export * from './connection';
 export * from './message-id';
 export { startBrokerThread, type ThreadedBroker } from './broker-thread';
+export * from './event-loop-gate';

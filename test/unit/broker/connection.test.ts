@@ -3,6 +3,7 @@ import mqtt from 'mqtt';
 import type { IPublishPacket } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../lib/broker';
 import { FabricMqttConnection } from '../../../lib/broker/connection';
+import { EventLoopGate } from '../../../lib/broker/event-loop-gate';
 import { waitFor } from '../../support/wait';
 
 describe('FabricMqttConnection: subscriptions on connect', function () {
@@ -51,5 +52,75 @@ describe('FabricMqttConnection: subscriptions on connect', function () {
     } finally {
       await pub.endAsync(true);
     }
+  });
+});
+
+describe('FabricMqttConnection: backpressure', function () {
+  this.timeout(20000);
+  let broker: RunningBroker;
+  let pub: mqtt.MqttClient;
+  const conns: FabricMqttConnection[] = [];
+  beforeEach(async () => {
+    broker = await startBroker({ port: 0, persistence: 'memory' });
+    pub = await mqtt.connectAsync(broker.url!, { reconnectPeriod: 0 });
+  });
+  afterEach(async () => {
+    for (const c of conns.splice(0)) await c.close();
+    await pub.endAsync(true);
+    await broker.close();
+  });
+
+  async function publishMany(topic: string, n: number): Promise<void> {
+    await Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(topic, JSON.stringify({ i }), { qos: 1 })));
+  }
+
+  it('reads no more than maxUnacked QoS 1 messages while their commits are pending, and the rest after', async () => {
+    const commits: Array<() => void> = [];
+    let dispatched = 0;
+    const conn = new FabricMqttConnection({ url: broker.url!, clientId: 'psfabric-bound-test', clean: false, maxUnacked: 8, loopGate: null });
+    conns.push(conn);
+    conn.subscribe('node-1', 'bound/test', 1, () => {
+      dispatched += 1;
+      return new Promise<void>((resolve) => commits.push(resolve));
+    });
+    await waitFor(() => conn.connected, 'the connection');
+    await publishMany('bound/test', 30);
+    await waitFor(() => dispatched === 8 && broker.stats.messagesOut >= 30, 'the first 8 messages dispatched, all 30 sent by the broker');
+    // nothing commits: the 9th message, already on the socket, is not read (observation window, not synchronisation)
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(dispatched, 8, 'the 9th message waits for a commit');
+    await waitFor(() => {
+      commits.splice(0).forEach((commit) => commit());
+      return dispatched === 30;
+    }, 'every message once the commits complete');
+  });
+
+  it('an event-loop gate defers reading while the loop is late and lets it go when the loop has caught up', async () => {
+    const gate = new EventLoopGate(30, 250); // sampled every 250 ms: a late sample keeps the gate shut for 250 ms
+    const release = gate.use();
+    try {
+      const until = Date.now() + 400;
+      while (Date.now() < until); // a flow hogging the event loop: the gate's sample comes ~150 ms late
+      await waitFor(() => gate.stats.pauses === 1, 'the gate to notice the late event loop');
+      let released = false;
+      gate.pass(() => (released = true));
+      assert.equal(released, false, 'while the loop is late, the next read waits');
+      await waitFor(() => released, 'the next read once the loop is on time again');
+    } finally {
+      release();
+    }
+  });
+
+  it('delivers every message through a connection with the process-wide gate', async () => {
+    const got: number[] = [];
+    const conn = new FabricMqttConnection({ url: broker.url!, clientId: 'psfabric-gate-test', clean: false });
+    conns.push(conn);
+    conn.subscribe('node-1', 'gate/test', 1, async (packet) => {
+      got.push(JSON.parse(packet.payload.toString()).i);
+    });
+    await waitFor(() => conn.connected, 'the connection');
+    await publishMany('gate/test', 200);
+    await waitFor(() => got.length === 200, 'all 200 messages');
+    assert.deepEqual([...got].sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i));
   });
 });
