@@ -66,6 +66,19 @@ export function rssSampler(pid: number, everyMs = 250): { stop(): { peakMb: numb
 /** Load average when the harness started (this module loads first): other work on the machine skews every figure. */
 const LOAD_AT_START = os.loadavg();
 
+/** The V8 heap limit `npm start` and the container image give the runtime (package.json "start", Dockerfile). */
+export const SHIPPED_RUNTIME_HEAP_MB = 384;
+
+/**
+ * node flags for a PS Fabric runtime child: the shipped heap limit, so the bench measures the product as it runs.
+ * BENCH_RUNTIME_HEAP_MB overrides it (0: V8's default, sized from the machine's RAM).
+ */
+export function fabricRuntimeArgv(): string[] {
+  const raw = process.env.BENCH_RUNTIME_HEAP_MB;
+  const mb = raw === undefined || raw === '' ? SHIPPED_RUNTIME_HEAP_MB : Number(raw);
+  return mb > 0 ? [`--max-old-space-size=${mb}`] : [];
+}
+
 export function machine(): Record<string, unknown> {
   const load = LOAD_AT_START;
   return {

@@ -23,7 +23,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { jiraKeyFor } from '../../lib/processes/quote-to-project';
 import { ACCOUNTS, OPPORTUNITIES } from '../../sandbox/seed/firm';
 import type { Row, ScenarioResult } from '../lib/report';
-import { round, rssSampler, sleep, startChild, summarize, tmpDir, type Child } from '../lib/util';
+import { fabricRuntimeArgv, round, rssSampler, sleep, startChild, summarize, tmpDir, type Child } from '../lib/util';
 
 const log = (m: string) => console.error(`[bench] ${m}`);
 const VENDORS = ['netsuite', 'bc', 'kantata', 'jira'];
@@ -88,7 +88,7 @@ interface Started { runtime: Child; url: string; sandboxUrl: string; mqttUrl: st
 
 async function start(rates: Record<string, number>): Promise<Started> {
   const tmp = tmpDir('psf-bench-q2p-');
-  const runtime = await startChild('runtime', { BENCH_TEMPLATES: '1', BENCH_FLOW_FILE: '', BENCH_USER_DIR: `${tmp.dir}/user`, BENCH_MQTT_PORT: '0', FABRIC_Q2P_POLL_SECONDS: '3600', FABRIC_T2C_POLL_SECONDS: '3600' });
+  const runtime = await startChild('runtime', { BENCH_TEMPLATES: '1', BENCH_FLOW_FILE: '', BENCH_USER_DIR: `${tmp.dir}/user`, BENCH_MQTT_PORT: '0', FABRIC_Q2P_POLL_SECONDS: '3600', FABRIC_T2C_POLL_SECONDS: '3600' }, [], fabricRuntimeArgv());
   const rss = rssSampler(runtime.proc.pid!);
   const { url, sandboxUrl, mqttUrl } = runtime.ready as { url: string; sandboxUrl: string; mqttUrl: string };
   const deadline = Date.now() + 60_000;
@@ -278,7 +278,9 @@ async function quotaPhase(n: number) {
 export async function quoteToProjectScenario(opts: { quick: boolean }): Promise<ScenarioResult> {
   const n = opts.quick ? 200 : 1_000;
   const sequential = opts.quick ? 10 : 30;
-  const nQuota = opts.quick ? 30 : 150;
+  // 60 deals = ~420 NetSuite requests, ~42 s at the quota: long enough for the limiter's windows to show, and
+  // short enough that the scaling curve's 1,000,000 point fits in the full run's 10 minutes (150 deals took 110 s)
+  const nQuota = opts.quick ? 30 : 60;
   const a = await overheadPhase(n, sequential);
   const b = await quotaPhase(nQuota);
   const failed = a.lost + a.duplicated + b.lost + b.duplicated > 0;
