@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { WalSyncer } from './wal-sync';
+import { Checkpointer, type CheckpointStats } from './checkpointer';
 import { migrateSqlite } from './sqlite-migrations';
 import { consumerFromRow, optionalJsonText, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
 import type {
@@ -60,7 +61,17 @@ export interface SqliteStoreOptions {
    * a few ms gather more writes per fsync at the cost of that much latency per write.
    */
   groupCommitWindowMs?: number;
+  /**
+   * Where WAL checkpoints run when the WAL is synced after group commits (FULL, group commit, a file): on a worker
+   * thread (lib/store/checkpointer.ts), not inside a COMMIT on the event loop. Tuning for tests: the minimum time
+   * between two checkpoints (default 200 ms) and the WAL size the fallback RESTART keeps it under (default 64 MB).
+   */
+  checkpointIntervalMs?: number;
+  checkpointMaxWalBytes?: number;
 }
+
+/** SQLite's default wal_autocheckpoint (pages), restored when the checkpoint worker is gone. */
+const AUTO_CHECKPOINT_PAGES = 1000;
 
 /** Writes of the current event-loop turn, committed together (see SqliteStore.write). */
 interface CommitGroup {
@@ -163,11 +174,17 @@ export class SqliteStore implements Store {
   private group: CommitGroup | undefined;
   /** Set when FULL durability is kept by syncing the WAL off the event loop (group commit, WAL mode, a file). */
   private walSyncer: WalSyncer | undefined;
+  /** Set while WAL checkpoints run on a worker thread instead of inside COMMIT (the WalSyncer case). */
+  private checkpointer: Checkpointer | undefined;
   /** Transactions committed by group commit, and the writes they carried (health checks, tests, the bench). */
   readonly commitStats = { commits: 0, writes: 0 };
   /** WAL syncs done off the event loop (0 when SQLite syncs inside COMMIT). */
   get walSyncs(): number {
     return this.walSyncer?.syncs ?? 0;
+  }
+  /** Checkpoints done by the worker thread and fallbacks (all 0 when SQLite checkpoints inside COMMIT). */
+  get checkpointStats(): CheckpointStats {
+    return { ...(this.checkpointer?.stats ?? { requests: 0, done: 0, framesCheckpointed: 0, fallbacks: 0, workerFailures: 0 }) };
   }
 
   constructor(options: SqliteStoreOptions) {
@@ -185,20 +202,61 @@ export class SqliteStore implements Store {
       this.db.pragma(`synchronous = ${full && !this.walSyncer ? 'FULL' : 'NORMAL'}`);
       this.db.pragma(`busy_timeout = ${Math.floor(options.busyTimeoutMs ?? 5000)}`);
       migrateSqlite(this.db);
+      if (this.walSyncer) this.startCheckpointer(options);
     } catch (err) {
+      void this.checkpointer?.close();
       this.db.close();
       throw err;
     }
   }
 
+  private startCheckpointer(options: SqliteStoreOptions): void {
+    const pageSize = Number(Object.values(this.get<Record<string, unknown>>('PRAGMA page_size') ?? {})[0]);
+    this.checkpointer = new Checkpointer({
+      path: path.resolve(this.path),
+      pageSize,
+      intervalMs: options.checkpointIntervalMs,
+      maxWalBytes: options.checkpointMaxWalBytes,
+      onWorkerLost: (reason) => {
+        if (this.closed) return;
+        this.get(`PRAGMA wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+        process.emitWarning(`SqliteStore ${this.path}: the WAL checkpoint worker stopped (${reason}); SQLite checkpoints automatically again`);
+      },
+    });
+    // set after the worker exists: a store whose worker cannot start never runs without checkpoints
+    this.get('PRAGMA wal_autocheckpoint = 0');
+  }
+
+  /** The WAL stayed over its limit (see checkpointer.ts): copy the rest and start it over, never waiting for readers. */
+  private restartWal(): void {
+    const busyTimeout = Number(Object.values(this.get<Record<string, unknown>>('PRAGMA busy_timeout') ?? {})[0]);
+    try {
+      this.get('PRAGMA busy_timeout = 0');
+      this.get('PRAGMA wal_checkpoint(RESTART)');
+    } catch {
+      /* busy or locked: the next reports ask again; the worker keeps checkpointing meanwhile */
+    } finally {
+      this.get(`PRAGMA busy_timeout = ${busyTimeout}`);
+    }
+  }
+
   /** The pragma values in effect (for health checks and tests). */
-  settings(): { journalMode: string; synchronous: number; walSyncedAfterCommit: boolean; busyTimeoutMs: number } {
+  settings(): {
+    journalMode: string;
+    synchronous: number;
+    walSyncedAfterCommit: boolean;
+    checkpoints: 'worker' | 'automatic';
+    walAutocheckpoint: number;
+    busyTimeoutMs: number;
+  } {
     // through the statement cache: pragma() prepares a new statement per call, which is kept for good (see above)
     const value = (name: string): unknown => Object.values(this.get<Record<string, unknown>>(`PRAGMA ${name}`) ?? {})[0];
     return {
       journalMode: String(value('journal_mode')),
       synchronous: Number(value('synchronous')),
       walSyncedAfterCommit: this.walSyncer !== undefined,
+      checkpoints: this.checkpointer?.active ? 'worker' : 'automatic',
+      walAutocheckpoint: Number(value('wal_autocheckpoint')),
       busyTimeoutMs: Number(value('busy_timeout')),
     };
   }
@@ -290,6 +348,10 @@ export class SqliteStore implements Store {
     this.commitStats.writes += group.waiters.length;
     if (this.walSyncer) this.walSyncer.afterCommit(group.waiters);
     else for (const w of group.waiters) w.resolve();
+    if (this.checkpointer) {
+      if (this.checkpointer.takeRestartDue()) this.restartWal();
+      this.checkpointer.afterCommit();
+    }
   }
 
   /** SQLite rolled the group's transaction back (an I/O error, disk full): none of its writes is stored. */
@@ -742,12 +804,21 @@ export class SqliteStore implements Store {
     return this.all<ConsumerRow>('SELECT * FROM api_consumers ORDER BY created_at, id').map(consumerFromRow);
   }
 
+  /** Test hook: kills the checkpoint worker as a crash would; resolves once automatic checkpoints are back on. */
+  async killCheckpointWorkerForTest(): Promise<void> {
+    await this.checkpointer?.killWorkerForTest();
+  }
+
   async consumerRevoke(id: string, now: number, by?: string): Promise<boolean> {
     return this.write(() => this.run('UPDATE api_consumers SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL', now, by ?? null, id).changes === 1);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // the worker's connection goes first, so the main connection's close below is the last one: it checkpoints the
+    // WAL and removes the -wal file as before
+    await this.checkpointer?.close();
+    if (this.closed) return; // closed by a concurrent close() while the worker exited
     this.commitGroup(); // writes already accepted are committed (or rejected), never dropped by the close
     this.walSyncer?.close();
     this.closed = true;

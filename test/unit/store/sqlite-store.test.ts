@@ -126,15 +126,20 @@ describe('SqliteStore specifics', () => {
     const store = new SqliteStore({ path: path.join(tmp.dir, 'nested', 'dir', 'store.sqlite'), busyTimeoutMs: 2500 });
     try {
       // SQLite itself runs NORMAL (no sync inside COMMIT); the store syncs the WAL before it reports a write done
-      assert.deepEqual(store.settings(), { journalMode: 'wal', synchronous: 1, walSyncedAfterCommit: true, busyTimeoutMs: 2500 });
+      // and checkpoints run on a worker thread, not inside COMMIT
+      assert.deepEqual(store.settings(), {
+        journalMode: 'wal', synchronous: 1, walSyncedAfterCommit: true, checkpoints: 'worker', walAutocheckpoint: 0, busyTimeoutMs: 2500,
+      });
     } finally {
       await store.close();
     }
     const perWrite = new SqliteStore({ path: path.join(tmp.dir, 'per-write.sqlite'), groupCommit: false });
-    assert.deepEqual(perWrite.settings(), { journalMode: 'wal', synchronous: 2, walSyncedAfterCommit: false, busyTimeoutMs: 5000 });
+    assert.deepEqual(perWrite.settings(), {
+      journalMode: 'wal', synchronous: 2, walSyncedAfterCommit: false, checkpoints: 'automatic', walAutocheckpoint: 1000, busyTimeoutMs: 5000,
+    });
     await perWrite.close();
     const normal = new SqliteStore({ path: path.join(tmp.dir, 'normal.sqlite'), synchronous: 'NORMAL' });
-    assert.deepEqual([normal.settings().synchronous, normal.settings().walSyncedAfterCommit], [1, false]);
+    assert.deepEqual([normal.settings().synchronous, normal.settings().walSyncedAfterCommit, normal.settings().checkpoints], [1, false, 'automatic']);
     await normal.close();
   });
 
