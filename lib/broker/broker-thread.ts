@@ -11,13 +11,12 @@
  * lines, and restarts it with backoff if it dies (same port, same persistence: persistent sessions survive).
  */
 import type http from 'node:http';
-import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { WebSocketServer, createWebSocketStream } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { BrokerUser } from './acl';
-import type { BrokerLogger, BrokerOptions, BrokerStats, ClientSubscription, ConnMeta, PersistenceKind, RunningBroker } from './broker';
+import { mqttOverWebSocket, type BrokerLogger, type BrokerOptions, type BrokerStats, type ClientSubscription, type ConnMeta, type PersistenceKind, type RunningBroker } from './broker';
 import { joinStreams, messagePortStream } from './port-stream';
 
 /** Messages main -> worker. */
@@ -229,20 +228,7 @@ export async function startBrokerThread(options: BrokerOptions = {}): Promise<Th
     attachWebSocket(server: http.Server, wsPath = '/mqtt') {
       const wss = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes });
       wsServers.push(wss);
-      const handler = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-        const pathname = (req.url ?? '').split('?')[0];
-        if (pathname !== wsPath) return; // other upgrade handlers (Node-RED comms) take theirs
-        if (!current?.ready) {
-          socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-          return;
-        }
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          const stream = createWebSocketStream(ws);
-          stream.on('error', () => {});
-          // the remote address is taken here, where the socket is: the broker's loopback rule must see the real one
-          bridge(stream, { transport: 'ws', remote: req.socket.remoteAddress });
-        });
-      };
+      const handler = mqttOverWebSocket(wss, wsPath, (stream, meta) => bridge(stream, meta), () => !!current?.ready);
       server.on('upgrade', handler);
       upgradeHandlers.push({ server, handler });
     },

@@ -169,6 +169,32 @@ function orderOutgoingEnqueue(persistence: any): void {
   };
 }
 
+/**
+ * The HTTP `upgrade` listener for MQTT over WebSocket on `wsPath` (both broker variants): hands each connection to
+ * `accept` with its real remote address, which the loopback rule of the authentication must see. Other paths are left
+ * to other listeners (Node-RED's comms); `available() === false` answers 503 (a broker thread being restarted).
+ */
+export function mqttOverWebSocket(
+  wss: WebSocketServer,
+  wsPath: string,
+  accept: (stream: Duplex, meta: ConnMeta, req: http.IncomingMessage) => void,
+  available: () => boolean = () => true,
+): (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void {
+  return (req, socket, head) => {
+    const pathname = (req.url ?? '').split('?')[0];
+    if (pathname !== wsPath) return;
+    if (!available()) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => {});
+      accept(stream, { transport: 'ws', remote: req.socket.remoteAddress }, req);
+    });
+  };
+}
+
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   // aedes 1.x is ESM; `require` of ESM works on Node >= 20.19 (package.json engines).
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -378,15 +404,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     attachWebSocket(server: http.Server, wsPath = '/mqtt') {
       const wss = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes });
       wsServers.push(wss);
-      const handler = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-        const pathname = (req.url ?? '').split('?')[0];
-        if (pathname !== wsPath) return; // other upgrade handlers (Node-RED comms) take theirs
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          const stream = createWebSocketStream(ws);
-          stream.on('error', () => {});
-          handleConn(stream, { remote: req.socket.remoteAddress, transport: 'ws' }, req);
-        });
-      };
+      const handler = mqttOverWebSocket(wss, wsPath, (stream, meta, req) => handleConn(stream, meta, req));
       server.on('upgrade', handler);
       upgradeHandlers.push({ server, handler });
     },

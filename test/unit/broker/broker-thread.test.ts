@@ -12,31 +12,13 @@ import mqtt, { MqttClient, IClientOptions } from 'mqtt';
 import { startBrokerThread, brokerThreadFromEnv, type BrokerOptions, type ThreadedBroker } from '../../../lib/broker';
 import { messagePortStream } from '../../../lib/broker/port-stream';
 import { tempDir } from '../../support/tmp';
+import { refusedConnection } from '../../support/mqtt';
 import { waitFor } from '../../support/wait';
 
 function collect(client: MqttClient): Array<{ topic: string; payload: string }> {
   const got: Array<{ topic: string; payload: string }> = [];
   client.on('message', (topic, payload) => got.push({ topic, payload: payload.toString() }));
   return got;
-}
-
-/** Resolves with the refusal (error or close) of a client that must not get in. */
-function refused(url: string, opts: IClientOptions): Promise<Error | 'closed'> {
-  return new Promise((resolve) => {
-    const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-    c.once('error', (err) => {
-      c.end(true);
-      resolve(err);
-    });
-    c.once('close', () => {
-      c.end(true);
-      resolve('closed');
-    });
-    c.once('connect', () => {
-      c.end(true);
-      resolve(new Error('unexpectedly connected'));
-    });
-  });
 }
 
 /** An address of this machine that is not loopback, to reach a listener as a remote client would. */
@@ -137,7 +119,7 @@ describe('embedded broker in a worker thread', function () {
     await broker!.sync();
     const erp = await client(broker!.url!, { username: 'erp', password: 'right-password' });
     assert.equal(erp.connected, true);
-    const wrong = await refused(broker!.url!, { username: 'erp', password: 'wrong-password' });
+    const wrong = await refusedConnection(broker!.url!, { username: 'erp', password: 'wrong-password' });
     assert.notEqual(wrong instanceof Error && wrong.message, 'unexpectedly connected');
     await broker!.sync();
     assert.equal(broker!.stats.authFailures, 1);
@@ -151,7 +133,7 @@ describe('embedded broker in a worker thread', function () {
     await broker!.sync();
     const c = await client(broker!.url!, { username: 'fabric-runtime', password: 'p4ss' });
     assert.equal(c.connected, true);
-    assert.notEqual(await refused(broker!.url!, {}), 'unexpectedly connected');
+    assert.notEqual(await refusedConnection(broker!.url!, {}), 'unexpectedly connected');
   });
 
   it('serves MQTT over WebSocket on the main thread HTTP server, with the real remote address', async () => {
@@ -172,7 +154,7 @@ describe('embedded broker in a worker thread', function () {
     // The same listener reached over a non-loopback address: the bridged connection must not look local.
     const address = nonLoopbackAddress();
     if (!address) return; // a machine with loopback only cannot show it; the loopback half above still ran
-    const outcome = await refused(`ws://${address}:${port}/mqtt`, {});
+    const outcome = await refusedConnection(`ws://${address}:${port}/mqtt`, {});
     assert.notEqual(outcome instanceof Error && outcome.message, 'unexpectedly connected', `anonymous WebSocket client from ${address} got in`);
     await waitFor(() => logs.some((l) => l.msg.includes(`from ${address}: credentials required`)), 'the refusal naming the real remote address');
     const remote = await client(`ws://${address}:${port}/mqtt`, { username: 'remote', password: 'remote-pw' });

@@ -6,6 +6,7 @@ import mqtt, { MqttClient, IClientOptions } from 'mqtt';
 import { startBroker, RunningBroker, BrokerOptions } from '../../../lib/broker';
 import { freePort } from '../../support/ports';
 import { tempDir } from '../../support/tmp';
+import { refusedConnection } from '../../support/mqtt';
 import { waitFor } from '../../support/wait';
 
 interface Received {
@@ -23,25 +24,6 @@ function collect(client: MqttClient): Received[] {
   const got: Received[] = [];
   client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }));
   return got;
-}
-
-/** Resolves when the client is closed by the broker (or errors): the refusal we expect. */
-function closedOrRefused(url: string, opts: IClientOptions): Promise<Error | 'closed'> {
-  return new Promise((resolve) => {
-    const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-    c.once('error', (err) => {
-      c.end(true);
-      resolve(err);
-    });
-    c.once('close', () => {
-      c.end(true);
-      resolve('closed');
-    });
-    c.once('connect', () => {
-      c.end(true);
-      resolve(new Error('unexpectedly connected'));
-    });
-  });
 }
 
 describe('embedded broker (aedes)', function () {
@@ -138,9 +120,9 @@ describe('embedded broker (aedes)', function () {
       authMode: 'required',
       auth: { users: [{ username: 'erp', password: 's3cret', publish: ['#'], subscribe: ['#'] }] },
     });
-    const anon = await closedOrRefused(broker!.url!, {});
+    const anon = await refusedConnection(broker!.url!, {});
     assert.ok(anon instanceof Error && /not authori[sz]ed|bad user/i.test(anon.message), String(anon));
-    const wrong = await closedOrRefused(broker!.url!, { username: 'erp', password: 'nope' });
+    const wrong = await refusedConnection(broker!.url!, { username: 'erp', password: 'nope' });
     assert.ok(wrong instanceof Error && /bad user|not authori[sz]ed/i.test(wrong.message), String(wrong));
     const ok = await client({ username: 'erp', password: 's3cret' });
     assert.equal(ok.connected, true);
@@ -154,7 +136,7 @@ describe('embedded broker (aedes)', function () {
     await start({ authMode: 'required', auth: { users: [{ username: 'h', passwordHash: hash, publish: [], subscribe: [] }] } });
     const ok = await client({ username: 'h', password: 'hashed-pw' });
     assert.equal(ok.connected, true);
-    const wrong = await closedOrRefused(broker!.url!, { username: 'h', password: 'x' });
+    const wrong = await refusedConnection(broker!.url!, { username: 'h', password: 'x' });
     assert.ok(wrong instanceof Error, String(wrong));
   });
 
