@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { buildSettings } from './settings-builder';
-import { brokerOptionsFromEnv, brokerThreadFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
+import { brokerOptionsFromEnv, brokerThreadFromEnv, maxLoopDelayFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
 import type { StoreOptions } from '../lib/store/registry';
 import { deliveryFor } from '../lib/delivery/engine';
@@ -183,6 +183,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     };
     // FABRIC_BROKER_THREAD (default on): the broker gets its own core instead of sharing the flows' event loop
     const brokerThread = brokerThreadFromEnv(env);
+    maxLoopDelayFromEnv(env); // a wrong FABRIC_MQTT_MAX_LOOP_DELAY_MS stops the start here, not at the first MQTT node
     const broker = brokerThread ? await startBrokerThread(brokerOptions) : await startBroker(brokerOptions);
     cleanups.push(() => broker.close());
     let internal: { username: string; password: string } | undefined;

@@ -45,6 +45,20 @@ export function brokerThreadFromEnv(env: NodeJS.ProcessEnv = process.env): boole
   throw new Error(`FABRIC_BROKER_THREAD must be "on" or "off", got "${env.FABRIC_BROKER_THREAD}"`);
 }
 
+/**
+ * FABRIC_MQTT_MAX_LOOP_DELAY_MS: how late the event loop may be before the runtime's MQTT connections stop reading
+ * (event-loop-gate.ts); default 50, `0` = never pause.
+ */
+export const DEFAULT_MAX_LOOP_DELAY_MS = 50;
+
+export function maxLoopDelayFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.FABRIC_MQTT_MAX_LOOP_DELAY_MS?.trim();
+  if (!raw) return DEFAULT_MAX_LOOP_DELAY_MS;
+  const ms = Number(raw);
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`FABRIC_MQTT_MAX_LOOP_DELAY_MS must be a number of ms >= 0 (0 = off), got "${raw}"`);
+  return ms;
+}
+
 /** The MQTTS listener: on when FABRIC_MQTTS_CERT and FABRIC_MQTTS_KEY name PEM files. */
 function tlsOptionsFromEnv(env: NodeJS.ProcessEnv): BrokerOptions['tls'] {
   const certFile = env.FABRIC_MQTTS_CERT;

@@ -11,6 +11,7 @@
  * that never hands a message over cannot stall it), and it never holds a PUBACK.
  */
 import { performance } from 'node:perf_hooks';
+import { maxLoopDelayFromEnv } from './env';
 
 
 export class EventLoopGate {
@@ -74,16 +75,11 @@ export class EventLoopGate {
   }
 }
 
-/** Default limit of the process-wide gate (FABRIC_MQTT_MAX_LOOP_DELAY_MS overrides it; 0 turns the gate off). */
-export const DEFAULT_MAX_LOOP_DELAY_MS = 50;
-
 let shared: EventLoopGate | undefined;
 
-/** The gate every FabricMqttConnection of this process shares (one event loop, one measure). */
+/** The gate every FabricMqttConnection of this process shares (one event loop, one measure); undefined when off. */
 export function sharedEventLoopGate(env: NodeJS.ProcessEnv = process.env): EventLoopGate | undefined {
-  const raw = env.FABRIC_MQTT_MAX_LOOP_DELAY_MS?.trim();
-  const limit = raw ? Number(raw) : DEFAULT_MAX_LOOP_DELAY_MS;
-  if (!Number.isFinite(limit) || limit < 0) throw new Error(`FABRIC_MQTT_MAX_LOOP_DELAY_MS must be a number of ms >= 0 (0 = off), got "${raw}"`);
+  const limit = maxLoopDelayFromEnv(env);
   if (limit === 0) return undefined;
   if (!shared || shared.maxLagMs !== limit) shared = new EventLoopGate(limit);
   return shared;

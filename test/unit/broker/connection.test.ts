@@ -3,7 +3,8 @@ import mqtt from 'mqtt';
 import type { IPublishPacket } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../lib/broker';
 import { FabricMqttConnection } from '../../../lib/broker/connection';
-import { EventLoopGate } from '../../../lib/broker/event-loop-gate';
+import { EventLoopGate, sharedEventLoopGate } from '../../../lib/broker/event-loop-gate';
+import { maxLoopDelayFromEnv } from '../../../lib/broker/env';
 import { waitFor } from '../../support/wait';
 
 describe('FabricMqttConnection: subscriptions on connect', function () {
@@ -109,6 +110,14 @@ describe('FabricMqttConnection: backpressure', function () {
     } finally {
       release();
     }
+  });
+
+  it('FABRIC_MQTT_MAX_LOOP_DELAY_MS: 50 ms by default, 0 turns the gate off, anything else is refused', () => {
+    assert.equal(maxLoopDelayFromEnv({}), 50);
+    assert.equal(maxLoopDelayFromEnv({ FABRIC_MQTT_MAX_LOOP_DELAY_MS: '120' }), 120);
+    assert.equal(sharedEventLoopGate({ FABRIC_MQTT_MAX_LOOP_DELAY_MS: '0' }), undefined);
+    assert.equal(sharedEventLoopGate({ FABRIC_MQTT_MAX_LOOP_DELAY_MS: '120' })?.maxLagMs, 120);
+    assert.throws(() => maxLoopDelayFromEnv({ FABRIC_MQTT_MAX_LOOP_DELAY_MS: 'fast' }), /FABRIC_MQTT_MAX_LOOP_DELAY_MS must be a number of ms >= 0 \(0 = off\), got "fast"/);
   });
 
   it('delivers every message through a connection with the process-wide gate', async () => {
