@@ -462,7 +462,7 @@ export async function planAndAssign(
         continue;
       }
       if (r.taken.size === 0) {
-        throw new Error(`invoice id ${w.invoice.id} is already stored for other entries than ${w.entryIds.length} entries planned now (a hash collision of the invoice id); none of them was invoiced`);
+        throw new Error(`invoice id ${w.invoice.id} is already stored for other entries (a hash collision of the ids of its ${w.entryIds.length} entries): they were not assigned and are not invoiced; report it to the PS Fabric maintainers`);
       }
       for (const [entry, invoiceId] of r.taken) {
         owner.set(entry, invoiceId);
