@@ -5,6 +5,7 @@
  * FABRIC_TEST_PG_URL is set.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -14,6 +15,8 @@ import { PostgresStore } from '../../../lib/store/postgres-store';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
 import type { Store } from '../../../lib/store/store';
 import { tempDir } from '../../support/tmp';
+import { waitFor } from '../../support/wait';
+import { T2C_CRASH_BATCH, t2cCrashEntries, t2cCrashProjects } from './t2c-crash-fixture';
 
 const projects: Record<string, ProjectContext> = {
   'KAN-WS-1': { projectId: 'KAN-WS-1', accountId: 'ACC-1001', billingEntity: 'NWA-US', currency: 'USD', status: 'active', psaWorkspaceId: '1' },
@@ -166,6 +169,68 @@ describe('processes: time-to-cash durable invoice assignment (real SQLite store)
     assert.equal(byEntry.size, asked.size, 'every entry asked for is on an invoice');
     const owners = await store.assignmentsOf(ASSIGNMENT_SCOPE, [...asked]);
     for (const [entry, invoice] of byEntry) assert.equal(owners.get(entry), invoice, `${entry} is sent on the invoice the store holds it for`);
+  });
+
+  it('SIGKILL of the planning process after 3 batches (half their invoices sent): a replay in other batches and order sends the same invoices', async function () {
+    this.timeout(60000);
+    const file = path.join(tmp.dir, 'crash.sqlite');
+    const child = spawn(process.execPath, [path.join(__dirname, 't2c-plan-child.js'), file], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const emitted = new Map<string, string>(); // invoice id -> sha256 of the write the child sent
+    let batches = 0;
+    let ready = false;
+    let stderr = '';
+    let buffered = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const [what, a, b] = line.split(' ');
+        if (what === 'ready') ready = true;
+        if (what === 'emit') emitted.set(a, b);
+        if (what === 'batch') batches = Number(a) + 1;
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await waitFor(() => ready || child.exitCode !== null, 'the child to open the store', 30000);
+    // kill points by progress: after the third batch, the child waiting for the fourth
+    for (let n = 1; n <= 3; n++) {
+      child.stdin.write('go\n');
+      await waitFor(() => batches === n || child.exitCode !== null, `batch ${n} planned`, 30000);
+    }
+    assert.equal(child.exitCode, null, `child died early: ${stderr}`);
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    assert.ok(emitted.size > 0);
+
+    await store.close();
+    store = new SqliteStore({ path: file });
+    idem.close();
+    idem = new IdempotencyService(store, { purgeIntervalMs: 0 });
+    const all = t2cCrashEntries();
+    const planned = all.slice(0, 3 * T2C_CRASH_BATCH);
+    const owner = await store.assignmentsOf(ASSIGNMENT_SCOPE, all.map((e) => e.id));
+    assert.deepEqual([...owner.keys()].sort(), planned.map((e) => e.id).sort(), 'the killed run assigned exactly the entries of its 3 batches');
+    // one of the sent invoices reached its ERP and was posted before the kill
+    const postedId = [...emitted.keys()][0];
+    const posted = (await store.assignmentGet(ASSIGNMENT_SCOPE, postedId))!.data as unknown as InvoiceWrite;
+    await recordBilled(idem, posted);
+
+    const replays: AssignedPlan[] = [];
+    for (const b of chunks(shuffled(all, 3), 170)) replays.push(await planAndAssign({ timeEntries: b }, t2cCrashProjects, store, { maxLinesPerInvoice: 60 }));
+    const byEntry = invoiceOfEntry(replays);
+    for (const e of all) {
+      if (posted.entryIds.includes(e.id)) assert.ok(!byEntry.has(e.id), `${e.id} is on the posted invoice, not sent again`);
+      else assert.ok(byEntry.has(e.id), `${e.id} is on an invoice`);
+    }
+    for (const e of planned) if (!posted.entryIds.includes(e.id)) assert.equal(byEntry.get(e.id), owner.get(e.id), `${e.id} keeps the invoice the killed run assigned`);
+    const sent = new Map(replays.flatMap((p) => p.invoices).map((w) => [w.invoice.id, crypto.createHash('sha256').update(JSON.stringify(w)).digest('hex')]));
+    for (const [id, hash] of emitted) if (id !== postedId) assert.equal(sent.get(id), hash, `${id} is sent again exactly as before the kill`);
+    const unsentBefore = new Set([...owner.values()].filter((id) => !emitted.has(id)));
+    assert.ok(unsentBefore.size > 0, 'some invoices were assigned and never sent before the kill');
+    for (const id of unsentBefore) assert.ok(sent.has(id), `${id}, assigned but unsent at the kill, is sent by the replay`);
   });
 
   it('an invoice id already stored for other entries (a hash collision) is refused with a clear error, nothing assigned', async () => {
