@@ -638,7 +638,9 @@ export class SqliteStore implements Store {
   }
 
   async assignmentsOf(scope: string, members: readonly string[]): Promise<Map<string, string>> {
-    return this.takenMembers(scope, [...new Set(members)]);
+    // read inside the group: it resolves only once the group holding a concurrent assignment has committed, so no
+    // caller re-sends a group (an invoice) whose assignment could still be rolled back with a failed commit
+    return this.write(() => this.takenMembers(scope, [...new Set(members)]));
   }
 
   async assignmentGet(scope: string, id: string): Promise<AssignmentRecord | undefined> {
