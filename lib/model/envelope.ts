@@ -89,6 +89,19 @@ export function defaultIdempotencyKey(entity: string, data: unknown): string {
   return `${name}:sha256:${createHash('sha256').update(stableStringify(data)).digest('hex')}`;
 }
 
+/**
+ * The CloudEvent id of one business effect: a UUID (RFC 9562 version 8, name-based) of source, type and idempotency
+ * key. An event published again after a crash, a replay or a re-run is then the same event to every subscriber,
+ * whose inbox de-duplicates on source + id (lib/broker/message-id.ts); a random id made each re-publish a new message.
+ */
+export function eventIdFor(source: string, type: string, idempotencykey: string): string {
+  const b = createHash('sha256').update(`${source}\n${type}\n${idempotencykey}`).digest();
+  b[6] = (b[6] & 0x0f) | 0x80;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
 /** Builds an envelope. Throws on an unknown entity, a bad event name or a missing source (programming errors). */
 export function toEnvelope<T = Record<string, unknown>>(input: EnvelopeInput<T>): CloudEvent<T> {
   let type = input.type;
@@ -107,9 +120,10 @@ export function toEnvelope<T = Record<string, unknown>>(input: EnvelopeInput<T>)
   const rec = (data && typeof data === 'object' ? data : {}) as Record<string, unknown>;
   const subject = input.subject ?? (typeof rec.id === 'string' && rec.id ? rec.id : undefined);
   const time = input.time instanceof Date ? input.time.toISOString() : (input.time ?? new Date().toISOString());
+  const idempotencykey = input.idempotencykey || defaultIdempotencyKey(entity as EntityName, data);
   const env: CloudEvent<T> = {
     specversion: '1.0',
-    id: input.id ?? randomUUID(),
+    id: input.id ?? eventIdFor(input.source, type, idempotencykey),
     source: input.source,
     type,
     ...(subject ? { subject } : {}),
@@ -118,7 +132,7 @@ export function toEnvelope<T = Record<string, unknown>>(input: EnvelopeInput<T>)
     dataschema: input.dataschema ?? getCanonicalModel().schemaId(entity as EntityName, parseEventType(type)?.version ?? version),
     data,
     correlationid: input.correlationid || randomUUID(),
-    idempotencykey: input.idempotencykey || defaultIdempotencyKey(entity as EntityName, data),
+    idempotencykey,
   };
   return env;
 }

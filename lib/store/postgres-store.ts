@@ -18,9 +18,11 @@
  */
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { migratePostgres, quoteIdent } from './postgres-migrations';
-import { consumerFromRow, optionalJsonText, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { assignmentMembers, consumerFromRow, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
 import type {
   ApiConsumerRecord,
+  AssignmentRecord,
+  AssignmentResult,
   AuditEntry,
   AuditRecord,
   ExceptionFilter,
@@ -369,6 +371,50 @@ export class PostgresStore implements Store {
 
   async idempotencyPurgeExpired(now: number): Promise<number> {
     return (await this.query('DELETE FROM idempotency_keys WHERE expires_at <= $1', [now])).rowCount;
+  }
+
+  // ---------- assignments ----------
+  async assignmentCreate(scope: string, id: string, members: readonly string[], data: Json, now: number): Promise<AssignmentResult> {
+    const distinct = assignmentMembers(id, members);
+    if (this.closed) throw new Error(`store ${this.target} is closed`);
+    await this.ready;
+    const client = await this.pool.connect();
+    let won = false;
+    try {
+      await client.query('BEGIN');
+      // The primary keys decide: a concurrent transaction inserting the same id or member waits for ours and then
+      // finds the row (DO NOTHING), so exactly one wins. Members go in sorted, so two overlapping inserts lock in the
+      // same order and wait for each other instead of deadlocking.
+      const g = await client.query('INSERT INTO assignments (scope, id, members, data, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, id) DO NOTHING', [scope, id, JSON.stringify(distinct), toJsonText(data), now]);
+      if (g.rowCount === 1) {
+        const m = await client.query(
+          `INSERT INTO assignment_members (scope, member, assignment_id) SELECT $1, m, $2 FROM unnest($3::text[]) AS m ORDER BY m
+           ON CONFLICT (scope, member) DO NOTHING`,
+          [scope, id, [...distinct].sort()],
+        );
+        won = m.rowCount === distinct.length;
+      }
+      await client.query(won ? 'COMMIT' : 'ROLLBACK');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+    if (won) return { assigned: true };
+    const [taken, existing] = await Promise.all([this.assignmentsOf(scope, distinct), this.query('SELECT 1 FROM assignments WHERE scope = $1 AND id = $2', [scope, id])]);
+    return { assigned: false, idTaken: existing.rowCount > 0, taken };
+  }
+
+  async assignmentsOf(scope: string, members: readonly string[]): Promise<Map<string, string>> {
+    if (members.length === 0) return new Map();
+    const r = await this.query<{ member: string; assignment_id: string }>('SELECT member, assignment_id FROM assignment_members WHERE scope = $1 AND member = ANY($2::text[])', [scope, [...new Set(members)]]);
+    return new Map(r.rows.map((row) => [row.member, row.assignment_id]));
+  }
+
+  async assignmentGet(scope: string, id: string): Promise<AssignmentRecord | undefined> {
+    const r = await this.query<AssignmentRow>('SELECT * FROM assignments WHERE scope = $1 AND id = $2', [scope, id]);
+    return r.rows[0] && toAssignment(r.rows[0]);
   }
 
   // ---------- exceptions ----------

@@ -5,6 +5,7 @@
  */
 import type {
   ApiConsumerRecord,
+  AssignmentRecord,
   AuditRecord,
   ExceptionRecord,
   ExceptionStatus,
@@ -26,6 +27,7 @@ export interface OutboxRow {
   last_error: string | null; response: string | null; lease_owner: string | null; lease_until: number | null;
 }
 export interface IdempotencyRow { scope: string; key: string; first_seen_at: number; expires_at: number; outcome: string | null }
+export interface AssignmentRow { scope: string; id: string; members: string; data: string; created_at: number }
 export interface ExceptionRow {
   id: number; process: string; step: string; error_class: NewException['errorClass']; message: string; details: string | null;
   owner_team: string; correlation_id: string | null; record_key: string | null; request: string | null; response: string | null;
@@ -99,6 +101,17 @@ export function toIdempotency(row: IdempotencyRow): IdempotencyRecord {
   const record: IdempotencyRecord = { scope: row.scope, key: row.key, firstSeenAt: row.first_seen_at, expiresAt: row.expires_at };
   if (row.outcome !== null) record.outcome = parseJson(row.outcome);
   return record;
+}
+
+export function toAssignment(row: AssignmentRow): AssignmentRecord {
+  return { scope: row.scope, id: row.id, members: JSON.parse(row.members) as string[], data: parseJson(row.data), createdAt: Number(row.created_at) };
+}
+
+/** The members of one assignment, each once, in the order given; refused when empty (a group of nothing). */
+export function assignmentMembers(id: string, members: readonly string[]): string[] {
+  const distinct = [...new Set(members)];
+  if (distinct.length === 0) throw new Error(`assignment ${id} needs at least one member`);
+  return distinct;
 }
 
 export function toException(row: ExceptionRow): ExceptionRecord {

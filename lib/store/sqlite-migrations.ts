@@ -186,6 +186,26 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'assignments: groups (an invoice) and their members (its entries), one group per member per scope',
+    sql: `
+      CREATE TABLE assignments (
+        scope      TEXT    NOT NULL,
+        id         TEXT    NOT NULL,
+        members    TEXT    NOT NULL,
+        data       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, id)
+      );
+      CREATE TABLE assignment_members (
+        scope         TEXT NOT NULL,
+        member        TEXT NOT NULL,
+        assignment_id TEXT NOT NULL,
+        PRIMARY KEY (scope, member)
+      );
+    `,
+  },
 ];
 
 export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

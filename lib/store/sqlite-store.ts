@@ -19,9 +19,11 @@ import Database from 'better-sqlite3';
 import { WalSyncer } from './wal-sync';
 import { Checkpointer, type CheckpointStats } from './checkpointer';
 import { migrateSqlite } from './sqlite-migrations';
-import { consumerFromRow, optionalJsonText, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { assignmentMembers, consumerFromRow, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
 import type {
   ApiConsumerRecord,
+  AssignmentRecord,
+  AssignmentResult,
   AuditEntry,
   AuditRecord,
   ExceptionFilter,
@@ -608,6 +610,42 @@ export class SqliteStore implements Store {
     return this.write(() => {
       return this.run('DELETE FROM idempotency_keys WHERE expires_at <= ?', now).changes;
     });
+  }
+
+  // ---------- assignments ----------
+  async assignmentCreate(scope: string, id: string, members: readonly string[], data: Json, now: number): Promise<AssignmentResult> {
+    const distinct = assignmentMembers(id, members);
+    return this.write(() => {
+      // checked and inserted in one transaction on the one writer connection: no other write can come between
+      return this.db.transaction((): AssignmentResult => {
+        const taken = this.takenMembers(scope, distinct);
+        const idTaken = this.get('SELECT 1 AS x FROM assignments WHERE scope = ? AND id = ?', scope, id) !== undefined;
+        if (idTaken || taken.size) return { assigned: false, idTaken, taken };
+        this.run('INSERT INTO assignments (scope, id, members, data, created_at) VALUES (?, ?, ?, ?, ?)', scope, id, JSON.stringify(distinct), toJsonText(data), now);
+        for (const member of distinct) this.run('INSERT INTO assignment_members (scope, member, assignment_id) VALUES (?, ?, ?)', scope, member, id);
+        return { assigned: true };
+      }).immediate();
+    });
+  }
+
+  private takenMembers(scope: string, members: readonly string[]): Map<string, string> {
+    const taken = new Map<string, string>();
+    for (const member of members) {
+      const row = this.get<{ assignment_id: string }>('SELECT assignment_id FROM assignment_members WHERE scope = ? AND member = ?', scope, member);
+      if (row) taken.set(member, row.assignment_id);
+    }
+    return taken;
+  }
+
+  async assignmentsOf(scope: string, members: readonly string[]): Promise<Map<string, string>> {
+    // read inside the group: it resolves only once the group holding a concurrent assignment has committed, so no
+    // caller re-sends a group (an invoice) whose assignment could still be rolled back with a failed commit
+    return this.write(() => this.takenMembers(scope, [...new Set(members)]));
+  }
+
+  async assignmentGet(scope: string, id: string): Promise<AssignmentRecord | undefined> {
+    const row = this.get<AssignmentRow>('SELECT * FROM assignments WHERE scope = ? AND id = ?', scope, id);
+    return row && toAssignment(row);
   }
 
   // ---------- exceptions ----------

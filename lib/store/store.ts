@@ -168,6 +168,23 @@ export interface ApiConsumerRecord {
   rateLimit?: { perSecond: number; burst: number };
 }
 
+// ---------- assignments (records durably grouped under one id, e.g. time entries on an invoice) ----------
+export interface AssignmentRecord {
+  scope: string;
+  /** The group's id, e.g. the invoice id. */
+  id: string;
+  /** What was assigned to it, e.g. the entry ids; each belongs to at most one group of the scope. */
+  members: string[];
+  /** What the assigner needs to act on the group again after a restart (e.g. the whole invoice write). */
+  data: Json;
+  createdAt: number;
+}
+/**
+ * `assigned`: the group and every member are stored. Otherwise nothing was written: `taken` names the members that
+ * already belong to a group (member -> that group's id), `idTaken` says whether the group id itself exists.
+ */
+export type AssignmentResult = { assigned: true } | { assigned: false; idTaken: boolean; taken: Map<string, string> };
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
 
@@ -222,6 +239,16 @@ export interface Store {
   idempotencySetOutcome(scope: string, key: string, outcome: Json): Promise<void>;
   idempotencyRelease(scope: string, key: string): Promise<void>;
   idempotencyPurgeExpired(now: number): Promise<number>;
+
+  // assignments: kept (no expiry); one member belongs to at most one group per scope, across instances
+  /**
+   * Stores group `id` with its members and data, all or nothing, in one transaction: nothing is written when the id
+   * or any member already exists in the scope (a unique constraint, so two instances can never both win a member).
+   */
+  assignmentCreate(scope: string, id: string, members: readonly string[], data: Json, now: number): Promise<AssignmentResult>;
+  /** The group of each given member that has one (member -> group id); members without a group are left out. */
+  assignmentsOf(scope: string, members: readonly string[]): Promise<Map<string, string>>;
+  assignmentGet(scope: string, id: string): Promise<AssignmentRecord | undefined>;
 
   // exceptions: an open exception for the same (process, step, recordKey) is updated, not duplicated
   exceptionAdd(exception: NewException, now: number): Promise<ExceptionRecord>;

@@ -12,7 +12,9 @@
  *  time-to-cash
  *   - t2c-plan      canonical time entries / expenses (msg.payload array or one, or an array of complete msgs from a
  *                   join) + project context (msg.projects or the Kantata workspace context on each entry) -> out 1 one
- *                   msg per invoice write (batched), out 2 one msg per blocked entry (master data -> billing-ops). Each
+ *                   msg per invoice write (batched), out 2 one msg per blocked entry (master data -> billing-ops). The
+ *                   entries of each new invoice are assigned to it in the store before its msg leaves; entries already
+ *                   assigned to an invoice not yet posted send that invoice's stored write again (t2c.planAndAssign). Each
  *                   new msg carries a share of the source messages' inbox identities (lib/inbox shareInboxHandOver):
  *                   a source message is marked processed once every invoice / exception with its entries is durable
  *   - t2c-posted    after the ERP write: msg.payload = invoice.posted CloudEvent, msg.markInvoiced = PSA request, KPI
@@ -240,9 +242,8 @@ export = function (RED: NodeAPI) {
           // projects set up by quote-to-project (the legacy ERP's projects come from msg.projects / the flow's table)
           const timeEntries = items.filter((x: any) => x.hours !== undefined) as t2c.TimeEntry[];
           const expenses = items.filter((x: any) => x.hours === undefined && x.amount !== undefined) as t2c.Expense[];
-          const billed = new Set<string>();
-          for (const e of items as Array<{ id: string }>) if ((await services().idempotency.get('time-to-cash:billed', e.id))) billed.add(e.id);
-          const plan = t2c.planTimeToCash({ timeEntries, expenses }, projects, { routing, batchSize: num(config.batchSize, 50), maxLinesPerInvoice: num(config.maxLines, 500), alreadyBilled: (id) => billed.has(id) });
+          // entries are assigned to their invoices durably before any write leaves; assigned ones bring their stored invoice back
+          const plan = await t2c.planAndAssign({ timeEntries, expenses }, projects, services().store, { routing, batchSize: num(config.batchSize, 50), maxLinesPerInvoice: num(config.maxLines, 500) });
           // inbox hand-over: one share per new msg (invoice write, blocked entry); a source message none of them
           // covers (its entries skipped: already billed, duplicate, not billable) needs no durable write
           const refsOf = (ids: string[]) => ids.flatMap((id) => sourcesOf.get(id) ?? []);
@@ -278,7 +279,7 @@ export = function (RED: NodeAPI) {
           if (!w) throw new Error(t('errors.noInvoice'));
           const posted = t2c.postedInvoice(w, msg.payload as Record<string, any>);
           // one transaction (one disk sync) for the invoice's entries instead of one per entry
-          await services().idempotency.claimMany('time-to-cash:billed', w.entryIds, 400 * 86400000);
+          await t2c.recordBilled(services().idempotency, w);
           await kpi().processComplete(t2c.PROCESS, w.invoice.id, 'completed', { labels: { erp: w.erp }, attributes: { erp: w.erp, lines: w.entryIds.length, billingEntity: w.invoice.billingEntity ?? null, region: w.route.region ?? null } });
           await services().exceptions.autoResolve?.(w.recordKey, `node:${node.id}`);
           msg.markInvoiced = w.markInvoiced.kantata.timeEntryIds.length + w.markInvoiced.kantata.expenseIds.length > 0

@@ -4,12 +4,18 @@
  *   and billing period -> one invoice per group, one line per source entry (each line's sourceRefs name the
  *   entry) -> the ERP of the billing entity -> mark the entries invoiced in their source -> `invoice.posted`.
  *
- * Invoice ids are derived from the group and its entry ids, so re-running the same entries yields the same
- * invoice id (the ERP write's idempotency key / external id): an entry is never billed twice, even when a
- * month-end run is retried or resumed after a crash. Large groups are split into parts with at most
- * `maxLinesPerInvoice` lines, and writes are released in batches so ERP quotas hold (the outbox's per-connection
- * rate limit does the rest).
+ * Exactly once: an invoice's entries are durably ASSIGNED to it before its ERP write leaves this module
+ * (`planAndAssign`: one store transaction records invoice id -> entry ids + the whole InvoiceWrite and entry id ->
+ * invoice id, all or nothing, with a unique member per scope so two runs or instances never assign one entry twice).
+ * Whatever a replay brings (the same entries in another order, other batches, some already posted), an entry that is
+ * assigned gets its invoice's stored write sent again, unchanged (same id, lines and idempotency key), and an entry
+ * on a posted invoice is skipped as billed; only unassigned entries are planned. The id of a new invoice is a hash
+ * of its group and entry ids, but its stability comes from the assignment, not from planning the same partition
+ * again. Large groups are split into parts with at most `maxLinesPerInvoice` lines, and writes are released in
+ * batches so ERP quotas hold (the outbox's per-connection rate limit does the rest).
  */
+import type { IdempotencyService } from '../../idempotency';
+import type { Json, Store } from '../../store/store';
 import {
   DEFAULT_ERP_ROUTING, addDays, endOfMonth, money, monthOf, routeFor, stableHash,
   type ErpRoute, type ErpRoutingTable, type ErpSystem, type FieldProblem,
@@ -233,11 +239,12 @@ export interface InvoiceOptions {
 }
 
 /** Canonical Invoice (invoice.v1.json) for one group (or one part of it). */
-export function buildInvoice(group: InvoiceGroup, opts: InvoiceOptions = {}, part?: { index: number; of: number; items: InvoiceGroup['items'] }): Record<string, any> {
+export function buildInvoice(group: InvoiceGroup, opts: InvoiceOptions = {}, part?: { items: InvoiceGroup['items'] }): Record<string, any> {
   const items = part?.items ?? group.items;
   const ids = items.map((i) => i.entry.id).sort();
-  const base = `INV-${group.billingEntity}-${group.period.replace('-', '')}-${stableHash([group.accountId, group.projectId, ids], 10).toUpperCase()}`;
-  const id = part && part.of > 1 ? `${base}-P${part.index}` : base;
+  // the id names its entries only (not a part number, which depends on how a run happened to split the group);
+  // it stays the invoice's id because the entries are assigned to it durably (planAndAssign)
+  const id = `INV-${group.billingEntity}-${group.period.replace('-', '')}-${stableHash([group.accountId, group.projectId, ids], 10).toUpperCase()}`;
   const issueDate = opts.issueDate ?? endOfMonth(group.period);
   const taxRate = opts.taxRates?.[group.billingEntity] ?? 0;
   const lines = items.map((item, i) => {
@@ -296,7 +303,7 @@ export function invoicesForGroup(group: InvoiceGroup, opts: InvoiceOptions = {})
   if (group.items.length <= max) return [buildInvoice(group, opts)];
   const parts: Record<string, any>[] = [];
   const of = Math.ceil(group.items.length / max);
-  for (let i = 0; i < of; i++) parts.push(buildInvoice(group, opts, { index: i + 1, of, items: group.items.slice(i * max, (i + 1) * max) }));
+  for (let i = 0; i < of; i++) parts.push(buildInvoice(group, opts, { items: group.items.slice(i * max, (i + 1) * max) }));
   return parts;
 }
 
@@ -399,6 +406,104 @@ export function planTimeToCash(input: { timeEntries?: TimeEntry[]; expenses?: Ex
     duplicates: classified.duplicates,
     totals: { entries: (input.timeEntries?.length ?? 0) + (input.expenses?.length ?? 0), billable: classified.billable.length, invoices: invoices.length, lines, amountByCurrency },
   };
+}
+
+// ------------------------------------------------------------------------------------------ durable assignment
+/** Store scope of invoice assignments: invoice id -> its entry ids and whole InvoiceWrite; entry id -> invoice id. */
+export const ASSIGNMENT_SCOPE = 'time-to-cash:invoice';
+/** Idempotency scope of the entries on posted invoices (claimed once the ERP has the invoice: `recordBilled`). */
+export const BILLED_SCOPE = 'time-to-cash:billed';
+/** How long an entry is remembered as billed (longer than any re-delivery or month-end re-run). */
+export const BILLED_RETENTION_MS = 400 * 86_400_000;
+
+export type InvoiceStore = Pick<Store, 'assignmentCreate' | 'assignmentsOf' | 'assignmentGet' | 'idempotencyGet'>;
+
+export interface AssignedPlan extends TimeToCashPlan {
+  /** Invoices assigned before (by an earlier run, a crashed one, another instance) whose stored write is sent again. */
+  resent: string[];
+}
+
+/**
+ * `planTimeToCash` made durable: entries on a posted invoice are skipped; entries already assigned to an invoice
+ * that is not posted yet bring that invoice's stored write back, unchanged; the other entries are planned and
+ * each new invoice is assigned its entries in one store transaction before its write is returned. When another run
+ * assigned some of an invoice's entries first, the invoice is not stored, those entries bring the other run's
+ * invoice back, and the rest are planned again without them. So whatever order, batches or partial billing a replay
+ * brings, an entry is on one invoice id with the same lines and idempotency key, however often it is planned.
+ */
+export async function planAndAssign(
+  input: { timeEntries?: TimeEntry[]; expenses?: Expense[] },
+  projects: Record<string, ProjectContext>,
+  store: InvoiceStore,
+  opts: TimeToCashOptions & { now?: () => number } = {},
+): Promise<AssignedPlan> {
+  const now = opts.now ?? Date.now;
+  const all: Array<TimeEntry | Expense> = [...(input.timeEntries ?? []), ...(input.expenses ?? [])];
+  const ids = [...new Set(all.map((e) => e?.id).filter((id): id is string => typeof id === 'string'))];
+  const at = now();
+  const billedFlags = await Promise.all(ids.map(async (id) => Boolean(opts.alreadyBilled?.(id)) || (await store.idempotencyGet(BILLED_SCOPE, id, at)) !== undefined));
+  const billed = new Set(ids.filter((_, i) => billedFlags[i]));
+  // an entry its source reports invoiced is skipped (classifyEntries) and brings nothing back
+  const invoicedAtSource = new Set(all.filter((e) => e && (e.status === 'billed' || e.invoiceId)).map((e) => e.id));
+  const owner = await store.assignmentsOf(ASSIGNMENT_SCOPE, ids.filter((id) => !billed.has(id) && !invoicedAtSource.has(id)));
+  const resend = new Set(owner.values());
+  const assignedBefore = owner.size;
+  const first = planTimeToCash(input, projects, { ...opts, alreadyBilled: (id) => billed.has(id) || owner.has(id) });
+
+  const assigned: InvoiceWrite[] = [];
+  let pending = first.invoices;
+  while (pending.length) {
+    const results = await Promise.all(pending.map((w) => store.assignmentCreate(ASSIGNMENT_SCOPE, w.invoice.id, w.entryIds, w as unknown as Json, now())));
+    const again = new Set<string>();
+    for (const [i, r] of results.entries()) {
+      const w = pending[i];
+      if (r.assigned) {
+        assigned.push(w);
+        continue;
+      }
+      if (r.taken.size === 0) {
+        throw new Error(`invoice id ${w.invoice.id} is already stored for other entries (a hash collision of the ids of its ${w.entryIds.length} entries): they were not assigned and are not invoiced; report it to the PS Fabric maintainers`);
+      }
+      for (const [entry, invoiceId] of r.taken) {
+        owner.set(entry, invoiceId);
+        resend.add(invoiceId);
+      }
+      for (const id of w.entryIds) if (!r.taken.has(id)) again.add(id);
+    }
+    // each round loses at least one entry to another run, so this ends
+    pending = again.size
+      ? planTimeToCash({ timeEntries: input.timeEntries?.filter((e) => again.has(e.id)), expenses: input.expenses?.filter((e) => again.has(e.id)) }, projects, { ...opts, alreadyBilled: undefined }).invoices
+      : [];
+  }
+  const mine = new Set(assigned.map((w) => w.invoice.id));
+  const resent = [...resend].filter((id) => !mine.has(id)).sort();
+  const stored = await Promise.all(resent.map(async (id) => {
+    const record = await store.assignmentGet(ASSIGNMENT_SCOPE, id);
+    if (!record) throw new Error(`invoice ${id} holds entries in the store but its own record is missing, so its write cannot be sent again`);
+    return record.data as unknown as InvoiceWrite;
+  }));
+  const invoices = [...stored, ...assigned];
+  const amountByCurrency: Record<string, number> = {};
+  for (const w of invoices) amountByCurrency[w.invoice.currency] = money((amountByCurrency[w.invoice.currency] ?? 0) + w.invoice.total.amount);
+  return {
+    ...first,
+    invoices,
+    batches: batch(invoices, opts.batchSize ?? 50),
+    skipped: first.skipped.filter((x) => !owner.has(x.id)),
+    resent,
+    totals: {
+      ...first.totals,
+      billable: first.totals.billable + assignedBefore,
+      invoices: invoices.length,
+      lines: invoices.reduce((n, w) => n + w.invoice.lines.length, 0),
+      amountByCurrency,
+    },
+  };
+}
+
+/** Records an invoice's entries as billed once the ERP has it: replays then skip them (one transaction). */
+export function recordBilled(idempotency: Pick<IdempotencyService, 'claimMany'>, write: Pick<InvoiceWrite, 'entryIds'>): Promise<unknown> {
+  return idempotency.claimMany(BILLED_SCOPE, write.entryIds, BILLED_RETENTION_MS);
 }
 
 export function batch<T>(items: T[], size: number): T[][] {

@@ -21,7 +21,7 @@ describe('canonical model: CloudEvents envelope', () => {
     const data = timeEntry();
     const env = toEnvelope({ entity: 'TimeEntry', event: 'approved', source: '/psfabric/flows/time-to-cash', data, correlationid: 'corr-1' });
     assert.equal(env.specversion, '1.0');
-    assert.match(env.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(env.id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal(env.type, 'com.psfabric.timeentry.approved.v1');
     assert.equal(env.source, '/psfabric/flows/time-to-cash');
     assert.equal(env.subject, 'TE-00001');
@@ -34,12 +34,20 @@ describe('canonical model: CloudEvents envelope', () => {
     assert.deepEqual(validateEnvelope(env), { ok: true });
   });
 
-  it('creates a new correlation id when none is given, and unique event ids', () => {
+  it('creates a new correlation id when none is given; the event id is the same for the same effect, distinct otherwise', () => {
     const a = toEnvelope({ type: 'com.psfabric.timeentry.approved.v1', source: '/x', data: timeEntry() });
     const b = toEnvelope({ type: 'com.psfabric.timeentry.approved.v1', source: '/x', data: timeEntry() });
-    assert.notEqual(a.id, b.id);
     assert.notEqual(a.correlationid, b.correlationid);
     assert.equal(a.idempotencykey, b.idempotencykey, 'same record state, same key');
+    assert.equal(a.id, b.id, 'published again (a replay, a restart): the same event, so subscribers\' inboxes drop the repeat');
+    const other = [
+      toEnvelope({ type: 'com.psfabric.timeentry.approved.v1', source: '/x', data: { ...timeEntry(), version: 3 } }),
+      toEnvelope({ type: 'com.psfabric.timeentry.updated.v1', source: '/x', data: timeEntry() }),
+      toEnvelope({ type: 'com.psfabric.timeentry.approved.v1', source: '/y', data: timeEntry() }),
+      toEnvelope({ type: 'com.psfabric.timeentry.approved.v1', source: '/x', data: timeEntry(), idempotencykey: 'te-1:approved' }),
+    ];
+    assert.equal(new Set([a.id, ...other.map((e) => e.id)]).size, 5, 'another version, type, source or key: another event');
+    assert.equal(toEnvelope({ type: 'com.psfabric.timeentry.approved.v1', source: '/x', data: timeEntry(), id: 'given' }).id, 'given');
   });
 
   it('derives the idempotency key from id + version, else updatedAt, else a content hash', () => {

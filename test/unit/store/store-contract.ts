@@ -287,6 +287,49 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       });
     });
 
+    describe('assignments', () => {
+      it('stores a group with its members and data all or nothing, and answers who holds which member', async () => {
+        const write = { invoice: { id: 'INV-1', lines: [{ lineNumber: 1 }] }, idempotencyKey: 't2c:INV-1' };
+        assert.deepEqual(await store.assignmentCreate('inv', 'INV-1', ['e2', 'e1', 'e2'], write, T0), { assigned: true });
+        assert.deepEqual(await store.assignmentGet('inv', 'INV-1'), { scope: 'inv', id: 'INV-1', members: ['e2', 'e1'], data: write, createdAt: T0 });
+        assert.deepEqual(await store.assignmentsOf('inv', ['e1', 'e3', 'e2']), new Map([['e1', 'INV-1'], ['e2', 'INV-1']]));
+        assert.deepEqual(await store.assignmentsOf('inv', []), new Map());
+
+        const clash = await store.assignmentCreate('inv', 'INV-2', ['e3', 'e1'], { other: true }, T0 + 1);
+        assert.deepEqual(clash, { assigned: false, idTaken: false, taken: new Map([['e1', 'INV-1']]) });
+        assert.equal(await store.assignmentGet('inv', 'INV-2'), undefined, 'nothing of a refused group is stored');
+        assert.deepEqual(await store.assignmentsOf('inv', ['e3']), new Map(), 'not even its free members');
+
+        assert.deepEqual(await store.assignmentCreate('inv', 'INV-1', ['e9'], {}, T0 + 2), { assigned: false, idTaken: true, taken: new Map() });
+        assert.deepEqual(await store.assignmentsOf('inv', ['e9']), new Map());
+        assert.deepEqual(await store.assignmentCreate('other-scope', 'INV-1', ['e1'], {}, T0), { assigned: true }, 'scopes are separate');
+        await assert.rejects(store.assignmentCreate('inv', 'INV-3', [], {}, T0), /INV-3 needs at least one member/);
+      });
+
+      it('gives each member of overlapping concurrent groups to exactly one group', async () => {
+        const members = Array.from({ length: 40 }, (_, i) => `e${i}`);
+        // 8 groups over overlapping windows of the members, in different orders
+        const groups = Array.from({ length: 8 }, (_, g) => ({ id: `INV-${g}`, members: (g % 2 ? [...members].reverse() : members).filter((_, i) => (i + g) % 4 !== 0).slice(g * 2, g * 2 + 20) }));
+        const results = await Promise.all(groups.map((g) => store.assignmentCreate('inv', g.id, g.members, { id: g.id }, T0)));
+        const won = groups.filter((_, i) => results[i].assigned);
+        assert.ok(won.length >= 1);
+        const owner = await store.assignmentsOf('inv', members);
+        const seen = new Set<string>();
+        for (const g of won) {
+          for (const m of g.members) {
+            assert.equal(owner.get(m), g.id, `${m} belongs to the group that won it`);
+            assert.ok(!seen.has(m), `${m} is in one winning group only`);
+            seen.add(m);
+          }
+        }
+        assert.equal(owner.size, seen.size, 'no member of a losing group was stored');
+        for (const [i, g] of groups.entries()) {
+          const r = results[i];
+          if (!r.assigned) assert.ok(r.taken.size > 0 && [...r.taken.keys()].every((m) => g.members.includes(m)), `${g.id} lost on a member it asked for`);
+        }
+      });
+    });
+
     describe('exceptions', () => {
       it('adds an exception with all its facts and reads it back', async () => {
         const added = await store.exceptionAdd(exception({
