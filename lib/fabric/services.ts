@@ -11,6 +11,7 @@ import { ExceptionQueue, type OwnerResolver } from '../exceptions';
 import { activeOwnershipMatrix } from '../governance/write-ownership';
 import { IdempotencyService } from '../idempotency';
 import { InboxWriter, type InboxWriterOptions } from '../inbox';
+import { RetentionService, retentionFromEnv, type RetentionSettings } from '../retention';
 import { openStore, type StoreOptions } from '../store/registry';
 import type { Store } from '../store/store';
 
@@ -20,6 +21,8 @@ export interface FabricServices {
   readonly idempotency: IdempotencyService;
   readonly exceptions: ExceptionQueue;
   readonly audit: AuditTrail;
+  /** Background retention of the store's logs; undefined when retention is off. */
+  readonly retention?: RetentionService;
 }
 
 export interface FabricServiceOptions {
@@ -29,6 +32,8 @@ export interface FabricServiceOptions {
   /** Used only when the bundle is created. */
   inbox?: InboxWriterOptions;
   resolveOwner?: OwnerResolver;
+  /** Used only when the bundle is created; default: the FABRIC_RETENTION_* environment (lib/retention). */
+  retention?: RetentionSettings;
 }
 
 interface Bundle {
@@ -55,13 +60,22 @@ function bundleFor(store: Store, options: FabricServiceOptions): Bundle {
   let bundle = bundles.get(store);
   if (!bundle) {
     const audit = new AuditTrail(store);
+    const retention = options.retention ?? retentionFromEnv();
     const services: FabricServices = {
       store,
       audit,
       inbox: new InboxWriter(store, options.inbox),
       idempotency: new IdempotencyService(store, { retentionMs: options.idempotencyRetentionMs, purgeIntervalMs: options.idempotencyPurgeIntervalMs }),
       exceptions: new ExceptionQueue(store, { audit, resolveOwner: options.resolveOwner ?? ownerFromMatrix }),
+      retention: retention.enabled
+        ? new RetentionService(store, retention.policy, {
+          intervalMs: retention.intervalMs,
+          batchSize: retention.batchSize,
+          onError: (err) => console.warn(`[ps-fabric retention] a run failed; the next one goes on: ${err instanceof Error ? err.message : String(err)}`),
+        })
+        : undefined,
     };
+    services.retention?.start();
     bundle = { services, users: 0 };
     bundles.set(store, bundle);
   } else {
@@ -107,6 +121,7 @@ export function openFabric(storeOptions: StoreOptions, serviceOptions: FabricSer
         try {
           await bundle.services.inbox.close();
         } finally {
+          await bundle.services.retention?.stop();
           bundle.services.idempotency.close();
           bundle.services.exceptions.removeAllListeners();
         }

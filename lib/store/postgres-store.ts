@@ -38,6 +38,7 @@ import type {
   OutboxItem,
   OutboxStatus,
   ProcessInstance,
+  RetentionTarget,
   Store,
 } from './store';
 
@@ -415,6 +416,13 @@ export class PostgresStore implements Store {
   async assignmentGet(scope: string, id: string): Promise<AssignmentRecord | undefined> {
     const r = await this.query<AssignmentRow>('SELECT * FROM assignments WHERE scope = $1 AND id = $2', [scope, id]);
     return r.rows[0] && toAssignment(r.rows[0]);
+    }
+
+  // ---------- retention ----------
+  async retentionPurge(target: RetentionTarget, cutoff: number, limit: number): Promise<number> {
+    const sql = POSTGRES_RETENTION[target];
+    if (!sql) throw new RangeError(`unknown retention target ${String(target)}`);
+    return (await this.query(sql, [cutoff, Math.max(1, Math.floor(limit))])).rowCount;
   }
 
   // ---------- exceptions ----------
@@ -600,3 +608,25 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 }
+
+/** One statement per retention target (see the SQLite store): bounded by LIMIT, oldest first, along an index. */
+const POSTGRES_RETENTION: Record<RetentionTarget, string> = {
+  'inbox-processed': `DELETE FROM inbox WHERE seq IN (
+      SELECT seq FROM inbox WHERE status = 'processed' AND received_at < $1
+        AND seq < COALESCE((SELECT seq FROM inbox WHERE received_at >= $1 ORDER BY seq LIMIT 1), 9223372036854775807)
+      ORDER BY seq LIMIT $2)`,
+  'outbox-delivered': `DELETE FROM outbox WHERE id IN (
+      SELECT id FROM outbox WHERE status = 'delivered' AND updated_at < $1 AND (origin IS NULL OR acknowledged)
+      ORDER BY updated_at LIMIT $2)`,
+  'idempotency-expired': `DELETE FROM idempotency_keys WHERE (scope, key) IN (
+      SELECT scope, key FROM idempotency_keys WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`,
+  'exception-payloads': `UPDATE exceptions SET request = NULL, response = NULL WHERE id IN (
+      SELECT id FROM exceptions WHERE status IN ('resolved', 'discarded') AND last_seen_at < $1
+        AND (request IS NOT NULL OR response IS NOT NULL)
+      ORDER BY id LIMIT $2)`,
+  'exceptions-closed': `DELETE FROM exceptions WHERE id IN (
+      SELECT id FROM exceptions WHERE status IN ('resolved', 'discarded') AND last_seen_at < $1 ORDER BY id LIMIT $2)`,
+  audit: 'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY at LIMIT $2)',
+  'process-instances': `DELETE FROM process_instances WHERE (process, key) IN (
+      SELECT process, key FROM process_instances WHERE status IN ('completed', 'failed') AND started_at < $1 LIMIT $2)`,
+};

@@ -39,6 +39,7 @@ import type {
   OutboxItem,
   OutboxStatus,
   ProcessInstance,
+  RetentionTarget,
   Store,
 } from './store';
 
@@ -646,6 +647,13 @@ export class SqliteStore implements Store {
   async assignmentGet(scope: string, id: string): Promise<AssignmentRecord | undefined> {
     const row = this.get<AssignmentRow>('SELECT * FROM assignments WHERE scope = ? AND id = ?', scope, id);
     return row && toAssignment(row);
+    }
+
+  // ---------- retention ----------
+  async retentionPurge(target: RetentionTarget, cutoff: number, limit: number): Promise<number> {
+    const sql = SQLITE_RETENTION[target];
+    if (!sql) throw new RangeError(`unknown retention target ${String(target)}`);
+    return this.write(() => this.stmt(sql).run({ cutoff, limit: Math.max(1, Math.floor(limit)) }).changes);
   }
 
   // ---------- exceptions ----------
@@ -864,3 +872,29 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 }
+
+/**
+ * One statement per retention target, each bounded by LIMIT and walking an index (or the rowid) from the oldest row,
+ * so a batch costs what it deletes. The inbox has no age index: its rows are walked in `seq` order (arrival order)
+ * up to the first row received at or after the cutoff, never further.
+ */
+const SQLITE_RETENTION: Record<RetentionTarget, string> = {
+  'inbox-processed': `DELETE FROM inbox WHERE seq IN (
+      SELECT seq FROM inbox WHERE status = 'processed' AND received_at < @cutoff
+        AND seq < COALESCE((SELECT seq FROM inbox WHERE received_at >= @cutoff ORDER BY seq LIMIT 1), 9223372036854775807)
+      ORDER BY seq LIMIT @limit)`,
+  'outbox-delivered': `DELETE FROM outbox WHERE id IN (
+      SELECT id FROM outbox WHERE status = 'delivered' AND updated_at < @cutoff AND (origin IS NULL OR acknowledged = 1)
+      ORDER BY updated_at LIMIT @limit)`,
+  'idempotency-expired': `DELETE FROM idempotency_keys WHERE (scope, key) IN (
+      SELECT scope, key FROM idempotency_keys WHERE expires_at <= @cutoff ORDER BY expires_at LIMIT @limit)`,
+  'exception-payloads': `UPDATE exceptions SET request = NULL, response = NULL WHERE id IN (
+      SELECT id FROM exceptions WHERE status IN ('resolved', 'discarded') AND last_seen_at < @cutoff
+        AND (request IS NOT NULL OR response IS NOT NULL)
+      ORDER BY id LIMIT @limit)`,
+  'exceptions-closed': `DELETE FROM exceptions WHERE id IN (
+      SELECT id FROM exceptions WHERE status IN ('resolved', 'discarded') AND last_seen_at < @cutoff ORDER BY id LIMIT @limit)`,
+  audit: 'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < @cutoff ORDER BY at LIMIT @limit)',
+  'process-instances': `DELETE FROM process_instances WHERE rowid IN (
+      SELECT rowid FROM process_instances WHERE status IN ('completed', 'failed') AND started_at < @cutoff LIMIT @limit)`,
+};

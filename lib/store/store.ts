@@ -185,6 +185,32 @@ export interface AssignmentRecord {
  */
 export type AssignmentResult = { assigned: true } | { assigned: false; idTaken: boolean; taken: Map<string, string> };
 
+// ---------- retention (lib/retention) ----------
+/**
+ * A set of rows no guarantee needs once they are older than a cutoff (docs/store-and-guarantees.md, "Retention"):
+ * - `inbox-processed`: inbox entries handed over (`processed`) and received before the cutoff; `received` ones never
+ *   (they are still owed to the flow) and `abandoned` ones never (their exception may still be replayed);
+ * - `outbox-delivered`: delivered items finished before the cutoff whose origin took the completion; pending,
+ *   in-flight and failed items never (a failed one is an exception's replay target);
+ * - `idempotency-expired`: keys whose window ended before the cutoff (pass now: a key inside its window is never due);
+ * - `exception-payloads`: the stored request and response of resolved / discarded exceptions last seen before the
+ *   cutoff (the row, its message, details and resolution stay); open and replayed ones never;
+ * - `exceptions-closed`: resolved / discarded exceptions last seen before the cutoff;
+ * - `audit`: audit entries made before the cutoff;
+ * - `process-instances`: completed / failed process runs started before the cutoff; running ones never.
+ */
+export type RetentionTarget =
+  | 'inbox-processed'
+  | 'outbox-delivered'
+  | 'idempotency-expired'
+  | 'exception-payloads'
+  | 'exceptions-closed'
+  | 'audit'
+  | 'process-instances';
+export const RETENTION_TARGETS: readonly RetentionTarget[] = [
+  'inbox-processed', 'outbox-delivered', 'idempotency-expired', 'exception-payloads', 'exceptions-closed', 'audit', 'process-instances',
+];
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
 
@@ -285,6 +311,12 @@ export interface Store {
   consumerList(): Promise<ApiConsumerRecord[]>;
   /** Marks an active consumer revoked; false when it is unknown or already revoked (the first revocation stays). */
   consumerRevoke(id: string, now: number, by?: string): Promise<boolean>;
+
+  /**
+   * Removes (for `exception-payloads`: empties) at most `limit` rows of one retention target older than `cutoff`, in
+   * one short transaction, oldest first; returns how many. Callers loop in small batches so writers are never held up.
+   */
+  retentionPurge(target: RetentionTarget, cutoff: number, limit: number): Promise<number>;
 
   close(): Promise<void>;
 }

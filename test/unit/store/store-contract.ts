@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ApiConsumerRecord, NewException, NewOutboxItem, Store } from '../../../lib/store/store';
+import { describeRetentionContract } from './retention-contract';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> | void }>;
 
@@ -42,6 +43,8 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
     afterEach(async () => {
       await cleanup();
     });
+
+    describeRetentionContract(() => store);
 
     describe('inbox', () => {
       it('adds an entry once per (source, messageId) and lists pending entries in arrival order', async () => {
