@@ -26,6 +26,7 @@
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
 import { inboxRefOf, markInboxProcessed, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
+import { messageRecordKey } from '../../lib/exceptions';
 import type { Node, NodeAPI, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
 import { toEnvelope } from '../../lib/model';
@@ -117,7 +118,7 @@ export = function (RED: NodeAPI) {
       msg.errorClass = plan.errorClass;
       msg.ownerTeam = plan.ownerTeam;
       msg.step = 'plan';
-      msg.recordKey = `Amendment/${amendment.id}`;
+      msg.recordKey = amendment?.id ? `Amendment/${amendment.id}` : messageRecordKey(msg); // no amendment id: the message's own id
       return [null, null, msg];
     }
     if (config.step === 'co-plan' && storeCfg && !configError) {
@@ -155,7 +156,7 @@ export = function (RED: NodeAPI) {
             msg.errorClass = 'validation';
             msg.ownerTeam = err.ownerTeam;
             msg.step = 'validate';
-            msg.recordKey = err.recordKey;
+            msg.recordKey = err.recordKey ?? messageRecordKey(msg); // no opportunity id: the message's own id, never a shared placeholder
             return [null, msg, null];
           }
           const claim = await services().idempotency.claim(Q2P_SCOPE, oppId);
