@@ -163,6 +163,7 @@ export = function (RED: NodeAPI) {
           if (!claim.claimed && !msg.replay) {
             kpi().duplicate(q2p.PROCESS);
             msg.duplicate = { key: oppId, outcome: claim.existing?.outcome ?? null };
+            await markInboxProcessed(msg, services().store); // a repeat dropped: its inbox entry is handed over here
             return [null, null, msg];
           }
           await kpi().processStart(q2p.PROCESS, oppId, { startedAt: msg.plan.closedWonAt, correlationId: msg.correlationId, attributes: { billingEntity: msg.plan.project.billingEntity, region: routeFor(msg.plan.project.billingEntity, routing)?.region ?? null, erp: msg.plan.erp.erp } });

@@ -14,6 +14,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import { inboxMessageId } from '../../lib/broker/message-id';
+import { ACCOUNTS, OPPORTUNITIES } from '../../sandbox/seed/firm';
 import { start, kill9, terminate, type Child } from './support/child';
 import { record } from './support/report';
 import { freePort } from '../support/ports';
@@ -55,6 +56,17 @@ function messageKey(topic: string, text: string): string {
     parsed = undefined;
   }
   return `Message/${inboxMessageId(topic, Buffer.from(text), parsed)}`;
+}
+
+/** A seeded deal as a CRM producer publishes it on fabric/v1/opportunity/closed-won. */
+function dealData(oppId: string): Record<string, unknown> {
+  const o = OPPORTUNITIES.find((x) => x.sfId === oppId)!;
+  const a = ACCOUNTS.find((x) => x.sfId === o.accountSfId)!;
+  return {
+    opportunity: { Id: o.sfId, Name: o.name, StageName: 'Closed Won', Amount: o.amount, CurrencyIsoCode: o.currency, CloseDate: o.closeDate, Billing_Model__c: o.billingModel, Delivery_Manager_Id__c: o.deliveryManagerId,
+      OpportunityLineItems: { records: o.lines.map((l, i) => ({ SortOrder: i + 1, Workstream__c: l.workstream, Role__c: l.role, Hours__c: l.hours, Rate__c: l.rate })) } },
+    account: { Id: a.sfId, Name: a.name, External_Id__c: a.externalId, BillingStreet: a.street, BillingCity: a.city, BillingPostalCode: a.postalCode, BillingCountry: a.country, CurrencyIsoCode: a.currency, Billing_Entity__c: a.billingEntity, Tax_Registration__c: a.taxRegistration ?? null },
+  };
 }
 
 function badMessages(topics: Array<{ topic: string; format: string }>): Bad[] {
@@ -177,6 +189,8 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
 
     const bad = badMessages(topics);
     for (const b of bad) await bus.publishAsync(b.topic, b.text, { qos: 1 });
+    // a genuine closed-won deal published twice by another producer: the repeat is a duplicate, handed over as well
+    for (const id of ['UNSEEN-GEN-CW-1', 'UNSEEN-GEN-CW-2']) await bus.publishAsync('fabric/v1/opportunity/closed-won', ce(id, 'com.psfabric.opportunity.closed-won.v1', dealData('006Hs00000GlobexEHR')), { qos: 1 });
 
     const status = async (trackingId: string) => {
       const r = await fetch(`${url}/api/v1/requests/${trackingId}`, { headers: { 'x-api-key': apiKey } });
@@ -201,6 +215,7 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
     const genuineStatus = await Promise.all(genuine.map(status));
     // the genuine request/updated reports were consumed and handed over (processed), not merely received
     const updates = query<{ status: string; n: number }>("SELECT status, COUNT(*) AS n FROM inbox WHERE source = 'mqtt:api-readmodel-in' AND payload NOT LIKE '%UNSEEN-RU-%' GROUP BY status");
+    const genuineDeals = query<{ message_id: string; status: string }>("SELECT message_id, status FROM inbox WHERE source = 'mqtt:q2p-mqtt-in' AND message_id LIKE '%UNSEEN-GEN-CW-%'");
     const healthy = await health();
     record({ scenario: '8 nothing stuck unseen', writes: bad.length, kills: 0, duplicates: merged.length, lost: missing.length + stuck.length, exceptions: rows.length, maxRate: '', notes: `${bad.length} bad messages on ${topics.length} consumed topics, ${genuine.length} genuine experience-API requests`, failed: !!(missing.length || merged.length || noReason.length || stuck.length || unknownKeys.length) });
 
@@ -213,6 +228,7 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
     assert.deepEqual(genuineStatus, genuine.map(() => 'completed'), 'the genuine requests completed');
     assert.ok(updates.some((u) => u.status === 'processed' && u.n >= genuine.length), `genuine request/updated reports handed over: ${JSON.stringify(updates)}`);
     assert.ok(!updates.some((u) => u.status === 'received'), `request/updated reports left received: ${JSON.stringify(updates)}`);
+    assert.deepEqual(genuineDeals.map((d) => d.status), ['processed', 'processed'], 'the genuine deal and its repeat handed over');
     assert.equal(healthy, 200, 'the runtime kept running');
     await bus.endAsync();
     bus = undefined;
