@@ -119,7 +119,7 @@ if (msg.reconRequest !== undefined) {
   if (problems.length) {
     msg.details = problems.slice(0, 50);
     msg.errorClass = 'validation';
-    throw new Error('reconcile-request ' + (msg.reconRequestId || '') + ' is not valid: ' + problems.slice(0, 5).map((p) => (p.path || '(message)') + ' ' + p.message).join('; ') + (problems.length > 5 ? '; and ' + (problems.length - 5) + ' more' : ''));
+    throw new Error('reconcile-request' + (msg.reconRequestId ? ' ' + msg.reconRequestId : '') + ' is not valid: ' + problems.slice(0, 5).map((p) => (p.path || '(message)') + ' ' + p.message).join('; ') + (problems.length > 5 ? '; and ' + (problems.length - 5) + ' more' : ''));
   }
 }
 const given = msg.reconInput && typeof msg.reconInput === 'object' && (msg.reconInput.customer || msg.reconInput.project);

@@ -199,7 +199,7 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
     type Row = { id: number; process: string; step: string; record_key: string | null; message: string; occurrences: number; status: string };
     const keys = new Set(bad.map((b) => b.key));
     const rowsOf = () => query<Row>('SELECT id, process, step, record_key, message, occurrences, status FROM exceptions').filter((r) => r.record_key !== null && keys.has(r.record_key));
-    const received = () => query<{ source: string; message_id: string; payload: string }>("SELECT source, message_id, payload FROM inbox WHERE status = 'received' AND source LIKE 'mqtt:%'");
+    const received = () => query<{ source: string; message_id: string; payload: string }>("SELECT source, message_id, payload FROM inbox WHERE status = 'received' AND (source LIKE 'mqtt:%' OR source LIKE 'salesforce-trigger:%')");
     await waitFor(async () => rowsOf().length >= keys.size && received().length === 0 && (await Promise.all(genuine.map(status))).every((s) => s === 'completed'), 'every bad message in the exception queue, every inbox entry handed over, the genuine requests completed', 120000, 250).catch(() => undefined);
 
     const rows = rowsOf();
