@@ -113,10 +113,11 @@ export = function (RED: NodeAPI) {
       });
       if (r.replayed || r.abandoned) node.log(t('log.replayed', { replayed: r.replayed, abandoned: r.abandoned }));
     };
+    // until one replay completed (a failed one, e.g. Salesforce unreachable, is tried again before the next poll)
     const replayOnce = async () => {
       if (replayed) return;
-      replayed = true;
       await replay();
+      replayed = true;
     };
 
     const pollOnce = async () => {
@@ -171,10 +172,13 @@ export = function (RED: NodeAPI) {
           else status('yellow', `status.${state}`);
         },
       });
-      replayOnce().then(() => subscriber!.start()).catch((err) => {
-        status('red', 'status.error', { error: (err as Error).message });
-        node.error(t('errors.subscribe', { error: (err as Error).message }));
-      });
+      replayOnce()
+        .catch((err) => node.warn(t('errors.replayFailed', { error: (err as Error).message })))
+        .then(() => subscriber!.start())
+        .catch((err) => {
+          status('red', 'status.error', { error: (err as Error).message });
+          node.error(t('errors.subscribe', { error: (err as Error).message }));
+        });
     }
 
     node.on('input', (_msg: any, _send: unknown, done: (e?: Error) => void) => {
