@@ -16,7 +16,7 @@ def rep():
     g3 = t.group("rep-g3", "3. Reconciliation CRM / ERP / PSA + KPI snapshot", 20, 360, 1060, 160, "#e8e0f5")
     t.comment("rep-c3", 800, 505, g3, "Lists on the request are compared as given, else read (3a); rate = matched / total")
     t.add("rep-recon-in", "fabric-mqtt-in", 200, 480, g3, wires=[["rep-recon-unwrap"], []], name="fabric/v1/kpi/reconcile-request", broker="psf-broker", store="psf-store", topic="fabric/v1/kpi/reconcile-request", qos="1", outputs=2)
-    t.add("rep-recon-unwrap", "change", 440, 500, g3, wires=[["rep-recon-shape"]], name="reconInput = event data", rules=[{"t": "set", "p": "reconInput", "pt": "msg", "to": "payload.data", "tot": "msg"}, {"t": "set", "p": "reconRequestId", "pt": "msg", "to": "payload.id", "tot": "msg"}])
+    t.add("rep-recon-unwrap", "change", 440, 500, g3, wires=[["rep-recon-shape"]], name="reconInput = event data", rules=[{"t": "set", "p": "reconInput", "pt": "msg", "to": "payload.data", "tot": "msg"}, {"t": "set", "p": "reconRequestId", "pt": "msg", "to": "payload.id", "tot": "msg"}, {"t": "set", "p": "reconRequest", "pt": "msg", "to": "payload", "tot": "msg"}])
     t.add("rep-recon-shape", "function", 240, 420, g3, wires=[["rep-recon"], ["rep-lo-read"]], name="lists given? else read them", func=RECON_ROUTE, outputs=2, timeout=0, noerr=0, initialize="", finalize="", libs=[])
     t.add("rep-recon", "process-step", 540, 420, g3, wires=[["rep-pub-recon", "rep-kpi"]], name="reconcile", store="psf-store", step="reconcile", outputs=1)
     t.add("rep-pub-recon", "fabric-mqtt-out", 800, 400, g3, name="fabric/v1/kpi/reconciliation", broker="psf-broker", topic="fabric/v1/kpi/reconciliation", qos="1", retain=True)
@@ -90,7 +90,38 @@ msg.payload = msg.reportInput;
 return msg;"""
 
 RECON_ROUTE = r"""// A reconcile-request that carries lists ({customer: {crm: [...], erp: [...], psa: [...]}, project: {...}}) is
-// reconciled as given (output 1); a scheduled tick or a request without lists reads them from CRM, ERP and PSA (output 2).
+// reconciled as given (output 1); a scheduled tick or a request without data reads them from CRM, ERP and PSA (output 2).
+// A request that is neither (data not an object, a list that is not an array of records with a key, an unknown field)
+// is an error with every problem named (-> Catch -> exception queue), never silently a full read.
+if (msg.reconRequest !== undefined) {
+  const ev = msg.reconRequest;
+  const problems = [];
+  const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+  if (!ev || typeof ev !== 'object' || Array.isArray(ev)) problems.push({ path: '', message: 'must be a CloudEvent object, got ' + kind(ev) });
+  else if (ev.data !== undefined && ev.data !== null) {
+    const d = ev.data;
+    if (typeof d !== 'object' || Array.isArray(d)) problems.push({ path: '/data', message: 'must be an object with customer / project lists (or absent to read them), got ' + kind(d) });
+    else {
+      for (const k of Object.keys(d)) if (!['customer', 'project', 'expectedIn'].includes(k)) problems.push({ path: '/data/' + k, message: 'is not a reconcile-request field (customer, project, expectedIn)' });
+      for (const entity of ['customer', 'project']) {
+        const lists = d[entity];
+        if (lists === undefined) continue;
+        if (!lists || typeof lists !== 'object' || Array.isArray(lists)) { problems.push({ path: '/data/' + entity, message: 'must be an object {crm, erp, psa} of record lists, got ' + kind(lists) }); continue; }
+        for (const sys of Object.keys(lists)) {
+          const recs = lists[sys];
+          if (!['crm', 'erp', 'psa'].includes(sys)) problems.push({ path: '/data/' + entity + '/' + sys, message: 'is not a system (crm, erp, psa)' });
+          else if (!Array.isArray(recs)) problems.push({ path: '/data/' + entity + '/' + sys, message: 'must be an array of records, got ' + kind(recs) });
+          else recs.forEach((r, i) => { if (!r || typeof r !== 'object' || typeof r.key !== 'string' || !r.key) problems.push({ path: '/data/' + entity + '/' + sys + '/' + i + '/key', message: 'is missing: each record needs its key (ACC-..., PRJ-...)' }); });
+        }
+      }
+    }
+  }
+  if (problems.length) {
+    msg.details = problems.slice(0, 50);
+    msg.errorClass = 'validation';
+    throw new Error('reconcile-request' + (msg.reconRequestId ? ' ' + msg.reconRequestId : '') + ' is not valid: ' + problems.slice(0, 5).map((p) => (p.path || '(message)') + ' ' + p.message).join('; ') + (problems.length > 5 ? '; and ' + (problems.length - 5) + ' more' : ''));
+  }
+}
 const given = msg.reconInput && typeof msg.reconInput === 'object' && (msg.reconInput.customer || msg.reconInput.project);
 if (given) {
   msg.payload = Object.assign({}, msg.reconInput, msg.reconRequestId ? { requestId: msg.reconRequestId } : {});

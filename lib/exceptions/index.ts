@@ -12,10 +12,25 @@
  */
 import { EventEmitter } from 'node:events';
 import { AuditTrail } from '../audit';
+import { inboxRefOf } from '../inbox';
 import { redact, redactString } from '../redaction';
 import type { ExceptionFilter, ExceptionRecord, ExceptionStatus, Json, NewException, Store } from '../store/store';
 
 export const DEFAULT_OWNER_TEAM = 'integration-ops';
+
+/**
+ * The record key of a failed message that names no business record (no opportunity, amendment, request or entry id):
+ * the message's own id. `add` merges a repeat for the same open (process, step, recordKey) into one row, so a key
+ * shared by different messages ("Opportunity/unknown") would hide all but one of them; the message id is distinct per
+ * message and the same for a redelivery of it (the inbox id: CloudEvent id, else a hash of topic + bytes; else the
+ * Node-RED msg id). Undefined for something that is not a msg.
+ */
+export function messageRecordKey(msg: unknown): string | undefined {
+  const ref = inboxRefOf(msg);
+  if (ref) return `Message/${ref.messageId}`;
+  const id = (msg as { _msgid?: unknown } | null | undefined)?._msgid;
+  return typeof id === 'string' && id ? `Message/${id}` : undefined;
+}
 
 /** Who owns exceptions of a process step (and entity, e.g. 'TimeEntry'); undefined falls back to the default team. */
 export type OwnerResolver = (process: string, step: string, entity?: string) => string | undefined;
@@ -156,7 +171,10 @@ export class ExceptionQueue extends EventEmitter<ExceptionQueueEvents> {
     }
   }
 
-  /** Records a failure. A repeat for the same open (process, step, recordKey) updates that entry. */
+  /**
+   * Records a failure. A repeat for the same open (process, step, recordKey) updates that entry: the key must be the
+   * failed record's own identity (or `messageRecordKey`), never a placeholder shared by different records.
+   */
   async add(input: ExceptionInput, actor = `process:${input.process}`): Promise<ExceptionRecord> {
     const { entity: _entity, ownerTeam: _owner, ...rest } = input;
     const exception: NewException = { ...rest, ownerTeam: this.ownerFor(input), message: redactString(input.message) };

@@ -37,12 +37,15 @@ export async function recordAccepted(store: AuditStore, r: { trackingId: string;
   });
 }
 
-/** A progress report of the process layer; ignored (false) for an unknown tracking id or status. */
-export async function recordUpdate(store: AuditStore, u: { trackingId: unknown; status: unknown; detail?: unknown; errors?: unknown; references?: unknown; at?: number }): Promise<boolean> {
-  if (typeof u.trackingId !== 'string' || !/^[0-9a-f-]{36}$/i.test(u.trackingId)) return false;
-  if (!['processing', 'completed', 'failed'].includes(String(u.status))) return false;
+/** Whether a progress report was recorded; when not, why (for the exception the consumer raises). */
+export type UpdateOutcome = { recorded: true } | { recorded: false; reason: string };
+
+/** A progress report of the process layer; refused (with the reason) for a missing or unknown tracking id or status. */
+export async function recordUpdate(store: AuditStore, u: { trackingId: unknown; status: unknown; detail?: unknown; errors?: unknown; references?: unknown; at?: number }): Promise<UpdateOutcome> {
+  if (typeof u.trackingId !== 'string' || !/^[0-9a-f-]{36}$/i.test(u.trackingId)) return { recorded: false, reason: `request update: data.trackingId must be the tracking id (a UUID) of an accepted request, got ${describe(u.trackingId)}` };
+  if (!['processing', 'completed', 'failed'].includes(String(u.status))) return { recorded: false, reason: `request update for ${u.trackingId}: data.status must be processing, completed or failed, got ${describe(u.status)}` };
   const first = await accepted(store, u.trackingId);
-  if (!first) return false;
+  if (!first) return { recorded: false, reason: `request update for ${u.trackingId}: no accepted request has this tracking id (not accepted by an experience API on this store)` };
   await store.auditAppend({
     at: u.at ?? Date.now(),
     actor: 'process-layer',
@@ -50,7 +53,13 @@ export async function recordUpdate(store: AuditStore, u: { trackingId: unknown; 
     correlationId: u.trackingId,
     details: { status: String(u.status), ...(typeof u.detail === 'string' ? { detail: u.detail.slice(0, 500) } : {}), ...cleanErrors(u.errors), ...cleanReferences(u.references) } as Json,
   });
-  return true;
+  return { recorded: true };
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const text = typeof v === 'string' ? JSON.stringify(v.slice(0, 60)) : (JSON.stringify(v) ?? String(v)).slice(0, 60);
+  return text;
 }
 
 // the reports come over the bus: keep only the documented shapes, bounded, so the status answer stays schema-valid

@@ -11,11 +11,15 @@
  * `api-requests`: durable request status in the store's audit trail (lib/governance/request-status.ts):
  *   mode `accepted`: records the accepted write (msg.trackingId, msg.consumer, msg.api) and passes msg on;
  *   mode `status`:   answers GET /api/v1/requests/{trackingId} for the consumer that made the request (else 404);
- *   mode `updated`:  records a `fabric/v1/request/updated` event ({trackingId, status, detail}) from the process layer.
+ *   mode `updated`:  records a `fabric/v1/request/updated` event ({trackingId, status, detail}) from the process layer,
+ *                    then hands its inbox entry over; a report it cannot record (not JSON, no or unknown tracking id,
+ *                    unknown status) fails with the reason (a Catch + fabric-exception records it, msg.recordKey
+ *                    `Request/<trackingId>` when it names one).
  */
 import { readFromSystemsOfRecord, ReadInputError, SourceUnavailable, type ErpSource, type ReadSources } from '../../lib/governance/reads';
 import { recordAccepted, recordUpdate, requestStatus } from '../../lib/governance/request-status';
 import { routingTable } from '../../lib/processes/common';
+import { markInboxProcessed } from '../../lib/inbox';
 import type { Node, NodeAPI as RED } from '../node-red-api';
 
 type Msg = Record<string, any>;
@@ -115,7 +119,12 @@ export function registerApiReadNodes(RED: RED): void {
         } else if (config.mode === 'updated') {
           const env = typeof msg.payload === 'string' ? JSON.parse(msg.payload) : msg.payload;
           const d = env?.data ?? env;
-          await recordUpdate(trail(), { trackingId: d?.trackingId, status: d?.status, detail: d?.detail, errors: d?.errors, references: d?.references });
+          if (typeof d?.trackingId === 'string' && d.trackingId) msg.recordKey = `Request/${d.trackingId}`;
+          const outcome = await recordUpdate(trail(), { trackingId: d?.trackingId, status: d?.status, detail: d?.detail, errors: d?.errors, references: d?.references });
+          // refused: the error goes to the tab's Catch -> exception queue (which hands the inbox entry over)
+          if (!outcome.recorded) throw new Error(outcome.reason);
+          // recorded durably in the audit trail: the report's inbox entry (fabric-mqtt-in) is handed over
+          await markInboxProcessed(msg, storeNode.requireServices().store);
         }
         done();
       } catch (err) {

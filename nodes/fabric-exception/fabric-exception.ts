@@ -9,11 +9,13 @@
  * With "replay to this node" the exception's replay target is this node: a replay from the console, the
  * admin API or a fabric-exceptions node sends { payload, replay: { exceptionId, edited, actor } } out of output 2.
  * A hand-over point: once the exception is stored, the msg's inbox entry (msg._fabricInbox) is marked processed.
+ * Record key: msg.recordKey, else the CloudEvent's type/subject, else the message id (lib/exceptions messageRecordKey).
  */
 import type { ErrorClass, Json } from '../../lib/store/store';
 import type { NodeAPI, Node } from '../fabric-exceptions/red-api';
 import { storeNode } from '../fabric-exceptions/red-api';
 import { markInboxProcessed } from '../../lib/inbox';
+import { messageRecordKey } from '../../lib/exceptions';
 
 interface ExceptionConfig {
   id: string;
@@ -75,7 +77,9 @@ export = function (RED: NodeAPI) {
             details: toJson(err.details ?? msg.details),
             ownerTeam: str(msg.ownerTeam) ?? str(config.owner),
             correlationId: str(msg.correlationId) ?? str(payload?.correlationid),
-            recordKey: str(msg.recordKey) ?? (str(payload?.type) && str(payload?.subject) ? `${payload!.type}/${payload!.subject}` : undefined),
+            // the record's identity (set by the step, or the event's type/subject), else the message's own id: distinct
+            // bad messages must not merge into one row
+            recordKey: str(msg.recordKey) ?? (str(payload?.type) && str(payload?.subject) ? `${payload!.type}/${payload!.subject}` : messageRecordKey(msg)),
             request: toJson(msg.payload) ?? null,
             replayTarget: config.replay ? { kind: 'node', nodeId: node.id } : undefined,
           },

@@ -5,7 +5,8 @@
  *
  * Output 1: parsed JSON payload (new messages only; a redelivery of a committed message is not emitted again); with
  *           `format: 'text'` the payload as a UTF-8 string instead (flat formats such as the legacy ERP's TE lines).
- * Output 2: payloads that are not acceptable JSON (malformed, too large, too deep, `__proto__` keys), with
+ * Output 2: payloads that are not acceptable JSON (empty, malformed, too large, too deep, `__proto__` keys; with
+ *           `format: 'text'`: empty, only whitespace or too large), with
  *           msg.error = { message, errors: [{ path, message }] }. They are committed and acknowledged too:
  *           redelivering them would not make them valid. If output 2 is not wired, the node reports the error
  *           with node.error(msg) so Catch nodes see it. Nothing is dropped silently.
@@ -168,7 +169,7 @@ export = function (RED: NodeAPI) {
         invalid++;
         const errors = invalidInfo.errors as Array<{ path?: string; message?: string }>;
         const first = Array.isArray(errors) ? errors[0] : undefined;
-        const message = t('errors.invalidPayload', { topic, detail: first ? `${first.path || '(payload)'}: ${first.message}` : '' });
+        const message = t(textFormat ? 'errors.invalidText' : 'errors.invalidPayload', { topic, detail: first ? `${first.path || '(payload)'}: ${first.message}` : '' });
         const msg: NodeMessage = { ...base, payload: invalidInfo.text, error: { message, errors } };
         if (invalidWired) node.send([null, msg]);
         else node.error(message, msg);
@@ -291,10 +292,15 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  /** `text` format: the payload as a UTF-8 string; only a payload over the size limit is invalid (output 2). */
+  /**
+   * `text` format: the payload as a UTF-8 string; a payload over the size limit, or empty / only whitespace, is invalid
+   * (output 2): an empty payload carries no line, so nothing downstream would ever hand it over or report it.
+   */
   function parseText(bytes: Buffer, maxBytes: number): SafeParseResult {
     if (bytes.length > maxBytes) return { ok: false, errors: [{ path: '', message: t('errors.tooLarge', { bytes: bytes.length, maxBytes }) }] };
-    return { ok: true, value: bytes.toString('utf8'), bytes: bytes.length };
+    const text = bytes.toString('utf8');
+    if (text.trim() === '') return { ok: false, errors: [{ path: '', message: t('errors.emptyText', { bytes: bytes.length }) }] };
+    return { ok: true, value: text, bytes: bytes.length };
   }
 
   RED.nodes.registerType('fabric-mqtt-in', FabricMqttIn);

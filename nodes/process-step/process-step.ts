@@ -28,6 +28,7 @@
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
 import { inboxRefOf, markInboxProcessed, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
+import { messageRecordKey } from '../../lib/exceptions';
 import type { Node, NodeAPI, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
 import { toEnvelope } from '../../lib/model';
@@ -119,7 +120,7 @@ export = function (RED: NodeAPI) {
       msg.errorClass = plan.errorClass;
       msg.ownerTeam = plan.ownerTeam;
       msg.step = 'plan';
-      msg.recordKey = `Amendment/${amendment.id}`;
+      msg.recordKey = amendment?.id ? `Amendment/${amendment.id}` : messageRecordKey(msg); // no amendment id: the message's own id
       return [null, null, msg];
     }
     if (config.step === 'co-plan' && storeCfg && !configError) {
@@ -157,13 +158,14 @@ export = function (RED: NodeAPI) {
             msg.errorClass = 'validation';
             msg.ownerTeam = err.ownerTeam;
             msg.step = 'validate';
-            msg.recordKey = err.recordKey;
+            msg.recordKey = err.recordKey ?? messageRecordKey(msg); // no opportunity id: the message's own id, never a shared placeholder
             return [null, msg, null];
           }
           const claim = await services().idempotency.claim(Q2P_SCOPE, oppId);
           if (!claim.claimed && !msg.replay) {
             kpi().duplicate(q2p.PROCESS);
             msg.duplicate = { key: oppId, outcome: claim.existing?.outcome ?? null };
+            await markInboxProcessed(msg, services().store); // a repeat dropped: its inbox entry is handed over here
             return [null, null, msg];
           }
           await kpi().processStart(q2p.PROCESS, oppId, { startedAt: msg.plan.closedWonAt, correlationId: msg.correlationId, attributes: { billingEntity: msg.plan.project.billingEntity, region: routeFor(msg.plan.project.billingEntity, routing)?.region ?? null, erp: msg.plan.erp.erp } });

@@ -4,11 +4,18 @@
  * Mode "cdc": Change Data Capture on /data/OpportunityChangeEvent with a durable replay id. Either way each
  * opportunity is recorded in the inbox before its message goes out (so a restart never emits it twice), then
  * emitted with its account, lines, contract and billing schedule.
+ *
+ * Inbox hand-over (as fabric-mqtt-in, lib/inbox): the msg carries `msg._fabricInbox`; its entry stays `received` until a
+ * durable hand-over point downstream marks it processed (outbox submit, fabric-exception, a duplicate dropped). The
+ * instance that holds the poll lease re-emits the entries still `received` (fetched again, `msg.redelivered = true`)
+ * before its first poll; one re-emitted `maxReplays` (3) times without a hand-over is abandoned to an exception for
+ * integration-ops. An opportunity that has left the stage meanwhile is handed over without a message.
  */
 import type { NodeAPI } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, pollChanges, type ChangeEvent } from '../../lib/connectors/salesforce';
+import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/inbox';
 
 export = function (RED: NodeAPI) {
   function SalesforceTrigger(this: any, config: any) {
@@ -40,8 +47,26 @@ export = function (RED: NodeAPI) {
     cfg.register?.(node);
     const store = cfg.store;
     const client = cfg.client;
+    const unregisterSource = registerInboxSource(source, store);
+    const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
 
-    /** Inbox first (durable, de-duplicated), then the message. */
+    type Bundle = Awaited<ReturnType<typeof fetchOpportunityBundles>>[number];
+    const send = (b: Bundle, messageId: string, meta: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+      emitted += 1;
+      const ref = { source, messageId };
+      node.send({
+        topic: `salesforce/opportunity/${stage.toLowerCase().replace(/\s+/g, '-')}`,
+        payload: b,
+        correlationId: `sf-${b.opportunity.Id}-${crypto.randomBytes(4).toString('hex')}`,
+        idempotencyKey: `${b.opportunity.Id}:${stage}`,
+        recordKey: `Opportunity/${b.opportunity.Id}`,
+        salesforce: { mode, messageId, ...meta },
+        [INBOX_REF_PROPERTY]: ref,
+        ...extra,
+      });
+    };
+
+    /** Inbox first (durable, de-duplicated), then the message; a downstream hand-over point marks it processed. */
     const emit = async (ids: string[], meta: Record<string, unknown>) => {
       if (ids.length === 0) return;
       const bundles = await fetchOpportunityBundles(client, ids);
@@ -49,18 +74,50 @@ export = function (RED: NodeAPI) {
         if (b.opportunity.StageName !== stage) continue;
         const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
         const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now() });
-        if (!fresh) continue;
-        emitted += 1;
-        node.send({
-          topic: `salesforce/opportunity/${stage.toLowerCase().replace(/\s+/g, '-')}`,
-          payload: b,
-          correlationId: `sf-${b.opportunity.Id}-${crypto.randomBytes(4).toString('hex')}`,
-          idempotencyKey: `${b.opportunity.Id}:${stage}`,
-          recordKey: `Opportunity/${b.opportunity.Id}`,
-          salesforce: { mode, messageId, ...meta },
-        });
-        await store.inboxMarkProcessed(source, messageId);
+        if (!fresh || closing) continue; // closing: committed and `received`, the next start re-emits it
+        send(b, messageId, meta);
       }
+    };
+
+    /** Entries an earlier run (or the previous deploy) emitted but nothing handed over: emitted again, fetched fresh. */
+    let replayed = false;
+    const replay = async () => {
+      const r = await replayInbox(store, source, {
+        maxReplays,
+        emit: async (record, replays) => {
+          const p = (record.payload ?? {}) as { opportunityId?: unknown };
+          const [b] = typeof p.opportunityId === 'string' ? await fetchOpportunityBundles(client, [p.opportunityId]) : [];
+          if (!b || b.opportunity.StageName !== stage) {
+            await store.inboxMarkProcessed(source, record.messageId); // no longer in the stage: nothing to start
+            return;
+          }
+          if (!closing) send(b, record.messageId, { source: 'replay' }, { redelivered: true, redeliveries: replays });
+        },
+        abandoned: async (record) => {
+          const text = t('errors.abandoned', { messageId: record.messageId, replays: record.replays });
+          node.warn(text);
+          await cfg.services?.exceptions?.add(
+            {
+              process: 'inbox',
+              step: node.name || `salesforce-trigger ${stage}`,
+              errorClass: 'internal',
+              message: text,
+              details: [{ path: '/inbox', message: `status abandoned after ${record.replays} start-up replays` }],
+              ownerTeam: 'integration-ops',
+              recordKey: `Inbox/${source}/${record.messageId}`,
+              request: { messageId: record.messageId, payload: record.payload },
+            },
+            `node:${node.id}`,
+          );
+        },
+      });
+      if (r.replayed || r.abandoned) node.log(t('log.replayed', { replayed: r.replayed, abandoned: r.abandoned }));
+    };
+    // until one replay completed (a failed one, e.g. Salesforce unreachable, is tried again before the next poll)
+    const replayOnce = async () => {
+      if (replayed) return;
+      await replay();
+      replayed = true;
     };
 
     const pollOnce = async () => {
@@ -70,6 +127,7 @@ export = function (RED: NodeAPI) {
         return;
       }
       status('blue', 'status.polling');
+      await replayOnce();
       const where = config.where && String(config.where).trim() ? String(config.where) : `StageName = '${stage.replace(/'/g, "\\'")}'`;
       const res = await pollChanges(client, await store.watermarkGet(watermarkName), { sobject: 'Opportunity', where, fields: ['StageName'] });
       await emit(res.records.map((r) => r.Id), { source: 'poll' });
@@ -114,10 +172,13 @@ export = function (RED: NodeAPI) {
           else status('yellow', `status.${state}`);
         },
       });
-      subscriber.start().catch((err) => {
-        status('red', 'status.error', { error: (err as Error).message });
-        node.error(t('errors.subscribe', { error: (err as Error).message }));
-      });
+      replayOnce()
+        .catch((err) => node.warn(t('errors.replayFailed', { error: (err as Error).message })))
+        .then(() => subscriber!.start())
+        .catch((err) => {
+          status('red', 'status.error', { error: (err as Error).message });
+          node.error(t('errors.subscribe', { error: (err as Error).message }));
+        });
     }
 
     node.on('input', (_msg: any, _send: unknown, done: (e?: Error) => void) => {
@@ -142,6 +203,7 @@ export = function (RED: NodeAPI) {
       } catch {
         // closing anyway
       }
+      unregisterSource();
       cfg.deregister?.(node);
       done();
     });

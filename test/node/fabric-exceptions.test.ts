@@ -119,6 +119,20 @@ describe('PS Fabric exception and idempotency nodes', function () {
       assert.deepEqual(got.replays[0].payload, { hours: 2 });
       assert.deepEqual(got.replays[0].replay, { exceptionId: id, edited: true, actor: 'alice' });
     });
+
+    it('keys a msg that names no record by its message id: distinct messages are distinct rows, a redelivery updates its own row', async () => {
+      await load([
+        { id: 'exc', type: 'fabric-exception', store: 'store', process: 'quote-to-project', step: 'validate', owner: 'sales-ops', errorClass: 'validation', wires: [['recorded'], []] },
+        { id: 'recorded', type: 'helper' },
+      ]);
+      const got = collector('recorded');
+      const bad = (messageId: string) => ({ payload: { opportunity: { Name: 'no id' } }, error: { message: 'Opportunity.Id is missing' }, _fabricInbox: { source: 'mqtt:q2p-in', messageId } });
+      for (const m of [bad('ce:/crm#1'), bad('ce:/crm#2'), bad('ce:/crm#1')]) helper.getNode('exc').receive(m);
+      helper.getNode('exc').receive({ _msgid: 'node-red-msg-1', payload: '', error: { message: 'empty payload' } });
+      await waitFor(() => got.recorded.length === 4, 'recorded');
+      const rows = await services().exceptions.list({ process: 'quote-to-project' });
+      assert.deepEqual(rows.map((r) => [r.recordKey, r.occurrences]).sort(), [['Message/ce:/crm#1', 2], ['Message/ce:/crm#2', 1], ['Message/node-red-msg-1', 1]]);
+    });
   });
 
   describe('fabric-exceptions node and admin API', () => {

@@ -5,6 +5,7 @@ import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesfor
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { helper } from '../support/node-red';
+import { markInboxProcessed } from '../../lib/inbox';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nodes = ['fabric-store/fabric-store', 'salesforce-config/salesforce-config', 'salesforce/salesforce', 'salesforce-trigger/salesforce-trigger'].map((n) => require(`../../nodes/${n}`));
@@ -100,6 +101,9 @@ describe('salesforce nodes in Node-RED', function () {
     assert.equal(b.contract.Billing_Model__c, 'fixed-fee');
     assert.equal(b.billingSchedule.length, 3);
     assert.equal(received[0].idempotencyKey, '006Hs00000GlobexEHR:Closed Won');
+    assert.deepEqual(received[0]._fabricInbox, { source: 'salesforce-trigger:trg', messageId: '006Hs00000GlobexEHR:Closed Won' });
+    assert.equal((await store.inboxGet('salesforce-trigger:trg', '006Hs00000GlobexEHR:Closed Won'))?.status, 'received', 'received until a hand-over point marks it');
+    await markInboxProcessed(received[0]); // as the flow's first outbox write does
     // poll again, then redeploy (same store file): nothing new
     helper.getNode('trg').receive({});
     await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:poll')) !== undefined && sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length >= 3, 'a second poll');
@@ -114,6 +118,38 @@ describe('salesforce nodes in Node-RED', function () {
     helper.getNode('trg').receive({});
     await waitFor(() => sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length >= 5, 'another poll after the redeploy');
     assert.equal(again.length, 0);
+  });
+
+  it('salesforce-trigger: an opportunity no hand-over point marked is emitted again after a redeploy (redelivered), then abandoned to an exception', async () => {
+    const trigger = { id: 'trg', type: 'salesforce-trigger', salesforce: 'sfc', mode: 'poll', stage: 'Closed Won', interval: 3600, once: true, maxReplays: 1, wires: [['won']] };
+    const won = { id: 'won', type: 'helper' };
+    await helper.load(nodes, flow([trigger, won]), creds);
+    const store = helper.getNode('store').store;
+    await waitFor(() => store.watermarkGet('salesforce-trigger:trg:poll'), 'the first poll to set the watermark');
+    const received: any[] = [];
+    helper.getNode('won').on('input', (m: any) => received.push(m));
+    assert.equal((await fetch(`${sb.url}/salesforce/_sandbox/close-won/006Hs00000GlobexEHR`, { method: 'POST' })).status, 200);
+    helper.getNode('trg').receive({});
+    await waitFor(() => received.length === 1, 'the closed-won message');
+    // the flow ends it without a hand-over (e.g. the runtime was killed before the first outbox write)
+    const redeploy = async () => {
+      await helper.unload();
+      await helper.load(nodes, flow([trigger, won]), creds);
+      const got: any[] = [];
+      helper.getNode('won').on('input', (m: any) => got.push(m));
+      return { got, store: helper.getNode('store').store, services: helper.getNode('store').services };
+    };
+    const first = await redeploy();
+    await waitFor(() => first.got.length === 1, 'the entry re-emitted after the redeploy');
+    assert.equal(first.got[0].redelivered, true);
+    assert.equal(first.got[0].payload.opportunity.Id, '006Hs00000GlobexEHR');
+    assert.deepEqual(first.got[0]._fabricInbox, received[0]._fabricInbox);
+    const second = await redeploy();
+    await waitFor(async () => (await second.services.exceptions.list({ process: 'inbox' })).length === 1, 'the abandoned entry in the exception queue');
+    const [ex] = await second.services.exceptions.list({ process: 'inbox' });
+    assert.equal(ex.recordKey, 'Inbox/salesforce-trigger:trg/006Hs00000GlobexEHR:Closed Won');
+    assert.equal(ex.ownerTeam, 'integration-ops');
+    assert.equal(second.got.length, 0);
   });
 
   it('salesforce-trigger (CDC): emits on the change event and shows connected', async () => {

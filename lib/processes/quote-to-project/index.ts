@@ -440,7 +440,7 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
   const routing = options.routing ?? DEFAULT_ERP_ROUTING;
   const v = validateDeal(deal, routing);
   if (!v.ok || !v.route) {
-    throw new ProcessStepError(`Closed-won opportunity ${deal.opportunity?.id ?? '?'} cannot start a project: ${describeProblems(v.problems)}`, v.problems, OWNER_TEAM, `Opportunity/${deal.opportunity?.id ?? 'unknown'}`);
+    throw new ProcessStepError(`Closed-won opportunity ${deal.opportunity?.id ?? '?'} cannot start a project: ${describeProblems(v.problems)}`, v.problems, OWNER_TEAM, deal.opportunity?.id ? `Opportunity/${deal.opportunity.id}` : undefined);
   }
   const o = deal.opportunity;
   const a = deal.account;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AuditTrail } from '../../../lib/audit';
-import { ExceptionQueue, ExceptionQueueError, type ExceptionInput, type ReplayRequest } from '../../../lib/exceptions';
+import { ExceptionQueue, ExceptionQueueError, messageRecordKey, type ExceptionInput, type ReplayRequest } from '../../../lib/exceptions';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
 import type { ExceptionRecord, Json } from '../../../lib/store/store';
 import { tempDir } from '../../support/tmp';
@@ -210,5 +210,19 @@ describe('ExceptionQueue', () => {
     assert.equal(errors.length, 1);
     await sink.replay(record.id, { actor: 'dave', payload: { fixed: true } });
     assert.deepEqual(seen, [[record.id, { fixed: true }, 'dave']]);
+  });
+});
+
+describe('messageRecordKey: the record key of a failed message that names no record', () => {
+  it('is the inbox message id, else the Node-RED msg id, else nothing; distinct messages give distinct keys', () => {
+    const a = messageRecordKey({ _msgid: 'm1', _fabricInbox: { source: 'mqtt:q2p-in', messageId: 'ce:/crm#1' } });
+    const b = messageRecordKey({ _msgid: 'm2', _fabricInbox: { source: 'mqtt:q2p-in', messageId: 'ce:/crm#2' } });
+    assert.equal(a, 'Message/ce:/crm#1');
+    assert.equal(b, 'Message/ce:/crm#2');
+    // a redelivery of the same message (a new Node-RED msg id) keeps its key, so it updates its own row
+    assert.equal(messageRecordKey({ _msgid: 'm3', _fabricInbox: { source: 'mqtt:q2p-in', messageId: 'ce:/crm#1' } }), a);
+    assert.equal(messageRecordKey({ _msgid: 'm4', payload: '' }), 'Message/m4');
+    assert.equal(messageRecordKey({ payload: '' }), undefined);
+    assert.equal(messageRecordKey(undefined), undefined);
   });
 });

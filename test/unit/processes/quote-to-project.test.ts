@@ -101,6 +101,17 @@ describe('processes: quote-to-project', () => {
     });
   });
 
+  it('a deal without an opportunity id names no record (the exception is keyed by its message), never a shared Opportunity/unknown', () => {
+    const deal = sfDeal('006Hs00000InitechQA');
+    for (const id of [undefined, '']) {
+      assert.throws(() => planQuoteToProject({ ...deal, opportunity: { ...deal.opportunity, id: id as unknown as string } }), (err: unknown) => {
+        assert.ok(err instanceof ProcessStepError);
+        assert.equal(err.recordKey, undefined);
+        return true;
+      });
+    }
+  });
+
   it('refuses an unknown billing entity, a currency the ERP company cannot invoice and a stage other than closed won', () => {
     const bad = sfDeal('006Hs00000GlobexEHR', { account: { Billing_Entity__c: 'NWA-JP' } });
     assert.match(JSON.stringify(validateDeal(bad).problems), /NWA-JP.*no ERP/);
