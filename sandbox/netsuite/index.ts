@@ -229,6 +229,8 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
     seed: seedNetSuite,
     statePath: opts.statePath,
     errorBody: (status, message) => netsuiteError(status, message, defaultCode(status)),
+    // NetSuite's governance answers 429 with its error body and documents no Retry-After: clients must not rely on one
+    limitExceeded: (kind) => ({ status: 429, body: netsuiteError(429, kind === 'concurrency' ? 'Concurrent request limit exceeded. Request blocked.' : 'Request limit exceeded. Request blocked.', 'CONCURRENCY_LIMIT_EXCEEDED') }),
     faultExempt: [/^\/services\/rest\/auth\//],
   });
   const tokens = new Map<string, IssuedToken>();

@@ -197,6 +197,20 @@ describe('NetSuite connector against the NetSuite sandbox', function () {
       }
     });
 
+    it('the limit fault answers as NetSuite does: 429 with its error body and no Retry-After, classified transient', async () => {
+      const c = tba();
+      sb.sandboxes.netsuite.faults = { ...sb.sandboxes.netsuite.faults, rate429: 1, retryAfterSeconds: 9 };
+      try {
+        const e = classify(await c.getRecord('customer', 'eid:ACC-1001').then(() => assert.fail('expected a 429'), (err: unknown) => err));
+        assert.ok(e instanceof TransientError);
+        assert.equal(e.status, 429);
+        assert.equal(e.retryAfterMs, undefined, 'NetSuite documents no Retry-After');
+        assert.equal((e.response as any)['o:errorDetails'][0]['o:errorCode'], 'CONCURRENCY_LIMIT_EXCEEDED');
+      } finally {
+        sb.sandboxes.netsuite.faults = { ...sb.sandboxes.netsuite.faults, rate429: 0 };
+      }
+    });
+
     it('pages SuiteQL with limit/offset until hasMore is false', async () => {
       const c = tba();
       const all = await c.suiteql<{ id: string; externalid: string }>('SELECT id, externalid FROM timebill ORDER BY id', { pageSize: 4 });
