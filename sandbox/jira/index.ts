@@ -100,7 +100,7 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     avatarUrls: { '48x48': `${site()}/secure/projectavatar?pid=${p.id}` },
     properties: {},
   });
-  const userView = (u: Rec): Rec => ({ self: `${site()}/rest/api/3/user?accountId=${encodeURIComponent(u.accountId)}`, accountId: u.accountId, accountType: u.accountType ?? 'atlassian', active: u.active, displayName: u.displayName, emailAddress: u.emailAddress, timeZone: u.timeZone ?? 'UTC', locale: u.locale ?? 'en_US', avatarUrls: {} });
+  const userView = (u: Rec): Rec => ({ self: `${site()}/rest/api/3/user?accountId=${encodeURIComponent(u.accountId)}`, accountId: u.accountId, accountType: u.accountType ?? 'atlassian', active: u.active, displayName: u.displayName, ...(u.emailAddress ? { emailAddress: u.emailAddress } : {}), timeZone: u.timeZone ?? 'UTC', locale: u.locale ?? 'en_US', avatarUrls: {} });
   const findProject = (idOrKey: string): Rec | undefined => {
     const projects = sb.collection<Rec>('projects');
     return projects[idOrKey.toUpperCase()] ?? Object.values(projects).find((p) => p.id === idOrKey);
@@ -130,6 +130,24 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
 
   r.get('/rest/api/3/myself', (_req, res) => res.json(userView(sb.collection<Rec>('users')[JIRA_ACCOUNT_ID])));
   r.get('/rest/api/3/serverInfo', (_req, res) => res.json({ baseUrl: site(), version: '1001.0.0-SNAPSHOT', deploymentType: 'Cloud', serverTitle: 'PS Fabric Jira sandbox' }));
+
+  // User search as Jira Cloud answers it: `query` matched against display name and email address (prefix of a word
+  // or of the address), or `accountId`; one of them is required. A user kept without emailAddress is answered without
+  // one, as on a site whose privacy settings hide emails.
+  r.get('/rest/api/3/user/search', (req, res) => {
+    const query = typeof req.query.query === 'string' ? req.query.query.trim().toLowerCase() : '';
+    const accountId = typeof req.query.accountId === 'string' ? req.query.accountId : '';
+    if (!query && !accountId) return fail(res, 400, ['The query parameter \'query\' or \'accountId\' is required.']);
+    const maxResults = Math.min(Number(req.query.maxResults ?? 50) || 50, 1000);
+    const words = (u: Rec) => [String(u.emailAddress ?? '').toLowerCase(), ...String(u.displayName ?? '').toLowerCase().split(/\s+/)];
+    const users = Object.values(sb.collection<Rec>('users')).filter((u) => (accountId ? u.accountId === accountId : true) && (!query || words(u).some((w) => w.startsWith(query)) || String(u.displayName ?? '').toLowerCase().startsWith(query)));
+    res.json(users.slice(0, maxResults).map(userView));
+  });
+  r.get('/rest/api/3/user', (req, res) => {
+    const u = sb.collection<Rec>('users')[String(req.query.accountId ?? '')];
+    if (!u) return fail(res, 404, [`Specified user does not exist or you do not have required permissions`]);
+    res.json(userView(u));
+  });
 
   r.get('/rest/api/3/project', (_req, res) => res.json(Object.values(sb.collection<Rec>('projects')).map(projectView)));
   r.get('/rest/api/3/project/search', (req, res) => {

@@ -4,7 +4,9 @@
  *
  * Writes (operation names for `ConnectionHandle.submit`), each lookup-then-create so a retry after a
  * lost answer creates nothing twice (Jira has no idempotency key):
- * - `createProject` {key, name, projectTypeKey?, leadAccountId, description?, ...CreateProjectDetails}: existing key -> returned as is
+ * - `createProject` {key, name, projectTypeKey?, leadAccountId | lead: {email, name?}, description?, ...CreateProjectDetails}: existing
+ *   key -> returned as is. A lead given by email is resolved to its Atlassian account (`GET /user/search`); a lead Jira
+ *   does not know fails as validation naming the person (never an invented account id)
  * - `createIssue` {projectKey, issueType ('Epic'|'Story'|'Task'|...), summary, description (ADF doc or plain text), labels?, parentKey?, fields?}:
  *   tagged with the label `psf-<idempotency key>` and found by JQL on it before creating
  * - `createEpic`: `createIssue` with issueType Epic
@@ -124,15 +126,35 @@ export class JiraClient {
     return body;
   }
 
+  /**
+   * The active Atlassian account of a person, found by email through user search (which matches display names and
+   * email addresses). Where the site's privacy settings hide email addresses, a single active human account found
+   * for the email is taken; none, or several, fails naming the person and the site.
+   */
+  async accountIdByEmail(email: string, name?: string): Promise<string> {
+    const who = name ? `${name} <${email}>` : email;
+    const users = await this.request<Rec[]>('GET', '/user/search', { params: { query: email, maxResults: 20 } });
+    const people = (Array.isArray(users) ? users : []).filter((u) => u.active !== false && (u.accountType ?? 'atlassian') === 'atlassian');
+    const exact = people.filter((u) => typeof u.emailAddress === 'string' && u.emailAddress.toLowerCase() === email.toLowerCase());
+    const hidden = people.filter((u) => u.emailAddress === undefined);
+    const found = exact.length === 1 ? exact[0] : exact.length === 0 && hidden.length === 1 ? hidden[0] : undefined;
+    if (found?.accountId) return String(found.accountId);
+    const why = exact.length + hidden.length > 1 ? `${exact.length + hidden.length} accounts match` : 'no active Atlassian account has this email';
+    throw new ValidationError(`Jira project lead ${who} cannot be resolved on ${this.config.baseUrl}: ${why}. Invite the person to Jira (with access to the product) or map their account id in the process-step's people directory, then replay.`, [{ path: '/lead/email', message: why }]);
+  }
+
   async createProject(req: Rec): Promise<Rec> {
     const problems: { path: string; message: string }[] = [];
     if (typeof req.key !== 'string' || !/^[A-Z][A-Z0-9]{1,9}$/.test(req.key)) problems.push({ path: '/key', message: 'an uppercase letter then 1-9 uppercase letters or digits' });
     if (typeof req.name !== 'string' || !req.name.trim()) problems.push({ path: '/name', message: 'required' });
-    if (!req.leadAccountId) problems.push({ path: '/leadAccountId', message: 'required (the project lead Atlassian account id)' });
+    const leadEmail = typeof req.lead?.email === 'string' && req.lead.email.trim() ? req.lead.email.trim() : undefined;
+    if (!req.leadAccountId && !leadEmail) problems.push({ path: '/leadAccountId', message: 'required: the project lead\'s Atlassian account id, or lead.email to find it' });
     if (problems.length) throw new ValidationError('invalid Jira project request', problems);
     const existing = await this.getProject(req.key);
     if (existing) return { id: Number(existing.id), key: existing.key, self: existing.self, existed: true };
-    const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody(req) });
+    const { lead, ...details } = req;
+    const leadAccountId = req.leadAccountId ?? (await this.accountIdByEmail(leadEmail!, typeof lead?.name === 'string' ? lead.name : undefined));
+    const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody({ ...details, leadAccountId }) });
     return { ...created, existed: false };
   }
 

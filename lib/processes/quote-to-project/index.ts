@@ -24,6 +24,33 @@ export interface Person {
   id: string;
   name?: string;
   email?: string;
+  /** The person's Atlassian account id, when the firm's directory maps it; otherwise Jira finds the account by email. */
+  jiraAccountId?: string;
+  /** The person's Kantata user id, when the firm's directory maps it. */
+  psaUserId?: string;
+}
+
+/**
+ * The firm's people as the process needs them (a process-step setting): the CRM names the delivery manager by id
+ * and usually by email; the directory adds the name and, where the firm maps them, the Jira / Kantata account ids.
+ */
+export type Directory = Person[];
+
+/** Checks a configured directory: an array of people, each with an id, no two with the same id. */
+export function parseDirectory(value: unknown): Directory {
+  if (value === undefined || value === null || value === '') return [];
+  if (!Array.isArray(value)) throw new Error('the directory must be a JSON array of people ({id, name?, email?, jiraAccountId?, psaUserId?})');
+  const seen = new Set<string>();
+  return value.map((p, i) => {
+    if (!p || typeof p !== 'object' || typeof (p as Person).id !== 'string' || !(p as Person).id.trim()) throw new Error(`directory entry ${i} needs an "id" (the CRM's delivery manager id)`);
+    const person = p as Person;
+    if (seen.has(person.id)) throw new Error(`directory entry ${i}: the id "${person.id}" appears twice`);
+    seen.add(person.id);
+    for (const k of ['name', 'email', 'jiraAccountId', 'psaUserId'] as const) {
+      if (person[k] !== undefined && typeof person[k] !== 'string') throw new Error(`directory entry ${i} ("${person.id}"): ${k} must be a string`);
+    }
+    return { id: person.id, ...(person.name ? { name: person.name } : {}), ...(person.email ? { email: person.email } : {}), ...(person.jiraAccountId ? { jiraAccountId: person.jiraAccountId } : {}), ...(person.psaUserId ? { psaUserId: person.psaUserId } : {}) };
+  });
 }
 export interface Money {
   amount: number;
@@ -185,7 +212,7 @@ export function accountFromSalesforce(a: Rec): DealAccount {
  * Salesforce records (Opportunity with `OpportunityLineItems`, its Account, optionally a Contract) -> the deal.
  * Missing values stay missing (undefined) so validation can name them; nothing is invented.
  */
-export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lineItems?: Rec[]; contract?: Rec; directory?: Person[] }): CloseWonDeal {
+export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lineItems?: Rec[]; contract?: Rec; directory?: Directory }): CloseWonDeal {
   const o = input.opportunity ?? {};
   const a = input.account ?? o.Account ?? {};
   const country = countryCode(a.BillingCountry);
@@ -218,8 +245,9 @@ export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lin
   };
   if (typeof o.Amount === 'number' && currency) opportunity.amount = { amount: o.Amount, currency };
   const dmId = o.Delivery_Manager_Id__c as string | undefined;
-  const known = dmId ? input.directory?.find((p) => p.id === dmId) : undefined;
-  const deliveryManager: Person | undefined = dmId ? { id: dmId, ...(known?.name ? { name: known.name } : {}), ...(o.Delivery_Manager_Email__c || known?.email ? { email: (o.Delivery_Manager_Email__c as string) ?? known?.email } : {}) } : undefined;
+  const dmEmail = (o.Delivery_Manager_Email__c as string | undefined) || undefined;
+  const known = dmId ? input.directory?.find((p) => p.id === dmId) ?? (dmEmail ? input.directory?.find((p) => p.email?.toLowerCase() === dmEmail.toLowerCase()) : undefined) : undefined;
+  const deliveryManager: Person | undefined = dmId ? { ...known, id: dmId, ...(dmEmail ?? known?.email ? { email: dmEmail ?? known?.email } : {}) } : undefined;
   const deal: CloseWonDeal = { opportunity, account, deliveryManager };
   const closed = sfTime(o.LastModifiedDate ?? o.SystemModstamp);
   if (closed !== undefined) deal.closedWonAt = closed;
@@ -240,6 +268,13 @@ export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lin
   return deal;
 }
 
+/** A canonical deal's delivery manager completed from the directory (what the deal names wins). */
+export function withDirectory(deal: CloseWonDeal, directory: Directory): CloseWonDeal {
+  const dm = deal?.deliveryManager;
+  const known = dm?.id ? directory.find((p) => p.id === dm.id) : undefined;
+  return known ? { ...deal, deliveryManager: { ...known, ...dm } } : deal;
+}
+
 // ------------------------------------------------------------------------------------------ validation
 export interface ValidationResult {
   ok: boolean;
@@ -251,7 +286,7 @@ const SF = {
   legalName: 'Account.Name', billingEntity: 'Account.Billing_Entity__c', country: 'Account.BillingCountry', currency: 'Account.CurrencyIsoCode',
   tax: 'Account.Tax_Registration__c', street: 'Account.BillingStreet', city: 'Account.BillingCity', postalCode: 'Account.BillingPostalCode',
   stage: 'Opportunity.StageName', amount: 'Opportunity.Amount', closeDate: 'Opportunity.CloseDate', billingType: 'Opportunity.Billing_Model__c',
-  dm: 'Opportunity.Delivery_Manager_Id__c', lines: 'Opportunity.OpportunityLineItems', workstream: 'OpportunityLineItem.Workstream__c',
+  dm: 'Opportunity.Delivery_Manager_Id__c', dmEmail: 'Opportunity.Delivery_Manager_Email__c', lines: 'Opportunity.OpportunityLineItems', workstream: 'OpportunityLineItem.Workstream__c',
   role: 'OpportunityLineItem.Role__c', hours: 'OpportunityLineItem.Hours__c', rate: 'OpportunityLineItem.Rate__c',
 };
 
@@ -291,6 +326,9 @@ export function validateDeal(deal: CloseWonDeal, routing: ErpRoutingTable = DEFA
   if (isBlank(o.closeDate)) opp('/closeDate', SF.closeDate, 'is missing');
   if (!['time-and-materials', 'fixed-fee', 'retainer'].includes(String(o.billingType))) opp('/billingType', SF.billingType, `must be time-and-materials, fixed-fee or retainer (got ${o.billingType ?? 'nothing'})`);
   if (!deal.deliveryManager || isBlank(deal.deliveryManager.id)) opp('/deliveryManager', SF.dm, 'is missing: the project needs a delivery manager');
+  else if (isBlank(deal.deliveryManager.email) && isBlank(deal.deliveryManager.jiraAccountId)) {
+    opp('/deliveryManager/email', SF.dmEmail, `is missing: the delivery manager ${deal.deliveryManager.id} leads the Jira project, whose account is found by email (or mapped in the directory)`);
+  }
   const lines = o.lines ?? [];
   if (lines.length === 0) opp('/lines', SF.lines, 'no opportunity lines: workstreams and budget come from them');
   lines.forEach((l, i) => {
@@ -350,9 +388,12 @@ export function erpCustomerMapping(account: DealAccount, route: ErpRoute): ErpCu
 // ------------------------------------------------------------------------------------------ plan
 export interface PlanOptions {
   routing?: ErpRoutingTable;
-  /** Jira account id of a person (the Jira project lead); default: the sandbox's convention. */
+  /**
+   * Jira account id of a person (the Jira project lead); default: the person's `jiraAccountId`. Without one the Jira
+   * write names the lead by email and the connector finds the account (user search), or fails naming the person.
+   */
   jiraAccountIdOf?: (person: Person) => string | undefined;
-  /** PSA user id of a person (staffing the delivery manager); undefined leaves the participation out. */
+  /** PSA user id of a person (staffing the delivery manager); default: the person's `psaUserId`; none leaves the participation out. */
   psaUserIdOf?: (person: Person) => string | undefined;
   /** Link to the opportunity in the CRM, for the Teams card. */
   crmUrl?: string;
@@ -412,11 +453,6 @@ export function jiraKeyFor(accountName: string, opportunityId: string): string {
     n /= 26n;
   }
   return letters + suffix;
-}
-
-/** The sandbox's Jira account ids (sandbox/jira); a real site maps people through the plan option. */
-export function sandboxJiraAccountId(person: Person): string {
-  return `712020:${person.id.toLowerCase()}-0000-4000-8000-nwa`;
 }
 
 /**
@@ -512,8 +548,9 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
 
   const account = { ...a, billingEntity: a.billingEntity ?? o.billingEntity, status: 'active' };
   const jiraKey = jiraKeyFor(a.legalName ?? a.id, o.id);
-  const leadAccountId = (options.jiraAccountIdOf ?? sandboxJiraAccountId)(dm);
-  const psaUserId = options.psaUserIdOf?.(dm);
+  const leadAccountId = (options.jiraAccountIdOf ?? ((p: Person) => p.jiraAccountId))(dm);
+  const lead = leadAccountId ? { leadAccountId } : { lead: { email: dm.email, ...(dm.name ? { name: dm.name } : {}) } };
+  const psaUserId = (options.psaUserIdOf ?? ((p: Person) => p.psaUserId))(dm);
   const kantataStories = workstreams.map((w) => {
     const ws = byWorkstream.get(w.name)!;
     return { title: w.name, story_type: 'task', billable: true, time_estimate_in_minutes: Math.round(ws.hours * 60), budget_estimate_in_cents: Math.round(ws.amount * 100), description: `Roles: ${[...ws.roles].join(', ')}` };
@@ -590,7 +627,7 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
       jiraProject: {
         step: 'jira-project', system: 'jira', operation: 'createProject',
         idempotencyKey: `${base}:jira-project`, recordKey: `Project/${projectId}`,
-        request: { key: jiraKey, name: `${project.name}`.slice(0, 80), leadAccountId, description: `Delivery space for ${project.name} (${projectId})` },
+        request: { key: jiraKey, name: `${project.name}`.slice(0, 80), ...lead, description: `Delivery space for ${project.name} (${projectId})` },
       },
       jiraEpic: {
         step: 'jira-epic', system: 'jira', operation: 'createEpic',

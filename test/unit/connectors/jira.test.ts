@@ -92,6 +92,25 @@ describe('Jira connector against the Jira sandbox', function () {
     assert.deepEqual(found.map((i) => i.key), [story.key]);
   });
 
+  it('finds the project lead by email through user search; a lead Jira does not know fails naming the person and the site, creating nothing', async () => {
+    const p = (await client.execute('createProject', { key: 'LEADOK', name: 'Lead by email', lead: { email: 'Maya.Patel@northwind-advisory.example', name: 'Maya Patel' } }, ctx('lead-ok'))) as any;
+    assert.equal(p.existed, false);
+    const search = sb.sandboxes.jira.requests().find((r) => r.method === 'GET' && r.path.includes('/rest/api/3/user/search'));
+    assert.ok(search, 'the lead was looked up');
+    const post = sb.sandboxes.jira.requests().find((r) => r.method === 'POST' && r.path.endsWith('/rest/api/3/project'))!;
+    const users = (await axios.get(`${base}/rest/api/3/user/search`, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, params: { query: 'maya.patel@northwind-advisory.example' } })).data;
+    assert.equal(users.length, 1);
+    assert.equal((post.body as any).leadAccountId, users[0].accountId, 'the account Jira has, not an id made up from the person');
+    assert.equal((post.body as any).lead, undefined, 'only CreateProjectDetails fields are sent');
+    await assert.rejects(client.execute('createProject', { key: 'LEADNO', name: 'Unknown lead', lead: { email: 'nobody@elsewhere.example', name: 'Nora Body' } }, ctx('lead-no')), (e: FabricError) => e.errorClass === 'validation' && e.retry === 'permanent' && /Nora Body <nobody@elsewhere\.example>/.test(e.message) && e.message.includes(base));
+    assert.equal(await client.getProject('LEADNO'), undefined);
+    // the sandbox refuses an account id that does not exist, as Jira does
+    await assert.rejects(client.execute('createProject', { key: 'LEADID', name: 'Invented lead', leadAccountId: '712020:con-001-0000-4000-8000-invented' }, ctx('lead-id')), (e: FabricError) => e.status === 400 && /project lead/i.test(e.message));
+    // user search needs a query, as on Jira
+    const bad = await axios.get(`${base}/rest/api/3/user/search`, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
+    assert.equal(bad.status, 400);
+  });
+
   it('answers 400 {errorMessages, errors} for a bad payload and a non-ADF description', async () => {
     const res = await axios.post(`${base}/rest/api/3/issue`, { fields: { project: { key: 'ACMED' }, issuetype: { name: 'Epic' }, description: 'plain text is not ADF' } }, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
     assert.equal(res.status, 400);
@@ -159,6 +178,7 @@ describe('Jira connector against the Jira sandbox', function () {
       check(c.schema('IssueBean'), (await axios.get(`${api}/issue/${issue.data.key}`, { auth })).data, 'GET /issue/{key}');
       check(c.schema('SearchAndReconcileResults'), (await axios.get(`${api}/search/jql`, { auth, params: { jql: 'project = CONTR', maxResults: 1 } })).data, 'GET /search/jql');
       check(c.schema('User'), (await axios.get(`${api}/myself`, { auth })).data, 'GET /myself');
+      for (const u of (await axios.get(`${api}/user/search`, { auth, params: { query: 'maya' } })).data) check(c.schema('User'), u, 'GET /user/search');
       const bad = await axios.post(`${api}/issue`, { fields: {} }, { auth, validateStatus: () => true });
       assert.equal(bad.status, 400);
       check(c.schema('ErrorCollection'), bad.data, 'POST /issue 400');
