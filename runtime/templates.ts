@@ -143,9 +143,10 @@ export function templateCredentials(env: NodeJS.ProcessEnv, userDir: string): Re
     'psf-bc-de': { clientId: v('FABRIC_BC_CLIENT_ID'), clientSecret: v('FABRIC_BC_CLIENT_SECRET') },
     'psf-kantata': { clientId: env.FABRIC_KANTATA_CLIENT_ID ?? k.clientId, clientSecret: env.FABRIC_KANTATA_CLIENT_SECRET ?? k.clientSecret },
     'psf-jira': { email: v('FABRIC_JIRA_EMAIL'), apiToken: v('FABRIC_JIRA_API_TOKEN') },
-    // the Teams webhook URL is the credential; the sandbox's demo webhook when none is given
-    'psf-q2p-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? `${sandbox}/teams/webhook/psfabric-delivery` : '') },
-    'psf-t2c-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? `${sandbox}/teams/webhook/psfabric-finance` : '') },
+    // the Teams Workflows webhook URL is the credential; the sandbox's demo flow when none is given (loaded only then,
+    // as the launcher loads the sandboxes)
+    'psf-q2p-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? demoTeamsUrl(sandbox, 'psfabric-delivery') : '') },
+    'psf-t2c-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? demoTeamsUrl(sandbox, 'psfabric-finance') : '') },
   };
 }
 
@@ -265,4 +266,8 @@ export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl
   set('FABRIC_T2C_POLL_SECONDS', '10');
   set('FABRIC_REPORTING_INTERVAL', '3600');
   set('FABRIC_CO_RETRY_SECONDS', '30');
+}
+
+function demoTeamsUrl(sandbox: string, flow: string): string {
+  return (require('../sandbox/teams') as typeof import('../sandbox/teams')).teamsWorkflowUrl(sandbox, flow);
 }
