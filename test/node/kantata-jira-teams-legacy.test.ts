@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import axios from 'axios';
 import { startSandboxes, RunningSandboxes } from '../../sandbox/server';
-import { kantataSandbox, KANTATA_CLIENT_ID, KANTATA_CLIENT_SECRET } from '../../sandbox/kantata';
+import { kantataSandbox, KANTATA_STATIC_TOKEN } from '../../sandbox/kantata';
 import { jiraSandbox, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_ACCOUNT_ID } from '../../sandbox/jira';
 import { teamsSandbox, teamsWorkflowUrl } from '../../sandbox/teams';
 import { encodeTimeEntry } from '../../lib/connectors/legacy-erp/codec';
@@ -41,7 +41,7 @@ describe('PSA, Jira, Teams and legacy ERP nodes in Node-RED', function () {
       { id: 'mark', type: 'kantata', kantata: 'kc', operation: 'markInvoiced', wires: [['out2']] },
       { id: 'out', type: 'helper' },
       { id: 'out2', type: 'helper' },
-    ], { kc: { clientId: KANTATA_CLIENT_ID, clientSecret: KANTATA_CLIENT_SECRET } });
+    ], { kc: { accessToken: KANTATA_STATIC_TOKEN } });
     const got: any[] = [];
     helper.getNode('out').on('input', (m: any) => got.push(m));
     const expected = Object.values(sb.sandboxes.kantata.state.time_entries).filter((t: any) => t.approved && !t.is_invoiced).length;
