@@ -9,7 +9,12 @@
  *   does not know fails as validation naming the person (never an invented account id)
  * - `createIssue` {projectKey, issueType ('Epic'|'Story'|'Task'|...), summary, description (ADF doc or plain text), labels?, parentKey?, fields?}:
  *   tagged with the label `psf-<idempotency key>` and found by JQL on it before creating
- * - `createEpic`: `createIssue` with issueType Epic
+ * - `createEpic`: `createIssue` with issueType Epic; where the project's create screen has Epic Name (company-managed
+ *   projects, found through createmeta, or the configured field id) it is set to the summary
+ *
+ * `/search/jql` is eventually consistent: an issue created a moment ago may be missing from a search. Every search
+ * passes the ids this client created recently as `reconcileIssues`, so the lookup before a create finds an epic the
+ * previous attempt created (when its answer arrived; an answer lost in transit leaves the id unknown).
  */
 import axios, { AxiosInstance } from 'axios';
 import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate';
@@ -26,7 +31,12 @@ export interface JiraConfig {
   baseUrl: string;
   auth: JiraAuth;
   timeoutMs?: number;
+  /** Epic Name field id (e.g. `customfield_10011`); default: found in the project's createmeta for Epic. */
+  epicNameField?: string;
 }
+
+/** Jira accepts at most this many ids in `reconcileIssues`. */
+const RECONCILE_MAX = 50;
 
 type Rec = Record<string, any>;
 
@@ -38,6 +48,10 @@ export function idempotencyLabel(key: string): string {
 
 export class JiraClient {
   readonly http: AxiosInstance;
+  /** Ids of the issues this client created, newest last (sent as reconcileIssues). */
+  private readonly created: number[] = [];
+  /** createmeta fields per `<project>:<issue type>`. */
+  private readonly screens = new Map<string, Rec[]>();
 
   constructor(readonly config: JiraConfig) {
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -84,6 +98,7 @@ export class JiraClient {
     const limit = opts.limit ?? 1000;
     do {
       const body: Rec = { jql, maxResults: Math.min(opts.pageSize ?? 100, limit - out.length), fields: opts.fields ?? ['summary', 'issuetype', 'project', 'labels', 'status'] };
+      if (this.created.length) body.reconcileIssues = [...this.created];
       if (nextPageToken) body.nextPageToken = nextPageToken;
       const page = await this.request<Rec>('POST', '/search/jql', { data: body });
       out.push(...(page.issues ?? []));
@@ -174,17 +189,48 @@ export class JiraClient {
     return { fields };
   }
 
+  /** The create screen (createmeta fields) of an issue type in a project; undefined when Jira does not show one. */
+  async createScreen(projectKey: string, issueTypeName: string): Promise<Rec[] | undefined> {
+    const cacheKey = `${projectKey}:${issueTypeName.toLowerCase()}`;
+    if (this.screens.has(cacheKey)) return this.screens.get(cacheKey);
+    const project = await this.getProject(projectKey);
+    const type = (project?.issueTypes as Rec[] | undefined)?.find((t) => String(t.name).toLowerCase() === issueTypeName.toLowerCase());
+    if (!type) return undefined;
+    const meta = await this.request<Rec>('GET', `/issue/createmeta/${encodeURIComponent(projectKey)}/issuetypes/${encodeURIComponent(String(type.id))}`, { params: { maxResults: 200 } });
+    const fields = (meta.fields ?? meta.results ?? []) as Rec[];
+    this.screens.set(cacheKey, fields);
+    return fields;
+  }
+
+  /** The Epic Name field of a project's Epic create screen: the configured id, or the Epic Name field createmeta lists. */
+  async epicNameField(projectKey: string): Promise<string | undefined> {
+    const screen = await this.createScreen(projectKey, 'Epic');
+    if (!screen) return this.config.epicNameField;
+    const found = screen.find((f) => (this.config.epicNameField ? f.fieldId === this.config.epicNameField : f.schema?.custom === 'com.pyxis.greenhopper.jira:gh-epic-label' || f.name === 'Epic Name'));
+    return found?.fieldId;
+  }
+
   async createIssue(req: Rec, ctx: ExecutionContext): Promise<Rec> {
     const problems: { path: string; message: string }[] = [];
     if (!req.projectKey) problems.push({ path: '/projectKey', message: 'required' });
     if (typeof req.summary !== 'string' || !req.summary.trim()) problems.push({ path: '/summary', message: 'required' });
-    const body = JiraClient.issueBody(req, [idempotencyLabel(ctx.idempotencyKey)]);
+    if (!problems.length && String(req.issueType ?? '').toLowerCase() === 'epic') {
+      const field = await this.epicNameField(String(req.projectKey));
+      if (field && req.fields?.[field] === undefined) req = { ...req, fields: { ...(req.fields ?? {}), [field]: String(req.epicName ?? req.summary).slice(0, 255) } };
+    }
+    const { epicName: _epicName, ...issue } = req;
+    const body = JiraClient.issueBody(issue, [idempotencyLabel(ctx.idempotencyKey)]);
     if (body.fields.description) for (const p of validateAdf(body.fields.description, '/description')) problems.push(p);
     if (problems.length) throw new ValidationError('invalid Jira issue request', problems);
     const label = idempotencyLabel(ctx.idempotencyKey);
     const found = await this.search(`project = "${req.projectKey}" AND labels = "${label}"`, { limit: 1 });
     if (found[0]) return { id: found[0].id, key: found[0].key, self: found[0].self, existed: true };
     const created = await this.request<Rec>('POST', '/issue', { data: body });
+    const id = Number(created.id);
+    if (Number.isInteger(id)) {
+      this.created.push(id);
+      if (this.created.length > RECONCILE_MAX) this.created.splice(0, this.created.length - RECONCILE_MAX);
+    }
     return { ...created, existed: false };
   }
 }

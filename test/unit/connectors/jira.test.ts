@@ -5,7 +5,7 @@ import axios from 'axios';
 import Ajv, { ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { startSandboxes, RunningSandboxes } from '../../../sandbox/server';
-import { jiraSandbox, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_OAUTH_TOKEN, JIRA_ACCOUNT_ID } from '../../../sandbox/jira';
+import { jiraSandbox, jiraControl, EPIC_NAME_FIELD, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_OAUTH_TOKEN, JIRA_ACCOUNT_ID } from '../../../sandbox/jira';
 import { JiraClient } from '../../../lib/connectors/jira/client';
 import { adf, textToAdf, validateAdf } from '../../../lib/connectors/jira/adf';
 import { FabricError, TransientError } from '../../../lib/delivery/errors';
@@ -111,6 +111,42 @@ describe('Jira connector against the Jira sandbox', function () {
     assert.equal(bad.status, 400);
   });
 
+  it('sets Epic Name where the project requires it (company-managed, found through createmeta); a team-managed project gets none', async () => {
+    await client.execute('createProject', { key: 'CLASSIC', name: 'Company-managed', leadAccountId: JIRA_ACCOUNT_ID }, ctx('classic'));
+    // what the connector used to send: no Epic Name -> refused as Jira does
+    const raw = await axios.post(`${base}/rest/api/3/issue`, JiraClient.issueBody({ projectKey: 'CLASSIC', issueType: 'Epic', summary: 'No name' }), { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
+    assert.equal(raw.status, 400);
+    assert.match(raw.data.errors[EPIC_NAME_FIELD], /Epic Name is required/);
+    const epic = (await client.execute('createEpic', { projectKey: 'CLASSIC', summary: 'Globex - EHR Integration Phase 2' }, ctx('epic-classic'))) as any;
+    assert.equal((await client.getIssue(epic.key))!.fields[EPIC_NAME_FIELD], 'Globex - EHR Integration Phase 2');
+    assert.ok(sb.sandboxes.jira.requests().some((r) => r.path.includes('/rest/api/3/issue/createmeta/CLASSIC/issuetypes/')), 'the field was found through createmeta');
+    await client.execute('createProject', { key: 'TEAM', name: 'Team-managed', leadAccountId: JIRA_ACCOUNT_ID, projectTemplateKey: 'com.pyxis.greenhopper.jira:gh-simplified-agility-kanban' }, ctx('team'));
+    const teamEpic = (await client.execute('createEpic', { projectKey: 'TEAM', summary: 'No Epic Name here' }, ctx('epic-team'))) as any;
+    assert.equal((await client.getIssue(teamEpic.key))!.fields[EPIC_NAME_FIELD], undefined);
+    // a field not on the create screen is refused, as Jira does
+    await assert.rejects(client.execute('createIssue', { projectKey: 'TEAM', issueType: 'Task', summary: 'x', fields: { customfield_99999: 'y' } }, ctx('bad-field')), (e: FabricError) => e.errorClass === 'validation' && /cannot be set/.test(e.message));
+  });
+
+  it('search is eventually consistent unless reconciled: the duplicate check passes the ids the connector created as reconcileIssues', async () => {
+    await client.execute('createProject', { key: 'RECON', name: 'Reconcile', leadAccountId: JIRA_ACCOUNT_ID }, ctx('recon'));
+    jiraControl(sb.sandboxes.jira).settings.searchLagMs = 60_000;
+    try {
+      const first = (await client.execute('createEpic', { projectKey: 'RECON', summary: 'Epic once' }, ctx('epic-once'))) as any;
+      // a client that does not know the id (what a search without reconcileIssues sees): not found yet
+      const other = new JiraClient({ baseUrl: base, auth: { type: 'basic', email: JIRA_EMAIL, apiToken: JIRA_API_TOKEN } });
+      assert.deepEqual(await other.search('project = RECON'), []);
+      // the retry through the connector that created it: found, not created twice
+      const again = (await client.execute('createEpic', { projectKey: 'RECON', summary: 'Epic once' }, ctx('epic-once'))) as any;
+      assert.equal(again.existed, true);
+      assert.equal(again.key, first.key);
+      const searches = sb.sandboxes.jira.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/search/jql'));
+      assert.deepEqual((searches.at(-1)!.body as any).reconcileIssues, [Number(first.id)]);
+      assert.equal(Object.values(sb.sandboxes.jira.state.issues).filter((i: any) => i.projectKey === 'RECON').length, 1);
+    } finally {
+      jiraControl(sb.sandboxes.jira).settings.searchLagMs = 2000;
+    }
+  });
+
   it('answers 400 {errorMessages, errors} for a bad payload and a non-ADF description', async () => {
     const res = await axios.post(`${base}/rest/api/3/issue`, { fields: { project: { key: 'ACMED' }, issuetype: { name: 'Epic' }, description: 'plain text is not ADF' } }, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
     assert.equal(res.status, 400);
@@ -172,7 +208,8 @@ describe('Jira connector against the Jira sandbox', function () {
       assert.equal(c.schema('ProjectIdentifiers')({ ...created.data, id: String(created.data.id) }), false);
       assert.equal(c.schema('CreatedIssue')({ id: '1', key: 'A-1', self: 'x', extra: true }), false);
       check(c.schema('Project'), (await axios.get(`${api}/project/CONTR`, { auth })).data, 'GET /project/{key}');
-      const issue = await axios.post(`${api}/issue`, JiraClient.issueBody({ projectKey: 'CONTR', issueType: 'Epic', summary: 'E', description: 'd' }), { auth });
+      // a company-managed project: the Epic needs its Epic Name
+      const issue = await axios.post(`${api}/issue`, JiraClient.issueBody({ projectKey: 'CONTR', issueType: 'Epic', summary: 'E', description: 'd', fields: { [EPIC_NAME_FIELD]: 'E' } }), { auth });
       assert.equal(issue.status, 201);
       check(c.schema('CreatedIssue'), issue.data, 'POST /issue 201');
       check(c.schema('IssueBean'), (await axios.get(`${api}/issue/${issue.data.key}`, { auth })).data, 'GET /issue/{key}');
