@@ -204,7 +204,9 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     const startAt = Number(req.query.startAt ?? 0);
     const maxResults = Math.min(Number(req.query.maxResults ?? 50), 100);
     const keys = req.query.keys ? String(req.query.keys).split(',') : undefined;
-    const all = Object.values(sb.collection<Rec>('projects')).filter((p) => !keys || keys.includes(p.key));
+    // query: a literal matched (case-insensitively) against key and name, as Jira does
+    const query = typeof req.query.query === 'string' ? req.query.query.toLowerCase() : '';
+    const all = Object.values(sb.collection<Rec>('projects')).filter((p) => (!keys || keys.includes(p.key)) && (!query || p.key.toLowerCase().includes(query) || String(p.name).toLowerCase().includes(query)));
     const values = all.slice(startAt, startAt + maxResults).map(projectView);
     res.json({ self: `${site()}/rest/api/3/project/search`, maxResults, startAt, total: all.length, isLast: startAt + maxResults >= all.length, values });
   });

@@ -4,8 +4,10 @@
  *
  * Writes (operation names for `ConnectionHandle.submit`), each lookup-then-create so a retry after a
  * lost answer creates nothing twice (Jira has no idempotency key):
- * - `createProject` {key, name, projectTypeKey?, leadAccountId | lead: {email, name?}, description?, ...CreateProjectDetails}: existing
- *   key -> returned as is. A lead given by email is resolved to its Atlassian account (`GET /user/search`); a lead Jira
+ * - `createProject` {key, ref?, name, projectTypeKey?, leadAccountId | lead: {email, name?}, description?, ...CreateProjectDetails}:
+ *   with `ref` (a stable reference such as the PS Fabric project id, written into the description) the project whose
+ *   description names it is returned as is, and a proposed key another project already uses is made unique on the
+ *   site (`GLXEHR` -> `GLXEHRA`, ...: the configured key pattern); without `ref` an existing key is returned as is. A lead given by email is resolved to its Atlassian account (`GET /user/search`); a lead Jira
  *   does not know fails as validation naming the person (never an invented account id)
  * - `createIssue` {projectKey, issueType ('Epic'|'Story'|'Task'|...), summary, description (ADF doc or plain text), labels?, parentKey?, fields?}:
  *   tagged with the label `psf-<idempotency key>` and found by JQL on it before creating
@@ -33,7 +35,12 @@ export interface JiraConfig {
   timeoutMs?: number;
   /** Epic Name field id (e.g. `customfield_10011`); default: found in the project's createmeta for Epic. */
   epicNameField?: string;
+  /** The site's project key pattern (Jira admin > System > Project key pattern); default letters only, 2-10. */
+  keyPattern?: string;
 }
+
+/** Jira Cloud's default project key pattern: an uppercase letter, then uppercase letters, at most 10 in all. */
+export const DEFAULT_KEY_PATTERN = '^[A-Z][A-Z]{1,9}$';
 
 /** Jira accepts at most this many ids in `reconcileIssues`. */
 const RECONCILE_MAX = 50;
@@ -158,18 +165,41 @@ export class JiraClient {
     throw new ValidationError(`Jira project lead ${who} cannot be resolved on ${this.config.baseUrl}: ${why}. Invite the person to Jira (with access to the product) or map their account id in the process-step's people directory, then replay.`, [{ path: '/lead/email', message: why }]);
   }
 
+  /** The project whose description names `ref` (found by name through project search), if any. */
+  async projectByRef(ref: string, name: string): Promise<Rec | undefined> {
+    const page = await this.request<Rec>('GET', '/project/search', { params: { query: name.slice(0, 40), expand: 'description', maxResults: 50 } });
+    return ((page.values ?? []) as Rec[]).find((p) => typeof p.description === 'string' && p.description.includes(ref));
+  }
+
+  /** `key`, or the first variant of it no project on the site uses (a letter appended or, at 10, the last one replaced). */
+  async uniqueKey(key: string): Promise<string> {
+    const pattern = new RegExp(this.config.keyPattern || DEFAULT_KEY_PATTERN);
+    const variants = [key, ...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('').map((c) => (key.length < 10 ? key + c : key.slice(0, 9) + c))].filter((k) => pattern.test(k));
+    for (const candidate of variants) if (!(await this.getProject(candidate))) return candidate;
+    throw new ValidationError(`no free Jira project key for ${key} on ${this.config.baseUrl} (pattern ${pattern.source})`, [{ path: '/key', message: 'every variant is taken' }]);
+  }
+
   async createProject(req: Rec): Promise<Rec> {
     const problems: { path: string; message: string }[] = [];
-    if (typeof req.key !== 'string' || !/^[A-Z][A-Z0-9]{1,9}$/.test(req.key)) problems.push({ path: '/key', message: 'an uppercase letter then 1-9 uppercase letters or digits' });
+    const pattern = new RegExp(this.config.keyPattern || DEFAULT_KEY_PATTERN);
+    if (typeof req.key !== 'string' || !pattern.test(req.key)) problems.push({ path: '/key', message: `must match the site's project key pattern ${pattern.source}` });
     if (typeof req.name !== 'string' || !req.name.trim()) problems.push({ path: '/name', message: 'required' });
     const leadEmail = typeof req.lead?.email === 'string' && req.lead.email.trim() ? req.lead.email.trim() : undefined;
     if (!req.leadAccountId && !leadEmail) problems.push({ path: '/leadAccountId', message: 'required: the project lead\'s Atlassian account id, or lead.email to find it' });
+    if (typeof req.ref === 'string' && req.ref && (typeof req.description !== 'string' || !req.description.includes(req.ref))) problems.push({ path: '/description', message: 'must name the ref, which identifies the project on a retry' });
     if (problems.length) throw new ValidationError('invalid Jira project request', problems);
-    const existing = await this.getProject(req.key);
-    if (existing) return { id: Number(existing.id), key: existing.key, self: existing.self, existed: true };
-    const { lead, ...details } = req;
+    const { lead, ref, ...details } = req;
+    let key = req.key as string;
+    if (typeof ref === 'string' && ref) {
+      const mine = await this.projectByRef(ref, String(req.name));
+      if (mine) return { id: Number(mine.id), key: mine.key, self: mine.self, existed: true };
+      key = await this.uniqueKey(key);
+    } else {
+      const existing = await this.getProject(key);
+      if (existing) return { id: Number(existing.id), key: existing.key, self: existing.self, existed: true };
+    }
     const leadAccountId = req.leadAccountId ?? (await this.accountIdByEmail(leadEmail!, typeof lead?.name === 'string' ? lead.name : undefined));
-    const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody({ ...details, leadAccountId }) });
+    const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody({ ...details, key, leadAccountId }) });
     return { ...created, existed: false };
   }
 

@@ -11,7 +11,7 @@
  * anything twice, and because validation happens before the first write, nothing is half-created.
  */
 import {
-  DEFAULT_ERP_ROUTING, ProcessStepError, addDays, describeProblems, isBlank, money, routeFor, stableHash,
+  DEFAULT_ERP_ROUTING, ProcessStepError, addDays, describeProblems, isBlank, money, routeFor,
   type ErpRoute, type ErpRoutingTable, type ErpSystem, type FieldProblem,
 } from '../common';
 
@@ -437,22 +437,33 @@ export interface QuoteToProjectPlan {
   };
 }
 
-/** The Jira key of the delivery space: up to 5 letters of the customer + 3 from the opportunity (stable). */
 /**
- * A Jira project key per deal: 3 letters of the account (readable) + 7 letters hashed from the opportunity id.
- * Letters only, because Jira Cloud's default key pattern allows no digits. 26^7 (8 billion) hashes: the lookup-
- * then-create in the Jira connector must never find another deal's project (3 base-36 characters collided for
- * ~2.6 % of the deals of a customer with 50 deals).
+ * A readable Jira project key: a 3-letter mnemonic of the account followed by a 2-4 letter mnemonic of the project,
+ * e.g. `GLXEHR` for Globex Health Systems / "Globex - EHR Integration Phase 2".
+ *  - account: the first word of its name (letters only); up to 3 letters as is, longer: its first letter, the first
+ *    consonant after it and its last consonant (Globex -> GLX, Thames -> THS, Acme -> ACM);
+ *  - project: the opportunity name without a leading "<account word> - "; its first all-capital word of 2-4 letters
+ *    (EHR, CRM, QA), otherwise the initials of its first three words (Claims Portal -> CP);
+ * letters only (Jira Cloud's default key pattern has no digits), 10 at most. The key is a proposal: two deals can
+ * share it, so the Jira connector checks it against the site and makes it unique (jira-config key pattern).
  */
-export function jiraKeyFor(accountName: string, opportunityId: string): string {
-  const letters = (accountName.normalize('NFKD').replace(/[^A-Za-z]/g, '').toUpperCase().slice(0, 3) || 'PRJ').padEnd(3, 'X');
-  let n = BigInt('0x' + stableHash([opportunityId], 16));
-  let suffix = '';
-  for (let i = 0; i < 7; i++) {
-    suffix += String.fromCharCode(65 + Number(n % 26n));
-    n /= 26n;
+export function jiraKeyFor(accountName: string, projectName: string): string {
+  const plain = (t: string) => t.normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
+  const letters = (t: string) => plain(t).replace(/[^A-Za-z]/g, '').toUpperCase();
+  const words = plain(accountName).split(/[^A-Za-z]+/).filter(Boolean);
+  const first = letters(words[0] ?? '') || 'PRJ';
+  let account = first;
+  if (first.length > 3) {
+    const consonants = first.slice(1).replace(/[AEIOUY]/g, '');
+    account = consonants.length >= 2 ? first[0] + consonants[0] + consonants[consonants.length - 1] : first.slice(0, 3);
   }
-  return letters + suffix;
+  const name = plain(projectName);
+  const sep = /\s+[-–:]\s+|:\s+/.exec(name);
+  const rest = sep && words[0] && name.slice(0, sep.index).toLowerCase().startsWith(words[0].toLowerCase()) ? name.slice(sep.index + sep[0].length) : name;
+  const projectWords = rest.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  const acronym = projectWords.find((w) => /^[A-Z]{2,4}$/.test(w));
+  const project = acronym ?? (projectWords.slice(0, 3).map((w) => letters(w)[0] ?? '').join('') || 'P');
+  return (account + project).slice(0, 10);
 }
 
 /**
@@ -547,7 +558,7 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
   }));
 
   const account = { ...a, billingEntity: a.billingEntity ?? o.billingEntity, status: 'active' };
-  const jiraKey = jiraKeyFor(a.legalName ?? a.id, o.id);
+  const jiraKey = jiraKeyFor(a.legalName ?? a.id, String(o.name ?? ''));
   const leadAccountId = (options.jiraAccountIdOf ?? ((p: Person) => p.jiraAccountId))(dm);
   const lead = leadAccountId ? { leadAccountId } : { lead: { email: dm.email, ...(dm.name ? { name: dm.name } : {}) } };
   const psaUserId = (options.psaUserIdOf ?? ((p: Person) => p.psaUserId))(dm);
@@ -627,7 +638,7 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
       jiraProject: {
         step: 'jira-project', system: 'jira', operation: 'createProject',
         idempotencyKey: `${base}:jira-project`, recordKey: `Project/${projectId}`,
-        request: { key: jiraKey, name: `${project.name}`.slice(0, 80), ...lead, description: `Delivery space for ${project.name} (${projectId})` },
+        request: { key: jiraKey, ref: projectId, name: `${project.name}`.slice(0, 80), ...lead, description: `Delivery space for ${project.name} (${projectId})` },
       },
       jiraEpic: {
         step: 'jira-epic', system: 'jira', operation: 'createEpic',

@@ -147,6 +147,26 @@ describe('Jira connector against the Jira sandbox', function () {
     }
   });
 
+  it('makes a proposed key unique on the site and finds its own project again by ref on a retry', async () => {
+    const first = { key: 'GLXEHR', ref: 'PRJ-006A', name: 'Globex - EHR Phase 2', leadAccountId: JIRA_ACCOUNT_ID, description: 'Delivery space (PRJ-006A)' };
+    const second = { key: 'GLXEHR', ref: 'PRJ-006B', name: 'Globex - EHR Phase 3', leadAccountId: JIRA_ACCOUNT_ID, description: 'Delivery space (PRJ-006B)' };
+    const a = (await client.execute('createProject', first, ctx('a'))) as any;
+    assert.equal(a.key, 'GLXEHR');
+    // another deal proposing the same key: not handed the first deal's project, but a free variant
+    const b = (await client.execute('createProject', second, ctx('b'))) as any;
+    assert.equal(b.existed, false);
+    assert.equal(b.key, 'GLXEHRA');
+    // a retry of either finds its own project
+    assert.deepEqual([(await client.execute('createProject', second, ctx('b'))) as any].map((x) => [x.key, x.existed]), [['GLXEHRA', true]]);
+    assert.deepEqual([(await client.execute('createProject', first, ctx('a'))) as any].map((x) => [x.key, x.existed]), [['GLXEHR', true]]);
+    const post = sb.sandboxes.jira.requests().find((r) => r.method === 'POST' && r.path.endsWith('/rest/api/3/project'))!;
+    assert.equal((post.body as any).ref, undefined, 'ref is not a Jira field');
+    // the site's key pattern is the rule: digits are refused by the default pattern, allowed when configured
+    await assert.rejects(client.execute('createProject', { ...first, key: 'GLX2', ref: 'PRJ-X', description: 'PRJ-X' }, ctx('d')), (e: FabricError) => e.errorClass === 'validation' && /key pattern/.test(e.details![0].message));
+    const digits = new JiraClient({ baseUrl: base, auth: { type: 'basic', email: JIRA_EMAIL, apiToken: JIRA_API_TOKEN }, keyPattern: '^[A-Z][A-Z0-9]{1,9}$' });
+    assert.equal(((await digits.execute('createProject', { ...first, key: 'GLX2', ref: 'PRJ-Y', name: 'Digits', description: 'PRJ-Y' }, ctx('y'))) as any).key, 'GLX2');
+  });
+
   it('answers 400 {errorMessages, errors} for a bad payload and a non-ADF description', async () => {
     const res = await axios.post(`${base}/rest/api/3/issue`, { fields: { project: { key: 'ACMED' }, issuetype: { name: 'Epic' }, description: 'plain text is not ADF' } }, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
     assert.equal(res.status, 400);

@@ -157,14 +157,20 @@ describe('processes: quote-to-project', () => {
     assert.throws(() => parseDirectory([{ id: 'A' }, { id: 'A' }]), /twice/);
   });
 
-  it('Jira keys are valid and stable', () => {
-    assert.equal(jiraKeyFor('Lumière Retail SA', '006X'), jiraKeyFor('Lumière Retail SA', '006X'));
-    assert.notEqual(jiraKeyFor('Acme', '006A'), jiraKeyFor('Acme', '006B'));
-    assert.match(jiraKeyFor('1-2-3', 'x'), /^[A-Z][A-Z0-9]{1,9}$/);
-    // one customer with many deals: no two deals share a Jira project key
-    const keys = new Set(Array.from({ length: 2000 }, (_, i) => jiraKeyFor('Acme Logistics Corp', `006Hs0000${String(i).padStart(6, '0')}`)));
-    assert.equal(keys.size, 2000);
-    assert.match(jiraKeyFor('Acme Logistics Corp', '006A'), /^ACM[A-Z]{7}$/);
+  it('Jira keys are readable mnemonics of the account and the project', () => {
+    // this test asserted 3 letters + 7 hashed ones before (GLOYEMLZEH); uniqueness is now the Jira connector's check on the site
+    assert.equal(jiraKeyFor('Globex Health Systems', 'Globex - EHR Integration Phase 2'), 'GLXEHR');
+    assert.equal(jiraKeyFor('Thames Water Services Ltd', 'Thames Water - Field Service CRM'), 'THSCRM');
+    assert.equal(jiraKeyFor('Bavaria Versicherung GmbH', 'Bavaria Versicherung - Claims Portal'), 'BVRCP');
+    assert.equal(jiraKeyFor('Initech Software LLC', 'Initech - QA Automation'), 'INHQA');
+    assert.equal(jiraKeyFor('Acme Logistics Corp', 'Acme - Warehouse Mgmt Rollout'), 'ACMWMR');
+    assert.equal(jiraKeyFor('Lumière Retail SA', 'Lumière Retail - Omnichannel Order Mgmt'), 'LMROOM');
+    assert.equal(jiraKeyFor('IBM', 'Mainframe exit'), 'IBMME');
+    for (const [a, p] of [['1-2-3', 'x'], ['', ''], ['Ö', '---']]) assert.match(jiraKeyFor(a, p), /^[A-Z][A-Z]{1,9}$/, `${a} / ${p}`);
+    const plan = planQuoteToProject(sfDeal('006Hs00000GlobexEHR'), { now: () => 0 });
+    assert.equal((plan.writes.jiraProject.request as any).key, 'GLXEHR');
+    assert.equal((plan.writes.jiraProject.request as any).ref, 'PRJ-006Hs00000GlobexEHR');
+    assert.match((plan.writes.jiraProject.request as any).description, /PRJ-006Hs00000GlobexEHR/);
   });
 
   it('completes the project with every system id and its lead time', () => {
