@@ -104,19 +104,18 @@ export const SANDBOX_CREDENTIAL_DEFAULTS = {
   FABRIC_NETSUITE_CERTIFICATE_ID: 'psf-demo-certificate',
   FABRIC_BC_CLIENT_ID: '5e0c2b7a-0d1e-4c8f-9a51-6f1d2c3b4a50',
   FABRIC_BC_CLIENT_SECRET: 'psf-demo-bc-secret',
-  FABRIC_KANTATA_CLIENT_ID: '',
-  FABRIC_KANTATA_CLIENT_SECRET: '',
   FABRIC_JIRA_EMAIL: 'integration@northwind-advisory.example',
   FABRIC_JIRA_API_TOKEN: 'jira-sandbox-api-token',
 };
 
-function kantataDemo(): { clientId: string; clientSecret: string } {
+/** The Kantata sandbox's application token (the templates log in with an application token). */
+function kantataDemo(): { accessToken: string } {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const k = require('../sandbox/kantata') as Record<string, unknown>;
-    return { clientId: String(k.KANTATA_CLIENT_ID ?? ''), clientSecret: String(k.KANTATA_CLIENT_SECRET ?? '') };
+    return { accessToken: String(k.KANTATA_STATIC_TOKEN ?? '') };
   } catch {
-    return { clientId: '', clientSecret: '' };
+    return { accessToken: '' };
   }
 }
 
@@ -141,11 +140,12 @@ export function templateCredentials(env: NodeJS.ProcessEnv, userDir: string): Re
     'psf-netsuite': { clientId: v('FABRIC_NETSUITE_CLIENT_ID'), certificateId: v('FABRIC_NETSUITE_CERTIFICATE_ID'), privateKey },
     'psf-bc-uk': { clientId: v('FABRIC_BC_CLIENT_ID'), clientSecret: v('FABRIC_BC_CLIENT_SECRET') },
     'psf-bc-de': { clientId: v('FABRIC_BC_CLIENT_ID'), clientSecret: v('FABRIC_BC_CLIENT_SECRET') },
-    'psf-kantata': { clientId: env.FABRIC_KANTATA_CLIENT_ID ?? k.clientId, clientSecret: env.FABRIC_KANTATA_CLIENT_SECRET ?? k.clientSecret },
+    'psf-kantata': { accessToken: env.FABRIC_KANTATA_TOKEN ?? k.accessToken },
     'psf-jira': { email: v('FABRIC_JIRA_EMAIL'), apiToken: v('FABRIC_JIRA_API_TOKEN') },
-    // the Teams webhook URL is the credential; the sandbox's demo webhook when none is given
-    'psf-q2p-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? `${sandbox}/teams/webhook/psfabric-delivery` : '') },
-    'psf-t2c-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? `${sandbox}/teams/webhook/psfabric-finance` : '') },
+    // the Teams Workflows webhook URL is the credential; the sandbox's demo flow when none is given (loaded only then,
+    // as the launcher loads the sandboxes)
+    'psf-q2p-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? demoTeamsUrl(sandbox, 'psfabric-delivery') : '') },
+    'psf-t2c-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? demoTeamsUrl(sandbox, 'psfabric-finance') : '') },
   };
 }
 
@@ -265,4 +265,8 @@ export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl
   set('FABRIC_T2C_POLL_SECONDS', '10');
   set('FABRIC_REPORTING_INTERVAL', '3600');
   set('FABRIC_CO_RETRY_SECONDS', '30');
+}
+
+function demoTeamsUrl(sandbox: string, flow: string): string {
+  return (require('../sandbox/teams') as typeof import('../sandbox/teams')).teamsWorkflowUrl(sandbox, flow);
 }

@@ -9,6 +9,7 @@ import { SqliteStore } from '../../lib/store/sqlite-store';
 import { servicesFor } from '../../lib/fabric/services';
 import { DeliveryEngine, httpExecutor } from '../../lib/delivery';
 import { pool, serveParent, tmpDir } from '../lib/util';
+import { adaptiveCardMessage } from '../../lib/connectors/teams/client';
 
 async function main(): Promise<void> {
   const tmp = tmpDir('psf-bench-delivery-');
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   const ipc = serveParent(
     async (msg) => {
       const { url, count, concurrency } = msg as { url: string; count: number; concurrency: number };
-      const card = (i: number) => ({ '@type': 'MessageCard', text: `bench write ${round}-${i}`, summary: 'bench' });
+      const card = (i: number) => adaptiveCardMessage({ title: `bench write ${round}-${i}` });
       round++;
       if (msg.type === 'axios') {
         let failures = 0;

@@ -5,6 +5,7 @@
  */
 import type { ScenarioResult } from '../lib/report';
 import { round, startChild } from '../lib/util';
+import { teamsWorkflowUrl } from '../../sandbox/teams';
 
 export async function deliveryScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
   const count = opts.count ?? (opts.quick ? 300 : 2_000);
@@ -13,7 +14,7 @@ export async function deliveryScenario(opts: { quick: boolean; count?: number })
   const profDir = process.env.BENCH_CPU_PROF; // the delivery child runs with --cpu-prof too
   const subject = await startChild('delivery', {}, [], profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=delivery-${count}.cpuprofile`] : []);
   try {
-    const url = `${sandboxes.ready.url}/teams/webhook/psfabric-delivery`;
+    const url = teamsWorkflowUrl(sandboxes.ready.url, 'psfabric-delivery');
     const received = async () => (await sandboxes.request<{ count: number }>({ type: 'count', vendor: 'teams', collection: 'messages' })).count;
     const rounds: Array<{ kind: string; perSec: number; lost: number; duplicated: number; failures: number; commits?: number; storeWrites?: number }> = [];
     const runs = ['axios', 'outbox'];

@@ -1,4 +1,11 @@
 from .common import *
+import json
+
+# The demo firm's people (sandbox/seed/firm.ts CONSULTANTS) as the plan step's directory: a firm replaces it with its
+# own (CRM delivery-manager id -> name, email, and optionally jiraAccountId / psaUserId).
+DEMO_PEOPLE = [{"id": f"CON-{i:03d}", "name": n, "email": n.lower().replace(" ", ".") + "@northwind-advisory.example"} for i, n in enumerate([
+    "Maya Patel", "Daniel Okafor", "Grace Kim", "Luis Romero", "Oliver Hughes", "Amelia Clarke", "Priya Shah",
+    "Jonas Weber", "Lena Fischer", "Tobias Braun", "Camille Durand", "Hugo Martin"], start=1)]
 
 # ------------------------------------------------------------------------------------------------ quote-to-project
 def q2p():
@@ -13,7 +20,7 @@ def q2p():
     g2 = t.group("q2p-g2", "2. Validate account + contract data, route to the ERP, plan every write", 20, 260, 860, 160, "#dbe9f6")
     t.groups[g2]["nodes"].append("q2p-li-deal"); t.nodes[[n["id"] for n in t.nodes].index("q2p-li-deal")]["g"] = g2
     t.comment("q2p-c2", 300, 300, g2, "Nothing is written before the deal is complete; run key = opportunity id", "process-step q2p-plan: validates (tax registration, billing entity, currency, address, lines, delivery manager), maps tax + currency for the ERP of the billing entity (routing table in the node), builds the PSA project shell, staffing placeholders, Jira project/epic and every write's idempotency key. Output 2: what is missing -> sales-ops exception. Output 3: duplicate trigger (no-op).")
-    t.add("q2p-plan", "process-step", 260, 360, g2, wires=[["q2p-w-cust"], ["q2p-lo-missing"], ["q2p-dup"]], name="validate + plan", store="psf-store", step="q2p-plan", routing="", outputs=3)
+    t.add("q2p-plan", "process-step", 260, 360, g2, wires=[["q2p-w-cust"], ["q2p-lo-missing"], ["q2p-dup"]], name="validate + plan", store="psf-store", step="q2p-plan", routing="", directory=json.dumps(DEMO_PEOPLE), outputs=3)
     t.add("q2p-dup", "debug", 560, 405, g2, name="duplicate trigger: no-op", active=True, tosidebar=True, console=False, complete="duplicate", targetType="msg", statusVal="", statusType="auto")
     t.add("q2p-w-cust", "process-step", 500, 330, g2, wires=[["q2p-lo-erp"]], name="next: ERP customer", store="psf-store", step="q2p-write", write="erpCustomer", outputs=1)
     link(t, "q2p-lo-erp", "q2p-li-erp", 700, 330, 80, 610, g2, None, "ERP customer")

@@ -68,9 +68,20 @@ export class PermanentError extends FabricError {
   }
 }
 
-/** Transient: network failures, 5xx, 408, 429. Everything else from a vendor is permanent. */
+/** Transient: network failures, 5xx, 408, 429. Everything else from a vendor is permanent, except a vendor limit (below). */
 export function isTransientStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
+}
+
+/**
+ * A vendor's API limit answered with a status that otherwise means "refused": Salesforce answers an exceeded daily or
+ * concurrent request limit with 403 and `errorCode: REQUEST_LIMIT_EXCEEDED` (no Retry-After). Waiting is the fix, so it
+ * is transient, while any other 403 stays a permanent auth failure.
+ */
+export function isVendorLimit(status: number, body: unknown): boolean {
+  if (status !== 403) return false;
+  const items = Array.isArray(body) ? body : [body];
+  return items.some((b) => !!b && typeof b === 'object' && (b as Record<string, unknown>).errorCode === 'REQUEST_LIMIT_EXCEEDED');
 }
 
 export function errorClassForStatus(status: number): ErrorClass {
@@ -111,7 +122,7 @@ export function classify(err: unknown): FabricError {
     const retryAfterMs = parseRetryAfter((headers['retry-after'] ?? headers['Retry-After']) as string | undefined);
     const response = toJson(e.response?.data);
     const message = `HTTP ${status}: ${summariseVendorBody(e.response?.data) || e.message || 'request failed'}`;
-    if (isTransientStatus(status)) return new TransientError(message, { status, response, retryAfterMs, cause: err });
+    if (isTransientStatus(status) || isVendorLimit(status, e.response?.data)) return new TransientError(message, { status, response, retryAfterMs, cause: err });
     return new PermanentError(message, { errorClass: errorClassForStatus(status), status, response, cause: err });
   }
   if (e.code && NETWORK_CODES.has(e.code)) return new TransientError(`network: ${e.code} ${e.message ?? ''}`.trim(), { cause: err });

@@ -7,7 +7,7 @@
  * A digest that cannot be delivered ends in the exception queue like any other write; exceptions of the digest
  * process itself are never digested (no loop).
  */
-import { messageCard } from '../connectors/teams/client';
+import { adaptiveCardMessage } from '../connectors/teams/client';
 import type { ExceptionRecord, Json } from '../store/store';
 import type { ConnectionHandle } from '../delivery/types';
 import type { ExceptionQueue } from '../exceptions';
@@ -118,7 +118,7 @@ export class DigestNotifier {
   }
 }
 
-/** The MessageCard of a digest: one fact per exception (process / step, record, error), a link to the console. */
+/** The Adaptive Card message of a digest: one fact per exception (process / step, record, error), a link to the console. */
 export function digestCard(digest: Digest, dashboardUrl?: string): Record<string, unknown> {
   const n = digest.exceptions.length + digest.omitted;
   const facts = digest.exceptions.map((e) => ({
@@ -126,7 +126,7 @@ export function digestCard(digest: Digest, dashboardUrl?: string): Record<string
     value: `${e.recordKey ? e.recordKey + ': ' : ''}${e.message}`.slice(0, 400),
   }));
   if (digest.omitted) facts.push({ title: '…', value: `${digest.omitted} more` });
-  return messageCard({
+  return adaptiveCardMessage({
     title: `${n} new PS Fabric exception${n === 1 ? '' : 's'} for ${digest.team}`,
     text: `Raised between ${new Date(digest.windowStart).toISOString()} and ${new Date(digest.windowEnd).toISOString()}. Fix the source data, then replay from the exception console.`,
     facts,
@@ -135,7 +135,7 @@ export function digestCard(digest: Digest, dashboardUrl?: string): Record<string
 }
 
 /**
- * Sends digests as Teams MessageCards through a delivery-engine connection whose executor is the Teams webhook
+ * Sends digests as Teams Adaptive Cards through a delivery-engine connection whose executor is the Teams webhook
  * client (`postCard`). `webhookFor(team)` picks the connection per team (undefined = no digest for that team).
  */
 export function teamsDigestSender(connectionFor: (team: string) => Pick<ConnectionHandle, 'submit'> | undefined, dashboardUrl?: string): DigestSender {

@@ -1,5 +1,5 @@
 /**
- * `kantata-config`: one Kantata OX connection (URL, OAuth credentials or a bearer token, quota) registered
+ * `kantata-config`: one Kantata OX connection (URL, the application's token or an authorization-code login, quota) registered
  * with the outbox of the named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
  */
 import type { NodeAPI } from '../node-red-api';
@@ -22,13 +22,17 @@ export = function (RED: NodeAPI) {
     const node = this;
     const creds = node.credentials ?? {};
     node.connectionName = `kantata:${config.name || node.id}`;
-    const auth: KantataAuth = creds.accessToken
-      ? { type: 'token', accessToken: creds.accessToken }
-      : { type: 'oauth', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', tokenUrl: config.tokenUrl || undefined };
+    // the application's token is the default: nothing to refresh, nothing a person must re-authorize
+    const authType = config.authType === 'authorization-code' ? 'authorization-code' : 'token';
+    const auth: KantataAuth = authType === 'token'
+      ? { type: 'token', accessToken: creds.accessToken ?? '' }
+      : { type: 'authorization-code', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', refreshToken: creds.refreshToken ?? '', tokenUrl: config.tokenUrl || undefined };
+    if (authType === 'token' && !creds.accessToken) node.configError = RED._('kantata-config.errors.noToken');
+    if (authType === 'authorization-code' && (!creds.clientId || !creds.clientSecret || !creds.refreshToken)) node.configError = RED._('kantata-config.errors.noRefreshToken');
     node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000 });
     connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 } });
   }
   RED.nodes.registerType('kantata-config', KantataConfig, {
-    credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' } },
+    credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' }, refreshToken: { type: 'password' } },
   });
 };

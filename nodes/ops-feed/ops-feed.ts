@@ -125,7 +125,7 @@ export = function (RED: RED) {
       try {
         const engine = deliveryFor(services.store, services as never);
         const name = `teams:ops-digest-${node.id}`;
-        handle = engine.connection(name) ?? engine.registerConnection(name, new TeamsWebhookClient(webhook, { format: 'messagecard' }).executor(), { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 });
+        handle = engine.connection(name) ?? engine.registerConnection(name, new TeamsWebhookClient(webhook).executor(), { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 });
       } catch (err) {
         node.warn(t('errors.digest', { error: errText(err) }));
       }

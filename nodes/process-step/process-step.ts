@@ -38,7 +38,6 @@ import * as t2c from '../../lib/processes/time-to-cash';
 import * as co from '../../lib/processes/change-order';
 import * as rep from '../../lib/processes/reporting';
 import { kpiFor, MASTER_DATA_STEP } from '../../lib/processes/kpi';
-import { CONSULTANTS } from '../../sandbox/seed/firm';
 import type { Json } from '../../lib/store/store';
 
 interface StepConfig {
@@ -50,6 +49,8 @@ interface StepConfig {
   write?: string;
   /** JSON override of the ERP routing table (lib/processes/erp-routing.default.json). */
   routing?: string;
+  /** q2p-plan: the firm's people as a JSON array (lib/processes/quote-to-project parseDirectory); empty = the CRM's email only. */
+  directory?: string;
   batchSize?: string | number;
   maxLines?: string | number;
   retrySeconds?: string | number;
@@ -74,6 +75,14 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       routing = routingTable();
       configError = t('errors.badRouting', { error: errorMessage(err) });
+    }
+    let directory: q2p.Directory = [];
+    if (config.step === 'q2p-plan') {
+      try {
+        directory = q2p.parseDirectory(config.directory && config.directory.trim() ? JSON.parse(config.directory) : undefined);
+      } catch (err) {
+        configError = t('errors.badDirectory', { error: errorMessage(err) });
+      }
     }
     if (!storeCfg) configError = t('errors.noStore');
     if (configError) node.status({ fill: 'red', shape: 'ring', text: configError });
@@ -144,8 +153,8 @@ export = function (RED: NodeAPI) {
         case 'q2p-plan': {
           const input = (msg.payload ?? {}) as Record<string, any>;
           const deal: q2p.CloseWonDeal = input.opportunity?.Id || input.opportunity?.StageName
-            ? q2p.dealFromSalesforce({ opportunity: input.opportunity, account: input.account ?? undefined, lineItems: input.lineItems ?? input.lines, contract: input.contract ? { ...input.contract, Billing_Milestones__r: { records: input.billingSchedule ?? [] } } : undefined, directory: CONSULTANTS.map((c) => ({ id: c.id, name: c.name, email: c.email })) })
-            : (input as q2p.CloseWonDeal);
+            ? q2p.dealFromSalesforce({ opportunity: input.opportunity, account: input.account ?? undefined, lineItems: input.lineItems ?? input.lines, contract: input.contract ? { ...input.contract, Billing_Milestones__r: { records: input.billingSchedule ?? [] } } : undefined, directory })
+            : q2p.withDirectory(input as q2p.CloseWonDeal, directory);
           const oppId = deal.opportunity?.id ?? 'unknown';
           msg.process = q2p.PROCESS;
           msg.correlationId = msg.correlationId ?? `q2p:${oppId}`;

@@ -1,6 +1,6 @@
 /**
- * `teams-notify`: posts a card to a Teams incoming webhook (the URL is a credential) through the outbox.
- * msg.payload: a full card (Adaptive Card message or MessageCard), or {title, text, facts, link, style};
+ * `teams-notify`: posts an Adaptive Card to a Teams channel through its Workflows webhook (the URL is a credential),
+ * through the outbox. msg.payload: a message with an Adaptive Card attachment, or {title, text, facts, link, style};
  * a string payload becomes the text under the dialog's title.
  */
 import type { NodeAPI } from '../node-red-api';
@@ -14,7 +14,6 @@ export = function (RED: NodeAPI) {
     const node = this;
     const t = (k: string, s?: Record<string, unknown>) => RED._(`teams-notify.${k}`, s);
     const url = node.credentials?.webhookUrl;
-    const format = config.format === 'messagecard' ? 'messagecard' : 'adaptive';
     const storeNode = RED.nodes.getNode(config.store);
     let handle: any;
     let configError: string | undefined;
@@ -23,7 +22,7 @@ export = function (RED: NodeAPI) {
     else if (!storeNode?.store) configError = t('errors.noStore');
     else {
       try {
-        const client = new TeamsWebhookClient(url, { format });
+        const client = new TeamsWebhookClient(url);
         handle = registerConnection(storeNode.store, storeNode.services, `teams:${config.name || node.id}`, client.executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
         storeNode.register?.(node);
         unsubscribe = handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.ready'))));
@@ -38,7 +37,7 @@ export = function (RED: NodeAPI) {
         if (!handle) throw new Error(configError);
         const p = msg.payload;
         const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? 'PS Fabric', text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
-        const card = toWebhookPayload(spec, format);
+        const card = toWebhookPayload(spec);
         const result = await handle.submit({ operation: 'postCard', request: { card }, idempotencyKey: idempotencyKeyFor(msg, 'postCard', card), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || 'teams notify', recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
         msg.teams = { response: result.response, duplicate: result.duplicate };
         send(msg);

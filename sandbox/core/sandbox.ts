@@ -1,7 +1,7 @@
 /**
  * The shared frame of every vendor sandbox (DESIGN.md section 7): one express app per vendor, mounted
  * under `/<vendor>` on the sandbox HTTP server, with
- *  - fault injection (latency, error rate, 429 with Retry-After, outage window, concurrency limit),
+ *  - fault injection (latency, error rate, limit exceeded as the vendor answers it, outage window, concurrency limit),
  *  - a bounded request log and record inspection under `/_sandbox/<vendor>/...` for tests and benchmarks,
  *  - state kept in memory, optionally persisted to a JSON file so a demo survives a restart.
  * Vendor modules only add their routes and their seed data; they never re-implement these.
@@ -16,7 +16,10 @@ export interface FaultConfig {
   /** Fraction (0..1) of requests answered with `errorStatus`. */
   errorRate: number;
   errorStatus: number;
-  /** Fraction (0..1) of requests answered 429 with `Retry-After: retryAfterSeconds`. */
+  /**
+   * Fraction (0..1) of requests answered "limit exceeded" as the vendor does (default 429 with
+   * `Retry-After: retryAfterSeconds`; see SandboxOptions.limitExceeded).
+   */
   rate429: number;
   retryAfterSeconds: number;
   /** Epoch ms; until then every request gets 503. */
@@ -60,12 +63,28 @@ export interface VendorErrorShape {
   (status: number, message: string): unknown;
 }
 
+/** What a vendor answers when one of its limits is exceeded (the frame's limit faults use it). */
+export interface LimitAnswer {
+  status: number;
+  body: unknown;
+  /** Seconds for a Retry-After header; omitted when the vendor sends none. */
+  retryAfterSeconds?: number;
+}
+
+/** Which limit fault fired: in-flight requests, requests per second, or the random `rate429` fraction. */
+export type LimitKind = 'concurrency' | 'rate' | 'random';
+
 export interface SandboxOptions {
   name: string;
   seed: () => VendorState;
   /** Persist state to this file after each change (debounced) and load it at start. */
   statePath?: string;
   errorBody: VendorErrorShape;
+  /**
+   * How the vendor answers an exceeded limit; default 429 with `errorBody` and Retry-After. Salesforce answers 403
+   * REQUEST_LIMIT_EXCEEDED, NetSuite 429 without Retry-After: each vendor module says so here.
+   */
+  limitExceeded?: (kind: LimitKind, retryAfterSeconds: number) => LimitAnswer;
   /** Paths (relative to the vendor mount) never subject to faults, e.g. the token endpoint. */
   faultExempt?: RegExp[];
   requestLogSize?: number;
@@ -195,21 +214,28 @@ export class Sandbox {
       if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
       res.status(status).json(this.options.errorBody(status, message));
     };
+    const limited = (kind: LimitKind, message: string) => {
+      const answer = this.options.limitExceeded?.(kind, this.faults.retryAfterSeconds)
+        ?? { status: 429, body: this.options.errorBody(429, message), retryAfterSeconds: this.faults.retryAfterSeconds };
+      if (entry) entry.fault = kind === 'random' ? '429' : kind;
+      if (answer.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(answer.retryAfterSeconds));
+      res.status(answer.status).json(answer.body);
+    };
     const proceed = () => {
       if (exempt) return next();
       const f = this.faults;
       const now = Date.now();
       if (f.outageUntil > now) return fail(503, 'outage', 'Service unavailable (sandbox outage window)', Math.ceil((f.outageUntil - now) / 1000));
-      if (f.concurrencyLimit > 0 && this.inFlight >= f.concurrencyLimit) return fail(429, 'concurrency', 'Concurrency limit exceeded', f.retryAfterSeconds);
+      if (f.concurrencyLimit > 0 && this.inFlight >= f.concurrencyLimit) return limited('concurrency', 'Concurrency limit exceeded');
       if (f.rateLimitPerSecond > 0) {
         if (now - this.windowStart >= 1000) {
           this.windowStart = now;
           this.windowCount = 0;
         }
         this.windowCount += 1;
-        if (this.windowCount > f.rateLimitPerSecond) return fail(429, 'rate', 'Request rate limit exceeded', f.retryAfterSeconds);
+        if (this.windowCount > f.rateLimitPerSecond) return limited('rate', 'Request rate limit exceeded');
       }
-      if (f.rate429 > 0 && Math.random() < f.rate429) return fail(429, '429', 'Too many requests', f.retryAfterSeconds);
+      if (f.rate429 > 0 && Math.random() < f.rate429) return limited('random', 'Too many requests');
       if (f.errorRate > 0 && Math.random() < f.errorRate) return fail(f.errorStatus, 'error', 'Injected server error');
       this.inFlight += 1;
       let released = false;

@@ -5,6 +5,12 @@
  * (nextPageToken paging), User, errors as ErrorCollection `{ errorMessages, errors }`.
  * Auth: basic `email:apiToken` or `Authorization: Bearer <oauth token>`.
  * The description (and any rich-text field) must be an ADF document, checked structurally.
+ * As strict as Jira where it matters to a connector:
+ *  - `leadAccountId` must be an existing account (user search / user by id answer who exists);
+ *  - company-managed (classic) projects require Epic Name (`customfield_10011`, found through `GET /field` or
+ *    createmeta) on an Epic; a field not on the create screen is refused ("cannot be set");
+ *  - `/search/jql` is eventually consistent: an issue created or changed in the last `searchLagMs` (control settings,
+ *    default 2000) is not found unless its id is in `reconcileIssues`, as Jira documents for read-after-write.
  */
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
@@ -16,6 +22,39 @@ export const JIRA_EMAIL = 'integration@northwind-advisory.example';
 export const JIRA_API_TOKEN = 'jira-sandbox-api-token';
 export const JIRA_OAUTH_TOKEN = 'jira-sandbox-oauth-token';
 export const JIRA_ACCOUNT_ID = '712020:5f0c1e2d-psfabric-integration';
+/** The site's Epic Name custom field (company-managed projects). */
+export const EPIC_NAME_FIELD = 'customfield_10011';
+
+/** Per-sandbox behaviour a test may change. */
+export interface JiraSandboxSettings {
+  /** How long a created issue stays invisible to `/search/jql` unless reconciled (ms). */
+  searchLagMs: number;
+}
+const controls = new WeakMap<Sandbox, { settings: JiraSandboxSettings }>();
+export function jiraControl(sb: Sandbox): { settings: JiraSandboxSettings } {
+  const c = controls.get(sb);
+  if (!c) throw new Error('not a Jira sandbox');
+  return c;
+}
+
+const SYSTEM_FIELDS: Array<{ id: string; key: string; name: string; custom: boolean; schema: Record<string, unknown> }> = [
+  { id: 'summary', key: 'summary', name: 'Summary', custom: false, schema: { type: 'string', system: 'summary' } },
+  { id: 'description', key: 'description', name: 'Description', custom: false, schema: { type: 'string', system: 'description' } },
+  { id: 'labels', key: 'labels', name: 'Labels', custom: false, schema: { type: 'array', items: 'string', system: 'labels' } },
+  { id: 'issuetype', key: 'issuetype', name: 'Issue Type', custom: false, schema: { type: 'issuetype', system: 'issuetype' } },
+  { id: 'project', key: 'project', name: 'Project', custom: false, schema: { type: 'project', system: 'project' } },
+  { id: 'parent', key: 'parent', name: 'Parent', custom: false, schema: { type: 'issuelink', system: 'parent' } },
+  { id: 'priority', key: 'priority', name: 'Priority', custom: false, schema: { type: 'priority', system: 'priority' } },
+  { id: 'assignee', key: 'assignee', name: 'Assignee', custom: false, schema: { type: 'user', system: 'assignee' } },
+  { id: 'duedate', key: 'duedate', name: 'Due date', custom: false, schema: { type: 'date', system: 'duedate' } },
+];
+const EPIC_NAME = { id: EPIC_NAME_FIELD, key: EPIC_NAME_FIELD, name: 'Epic Name', custom: true, schema: { type: 'string', custom: 'com.pyxis.greenhopper.jira:gh-epic-label', customId: 10011 } };
+/** The create screen of an issue type in a project: system fields, plus Epic Name (required) on a classic project's Epic. */
+function createScreen(project: Record<string, any>, issueTypeId: string): Array<{ fieldId: string; name: string; required: boolean; schema: Record<string, unknown>; key: string; hasDefaultValue: boolean; operations: string[] }> {
+  const fields = SYSTEM_FIELDS.filter((f) => f.id !== 'parent' || issueTypeId !== '10000').map((f) => ({ fieldId: f.id, key: f.key, name: f.name, schema: f.schema, required: ['summary', 'issuetype', 'project'].includes(f.id), hasDefaultValue: false, operations: ['set'] }));
+  if (issueTypeId === '10000' && (project.style ?? 'classic') === 'classic') fields.push({ fieldId: EPIC_NAME.id, key: EPIC_NAME.key, name: EPIC_NAME.name, schema: EPIC_NAME.schema, required: true, hasDefaultValue: false, operations: ['set'] });
+  return fields;
+}
 
 const ISSUE_TYPES = [
   { id: '10000', name: 'Epic', hierarchyLevel: 1, subtask: false },
@@ -48,7 +87,7 @@ function seed(): Record<string, Record<string, any>> {
     const account = ACCOUNTS.find((a) => a.sfId === opp.accountSfId)!;
     const key = account.name.replace(/[^A-Za-z]/g, '').toUpperCase().slice(0, 4) + 'D';
     const id = String(++pid);
-    projects[key] = { id, key, name: opp.name, projectTypeKey: 'software', description: `Delivery of ${opp.name}`, leadAccountId: accountIdOf(opp.deliveryManagerId), assigneeType: 'PROJECT_LEAD', issueSeq: 1, created: '2026-11-01T09:00:00.000+0000' };
+    projects[key] = { id, key, name: opp.name, projectTypeKey: 'software', style: 'classic', description: `Delivery of ${opp.name}`, leadAccountId: accountIdOf(opp.deliveryManagerId), assigneeType: 'PROJECT_LEAD', issueSeq: 1, created: '2026-11-01T09:00:00.000+0000' };
     const issueId = String(++iid);
     issues[`${key}-1`] = {
       id: issueId, key: `${key}-1`, projectKey: key, issuetypeId: '10000', summary: opp.name, description: textToAdf(`Epic for ${opp.name}.`),
@@ -66,6 +105,8 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     errorBody: (status, message) => (status === 429 ? jiraErrors([message]) : jiraErrors([message])),
     faultExempt: [/^\/_sandbox\//],
   });
+  const settings: JiraSandboxSettings = { searchLagMs: 2000 };
+  controls.set(sb, { settings });
   const r = sb.router;
   const site = () => (opts.baseUrl ? opts.baseUrl() : '');
   const fail = (res: express.Response, status: number, messages: string[], errors: Record<string, string> = {}) => res.status(status).json(jiraErrors(messages, errors));
@@ -91,8 +132,8 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     name: p.name,
     description: p.description ?? '',
     projectTypeKey: p.projectTypeKey,
-    simplified: false,
-    style: 'classic',
+    simplified: (p.style ?? 'classic') !== 'classic',
+    style: p.style ?? 'classic',
     isPrivate: false,
     assigneeType: p.assigneeType ?? 'PROJECT_LEAD',
     lead: userView(sb.collection<Rec>('users')[p.leadAccountId] ?? { accountId: p.leadAccountId, displayName: 'Unknown', active: false }),
@@ -100,7 +141,7 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     avatarUrls: { '48x48': `${site()}/secure/projectavatar?pid=${p.id}` },
     properties: {},
   });
-  const userView = (u: Rec): Rec => ({ self: `${site()}/rest/api/3/user?accountId=${encodeURIComponent(u.accountId)}`, accountId: u.accountId, accountType: u.accountType ?? 'atlassian', active: u.active, displayName: u.displayName, emailAddress: u.emailAddress, timeZone: u.timeZone ?? 'UTC', locale: u.locale ?? 'en_US', avatarUrls: {} });
+  const userView = (u: Rec): Rec => ({ self: `${site()}/rest/api/3/user?accountId=${encodeURIComponent(u.accountId)}`, accountId: u.accountId, accountType: u.accountType ?? 'atlassian', active: u.active, displayName: u.displayName, ...(u.emailAddress ? { emailAddress: u.emailAddress } : {}), timeZone: u.timeZone ?? 'UTC', locale: u.locale ?? 'en_US', avatarUrls: {} });
   const findProject = (idOrKey: string): Rec | undefined => {
     const projects = sb.collection<Rec>('projects');
     return projects[idOrKey.toUpperCase()] ?? Object.values(projects).find((p) => p.id === idOrKey);
@@ -131,12 +172,41 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
   r.get('/rest/api/3/myself', (_req, res) => res.json(userView(sb.collection<Rec>('users')[JIRA_ACCOUNT_ID])));
   r.get('/rest/api/3/serverInfo', (_req, res) => res.json({ baseUrl: site(), version: '1001.0.0-SNAPSHOT', deploymentType: 'Cloud', serverTitle: 'PS Fabric Jira sandbox' }));
 
+  // User search as Jira Cloud answers it: `query` matched against display name and email address (prefix of a word
+  // or of the address), or `accountId`; one of them is required. A user kept without emailAddress is answered without
+  // one, as on a site whose privacy settings hide emails.
+  r.get('/rest/api/3/user/search', (req, res) => {
+    const query = typeof req.query.query === 'string' ? req.query.query.trim().toLowerCase() : '';
+    const accountId = typeof req.query.accountId === 'string' ? req.query.accountId : '';
+    if (!query && !accountId) return fail(res, 400, ['The query parameter \'query\' or \'accountId\' is required.']);
+    const maxResults = Math.min(Number(req.query.maxResults ?? 50) || 50, 1000);
+    const words = (u: Rec) => [String(u.emailAddress ?? '').toLowerCase(), ...String(u.displayName ?? '').toLowerCase().split(/\s+/)];
+    const users = Object.values(sb.collection<Rec>('users')).filter((u) => (accountId ? u.accountId === accountId : true) && (!query || words(u).some((w) => w.startsWith(query)) || String(u.displayName ?? '').toLowerCase().startsWith(query)));
+    res.json(users.slice(0, maxResults).map(userView));
+  });
+  r.get('/rest/api/3/user', (req, res) => {
+    const u = sb.collection<Rec>('users')[String(req.query.accountId ?? '')];
+    if (!u) return fail(res, 404, [`Specified user does not exist or you do not have required permissions`]);
+    res.json(userView(u));
+  });
+
+  r.get('/rest/api/3/field', (_req, res) => res.json([...SYSTEM_FIELDS, EPIC_NAME]));
+  r.get('/rest/api/3/issue/createmeta/:projectIdOrKey/issuetypes/:issueTypeId', (req, res) => {
+    const p = findProject(req.params.projectIdOrKey);
+    if (!p) return fail(res, 404, [`No project could be found with key '${req.params.projectIdOrKey}'.`]);
+    const t = ISSUE_TYPES.find((x) => x.id === req.params.issueTypeId);
+    if (!t) return fail(res, 404, ['The issue type is not valid for the project.']);
+    const fields = createScreen(p, t.id);
+    res.json({ maxResults: 50, startAt: 0, total: fields.length, fields });
+  });
   r.get('/rest/api/3/project', (_req, res) => res.json(Object.values(sb.collection<Rec>('projects')).map(projectView)));
   r.get('/rest/api/3/project/search', (req, res) => {
     const startAt = Number(req.query.startAt ?? 0);
     const maxResults = Math.min(Number(req.query.maxResults ?? 50), 100);
     const keys = req.query.keys ? String(req.query.keys).split(',') : undefined;
-    const all = Object.values(sb.collection<Rec>('projects')).filter((p) => !keys || keys.includes(p.key));
+    // query: a literal matched (case-insensitively) against key and name, as Jira does
+    const query = typeof req.query.query === 'string' ? req.query.query.toLowerCase() : '';
+    const all = Object.values(sb.collection<Rec>('projects')).filter((p) => (!keys || keys.includes(p.key)) && (!query || p.key.toLowerCase().includes(query) || String(p.name).toLowerCase().includes(query)));
     const values = all.slice(startAt, startAt + maxResults).map(projectView);
     res.json({ self: `${site()}/rest/api/3/project/search`, maxResults, startAt, total: all.length, isLast: startAt + maxResults >= all.length, values });
   });
@@ -164,7 +234,9 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     const c = counters();
     c.project += 1;
     const id = String(c.project);
-    sb.collection<Rec>('projects')[b.key] = { id, key: b.key, name: b.name, projectTypeKey: b.projectTypeKey ?? 'software', description: b.description ?? '', leadAccountId: lead, assigneeType: b.assigneeType ?? 'PROJECT_LEAD', issueSeq: 0, created: new Date().toISOString().replace('Z', '+0000') };
+    // team-managed ("next-gen") projects come from a simplified template; everything else is company-managed (classic)
+    const style = typeof b.projectTemplateKey === 'string' && /simplified|team-managed/i.test(b.projectTemplateKey) && !/classic/i.test(b.projectTemplateKey) ? 'next-gen' : 'classic';
+    sb.collection<Rec>('projects')[b.key] = { id, key: b.key, name: b.name, projectTypeKey: b.projectTypeKey ?? 'software', style, description: b.description ?? '', leadAccountId: lead, assigneeType: b.assigneeType ?? 'PROJECT_LEAD', issueSeq: 0, created: new Date().toISOString().replace('Z', '+0000') };
     sb.changed();
     res.status(201).json({ self: `${site()}/rest/api/3/project/${id}`, id: Number(id), key: b.key });
   });
@@ -194,6 +266,11 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
       if (!parent) errors.parent = 'Could not find issue by id or key.';
       else parentKey = parent.key;
     }
+    if (p && t) {
+      const screen = createScreen(p, t.id);
+      for (const k of Object.keys(f)) if (!screen.some((x) => x.fieldId === k)) errors[k] = `Field '${k}' cannot be set. It is not on the appropriate screen, or unknown.`;
+      for (const x of screen) if (x.required && x.fieldId.startsWith('customfield_') && (typeof f[x.fieldId] !== 'string' || !f[x.fieldId].trim())) errors[x.fieldId] = `${x.name} is required.`;
+    }
     if (Object.keys(errors).length) return fail(res, 400, [], errors);
     const c = counters();
     c.issue += 1;
@@ -202,7 +279,7 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     const now = new Date().toISOString().replace('Z', '+0000');
     const extraFields: Rec = {};
     for (const [k, v] of Object.entries(f)) if (!['project', 'issuetype', 'summary', 'description', 'labels', 'parent'].includes(k)) extraFields[k] = v;
-    sb.collection<Rec>('issues')[key] = { id: String(c.issue), key, projectKey: p!.key, issuetypeId: t!.id, summary: f.summary, description: f.description ?? null, labels: f.labels ?? [], parentKey, status: 'To Do', created: now, updated: now, extraFields };
+    sb.collection<Rec>('issues')[key] = { id: String(c.issue), key, projectKey: p!.key, issuetypeId: t!.id, summary: f.summary, description: f.description ?? null, labels: f.labels ?? [], parentKey, status: 'To Do', created: now, updated: now, indexedAt: Date.now() + settings.searchLagMs, extraFields };
     sb.changed();
     res.status(201).json({ id: String(c.issue), key, self: `${site()}/rest/api/3/issue/${c.issue}` });
   });
@@ -216,7 +293,7 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
 
   // Minimal JQL: clauses joined by AND; `field = value`, `field != value`, `field in (a, b)`, `summary ~ "text"`;
   // fields project, issuetype/type, labels, key, status, parent; ORDER BY is accepted and ignored (issues come by id).
-  const search = (jql: string, maxResults: number, token: string | undefined, res: express.Response) => {
+  const search = (jql: string, maxResults: number, token: string | undefined, res: express.Response, reconcile: string[] = []) => {
     const text = jql.replace(/\s+order\s+by\s+.*$/i, '').trim();
     const clauses = text === '' ? [] : text.split(/\s+and\s+/i);
     const preds: ((i: Rec) => boolean)[] = [];
@@ -257,7 +334,9 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
       else if (op === '=' || op === 'in') preds.push((i) => lower(get(i)).some((v) => lower(values).includes(v)));
       else preds.push((i) => !lower(get(i)).some((v) => lower(values).includes(v)));
     }
-    const all = Object.values(sb.collection<Rec>('issues')).filter((i) => preds.every((p) => p(i))).sort((a, b) => Number(a.id) - Number(b.id));
+    const now = Date.now();
+    const visible = (i: Rec) => !(i.indexedAt > now) || reconcile.includes(String(i.id));
+    const all = Object.values(sb.collection<Rec>('issues')).filter((i) => visible(i) && preds.every((p) => p(i))).sort((a, b) => Number(a.id) - Number(b.id));
     const start = token ? Number(Buffer.from(token, 'base64url').toString()) : 0;
     if (!Number.isInteger(start) || start < 0) return fail(res, 400, ['The nextPageToken is invalid.']);
     const slice = all.slice(start, start + maxResults);
@@ -266,8 +345,13 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     if (!isLast) body.nextPageToken = Buffer.from(String(start + maxResults)).toString('base64url');
     res.json(body);
   };
-  r.get('/rest/api/3/search/jql', (req, res) => search(String(req.query.jql ?? ''), Math.min(Number(req.query.maxResults ?? 50), 5000), req.query.nextPageToken as string | undefined, res));
-  r.post('/rest/api/3/search/jql', (req, res) => search(String(req.body?.jql ?? ''), Math.min(Number(req.body?.maxResults ?? 50), 5000), req.body?.nextPageToken, res));
+  const reconcileOf = (v: unknown): string[] => (Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : []).map((x) => String(x).trim()).filter(Boolean);
+  r.get('/rest/api/3/search/jql', (req, res) => search(String(req.query.jql ?? ''), Math.min(Number(req.query.maxResults ?? 50), 5000), req.query.nextPageToken as string | undefined, res, reconcileOf(req.query.reconcileIssues)));
+  r.post('/rest/api/3/search/jql', (req, res) => {
+    const rec = req.body?.reconcileIssues;
+    if (rec !== undefined && (!Array.isArray(rec) || rec.length > 50 || rec.some((x: unknown) => !Number.isInteger(Number(x))))) return fail(res, 400, ['reconcileIssues must be a list of at most 50 issue ids.']);
+    search(String(req.body?.jql ?? ''), Math.min(Number(req.body?.maxResults ?? 50), 5000), req.body?.nextPageToken, res, reconcileOf(rec));
+  });
 
   r.use('/rest', (req, res) => fail(res, 404, [`null for uri: ${req.originalUrl}`]));
   return sb;

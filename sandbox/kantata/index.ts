@@ -5,7 +5,11 @@
  * singular key (`{ "time_entry": {...} }`, bulk with the plural key), creates answer 200 with the
  * standard envelope `{ count, meta, results: [{key, id}], <plural>: { id: {...} } }`, ids are strings,
  * errors are `{ "errors": [{ "type", "message" }] }`, paging with `page`/`per_page` (default 20, max 200)
- * or `limit`/`offset`. Auth: `Authorization: Bearer <token>` from `POST /kantata/oauth/token`.
+ * or `limit`/`offset`. Auth: `Authorization: Bearer <token>`, the token being either the application's own token
+ * (generated on the application's page, `KANTATA_STATIC_TOKEN`) or a user token from the OAuth 2.0 authorization-code
+ * flow on the app host (`/kantata/app/oauth/authorize` -> code -> `POST /kantata/app/oauth/token`, refreshed with
+ * grant_type refresh_token). As on Kantata, the API host has no token endpoint and no other grant exists
+ * (client_credentials is `unsupported_grant_type`).
  *
  * Where the extract leaves the wire open, the sandbox chooses and docs/connectors/kantata.md says so:
  * invoices (`POST /api/v1/invoices` with `time_entry_ids` / `expense_ids` marks entries invoiced),
@@ -20,8 +24,10 @@ import { ACCOUNTS, CONSULTANTS, OPPORTUNITIES, seedTimeEntries, entityByCode } f
 
 export const KANTATA_CLIENT_ID = 'psfabric-sandbox';
 export const KANTATA_CLIENT_SECRET = 'kantata-sandbox-secret';
-/** A long-lived token the demo may use directly. */
+/** The application's own token (Kantata: generated on the application's page, for a backend connector). */
 export const KANTATA_STATIC_TOKEN = 'kantata-sandbox-token';
+/** The callback URL registered for the sandbox application: the authorization-code flow accepts only this one. */
+export const KANTATA_REDIRECT_URI = 'http://127.0.0.1:1880/psfabric/kantata/callback';
 
 /** Custom fields of the sandbox account (GET /api/v1/custom_fields lists them). */
 export const KANTATA_CUSTOM_FIELDS = {
@@ -225,7 +231,7 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
     seed: seedState,
     statePath: opts.statePath,
     errorBody: (status, message) => kantataErrors(errorTypeFor(status), message),
-    faultExempt: [/^\/oauth\//, /^\/_sandbox\//],
+    faultExempt: [/^\/app\/oauth\//, /^\/_sandbox\//],
   });
   const r = sb.router;
 
@@ -237,26 +243,44 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
   };
   const fail = (res: express.Response, status: number, ...messages: string[]) => res.status(status).json(kantataErrors(errorTypeFor(status), ...messages));
 
-  // ---- OAuth 2.0 ----
-  r.post('/oauth/token', (req, res) => {
+  // ---- OAuth 2.0 on the app host (authorization code + refresh token) ----
+  const oauthError = (res: express.Response, status: number, error: string, description: string) => res.status(status).json({ error, error_description: description });
+  r.get('/app/oauth/authorize', (req, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    if (q.client_id !== KANTATA_CLIENT_ID) return oauthError(res, 400, 'invalid_client', 'Unknown client_id.');
+    if (q.response_type !== 'code') return oauthError(res, 400, 'unsupported_response_type', 'response_type must be code.');
+    if (q.redirect_uri !== KANTATA_REDIRECT_URI) return oauthError(res, 400, 'invalid_redirect_uri', 'The redirect_uri does not match the callback URL registered for the application.');
+    // the sandbox's user always agrees; the code is short-lived and single-use
+    const code = crypto.randomBytes(16).toString('hex');
+    sb.collection('oauth_codes')[code] = { code, redirect_uri: q.redirect_uri, expires_at: Date.now() + 10 * 60 * 1000 };
+    sb.changed();
+    res.redirect(302, `${q.redirect_uri}?code=${code}${q.state ? `&state=${encodeURIComponent(q.state)}` : ''}`);
+  });
+  r.post('/app/oauth/token', (req, res) => {
     const body = (typeof req.body === 'string' ? Object.fromEntries(new URLSearchParams(req.body)) : req.body ?? {}) as Rec;
     const grant = body.grant_type;
-    if (!['client_credentials', 'authorization_code', 'refresh_token'].includes(grant)) {
-      res.status(400).json({ error: 'unsupported_grant_type', error_description: `grant_type ${String(grant)} is not supported` });
-      return;
-    }
+    if (!['authorization_code', 'refresh_token'].includes(grant)) return oauthError(res, 400, 'unsupported_grant_type', `grant_type ${String(grant)} is not supported: use authorization_code (then refresh_token), or the application's token`);
     let clientId = body.client_id;
     let clientSecret = body.client_secret;
     const basic = /^Basic (.+)$/i.exec(req.header('authorization') ?? '');
     if (basic) [clientId, clientSecret] = Buffer.from(basic[1], 'base64').toString().split(':');
-    if (clientId !== KANTATA_CLIENT_ID || clientSecret !== KANTATA_CLIENT_SECRET) {
-      res.status(401).json({ error: 'invalid_client', error_description: 'Client authentication failed.' });
-      return;
+    if (clientId !== KANTATA_CLIENT_ID || clientSecret !== KANTATA_CLIENT_SECRET) return oauthError(res, 401, 'invalid_client', 'Client authentication failed.');
+    if (grant === 'authorization_code') {
+      const code = sb.collection<Rec>('oauth_codes')[String(body.code ?? '')];
+      if (!code || code.expires_at < Date.now()) return oauthError(res, 400, 'invalid_grant', 'The authorization code is invalid, expired or already used.');
+      if (body.redirect_uri !== code.redirect_uri) return oauthError(res, 400, 'invalid_grant', 'The redirect_uri does not match the one the code was issued for.');
+      delete sb.collection('oauth_codes')[code.code];
+    } else {
+      const refresh = sb.collection<Rec>('oauth_refresh_tokens')[String(body.refresh_token ?? '')];
+      if (!refresh) return oauthError(res, 400, 'invalid_grant', 'The refresh token is invalid or was revoked.');
     }
     const token = crypto.randomBytes(24).toString('hex');
+    // a refresh keeps its refresh token (the connector stores only the configured one); a new authorization gets a new one
+    const refreshToken = grant === 'refresh_token' ? String(body.refresh_token) : crypto.randomBytes(16).toString('hex');
     sb.collection('oauth_tokens')[token] = { token, expires_at: Date.now() + TOKEN_TTL_S * 1000 };
+    sb.collection('oauth_refresh_tokens')[refreshToken] = { token: refreshToken };
     sb.changed();
-    res.json({ access_token: token, token_type: 'bearer', expires_in: TOKEN_TTL_S, refresh_token: crypto.randomBytes(16).toString('hex'), created_at: Math.floor(Date.now() / 1000) });
+    res.json({ access_token: token, token_type: 'bearer', expires_in: TOKEN_TTL_S, refresh_token: refreshToken, created_at: Math.floor(Date.now() / 1000) });
   });
 
   // ---- sandbox conveniences (no auth, no faults) ----
@@ -315,6 +339,12 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
     }
     sb.changed();
     res.json({ created: created.length, firstId: created[0], lastId: created[created.length - 1] });
+  });
+  // revoke a refresh token, as a user removing the application's access does
+  conv.delete('/refresh-tokens/:token', (req, res) => {
+    delete sb.collection('oauth_refresh_tokens')[req.params.token];
+    sb.changed();
+    res.status(204).end();
   });
   sb.app.use('/_sandbox', conv);
 

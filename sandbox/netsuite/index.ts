@@ -111,6 +111,57 @@ function defaultCode(status: number): string {
   return 'USER_ERROR';
 }
 
+// ---------------------------------------------------------------- property names and enum values
+/**
+ * The fields a write may name per record type: the standard fields the connector and the demo use, plus the demo
+ * account's custom fields (created in the account, applied to the forms). A real account has many more standard
+ * fields; the sandbox is deliberately narrower, so a connector sending a new field is caught here first.
+ */
+const KNOWN_FIELDS: Record<RecordType, string[]> = {
+  customer: ['externalId', 'entityId', 'companyName', 'isPerson', 'firstName', 'lastName', 'subsidiary', 'currency', 'taxable', 'taxItem', 'vatRegNumber', 'email', 'phone', 'terms', 'isInactive', 'addressBook', 'comments'],
+  job: ['externalId', 'entityId', 'companyName', 'parent', 'subsidiary', 'currency', 'startDate', 'projectedEndDate', 'projectManager', 'jobBillingType', 'estimatedLaborHours', 'entityStatus', 'isInactive', 'comments', 'projectExpenseType',
+    'custentity_psf_budget_amount', 'custentity_psf_billing_schedule', 'custentity_psf_billing_cap'],
+  timebill: ['externalId', 'employee', 'customer', 'item', 'tranDate', 'hours', 'isBillable', 'rate', 'price', 'memo', 'subsidiary', 'approvalStatus', 'department', 'class', 'location'],
+  invoice: ['externalId', 'entity', 'job', 'subsidiary', 'currency', 'tranDate', 'dueDate', 'otherRefNum', 'memo', 'item', 'terms', 'approvalStatus', 'department', 'class', 'location'],
+  subsidiary: [], currency: [], employee: [], serviceitem: [], salestaxitem: [],
+};
+const KNOWN_INVOICE_LINE_FIELDS = ['item', 'quantity', 'rate', 'amount', 'description', 'job', 'taxCode', 'price', 'isBillable', 'custcol_psf_source_refs'];
+
+/** Property names NetSuite matches case-insensitively. */
+function unknownProperties(type: RecordType, body: Record<string, any>): string[] {
+  const known = new Set(KNOWN_FIELDS[type].map((f) => f.toLowerCase()));
+  const out = Object.keys(body).filter((k) => !known.has(k.toLowerCase()) && k !== 'id' && k !== 'links' && k !== 'refName');
+  if (type === 'invoice' && Array.isArray(body.item?.items)) {
+    const lineKnown = new Set(KNOWN_INVOICE_LINE_FIELDS.map((f) => f.toLowerCase()));
+    (body.item.items as Record<string, unknown>[]).forEach((line, i) => {
+      for (const k of Object.keys(line ?? {})) if (!lineKnown.has(k.toLowerCase()) && k !== 'line') out.push(`item.items[${i}].${k}`);
+    });
+  }
+  return out;
+}
+
+function withoutProperties(body: Record<string, any>, names: string[]): Record<string, any> {
+  const copy: Record<string, any> = { ...body };
+  for (const n of names) {
+    const m = /^item\.items\[(\d+)\]\.(.+)$/.exec(n);
+    if (m) {
+      copy.item = { ...copy.item, items: (copy.item.items as Record<string, unknown>[]).map((l, i) => (i === Number(m[1]) ? Object.fromEntries(Object.entries(l).filter(([k]) => k !== m[2])) : l)) };
+    } else delete copy[n];
+  }
+  return copy;
+}
+
+/** NetSuite's job billing types (Projects > Project Billing): time and materials, fixed bid milestone / interval, charge-based. */
+export const JOB_BILLING_TYPES = ['TM', 'FBM', 'FBI', 'CB'];
+
+function invalidEnumValue(type: RecordType, body: Record<string, any>): { path: string; detail: string } | undefined {
+  if (type === 'job' && body.jobBillingType !== undefined && body.jobBillingType !== null) {
+    const v = typeof body.jobBillingType === 'object' ? body.jobBillingType.id : body.jobBillingType;
+    if (!JOB_BILLING_TYPES.includes(String(v))) return { path: 'jobBillingType', detail: `Invalid value '${String(v)}' for field jobBillingType: expected one of ${JOB_BILLING_TYPES.join(', ')} (Time and Materials, Fixed Bid Milestone, Fixed Bid Interval, Charge-Based).` };
+  }
+  return undefined;
+}
+
 // ---------------------------------------------------------------- seed
 
 /** Record types the sandbox knows, with the NetSuite record id (lower-case) -> collection name. */
@@ -229,6 +280,8 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
     seed: seedNetSuite,
     statePath: opts.statePath,
     errorBody: (status, message) => netsuiteError(status, message, defaultCode(status)),
+    // NetSuite's governance answers 429 with its error body and documents no Retry-After: clients must not rely on one
+    limitExceeded: (kind) => ({ status: 429, body: netsuiteError(429, kind === 'concurrency' ? 'Concurrent request limit exceeded. Request blocked.' : 'Request limit exceeded. Request blocked.', 'CONCURRENCY_LIMIT_EXCEEDED') }),
     faultExempt: [/^\/services\/rest\/auth\//],
   });
   const tokens = new Map<string, IssuedToken>();
@@ -531,7 +584,17 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
   };
 
   const handleWrite = (req: express.Request, res: express.Response, type: RecordType, key: string | undefined) => {
-    const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, any>;
+    const given = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, any>;
+    // Property names: NetSuite's default (no header) is Warning, which drops an unknown field silently; the sandbox
+    // treats a missing header as Error, stricter, so a field the account lacks is never lost unnoticed.
+    const nameValidation = String(req.headers['x-netsuite-propertynamevalidation'] ?? 'Error');
+    const unknown = unknownProperties(type, given);
+    if (unknown.length && !/^(warning|ignore)$/i.test(nameValidation)) {
+      return fail(res, 400, `Invalid property name(s) for record type ${type}: ${unknown.join(', ')}. The field does not exist on the record or its form in this account (custom fields must be created and applied to the form).`, 'INVALID_CONTENT', { 'o:errorPath': unknown[0] });
+    }
+    const body = unknown.length ? withoutProperties(given, unknown) : given;
+    const badValue = invalidEnumValue(type, body);
+    if (badValue) return fail(res, 400, badValue.detail, 'INVALID_CONTENT', { 'o:errorPath': badValue.path });
     const prefer = String(req.headers.prefer ?? '').toLowerCase();
     if (!prefer.includes('respond-async')) return sendOutcome(res, runWrite(req.method, type, key, body, req.query));
     const idemKey = req.headers['x-netsuite-idempotency-key'];

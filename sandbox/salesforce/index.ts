@@ -83,7 +83,9 @@ export class SalesforceSandbox extends Sandbox {
       name: 'salesforce',
       seed: seedSalesforce,
       statePath: opts.statePath,
-      errorBody: (status, message) => [{ message, errorCode: status === 429 ? 'REQUEST_LIMIT_EXCEEDED' : status === 503 ? 'SERVER_UNAVAILABLE' : 'UNKNOWN_EXCEPTION' }],
+      errorBody: (status, message) => [{ message, errorCode: status === 503 ? 'SERVER_UNAVAILABLE' : 'UNKNOWN_EXCEPTION' }],
+      // Salesforce answers an exceeded daily or concurrent API limit with 403 REQUEST_LIMIT_EXCEEDED and no Retry-After
+      limitExceeded: (kind) => ({ status: 403, body: [{ message: kind === 'concurrency' ? 'ConcurrentPerOrgLongTxn Limit exceeded.' : 'TotalRequests Limit exceeded.', errorCode: 'REQUEST_LIMIT_EXCEEDED' }] }),
       faultExempt: [/^\/services\/oauth2\//, /^\/_sandbox\//, /^\/id\//],
     });
     this.baseUrl = opts.baseUrl;

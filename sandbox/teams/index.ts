@@ -1,11 +1,18 @@
 /**
- * Microsoft Teams incoming-webhook sandbox, mounted at `/teams`.
+ * Microsoft Teams Workflows webhook sandbox, mounted at `/teams`.
  *
- * `POST /teams/webhook/<id>` (and the real URL shape `/teams/webhookb2/...`) takes a legacy connector
- * MessageCard (`@type: MessageCard`, `text` or `summary` required) or a message with an Adaptive Card
- * attachment (`type: message`, `attachments[].contentType application/vnd.microsoft.card.adaptive`,
- * `content.type AdaptiveCard`). Answers as Teams does: 200 with the text body `1`, 400 with a text
- * explanation for a bad card, 404 for an unknown webhook. Received cards: `GET /teams/_sandbox/records/messages`.
+ * Office 365 connectors (incoming webhooks, MessageCard) are retired in Teams; a channel now takes posts through a
+ * Workflows (Power Automate) flow started by "When a Teams webhook request is received". Its URL is the credential:
+ *  - `POST /teams/workflows/<id>/triggers/manual/paths/invoke?api-version=2016-06-01&sp=...&sv=1.0&sig=<sig>`
+ *    (the Logic Apps host shape, `https://prod-NN.<region>.logic.azure.com:443/workflows/...`), and
+ *  - `POST /teams/powerautomate/automations/direct/workflows/<id>/triggers/manual/paths/invoke?api-version=1&...&sig=<sig>`
+ *    (the Power Platform environment host shape).
+ * The flow posts Adaptive Cards only: the body must be `{type: "message", attachments: [{contentType:
+ * application/vnd.microsoft.card.adaptive, content: {type: AdaptiveCard, body: [...]}}]}`. The sandbox is stricter than
+ * the trigger (which queues anything and lets the flow run fail later): a body the flow could not post is 400 here.
+ * Answers: 202 with no body (queued), 401 for a missing or wrong `sig`, 404 for an unknown flow, JSON errors
+ * `{error: {code, message}}`. The retired shapes (`/webhook/<id>`, `/webhookb2/...`, `/IncomingWebhook/`) answer 410
+ * Gone: the connector is retired. Received cards: `GET /teams/_sandbox/records/messages`.
  */
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
@@ -14,82 +21,84 @@ import type { VendorSandboxFactory } from '../server';
 export const TEAMS_WEBHOOKS = ['psfabric-delivery', 'psfabric-finance', 'psfabric-salesops'];
 export const ADAPTIVE_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
 
+/** The demo flows' signature (the URL's secret part). */
+export function workflowSig(id: string): string {
+  return `psf-sandbox-sig-${id}`;
+}
+
+/** The Workflows URL of a demo flow on a sandbox at `base` (the server URL, without `/teams`). */
+export function teamsWorkflowUrl(base: string, id: string): string {
+  return `${base.replace(/\/$/, '')}/teams/workflows/${id}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${workflowSig(id)}`;
+}
+
 type Rec = Record<string, any>;
 
-/** Why `body` is not a card Teams would render; undefined when it is. */
+/** Why `body` is not a message the Workflows flow can post to a channel; undefined when it is. */
 export function teamsCardProblem(body: unknown): string | undefined {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return 'Bad payload received by generic incoming webhook.';
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return 'The request body must be a JSON object: a message with an Adaptive Card attachment.';
   const b = body as Rec;
-  const msgType = b['@type'] ?? (b.type === 'MessageCard' ? 'MessageCard' : undefined);
-  if (msgType === 'MessageCard') {
-    if (typeof b.text !== 'string' && typeof b.summary !== 'string') return 'Summary or Text is required.';
-    if (b.sections !== undefined && !Array.isArray(b.sections)) return 'Bad payload received by generic incoming webhook: sections must be an array.';
-    if (b.potentialAction !== undefined && !Array.isArray(b.potentialAction)) return 'Bad payload received by generic incoming webhook: potentialAction must be an array.';
-    return undefined;
+  if (b['@type'] === 'MessageCard' || b.type === 'MessageCard') return 'MessageCard is not supported: Workflows post Adaptive Cards only (type "message" with an application/vnd.microsoft.card.adaptive attachment).';
+  if (b.type !== 'message') return 'The body must be {"type": "message", "attachments": [...]} with an Adaptive Card attachment.';
+  if (!Array.isArray(b.attachments) || b.attachments.length === 0) return 'attachments are required: one Adaptive Card.';
+  for (const [i, a] of (b.attachments as Rec[]).entries()) {
+    if (!a || a.contentType !== ADAPTIVE_CONTENT_TYPE) return `attachments[${i}].contentType must be ${ADAPTIVE_CONTENT_TYPE}.`;
+    const c = a.content;
+    if (!c || c.type !== 'AdaptiveCard') return `attachments[${i}].content.type must be AdaptiveCard.`;
+    if (typeof c.version !== 'string') return `attachments[${i}].content.version is required (a string such as "1.4").`;
+    if (!Array.isArray(c.body)) return `attachments[${i}].content.body must be an array.`;
+    for (const [j, el] of (c.body as Rec[]).entries()) if (!el || typeof el.type !== 'string') return `attachments[${i}].content.body[${j}].type is required.`;
   }
-  if (b.type === 'message') {
-    if (!Array.isArray(b.attachments) || b.attachments.length === 0) return 'Bad payload received by generic incoming webhook: attachments are required.';
-    for (const [i, a] of (b.attachments as Rec[]).entries()) {
-      if (!a || a.contentType !== ADAPTIVE_CONTENT_TYPE) return `Bad payload received by generic incoming webhook: attachments[${i}].contentType must be ${ADAPTIVE_CONTENT_TYPE}.`;
-      const c = a.content;
-      if (!c || c.type !== 'AdaptiveCard') return `Bad payload received by generic incoming webhook: attachments[${i}].content.type must be AdaptiveCard.`;
-      if (c.version !== undefined && typeof c.version !== 'string') return `Bad payload received by generic incoming webhook: attachments[${i}].content.version must be a string.`;
-      if (!Array.isArray(c.body)) return `Bad payload received by generic incoming webhook: attachments[${i}].content.body must be an array.`;
-      for (const [j, el] of (c.body as Rec[]).entries()) if (!el || typeof el.type !== 'string') return `Bad payload received by generic incoming webhook: attachments[${i}].content.body[${j}].type is required.`;
-    }
-    return undefined;
-  }
-  if (typeof b.text === 'string') return undefined; // a plain {text} message is rendered as text
-  return 'Bad payload received by generic incoming webhook.';
+  return undefined;
 }
+
+const flowError = (code: string, message: string) => ({ error: { code, message } });
 
 export function createTeamsSandbox(opts: { statePath?: string } = {}): Sandbox {
   const sb = new Sandbox({
     name: 'teams',
-    seed: () => ({ webhooks: Object.fromEntries(TEAMS_WEBHOOKS.map((id) => [id, { id, channel: id.replace('psfabric-', '') }])), messages: {} }),
+    seed: () => ({ workflows: Object.fromEntries(TEAMS_WEBHOOKS.map((id) => [id, { id, channel: id.replace('psfabric-', ''), sig: workflowSig(id) }])), messages: {} }),
     statePath: opts.statePath,
-    // Teams answers faults with plain text.
-    errorBody: (status, message) => (status === 429 ? `Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0: ${message}` : message),
+    errorBody: (status, message) => flowError(status === 429 ? 'WorkflowRequestsThrottled' : 'ServiceUnavailable', message),
     faultExempt: [/^\/_sandbox\//],
   });
   let seq = 0;
   const receive = (req: express.Request, res: express.Response) => {
-    const id = String(req.params.id ?? req.params[0] ?? '').split('/').filter(Boolean).pop() ?? '';
-    const hook = sb.collection<Rec>('webhooks')[id];
-    if (!hook) {
-      res.status(404).type('text/plain').send('Webhook not found or disabled.');
-      return;
-    }
+    const id = String(req.params.id ?? '');
+    const flow = sb.collection<Rec>('workflows')[id];
+    if (!flow) return res.status(404).json(flowError('WorkflowNotFound', `The workflow '${id}' could not be found.`));
+    const q = req.query as Record<string, unknown>;
+    if (typeof q.sig !== 'string' || !q.sig) return res.status(401).json(flowError('DirectApiAuthorizationRequired', 'The request must be authenticated only by Shared Access scheme (the sig query parameter).'));
+    if (q.sig !== flow.sig) return res.status(401).json(flowError('DirectApiInvalidAuthorizationSignature', "The provided request signature is invalid."));
+    if (typeof q['api-version'] !== 'string') return res.status(400).json(flowError('MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests."));
     let body = req.body;
     if (typeof body === 'string') {
       try {
         body = JSON.parse(body);
       } catch {
-        res.status(400).type('text/plain').send('Bad payload received by generic incoming webhook.');
-        return;
+        return res.status(400).json(flowError('InvalidRequestContent', 'The request content is not valid JSON.'));
       }
     }
     const problem = teamsCardProblem(body);
-    if (problem) {
-      res.status(400).type('text/plain').send(problem);
-      return;
-    }
+    if (problem) return res.status(400).json(flowError('InvalidRequestContent', problem));
     seq += 1;
     const mid = `${Date.now()}-${seq}`;
-    const kind = body['@type'] === 'MessageCard' || body.type === 'MessageCard' ? 'MessageCard' : body.type === 'message' ? 'AdaptiveCard' : 'text';
-    sb.collection('messages')[mid] = { id: mid, webhookId: id, kind, receivedAt: new Date().toISOString(), card: body, title: cardTitle(body) };
+    sb.collection('messages')[mid] = { id: mid, webhookId: id, kind: 'AdaptiveCard', receivedAt: new Date().toISOString(), card: body, title: cardTitle(body) };
     sb.changed();
-    res.status(200).type('text/plain').send('1');
+    res.status(202).end();
   };
-  sb.router.post('/webhook/:id', receive);
-  sb.router.post(/^\/webhookb2\/(.+)$/, receive);
+  sb.router.post('/workflows/:id/triggers/manual/paths/invoke', receive);
+  sb.router.post('/powerautomate/automations/direct/workflows/:id/triggers/manual/paths/invoke', receive);
+  const retired = (_req: express.Request, res: express.Response) => {
+    res.status(410).type('text/plain').send('Office 365 Connectors in Microsoft Teams are retired: this incoming webhook no longer accepts messages. Create a Workflows webhook ("When a Teams webhook request is received") for the channel.');
+  };
+  sb.router.post(/^\/(webhook|webhookb2)\//, retired);
+  sb.router.post(/\/IncomingWebhook\//, retired);
   return sb;
 }
 
 function cardTitle(body: Rec): string | undefined {
-  if (body.title || body.summary) return body.title ?? body.summary;
   const first = body.attachments?.[0]?.content?.body?.find((e: Rec) => e.type === 'TextBlock');
-  return first?.text;
+  return first?.text ?? body.summary;
 }
 
 export const teamsSandbox: VendorSandboxFactory = {

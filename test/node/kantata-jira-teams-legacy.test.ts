@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import axios from 'axios';
 import { startSandboxes, RunningSandboxes } from '../../sandbox/server';
-import { kantataSandbox, KANTATA_CLIENT_ID, KANTATA_CLIENT_SECRET } from '../../sandbox/kantata';
+import { kantataSandbox, KANTATA_STATIC_TOKEN } from '../../sandbox/kantata';
 import { jiraSandbox, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_ACCOUNT_ID } from '../../sandbox/jira';
-import { teamsSandbox } from '../../sandbox/teams';
+import { teamsSandbox, teamsWorkflowUrl } from '../../sandbox/teams';
 import { encodeTimeEntry } from '../../lib/connectors/legacy-erp/codec';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
@@ -41,7 +41,7 @@ describe('PSA, Jira, Teams and legacy ERP nodes in Node-RED', function () {
       { id: 'mark', type: 'kantata', kantata: 'kc', operation: 'markInvoiced', wires: [['out2']] },
       { id: 'out', type: 'helper' },
       { id: 'out2', type: 'helper' },
-    ], { kc: { clientId: KANTATA_CLIENT_ID, clientSecret: KANTATA_CLIENT_SECRET } });
+    ], { kc: { accessToken: KANTATA_STATIC_TOKEN } });
     const got: any[] = [];
     helper.getNode('out').on('input', (m: any) => got.push(m));
     const expected = Object.values(sb.sandboxes.kantata.state.time_entries).filter((t: any) => t.approved && !t.is_invoiced).length;
@@ -70,7 +70,7 @@ describe('PSA, Jira, Teams and legacy ERP nodes in Node-RED', function () {
       { id: 'epic', type: 'jira', jira: 'jc', operation: 'createEpic', projectKey: 'NODET', wires: [['o2']] },
       { id: 'teams', type: 'teams-notify', store: 'store', title: 'Project created', wires: [['o3']] },
       { id: 'o1', type: 'helper' }, { id: 'o2', type: 'helper' }, { id: 'o3', type: 'helper' },
-    ], { jc: { email: JIRA_EMAIL, apiToken: JIRA_API_TOKEN }, teams: { webhookUrl: `${sb.url}/teams/webhook/psfabric-delivery` } });
+    ], { jc: { email: JIRA_EMAIL, apiToken: JIRA_API_TOKEN }, teams: { webhookUrl: teamsWorkflowUrl(sb.url, 'psfabric-delivery') } });
     const next = (id: string) => new Promise<any>((resolve) => helper.getNode(id).once('input', resolve));
     let p = next('o1');
     helper.getNode('proj').receive({ payload: { key: 'NODET', name: 'Node test project', leadAccountId: JIRA_ACCOUNT_ID } });
@@ -82,9 +82,24 @@ describe('PSA, Jira, Teams and legacy ERP nodes in Node-RED', function () {
     p = next('o3');
     helper.getNode('teams').receive({ payload: { text: `Epic ${e.payload.key} created`, facts: { Project: 'NODET' } } });
     const t = await p;
-    assert.equal(t.teams.response.body, '1');
+    assert.equal(t.teams.response.status, 202, 'the Workflows flow queued the card');
     const msgs = (await axios.get(`${sb.url}/teams/_sandbox/records/messages`)).data;
     assert.equal(msgs.at(-1).title, 'Project created');
+  });
+
+  it('teams-notify refuses a retired incoming-webhook URL with an actionable error, sending nothing', async () => {
+    await axios.post(`${sb.url}/teams/_sandbox/reset`);
+    await helper.load(nodes, [
+      ...base,
+      { id: 'teams', type: 'teams-notify', store: 'store', title: 'Old hook' },
+    ], { teams: { webhookUrl: 'https://contoso.webhook.office.com/webhookb2/1a2b@3c4d/IncomingWebhook/5e6f/7a8b' } });
+    const teams = helper.getNode('teams') as any;
+    const failed = new Promise<any>((resolve) => teams.once('call:error', resolve));
+    teams.receive({ payload: 'hello' });
+    const message = String((await failed).args[0]?.message ?? (await failed).args[0]);
+    assert.match(message, /retired/);
+    assert.match(message, /Workflows/);
+    assert.equal(sb.sandboxes.teams.requests().length, 0);
   });
 
   it('legacy-erp: decodes TE lines to TimeEntry on output 1 and malformed lines to output 2 with field errors', async () => {

@@ -119,15 +119,14 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     }
   }
   async function workspaceCount(): Promise<number> {
-    // the sandbox's own OAuth token endpoint is not needed: count through the API with the template's demo credentials
-    const tok = await http('POST', `${sandboxUrl}/kantata/oauth/token`, { body: { grant_type: 'client_credentials', client_id: kantata.clientId, client_secret: kantata.clientSecret } });
-    const r = await http('GET', `${sandboxUrl}/kantata/api/v1/workspaces?per_page=1`, { headers: { authorization: `Bearer ${tok.json?.access_token}` } });
+    // count through the API with the template's demo application token
+    const r = await http('GET', `${sandboxUrl}/kantata/api/v1/workspaces?per_page=1`, { headers: { authorization: `Bearer ${kantata.accessToken}` } });
     return Number(r.json?.count ?? -1);
   }
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const kantata = (() => {
     const k = require(path.join(ROOT, 'dist', 'sandbox', 'kantata')) as Record<string, unknown>;
-    return { clientId: String(k.KANTATA_CLIENT_ID ?? ''), clientSecret: String(k.KANTATA_CLIENT_SECRET ?? '') };
+    return { accessToken: String(k.KANTATA_STATIC_TOKEN ?? '') };
   })();
 
   before(async () => {
@@ -611,7 +610,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     it('never appear in the flow file, the logs or the exception payloads', async () => {
       const flows = fs.readFileSync(path.join(tmp.dir, 'flows.json'), 'utf8');
       const cred = fs.readFileSync(path.join(tmp.dir, 'flows_cred.json'), 'utf8');
-      const secrets = [ADMIN_PASSWORD, VIEWER_PASSWORD, MQTT_PASSWORD, CREDENTIAL_SECRET, ...SANDBOX_SECRETS, ...Object.values(keys).map((k) => k.key), kantata.clientSecret].filter(Boolean);
+      const secrets = [ADMIN_PASSWORD, VIEWER_PASSWORD, MQTT_PASSWORD, CREDENTIAL_SECRET, ...SANDBOX_SECRETS, ...Object.values(keys).map((k) => k.key), kantata.accessToken].filter(Boolean);
       for (const s of secrets) {
         assert.ok(!flows.includes(s), `flows.json contains a secret (${s.slice(0, 4)}...)`);
         assert.ok(!cred.includes(s), `flows_cred.json holds a secret in clear (${s.slice(0, 4)}...)`);

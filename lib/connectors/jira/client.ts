@@ -4,10 +4,19 @@
  *
  * Writes (operation names for `ConnectionHandle.submit`), each lookup-then-create so a retry after a
  * lost answer creates nothing twice (Jira has no idempotency key):
- * - `createProject` {key, name, projectTypeKey?, leadAccountId, description?, ...CreateProjectDetails}: existing key -> returned as is
+ * - `createProject` {key, ref?, name, projectTypeKey?, leadAccountId | lead: {email, name?}, description?, ...CreateProjectDetails}:
+ *   with `ref` (a stable reference such as the PS Fabric project id, written into the description) the project whose
+ *   description names it is returned as is, and a proposed key another project already uses is made unique on the
+ *   site (`GLXEHR` -> `GLXEHRA`, ...: the configured key pattern); without `ref` an existing key is returned as is. A lead given by email is resolved to its Atlassian account (`GET /user/search`); a lead Jira
+ *   does not know fails as validation naming the person (never an invented account id)
  * - `createIssue` {projectKey, issueType ('Epic'|'Story'|'Task'|...), summary, description (ADF doc or plain text), labels?, parentKey?, fields?}:
  *   tagged with the label `psf-<idempotency key>` and found by JQL on it before creating
- * - `createEpic`: `createIssue` with issueType Epic
+ * - `createEpic`: `createIssue` with issueType Epic; where the project's create screen has Epic Name (company-managed
+ *   projects, found through createmeta, or the configured field id) it is set to the summary
+ *
+ * `/search/jql` is eventually consistent: an issue created a moment ago may be missing from a search. Every search
+ * passes the ids this client created recently as `reconcileIssues`, so the lookup before a create finds an epic the
+ * previous attempt created (when its answer arrived; an answer lost in transit leaves the id unknown).
  */
 import axios, { AxiosInstance } from 'axios';
 import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate';
@@ -24,7 +33,17 @@ export interface JiraConfig {
   baseUrl: string;
   auth: JiraAuth;
   timeoutMs?: number;
+  /** Epic Name field id (e.g. `customfield_10011`); default: found in the project's createmeta for Epic. */
+  epicNameField?: string;
+  /** The site's project key pattern (Jira admin > System > Project key pattern); default letters only, 2-10. */
+  keyPattern?: string;
 }
+
+/** Jira Cloud's default project key pattern: an uppercase letter, then uppercase letters, at most 10 in all. */
+export const DEFAULT_KEY_PATTERN = '^[A-Z][A-Z]{1,9}$';
+
+/** Jira accepts at most this many ids in `reconcileIssues`. */
+const RECONCILE_MAX = 50;
 
 type Rec = Record<string, any>;
 
@@ -36,6 +55,10 @@ export function idempotencyLabel(key: string): string {
 
 export class JiraClient {
   readonly http: AxiosInstance;
+  /** Ids of the issues this client created, newest last (sent as reconcileIssues). */
+  private readonly created: number[] = [];
+  /** createmeta fields per `<project>:<issue type>`. */
+  private readonly screens = new Map<string, Rec[]>();
 
   constructor(readonly config: JiraConfig) {
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -82,6 +105,7 @@ export class JiraClient {
     const limit = opts.limit ?? 1000;
     do {
       const body: Rec = { jql, maxResults: Math.min(opts.pageSize ?? 100, limit - out.length), fields: opts.fields ?? ['summary', 'issuetype', 'project', 'labels', 'status'] };
+      if (this.created.length) body.reconcileIssues = [...this.created];
       if (nextPageToken) body.nextPageToken = nextPageToken;
       const page = await this.request<Rec>('POST', '/search/jql', { data: body });
       out.push(...(page.issues ?? []));
@@ -124,15 +148,58 @@ export class JiraClient {
     return body;
   }
 
+  /**
+   * The active Atlassian account of a person, found by email through user search (which matches display names and
+   * email addresses). Where the site's privacy settings hide email addresses, a single active human account found
+   * for the email is taken; none, or several, fails naming the person and the site.
+   */
+  async accountIdByEmail(email: string, name?: string): Promise<string> {
+    const who = name ? `${name} <${email}>` : email;
+    const users = await this.request<Rec[]>('GET', '/user/search', { params: { query: email, maxResults: 20 } });
+    const people = (Array.isArray(users) ? users : []).filter((u) => u.active !== false && (u.accountType ?? 'atlassian') === 'atlassian');
+    const exact = people.filter((u) => typeof u.emailAddress === 'string' && u.emailAddress.toLowerCase() === email.toLowerCase());
+    const hidden = people.filter((u) => u.emailAddress === undefined);
+    const found = exact.length === 1 ? exact[0] : exact.length === 0 && hidden.length === 1 ? hidden[0] : undefined;
+    if (found?.accountId) return String(found.accountId);
+    const why = exact.length + hidden.length > 1 ? `${exact.length + hidden.length} accounts match` : 'no active Atlassian account has this email';
+    throw new ValidationError(`Jira project lead ${who} cannot be resolved on ${this.config.baseUrl}: ${why}. Invite the person to Jira (with access to the product) or map their account id in the process-step's people directory, then replay.`, [{ path: '/lead/email', message: why }]);
+  }
+
+  /** The project whose description names `ref` (found by name through project search), if any. */
+  async projectByRef(ref: string, name: string): Promise<Rec | undefined> {
+    const page = await this.request<Rec>('GET', '/project/search', { params: { query: name.slice(0, 40), expand: 'description', maxResults: 50 } });
+    return ((page.values ?? []) as Rec[]).find((p) => typeof p.description === 'string' && p.description.includes(ref));
+  }
+
+  /** `key`, or the first variant of it no project on the site uses (a letter appended or, at 10, the last one replaced). */
+  async uniqueKey(key: string): Promise<string> {
+    const pattern = new RegExp(this.config.keyPattern || DEFAULT_KEY_PATTERN);
+    const variants = [key, ...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('').map((c) => (key.length < 10 ? key + c : key.slice(0, 9) + c))].filter((k) => pattern.test(k));
+    for (const candidate of variants) if (!(await this.getProject(candidate))) return candidate;
+    throw new ValidationError(`no free Jira project key for ${key} on ${this.config.baseUrl} (pattern ${pattern.source})`, [{ path: '/key', message: 'every variant is taken' }]);
+  }
+
   async createProject(req: Rec): Promise<Rec> {
     const problems: { path: string; message: string }[] = [];
-    if (typeof req.key !== 'string' || !/^[A-Z][A-Z0-9]{1,9}$/.test(req.key)) problems.push({ path: '/key', message: 'an uppercase letter then 1-9 uppercase letters or digits' });
+    const pattern = new RegExp(this.config.keyPattern || DEFAULT_KEY_PATTERN);
+    if (typeof req.key !== 'string' || !pattern.test(req.key)) problems.push({ path: '/key', message: `must match the site's project key pattern ${pattern.source}` });
     if (typeof req.name !== 'string' || !req.name.trim()) problems.push({ path: '/name', message: 'required' });
-    if (!req.leadAccountId) problems.push({ path: '/leadAccountId', message: 'required (the project lead Atlassian account id)' });
+    const leadEmail = typeof req.lead?.email === 'string' && req.lead.email.trim() ? req.lead.email.trim() : undefined;
+    if (!req.leadAccountId && !leadEmail) problems.push({ path: '/leadAccountId', message: 'required: the project lead\'s Atlassian account id, or lead.email to find it' });
+    if (typeof req.ref === 'string' && req.ref && (typeof req.description !== 'string' || !req.description.includes(req.ref))) problems.push({ path: '/description', message: 'must name the ref, which identifies the project on a retry' });
     if (problems.length) throw new ValidationError('invalid Jira project request', problems);
-    const existing = await this.getProject(req.key);
-    if (existing) return { id: Number(existing.id), key: existing.key, self: existing.self, existed: true };
-    const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody(req) });
+    const { lead, ref, ...details } = req;
+    let key = req.key as string;
+    if (typeof ref === 'string' && ref) {
+      const mine = await this.projectByRef(ref, String(req.name));
+      if (mine) return { id: Number(mine.id), key: mine.key, self: mine.self, existed: true };
+      key = await this.uniqueKey(key);
+    } else {
+      const existing = await this.getProject(key);
+      if (existing) return { id: Number(existing.id), key: existing.key, self: existing.self, existed: true };
+    }
+    const leadAccountId = req.leadAccountId ?? (await this.accountIdByEmail(leadEmail!, typeof lead?.name === 'string' ? lead.name : undefined));
+    const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody({ ...details, key, leadAccountId }) });
     return { ...created, existed: false };
   }
 
@@ -152,17 +219,48 @@ export class JiraClient {
     return { fields };
   }
 
+  /** The create screen (createmeta fields) of an issue type in a project; undefined when Jira does not show one. */
+  async createScreen(projectKey: string, issueTypeName: string): Promise<Rec[] | undefined> {
+    const cacheKey = `${projectKey}:${issueTypeName.toLowerCase()}`;
+    if (this.screens.has(cacheKey)) return this.screens.get(cacheKey);
+    const project = await this.getProject(projectKey);
+    const type = (project?.issueTypes as Rec[] | undefined)?.find((t) => String(t.name).toLowerCase() === issueTypeName.toLowerCase());
+    if (!type) return undefined;
+    const meta = await this.request<Rec>('GET', `/issue/createmeta/${encodeURIComponent(projectKey)}/issuetypes/${encodeURIComponent(String(type.id))}`, { params: { maxResults: 200 } });
+    const fields = (meta.fields ?? meta.results ?? []) as Rec[];
+    this.screens.set(cacheKey, fields);
+    return fields;
+  }
+
+  /** The Epic Name field of a project's Epic create screen: the configured id, or the Epic Name field createmeta lists. */
+  async epicNameField(projectKey: string): Promise<string | undefined> {
+    const screen = await this.createScreen(projectKey, 'Epic');
+    if (!screen) return this.config.epicNameField;
+    const found = screen.find((f) => (this.config.epicNameField ? f.fieldId === this.config.epicNameField : f.schema?.custom === 'com.pyxis.greenhopper.jira:gh-epic-label' || f.name === 'Epic Name'));
+    return found?.fieldId;
+  }
+
   async createIssue(req: Rec, ctx: ExecutionContext): Promise<Rec> {
     const problems: { path: string; message: string }[] = [];
     if (!req.projectKey) problems.push({ path: '/projectKey', message: 'required' });
     if (typeof req.summary !== 'string' || !req.summary.trim()) problems.push({ path: '/summary', message: 'required' });
-    const body = JiraClient.issueBody(req, [idempotencyLabel(ctx.idempotencyKey)]);
+    if (!problems.length && String(req.issueType ?? '').toLowerCase() === 'epic') {
+      const field = await this.epicNameField(String(req.projectKey));
+      if (field && req.fields?.[field] === undefined) req = { ...req, fields: { ...(req.fields ?? {}), [field]: String(req.epicName ?? req.summary).slice(0, 255) } };
+    }
+    const { epicName: _epicName, ...issue } = req;
+    const body = JiraClient.issueBody(issue, [idempotencyLabel(ctx.idempotencyKey)]);
     if (body.fields.description) for (const p of validateAdf(body.fields.description, '/description')) problems.push(p);
     if (problems.length) throw new ValidationError('invalid Jira issue request', problems);
     const label = idempotencyLabel(ctx.idempotencyKey);
     const found = await this.search(`project = "${req.projectKey}" AND labels = "${label}"`, { limit: 1 });
     if (found[0]) return { id: found[0].id, key: found[0].key, self: found[0].self, existed: true };
     const created = await this.request<Rec>('POST', '/issue', { data: body });
+    const id = Number(created.id);
+    if (Number.isInteger(id)) {
+      this.created.push(id);
+      if (this.created.length > RECONCILE_MAX) this.created.splice(0, this.created.length - RECONCILE_MAX);
+    }
     return { ...created, existed: false };
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Kantata OX API v1 client (axios, no Node-RED): OAuth 2.0 bearer auth with a cached token, the
+ * Kantata OX API v1 client (axios, no Node-RED): bearer auth with the application's token, or an OAuth 2.0 user token
+ * (authorization-code flow, kept fresh with its refresh token at the app host's token endpoint), the
  * `{ count, meta, results, <plural>: {id: rec} }` envelope, paging, error mapping through `classify`,
  * the approved-uninvoiced poller with a durable cursor, and the `ConnectionExecutor` for writes.
  *
@@ -16,9 +17,56 @@ import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, FabricError, PermanentError, TransientError, ValidationError } from '../../delivery/errors';
 
+/**
+ * How the connector authenticates, the two ways Kantata documents for a backend connector:
+ * - `token`: the application's token, generated on the application's page (app.mavenlink.com/oauth/applications);
+ * - `authorization-code`: a user token from the OAuth 2.0 authorization-code flow; the refresh token obtained once
+ *   (docs/connectors/kantata.md) is exchanged for access tokens at the app host's token endpoint
+ *   (`https://app.mavenlink.com/oauth/token`, derived from an `api.` base URL; set `tokenUrl` otherwise).
+ */
 export type KantataAuth =
   | { type: 'token'; accessToken: string }
-  | { type: 'oauth'; clientId: string; clientSecret: string; tokenUrl?: string; refreshToken?: string };
+  | { type: 'authorization-code'; clientId: string; clientSecret: string; refreshToken: string; tokenUrl?: string };
+
+/** The app host's token endpoint for an API base URL (`https://api.mavenlink.com` -> `https://app.mavenlink.com/oauth/token`). */
+export function kantataTokenUrl(baseUrl: string): string | undefined {
+  try {
+    const u = new URL(baseUrl);
+    if (!/^api\./i.test(u.hostname)) return undefined;
+    return `${u.protocol}//${u.hostname.replace(/^api\./i, 'app.')}${u.port ? `:${u.port}` : ''}/oauth/token`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the token endpoint answered; `refreshToken` replaces the one used (Kantata may rotate it). */
+export interface KantataTokens {
+  accessToken: string;
+  refreshToken?: string;
+  expiresIn?: number;
+}
+
+/** One token request (authorization_code or refresh_token) at the app host; errors classified. */
+export async function requestKantataToken(tokenUrl: string, form: Record<string, string>, timeoutMs = 30000): Promise<KantataTokens> {
+  try {
+    const res = await axios.post(tokenUrl, new URLSearchParams(form).toString(), { headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, timeout: timeoutMs });
+    const body = res.data as { access_token?: string; refresh_token?: string; expires_in?: number };
+    if (!body.access_token) throw new PermanentError('Kantata token endpoint answered without access_token', { errorClass: 'auth', status: res.status });
+    return { accessToken: body.access_token, refreshToken: body.refresh_token, expiresIn: body.expires_in };
+  } catch (err) {
+    const e = kantataError(err);
+    // invalid_grant / invalid_client from the token endpoint: a person must authorize again, retrying cannot help
+    throw e.status === 400 || e.status === 401 ? new PermanentError(e.message, { errorClass: 'auth', status: e.status, response: e.response, cause: err }) : e;
+  }
+}
+
+/**
+ * Exchanges an authorization code (from `/oauth/authorize` on the app host, sent to the registered callback URL) for
+ * the first access + refresh token: done once when a firm connects, the refresh token goes into the config node.
+ */
+export function exchangeKantataCode(opts: { tokenUrl: string; clientId: string; clientSecret: string; code: string; redirectUri: string; timeoutMs?: number }): Promise<KantataTokens> {
+  return requestKantataToken(opts.tokenUrl, { grant_type: 'authorization_code', client_id: opts.clientId, client_secret: opts.clientSecret, code: opts.code, redirect_uri: opts.redirectUri }, opts.timeoutMs);
+}
 
 export interface KantataConfig {
   /** e.g. `https://api.mavenlink.com` or the sandbox `http://127.0.0.1:1881/kantata`; `/api/v1` is appended. */
@@ -76,6 +124,8 @@ export class KantataClient {
   readonly http: AxiosInstance;
   private token?: { value: string; expiresAt: number };
   private tokenPromise?: Promise<string>;
+  /** The refresh token to use next (the configured one until the endpoint rotates it). */
+  private refreshToken?: string;
   readonly serviceName: string;
 
   constructor(readonly config: KantataConfig) {
@@ -83,25 +133,22 @@ export class KantataClient {
     this.serviceName = config.serviceName ?? 'PSFabric';
   }
 
-  /** Bearer token: the configured one, or a cached OAuth token refreshed a minute before it expires. */
+  /** Bearer token: the application's token, or a cached user token refreshed a minute before it expires. */
   async accessToken(force = false): Promise<string> {
     const auth = this.config.auth;
     if (auth.type === 'token') return auth.accessToken;
     if (!force && this.token && this.token.expiresAt - 60 * SECOND > Date.now()) return this.token.value;
     if (!this.tokenPromise) {
       this.tokenPromise = (async () => {
-        const url = auth.tokenUrl ?? this.config.baseUrl.replace(/\/$/, '') + '/oauth/token';
-        const form = new URLSearchParams(auth.refreshToken
-          ? { grant_type: 'refresh_token', refresh_token: auth.refreshToken, client_id: auth.clientId, client_secret: auth.clientSecret }
-          : { grant_type: 'client_credentials', client_id: auth.clientId, client_secret: auth.clientSecret });
+        const url = auth.tokenUrl || kantataTokenUrl(this.config.baseUrl);
+        if (!url) throw new PermanentError(`Kantata: no token URL for ${this.config.baseUrl}: set the config node's token URL (the app host's /oauth/token)`, { errorClass: 'auth' });
+        const refreshToken = this.refreshToken ?? auth.refreshToken;
+        if (!refreshToken) throw new PermanentError('Kantata: the authorization-code login needs a refresh token (docs/connectors/kantata.md: authorize once, store the refresh token)', { errorClass: 'auth' });
         try {
-          const res = await axios.post(url, form.toString(), { headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, timeout: this.config.timeoutMs ?? 30000 });
-          const body = res.data as { access_token?: string; expires_in?: number };
-          if (!body.access_token) throw new PermanentError('Kantata token endpoint answered without access_token', { errorClass: 'auth', status: res.status });
-          this.token = { value: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3600) * SECOND };
-          return body.access_token;
-        } catch (err) {
-          throw kantataError(err);
+          const t = await requestKantataToken(url, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: auth.clientId, client_secret: auth.clientSecret }, this.config.timeoutMs);
+          if (t.refreshToken) this.refreshToken = t.refreshToken;
+          this.token = { value: t.accessToken, expiresAt: Date.now() + (t.expiresIn ?? 3600) * SECOND };
+          return t.accessToken;
         } finally {
           this.tokenPromise = undefined;
         }
@@ -121,7 +168,7 @@ export class KantataClient {
       return await send(token);
     } catch (err) {
       const status = (err as { response?: { status?: number } }).response?.status;
-      if (status === 401 && this.config.auth.type === 'oauth') {
+      if (status === 401 && this.config.auth.type === 'authorization-code') {
         this.token = undefined;
         try {
           return await send(await this.accessToken(true));

@@ -173,7 +173,9 @@ export class NetSuiteClient {
         method,
         url,
         data: opts.data,
-        headers: { Accept: 'application/json', ...(opts.data !== undefined ? { 'Content-Type': 'application/json' } : {}), ...(opts.headers ?? {}), Authorization: await this.authHeader(method, url) },
+        // an unknown field fails loudly (NetSuite's default, Warning, drops it silently: an invoice line would lose the
+        // custom field that links it to the time it bills)
+        headers: { Accept: 'application/json', ...(opts.data !== undefined ? { 'Content-Type': 'application/json', 'X-NetSuite-PropertyNameValidation': 'Error' } : {}), ...(opts.headers ?? {}), Authorization: await this.authHeader(method, url) },
         validateStatus: (s) => (s >= 200 && s < 300) || (opts.acceptStatus ?? []).includes(s),
       });
     // NetSuite refuses a throttled request (429) before running it, so sending it again is safe even for a create.

@@ -66,6 +66,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
       taxItems: opts.tables?.taxItems,
       serviceItems: opts.tables?.serviceItems ?? {},
       terms: opts.tables?.terms,
+      jobBillingTypes: opts.tables?.jobBillingTypes,
     };
     this.currenciesLoaded = Object.keys(this.tables.currencies).length > 0;
   }
@@ -172,9 +173,10 @@ export class NetSuiteConnector implements ConnectionExecutor {
   }
 
   /** Change orders: the billing schedule (and any other job fields) of an existing project. */
-  async updateProject(req: { projectExternalId?: string; billingSchedule?: CanonicalBillingSchedule; fields?: Record<string, unknown> }): Promise<{ id: string; externalId: string }> {
+  async updateProject(req: { projectExternalId?: string; billingSchedule?: CanonicalBillingSchedule; endDate?: string; fields?: Record<string, unknown> }): Promise<{ id: string; externalId: string }> {
     const id = await this.requireId('job', req.projectExternalId, '/projectExternalId', 'updateProject');
-    const body = { ...(req.billingSchedule ? billingScheduleToJob(req.billingSchedule) : {}), ...(req.fields ?? {}) };
+    // the canonical end date is the job's projected end date, as createProject sets it
+    const body = { ...(req.billingSchedule ? billingScheduleToJob(req.billingSchedule, this.tables) : {}), ...(req.endDate ? { projectedEndDate: req.endDate } : {}), ...(req.fields ?? {}) };
     if (Object.keys(body).length === 0) throw new ValidationError('updateProject needs billingSchedule or fields', [{ path: '/billingSchedule', message: 'required' }]);
     await this.client.update('job', id, body);
     return { id, externalId: req.projectExternalId! };

@@ -112,6 +112,8 @@ export interface NetSuiteMappingTables {
   serviceItems: Record<string, string>;
   /** terms days -> NetSuite terms internal id (optional). */
   terms?: Record<string, string>;
+  /** canonical billing type -> job billing type (TM, FBM, FBI, CB); default DEFAULT_JOB_BILLING_TYPES. */
+  jobBillingTypes?: Record<string, string>;
 }
 
 /** Transaction-line custom column that names the canonical records a line bills (comma-separated). */
@@ -189,20 +191,31 @@ export function projectToJob(project: CanonicalProject, t: NetSuiteMappingTables
       startDate: project.startDate,
       ...(project.endDate ? { projectedEndDate: project.endDate } : {}),
       ...(refs.managerId ? { projectManager: { id: refs.managerId } } : {}),
-      jobBillingType: project.billingType === 'fixed-fee' ? 'FF' : project.billingType === 'retainer' ? 'CB' : 'TM',
+      jobBillingType: jobBillingTypeFor(project.billingType, t),
       ...(project.budget ? { custentity_psf_budget_amount: project.budget.amount.amount, ...(project.budget.hours !== undefined ? { estimatedLaborHours: project.budget.hours } : {}) } : {}),
     },
   };
 }
 
+/**
+ * NetSuite's job billing type for a canonical billing type: time and materials `TM`, fixed fee billed by milestones
+ * `FBM` (Fixed Bid, Milestone), a retainer billed per interval `FBI` (Fixed Bid, Interval); `CB` (Charge-Based) where
+ * the account bills from charges. The table's `jobBillingTypes` overrides each.
+ */
+export const DEFAULT_JOB_BILLING_TYPES: Record<string, string> = { 'time-and-materials': 'TM', 'fixed-fee': 'FBM', retainer: 'FBI' };
+
+export function jobBillingTypeFor(billingType: string, t?: Pick<NetSuiteMappingTables, 'jobBillingTypes'>): string {
+  return t?.jobBillingTypes?.[billingType] ?? DEFAULT_JOB_BILLING_TYPES[billingType] ?? 'TM';
+}
+
 /** Billing schedule of a contract -> the job fields that carry it. */
-export function billingScheduleToJob(schedule: CanonicalBillingSchedule): Record<string, unknown> {
+export function billingScheduleToJob(schedule: CanonicalBillingSchedule, t?: Pick<NetSuiteMappingTables, 'jobBillingTypes'>): Record<string, unknown> {
   const fields: Record<string, unknown> = { [BILLING_SCHEDULE_FIELD]: JSON.stringify(schedule) };
   if (schedule.type === 'time-and-materials') {
-    fields.jobBillingType = 'TM';
+    fields.jobBillingType = jobBillingTypeFor('time-and-materials', t);
     if (schedule.cap) fields.custentity_psf_billing_cap = schedule.cap.amount;
-  } else if (schedule.type === 'milestones') fields.jobBillingType = 'FF';
-  else fields.jobBillingType = 'CB';
+  } else if (schedule.type === 'milestones') fields.jobBillingType = jobBillingTypeFor('fixed-fee', t);
+  else fields.jobBillingType = jobBillingTypeFor('retainer', t);
   return fields;
 }
 

@@ -9,7 +9,7 @@
  * A composite whose subrequests failed is an error: transient when a subrequest got 5xx/429, otherwise
  * permanent with the whole composite response kept for the exception queue.
  */
-import { classify, FabricError, PermanentError, TransientError, ValidationError } from '../../delivery/errors';
+import { classify, FabricError, isTransientStatus, isVendorLimit, PermanentError, TransientError, ValidationError } from '../../delivery/errors';
 import type { ConnectionExecutor, ExecutionContext, RequestGate } from '../../delivery/types';
 import type { Json } from '../../store/store';
 import type { CompositeRequest, SalesforceClient } from './client';
@@ -58,7 +58,7 @@ export class SalesforceExecutor implements ConnectionExecutor {
           if (failed.length === 0) return res as unknown as Json;
           const real = failed.filter((r) => !JSON.stringify(r.body).includes('PROCESSING_HALTED'));
           const worst = (real.length ? real : failed)[0];
-          const transient = failed.some((r) => r.httpStatusCode >= 500 || r.httpStatusCode === 429);
+          const transient = failed.some((r) => isTransientStatus(r.httpStatusCode) || isVendorLimit(r.httpStatusCode, r.body));
           const message = `Salesforce composite: subrequest ${worst.referenceId} failed with HTTP ${worst.httpStatusCode}: ${summarise(worst.body)}`;
           if (transient) throw new TransientError(message, { status: worst.httpStatusCode, response: res as unknown as Json });
           throw new PermanentError(message, { errorClass: worst.httpStatusCode === 404 ? 'not-found' : worst.httpStatusCode === 401 || worst.httpStatusCode === 403 ? 'auth' : 'validation', status: worst.httpStatusCode, response: res as unknown as Json });

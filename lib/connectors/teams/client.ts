@@ -1,11 +1,12 @@
 /**
- * Microsoft Teams incoming-webhook client (axios, no Node-RED) and the card builder.
- * The webhook URL is the credential (it embeds the secret): keep it in Node-RED credentials only.
+ * Microsoft Teams Workflows webhook client (axios, no Node-RED) and the Adaptive Card builder.
+ * Office 365 connectors (incoming webhooks, MessageCard) are retired in Teams: a channel takes posts through a
+ * Workflows (Power Automate) flow, "When a Teams webhook request is received", which posts Adaptive Cards only.
+ * The flow's URL is the credential (its `sig` is the secret): keep it in Node-RED credentials only.
  *
- * Write (operation for `ConnectionHandle.submit`): `postCard` {card} where card is a full webhook
- * payload (Adaptive Card message or MessageCard), or {title, text, facts?, link?, style?} to build one.
- * Teams answers 200 with body `1` (classic connector webhooks) or 202 (Workflows webhooks); anything
- * else, including a 200 whose body is an error text, is thrown for `classify`.
+ * Write (operation for `ConnectionHandle.submit`): `postCard` {card} where card is a message with an Adaptive Card
+ * attachment, or {title, text, facts?, link?, style?} to build one. The flow answers 202 (queued); anything not 2xx is
+ * thrown for `classify`. A retired connector URL or a MessageCard is refused before anything is sent.
  */
 import axios from 'axios';
 import type { Json } from '../../store/store';
@@ -42,25 +43,41 @@ function colorFor(style: string): string {
   return ({ good: 'Good', attention: 'Attention', warning: 'Warning', accent: 'Accent' } as Record<string, string>)[style] ?? 'Default';
 }
 
-/** A legacy Office 365 connector MessageCard. */
-export function messageCard(spec: NotificationSpec): Rec {
-  const facts = Array.isArray(spec.facts) ? spec.facts.map((f) => ({ name: f.title, value: f.value })) : Object.entries(spec.facts ?? {}).filter(([, v]) => v !== undefined && v !== null).map(([name, value]) => ({ name, value: String(value) }));
-  const card: Rec = { '@type': 'MessageCard', '@context': 'https://schema.org/extensions', summary: spec.title, title: spec.title, text: spec.text ?? spec.title };
-  if (facts.length) card.sections = [{ facts }];
-  if (spec.link) card.potentialAction = [{ '@type': 'OpenUri', name: spec.link.title ?? 'Open', targets: [{ os: 'default', uri: spec.link.url }] }];
-  return card;
+const MESSAGECARD_RETIRED = 'MessageCard belongs to the retired Office 365 connectors: Workflows webhooks post Adaptive Cards only (send {title, text, facts, link, style} or a message with an Adaptive Card attachment)';
+
+/** A message with an Adaptive Card the Workflows flow posts, or throws ValidationError with what is wrong. */
+export function toWebhookPayload(request: Rec): Rec {
+  const given = request.card && typeof request.card === 'object' ? (request.card as Rec) : request.type === 'message' || request['@type'] === 'MessageCard' ? request : undefined;
+  if (given) {
+    if (given['@type'] === 'MessageCard' || given.type === 'MessageCard') throw new ValidationError(MESSAGECARD_RETIRED, [{ path: '/card/@type', message: 'MessageCard is not supported' }]);
+    return given;
+  }
+  if (typeof request.title !== 'string' || !request.title.trim()) throw new ValidationError('a Teams notification needs a title (or a full card in request.card)', [{ path: '/title', message: 'required' }]);
+  return adaptiveCardMessage(request as NotificationSpec);
 }
 
-/** A payload Teams accepts, or throws ValidationError with what is wrong. */
-export function toWebhookPayload(request: Rec, format: 'adaptive' | 'messagecard' = 'adaptive'): Rec {
-  if (request.card && typeof request.card === 'object') return request.card;
-  if (request.type === 'message' || request['@type'] === 'MessageCard') return request;
-  if (typeof request.title !== 'string' || !request.title.trim()) throw new ValidationError('a Teams notification needs a title (or a full card in request.card)', [{ path: '/title', message: 'required' }]);
-  return format === 'messagecard' ? messageCard(request as NotificationSpec) : adaptiveCardMessage(request as NotificationSpec);
+/**
+ * Why a URL cannot take posts: an Office 365 connector URL (`*.webhook.office.com/webhookb2/...`,
+ * `outlook.office.com/webhook/...`, `/IncomingWebhook/`), retired by Microsoft; undefined for a Workflows URL.
+ */
+export function retiredWebhookProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'the webhook URL is not a URL';
+  }
+  if (/(^|\.)webhook\.office\.com$/i.test(u.hostname) || /^outlook\.office(365)?\.com$/i.test(u.hostname) || /\/(webhookb2|IncomingWebhook)\//i.test(u.pathname) || /^\/(teams\/)?webhook\//.test(u.pathname)) {
+    return 'this is an Office 365 connector (incoming webhook) URL, which Microsoft has retired in Teams: create a Workflows webhook for the channel ("When a Teams webhook request is received") and use its URL';
+  }
+  return undefined;
 }
 
 export class TeamsWebhookClient {
-  constructor(readonly webhookUrl: string, readonly opts: { timeoutMs?: number; format?: 'adaptive' | 'messagecard' } = {}) {}
+  constructor(readonly webhookUrl: string, readonly opts: { timeoutMs?: number } = {}) {
+    const retired = retiredWebhookProblem(webhookUrl);
+    if (retired) throw new ValidationError(`Teams: ${retired}`, [{ path: '/webhookUrl', message: retired }]);
+  }
 
   async post(payload: Rec): Promise<{ status: number; body: string }> {
     let res;
@@ -69,20 +86,14 @@ export class TeamsWebhookClient {
     } catch (err) {
       throw classify(err);
     }
-    const body = String(res.data ?? '').trim();
-    // Classic connector webhooks may answer 200 with an error text instead of `1` (e.g. a throttled or failed post).
-    if (res.status === 200 && body !== '1' && body !== '') {
-      const throttled = /429|throttl/i.test(body);
-      throw classify({ message: body, response: { status: throttled ? 429 : 400, data: body, headers: {} } });
-    }
-    return { status: res.status, body };
+    return { status: res.status, body: String(res.data ?? '').trim() };
   }
 
   executor(): ConnectionExecutor {
     return {
       execute: async (operation: string, request: Json, _ctx: ExecutionContext): Promise<Json> => {
         if (operation !== 'postCard') throw new PermanentError(`unknown Teams operation "${operation}" (expected postCard)`, { errorClass: 'validation' });
-        const payload = toWebhookPayload((request ?? {}) as Rec, this.opts.format);
+        const payload = toWebhookPayload((request ?? {}) as Rec);
         const r = await this.post(payload);
         return { status: r.status, body: r.body };
       },

@@ -189,7 +189,7 @@ export function planAmendment(a: Amendment, project: ProjectState | undefined, o
   const noSchedule = ERP_WITHOUT_BILLING_SCHEDULE[project.erp];
   const erpWrite: ReadyPlan['erpWrite'] = noSchedule
     ? undefined
-    : { system: project.erp, operation: 'updateProject', idempotencyKey: `${key}:erp`, recordKey: `Project/${project.projectId}`, request: { projectExternalId: project.erpProjectId ?? project.projectId, project: { id: project.projectId }, billingSchedule, fields: endDate ? { endDate } : {} } };
+    : { system: project.erp, operation: 'updateProject', idempotencyKey: `${key}:erp`, recordKey: `Project/${project.projectId}`, request: { projectExternalId: project.erpProjectId ?? project.projectId, project: { id: project.projectId }, billingSchedule, ...(endDate ? { endDate } : {}) } };
   const erpNotUpdated: ReadyPlan['erpNotUpdated'] = noSchedule ? { system: project.erp, billingEntity: project.billingEntity, reason: noSchedule } : undefined;
   const description = a.description ?? a.type;
   const psaWrite: ReadyPlan['psaWrite'] = project.psaWorkspaceId

@@ -11,7 +11,7 @@
  * anything twice, and because validation happens before the first write, nothing is half-created.
  */
 import {
-  DEFAULT_ERP_ROUTING, ProcessStepError, addDays, describeProblems, isBlank, money, routeFor, stableHash,
+  DEFAULT_ERP_ROUTING, ProcessStepError, addDays, describeProblems, isBlank, money, routeFor,
   type ErpRoute, type ErpRoutingTable, type ErpSystem, type FieldProblem,
 } from '../common';
 
@@ -24,6 +24,33 @@ export interface Person {
   id: string;
   name?: string;
   email?: string;
+  /** The person's Atlassian account id, when the firm's directory maps it; otherwise Jira finds the account by email. */
+  jiraAccountId?: string;
+  /** The person's Kantata user id, when the firm's directory maps it. */
+  psaUserId?: string;
+}
+
+/**
+ * The firm's people as the process needs them (a process-step setting): the CRM names the delivery manager by id
+ * and usually by email; the directory adds the name and, where the firm maps them, the Jira / Kantata account ids.
+ */
+export type Directory = Person[];
+
+/** Checks a configured directory: an array of people, each with an id, no two with the same id. */
+export function parseDirectory(value: unknown): Directory {
+  if (value === undefined || value === null || value === '') return [];
+  if (!Array.isArray(value)) throw new Error('the directory must be a JSON array of people ({id, name?, email?, jiraAccountId?, psaUserId?})');
+  const seen = new Set<string>();
+  return value.map((p, i) => {
+    if (!p || typeof p !== 'object' || typeof (p as Person).id !== 'string' || !(p as Person).id.trim()) throw new Error(`directory entry ${i} needs an "id" (the CRM's delivery manager id)`);
+    const person = p as Person;
+    if (seen.has(person.id)) throw new Error(`directory entry ${i}: the id "${person.id}" appears twice`);
+    seen.add(person.id);
+    for (const k of ['name', 'email', 'jiraAccountId', 'psaUserId'] as const) {
+      if (person[k] !== undefined && typeof person[k] !== 'string') throw new Error(`directory entry ${i} ("${person.id}"): ${k} must be a string`);
+    }
+    return { id: person.id, ...(person.name ? { name: person.name } : {}), ...(person.email ? { email: person.email } : {}), ...(person.jiraAccountId ? { jiraAccountId: person.jiraAccountId } : {}), ...(person.psaUserId ? { psaUserId: person.psaUserId } : {}) };
+  });
 }
 export interface Money {
   amount: number;
@@ -185,7 +212,7 @@ export function accountFromSalesforce(a: Rec): DealAccount {
  * Salesforce records (Opportunity with `OpportunityLineItems`, its Account, optionally a Contract) -> the deal.
  * Missing values stay missing (undefined) so validation can name them; nothing is invented.
  */
-export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lineItems?: Rec[]; contract?: Rec; directory?: Person[] }): CloseWonDeal {
+export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lineItems?: Rec[]; contract?: Rec; directory?: Directory }): CloseWonDeal {
   const o = input.opportunity ?? {};
   const a = input.account ?? o.Account ?? {};
   const country = countryCode(a.BillingCountry);
@@ -218,8 +245,9 @@ export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lin
   };
   if (typeof o.Amount === 'number' && currency) opportunity.amount = { amount: o.Amount, currency };
   const dmId = o.Delivery_Manager_Id__c as string | undefined;
-  const known = dmId ? input.directory?.find((p) => p.id === dmId) : undefined;
-  const deliveryManager: Person | undefined = dmId ? { id: dmId, ...(known?.name ? { name: known.name } : {}), ...(o.Delivery_Manager_Email__c || known?.email ? { email: (o.Delivery_Manager_Email__c as string) ?? known?.email } : {}) } : undefined;
+  const dmEmail = (o.Delivery_Manager_Email__c as string | undefined) || undefined;
+  const known = dmId ? input.directory?.find((p) => p.id === dmId) ?? (dmEmail ? input.directory?.find((p) => p.email?.toLowerCase() === dmEmail.toLowerCase()) : undefined) : undefined;
+  const deliveryManager: Person | undefined = dmId ? { ...known, id: dmId, ...(dmEmail ?? known?.email ? { email: dmEmail ?? known?.email } : {}) } : undefined;
   const deal: CloseWonDeal = { opportunity, account, deliveryManager };
   const closed = sfTime(o.LastModifiedDate ?? o.SystemModstamp);
   if (closed !== undefined) deal.closedWonAt = closed;
@@ -240,6 +268,13 @@ export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lin
   return deal;
 }
 
+/** A canonical deal's delivery manager completed from the directory (what the deal names wins). */
+export function withDirectory(deal: CloseWonDeal, directory: Directory): CloseWonDeal {
+  const dm = deal?.deliveryManager;
+  const known = dm?.id ? directory.find((p) => p.id === dm.id) : undefined;
+  return known ? { ...deal, deliveryManager: { ...known, ...dm } } : deal;
+}
+
 // ------------------------------------------------------------------------------------------ validation
 export interface ValidationResult {
   ok: boolean;
@@ -251,7 +286,7 @@ const SF = {
   legalName: 'Account.Name', billingEntity: 'Account.Billing_Entity__c', country: 'Account.BillingCountry', currency: 'Account.CurrencyIsoCode',
   tax: 'Account.Tax_Registration__c', street: 'Account.BillingStreet', city: 'Account.BillingCity', postalCode: 'Account.BillingPostalCode',
   stage: 'Opportunity.StageName', amount: 'Opportunity.Amount', closeDate: 'Opportunity.CloseDate', billingType: 'Opportunity.Billing_Model__c',
-  dm: 'Opportunity.Delivery_Manager_Id__c', lines: 'Opportunity.OpportunityLineItems', workstream: 'OpportunityLineItem.Workstream__c',
+  dm: 'Opportunity.Delivery_Manager_Id__c', dmEmail: 'Opportunity.Delivery_Manager_Email__c', lines: 'Opportunity.OpportunityLineItems', workstream: 'OpportunityLineItem.Workstream__c',
   role: 'OpportunityLineItem.Role__c', hours: 'OpportunityLineItem.Hours__c', rate: 'OpportunityLineItem.Rate__c',
 };
 
@@ -291,6 +326,9 @@ export function validateDeal(deal: CloseWonDeal, routing: ErpRoutingTable = DEFA
   if (isBlank(o.closeDate)) opp('/closeDate', SF.closeDate, 'is missing');
   if (!['time-and-materials', 'fixed-fee', 'retainer'].includes(String(o.billingType))) opp('/billingType', SF.billingType, `must be time-and-materials, fixed-fee or retainer (got ${o.billingType ?? 'nothing'})`);
   if (!deal.deliveryManager || isBlank(deal.deliveryManager.id)) opp('/deliveryManager', SF.dm, 'is missing: the project needs a delivery manager');
+  else if (isBlank(deal.deliveryManager.email) && isBlank(deal.deliveryManager.jiraAccountId)) {
+    opp('/deliveryManager/email', SF.dmEmail, `is missing: the delivery manager ${deal.deliveryManager.id} leads the Jira project, whose account is found by email (or mapped in the directory)`);
+  }
   const lines = o.lines ?? [];
   if (lines.length === 0) opp('/lines', SF.lines, 'no opportunity lines: workstreams and budget come from them');
   lines.forEach((l, i) => {
@@ -350,9 +388,12 @@ export function erpCustomerMapping(account: DealAccount, route: ErpRoute): ErpCu
 // ------------------------------------------------------------------------------------------ plan
 export interface PlanOptions {
   routing?: ErpRoutingTable;
-  /** Jira account id of a person (the Jira project lead); default: the sandbox's convention. */
+  /**
+   * Jira account id of a person (the Jira project lead); default: the person's `jiraAccountId`. Without one the Jira
+   * write names the lead by email and the connector finds the account (user search), or fails naming the person.
+   */
   jiraAccountIdOf?: (person: Person) => string | undefined;
-  /** PSA user id of a person (staffing the delivery manager); undefined leaves the participation out. */
+  /** PSA user id of a person (staffing the delivery manager); default: the person's `psaUserId`; none leaves the participation out. */
   psaUserIdOf?: (person: Person) => string | undefined;
   /** Link to the opportunity in the CRM, for the Teams card. */
   crmUrl?: string;
@@ -396,27 +437,33 @@ export interface QuoteToProjectPlan {
   };
 }
 
-/** The Jira key of the delivery space: up to 5 letters of the customer + 3 from the opportunity (stable). */
 /**
- * A Jira project key per deal: 3 letters of the account (readable) + 7 letters hashed from the opportunity id.
- * Letters only, because Jira Cloud's default key pattern allows no digits. 26^7 (8 billion) hashes: the lookup-
- * then-create in the Jira connector must never find another deal's project (3 base-36 characters collided for
- * ~2.6 % of the deals of a customer with 50 deals).
+ * A readable Jira project key: a 3-letter mnemonic of the account followed by a 2-4 letter mnemonic of the project,
+ * e.g. `GLXEHR` for Globex Health Systems / "Globex - EHR Integration Phase 2".
+ *  - account: the first word of its name (letters only); up to 3 letters as is, longer: its first letter, the first
+ *    consonant after it and its last consonant (Globex -> GLX, Thames -> THS, Acme -> ACM);
+ *  - project: the opportunity name without a leading "<account word> - "; its first all-capital word of 2-4 letters
+ *    (EHR, CRM, QA), otherwise the initials of its first three words (Claims Portal -> CP);
+ * letters only (Jira Cloud's default key pattern has no digits), 10 at most. The key is a proposal: two deals can
+ * share it, so the Jira connector checks it against the site and makes it unique (jira-config key pattern).
  */
-export function jiraKeyFor(accountName: string, opportunityId: string): string {
-  const letters = (accountName.normalize('NFKD').replace(/[^A-Za-z]/g, '').toUpperCase().slice(0, 3) || 'PRJ').padEnd(3, 'X');
-  let n = BigInt('0x' + stableHash([opportunityId], 16));
-  let suffix = '';
-  for (let i = 0; i < 7; i++) {
-    suffix += String.fromCharCode(65 + Number(n % 26n));
-    n /= 26n;
+export function jiraKeyFor(accountName: string, projectName: string): string {
+  const plain = (t: string) => t.normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
+  const letters = (t: string) => plain(t).replace(/[^A-Za-z]/g, '').toUpperCase();
+  const words = plain(accountName).split(/[^A-Za-z]+/).filter(Boolean);
+  const first = letters(words[0] ?? '') || 'PRJ';
+  let account = first;
+  if (first.length > 3) {
+    const consonants = first.slice(1).replace(/[AEIOUY]/g, '');
+    account = consonants.length >= 2 ? first[0] + consonants[0] + consonants[consonants.length - 1] : first.slice(0, 3);
   }
-  return letters + suffix;
-}
-
-/** The sandbox's Jira account ids (sandbox/jira); a real site maps people through the plan option. */
-export function sandboxJiraAccountId(person: Person): string {
-  return `712020:${person.id.toLowerCase()}-0000-4000-8000-nwa`;
+  const name = plain(projectName);
+  const sep = /\s+[-–:]\s+|:\s+/.exec(name);
+  const rest = sep && words[0] && name.slice(0, sep.index).toLowerCase().startsWith(words[0].toLowerCase()) ? name.slice(sep.index + sep[0].length) : name;
+  const projectWords = rest.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  const acronym = projectWords.find((w) => /^[A-Z]{2,4}$/.test(w));
+  const project = acronym ?? (projectWords.slice(0, 3).map((w) => letters(w)[0] ?? '').join('') || 'P');
+  return (account + project).slice(0, 10);
 }
 
 /**
@@ -511,9 +558,10 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
   }));
 
   const account = { ...a, billingEntity: a.billingEntity ?? o.billingEntity, status: 'active' };
-  const jiraKey = jiraKeyFor(a.legalName ?? a.id, o.id);
-  const leadAccountId = (options.jiraAccountIdOf ?? sandboxJiraAccountId)(dm);
-  const psaUserId = options.psaUserIdOf?.(dm);
+  const jiraKey = jiraKeyFor(a.legalName ?? a.id, String(o.name ?? ''));
+  const leadAccountId = (options.jiraAccountIdOf ?? ((p: Person) => p.jiraAccountId))(dm);
+  const lead = leadAccountId ? { leadAccountId } : { lead: { email: dm.email, ...(dm.name ? { name: dm.name } : {}) } };
+  const psaUserId = (options.psaUserIdOf ?? ((p: Person) => p.psaUserId))(dm);
   const kantataStories = workstreams.map((w) => {
     const ws = byWorkstream.get(w.name)!;
     return { title: w.name, story_type: 'task', billable: true, time_estimate_in_minutes: Math.round(ws.hours * 60), budget_estimate_in_cents: Math.round(ws.amount * 100), description: `Roles: ${[...ws.roles].join(', ')}` };
@@ -590,7 +638,7 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
       jiraProject: {
         step: 'jira-project', system: 'jira', operation: 'createProject',
         idempotencyKey: `${base}:jira-project`, recordKey: `Project/${projectId}`,
-        request: { key: jiraKey, name: `${project.name}`.slice(0, 80), leadAccountId, description: `Delivery space for ${project.name} (${projectId})` },
+        request: { key: jiraKey, ref: projectId, name: `${project.name}`.slice(0, 80), ...lead, description: `Delivery space for ${project.name} (${projectId})` },
       },
       jiraEpic: {
         step: 'jira-epic', system: 'jira', operation: 'createEpic',

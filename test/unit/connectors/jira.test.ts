@@ -5,7 +5,7 @@ import axios from 'axios';
 import Ajv, { ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { startSandboxes, RunningSandboxes } from '../../../sandbox/server';
-import { jiraSandbox, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_OAUTH_TOKEN, JIRA_ACCOUNT_ID } from '../../../sandbox/jira';
+import { jiraSandbox, jiraControl, EPIC_NAME_FIELD, JIRA_EMAIL, JIRA_API_TOKEN, JIRA_OAUTH_TOKEN, JIRA_ACCOUNT_ID } from '../../../sandbox/jira';
 import { JiraClient } from '../../../lib/connectors/jira/client';
 import { adf, textToAdf, validateAdf } from '../../../lib/connectors/jira/adf';
 import { FabricError, TransientError } from '../../../lib/delivery/errors';
@@ -92,6 +92,81 @@ describe('Jira connector against the Jira sandbox', function () {
     assert.deepEqual(found.map((i) => i.key), [story.key]);
   });
 
+  it('finds the project lead by email through user search; a lead Jira does not know fails naming the person and the site, creating nothing', async () => {
+    const p = (await client.execute('createProject', { key: 'LEADOK', name: 'Lead by email', lead: { email: 'Maya.Patel@northwind-advisory.example', name: 'Maya Patel' } }, ctx('lead-ok'))) as any;
+    assert.equal(p.existed, false);
+    const search = sb.sandboxes.jira.requests().find((r) => r.method === 'GET' && r.path.includes('/rest/api/3/user/search'));
+    assert.ok(search, 'the lead was looked up');
+    const post = sb.sandboxes.jira.requests().find((r) => r.method === 'POST' && r.path.endsWith('/rest/api/3/project'))!;
+    const users = (await axios.get(`${base}/rest/api/3/user/search`, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, params: { query: 'maya.patel@northwind-advisory.example' } })).data;
+    assert.equal(users.length, 1);
+    assert.equal((post.body as any).leadAccountId, users[0].accountId, 'the account Jira has, not an id made up from the person');
+    assert.equal((post.body as any).lead, undefined, 'only CreateProjectDetails fields are sent');
+    await assert.rejects(client.execute('createProject', { key: 'LEADNO', name: 'Unknown lead', lead: { email: 'nobody@elsewhere.example', name: 'Nora Body' } }, ctx('lead-no')), (e: FabricError) => e.errorClass === 'validation' && e.retry === 'permanent' && /Nora Body <nobody@elsewhere\.example>/.test(e.message) && e.message.includes(base));
+    assert.equal(await client.getProject('LEADNO'), undefined);
+    // the sandbox refuses an account id that does not exist, as Jira does
+    await assert.rejects(client.execute('createProject', { key: 'LEADID', name: 'Invented lead', leadAccountId: '712020:con-001-0000-4000-8000-invented' }, ctx('lead-id')), (e: FabricError) => e.status === 400 && /project lead/i.test(e.message));
+    // user search needs a query, as on Jira
+    const bad = await axios.get(`${base}/rest/api/3/user/search`, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
+    assert.equal(bad.status, 400);
+  });
+
+  it('sets Epic Name where the project requires it (company-managed, found through createmeta); a team-managed project gets none', async () => {
+    await client.execute('createProject', { key: 'CLASSIC', name: 'Company-managed', leadAccountId: JIRA_ACCOUNT_ID }, ctx('classic'));
+    // what the connector used to send: no Epic Name -> refused as Jira does
+    const raw = await axios.post(`${base}/rest/api/3/issue`, JiraClient.issueBody({ projectKey: 'CLASSIC', issueType: 'Epic', summary: 'No name' }), { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
+    assert.equal(raw.status, 400);
+    assert.match(raw.data.errors[EPIC_NAME_FIELD], /Epic Name is required/);
+    const epic = (await client.execute('createEpic', { projectKey: 'CLASSIC', summary: 'Globex - EHR Integration Phase 2' }, ctx('epic-classic'))) as any;
+    assert.equal((await client.getIssue(epic.key))!.fields[EPIC_NAME_FIELD], 'Globex - EHR Integration Phase 2');
+    assert.ok(sb.sandboxes.jira.requests().some((r) => r.path.includes('/rest/api/3/issue/createmeta/CLASSIC/issuetypes/')), 'the field was found through createmeta');
+    await client.execute('createProject', { key: 'TEAM', name: 'Team-managed', leadAccountId: JIRA_ACCOUNT_ID, projectTemplateKey: 'com.pyxis.greenhopper.jira:gh-simplified-agility-kanban' }, ctx('team'));
+    const teamEpic = (await client.execute('createEpic', { projectKey: 'TEAM', summary: 'No Epic Name here' }, ctx('epic-team'))) as any;
+    assert.equal((await client.getIssue(teamEpic.key))!.fields[EPIC_NAME_FIELD], undefined);
+    // a field not on the create screen is refused, as Jira does
+    await assert.rejects(client.execute('createIssue', { projectKey: 'TEAM', issueType: 'Task', summary: 'x', fields: { customfield_99999: 'y' } }, ctx('bad-field')), (e: FabricError) => e.errorClass === 'validation' && /cannot be set/.test(e.message));
+  });
+
+  it('search is eventually consistent unless reconciled: the duplicate check passes the ids the connector created as reconcileIssues', async () => {
+    await client.execute('createProject', { key: 'RECON', name: 'Reconcile', leadAccountId: JIRA_ACCOUNT_ID }, ctx('recon'));
+    jiraControl(sb.sandboxes.jira).settings.searchLagMs = 60_000;
+    try {
+      const first = (await client.execute('createEpic', { projectKey: 'RECON', summary: 'Epic once' }, ctx('epic-once'))) as any;
+      // a client that does not know the id (what a search without reconcileIssues sees): not found yet
+      const other = new JiraClient({ baseUrl: base, auth: { type: 'basic', email: JIRA_EMAIL, apiToken: JIRA_API_TOKEN } });
+      assert.deepEqual(await other.search('project = RECON'), []);
+      // the retry through the connector that created it: found, not created twice
+      const again = (await client.execute('createEpic', { projectKey: 'RECON', summary: 'Epic once' }, ctx('epic-once'))) as any;
+      assert.equal(again.existed, true);
+      assert.equal(again.key, first.key);
+      const searches = sb.sandboxes.jira.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/search/jql'));
+      assert.deepEqual((searches.at(-1)!.body as any).reconcileIssues, [Number(first.id)]);
+      assert.equal(Object.values(sb.sandboxes.jira.state.issues).filter((i: any) => i.projectKey === 'RECON').length, 1);
+    } finally {
+      jiraControl(sb.sandboxes.jira).settings.searchLagMs = 2000;
+    }
+  });
+
+  it('makes a proposed key unique on the site and finds its own project again by ref on a retry', async () => {
+    const first = { key: 'GLXEHR', ref: 'PRJ-006A', name: 'Globex - EHR Phase 2', leadAccountId: JIRA_ACCOUNT_ID, description: 'Delivery space (PRJ-006A)' };
+    const second = { key: 'GLXEHR', ref: 'PRJ-006B', name: 'Globex - EHR Phase 3', leadAccountId: JIRA_ACCOUNT_ID, description: 'Delivery space (PRJ-006B)' };
+    const a = (await client.execute('createProject', first, ctx('a'))) as any;
+    assert.equal(a.key, 'GLXEHR');
+    // another deal proposing the same key: not handed the first deal's project, but a free variant
+    const b = (await client.execute('createProject', second, ctx('b'))) as any;
+    assert.equal(b.existed, false);
+    assert.equal(b.key, 'GLXEHRA');
+    // a retry of either finds its own project
+    assert.deepEqual([(await client.execute('createProject', second, ctx('b'))) as any].map((x) => [x.key, x.existed]), [['GLXEHRA', true]]);
+    assert.deepEqual([(await client.execute('createProject', first, ctx('a'))) as any].map((x) => [x.key, x.existed]), [['GLXEHR', true]]);
+    const post = sb.sandboxes.jira.requests().find((r) => r.method === 'POST' && r.path.endsWith('/rest/api/3/project'))!;
+    assert.equal((post.body as any).ref, undefined, 'ref is not a Jira field');
+    // the site's key pattern is the rule: digits are refused by the default pattern, allowed when configured
+    await assert.rejects(client.execute('createProject', { ...first, key: 'GLX2', ref: 'PRJ-X', description: 'PRJ-X' }, ctx('d')), (e: FabricError) => e.errorClass === 'validation' && /key pattern/.test(e.details![0].message));
+    const digits = new JiraClient({ baseUrl: base, auth: { type: 'basic', email: JIRA_EMAIL, apiToken: JIRA_API_TOKEN }, keyPattern: '^[A-Z][A-Z0-9]{1,9}$' });
+    assert.equal(((await digits.execute('createProject', { ...first, key: 'GLX2', ref: 'PRJ-Y', name: 'Digits', description: 'PRJ-Y' }, ctx('y'))) as any).key, 'GLX2');
+  });
+
   it('answers 400 {errorMessages, errors} for a bad payload and a non-ADF description', async () => {
     const res = await axios.post(`${base}/rest/api/3/issue`, { fields: { project: { key: 'ACMED' }, issuetype: { name: 'Epic' }, description: 'plain text is not ADF' } }, { auth: { username: JIRA_EMAIL, password: JIRA_API_TOKEN }, validateStatus: () => true });
     assert.equal(res.status, 400);
@@ -153,12 +228,14 @@ describe('Jira connector against the Jira sandbox', function () {
       assert.equal(c.schema('ProjectIdentifiers')({ ...created.data, id: String(created.data.id) }), false);
       assert.equal(c.schema('CreatedIssue')({ id: '1', key: 'A-1', self: 'x', extra: true }), false);
       check(c.schema('Project'), (await axios.get(`${api}/project/CONTR`, { auth })).data, 'GET /project/{key}');
-      const issue = await axios.post(`${api}/issue`, JiraClient.issueBody({ projectKey: 'CONTR', issueType: 'Epic', summary: 'E', description: 'd' }), { auth });
+      // a company-managed project: the Epic needs its Epic Name
+      const issue = await axios.post(`${api}/issue`, JiraClient.issueBody({ projectKey: 'CONTR', issueType: 'Epic', summary: 'E', description: 'd', fields: { [EPIC_NAME_FIELD]: 'E' } }), { auth });
       assert.equal(issue.status, 201);
       check(c.schema('CreatedIssue'), issue.data, 'POST /issue 201');
       check(c.schema('IssueBean'), (await axios.get(`${api}/issue/${issue.data.key}`, { auth })).data, 'GET /issue/{key}');
       check(c.schema('SearchAndReconcileResults'), (await axios.get(`${api}/search/jql`, { auth, params: { jql: 'project = CONTR', maxResults: 1 } })).data, 'GET /search/jql');
       check(c.schema('User'), (await axios.get(`${api}/myself`, { auth })).data, 'GET /myself');
+      for (const u of (await axios.get(`${api}/user/search`, { auth, params: { query: 'maya' } })).data) check(c.schema('User'), u, 'GET /user/search');
       const bad = await axios.post(`${api}/issue`, { fields: {} }, { auth, validateStatus: () => true });
       assert.equal(bad.status, 400);
       check(c.schema('ErrorCollection'), bad.data, 'POST /issue 400');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import axios from 'axios';
 import { startSandboxes, RunningSandboxes } from '../../../sandbox/server';
-import { kantataSandbox, KANTATA_CLIENT_ID, KANTATA_CLIENT_SECRET, KANTATA_CUSTOM_FIELDS } from '../../../sandbox/kantata';
-import { KantataClient, KantataCursor } from '../../../lib/connectors/kantata/client';
+import { kantataSandbox, KANTATA_CLIENT_ID, KANTATA_CLIENT_SECRET, KANTATA_CUSTOM_FIELDS, KANTATA_REDIRECT_URI, KANTATA_STATIC_TOKEN } from '../../../sandbox/kantata';
+import { exchangeKantataCode, KantataClient, KantataCursor, kantataTokenUrl } from '../../../lib/connectors/kantata/client';
 import { toCanonicalTimeEntry, toCanonicalExpense, workspaceContext } from '../../../lib/connectors/kantata/mapping';
 import { FabricError, TransientError, PermanentError } from '../../../lib/delivery/errors';
 import { validate } from '../../../lib/model/validator';
@@ -22,10 +22,43 @@ describe('Kantata connector against the Kantata sandbox', function () {
   after(async () => sb.close());
   beforeEach(async () => {
     await axios.post(`${base}/_sandbox/reset`);
-    client = new KantataClient({ baseUrl: base, auth: { type: 'oauth', clientId: KANTATA_CLIENT_ID, clientSecret: KANTATA_CLIENT_SECRET } });
+    client = new KantataClient({ baseUrl: base, auth: { type: 'token', accessToken: KANTATA_STATIC_TOKEN } });
   });
 
-  it('gets an OAuth token and reads with Authorization: Bearer', async () => {
+  /** The authorization-code flow as a firm runs it once: authorize on the app host, exchange the code, keep the refresh token. */
+  async function authorize(): Promise<{ accessToken: string; refreshToken?: string }> {
+    const res = await axios.get(`${base}/app/oauth/authorize`, { params: { response_type: 'code', client_id: KANTATA_CLIENT_ID, redirect_uri: KANTATA_REDIRECT_URI }, maxRedirects: 0, validateStatus: () => true });
+    assert.equal(res.status, 302);
+    const code = new URL(res.headers.location).searchParams.get('code')!;
+    return exchangeKantataCode({ tokenUrl: `${base}/app/oauth/token`, clientId: KANTATA_CLIENT_ID, clientSecret: KANTATA_CLIENT_SECRET, code, redirectUri: KANTATA_REDIRECT_URI });
+  }
+
+  it('logs in only the documented ways: application token, or authorization code + refresh token at the app host; no client_credentials', async () => {
+    const first = await authorize();
+    assert.ok(first.refreshToken);
+    const user = new KantataClient({ baseUrl: base, auth: { type: 'authorization-code', clientId: KANTATA_CLIENT_ID, clientSecret: KANTATA_CLIENT_SECRET, refreshToken: first.refreshToken!, tokenUrl: `${base}/app/oauth/token` } });
+    assert.equal((await user.page('workspaces', { per_page: 1 })).records.length, 1);
+    const grants = sb.sandboxes.kantata.requests().filter((r) => r.path.endsWith('/app/oauth/token')).map((r) => new URLSearchParams(String(r.body)).get('grant_type'));
+    assert.deepEqual(grants, ['authorization_code', 'refresh_token']);
+    // what the connector used to do: client_credentials, at the API host
+    for (const url of [`${base}/app/oauth/token`, `${base}/oauth/token`]) {
+      const res = await axios.post(url, new URLSearchParams({ grant_type: 'client_credentials', client_id: KANTATA_CLIENT_ID, client_secret: KANTATA_CLIENT_SECRET }).toString(), { headers: { 'content-type': 'application/x-www-form-urlencoded' }, validateStatus: () => true });
+      assert.ok(res.status === 400 || res.status === 404, `${url}: ${res.status}`);
+      if (res.status === 400) assert.equal(res.data.error, 'unsupported_grant_type');
+    }
+    // a used code cannot be exchanged again; a code needs the registered callback URL
+    const again = await axios.get(`${base}/app/oauth/authorize`, { params: { response_type: 'code', client_id: KANTATA_CLIENT_ID, redirect_uri: 'https://elsewhere.example/cb' }, maxRedirects: 0, validateStatus: () => true });
+    assert.equal(again.status, 400);
+    // a revoked refresh token: permanent auth failure (a person must authorize again)
+    await axios.delete(`${base}/_sandbox/refresh-tokens/${first.refreshToken}`);
+    const revoked = new KantataClient({ baseUrl: base, auth: { type: 'authorization-code', clientId: KANTATA_CLIENT_ID, clientSecret: KANTATA_CLIENT_SECRET, refreshToken: first.refreshToken!, tokenUrl: `${base}/app/oauth/token` } });
+    await assert.rejects(revoked.page('workspaces'), (e: FabricError) => e instanceof PermanentError && e.errorClass === 'auth' && /invalid_grant/.test(e.message));
+    // the token endpoint is on the app host: derived from Kantata's API URL, never the API host itself
+    assert.equal(kantataTokenUrl('https://api.mavenlink.com'), 'https://app.mavenlink.com/oauth/token');
+    assert.equal(kantataTokenUrl(base), undefined);
+  });
+
+  it('reads with the application token as Authorization: Bearer', async () => {
     const page = await client.page('workspaces', { per_page: 2 });
     assert.equal(page.records.length, 2);
     assert.equal(page.count, 3);
@@ -35,7 +68,7 @@ describe('Kantata connector against the Kantata sandbox', function () {
   });
 
   it('surfaces auth failures as permanent auth errors with Kantata\'s error body', async () => {
-    const bad = new KantataClient({ baseUrl: base, auth: { type: 'oauth', clientId: KANTATA_CLIENT_ID, clientSecret: 'wrong' } });
+    const bad = new KantataClient({ baseUrl: base, auth: { type: 'authorization-code', clientId: KANTATA_CLIENT_ID, clientSecret: 'wrong', refreshToken: 'x', tokenUrl: `${base}/app/oauth/token` } });
     await assert.rejects(bad.page('workspaces'), (e: FabricError) => e instanceof PermanentError && e.errorClass === 'auth' && e.status === 401);
     const badToken = new KantataClient({ baseUrl: base, auth: { type: 'token', accessToken: 'nope' } });
     await assert.rejects(badToken.page('workspaces'), (e: FabricError) => {

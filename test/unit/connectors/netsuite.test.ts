@@ -169,6 +169,36 @@ describe('NetSuite connector against the NetSuite sandbox', function () {
       assert.equal(JSON.parse(sb.sandboxes.netsuite.state.job[p1.id].custentity_psf_billing_schedule).cap.amount, 50000);
     });
 
+    it('sends jobBillingType as NetSuite names it and every write with PropertyNameValidation: Error, so an unknown field fails loudly', async () => {
+      const c = m2m();
+      await c.execute('upsertCustomer', { account } as any, ctx('cust'));
+      const base: CanonicalProject = { id: 'PRJ-FIXED', accountId: 'ACC-1003', code: 'FIXED', name: 'Initech - Fixed bid', billingEntity: 'NWA-US', currency: 'USD', billingType: 'fixed-fee', status: 'active', startDate: '2026-12-01', deliveryManager: { id: 'CON-002' } };
+      for (const [billingType, expected] of [['fixed-fee', 'FBM'], ['retainer', 'FBI'], ['time-and-materials', 'TM']] as const) {
+        const project = { ...base, id: `PRJ-${expected}`, code: expected, name: `Initech ${expected}`, billingType };
+        const p = (await c.execute('createProject', { project } as any, ctx(`proj-${expected}`))) as any;
+        assert.equal(sb.sandboxes.netsuite.state.job[p.id].jobBillingType, expected, billingType);
+      }
+      const writes = sb.sandboxes.netsuite.requests().filter((r) => ['POST', 'PUT', 'PATCH'].includes(r.method) && r.path.includes('/record/v1/'));
+      assert.ok(writes.length > 0);
+      for (const w of writes) assert.equal(w.headers['x-netsuite-propertynamevalidation'], 'Error', `${w.method} ${w.path}`);
+      // what the connector used to send: 'FF' is not a job billing type
+      await assert.rejects(c.execute('createRecord', { type: 'job', body: { externalId: 'PRJ-FF', entityId: 'FF', companyName: 'FF', parent: { id: records('customer').find((r) => r.externalId === 'ACC-1003')!.id }, subsidiary: { id: '1' }, jobBillingType: 'FF' } } as any, ctx('ff')), (err: unknown) => {
+        const e = classify(err);
+        return e.status === 400 && e.errorClass === 'validation' && /jobBillingType/.test(e.message);
+      });
+      // a custom field the account does not have: refused, naming the field, instead of silently dropped
+      await assert.rejects(c.execute('updateProject', { projectExternalId: 'PRJ-FBM', fields: { custentity_psf_not_in_this_account: 'x' } } as any, ctx('unknown')), (err: unknown) => {
+        const e = classify(err);
+        return e.status === 400 && e.errorClass === 'validation' && /custentity_psf_not_in_this_account/.test(e.message);
+      });
+      // NetSuite's own default (Warning) drops it silently; the sandbox does so only when asked for Warning
+      const raw = await c.client.request('PATCH', `/record/v1/job/eid:PRJ-FBM`, { data: { custentity_psf_not_in_this_account: 'x', comments: 'kept' }, headers: { 'X-NetSuite-PropertyNameValidation': 'Warning' } });
+      assert.equal(raw.status, 204);
+      const job = records('job').find((r) => r.externalId === 'PRJ-FBM')!;
+      assert.equal(job.comments, 'kept');
+      assert.equal(job.custentity_psf_not_in_this_account, undefined);
+    });
+
     it('reports validation errors with NetSuite error details and field paths', async () => {
       const c = m2m();
       await assert.rejects(c.execute('upsertCustomer', { account: { ...account, billingEntity: 'NWA-XX' } } as any, ctx('bad')), (err: unknown) => classify(err).errorClass === 'validation' && /billingEntity/.test((err as Error).message));
@@ -194,6 +224,20 @@ describe('NetSuite connector against the NetSuite sandbox', function () {
         assert.ok(e instanceof TransientError);
         assert.equal(e.status, 429);
         assert.equal((e.response as any)['o:errorDetails'][0]['o:errorCode'], 'CONCURRENCY_LIMIT_EXCEEDED');
+      }
+    });
+
+    it('the limit fault answers as NetSuite does: 429 with its error body and no Retry-After, classified transient', async () => {
+      const c = tba();
+      sb.sandboxes.netsuite.faults = { ...sb.sandboxes.netsuite.faults, rate429: 1, retryAfterSeconds: 9 };
+      try {
+        const e = classify(await c.getRecord('customer', 'eid:ACC-1001').then(() => assert.fail('expected a 429'), (err: unknown) => err));
+        assert.ok(e instanceof TransientError);
+        assert.equal(e.status, 429);
+        assert.equal(e.retryAfterMs, undefined, 'NetSuite documents no Retry-After');
+        assert.equal((e.response as any)['o:errorDetails'][0]['o:errorCode'], 'CONCURRENCY_LIMIT_EXCEEDED');
+      } finally {
+        sb.sandboxes.netsuite.faults = { ...sb.sandboxes.netsuite.faults, rate429: 0 };
       }
     });
 

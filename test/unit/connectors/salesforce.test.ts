@@ -6,7 +6,7 @@ import { startSandboxes, RunningSandboxes } from '../../../sandbox/server';
 import { salesforceSandbox, SalesforceSandbox } from '../../../sandbox/salesforce';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME } from '../../../sandbox/salesforce/auth';
 import { SalesforceClient, SalesforceConfig, SalesforceExecutor, pollChanges, CdcSubscriber, ChangeEvent } from '../../../lib/connectors/salesforce';
-import { FabricError, PermanentError, TransientError } from '../../../lib/delivery/errors';
+import { classify, FabricError, PermanentError, TransientError } from '../../../lib/delivery/errors';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
 import { tempDir } from '../../support/tmp';
 import { waitFor } from '../../support/wait';
@@ -201,16 +201,24 @@ describe('Salesforce connector against the Salesforce sandbox', function () {
       const unknown = await expectReject(ex.execute('explode', {}, { idempotencyKey: 'x', attempt: 1 }));
       assert.equal(unknown.errorClass, 'validation');
     });
-    it('surfaces 429 and 503 from fault injection as transient errors with Retry-After', async () => {
+    it('an exceeded API limit is 403 REQUEST_LIMIT_EXCEEDED as Salesforce answers it, classified transient; 503 transient too', async () => {
+      // this test asserted a 429 with Retry-After before: Salesforce never answers its request limits that way
       const c = client();
       await c.limits();
       const ex = new SalesforceExecutor(c);
       sandbox.faults = { ...sandbox.faults, rate429: 1, retryAfterSeconds: 7 };
-      const e429 = await expectReject(ex.execute('create', { sobject: 'Account', record: { Name: 'Busy' } }, { idempotencyKey: 'b1', attempt: 1 }));
-      assert.ok(e429 instanceof TransientError);
-      assert.equal(e429.status, 429);
-      assert.equal(e429.retryAfterMs, 7000);
-      assert.deepEqual(e429.response, [{ message: 'Too many requests', errorCode: 'REQUEST_LIMIT_EXCEEDED' }]);
+      const limited = await expectReject(ex.execute('create', { sobject: 'Account', record: { Name: 'Busy' } }, { idempotencyKey: 'b1', attempt: 1 }));
+      assert.ok(limited instanceof TransientError, `${limited.name}: ${limited.message}`);
+      assert.equal(limited.status, 403);
+      assert.equal(limited.retryAfterMs, undefined, 'Salesforce sends no Retry-After');
+      assert.deepEqual(limited.response, [{ message: 'TotalRequests Limit exceeded.', errorCode: 'REQUEST_LIMIT_EXCEEDED' }]);
+      const composite = await expectReject(ex.execute('composite', { allOrNone: false, compositeRequest: [{ method: 'GET', url: '/services/data/v62.0/sobjects/Account/001Hs00001AcmeUSAAA', referenceId: 'a' }] } as any, { idempotencyKey: 'b2', attempt: 1 }));
+      assert.ok(composite instanceof TransientError, `${composite.name}: ${composite.message}`);
+      sandbox.faults = { ...sandbox.faults, rate429: 0 };
+      // any other 403 stays a permanent auth failure
+      const denied = classify({ response: { status: 403, data: [{ message: 'Insufficient access', errorCode: 'INSUFFICIENT_ACCESS' }] } });
+      assert.equal(denied.retry, 'permanent');
+      assert.equal(denied.errorClass, 'auth');
       sandbox.faults = { ...sandbox.faults, rate429: 0, outageUntil: Date.now() + 60000 };
       const e503 = await expectReject(c.query('SELECT Id FROM Account'));
       assert.ok(e503 instanceof TransientError);

@@ -178,10 +178,12 @@ describe('lib/ops', () => {
     assert.equal(fin.exceptions.length, 2);
     assert.equal(fin.omitted, 1);
     const card = digestCard(fin, 'http://x/dashboard/exceptions') as any;
-    assert.equal(card['@type'], 'MessageCard');
-    assert.equal(card.title, '3 new PS Fabric exceptions for finance-ops');
-    assert.equal(card.sections[0].facts.length, 3);
-    assert.equal(card.potentialAction[0].targets[0].uri, 'http://x/dashboard/exceptions');
+    // an Adaptive Card message: Workflows webhooks post nothing else (MessageCard belonged to the retired connectors)
+    assert.equal(card.type, 'message');
+    const content = card.attachments[0].content;
+    assert.equal(content.body[0].text, '3 new PS Fabric exceptions for finance-ops');
+    assert.equal(content.body.find((e: any) => e.type === 'FactSet').facts.length, 3);
+    assert.equal(content.actions[0].url, 'http://x/dashboard/exceptions');
 
     const submitted: any[] = [];
     const sender = teamsDigestSender((team) => (team === 'finance-ops' ? { submit: async (item: any) => (submitted.push(item), {} as any) } : undefined));

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { validate } from '../../../lib/model';
-import { ACCOUNTS, OPPORTUNITIES } from '../../../sandbox/seed/firm';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ACCOUNTS, CONSULTANTS, OPPORTUNITIES } from '../../../sandbox/seed/firm';
 import { ProcessStepError, routingTable } from '../../../lib/processes/common';
 import { projectToProject } from '../../../lib/connectors/business-central/mapping';
 import {
-  dealFromSalesforce, erpCustomerMapping, jiraKeyFor, parseTaxRegistration, planQuoteToProject, validateDeal, completeProject, type CloseWonDeal,
+  dealFromSalesforce, erpCustomerMapping, jiraKeyFor, parseDirectory, parseTaxRegistration, planQuoteToProject, validateDeal, withDirectory, completeProject, type CloseWonDeal,
 } from '../../../lib/processes/quote-to-project';
 
 /** A seed opportunity as the Salesforce sandbox returns it (Opportunity + Account + line items), closed won. */
@@ -14,7 +16,7 @@ function sfDeal(oppId: string, changes: { account?: Record<string, unknown>; opp
   const account = { Id: a.sfId, Name: a.name, External_Id__c: a.externalId, BillingStreet: a.street, BillingCity: a.city, BillingPostalCode: a.postalCode, BillingCountry: a.country, CurrencyIsoCode: a.currency, Billing_Entity__c: a.billingEntity, Tax_Registration__c: a.taxRegistration ?? null, Industry: a.industry, ...changes.account };
   const opportunity = {
     Id: o.sfId, Name: o.name, StageName: 'Closed Won', Amount: o.amount, CurrencyIsoCode: o.currency, CloseDate: o.closeDate, Billing_Model__c: o.billingModel,
-    Delivery_Manager_Id__c: o.deliveryManagerId, LastModifiedDate: '2026-11-20T10:00:00.000+0000',
+    Delivery_Manager_Id__c: o.deliveryManagerId, Delivery_Manager_Email__c: `${o.deliveryManagerId.toLowerCase()}@firm.example`, LastModifiedDate: '2026-11-20T10:00:00.000+0000',
     OpportunityLineItems: { records: o.lines.map((l, i) => ({ SortOrder: i + 1, Workstream__c: l.workstream, Role__c: l.role, Hours__c: l.hours, Rate__c: l.rate })) },
     ...changes.opp,
   };
@@ -139,14 +141,47 @@ describe('processes: quote-to-project', () => {
     assert.deepEqual([m.erp, n.taxCode, n.currency], ['businessCentral', 'EXPORT', 'GBP']);
   });
 
-  it('Jira keys are valid and stable', () => {
-    assert.equal(jiraKeyFor('Lumière Retail SA', '006X'), jiraKeyFor('Lumière Retail SA', '006X'));
-    assert.notEqual(jiraKeyFor('Acme', '006A'), jiraKeyFor('Acme', '006B'));
-    assert.match(jiraKeyFor('1-2-3', 'x'), /^[A-Z][A-Z0-9]{1,9}$/);
-    // one customer with many deals: no two deals share a Jira project key
-    const keys = new Set(Array.from({ length: 2000 }, (_, i) => jiraKeyFor('Acme Logistics Corp', `006Hs0000${String(i).padStart(6, '0')}`)));
-    assert.equal(keys.size, 2000);
-    assert.match(jiraKeyFor('Acme Logistics Corp', '006A'), /^ACM[A-Z]{7}$/);
+  it('the Jira project lead is the delivery manager by email or by the directory\'s account id, never an id made up from the person', () => {
+    const byEmail = planQuoteToProject(sfDeal('006Hs00000GlobexEHR'), { now: () => 0 }).writes.jiraProject.request as any;
+    assert.equal(byEmail.leadAccountId, undefined);
+    assert.deepEqual(byEmail.lead, { email: 'con-001@firm.example' });
+    const directory = parseDirectory([{ id: 'CON-001', name: 'Maya Patel', email: 'maya@firm.example', jiraAccountId: '5b10ac8d82e05b22cc7d4ef5' }]);
+    const o = OPPORTUNITIES.find((x) => x.sfId === '006Hs00000GlobexEHR')!;
+    const a = ACCOUNTS.find((x) => x.sfId === o.accountSfId)!;
+    const deal = dealFromSalesforce({
+      opportunity: { Id: o.sfId, Name: o.name, StageName: 'Closed Won', Amount: o.amount, CurrencyIsoCode: o.currency, CloseDate: o.closeDate, Billing_Model__c: o.billingModel, Delivery_Manager_Id__c: 'CON-001', OpportunityLineItems: { records: o.lines.map((l, i) => ({ SortOrder: i + 1, Workstream__c: l.workstream, Role__c: l.role, Hours__c: l.hours, Rate__c: l.rate })) } },
+      account: { Id: a.sfId, Name: a.name, External_Id__c: a.externalId, BillingStreet: a.street, BillingCity: a.city, BillingPostalCode: a.postalCode, BillingCountry: a.country, CurrencyIsoCode: a.currency, Billing_Entity__c: a.billingEntity, Tax_Registration__c: a.taxRegistration },
+      directory,
+    });
+    const plan = planQuoteToProject(deal, { now: () => 0 });
+    assert.equal((plan.writes.jiraProject.request as any).leadAccountId, '5b10ac8d82e05b22cc7d4ef5');
+    assert.equal(plan.project.deliveryManager.name, 'Maya Patel');
+    // neither an email nor a mapped account: sales-ops hears it before anything is written
+    const none = sfDeal('006Hs00000GlobexEHR', { opp: { Delivery_Manager_Email__c: null } });
+    assert.ok(validateDeal(none).problems.some((p) => p.sourceField === 'Opportunity.Delivery_Manager_Email__c' && /CON-001/.test(p.message)));
+    assert.deepEqual(withDirectory({ ...none, deliveryManager: { id: 'CON-001' } }, directory).deliveryManager, directory[0]);
+    // the template's demo directory is the sandbox firm's people (a firm replaces it with its own)
+    const template = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../../flows/quote-to-project.json'), 'utf8')) as Array<{ id: string; directory?: string }>;
+    const demo = parseDirectory(JSON.parse(template.find((n) => n.id === 'q2p-plan')!.directory!));
+    assert.deepEqual(demo, CONSULTANTS.map((c) => ({ id: c.id, name: c.name, email: c.email })));
+    assert.throws(() => parseDirectory({ id: 'x' }), /JSON array/);
+    assert.throws(() => parseDirectory([{ id: 'A' }, { id: 'A' }]), /twice/);
+  });
+
+  it('Jira keys are readable mnemonics of the account and the project', () => {
+    // this test asserted 3 letters + 7 hashed ones before (GLOYEMLZEH); uniqueness is now the Jira connector's check on the site
+    assert.equal(jiraKeyFor('Globex Health Systems', 'Globex - EHR Integration Phase 2'), 'GLXEHR');
+    assert.equal(jiraKeyFor('Thames Water Services Ltd', 'Thames Water - Field Service CRM'), 'THSCRM');
+    assert.equal(jiraKeyFor('Bavaria Versicherung GmbH', 'Bavaria Versicherung - Claims Portal'), 'BVRCP');
+    assert.equal(jiraKeyFor('Initech Software LLC', 'Initech - QA Automation'), 'INHQA');
+    assert.equal(jiraKeyFor('Acme Logistics Corp', 'Acme - Warehouse Mgmt Rollout'), 'ACMWMR');
+    assert.equal(jiraKeyFor('Lumière Retail SA', 'Lumière Retail - Omnichannel Order Mgmt'), 'LMROOM');
+    assert.equal(jiraKeyFor('IBM', 'Mainframe exit'), 'IBMME');
+    for (const [a, p] of [['1-2-3', 'x'], ['', ''], ['Ö', '---']]) assert.match(jiraKeyFor(a, p), /^[A-Z][A-Z]{1,9}$/, `${a} / ${p}`);
+    const plan = planQuoteToProject(sfDeal('006Hs00000GlobexEHR'), { now: () => 0 });
+    assert.equal((plan.writes.jiraProject.request as any).key, 'GLXEHR');
+    assert.equal((plan.writes.jiraProject.request as any).ref, 'PRJ-006Hs00000GlobexEHR');
+    assert.match((plan.writes.jiraProject.request as any).description, /PRJ-006Hs00000GlobexEHR/);
   });
 
   it('completes the project with every system id and its lead time', () => {
