@@ -17,6 +17,13 @@
  *    them is written, so they read the same state the uncoalesced calls would have read.
  * The persistence is the only user of the database (one broker per directory), which is what makes the cache
  * coherent: every write goes through here.
+ *
+ * Durability: "written" above means handed to LevelDB without `sync`, i.e. in the OS page cache: it survives the
+ * process being killed, not a power loss. `durable()` is the stronger promise the broker needs before it acknowledges
+ * a message (docs/runtime.md, "The broker acknowledges only what it has kept"): it resolves once everything written
+ * or queued so far has been fsynced. It does not sync on its own: it makes the next batch a `sync: true` one (LevelDB
+ * appends every batch to one log, so syncing a later batch syncs all earlier ones), or queues a one-key batch
+ * (SYNC_MARKER) when nothing is waiting to be written. All callers of one window share that batch and its fsync.
  */
 
 const DELETED = Symbol('deleted');
@@ -35,10 +42,18 @@ interface Waiter {
 }
 
 type Step =
-  | { kind: 'batch'; ops: Map<string, Slot>; waiters: Waiter[] }
+  | { kind: 'batch'; ops: Map<string, Slot>; waiters: Waiter[]; sync?: boolean }
   | { kind: 'clear'; range: Range; lower?: Buffer; upper?: Buffer; waiters: Waiter[] };
 
 const BUFFER = { valueEncoding: 'buffer' };
+const BUFFER_SYNC = { valueEncoding: 'buffer', sync: true };
+/**
+ * Written by a `durable()` that finds no batch to make synchronous. Outside every key range aedes-persistence-level
+ * reads or clears (all of them are `<prefix>:` ranges), so the library never sees it; rewritten in place, so it is
+ * one key forever.
+ */
+export const SYNC_MARKER = '~psfabric:sync';
+const EMPTY = Buffer.alloc(0);
 
 export interface CoalescingLevelOptions {
   /** Values kept after they were written, for read-back by the next call on the same message. Default 8192. */
@@ -58,10 +73,13 @@ export interface CoalescingStats {
   /** `get` answered from the queued writes or the cache / from LevelDB. */
   memoryReads: number;
   dbReads: number;
+  /** Batches written with `sync: true` (fsynced), and how many of them only carried SYNC_MARKER. */
+  syncs: number;
+  markerSyncs: number;
 }
 
 export class CoalescingLevel {
-  readonly stats: CoalescingStats = { batches: 0, ops: 0, memoryReads: 0, dbReads: 0 };
+  readonly stats: CoalescingStats = { batches: 0, ops: 0, memoryReads: 0, dbReads: 0, syncs: 0, markerSyncs: 0 };
   private readonly db: any;
   private readonly cacheEntries: number;
   private readonly cacheBytesMax: number;
@@ -179,6 +197,30 @@ export class CoalescingLevel {
     return new Promise((resolve) => last.waiters.push({ resolve, reject: () => resolve() }));
   }
 
+  /**
+   * Resolves once every write issued before this call is on disk (fsync), rejects if the batch that syncs them
+   * failed. Cost: one fsync per window of callers, paid by the batch that would have been written anyway when one
+   * is queued.
+   */
+  durable(): Promise<void> {
+    this.assertOpen();
+    return new Promise<void>((resolve, reject) => {
+      const last = this.steps[this.steps.length - 1];
+      // the running step's options are already handed to LevelDB: only a queued batch can still become a sync one
+      const lastIsRunning = this.running && this.steps.length === 1;
+      let step: Step;
+      if (last && last.kind === 'batch' && !lastIsRunning) {
+        step = last;
+      } else {
+        step = { kind: 'batch', ops: new Map<string, Slot>([[SYNC_MARKER, EMPTY]]), waiters: [] };
+        this.steps.push(step);
+      }
+      step.sync = true;
+      step.waiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
   private write(entries: Array<[string, Slot]>): Promise<void> {
     this.assertOpen();
     return new Promise<void>((resolve, reject) => {
@@ -230,7 +272,11 @@ export class CoalescingLevel {
         for (const [key, slot] of step.ops) ops.push(slot === DELETED ? { type: 'del', key } : { type: 'put', key, value: slot });
         this.stats.batches++;
         this.stats.ops += ops.length;
-        work = this.db.batch(ops, BUFFER);
+        if (step.sync) {
+          this.stats.syncs++;
+          if (step.ops.size === 1 && step.ops.has(SYNC_MARKER)) this.stats.markerSyncs++;
+        }
+        work = this.db.batch(ops, step.sync ? BUFFER_SYNC : BUFFER);
       } else {
         work = this.db.clear(step.range);
       }
