@@ -197,6 +197,26 @@ describe('broker: acknowledges only what it has kept (PUBACK / PUBREC after the 
     assert.deepEqual(await valuesUnder(b!.raw, 'retained:'), ['retained:fabric/v1/status/fr01']);
   });
 
+  it('a QoS 1 will (checked through authorizePublish too) is published once', async () => {
+    const sub = await persistentSubscriber('will-watcher', 'status/+/gone');
+    await sub.endAsync();
+    const { client: dying, server } = await connectClient(b!, { clientId: 'dying', will: { topic: 'status/dying/gone', payload: Buffer.from('bye'), qos: 1, retain: false } });
+    clients.push(dying);
+    server.destroy(); // an ungraceful end: the broker publishes the will
+    await waitFor(async () => (await valuesUnder(b!.raw, 'outgoing:will-watcher:')).length > 0, 'the will queued for the offline session');
+    const watcher = await mqtt.connectAsync(b!.url, { reconnectPeriod: 0, clientId: 'will-watcher', clean: false });
+    clients.push(watcher);
+    const got: string[] = [];
+    watcher.on('message', (_t, p) => got.push(p.toString()));
+    await waitFor(() => got.length > 0, 'the will delivered');
+    // a later message on the same session: a second copy of the will would have been delivered before it
+    const { client: pub } = await connectClient(b!, { clientId: 'after-will' });
+    clients.push(pub);
+    await pub.publishAsync('status/other/gone', 'later', { qos: 1 });
+    await waitFor(() => got.length > 1, 'the later message');
+    assert.deepEqual(got, ['bye', 'later']);
+  });
+
   it('a message that could not be kept is not acknowledged: the connection closes without a PUBACK, the re-send is kept', async () => {
     const sub = await persistentSubscriber('erp-fail', 'legacy/fr01/time/out');
     await sub.endAsync();
