@@ -19,11 +19,15 @@
  * coherent: every write goes through here.
  *
  * Durability: "written" above means handed to LevelDB without `sync`, i.e. in the OS page cache: it survives the
- * process being killed, not a power loss. `durable()` is the stronger promise the broker needs before it acknowledges
- * a message (docs/runtime.md, "The broker acknowledges only what it has kept"): it resolves once everything written
- * or queued so far has been fsynced. It does not sync on its own: it makes the next batch a `sync: true` one (LevelDB
- * appends every batch to one log, so syncing a later batch syncs all earlier ones), or queues a one-key batch
- * (SYNC_MARKER) when nothing is waiting to be written. All callers of one window share that batch and its fsync.
+ * process being killed, not a power loss. The broker needs more before it acknowledges a message (docs/runtime.md,
+ * "The broker acknowledges only what it has kept"):
+ *  - `durably(fn)`: the writes `fn` issues synchronously (aedes-persistence-level issues an enqueue's, a retained
+ *    message's, a subscription's at call time) go into a batch written with `sync: true`, so they resolve fsynced;
+ *    every caller of the same window shares that batch and its one fsync;
+ *  - `durable()`: resolves once everything written or queued so far is fsynced, by making the next queued batch a sync
+ *    one (LevelDB appends every batch to one log file, so syncing a later batch syncs the earlier ones in that file) or
+ *    queueing a one-key batch (SYNC_MARKER) when nothing is waiting. `durably` falls back to it when `fn` issued no
+ *    write synchronously (a library version that awaits first).
  */
 
 const DELETED = Symbol('deleted');
@@ -90,6 +94,9 @@ export class CoalescingLevel {
   private scheduled = false;
   private readonly cache = new Map<string, Buffer>();
   private closed = false;
+  /** > 0 while a `durably` callback runs its synchronous part; `scopedWrites` counts the writes it issued. */
+  private syncScope = 0;
+  private scopedWrites = 0;
 
   constructor(db: any, options: CoalescingLevelOptions = {}) {
     this.db = db;
@@ -198,6 +205,25 @@ export class CoalescingLevel {
   }
 
   /**
+   * Runs `fn`; the writes it issues before its first await are written with `sync: true`. Resolves with its result
+   * once they are fsynced (when it issued none then: once `durable()` resolves after it).
+   */
+  async durably<T>(fn: () => Promise<T>): Promise<T> {
+    const before = this.scopedWrites;
+    this.syncScope++;
+    let pending: Promise<T>;
+    try {
+      pending = fn();
+    } finally {
+      this.syncScope--;
+    }
+    const captured = this.scopedWrites !== before;
+    const result = await pending;
+    if (!captured) await this.durable();
+    return result;
+  }
+
+  /**
    * Resolves once every write issued before this call is on disk (fsync), rejects if the batch that syncs them
    * failed. Cost: one fsync per window of callers, paid by the batch that would have been written anyway when one
    * is queued.
@@ -230,6 +256,10 @@ export class CoalescingLevel {
       if (!step || step.kind !== 'batch' || lastIsRunning) {
         step = { kind: 'batch', ops: new Map(), waiters: [] };
         this.steps.push(step);
+      }
+      if (this.syncScope > 0) {
+        step.sync = true;
+        this.scopedWrites++;
       }
       for (const [key, slot] of entries) {
         // re-insert so the batch applies this key at its latest position (per-key last write wins anyway)

@@ -11,7 +11,7 @@
  * against the library's own outgoingStream / outgoingClearMessageId.
  *
  * The calls after which aedes acknowledges something to a client (ACKNOWLEDGED_WRITES) resolve only once their writes
- * are fsynced (`CoalescingLevel.durable`): with ack-after-publish.ts this is what makes a PUBACK mean "kept"
+ * are fsynced (`CoalescingLevel.durably`): with ack-after-publish.ts this is what makes a PUBACK mean "kept"
  * (docs/runtime.md, "The broker acknowledges only what it has kept").
  */
 import { createRequire } from 'node:module';
@@ -69,12 +69,10 @@ export function createLevelPersistence(db: any, options: CoalescingLevelOptions 
   };
   for (const name of ACKNOWLEDGED_WRITES) {
     const own = persistence[name].bind(persistence) as (...args: any[]) => Promise<unknown>;
-    persistence[name] = async (...args: any[]): Promise<unknown> => {
-      const result = await own(...args);
+    persistence[name] = (...args: any[]): Promise<unknown> => {
       // a message nobody is subscribed to persistently has nothing to keep
-      if (name === 'outgoingEnqueueCombi' && !(args[0]?.length > 0)) return result;
-      await coalesced.durable();
-      return result;
+      if (name === 'outgoingEnqueueCombi' && !(args[0]?.length > 0)) return own(...args);
+      return coalesced.durably(() => own(...args));
     };
   }
   return { persistence, db: coalesced };

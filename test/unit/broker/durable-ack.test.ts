@@ -277,6 +277,31 @@ describe('broker: CoalescingLevel.durable()', function () {
     assert.ok(Buffer.isBuffer(await raw.get(SYNC_MARKER, BUF)));
   });
 
+  it('durably(): the writes the callback issues at once are themselves written with sync; a callback that awaits first gets the barrier', async () => {
+    const syncFlags: boolean[] = [];
+    const db = new CoalescingLevel(
+      new Proxy(raw, {
+        get(target, prop) {
+          if (prop === 'batch') return (ops: unknown, options?: { sync?: boolean }) => (syncFlags.push(!!options?.sync), target.batch(ops, options));
+          const v = target[prop];
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+    );
+    const other = db.put('outgoing:b:1', Buffer.from('queued before'));
+    const result = await db.durably(() => db.put('outgoing:a:1', Buffer.from('x')).then(() => 'done'));
+    await other;
+    assert.equal(result, 'done');
+    assert.deepEqual(syncFlags, [true], 'one batch, the callback write with what was queued, fsynced');
+    assert.equal(db.stats.markerSyncs, 0);
+    await db.durably(async () => {
+      await Promise.resolve();
+      await db.put('outgoing:a:2', Buffer.from('late'));
+    });
+    assert.deepEqual(syncFlags, [true, false, true], 'the late write as it is, then a sync marker batch after it');
+    assert.equal(db.stats.markerSyncs, 1);
+  });
+
   it('a failed sync batch rejects its durable() callers', async () => {
     const db = new CoalescingLevel(
       new Proxy(raw, {
