@@ -24,6 +24,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { guardPacketSize, PacketTooLargeError } from './frame-guard';
 import { createLevelPersistence } from './level-persistence';
+import { acknowledgeAfterPublish } from './ack-after-publish';
 import {
   AuthMode,
   BrokerAuthConfig,
@@ -311,6 +312,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       return packet;
     },
   });
+
+  // a QoS 1 PUBACK only after the message is published, i.e. (level persistence) queued for its persistent
+  // subscribers and fsynced: docs/runtime.md, "The broker acknowledges only what it has kept"
+  acknowledgeAfterPublish(aedes);
 
   aedes.on('client', () => {
     stats.clients = aedes.connectedClients;

@@ -17,6 +17,17 @@
  *    them is written, so they read the same state the uncoalesced calls would have read.
  * The persistence is the only user of the database (one broker per directory), which is what makes the cache
  * coherent: every write goes through here.
+ *
+ * Durability: "written" above means handed to LevelDB without `sync`, i.e. in the OS page cache: it survives the
+ * process being killed, not a power loss. The broker needs more before it acknowledges a message (docs/runtime.md,
+ * "The broker acknowledges only what it has kept"):
+ *  - `durably(fn)`: the writes `fn` issues synchronously (aedes-persistence-level issues an enqueue's, a retained
+ *    message's, a subscription's at call time) go into a batch written with `sync: true`, so they resolve fsynced;
+ *    every caller of the same window shares that batch and its one fsync;
+ *  - `durable()`: resolves once everything written or queued so far is fsynced, by making the next queued batch a sync
+ *    one (LevelDB appends every batch to one log file, so syncing a later batch syncs the earlier ones in that file) or
+ *    queueing a one-key batch (SYNC_MARKER) when nothing is waiting. `durably` falls back to it when `fn` issued no
+ *    write synchronously (a library version that awaits first).
  */
 
 const DELETED = Symbol('deleted');
@@ -35,10 +46,18 @@ interface Waiter {
 }
 
 type Step =
-  | { kind: 'batch'; ops: Map<string, Slot>; waiters: Waiter[] }
+  | { kind: 'batch'; ops: Map<string, Slot>; waiters: Waiter[]; sync?: boolean }
   | { kind: 'clear'; range: Range; lower?: Buffer; upper?: Buffer; waiters: Waiter[] };
 
 const BUFFER = { valueEncoding: 'buffer' };
+const BUFFER_SYNC = { valueEncoding: 'buffer', sync: true };
+/**
+ * Written by a `durable()` that finds no batch to make synchronous. Outside every key range aedes-persistence-level
+ * reads or clears (all of them are `<prefix>:` ranges), so the library never sees it; rewritten in place, so it is
+ * one key forever.
+ */
+export const SYNC_MARKER = '~psfabric:sync';
+const EMPTY = Buffer.alloc(0);
 
 export interface CoalescingLevelOptions {
   /** Values kept after they were written, for read-back by the next call on the same message. Default 8192. */
@@ -58,10 +77,13 @@ export interface CoalescingStats {
   /** `get` answered from the queued writes or the cache / from LevelDB. */
   memoryReads: number;
   dbReads: number;
+  /** Batches written with `sync: true` (fsynced), and how many of them only carried SYNC_MARKER. */
+  syncs: number;
+  markerSyncs: number;
 }
 
 export class CoalescingLevel {
-  readonly stats: CoalescingStats = { batches: 0, ops: 0, memoryReads: 0, dbReads: 0 };
+  readonly stats: CoalescingStats = { batches: 0, ops: 0, memoryReads: 0, dbReads: 0, syncs: 0, markerSyncs: 0 };
   private readonly db: any;
   private readonly cacheEntries: number;
   private readonly cacheBytesMax: number;
@@ -72,6 +94,9 @@ export class CoalescingLevel {
   private scheduled = false;
   private readonly cache = new Map<string, Buffer>();
   private closed = false;
+  /** > 0 while a `durably` callback runs its synchronous part; `scopedWrites` counts the writes it issued. */
+  private syncScope = 0;
+  private scopedWrites = 0;
 
   constructor(db: any, options: CoalescingLevelOptions = {}) {
     this.db = db;
@@ -179,6 +204,49 @@ export class CoalescingLevel {
     return new Promise((resolve) => last.waiters.push({ resolve, reject: () => resolve() }));
   }
 
+  /**
+   * Runs `fn`; the writes it issues before its first await are written with `sync: true`. Resolves with its result
+   * once they are fsynced (when it issued none then: once `durable()` resolves after it).
+   */
+  async durably<T>(fn: () => Promise<T>): Promise<T> {
+    const before = this.scopedWrites;
+    this.syncScope++;
+    let pending: Promise<T>;
+    try {
+      pending = fn();
+    } finally {
+      this.syncScope--;
+    }
+    const captured = this.scopedWrites !== before;
+    const result = await pending;
+    if (!captured) await this.durable();
+    return result;
+  }
+
+  /**
+   * Resolves once every write issued before this call is on disk (fsync), rejects if the batch that syncs them
+   * failed. Cost: one fsync per window of callers, paid by the batch that would have been written anyway when one
+   * is queued.
+   */
+  durable(): Promise<void> {
+    this.assertOpen();
+    return new Promise<void>((resolve, reject) => {
+      const last = this.steps[this.steps.length - 1];
+      // the running step's options are already handed to LevelDB: only a queued batch can still become a sync one
+      const lastIsRunning = this.running && this.steps.length === 1;
+      let step: Step;
+      if (last && last.kind === 'batch' && !lastIsRunning) {
+        step = last;
+      } else {
+        step = { kind: 'batch', ops: new Map<string, Slot>([[SYNC_MARKER, EMPTY]]), waiters: [] };
+        this.steps.push(step);
+      }
+      step.sync = true;
+      step.waiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
   private write(entries: Array<[string, Slot]>): Promise<void> {
     this.assertOpen();
     return new Promise<void>((resolve, reject) => {
@@ -188,6 +256,10 @@ export class CoalescingLevel {
       if (!step || step.kind !== 'batch' || lastIsRunning) {
         step = { kind: 'batch', ops: new Map(), waiters: [] };
         this.steps.push(step);
+      }
+      if (this.syncScope > 0) {
+        step.sync = true;
+        this.scopedWrites++;
       }
       for (const [key, slot] of entries) {
         // re-insert so the batch applies this key at its latest position (per-key last write wins anyway)
@@ -230,7 +302,11 @@ export class CoalescingLevel {
         for (const [key, slot] of step.ops) ops.push(slot === DELETED ? { type: 'del', key } : { type: 'put', key, value: slot });
         this.stats.batches++;
         this.stats.ops += ops.length;
-        work = this.db.batch(ops, BUFFER);
+        if (step.sync) {
+          this.stats.syncs++;
+          if (step.ops.size === 1 && step.ops.has(SYNC_MARKER)) this.stats.markerSyncs++;
+        }
+        work = this.db.batch(ops, step.sync ? BUFFER_SYNC : BUFFER);
       } else {
         work = this.db.clear(step.range);
       }

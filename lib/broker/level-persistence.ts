@@ -9,6 +9,10 @@
  * operations on the same keys in the same order; the key layout below is the library's (asyncPersistence.js,
  * `outgoingKey` / `outgoingByIdKey` / `padId`), and test/unit/broker/level-persistence.test.ts checks it
  * against the library's own outgoingStream / outgoingClearMessageId.
+ *
+ * The calls after which aedes acknowledges something to a client (ACKNOWLEDGED_WRITES) resolve only once their writes
+ * are fsynced (`CoalescingLevel.durably`): with ack-after-publish.ts this is what makes a PUBACK mean "kept"
+ * (docs/runtime.md, "The broker acknowledges only what it has kept").
  */
 import { createRequire } from 'node:module';
 import { CoalescingLevel, type CoalescingLevelOptions } from './coalescing-level';
@@ -29,6 +33,13 @@ function outgoingKey(clientId: string, brokerId: string, brokerCounter: number):
 function outgoingByIdKey(clientId: string, messageId: number): string {
   return `outgoing-id:${encodeURIComponent(clientId)}:${padId(messageId)}`;
 }
+
+/**
+ * Queue a QoS 1/2 message for every persistent subscription (the publish's completion, hence its PUBACK / PUBREC),
+ * store a retained message (the same), store an inbound QoS 2 message (before its PUBREC), store subscriptions (SUBACK:
+ * a lost subscription would silently lose every later message for it).
+ */
+const ACKNOWLEDGED_WRITES = ['outgoingEnqueueCombi', 'storeRetained', 'incomingStorePacket', 'addSubscriptions'] as const;
 
 export interface LevelPersistenceHandle {
   persistence: any;
@@ -56,5 +67,13 @@ export function createLevelPersistence(db: any, options: CoalescingLevelOptions 
     ops.push({ type: 'put', key: prekey, value });
     await coalesced.batch(ops);
   };
+  for (const name of ACKNOWLEDGED_WRITES) {
+    const own = persistence[name].bind(persistence) as (...args: any[]) => Promise<unknown>;
+    persistence[name] = (...args: any[]): Promise<unknown> => {
+      // a message nobody is subscribed to persistently has nothing to keep
+      if (name === 'outgoingEnqueueCombi' && !(args[0]?.length > 0)) return own(...args);
+      return coalesced.durably(() => own(...args));
+    };
+  }
   return { persistence, db: coalesced };
 }

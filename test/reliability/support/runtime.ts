@@ -66,8 +66,8 @@ export interface RuntimeChild extends Child {
   url: string;
 }
 
-/** Starts dist/runtime/start.js on free ports; resolves once it is ready and its flows are started. */
-export async function startRuntime(userDir: string): Promise<RuntimeChild> {
+/** Starts dist/runtime/start.js on free ports; resolves once it is ready and its flows are started. `env` overrides the defaults below. */
+export async function startRuntime(userDir: string, env: NodeJS.ProcessEnv = {}): Promise<RuntimeChild> {
   const port = await freePort();
   const child = await start(
     START,
@@ -80,6 +80,7 @@ export async function startRuntime(userDir: string): Promise<RuntimeChild> {
       FABRIC_SANDBOXES: 'off',
       FABRIC_LOG_LEVEL: process.env.RELIABILITY_VERBOSE ? 'info' : 'error',
       FABRIC_CREDENTIAL_SECRET: 'reliability-suite-secret',
+      ...env,
     },
     undefined,
     90000,
