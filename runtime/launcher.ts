@@ -20,6 +20,8 @@ import { redactConnectionString } from '../lib/store/postgres-store';
 import { applyTemplateEnv, deployTemplates } from './templates';
 import { mountMetrics } from './metrics-endpoint';
 import { auditTrailSink, setApiAuditSink } from '../lib/governance/api-gate';
+import { setAccessAudit } from '../lib/governance/admin-access';
+import { guardHttpServer, jsonErrorHandler } from './admin-access';
 
 /** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -166,6 +168,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     // experience-API decisions (api-gate) go to the audit trail: api.request.accepted / api.request.refused
     setApiAuditSink(auditTrailSink(fabric.services.audit));
     cleanups.push(async () => setApiAuditSink(undefined));
+    // logins, refused connections and dashboard command refusals (runtime/admin-access.ts, the dashboard plugin)
+    setAccessAudit((e) => void fabric.services.audit.append({ actor: e.actor, action: e.action, ...(e.details ? { details: e.details } : {}) }).catch(() => {}));
+    cleanups.push(async () => setAccessAudit(undefined));
     // Scale-out: this process' outbox engine gets an owner naming the instance, and FABRIC_OUTBOX_LEASE_MS sets how
     // long a claimed item stays leased, i.e. how soon another instance re-claims the items of one that died.
     if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS) {
@@ -250,6 +255,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     const app = express();
     app.disable('x-powered-by');
     const server = http.createServer(app);
+    // Host, Origin and non-simple-request rules for every request and WebSocket upgrade, before Node-RED, socket.io
+    // or the MQTT WebSocket see them (docs/security.md)
+    guardHttpServer(server, settings.fabric.access);
     let flowsState: FlowsState = 'starting';
     let resolveFlowsStarted: () => void = () => {};
     const flowsStarted = new Promise<void>((resolve) => (resolveFlowsStarted = resolve));
@@ -313,6 +321,8 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     RED.init(server, settings);
     app.use(settings.httpAdminRoot, RED.httpAdmin);
     app.use(settings.httpNodeRoot, RED.httpNode);
+    // errors no route answered (express' default page carries the stack): JSON, the stack logged once
+    app.use(jsonErrorHandler((line) => console.error(`[ps-fabric] ${line}`)));
     broker.attachWebSocket(server, '/mqtt');
 
     await new Promise<void>((resolve, reject) => {
