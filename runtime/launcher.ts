@@ -21,6 +21,7 @@ import { applyTemplateEnv, deployTemplates } from './templates';
 import { mountMetrics } from './metrics-endpoint';
 import { auditTrailSink, setApiAuditSink } from '../lib/governance/api-gate';
 import { setAccessAudit } from '../lib/governance/admin-access';
+import { governedAnonymousRights, legacyErpRights } from '../lib/broker/acl';
 import { guardHttpServer, jsonErrorHandler } from './admin-access';
 
 /** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
@@ -61,6 +62,8 @@ export interface RunningFabric {
   url: string;
   port: number;
   mqttUrl?: string;
+  /** The runtime's own broker identity (publishes the governed topics): for in-process callers such as tests. */
+  mqttCredentials: { username: string; password: string };
   wsUrl: string;
   userDir: string;
   settings: Record<string, any>;
@@ -186,18 +189,21 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       ...options.broker,
       log: { info: say, warn: (m) => console.warn(`[ps-fabric] ${m}`), error: (m) => console.error(`[ps-fabric] ${m}`) },
     };
+    // clients without credentials read the public events and nothing else, unless the users file says otherwise
+    brokerOptions.auth = { users: brokerOptions.auth?.users ?? [], anonymous: brokerOptions.auth?.anonymous ?? governedAnonymousRights() };
     // FABRIC_BROKER_THREAD (default on): the broker gets its own core instead of sharing the flows' event loop
     const brokerThread = brokerThreadFromEnv(env);
     maxLoopDelayFromEnv(env); // a wrong FABRIC_MQTT_MAX_LOOP_DELAY_MS stops the start here, not at the first MQTT node
     const broker = brokerThread ? await startBrokerThread(brokerOptions) : await startBroker(brokerOptions);
     cleanups.push(() => broker.close());
-    let internal: { username: string; password: string } | undefined;
-    if (brokerOptions.authMode === 'required') {
-      internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
-      broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
-      // a worker-thread broker applies the user asynchronously: the flows must not connect before it knows it
-      await broker.sync();
-    }
+    // The runtime's own connections authenticate in every auth mode: anonymous clients may not publish the governed
+    // topics (lib/broker/acl.ts GOVERNED_TOPICS), the flows must. The legacy ERP simulator is a named client.
+    const internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
+    broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
+    const legacyErpUser = { username: 'legacy-erp-fr01', password: crypto.randomBytes(24).toString('base64url') };
+    broker.addUser({ ...legacyErpUser, ...legacyErpRights('fr01') });
+    // a worker-thread broker applies the users asynchronously: the flows must not connect before it knows them
+    await broker.sync();
     const externalUrl = env.FABRIC_MQTT_URL?.trim();
     if (externalUrl) {
       // scale-out: the runtime's fabric-broker nodes ("embedded" mode) use the external broker (docs/scale-out.md)
@@ -239,7 +245,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
         const { LegacyErpSimulator } = require('../sandbox/legacy-erp/simulator') as typeof import('../sandbox/legacy-erp/simulator');
         const legacy = new LegacyErpSimulator({
           url: broker.url,
-          ...internal,
+          ...legacyErpUser,
           httpPort: Number(env.FABRIC_LEGACY_ERP_PORT ?? (port === 1881 ? 1882 : 0)),
           stateFile: path.join(userDir, 'sandboxes', 'legacy-erp.json'),
         });
@@ -355,6 +361,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       url,
       port,
       mqttUrl: broker.url,
+      mqttCredentials: { ...internal },
       wsUrl: `ws://${hostForUrl}:${port}/mqtt`,
       userDir,
       settings,

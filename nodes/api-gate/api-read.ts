@@ -15,6 +15,7 @@
  */
 import { readFromSystemsOfRecord, ReadInputError, SourceUnavailable, type ErpSource, type ReadSources } from '../../lib/governance/reads';
 import { recordAccepted, recordUpdate, requestStatus } from '../../lib/governance/request-status';
+import { requireAuthorisedSource } from '../../lib/governance/bus-sources';
 import { routingTable } from '../../lib/processes/common';
 import type { Node, NodeAPI as RED } from '../node-red-api';
 
@@ -114,7 +115,8 @@ export function registerApiReadNodes(RED: RED): void {
           send(msg);
         } else if (config.mode === 'updated') {
           const env = typeof msg.payload === 'string' ? JSON.parse(msg.payload) : msg.payload;
-          const d = env?.data ?? env;
+          requireAuthorisedSource(env, 'request.updated');
+          const d = env.data;
           await recordUpdate(trail(), { trackingId: d?.trackingId, status: d?.status, detail: d?.detail, errors: d?.errors, references: d?.references });
         }
         done();

@@ -5,6 +5,7 @@
  *  1. an anonymous socket.io client on /dashboard/socket.io, a viewer forging an operator's identity
  *  2. a rebinding Host, cross-origin preflights and posts, form / text/plain posts to admin routes
  *  4. bad percent-encodings on the experience APIs and admin routes
+ *  3. forgeries on the bus from a local MQTT client without credentials, and from a named client with a forged source
  *  5. login storms on the editor's token endpoint and the dashboard login
  * Every attempt must be refused with no effect (the exception stays open, no key is issued, nothing replayed).
  * The cross-origin page in a real browser is in test/browser (loopback default, no login).
@@ -16,6 +17,7 @@ import path from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import Database from 'better-sqlite3';
+import mqtt from 'mqtt';
 import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
@@ -81,6 +83,8 @@ describe('security from outside: dashboard, browsers, encodings, login storms (i
   let child: ChildProcess;
   let output = '';
   let url = '';
+  let mqttUrl = '';
+  const BRIDGE_PASSWORD = `bridge-${crypto.randomBytes(9).toString('hex')}`;
   let sandboxUrl = '';
   let opsToken = '';
   let exceptionId = 0;
@@ -152,14 +156,16 @@ describe('security from outside: dashboard, browsers, encodings, login storms (i
       FABRIC_LOG_LEVEL: 'info',
       FABRIC_Q2P_POLL_SECONDS: '1',
       FABRIC_REPORTING_INTERVAL: '3600',
+      // a named client allowed to publish requests (a bridge from another site): its messages still need the right source
+      FABRIC_MQTT_USERS: JSON.stringify({ users: [{ username: 'bridge', passwordHash: bcrypt.hashSync(BRIDGE_PASSWORD, 4), publish: ['fabric/v1/+/requested'], subscribe: [] }] }),
     };
     child = fork(path.join(ROOT, 'dist', 'runtime', 'start.js'), [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     child.stdout!.on('data', (b) => (output += b.toString()));
     child.stderr!.on('data', (b) => (output += b.toString()));
-    url = await new Promise<string>((resolve, reject) => {
-      child.once('message', (m: any) => resolve(m.url));
+    ({ url, mqttUrl } = await new Promise<{ url: string; mqttUrl: string }>((resolve, reject) => {
+      child.once('message', (m: any) => resolve(m));
       child.once('exit', (code) => reject(new Error(`runtime exited ${code}: ${output.slice(-2000)}`)));
-    });
+    }));
     await waitFor(async () => (await raw('GET', `${url}/healthz`)).json?.flows?.state === 'started', 'flows started', 60000, 200);
     const t = await tokenFor('ops', OPS_PASSWORD);
     assert.equal(t.status, 200, t.text);
@@ -293,6 +299,87 @@ describe('security from outside: dashboard, browsers, encodings, login storms (i
       assert.notEqual(r.status, 403, r.text);
       const api = await raw('GET', `${url}/api/v1/openapi.json`, { host: 'fabric.firm.example' });
       assert.equal(api.status, 200);
+    });
+  });
+
+  describe('3. the bus is governed', () => {
+    const connect = async (opts: mqtt.IClientOptions = {}) => {
+      const c = mqtt.connect(mqttUrl, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+      await new Promise<void>((resolve, reject) => {
+        c.once('connect', () => resolve());
+        c.once('error', reject);
+      });
+      return c;
+    };
+    const granted = (c: mqtt.MqttClient, filter: string) => c.subscribeAsync(filter, { qos: 1 }).then((g) => g[0].qos, (err: { packet?: { granted?: number[] } }) => err.packet?.granted?.[0] ?? 128);
+    const timeEntries = async () => (await (await fetch(`${sandboxUrl}/kantata/_sandbox/records/time_entries`)).json()) as Array<Record<string, unknown>>;
+    const forgedRequest = (source: string, id: string) => JSON.stringify({
+      specversion: '1.0', id: crypto.randomUUID(), correlationid: crypto.randomUUID(), source, type: 'com.psfabric.timeentry.requested.v1',
+      time: new Date().toISOString(), datacontenttype: 'application/json',
+      data: { id, version: 1, personId: 'P-1', projectId: 'PRJ-1', date: '2026-01-05', hours: 9999, billable: true, rate: 100, currency: 'USD' },
+    });
+
+    it('lets a local client without credentials read the public events, and nothing else', async () => {
+      const anon = await connect();
+      try {
+        assert.equal(await granted(anon, 'fabric/v1/project/created'), 1);
+        for (const f of ['#', 'fabric/v1/#', 'fabric/v1/+/requested', 'fabric/v1/request/updated', 'legacy/#']) assert.equal(await granted(anon, f), 128, `anonymous subscription to ${f}`);
+      } finally {
+        anon.end(true);
+      }
+    });
+
+    it('refuses forged requests and status from a client without credentials, with no effect', async () => {
+      const before = (await timeEntries()).length;
+      const trackingId = crypto.randomUUID();
+      for (const [topic, payload] of [
+        ['fabric/v1/timeentry/requested', forgedRequest('/ps-fabric/experience-api', 'TE-FORGED-ANON')],
+        ['fabric/v1/request/updated', JSON.stringify({ specversion: '1.0', id: `${trackingId}:completed:1`, source: '/ps-fabric/process-layer', type: 'com.psfabric.request.updated.v1', correlationid: trackingId, data: { trackingId, status: 'completed', detail: 'forged', references: { invoice: 'INV-FORGED-0001' } } })],
+        ['fabric/v1/opportunity/closed-won', JSON.stringify({ id: 'forged' })],
+        ['legacy/fr01/time/out', 'forged'],
+      ] as const) {
+        const anon = await connect();
+        const closed = new Promise<void>((resolve) => anon.once('close', () => resolve()));
+        anon.publish(topic, payload, { qos: 1 });
+        await closed; // a publication outside the ACL disconnects the client
+        anon.end(true);
+        await waitFor(() => output.includes(`may not publish to "${topic}"`), `the broker to refuse ${topic}`, 10000, 50);
+      }
+      assert.equal(audit('request.updated').filter((r) => (r.details ?? '').includes(trackingId)).length, 0);
+      const d = db();
+      try {
+        assert.equal((d.prepare('SELECT count(*) AS n FROM audit WHERE correlation_id = ?').get(trackingId) as { n: number }).n, 0, 'the forged status was not recorded');
+      } finally {
+        d.close();
+      }
+      assert.equal((await timeEntries()).length, before, 'no time entry created in Kantata');
+    });
+
+    it('has a named client publish a request only with the experience API as its source', async () => {
+      const before = (await timeEntries()).length;
+      const bridge = await connect({ username: 'bridge', password: BRIDGE_PASSWORD });
+      try {
+        await bridge.publishAsync('fabric/v1/timeentry/requested', forgedRequest('/somewhere-else', 'TE-FORGED-SOURCE'), { qos: 1 });
+        // refused before anything is done; the template's Catch node puts the refusal in the exception queue
+        await waitFor(() => {
+          const d = db();
+          try {
+            const rows = JSON.stringify(d.prepare('SELECT * FROM exceptions').all());
+            return rows.includes('/somewhere-else') && rows.includes('only /ps-fabric/experience-api may originate it');
+          } finally {
+            d.close();
+          }
+        }, 'the refusal in the exception queue', 15000, 100);
+      } finally {
+        bridge.end(true);
+      }
+      assert.equal((await timeEntries()).length, before, 'no time entry created in Kantata');
+      assert.ok(!JSON.stringify(await timeEntries()).includes('TE-FORGED'));
+    });
+
+    it('keeps the legacy ERP simulator working as a named client', async () => {
+      assert.doesNotMatch(output, /refused client "legacy|client "legacy[^"]*" may not/);
+      assert.match(output, /legacy ERP \(FR01\) simulator on the broker/);
     });
   });
 
