@@ -64,6 +64,8 @@ export interface RunningFabric {
   mqttUrl?: string;
   /** The runtime's own broker identity (publishes the governed topics): for in-process callers such as tests. */
   mqttCredentials: { username: string; password: string };
+  /** The named client the legacy ERP (FR01) authenticates as: its own legacy/fr01 topics only (lib/broker/acl.ts legacyErpRights). */
+  legacyErpCredentials: { username: string; password: string };
   wsUrl: string;
   userDir: string;
   settings: Record<string, any>;
@@ -362,6 +364,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       port,
       mqttUrl: broker.url,
       mqttCredentials: { ...internal },
+      legacyErpCredentials: { ...legacyErpUser },
       wsUrl: `ws://${hostForUrl}:${port}/mqtt`,
       userDir,
       settings,
