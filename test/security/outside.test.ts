@@ -7,6 +7,7 @@
  *  4. bad percent-encodings on the experience APIs and admin routes
  *  3. forgeries on the bus from a local MQTT client without credentials, and from a named client with a forged source
  *  5. login storms on the editor's token endpoint and the dashboard login
+ *  6. one consumer spending the vendors' read quota (a small read budget configured for the test)
  * Every attempt must be refused with no effect (the exception stays open, no key is issued, nothing replayed).
  * The cross-origin page in a real browser is in test/browser (loopback default, no login).
  */
@@ -156,6 +157,10 @@ describe('security from outside: dashboard, browsers, encodings, login storms (i
       FABRIC_LOG_LEVEL: 'info',
       FABRIC_Q2P_POLL_SECONDS: '1',
       FABRIC_REPORTING_INTERVAL: '3600',
+      // a small read budget that does not refill during the test, and a cache that outlives it
+      FABRIC_API_READ_BUDGET_BURST: '30',
+      FABRIC_API_READ_BUDGET_PER_SECOND: '0.01',
+      FABRIC_API_READ_CACHE_MS: '600000',
       // a named client allowed to publish requests (a bridge from another site): its messages still need the right source
       FABRIC_MQTT_USERS: JSON.stringify({ users: [{ username: 'bridge', passwordHash: bcrypt.hashSync(BRIDGE_PASSWORD, 4), publish: ['fabric/v1/+/requested'], subscribe: [] }] }),
     };
@@ -397,6 +402,37 @@ describe('security from outside: dashboard, browsers, encodings, login storms (i
         assert.doesNotMatch(r.text, /\bat \S+ \(|URIError|node_modules/, p);
       }
       assert.doesNotMatch(output, /URIError|decode_param/);
+    });
+  });
+
+  describe('6. reads have quotas', () => {
+    const issue = async (name: string) => {
+      const r = await raw('POST', `${url}/ps-fabric/api-keys`, { ...J, ...auth() }, JSON.stringify({ name, scopes: ['*:read'], rateLimit: { perSecond: 1000, burst: 1000 } }));
+      assert.equal(r.status, 201, r.text);
+      return r.json.key as string;
+    };
+    it('serves repeated reads from the cache and answers 429 with Retry-After once a consumer spent its budget', async () => {
+      const greedy = await issue('greedy');
+      const other = await issue('other');
+      const first = await raw('GET', `${url}/api/v1/projects?limit=5`, { 'x-api-key': greedy });
+      assert.equal(first.status, 200, first.text);
+      assert.equal(first.headers['x-cache'], 'miss');
+      const again = await raw('GET', `${url}/api/v1/projects?limit=5`, { 'x-api-key': greedy });
+      assert.equal(again.status, 200);
+      assert.equal(again.headers['x-cache'], 'hit');
+      assert.deepEqual(again.json, first.json);
+      let refused: Res | undefined;
+      for (let limit = 6; limit < 60 && !refused; limit++) {
+        const r = await raw('GET', `${url}/api/v1/projects?limit=${limit}`, { 'x-api-key': greedy });
+        if (r.status === 429) refused = r;
+        else assert.equal(r.status, 200, r.text);
+      }
+      assert.ok(refused, 'the greedy consumer was stopped');
+      assert.match(String(refused.headers['retry-after']), /^[1-9]\d*$/);
+      assert.match(refused.json?.error ?? '', /read quota/);
+      // what is cached costs nothing, and another consumer has its own budget
+      assert.equal((await raw('GET', `${url}/api/v1/projects?limit=5`, { 'x-api-key': greedy })).status, 200);
+      assert.equal((await raw('GET', `${url}/api/v1/customers?limit=3`, { 'x-api-key': other })).status, 200);
     });
   });
 
