@@ -191,8 +191,11 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       ...options.broker,
       log: { info: say, warn: (m) => console.warn(`[ps-fabric] ${m}`), error: (m) => console.error(`[ps-fabric] ${m}`) },
     };
-    // clients without credentials read the public events and nothing else, unless the users file says otherwise
-    brokerOptions.auth = { users: brokerOptions.auth?.users ?? [], anonymous: brokerOptions.auth?.anonymous ?? governedAnonymousRights() };
+    // clients without credentials read the public events and nothing else, unless the users file says otherwise or
+    // FABRIC_MQTT_AUTH=off turned the broker's security off altogether (lab use: the benchmarks)
+    if (brokerOptions.authMode !== 'off') {
+      brokerOptions.auth = { users: brokerOptions.auth?.users ?? [], anonymous: brokerOptions.auth?.anonymous ?? governedAnonymousRights() };
+    }
     // FABRIC_BROKER_THREAD (default on): the broker gets its own core instead of sharing the flows' event loop
     const brokerThread = brokerThreadFromEnv(env);
     maxLoopDelayFromEnv(env); // a wrong FABRIC_MQTT_MAX_LOOP_DELAY_MS stops the start here, not at the first MQTT node
