@@ -76,14 +76,14 @@ export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<stri
   const instanceId = (env.FABRIC_INSTANCE_ID ?? '').trim() || os.hostname();
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(instanceId)) throw new Error(`FABRIC_INSTANCE_ID must be 1-64 characters of A-Z a-z 0-9 . _ -, got "${instanceId}"`);
   const access = accessConfigFromEnv(env);
-  if (['0.0.0.0', '::', ''].includes((env.FABRIC_HOST ?? '127.0.0.1').trim()) && !(env.FABRIC_ALLOWED_HOSTS ?? '').trim()) {
-    console.log('[ps-fabric] the editor, admin API and dashboard answer only to localhost names: set FABRIC_ALLOWED_HOSTS to the names people use to reach this runtime (see docs/security.md)');
-  }
   const fabric: FabricSettingsExtras = { storePath, store: storeOptionsFromEnv(env, storePath), instanceId, access };
   const uiHost = env.FABRIC_HOST ?? '127.0.0.1';
   const adminAuth = adminAuthFromEnv(env);
   // Refuses (throws) before anything listens when the editor would be reachable from the network without login.
   assertSafeExposure(uiHost, adminAuth);
+  if (['0.0.0.0', '::', ''].includes((env.FABRIC_HOST ?? '127.0.0.1').trim()) && !(env.FABRIC_ALLOWED_HOSTS ?? '').trim()) {
+    console.log('[ps-fabric] the editor, admin API and dashboard answer only to localhost names: set FABRIC_ALLOWED_HOSTS to the names people use to reach this runtime (see docs/security.md)');
+  }
   if (!adminAuth) {
     console.log('[ps-fabric] the editor has no login (loopback only). To require one: FABRIC_ADMIN_PASSWORD_HASH=$(node -e "console.log(require(\'bcryptjs\').hashSync(process.argv[1], 12))" \'your-password\') (see docs/security.md)');
   }
