@@ -6,7 +6,7 @@
  * stripped of a browser-chosen identity (`actor`, `_client`), given the socket's user (`_client.user`, so the
  * exception queue's history and the audit trail name them) and authorised: the console's changing commands
  * (replay, edit & replay, discard, bulk replay) need `ps-fabric.write` (operator), everything else
- * `ps-fabric.read` (viewer). Refusals are dropped and audited.
+ * `ps-fabric.read` (viewer). Refusals are dropped, audited, and answered to that browser only (`topic: 'refused'`).
  *
  * Without the PS Fabric settings (a plain Node-RED) no user is recorded on sockets and nothing is refused here.
  */
@@ -45,6 +45,9 @@ export = function (RED: PluginAPI) {
       action: 'dashboard.command.refused',
       details: { widget: String(widgetId).slice(0, 64), topic: typeof topic === 'string' ? topic.slice(0, 64) : null, needed, ip: conn.handshake?.address ?? null },
     });
+    // tell that browser (only) why nothing happened; the exception console shows it (flows/dashboard.json)
+    const what = typeof topic === 'string' ? topic.slice(0, 40) : 'this';
+    conn.emit?.(`msg-input:${widgetId}`, { topic: 'refused', payload: `${what} needs an operator: ${user.username ?? 'this user'} may only look` });
     return null;
   }
 

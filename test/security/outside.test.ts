@@ -238,6 +238,8 @@ describe('security from outside: dashboard, browsers, encodings, login storms (i
       }, 'the three refusals audited', 10000, 50);
       assert.ok(refused.every((r) => r.actor === 'dashboard:viewer'), `refusals name the viewer: ${JSON.stringify(refused)}`);
       assert.deepEqual(refused.map((r) => JSON.parse(r.details ?? '{}').topic), ['discard', 'edit-replay', 'bulk-replay']);
+      // the viewer's console is told why nothing happened
+      assert.ok(await viewer.pollUntil((ev) => ev.some(([e, m]) => e === 'msg-input:psf-console' && (m as { topic?: string }).topic === 'refused' && /discard needs an operator: viewer/.test(String((m as { payload?: unknown }).payload)))), 'the refusal is shown to the viewer');
       const ex = await exception();
       assert.equal(ex.status, 'open', 'the viewer changed nothing');
       assert.equal(audit('exception.bulk-replay.started').length, 0);
