@@ -25,7 +25,9 @@ import {
   readCookie,
   REQUEST_HEADER,
   SESSION_COOKIE,
+  sessionUserName,
   signSession,
+  userSessionKey,
   verifySession,
   type AccessConfig,
   type Refusal,
@@ -187,9 +189,18 @@ export function dashboardAccess(opts: DashboardAccessOptions) {
   const dashboardPath = opts.dashboardPath ?? '/dashboard';
   const expirySeconds = opts.adminAuth?.sessionExpiryTime ?? 28800;
 
+  const keyFor = (username: string): Buffer | undefined => {
+    const user = opts.adminAuth?.users.find((u) => u.username === username);
+    return user ? userSessionKey(opts.key, user.username, user.password) : undefined;
+  };
+  /** The session's user with their current permissions (a permission change applies at once), or undefined. */
   const sessionOf = (cookieHeader: string | undefined): SessionUser | undefined => {
-    const user = verifySession(readCookie(cookieHeader, SESSION_COOKIE), opts.key);
-    return user && hasPermission(user.permissions, 'ps-fabric.read') ? user : undefined;
+    const token = readCookie(cookieHeader, SESSION_COOKIE);
+    const name = sessionUserName(token);
+    const key = name === undefined ? undefined : keyFor(name);
+    const claimed = key ? verifySession(token, key) : undefined;
+    const current = claimed ? opts.adminAuth?.users.find((u) => u.username === claimed.username) : undefined;
+    return current && hasPermission(current.permissions, 'ps-fabric.read') ? { username: current.username, permissions: current.permissions } : undefined;
   };
 
   /** Login page and session endpoints, part of httpAdminMiddleware (JSON bodies are parsed before it). */
@@ -218,7 +229,7 @@ export function dashboardAccess(opts: DashboardAccessOptions) {
           return refuse(res, { status: 401, error: 'wrong user name or password' });
         }
         opts.throttle.succeeded(username);
-        const token = signSession(user, Date.now() + expirySeconds * 1000, opts.key);
+        const token = signSession(user, Date.now() + expirySeconds * 1000, keyFor(user.username) as Buffer);
         res.setHeader('Set-Cookie', `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${expirySeconds}${req.secure ? '; Secure' : ''}`);
         auditAccess({ actor: `user:${user.username}`, action: 'dashboard.login', details: { ip: address } });
         res.setHeader('Cache-Control', 'no-store');

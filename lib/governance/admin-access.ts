@@ -201,6 +201,25 @@ export function signSession(user: SessionUser, expiresAt: number, key: Buffer): 
   return `${body}.${mac}`;
 }
 
+/** The user name a session token claims, unverified: to pick the key `verifySession` then checks it with. */
+export function sessionUserName(token: string | undefined): string | undefined {
+  if (!token || token.length > 4096 || token.indexOf('.') <= 0) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as { u?: unknown };
+    return typeof v.u === 'string' ? v.u : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The key of one user's sessions: bound to their current password hash, so changing a password (or removing the
+ * user) ends their sessions at once.
+ */
+export function userSessionKey(key: Buffer, username: string, passwordHash: string): Buffer {
+  return crypto.createHmac('sha256', key).update(`${username}\u0000${passwordHash}`).digest();
+}
+
 export function verifySession(token: string | undefined, key: Buffer, now = Date.now()): SessionUser | undefined {
   if (!token || token.length > 4096) return undefined;
   const dot = token.indexOf('.');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { accessConfigFromEnv, checkRequest, checkUpgrade, dashboardPermissionFor, hasPermission, readCookie, sessionKey, signSession, verifySession } from '../../../lib/governance/admin-access';
+import { accessConfigFromEnv, checkRequest, checkUpgrade, dashboardPermissionFor, hasPermission, readCookie, sessionKey, sessionUserName, signSession, userSessionKey, verifySession } from '../../../lib/governance/admin-access';
 import { LoginThrottle } from '../../../lib/governance/login-throttle';
 import { sourceProblem } from '../../../lib/governance/bus-sources';
 import { assertSafeExposure } from '../../../lib/governance/admin-auth';
@@ -71,6 +71,12 @@ describe('admin access rules (lib/governance/admin-access)', () => {
     const altered = Buffer.from(Buffer.from(body, 'base64url').toString().replace('"*"', '"read"')).toString('base64url');
     assert.equal(verifySession(`${altered}.${mac}`, key, 1000), undefined);
     assert.equal(readCookie(`a=1; psf_dashboard=${token}; b=2`, 'psf_dashboard'), token);
+    // bound to the password hash: a new password ends the user's sessions
+    const k1 = userSessionKey(key, 'ops', '$2b$04$aaaa');
+    const t1 = signSession({ username: 'ops', permissions: '*' }, 2000, k1);
+    assert.equal(sessionUserName(t1), 'ops');
+    assert.ok(verifySession(t1, userSessionKey(key, 'ops', '$2b$04$aaaa'), 1000));
+    assert.equal(verifySession(t1, userSessionKey(key, 'ops', '$2b$04$bbbb'), 1000), undefined);
   });
 
   it('refuses a non-loopback host without login, naming the dashboard too', () => {
