@@ -20,6 +20,9 @@ import { redactConnectionString } from '../lib/store/postgres-store';
 import { applyTemplateEnv, deployTemplates } from './templates';
 import { mountMetrics } from './metrics-endpoint';
 import { auditTrailSink, setApiAuditSink } from '../lib/governance/api-gate';
+import { setAccessAudit } from '../lib/governance/admin-access';
+import { governedAnonymousRights, legacyErpRights } from '../lib/broker/acl';
+import { guardHttpServer, jsonErrorHandler } from './admin-access';
 
 /** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -59,6 +62,10 @@ export interface RunningFabric {
   url: string;
   port: number;
   mqttUrl?: string;
+  /** The runtime's own broker identity (publishes the governed topics): for in-process callers such as tests. */
+  mqttCredentials: { username: string; password: string };
+  /** The named client the legacy ERP (FR01) authenticates as: its own legacy/fr01 topics only (lib/broker/acl.ts legacyErpRights). */
+  legacyErpCredentials: { username: string; password: string };
   wsUrl: string;
   userDir: string;
   settings: Record<string, any>;
@@ -166,6 +173,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     // experience-API decisions (api-gate) go to the audit trail: api.request.accepted / api.request.refused
     setApiAuditSink(auditTrailSink(fabric.services.audit));
     cleanups.push(async () => setApiAuditSink(undefined));
+    // logins, refused connections and dashboard command refusals (runtime/admin-access.ts, the dashboard plugin)
+    setAccessAudit((e) => void fabric.services.audit.append({ actor: e.actor, action: e.action, ...(e.details ? { details: e.details } : {}) }).catch(() => {}));
+    cleanups.push(async () => setAccessAudit(undefined));
     // Scale-out: this process' outbox engine gets an owner naming the instance, and FABRIC_OUTBOX_LEASE_MS sets how
     // long a claimed item stays leased, i.e. how soon another instance re-claims the items of one that died.
     if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS) {
@@ -181,18 +191,24 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       ...options.broker,
       log: { info: say, warn: (m) => console.warn(`[ps-fabric] ${m}`), error: (m) => console.error(`[ps-fabric] ${m}`) },
     };
+    // clients without credentials read the public events and nothing else, unless the users file says otherwise or
+    // FABRIC_MQTT_AUTH=off turned the broker's security off altogether (lab use: the benchmarks)
+    if (brokerOptions.authMode !== 'off') {
+      brokerOptions.auth = { users: brokerOptions.auth?.users ?? [], anonymous: brokerOptions.auth?.anonymous ?? governedAnonymousRights() };
+    }
     // FABRIC_BROKER_THREAD (default on): the broker gets its own core instead of sharing the flows' event loop
     const brokerThread = brokerThreadFromEnv(env);
     maxLoopDelayFromEnv(env); // a wrong FABRIC_MQTT_MAX_LOOP_DELAY_MS stops the start here, not at the first MQTT node
     const broker = brokerThread ? await startBrokerThread(brokerOptions) : await startBroker(brokerOptions);
     cleanups.push(() => broker.close());
-    let internal: { username: string; password: string } | undefined;
-    if (brokerOptions.authMode === 'required') {
-      internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
-      broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
-      // a worker-thread broker applies the user asynchronously: the flows must not connect before it knows it
-      await broker.sync();
-    }
+    // The runtime's own connections authenticate in every auth mode: anonymous clients may not publish the governed
+    // topics (lib/broker/acl.ts GOVERNED_TOPICS), the flows must. The legacy ERP simulator is a named client.
+    const internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
+    broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
+    const legacyErpUser = { username: 'legacy-erp-fr01', password: crypto.randomBytes(24).toString('base64url') };
+    broker.addUser({ ...legacyErpUser, ...legacyErpRights('fr01') });
+    // a worker-thread broker applies the users asynchronously: the flows must not connect before it knows them
+    await broker.sync();
     const externalUrl = env.FABRIC_MQTT_URL?.trim();
     if (externalUrl) {
       // scale-out: the runtime's fabric-broker nodes ("embedded" mode) use the external broker (docs/scale-out.md)
@@ -234,7 +250,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
         const { LegacyErpSimulator } = require('../sandbox/legacy-erp/simulator') as typeof import('../sandbox/legacy-erp/simulator');
         const legacy = new LegacyErpSimulator({
           url: broker.url,
-          ...internal,
+          ...legacyErpUser,
           httpPort: Number(env.FABRIC_LEGACY_ERP_PORT ?? (port === 1881 ? 1882 : 0)),
           stateFile: path.join(userDir, 'sandboxes', 'legacy-erp.json'),
         });
@@ -250,6 +266,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     const app = express();
     app.disable('x-powered-by');
     const server = http.createServer(app);
+    // Host, Origin and non-simple-request rules for every request and WebSocket upgrade, before Node-RED, socket.io
+    // or the MQTT WebSocket see them (docs/security.md)
+    guardHttpServer(server, settings.fabric.access);
     let flowsState: FlowsState = 'starting';
     let resolveFlowsStarted: () => void = () => {};
     const flowsStarted = new Promise<void>((resolve) => (resolveFlowsStarted = resolve));
@@ -313,6 +332,8 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     RED.init(server, settings);
     app.use(settings.httpAdminRoot, RED.httpAdmin);
     app.use(settings.httpNodeRoot, RED.httpNode);
+    // errors no route answered (express' default page carries the stack): JSON, the stack logged once
+    app.use(jsonErrorHandler((line) => console.error(`[ps-fabric] ${line}`)));
     broker.attachWebSocket(server, '/mqtt');
 
     await new Promise<void>((resolve, reject) => {
@@ -345,6 +366,8 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       url,
       port,
       mqttUrl: broker.url,
+      mqttCredentials: { ...internal },
+      legacyErpCredentials: { ...legacyErpUser },
       wsUrl: `ws://${hostForUrl}:${port}/mqtt`,
       userDir,
       settings,

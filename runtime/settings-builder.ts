@@ -11,6 +11,9 @@ import { DEFAULT_STORE_FILE } from '../lib/fabric/store-path';
 import type { StoreOptions } from '../lib/store/registry';
 import { adminAuthFromEnv, assertSafeExposure } from '../lib/governance/admin-auth';
 import { httpAdminMiddleware, httpNodeMiddleware } from './http-hardening';
+import { accessConfigFromEnv, sessionKey, type AccessConfig } from '../lib/governance/admin-access';
+import { LoginThrottle } from '../lib/governance/login-throttle';
+import { adminGuard, dashboardAccess, loginThrottle } from './admin-access';
 
 export const PALETTE_CATEGORY = 'PS Fabric';
 
@@ -24,6 +27,8 @@ export interface FabricSettingsExtras {
   store: StoreOptions;
   /** Identifies this runtime instance (FABRIC_INSTANCE_ID, default the host name): MQTT client ids, outbox and poller lease owners. */
   instanceId: string;
+  /** Host names, public paths (FABRIC_ALLOWED_HOSTS, FABRIC_PUBLIC_PATHS): the launcher guards its server with them. */
+  access: AccessConfig;
 }
 
 /** The runtime's store from FABRIC_STORE_KIND / FABRIC_STORE_URL / FABRIC_STORE_SCHEMA (docs/scale-out.md). */
@@ -70,26 +75,38 @@ export function buildSettings(env: NodeJS.ProcessEnv = process.env): Record<stri
   const storePath = path.resolve(userDir, env.FABRIC_STORE_PATH ?? DEFAULT_STORE_FILE);
   const instanceId = (env.FABRIC_INSTANCE_ID ?? '').trim() || os.hostname();
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(instanceId)) throw new Error(`FABRIC_INSTANCE_ID must be 1-64 characters of A-Z a-z 0-9 . _ -, got "${instanceId}"`);
-  const fabric: FabricSettingsExtras = { storePath, store: storeOptionsFromEnv(env, storePath), instanceId };
+  const access = accessConfigFromEnv(env);
+  const fabric: FabricSettingsExtras = { storePath, store: storeOptionsFromEnv(env, storePath), instanceId, access };
   const uiHost = env.FABRIC_HOST ?? '127.0.0.1';
   const adminAuth = adminAuthFromEnv(env);
   // Refuses (throws) before anything listens when the editor would be reachable from the network without login.
   assertSafeExposure(uiHost, adminAuth);
+  if (['0.0.0.0', '::', ''].includes((env.FABRIC_HOST ?? '127.0.0.1').trim()) && !(env.FABRIC_ALLOWED_HOSTS ?? '').trim()) {
+    console.log('[ps-fabric] the editor, admin API and dashboard answer only to localhost names: set FABRIC_ALLOWED_HOSTS to the names people use to reach this runtime (see docs/security.md)');
+  }
   if (!adminAuth) {
     console.log('[ps-fabric] the editor has no login (loopback only). To require one: FABRIC_ADMIN_PASSWORD_HASH=$(node -e "console.log(require(\'bcryptjs\').hashSync(process.argv[1], 12))" \'your-password\') (see docs/security.md)');
   }
+  const secret = credentialSecret(userDir, env);
+  // one throttle for the editor's token endpoint and the dashboard login: a user blocked on one is blocked on both
+  const throttle = new LoginThrottle();
+  const dashboard = dashboardAccess({ adminAuth, key: sessionKey(secret), access, throttle });
   return {
     uiHost,
     ...(adminAuth ? { adminAuth } : {}),
     apiMaxLength: env.FABRIC_API_MAX_LENGTH ?? '5mb',
     // security headers + http-in JSON body limit (413) and malformed-JSON answer (400): runtime/http-hardening.ts
     httpNodeMiddleware: httpNodeMiddleware(env.FABRIC_HTTP_MAX_LENGTH ?? '1mb'),
-    httpAdminMiddleware: httpAdminMiddleware(env.FABRIC_API_MAX_LENGTH ?? '5mb'),
+    // Host / Origin / non-simple-request rules first (runtime/admin-access.ts), then headers and body parsing, then
+    // the login throttle and the dashboard's login routes (which need the parsed body)
+    httpAdminMiddleware: [adminGuard(access), ...httpAdminMiddleware(env.FABRIC_API_MAX_LENGTH ?? '5mb'), loginThrottle(throttle), dashboard.routes],
+    // Dashboard 2 reads `dashboard.middleware` (its pages, assets, _setup) and `dashboard.ioMiddleware` (socket.io)
+    dashboard: { middleware: dashboard.httpMiddleware, ioMiddleware: dashboard.ioMiddleware },
     uiPort: intEnv(env, 'FABRIC_PORT', 1880),
     userDir,
     flowFile,
     flowFilePretty: true,
-    credentialSecret: credentialSecret(userDir, env),
+    credentialSecret: secret,
     httpAdminRoot: '/',
     httpNodeRoot: '/',
     functionExternalModules: false,

@@ -163,3 +163,44 @@ export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.') || address === 'in-process';
 }
+
+// ------------------------------------------------------------------ the governed bus (docs/security.md, "The bus")
+
+/**
+ * Topics that carry requests and status, and every topic a template acts on (flows/*.json fabric-mqtt-in): only the
+ * runtime's own connections and named clients (FABRIC_MQTT_USERS) may publish them. A forged message here would
+ * create records in the vendors' systems or change what a consumer's request status says.
+ */
+export const GOVERNED_TOPICS: readonly string[] = Object.freeze([
+  'fabric/v1/+/requested', // experience-API writes handed to the processes
+  'fabric/v1/request/#', // request status
+  'fabric/v1/opportunity/closed-won', // quote-to-project
+  'fabric/v1/contract/amendment-approved', // change-order-to-billing
+  'fabric/v1/kpi/reconcile-request', // performance-to-reporting
+  'legacy/#', // the legacy ERP's time entries and invoice acknowledgements (time-to-cash)
+]);
+
+/** What the docs call public: business events a local script or dashboard may watch without credentials. */
+export const PUBLIC_EVENT_TOPICS: readonly string[] = Object.freeze([
+  'fabric/v1/project/created',
+  'fabric/v1/contract/amended',
+  'fabric/v1/invoice/posted',
+  'fabric/v1/kpi/rollup',
+  'fabric/v1/kpi/snapshot',
+  'fabric/v1/kpi/reconciliation',
+]);
+
+/** Rights of clients without credentials on the runtime's broker unless FABRIC_MQTT_USERS sets `anonymous`: read the public events, nothing else. */
+export function governedAnonymousRights(): TopicRights {
+  return { publish: [], subscribe: [...PUBLIC_EVENT_TOPICS] };
+}
+
+/** The legacy ERP (NWA-FR) as a named client: its own topics only. */
+export function legacyErpRights(company = 'fr01'): TopicRights {
+  return { publish: [`legacy/${company}/time/out`, `legacy/${company}/invoice/ack`], subscribe: [`legacy/${company}/invoice/in`] };
+}
+
+/** Is `topic` one only allowed principals may publish? */
+export function isGovernedTopic(topic: string): boolean {
+  return GOVERNED_TOPICS.some((p) => topicMatches(p, topic));
+}

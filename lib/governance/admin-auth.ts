@@ -55,7 +55,7 @@ export function isLoopback(host: string | undefined): boolean {
 }
 
 /**
- * Throws when the editor/admin API would listen on a non-loopback address (incl. 0.0.0.0, ::, unset host = all
+ * Throws when the editor/admin API/dashboard (one server, one login) would listen on a non-loopback address (incl. 0.0.0.0, ::, unset host = all
  * interfaces) without adminAuth. Call before starting Node-RED.
  */
 export function assertSafeExposure(host: string | undefined, adminAuth: unknown): void {
@@ -65,7 +65,7 @@ export function assertSafeExposure(host: string | undefined, adminAuth: unknown)
   if (!hasUsers) {
     const where = host ? `address ${host}` : 'all network interfaces';
     throw new Error(
-      `refusing to start: the Node-RED editor and admin API would listen on ${where} without login. ` +
+      `refusing to start: the Node-RED editor, admin API and dashboard would listen on ${where} without login. ` +
         'Set FABRIC_ADMIN_USER and FABRIC_ADMIN_PASSWORD_HASH (a bcrypt hash; see docs/security.md), or bind to 127.0.0.1.',
     );
   }

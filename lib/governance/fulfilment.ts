@@ -13,6 +13,7 @@
  * project id as external reference, so a repeat creates nothing), then `fabric/v1/project/created`.
  */
 import { activeOwnershipMatrix } from './write-ownership';
+import { requireAuthorisedSource } from './bus-sources';
 import type { OwnershipMatrix } from './ownership';
 import type { IdempotencyService } from '../idempotency';
 import type { Json } from '../store/store';
@@ -66,6 +67,7 @@ export function parseRequested(payload: unknown): Requested {
   const ev = typeof payload === 'string' ? JSON.parse(payload) : payload;
   if (!ev || typeof ev !== 'object') throw new Error('requested event: not a JSON object');
   const e = ev as Record<string, any>;
+  requireAuthorisedSource(e, 'requested');
   const trackingId = String(e.correlationid ?? e.id ?? '');
   if (!/^[0-9a-f-]{36}$/i.test(trackingId)) throw new Error('requested event: no tracking id (id / correlationid)');
   if (!e.data || typeof e.data !== 'object' || typeof e.data.id !== 'string') throw new Error('requested event: data.id missing');

@@ -10,3 +10,4 @@ export * from './api-gate';
 export * from './validation';
 export * from './openapi';
 export * from './admin-auth';
+export * from './bus-sources';

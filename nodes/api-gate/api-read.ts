@@ -18,6 +18,8 @@
  */
 import { readFromSystemsOfRecord, ReadInputError, SourceUnavailable, type ErpSource, type ReadSources } from '../../lib/governance/reads';
 import { recordAccepted, recordUpdate, requestStatus } from '../../lib/governance/request-status';
+import { requireAuthorisedSource } from '../../lib/governance/bus-sources';
+import { ReadQuota, readQuotaOptionsFromEnv } from '../../lib/governance/read-quota';
 import { routingTable } from '../../lib/processes/common';
 import { markInboxProcessed } from '../../lib/inbox';
 import type { Node, NodeAPI as RED } from '../node-red-api';
@@ -69,6 +71,8 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
 }
 
 export function registerApiReadNodes(RED: RED): void {
+  // one cache and one budget per consumer for every api-read node: a consumer does not get a new budget per resource
+  let quota: ReadQuota | undefined;
   function ApiRead(this: Node, config: { salesforce?: string; kantata?: string; erps?: string; name?: string }) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -76,9 +80,12 @@ export function registerApiReadNodes(RED: RED): void {
       const api = msg.api ?? {};
       try {
         const src = sources(RED, config); // resolved per request: config nodes are redeployed independently
-        const answer = await readFromSystemsOfRecord(src, { resource: api.resource, kind: api.kind === 'item' ? 'item' : 'list', id: api.id, schemaVersion: api.schemaVersion, query: (msg.req?.query ?? {}) as Record<string, unknown> });
+        quota ??= new ReadQuota(readQuotaOptionsFromEnv(process.env));
+        const consumer = String(msg.consumer?.id ?? 'anonymous');
+        const answer = await quota.serve(consumer, { resource: api.resource, kind: api.kind === 'item' ? 'item' : 'list', id: api.id, schemaVersion: api.schemaVersion, query: (msg.req?.query ?? {}) as Record<string, unknown> }, src, readFromSystemsOfRecord);
         msg.statusCode = answer.statusCode;
         msg.payload = answer.payload;
+        msg.headers = { ...(msg.headers ?? {}), 'X-Cache': answer.cache ?? 'miss', ...(answer.retryAfterSeconds ? { 'Retry-After': String(answer.retryAfterSeconds) } : {}) };
       } catch (err) {
         if (err instanceof ReadInputError) {
           msg.statusCode = 400;
@@ -120,6 +127,7 @@ export function registerApiReadNodes(RED: RED): void {
           const env = typeof msg.payload === 'string' ? JSON.parse(msg.payload) : msg.payload;
           const d = env?.data ?? env;
           if (typeof d?.trackingId === 'string' && d.trackingId) msg.recordKey = `Request/${d.trackingId}`;
+          requireAuthorisedSource(env, 'request.updated');
           const outcome = await recordUpdate(trail(), { trackingId: d?.trackingId, status: d?.status, detail: d?.detail, errors: d?.errors, references: d?.references });
           // refused: the error goes to the tab's Catch -> exception queue (which hands the inbox entry over)
           if (!outcome.recorded) throw new Error(outcome.reason);

@@ -7,11 +7,15 @@
  *    salesforce-trigger), time approved in Kantata (invoiced by time-to-cash), the reporting roll-up
  *  - an exception created by a real failing run (Initech closed won without a tax registration) is fixed in the
  *    Salesforce sandbox, replayed with the console's button, leaves the table and the run completes
+ *  - a page from another origin open in the same browser can neither read nor change anything through the admin API,
+ *    the editor's WebSocket or the MQTT WebSocket (issue 15, loopback default without login)
  * Screenshots go to test-artifacts/ (and are copied to docs/images/ for the README).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startFabric, type RunningFabric } from '../../runtime/launcher';
 import { freePort } from '../support/ports';
@@ -160,7 +164,7 @@ describe('PS Fabric in the browser', function () {
       return ok;
     }, 'time-to-cash runs settled', 30000, 2000);
     // unbilled approved hours: the reporting roll-up, triggered like the editor's inject button
-    const tick = await fetch(`${fabric.url}/inject/rep-tick`, { method: 'POST' });
+    const tick = await fetch(`${fabric.url}/inject/rep-tick`, { method: 'POST', headers: { 'X-PS-Fabric-Request': '1' } });
     assert.equal(tick.status, 200, await tick.text());
 
     // what the page must show, from the systems and the store
@@ -213,6 +217,52 @@ describe('PS Fabric in the browser', function () {
     // the replayed run completes: the project exists in Kantata
     await waitFor(async () => (await fabric.fabric.store.processList({ process: 'quote-to-project', status: 'completed', limit: 50 })).some((r) => r.key === '006Hs00000InitechQA'), 'Initech run completed after the replay', 60000, 250);
     assert.equal(((await sb('/kantata/_sandbox/records/workspaces')) as unknown[]).filter((w) => JSON.stringify(w).includes('PRJ-006Hs00000InitechQA')).length, 1);
+  });
+
+  it('a web page from another origin cannot use the admin API, the editor comms or the MQTT WebSocket', async () => {
+    // the attacker's page: another origin (localhost on another port) in the same browser as the engineer's editor
+    const evil = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>evil</title><p>hello</p>'));
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      const evilUrl = `http://localhost:${(evil.address() as AddressInfo).port}/`;
+      const keysBefore = (await fabric.fabric.store.consumerList()).length;
+      const bulkBefore = (await fabric.fabric.services.audit.list({ action: 'exception.bulk-replay.started' })).length;
+      const attacker = await context.newPage();
+      await attacker.goto(evilUrl);
+      // a string: this runs in the browser, and the project's TypeScript has no DOM types
+      const outcome = (await attacker.evaluate(`(async (base) => {
+        const out = {};
+        const attempt = async (name, fn) => { try { out[name] = await fn(); } catch (e) { out[name] = 'blocked: ' + e.name; } };
+        await attempt('readFlows', async () => (await fetch(base + '/flows')).status);
+        await attempt('issueKey', async () => (await fetch(base + '/ps-fabric/api-keys', { method: 'POST', headers: { 'content-type': 'application/json', 'X-PS-Fabric-Request': '1' }, body: JSON.stringify({ name: 'evil', scopes: ['*:write'] }) })).status);
+        await attempt('replayTextPlain', async () => (await fetch(base + '/ps-fabric/exceptions/replay', { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{}' })).type);
+        await attempt('issueKeyNoCors', async () => (await fetch(base + '/ps-fabric/api-keys', { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'evil', scopes: ['*:write'] }) })).type);
+        const ws = (path) => new Promise((resolve) => {
+          const s = new WebSocket(base.replace('http', 'ws') + path, path === '/mqtt' ? ['mqtt'] : undefined);
+          s.onopen = () => { s.close(); resolve('open'); };
+          s.onerror = () => resolve('refused');
+        });
+        out.comms = await ws('/comms');
+        out.mqtt = await ws('/mqtt');
+        return out;
+      })(${JSON.stringify(fabric.url)})`)) as Record<string, unknown>;
+      assert.equal(outcome.readFlows, 'blocked: TypeError', JSON.stringify(outcome));
+      assert.equal(outcome.issueKey, 'blocked: TypeError', JSON.stringify(outcome));
+      assert.equal(outcome.comms, 'refused', JSON.stringify(outcome));
+      assert.equal(outcome.mqtt, 'refused', JSON.stringify(outcome));
+      // the no-cors posts were sent (opaque answers): the server refused them, so nothing changed
+      assert.equal(outcome.replayTextPlain, 'opaque');
+      assert.equal(outcome.issueKeyNoCors, 'opaque');
+      // a plain form post from that page, as a cross-site form would do
+      await attacker.setContent(`<form id="f" method="POST" enctype="text/plain" action="${fabric.url}/ps-fabric/api-keys"><input name='{"name":"form","scopes":["*:write"],"x":"' value='"}'></form>`);
+      await Promise.all([attacker.waitForNavigation(), attacker.evaluate(`document.getElementById('f').submit()`)]);
+      assert.match((await attacker.textContent('body')) ?? '', /cross-origin|X-PS-Fabric-Request/);
+      await attacker.close();
+      assert.equal((await fabric.fabric.store.consumerList()).length, keysBefore, 'no API key issued');
+      assert.equal((await fabric.fabric.services.audit.list({ action: 'exception.bulk-replay.started' })).length, bulkBefore, 'nothing replayed');
+    } finally {
+      evil.close();
+    }
   });
 
   it('serves Prometheus metrics on /metrics', async () => {

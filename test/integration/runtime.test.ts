@@ -55,7 +55,8 @@ describe('PS Fabric runtime (integration)', function () {
   before(async () => {
     tmp = tempDir('psfabric-runtime-');
     fabric = await startFabric({ userDir: tmp.dir, port: 0, mqttPort: 0, sandboxes: false, logLevel: 'warn', env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'integration-test-secret' } });
-    bus = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0 });
+    // the runtime's own identity: anonymous clients may not publish legacy/# nor read fabric/v1/# (docs/security.md)
+    bus = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0, ...fabric.mqttCredentials });
     bus.on('message', (topic, payload) => {
       let parsed: unknown = payload.toString();
       try {
@@ -153,7 +154,7 @@ describe('PS Fabric runtime (integration)', function () {
     await waitFor(async () => (await fetch(`${fabric.url}/healthz`)).status === 200, '/healthz to be ok after the restart', 15000);
 
     // the flow's fabric-broker reconnects on its own; a new bus client sees its output
-    const bus2 = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0 });
+    const bus2 = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0, ...fabric.mqttCredentials });
     try {
       const got: Seen[] = [];
       bus2.on('message', (topic, payload) => got.push({ topic, payload: JSON.parse(payload.toString()) }));

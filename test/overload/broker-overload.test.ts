@@ -20,6 +20,8 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? 60);
 const RSS_CAP_MB = Number(process.env.OVERLOAD_RSS_CAP_MB ?? 600);
 
+const LOAD_USER = { username: 'load', password: 'overload-test' };
+
 describe('broker overload (QoS 0, slow subscriber)', function () {
   this.timeout((SECONDS + 120) * 1000);
   let tmp: { dir: string; cleanup(): void };
@@ -45,6 +47,8 @@ describe('broker overload (QoS 0, slow subscriber)', function () {
         FABRIC_SANDBOXES: 'off',
         FABRIC_LOG_LEVEL: 'warn',
         FABRIC_CREDENTIAL_SECRET: 'overload-test',
+        // a named client for the load (anonymous clients may only read the public events: docs/security.md)
+        FABRIC_MQTT_USERS: JSON.stringify({ users: [{ username: 'load', password: 'overload-test', publish: ['load/#', 'probe/#'], subscribe: ['load/#', 'probe/#'] }] }),
       },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
@@ -59,7 +63,7 @@ describe('broker overload (QoS 0, slow subscriber)', function () {
 
     // slow subscriber: mqtt.js handles one packet at a time; holding each for ~2 ms caps it well below the publisher
     let slowConsumed = 0;
-    const slow = await mqtt.connectAsync(url, { reconnectPeriod: 1000, clientId: 'overload-slow' });
+    const slow = await mqtt.connectAsync(url, { reconnectPeriod: 1000, clientId: 'overload-slow', ...LOAD_USER });
     clients.push(slow);
     slow.handleMessage = (_packet, cb) => {
       slowConsumed++;
@@ -67,12 +71,12 @@ describe('broker overload (QoS 0, slow subscriber)', function () {
     };
     await slow.subscribeAsync('load/#', { qos: 0 });
     let fastConsumed = 0;
-    const fast = await mqtt.connectAsync(url, { reconnectPeriod: 1000, clientId: 'overload-fast' });
+    const fast = await mqtt.connectAsync(url, { reconnectPeriod: 1000, clientId: 'overload-fast', ...LOAD_USER });
     clients.push(fast);
     fast.on('message', () => fastConsumed++);
     await fast.subscribeAsync('load/#', { qos: 0 });
 
-    const pub = await mqtt.connectAsync(url, { reconnectPeriod: 1000, clientId: 'overload-pub' });
+    const pub = await mqtt.connectAsync(url, { reconnectPeriod: 1000, clientId: 'overload-pub', ...LOAD_USER });
     clients.push(pub);
     const payload = Buffer.alloc(512, 'x');
     let published = 0;
@@ -117,7 +121,7 @@ describe('broker overload (QoS 0, slow subscriber)', function () {
     assert.ok(last.rssMb - warm.rssMb < 150, `runtime RSS kept growing: ${warm.rssMb} MB -> ${last.rssMb} MB`);
 
     // still serving: a fresh client gets a message through
-    const probe = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    const probe = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...LOAD_USER });
     clients.push(probe);
     const got: string[] = [];
     probe.on('message', (_t, p) => got.push(p.toString()));

@@ -39,7 +39,8 @@ interface Res {
 }
 
 async function http(method: string, url: string, opts: { headers?: Record<string, string>; body?: string | object } = {}): Promise<Res> {
-  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  // X-PS-Fabric-Request: the header every state-changing admin call needs (docs/security.md); API calls ignore it
+  const headers: Record<string, string> = { 'x-ps-fabric-request': '1', ...(opts.headers ?? {}) };
   let body: string | undefined;
   if (opts.body !== undefined) {
     body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);

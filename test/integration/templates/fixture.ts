@@ -30,7 +30,7 @@ async function start(): Promise<TemplatesFabric> {
   Object.assign(process.env, { FABRIC_Q2P_POLL_SECONDS: '1', FABRIC_T2C_POLL_SECONDS: '2', FABRIC_CO_RETRY_SECONDS: '2', FABRIC_REPORTING_INTERVAL: '3600' });
   const fabric = await startFabric({ userDir: tmp.dir, port: 0, mqttPort: 0, sandboxes: true, sandboxPort, logLevel: 'warn', env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'templates-test-secret', FABRIC_SANDBOX_PORT: String(sandboxPort), FABRIC_LEGACY_ERP: 'off' } });
   await waitFor(async () => (await fabric.health()).flows.state === 'started', 'flows started', 30000);
-  const bus = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0 });
+  const bus = await mqtt.connectAsync(fabric.mqttUrl!, { reconnectPeriod: 0, ...fabric.mqttCredentials });
   const events: BusEvent[] = [];
   bus.on('message', (topic, payload) => {
     try {
@@ -46,7 +46,7 @@ async function start(): Promise<TemplatesFabric> {
     return text ? JSON.parse(text) : null;
   };
   const admin = async (p: string, body?: unknown) => {
-    const res = await fetch(`${fabric.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+    const res = await fetch(`${fabric.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-ps-fabric-request': '1' }, body: JSON.stringify(body ?? {}) });
     const text = await res.text();
     let parsed: any = text;
     try { parsed = JSON.parse(text); } catch { /* plain text */ }

@@ -50,7 +50,7 @@ describe('templates: time-to-cash through the real runtime', function () {
 
   before(async () => {
     t = await templatesFabric();
-    legacy = new LegacyErpSimulator({ url: t.fabric.mqttUrl!, clientId: `legacy-erp-fr01-test-${process.pid}` });
+    legacy = new LegacyErpSimulator({ url: t.fabric.mqttUrl!, clientId: `legacy-erp-fr01-test-${process.pid}`, ...t.fabric.legacyErpCredentials });
     await legacy.start();
   });
   after(async () => {

@@ -50,7 +50,7 @@ const entry = (extra: Record<string, unknown> = {}) => ({
   id: 'TE-P-1', version: 1, person: { id: 'CON-002', email: 'daniel@example.test' }, projectId: 'KAN-WS-4001', date: '2026-11-20', hours: 2.5,
   role: 'Solution Architect', billable: true, rate: { amount: 210, currency: 'USD', unit: 'hour' }, status: 'submitted', ...extra,
 });
-const requested = (n: number, entity: string, data: unknown) => parseRequested({ specversion: '1.0', id: TRACK(n), correlationid: TRACK(n), type: `com.psfabric.${entity}.requested.v1`, data });
+const requested = (n: number, entity: string, data: unknown) => parseRequested({ specversion: '1.0', source: '/ps-fabric/experience-api', id: TRACK(n), correlationid: TRACK(n), type: `com.psfabric.${entity}.requested.v1`, data });
 
 describe('governance: fulfilment of experience-API writes', () => {
   beforeEach(() => {
