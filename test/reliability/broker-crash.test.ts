@@ -66,6 +66,8 @@ async function sendUnacked(client: MqttClient, lines: Line[], window: number, on
   await Promise.all(Array.from({ length: window }, worker));
 }
 
+const LEGACY = { username: 'legacy-fr01-test', password: 'legacy-fr01-test-password' };
+
 describe('reliability: broker crash (runtime with its embedded broker SIGKILLed while the legacy ERP publishes at QoS 1)', function () {
   const LINES = knob('RELIABILITY_BROKER_LINES', 600);
   let sandboxes: RunningSandboxes;
@@ -76,7 +78,8 @@ describe('reliability: broker crash (runtime with its embedded broker SIGKILLed 
   before(async () => {
     tmp = tempDir('psfabric-rel-broker-');
     sandboxes = await startSandboxes({ port: 0 });
-    templateEnv = {};
+    // the legacy ERP is a named client with its own topics only (anonymous clients publish nothing: docs/security.md)
+    templateEnv = { FABRIC_MQTT_USERS: JSON.stringify({ users: [{ ...LEGACY, publish: ['legacy/fr01/#'], subscribe: ['legacy/fr01/#'] }] }) };
     applyTemplateEnv(templateEnv, { sandboxUrl: sandboxes.url });
   });
   afterEach(async () => {
@@ -102,7 +105,7 @@ describe('reliability: broker crash (runtime with its embedded broker SIGKILLed 
     try {
       running.runtime = await startRuntime(userDir, env);
       say('runtime up');
-      const sim = new LegacyErpSimulator({ url, clientId: `legacy-erp-fr01-${tag}` });
+      const sim = new LegacyErpSimulator({ url, clientId: `legacy-erp-fr01-${tag}`, ...LEGACY });
       running.sim = sim;
       await sim.start();
       const billed = (id: string) => {
@@ -117,7 +120,7 @@ describe('reliability: broker crash (runtime with its embedded broker SIGKILLed 
       };
       // the pipeline is up (templates deployed, fabric-mqtt-in subscribed with its persistent session) once a first line is billed
       const probe = line(`${tag}-P00001`, 0);
-      running.pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `legacy-erp-te-${tag}` });
+      running.pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `legacy-erp-te-${tag}`, ...LEGACY });
       await sendUnacked(running.pub, [probe], 1, () => {});
       say('probe acked');
       await waitFor(() => billed(probe.id) > 0, 'the probe line to be billed by the legacy ERP', 60000, 100);
@@ -140,7 +143,7 @@ describe('reliability: broker crash (runtime with its embedded broker SIGKILLed 
       say(`killed after ${ackedBeforeKill} PUBACKs`);
       // restart on the same user dir and port; the publisher re-sends what it has no PUBACK for, then the rest
       running.runtime = await startRuntime(userDir, env);
-      running.pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `legacy-erp-te-${tag}` });
+      running.pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `legacy-erp-te-${tag}`, ...LEGACY });
       await sendUnacked(running.pub, lines, window, () => {});
       assert.ok(lines.every((l) => l.acked), 'every line acknowledged after the restart');
       const resent = lines.filter((l) => l.sends > 1).length;

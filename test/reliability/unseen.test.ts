@@ -114,6 +114,8 @@ function badMessages(topics: Array<{ topic: string; format: string }>): Bad[] {
   return bad;
 }
 
+const PUBLISHER = { username: 'rel-unseen', password: 'rel-unseen-test-password' };
+
 describe('reliability: nothing stuck unseen in the deployed templates', function () {
   let tmp: { dir: string; cleanup(): void };
   let runtime: Child | undefined;
@@ -150,6 +152,8 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
         FABRIC_REPORTING_INTERVAL: '3600',
         FABRIC_LOG_LEVEL: process.env.RELIABILITY_VERBOSE ? 'info' : 'error',
         FABRIC_CREDENTIAL_SECRET: 'reliability-unseen-secret',
+        // a named client allowed to publish on every consumed topic (anonymous clients publish nothing: docs/security.md)
+        FABRIC_MQTT_USERS: JSON.stringify({ users: [{ username: PUBLISHER.username, password: PUBLISHER.password, publish: ['#'], subscribe: ['#'] }] }),
       },
       (m) => {
         if (m && m.ready) ready = m;
@@ -170,12 +174,12 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
       }
     };
     // every consumer is subscribed before anything is published (a QoS 1 message to no subscriber is dropped)
-    bus = await mqtt.connectAsync(ready.mqttUrl ?? `mqtt://127.0.0.1:${mqttPort}`, { reconnectPeriod: 0, clientId: 'rel-unseen-publisher' });
+    bus = await mqtt.connectAsync(ready.mqttUrl ?? `mqtt://127.0.0.1:${mqttPort}`, { reconnectPeriod: 0, clientId: 'rel-unseen-publisher', ...PUBLISHER });
     const probeTopics = new Set(topics.map((t) => t.topic));
     assert.deepEqual([...probeTopics].sort(), ['fabric/v1/contract/amendment-approved', 'fabric/v1/kpi/reconcile-request', 'fabric/v1/opportunity/closed-won', 'fabric/v1/project/requested', 'fabric/v1/request/updated', 'fabric/v1/timeentry/requested', 'legacy/fr01/time/out'], 'the consumed topics this test covers');
 
     // genuine experience-API requests: each publishes project/requested, then request/updated (consumed by the experience-api tab)
-    const keyRes = await fetch(`${url}/ps-fabric/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'unseen-portal', scopes: ['projects:read', 'projects:write', 'requests:read'], rateLimit: { perSecond: 1000, burst: 1000 } }) });
+    const keyRes = await fetch(`${url}/ps-fabric/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-ps-fabric-request': '1' }, body: JSON.stringify({ name: 'unseen-portal', scopes: ['projects:read', 'projects:write', 'requests:read'], rateLimit: { perSecond: 1000, burst: 1000 } }) });
     assert.equal(keyRes.status, 201, await keyRes.clone().text());
     const apiKey = ((await keyRes.json()) as { key: string }).key;
     const base = JSON.parse(fs.readFileSync(path.join(PKG_ROOT, 'test', 'fixtures', 'canonical', 'project.json'), 'utf8'))[0];
@@ -239,7 +243,7 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
     // replay, so once one new bad message per topic has its exception every replay has run.
     runtime = await launch();
     await waitFor(async () => (await health()) === 200, 'the restarted runtime to be healthy', 60000, 100);
-    bus = await mqtt.connectAsync(ready.mqttUrl ?? `mqtt://127.0.0.1:${mqttPort}`, { reconnectPeriod: 0, clientId: 'rel-unseen-publisher-2' });
+    bus = await mqtt.connectAsync(ready.mqttUrl ?? `mqtt://127.0.0.1:${mqttPort}`, { reconnectPeriod: 0, clientId: 'rel-unseen-publisher-2', ...PUBLISHER });
     const sentinels = [...probeTopics].map((topic) => ({ topic, text: `{"after restart":${JSON.stringify(topic)}` }));
     for (const m of sentinels) await bus.publishAsync(m.topic, m.text, { qos: 1 });
     const sentinelKeys = new Set(sentinels.map((m) => messageKey(m.topic, m.text)));
