@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startSandboxes, type RunningSandboxes } from '../../sandbox/server';
 import { salesforceSandbox, type SalesforceSandbox } from '../../sandbox/salesforce';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesforce/auth';
+import { kantataSandbox, KANTATA_CLIENT_ID, KANTATA_CLIENT_SECRET } from '../../sandbox/kantata';
 import { triggerRuns } from '../../lib/triggers/runs';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
@@ -192,5 +193,101 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.equal(again.emitted, 0);
     assert.equal(again.skipped, 3);
     assert.equal(seen.out.length, 3);
+  });
+});
+
+describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', function () {
+  this.timeout(60000);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const kNodes = ['fabric-store/fabric-store', 'kantata-config/kantata-config', 'kantata/kantata'].map((n) => require(`../../nodes/${n}`));
+  let sb: RunningSandboxes;
+  let tmp: ReturnType<typeof tempDir>;
+  before(async () => {
+    sb = await startSandboxes({ vendors: [kantataSandbox] });
+  });
+  after(async () => sb.close());
+  beforeEach(() => {
+    sb.sandboxes.kantata.reset();
+    tmp = tempDir('psfabric-kantata-gaps-');
+    helper.settings({ userDir: tmp.dir });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    tmp.cleanup();
+  });
+  const cursorName = 'kantata:kantata:kc:poll:approved';
+  const conv = async (method: string, path: string, body: unknown) => {
+    const res = await fetch(`${sb.url}/kantata/_sandbox/${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const text = await res.text();
+    assert.equal(res.status, 200, `${path}: ${text}`);
+    return JSON.parse(text);
+  };
+  /** Deploys the poller, waits for its start-up sweep and cursor, and records what it sends and warns. */
+  async function deploy() {
+    await helper.load(kNodes, [
+      { id: 'store', type: 'fabric-store', kind: 'sqlite', path: 'fabric.sqlite' },
+      { id: 'kc', type: 'kantata-config', baseUrl: `${sb.url}/kantata`, store: 'store', ratePerSecond: 50, concurrency: 2, maxAttempts: 2 },
+      { id: 'poll', type: 'kantata', kantata: 'kc', operation: 'pollApproved', pollSeconds: 3600, output: 'entry', gapWindowHours: 1, wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ], { kc: { clientId: KANTATA_CLIENT_ID, clientSecret: KANTATA_CLIENT_SECRET } });
+    const seen = { out: [] as any[], warnings: [] as string[] };
+    helper.getNode('out').on('input', (m: any) => seen.out.push(m));
+    const node = helper.getNode('poll');
+    const warn = node.warn.bind(node);
+    node.warn = (w: any) => {
+      seen.warnings.push(String(w));
+      return warn(w);
+    };
+    const store = helper.getNode('kc').store;
+    await waitFor(async () => (await store.watermarkGet(`${cursorName}:polledAt`)) !== undefined, 'the start-up sweep');
+    const swept = seen.out.length;
+    assert.ok(swept > 0);
+    // two entries are approved after the sweep: the records a gap must not lose
+    const pending = Object.values(sb.sandboxes.kantata.state.time_entries as Record<string, any>).filter((t) => !t.approved).slice(0, 2).map((t) => String(t.id));
+    assert.equal(pending.length, 2);
+    await conv('POST', 'approve', { ids: pending });
+    return { seen, store, swept, pending };
+  }
+  const runDone = (kind: string) => waitFor(() => {
+    const r = triggerRuns.get('poll');
+    return r && r.kind === kind && r.state !== 'running' ? r : undefined;
+  }, `the ${kind} run to end`);
+  const exceptions = async (kind: string) => (await helper.getNode('store').services.exceptions.list({ status: 'open' })).filter((e: any) => e.recordKey === `Trigger/poll/${kind}`);
+  const newIds = (seen: { out: any[] }, swept: number) => seen.out.slice(swept).map((m) => String(m.kantata.id)).sort();
+
+  it('a cursor Kantata refuses (older than its change window): warns, resyncs from the cursor, once', async () => {
+    const { seen, store, swept, pending } = await deploy();
+    await conv('PUT', 'change-window', { seconds: 7 * 24 * 3600 });
+    helper.getNode('poll').receive({});
+    const run = await runDone('cursor-expired');
+    assert.equal(run.state, 'done', run.error);
+    assert.deepEqual(newIds(seen, swept), [...pending].sort());
+    assert.ok(seen.out.slice(swept).every((m) => m.resync === 'cursor-expired'));
+    assert.ok(seen.warnings.some((w) => /warn.cursorExpired/.test(w)), seen.warnings.join('\n'));
+    assert.equal((await exceptions('cursor-expired')).length, 1);
+    // the cursor moved to the new entries: the next poll is an ordinary delta Kantata serves, with nothing new
+    const cursor = await store.watermarkGet(cursorName);
+    helper.getNode('poll').receive({});
+    await waitFor(async () => sb.sandboxes.kantata.requests().filter((r: any) => /updated_after/.test(r.path) && r.status === 200).length > 0, 'an ordinary poll');
+    assert.equal(await store.watermarkGet(cursorName), cursor);
+    assert.equal(seen.out.length, swept + 2);
+  });
+
+  it('a poller stopped longer than its window: warns, resyncs from the cursor, once', async () => {
+    const { seen, store, swept, pending } = await deploy();
+    const stale = Date.now() - 3 * 3600 * 1000;
+    await store.watermarkSet(`${cursorName}:polledAt`, String(stale), stale);
+    helper.getNode('poll').receive({});
+    const run = await runDone('poller-stalled');
+    assert.equal(run.state, 'done', run.error);
+    assert.equal(run.emitted, 2);
+    assert.deepEqual(newIds(seen, swept), [...pending].sort());
+    assert.ok(seen.warnings.some((w) => /warn.stalled/.test(w)), seen.warnings.join('\n'));
+    assert.equal((await exceptions('poller-stalled')).length, 1);
+    assert.ok(Number(await store.watermarkGet(`${cursorName}:polledAt`)) > stale);
+    const polls = sb.sandboxes.kantata.requests().length;
+    helper.getNode('poll').receive({});
+    await waitFor(() => sb.sandboxes.kantata.requests().length >= polls + 2, 'an ordinary poll');
+    assert.equal(seen.out.length, swept + 2);
   });
 });
