@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait';
 import { helper } from '../support/node-red';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodes = ['fabric-store/fabric-store', 'salesforce-config/salesforce-config', 'salesforce-trigger/salesforce-trigger'].map((n) => require(`../../nodes/${n}`));
+const nodes = ['fabric-store/fabric-store', 'salesforce-config/salesforce-config', 'salesforce-trigger/salesforce-trigger', 'ops-feed/ops-feed'].map((n) => require(`../../nodes/${n}`));
 helper.init(require.resolve('node-red'));
 
 describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED runtime)', function () {
@@ -54,8 +54,8 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     return JSON.parse(text);
   };
   /** Loads the flow and records what the trigger sends, its warnings and its status. */
-  async function load(trigger: Record<string, unknown>) {
-    await helper.load(nodes, flow(trigger), creds);
+  async function load(trigger: Record<string, unknown>, extra: Array<Record<string, unknown>> = []) {
+    await helper.load(nodes, [...flow(trigger), ...extra], creds);
     const trg = helper.getNode('trg');
     const seen = { out: [] as any[], warnings: [] as string[], statuses: [] as any[] };
     helper.getNode('won').on('input', (m: any) => seen.out.push(m));
@@ -166,7 +166,12 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
   });
 
   it('backfill (admin endpoint): emits the range once, refuses bad ranges clearly, a second run emits nothing', async () => {
-    const seen = await load({ mode: 'poll', interval: 3600 });
+    const seen = await load({ mode: 'poll', interval: 3600 }, [
+      { id: 'ops', type: 'ops-feed', store: 'store', interval: 3600, wires: [[], [], ['console'], [], []] },
+      { id: 'console', type: 'helper' },
+    ]);
+    const consoles: any[] = [];
+    helper.getNode('console').on('input', (m: any) => consoles.push(m.payload));
     await waitFor(async () => (await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:ranAt')) !== undefined, 'the first poll');
     assert.equal(seen.out.length, 0, 'the seeded closed deals are older than the first watermark');
 
@@ -184,6 +189,8 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.ok(seen.out.every((m) => m.salesforce.source === 'backfill'));
     const list = await admin().get('/ps-fabric/triggers').expect(200);
     assert.equal(list.body.runs.find((r: any) => r.trigger === 'trg').emitted, 3);
+    // the dashboard's console feed carries the progress row
+    await waitFor(() => consoles.some((c) => c.triggers?.some((r: any) => r.trigger === 'trg' && r.state === 'done' && /backfill .* done, 3 emitted/.test(r.text))), 'the backfill row on the dashboard feed');
 
     await admin().post('/ps-fabric/triggers/trg/backfill').set('X-PS-Fabric-Request', '1').send(range).expect(202);
     const again = await waitFor(() => {
