@@ -111,16 +111,24 @@ export = function (RED: NodeAPI) {
       return runTracked(kind, { from, to: Date.now() }, async () => {
         let cursor = start;
         let count = 0;
+        // a cursor just refused is not asked for again: the first round sweeps
+        let refused = kind === 'cursor-expired';
         for (let round = 0; ; round++) {
           if (closed) throw new Error('the node was stopped; the next poll carries on from the cursor');
           if (round >= MAX_RESYNC_ROUNDS) throw new Error(`more than ${MAX_RESYNC_ROUNDS} rounds of ${pollOptions(false).maxRecords} records: raise "Max per poll" or backfill in smaller ranges`);
+          const from = cursor;
+          const sweepAfterCursor = async () => afterCursor(await cfg.handle.call(() => cfg.client.pollApproved(from, pollOptions(true))), from);
           let res;
-          try {
-            res = await cfg.handle.call(() => cfg.client.pollApproved(cursor, pollOptions(false)));
-          } catch (e) {
-            if (!isCursorRefused(e)) throw e;
-            res = afterCursor(await cfg.handle.call(() => cfg.client.pollApproved(cursor, pollOptions(true))), cursor);
+          if (refused) res = await sweepAfterCursor();
+          else {
+            try {
+              res = await cfg.handle.call(() => cfg.client.pollApproved(from, pollOptions(false)));
+            } catch (e) {
+              if (!isCursorRefused(e)) throw e;
+              res = await sweepAfterCursor();
+            }
           }
+          refused = false;
           count += handOn(res, undefined, send, kind);
           cursor = laterCursor(cursor, res.cursor);
           if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());

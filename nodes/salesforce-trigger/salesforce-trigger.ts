@@ -113,7 +113,7 @@ export = function (RED: NodeAPI) {
       const counts = { emitted: 0, skipped: 0 };
       await readModifiedBetween(client, w.from, w.to, { sobject: 'Opportunity', where, fields: ['StageName'] }, async (records) => {
         if (closing) throw new Error('the trigger was stopped; the resync resumes at its next start');
-        const r = await emit(records.map((r) => String(r.Id)), { source: kind === 'backfill' ? 'backfill' : 'resync', gap: kind });
+        const r = await emit(records.map((r) => String(r.Id)), kind === 'backfill' ? { source: 'backfill' } : { source: 'resync', gap: kind });
         counts.emitted += r.emitted;
         counts.skipped += r.skipped;
       });
