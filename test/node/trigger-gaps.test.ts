@@ -165,6 +165,21 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.equal(seen.out.length, 2);
   });
 
+  it('a resync interrupted by a stop runs again at the next start', async () => {
+    await helper.load(nodes, flow(), creds);
+    const owedFrom = Date.now() - 2 * 3600 * 1000;
+    await helper.getNode('store').store.watermarkSet('salesforce-trigger:trg:poll:resync', JSON.stringify({ kind: 'replay-expired', from: owedFrom }), owedFrom);
+    await helper.unload();
+    await sandboxPost('close-won/006Hs00000ThamesCRM');
+    const seen = await load({ mode: 'poll', interval: 3600 });
+    const run = await runDone('replay-expired');
+    assert.equal(run.state, 'done', run.error);
+    assert.equal(run.from, owedFrom);
+    await waitFor(async () => (await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:resync')) === '', 'the owed resync cleared');
+    await waitFor(async () => (await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:ranAt')) !== undefined, 'the first poll after it');
+    assert.deepEqual(ids(seen.out), ['006Hs00000ThamesCRM']);
+  });
+
   it('backfill (admin endpoint): emits the range once, refuses bad ranges clearly, a second run emits nothing', async () => {
     const seen = await load({ mode: 'poll', interval: 3600 }, [
       { id: 'ops', type: 'ops-feed', store: 'store', interval: 3600, wires: [[], [], ['console'], [], []] },
@@ -278,6 +293,23 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     await waitFor(async () => sb.sandboxes.kantata.requests().filter((r: any) => /updated_after/.test(r.path) && r.status === 200).length > 0, 'an ordinary poll');
     assert.equal(await store.watermarkGet(cursorName), cursor);
     assert.equal(seen.out.length, swept + 2);
+  });
+
+  it('backfill (admin endpoint): sends the range again with the same idempotency keys, progress on the trigger runs', async () => {
+    const { seen, swept } = await deploy();
+    const first = new Map(seen.out.slice(0, swept).map((m) => [String(m.kantata.id), m.idempotencyKey]));
+    const from = Date.parse('2026-11-20T00:00:00Z');
+    const to = Date.parse('2026-11-21T00:00:00Z');
+    const inRange = seen.out.slice(0, swept).filter((m) => Date.parse(m.kantata.updated_at) >= from && Date.parse(m.kantata.updated_at) < to).length;
+    assert.ok(inRange > 0);
+    const accepted = await (helper as unknown as { request(): any }).request().post('/ps-fabric/triggers/poll/backfill').set('X-PS-Fabric-Request', '1').send({ from: new Date(from).toISOString(), to: new Date(to).toISOString() }).expect(202);
+    assert.equal(accepted.body.run.kind, 'backfill');
+    const run = await runDone('backfill');
+    assert.equal(run.state, 'done', run.error);
+    const again = seen.out.slice(swept).filter((m) => m.resync === 'backfill');
+    assert.equal(again.length, inRange);
+    assert.equal(run.emitted, inRange);
+    for (const m of again) assert.equal(m.idempotencyKey, first.get(String(m.kantata.id)), 'a backfilled record keeps the key downstream de-duplicates on');
   });
 
   it('a poller stopped longer than its window: warns, resyncs from the cursor, once', async () => {
