@@ -6,7 +6,7 @@
  * is lib/triggers.
  */
 import express from 'express';
-import { BackfillRangeError, parseBackfillRange } from '../lib/triggers/gaps';
+import { parseBackfillRange } from '../lib/triggers/gaps';
 import { triggerRuns } from '../lib/triggers/runs';
 import type { NodeAPI } from './node-red-api';
 
@@ -37,8 +37,9 @@ export function registerBackfillRoutes(RED: NodeAPI): void {
     target.backfill(range, actor).then(
       (run) => res.status(202).json({ run }),
       (e: unknown) => {
-        const err = e instanceof BackfillRangeError || /already running/.test(String((e as Error)?.message)) ? 409 : 500;
-        res.status(err).json({ error: err === 409 ? 'conflict' : 'internal', message: (e as Error)?.message ?? String(e) });
+        // the one refusal a target makes: a run of that trigger is in progress
+        const code = /already running/.test(String((e as Error)?.message)) ? 409 : 500;
+        res.status(code).json({ error: code === 409 ? 'conflict' : 'internal', message: (e as Error)?.message ?? String(e) });
       },
     );
   });
