@@ -81,7 +81,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('trg');
     return r && r.kind === kind && r.state !== 'running' ? r : undefined;
-  }, `the ${kind} run to end`);
+  }, `the ${kind} run to end`, 30000);
 
   it('an expired replay id: warns, resyncs the missed closes with SOQL once, and goes on with new events', async () => {
     let seen = await load({ mode: 'cdc', replayFrom: '-1' });
@@ -89,7 +89,8 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     await sandboxPost('close-won/006Hs00000GlobexEHR');
     await waitFor(() => seen.out.length === 1, 'the live close');
     const store = helper.getNode('store').store;
-    await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:cdc:at')) !== undefined, 'the commit time beside the replay id');
+    // the commit time is stored after the replay id: both are durable once it is there
+    await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:cdc:at')) !== undefined, 'the replay id and its commit time');
     await helper.unload();
 
     // while the trigger is down: two deals close, and their events leave the retention
@@ -273,7 +274,7 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('poll');
     return r && r.kind === kind && r.state !== 'running' ? r : undefined;
-  }, `the ${kind} run to end`);
+  }, `the ${kind} run to end`, 30000);
   const exceptions = async (kind: string) => (await helper.getNode('store').services.exceptions.list({ status: 'open' })).filter((e: any) => e.recordKey === `Trigger/poll/${kind}`);
   const newIds = (seen: { out: any[] }, swept: number) => seen.out.slice(swept).map((m) => String(m.kantata.id)).sort();
 

@@ -216,12 +216,13 @@ export class CdcSubscriber {
         this.committed = next.event.replayId;
         if (this.replay) this.replay.replayFrom = this.committed;
         const now = (this.opts.now ?? Date.now)();
+        await this.opts.store.watermarkSet(this.opts.name, String(this.committed), now);
+        // After the replay id, so the stored commit time is never ahead of it (a resync from it starts early, not late).
         const at = Number(next.payload?.ChangeEventHeader?.commitTimestamp);
         if (Number.isFinite(at) && at > 0) {
           this.committedAt = at;
           await this.opts.store.watermarkSet(`${this.opts.name}:at`, String(at), now);
         }
-        await this.opts.store.watermarkSet(this.opts.name, String(this.committed), now);
         this.handled += 1;
         this.queue.shift();
         if (this.state === 'connected') this.opts.onState?.('connected', { backlog: this.queue.length });
