@@ -37,11 +37,11 @@ export function isStalled(lastRunAt: number | undefined, now: number, windowMs: 
 
 /**
  * The Bayeux `/meta/subscribe` error Salesforce answers for a replay id outside the retention:
- * `400::The replayId {N} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 ...`
- * (the Pub/Sub API says `The Replay ID validation failed` / `Replay ID ... is not valid`).
+ * `400::The replayId {N} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 ...`;
+ * the Pub/Sub API's error code for the same is `sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted`.
  */
 export function isExpiredReplayError(message: string): boolean {
-  return /replay\s?id\b.*(invalid|not valid|validation failed)/i.test(message);
+  return /replay\s?id\b.*(invalid|not valid)/i.test(message) || /subscription\.fetch\.replayid\.corrupted/.test(message);
 }
 
 /**

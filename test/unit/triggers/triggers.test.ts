@@ -15,7 +15,7 @@ describe('lib/triggers', () => {
 
   it('isExpiredReplayError: the Streaming API and Pub/Sub wordings, not other subscribe errors', () => {
     assert.ok(isExpiredReplayError('CometD subscribe to /data/OpportunityChangeEvent failed: 400::The replayId {12} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events.'));
-    assert.ok(isExpiredReplayError('The Replay ID validation failed.'));
+    assert.ok(isExpiredReplayError('INVALID_ARGUMENT: sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted'));
     assert.equal(isExpiredReplayError('400::The channel you requested to subscribe to does not exist {/data/X}'), false);
     assert.equal(isExpiredReplayError('403::Handshake denied'), false);
   });
