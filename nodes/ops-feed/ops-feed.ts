@@ -4,7 +4,8 @@
  * Every `interval` seconds, and at once when an exception is added or changes, it sends
  *   output 1  KPI snapshot            msg.topic 'kpi', payload KpiSnapshot (tiles, backlog, circuits)
  *   output 2  chart points            one msg per series: msg.topic series name, msg.chart 'backlog' | 'timing', payload number
- *   output 3  exception console       msg.topic 'exceptions', payload { rows, filter, choices, progress, detail?, total }
+ *   output 3  exception console       msg.topic 'exceptions', payload { rows, filter, choices, progress, triggers, detail?, total }
+ *             (triggers: the trigger resyncs and backfills of lib/triggers, one line each)
  *   output 4  notifications           msg.payload text (command results), for ui-notification
  *   output 5  ownership matrix rows   msg.payload rows, for ui-table (on deploy and on 'ownership')
  * and accepts commands (msg.topic) from dashboard widgets:
@@ -25,6 +26,7 @@ import { deliveryFor } from '../../lib/delivery/engine';
 import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import type { ConnectionHandle } from '../../lib/delivery/types';
 import type { FabricServices } from '../../lib/fabric/services';
+import { triggerRuns } from '../../lib/triggers/runs';
 
 import type { Node as RedNode, NodeAPI as RED, NodeMessage, Send } from '../node-red-api';
 
@@ -168,7 +170,7 @@ export = function (RED: RED) {
     async function consolePayload(): Promise<Record<string, unknown>> {
       const rows = await model.exceptionRows(consoleFilter);
       const detail = detailId !== undefined ? await model.exceptionDetail(detailId) : undefined;
-      return { rows, total: rows.length, filter: consoleFilter, choices: await model.exceptionFilterChoices(), progress: ops.progress() ?? null, detail: detail ?? null, at: Date.now() };
+      return { rows, total: rows.length, filter: consoleFilter, choices: await model.exceptionFilterChoices(), progress: ops.progress() ?? null, triggers: triggerRuns.list().map((r) => ({ trigger: r.trigger, name: r.name, kind: r.kind, state: r.state, text: r.text })), detail: detail ?? null, at: Date.now() };
     }
 
     async function emit(what: { kpi?: boolean; console?: boolean; points?: boolean }): Promise<void> {
@@ -212,9 +214,11 @@ export = function (RED: RED) {
     };
     services.exceptions.on('added', soon);
     services.exceptions.on('changed', soon);
+    triggerRuns.on('change', soon);
     undo.push(() => {
       services.exceptions.off('added', soon);
       services.exceptions.off('changed', soon);
+      triggerRuns.off('change', soon);
     });
 
     function ownershipRows(): unknown[] {

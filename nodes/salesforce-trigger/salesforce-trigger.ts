@@ -10,14 +10,28 @@
  * instance that holds the poll lease re-emits the entries still `received` (fetched again, `msg.redelivered = true`)
  * before its first poll; one re-emitted `maxReplays` (3) times without a hand-over is abandoned to an exception for
  * integration-ops. An opportunity that has left the stage meanwhile is handed over without a message.
+ *
+ * Gaps (lib/triggers): a replay id Salesforce no longer serves, a CDC gap or overflow event, or a poller that did
+ * not run for longer than its window raise a warning (node status, node.warn, an exception for integration-ops)
+ * and a resync from the last watermark, read window by window with SOQL on SystemModstamp and handed to the same
+ * inbox-first emit, so nothing already emitted goes out again. A resync in progress is recorded in the store
+ * (`<watermark>:resync`) and resumed after a restart. Operators start a backfill the same way (editor button,
+ * POST /ps-fabric/triggers/<id>/backfill).
  */
 import type { NodeAPI } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { CdcSubscriber, fetchOpportunityBundles, pollChanges, type ChangeEvent } from '../../lib/connectors/salesforce';
+import { CdcSubscriber, fetchOpportunityBundles, parseWatermark, pollChanges, readModifiedBetween, type ChangeEvent } from '../../lib/connectors/salesforce';
 import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/inbox';
+import { isStalled, SALESFORCE_EVENT_RETENTION_MS, type GapKind, type Window } from '../../lib/triggers/gaps';
+import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
+import { registerBackfillRoutes } from '../trigger-backfill';
+
+/** Re-read margin before a gap's start (clock skew between the event's commit time and SystemModstamp). */
+const GAP_MARGIN_MS = 60 * 1000;
 
 export = function (RED: NodeAPI) {
+  registerBackfillRoutes(RED);
   function SalesforceTrigger(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -67,16 +81,23 @@ export = function (RED: NodeAPI) {
     };
 
     /** Inbox first (durable, de-duplicated), then the message; a downstream hand-over point marks it processed. */
-    const emit = async (ids: string[], meta: Record<string, unknown>) => {
-      if (ids.length === 0) return;
+    const emit = async (ids: string[], meta: Record<string, unknown>): Promise<{ emitted: number; skipped: number }> => {
+      const counts = { emitted: 0, skipped: 0 };
+      if (ids.length === 0) return counts;
       const bundles = await fetchOpportunityBundles(client, ids);
       for (const b of bundles) {
         if (b.opportunity.StageName !== stage) continue;
         const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
         const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now() });
-        if (!fresh || closing) continue; // closing: committed and `received`, the next start re-emits it
+        if (!fresh) {
+          counts.skipped += 1;
+          continue;
+        }
+        if (closing) continue; // committed and `received`: the next start re-emits it
+        counts.emitted += 1;
         send(b, messageId, meta);
       }
+      return counts;
     };
 
     /** Entries an earlier run (or the previous deploy) emitted but nothing handed over: emitted again, fetched fresh. */
@@ -120,18 +141,111 @@ export = function (RED: NodeAPI) {
       replayed = true;
     };
 
+    // ------------------------------------------------------------ gaps, resyncs and backfills
+    const where = config.where && String(config.where).trim() ? String(config.where) : `StageName = '${stage.replace(/'/g, "\\'")}'`;
+    const gapWindowMs = (Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : SALESFORCE_EVENT_RETENTION_MS);
+    const resyncName = `${watermarkName}:resync`;
+    const ranAtName = `${watermarkName}:ranAt`;
+    const label = node.name || `salesforce-trigger ${stage}${mode === 'cdc' ? ' (CDC)' : ''}`;
+    let running: Promise<unknown> = Promise.resolve();
+    /** Gap resyncs started or waiting: the store's record of them is cleared only when none is left. */
+    let gapRuns = 0;
+
+    /** Records that a gap resync from `from` is owed (keeping the earliest start of those owed). */
+    const markResync = async (kind: GapKind, from: number) => {
+      const raw = await store.watermarkGet(resyncName);
+      const owed = raw ? (JSON.parse(raw) as { kind: GapKind; from: number }) : undefined;
+      if (!owed || from < owed.from) await store.watermarkSet(resyncName, JSON.stringify({ kind, from }), Date.now());
+    };
+
+    /** The visible warning of a gap: status, log, and an exception for integration-ops (one per trigger and kind). */
+    const warnGap = async (kind: GapKind, message: string, details: Record<string, unknown>) => {
+      node.warn(message);
+      node.status({ fill: 'yellow', shape: 'ring', text: t('status.gap', { kind }) });
+      await cfg.services?.exceptions
+        ?.add({ process: 'trigger', step: label, errorClass: 'internal', ownerTeam: 'integration-ops', message, recordKey: `Trigger/${node.id}/${kind}`, details: [{ path: `/gap/${kind}`, message: JSON.stringify(details) }] }, `node:${node.id}`)
+        .catch((e: Error) => node.warn(t('errors.exception', { error: e.message })));
+    };
+
+    const readWindow = (kind: RunKind) => async (w: Window) => {
+      const counts = { emitted: 0, skipped: 0 };
+      await readModifiedBetween(client, w.from, w.to, { sobject: 'Opportunity', where, fields: ['StageName'] }, async (records) => {
+        if (closing) throw new Error('the trigger was stopped; the resync resumes at its next start');
+        const r = await emit(records.map((r) => String(r.Id)), kind === 'backfill' ? { source: 'backfill' } : { source: 'resync', gap: kind });
+        counts.emitted += r.emitted;
+        counts.skipped += r.skipped;
+      });
+      return counts;
+    };
+
+    /** Runs a resync or backfill after any one in progress; a gap resync is recorded first so a restart resumes it. */
+    const startRun = (kind: RunKind, range: Window, onStarted?: (run: TriggerRun) => void): Promise<TriggerRun> => {
+      if (kind !== 'backfill') gapRuns += 1;
+      const next = running.then(async () => {
+        if (kind !== 'backfill') await markResync(kind, range.from);
+        const { run: started, done } = triggerRuns.start(node.id, label, kind, range, readWindow(kind), {
+          onProgress: (r) => node.status({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
+        });
+        onStarted?.(started);
+        const run = await done;
+        if (kind !== 'backfill') gapRuns -= 1;
+        if (run.state === 'done' && kind !== 'backfill' && gapRuns === 0 && !closing) await store.watermarkSet(resyncName, '', Date.now());
+        if (run.state === 'failed' && !closing) node.error(t('errors.resync', { text: run.text }));
+        else if (run.error && kind !== 'backfill' && !closing) await warnGap(kind, run.error, { from: run.from, to: run.to });
+        return run;
+      });
+      running = next.catch(() => undefined);
+      return next;
+    };
+
+    /** A resync that a stop or crash interrupted is run again (it is idempotent) from where it started. */
+    const resumeInterrupted = async () => {
+      const raw = await store.watermarkGet(resyncName);
+      if (!raw) return;
+      const pending = JSON.parse(raw) as { kind: GapKind; from: number };
+      await startRun(pending.kind, { from: pending.from, to: Date.now() });
+    };
+
+    const unregister = triggerRuns.register(node.id, {
+      name: label,
+      backfill: async (range, actor) => {
+        const current = triggerRuns.get(node.id);
+        if (current?.state === 'running') throw new Error(`a ${current.kind === 'backfill' ? 'backfill' : 'resync'} of this trigger is already running (${current.text}); wait for it to finish`);
+        node.log(t('log.backfill', { actor, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() }));
+        return new Promise<TriggerRun>((resolve, reject) => startRun('backfill', range, (run) => resolve({ ...run })).catch(reject));
+      },
+    });
+
+    let resumed = false;
     const pollOnce = async () => {
       const leaseMs = Math.max(30000, intervalMs * 2);
       if (!(await store.leaseAcquire(source, owner, Date.now(), leaseMs))) {
         status('grey', 'status.standby');
         return;
       }
-      status('blue', 'status.polling');
+      // first what an earlier run emitted and nothing took, then a resync a stop interrupted: both before anything
+      // new goes out, so a replay never re-emits what this run has just sent
       await replayOnce();
-      const where = config.where && String(config.where).trim() ? String(config.where) : `StageName = '${stage.replace(/'/g, "\\'")}'`;
+      if (!resumed) {
+        await resumeInterrupted();
+        resumed = true;
+      }
+      const ranAt = Number(await store.watermarkGet(ranAtName));
+      const stored = await store.watermarkGet(watermarkName);
+      if (isStalled(ranAt || undefined, Date.now(), gapWindowMs)) {
+        // Not polled for longer than the window: read the gap window by window before the ordinary poll resumes.
+        const from = (parseWatermark(stored)?.ts ?? ranAt) - GAP_MARGIN_MS;
+        const to = Date.now();
+        await warnGap('poller-stalled', t('warn.stalled', { since: new Date(ranAt).toISOString(), hours: Math.round(gapWindowMs / 360000) / 10 }), { lastPollAt: ranAt, from, to });
+        const run = await startRun('poller-stalled', { from, to });
+        if (run.state !== 'done') throw new Error(run.error ?? 'resync failed');
+        await store.watermarkSet(watermarkName, JSON.stringify({ ts: to, seen: {} }), Date.now());
+      }
+      status('blue', 'status.polling');
       const res = await pollChanges(client, await store.watermarkGet(watermarkName), { sobject: 'Opportunity', where, fields: ['StageName'] });
       await emit(res.records.map((r) => r.Id), { source: 'poll' });
       await store.watermarkSet(watermarkName, res.watermark, Date.now());
+      await store.watermarkSet(ranAtName, String(Date.now()), Date.now());
       status('green', 'status.polled', { count: emitted, at: new Date().toISOString().slice(11, 19) });
     };
 
@@ -163,8 +277,15 @@ export = function (RED: NodeAPI) {
         initialReplay: config.replayFrom === '-2' ? -2 : -1,
         onEvent: async (event: ChangeEvent) => {
           const header = event.payload.ChangeEventHeader;
+          if (String(header.changeType).startsWith('GAP_')) return onGapEvent(event);
           const stageChanged = header.changeType === 'CREATE' ? event.payload.StageName === stage : header.changedFields.includes('StageName') && event.payload.StageName === stage;
           if (stageChanged) await emit(header.recordIds, { source: 'cdc', replayId: event.event.replayId });
+        },
+        onGap: async (gap) => {
+          const from = (gap.lastCommitAt ?? Date.now() - gapWindowMs) - GAP_MARGIN_MS;
+          await markResync('replay-expired', from);
+          await warnGap('replay-expired', t('warn.replayExpired', { replayId: gap.replayId, since: new Date(from).toISOString() }), { replayId: gap.replayId, lastCommitAt: gap.lastCommitAt ?? null, error: gap.error.message });
+          startRun('replay-expired', { from, to: Date.now() }).catch((e) => node.error(t('errors.resync', { text: (e as Error).message })));
         },
         onState: (state, detail) => {
           if (state === 'connected') status('green', detail?.backlog ? 'status.backlog' : 'status.connected', { backlog: detail?.backlog ?? 0, count: emitted });
@@ -174,11 +295,32 @@ export = function (RED: NodeAPI) {
       });
       replayOnce()
         .catch((err) => node.warn(t('errors.replayFailed', { error: (err as Error).message })))
-        .then(() => subscriber!.start())
+        .then(() => {
+          resumeInterrupted().catch((e) => node.error(t('errors.resync', { text: (e as Error).message })));
+          return subscriber!.start();
+        })
         .catch((err) => {
           status('red', 'status.error', { error: (err as Error).message });
           node.error(t('errors.subscribe', { error: (err as Error).message }));
         });
+    }
+
+    /**
+     * A gap event: the change happened without a change event. GAP_CREATE/UPDATE/UNDELETE name the records: they
+     * are read again and emitted if in the stage. GAP_OVERFLOW names only the entity: everything changed since
+     * its commit is read again (recorded first, so the event commits only once the resync is durable).
+     */
+    async function onGapEvent(event: ChangeEvent): Promise<void> {
+      const header = event.payload.ChangeEventHeader;
+      const at = Number(header.commitTimestamp) || Date.now();
+      await warnGap('cdc-gap', t('warn.gapEvent', { changeType: header.changeType, entity: header.entityName, ids: header.recordIds.join(', ') || '-', replayId: event.event.replayId }), { changeType: header.changeType, recordIds: header.recordIds, replayId: event.event.replayId });
+      if (header.changeType === 'GAP_OVERFLOW') {
+        await markResync('cdc-gap', at - GAP_MARGIN_MS);
+        startRun('cdc-gap', { from: at - GAP_MARGIN_MS, to: Date.now() }).catch((e) => node.error(t('errors.resync', { text: (e as Error).message })));
+        return;
+      }
+      if (header.changeType === 'GAP_DELETE') return;
+      await emit(header.recordIds, { source: 'cdc-gap', replayId: event.event.replayId, gap: 'cdc-gap' });
     }
 
     node.on('input', (_msg: any, _send: unknown, done: (e?: Error) => void) => {
@@ -199,11 +341,13 @@ export = function (RED: NodeAPI) {
       try {
         await polling;
         await subscriber?.stop();
+        await running;
         await store.leaseRelease(source, owner);
       } catch {
         // closing anyway
       }
       unregisterSource();
+      unregister();
       cfg.deregister?.(node);
       done();
     });

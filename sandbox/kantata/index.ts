@@ -15,6 +15,11 @@
  * invoices (`POST /api/v1/invoices` with `time_entry_ids` / `expense_ids` marks entries invoiced),
  * external reference filters (`external_reference_service_name`, `external_reference_service_model_ref`),
  * `GET /api/v1/users`, and the custom field ids below.
+ *
+ * `PUT /_sandbox/change-window { seconds }` (0 or null: off, the default) makes the account refuse an `updated_after`
+ * older than that many seconds with 400 `{ errors: [{ type: 'validation', message: 'updated_after ... change window ...' }] }`:
+ * how PS Fabric's tests meet a poller cursor the vendor no longer serves (Kantata documents no such window; off by
+ * default, the sandbox serves any `updated_after` as Kantata does).
  */
 import express from 'express';
 import crypto from 'node:crypto';
@@ -346,6 +351,17 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
     sb.changed();
     res.status(204).end();
   });
+  conv.put('/change-window', (req, res) => {
+    const raw = req.body?.seconds;
+    const seconds = raw === null || raw === undefined ? 0 : Number(raw);
+    if (!Number.isInteger(seconds) || seconds < 0) {
+      res.status(400).json({ error: 'seconds must be a non-negative whole number (0 turns the window off)' });
+      return;
+    }
+    sb.collection<{ value: number }>('_settings').changeWindow = { value: seconds };
+    sb.changed();
+    res.json({ seconds });
+  });
   sb.app.use('/_sandbox', conv);
 
   // ---- auth for the API ----
@@ -398,6 +414,10 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
       if (q[param] === undefined) continue;
       const t = Date.parse(q[param]!);
       if (Number.isNaN(t)) return `${param} must be an ISO 8601 timestamp`;
+      const windowS = sb.collection<{ value: number }>('_settings').changeWindow?.value ?? 0;
+      if (param === 'updated_after' && windowS > 0 && t < Date.now() - windowS * 1000) {
+        return `updated_after ${q[param]} is older than the change window of this account (${windowS} s): read without updated_after`;
+      }
       const field = param.startsWith('updated') ? 'updated_at' : 'created_at';
       out = out.filter((r) => (cmp === 1 ? Date.parse(r[field]) > t : Date.parse(r[field]) < t));
     }

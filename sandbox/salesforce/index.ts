@@ -10,6 +10,12 @@
  *    `/data/ChangeEvents`, ...) for every change made through the REST API (see cometd.ts).
  *  - `POST /_sandbox/close-won/<Id or External_Id__c>`: closes an opportunity through the same code path as a PATCH.
  *  - `POST /_sandbox/expire-tokens`, `PUT /_sandbox/settings { queryBatchSize }`, `GET /_sandbox/cdc`.
+ *  - Event gaps as Salesforce makes them: `POST /_sandbox/cdc/expire { throughReplayId? }` drops retained events
+ *    (what the 72-hour retention does; a subscribe from a dropped replay id is then refused with Salesforce's
+ *    `400::The replayId {N} you provided was invalid...`), and `POST /_sandbox/cdc/gap { sobject, id, values,
+ *    overflow? }` changes a record the way a database-level job does: no change event, a gap event instead
+ *    (`GAP_UPDATE`/`GAP_CREATE`, header only, with the record id) or, with `overflow`, a `GAP_OVERFLOW` event
+ *    (entity only, no record ids).
  */
 import crypto from 'node:crypto';
 import type http from 'node:http';
@@ -202,6 +208,33 @@ export class SalesforceSandbox extends Sandbox {
     r.get('/_sandbox/cdc', (_req, res) => {
       res.json(this.storedEvents().map((e) => ({ channels: e.channels, ...e.event })));
     });
+    r.post('/_sandbox/cdc/expire', express.json(), (req, res) => {
+      const through = (req.body as { throughReplayId?: unknown } | undefined)?.throughReplayId;
+      const last = Number(this.meta().counters.replayId ?? 0);
+      const upTo = through === undefined ? last : Number(through);
+      if (!Number.isInteger(upTo) || upTo < 0) return res.status(400).json({ error: 'throughReplayId must be a non-negative integer' });
+      const stored = this.collection<StoredEvent>('_cdc');
+      let expired = 0;
+      for (const id of Object.keys(stored)) {
+        if (Number(id) <= upTo) {
+          delete stored[id];
+          expired += 1;
+        }
+      }
+      this.changed();
+      res.json({ expired, oldestRetained: this.storedEvents()[0]?.event.event.replayId ?? null, lastReplayId: last });
+    });
+    r.post('/_sandbox/cdc/gap', express.json(), (req, res) => {
+      const body = (req.body ?? {}) as { sobject?: unknown; id?: unknown; values?: unknown; overflow?: unknown };
+      const def = sobjectDef(String(body.sobject ?? 'Opportunity'));
+      if (!def) return res.status(400).json({ error: `unknown sobject ${String(body.sobject)}` });
+      const rec = this.findRecord(def.name, String(body.id ?? '')) ?? this.findByExternalId(def.name, 'External_Id__c', String(body.id ?? ''))[0];
+      if (!rec) return res.status(404).json({ error: `no ${def.name} with Id or External_Id__c ${String(body.id)}` });
+      if (!body.values || typeof body.values !== 'object') return res.status(400).json({ error: 'values must be an object of fields to set' });
+      const out = this.transaction(() => this.dispatch('PATCH', 'v62.0', `sobjects/${def.name}/${rec.Id}`, new URLSearchParams(), body.values, {}), body.overflow === true ? 'GAP_OVERFLOW' : 'GAP');
+      if (out.status >= 400) return res.status(out.status).json(out.body);
+      res.json({ id: rec.Id, replayId: this.meta().counters.replayId });
+    });
   }
 
   private bearer(req: express.Request): IssuedToken | undefined {
@@ -211,21 +244,26 @@ export class SalesforceSandbox extends Sandbox {
 
   // ---------- transactions and change events ----------
 
-  /** Runs one API request; change events for what it committed are published afterwards. */
-  private transaction(fn: () => RestResult): RestResult {
+  /**
+   * Runs one API request; change events for what it committed are published afterwards (`gap`: gap events
+   * instead, as for a change made outside the application servers).
+   */
+  private transaction(fn: () => RestResult, gap?: 'GAP' | 'GAP_OVERFLOW'): RestResult {
     const outer = this.pending === null;
     if (outer) this.pending = [];
     try {
       const result = fn();
-      if (outer) this.commit(this.pending ?? []);
+      if (outer) this.commit(this.pending ?? [], gap);
       return result;
     } finally {
       if (outer) this.pending = null;
     }
   }
 
-  private commit(changes: Change[]): void {
-    if (changes.length === 0) return;
+  private commit(all: Change[], gap?: 'GAP' | 'GAP_OVERFLOW'): void {
+    if (all.length === 0) return;
+    // An overflow event per entity, without record ids; a gap event per record, header only.
+    const changes = gap === 'GAP_OVERFLOW' ? [...new Map(all.map((c) => [c.type, c])).values()] : all;
     this.changed();
     const meta = this.meta();
     const transactionKey = crypto.randomUUID();
@@ -244,19 +282,19 @@ export class SalesforceSandbox extends Sandbox {
           payload: {
             ChangeEventHeader: {
               entityName: entity,
-              recordIds: [c.id],
-              changeType: c.changeType,
+              recordIds: gap === 'GAP_OVERFLOW' ? [] : [c.id],
+              changeType: gap === 'GAP_OVERFLOW' ? 'GAP_OVERFLOW' : gap ? `GAP_${c.changeType}` : c.changeType,
               changeOrigin: 'com/salesforce/api/rest/62.0',
               transactionKey,
-              sequenceNumber: i + 1,
+              sequenceNumber: gap ? 1 : i + 1,
               commitTimestamp: Date.now(),
               commitNumber,
               commitUser: INTEGRATION_USER_ID,
-              nulledFields: Object.entries(c.values).filter(([, v]) => v === null).map(([k]) => k),
+              nulledFields: gap ? [] : Object.entries(c.values).filter(([, v]) => v === null).map(([k]) => k),
               diffFields: [],
-              changedFields: c.changedFields,
+              changedFields: gap ? [] : c.changedFields,
             },
-            ...c.values,
+            ...(gap ? {} : c.values),
           },
           event: { replayId },
         },

@@ -4,9 +4,14 @@
  * asks for "after the last committed id", so a restart or a reconnect resumes exactly there
  * (at-least-once: an event whose handling was interrupted comes again; handlers de-duplicate).
  * On an authentication failure (expired token) the client logs in again and resubscribes.
+ * The commit time of the last committed event is kept beside it (`<name>:at`), so when Salesforce refuses the
+ * replay id (older than its 72-hour retention) the caller's `onGap` knows where its delta resync starts; the
+ * subscription then continues with new events (-1) while the caller re-reads the gap through the query API.
+ * Without `onGap`, a refused replay id falls back to everything retained (-2).
  */
 import type { Store } from '../../store/store';
 import type { SalesforceClient } from './client';
+import { isExpiredReplayError } from '../../triggers/gaps';
 
 export interface ChangeEventHeader {
   entityName: string;
@@ -35,7 +40,18 @@ export interface CdcSubscriberOptions {
   initialReplay?: -1 | -2;
   onEvent: (event: ChangeEvent) => Promise<void>;
   onState?: (state: CdcState, detail?: { backlog: number; error?: Error }) => void;
+  /** The stored replay id is no longer served; called once the subscription continues with new events. */
+  onGap?: (gap: ReplayGap) => void | Promise<void>;
   now?: () => number;
+}
+
+export interface ReplayGap {
+  kind: 'replay-expired';
+  /** The refused replay id. */
+  replayId: number;
+  /** Commit time (epoch ms) of the last event handled, when known: the resync starts there. */
+  lastCommitAt?: number;
+  error: Error;
 }
 
 /** The CometD replay extension, fed with the last committed replay id instead of the last received one. */
@@ -71,6 +87,7 @@ export class CdcSubscriber {
   private draining = false;
   private stopped = true;
   private committed?: number;
+  private committedAt?: number;
   private restarting = false;
   private state: CdcState = 'stopped';
   /** Events handled and committed since start. */
@@ -92,6 +109,8 @@ export class CdcSubscriber {
     this.stopped = false;
     const stored = await this.opts.store.watermarkGet(this.opts.name);
     this.committed = stored !== undefined && /^-?\d+$/.test(stored) ? Number(stored) : undefined;
+    const at = Number(await this.opts.store.watermarkGet(`${this.opts.name}:at`));
+    this.committedAt = Number.isFinite(at) && at > 0 ? at : undefined;
     await this.connect('connecting');
   }
 
@@ -118,10 +137,10 @@ export class CdcSubscriber {
     return c ? closeFaye(c) : Promise.resolve();
   }
 
-  private async connect(state: CdcState, fallbackToAll = false): Promise<void> {
+  private async connect(state: CdcState, fallback?: -1 | -2, gap?: ReplayGap): Promise<void> {
     this.setState(state);
     await this.disconnect();
-    const from = fallbackToAll ? -2 : this.committed ?? this.opts.initialReplay ?? -1;
+    const from = fallback ?? this.committed ?? this.opts.initialReplay ?? -1;
     this.replay = new CommittedReplay(this.channel, from);
     const auth = new AuthWatch(() => void this.restart(true));
     const { faye: client } = await this.opts.client.streamingClient([this.replay, auth]);
@@ -133,13 +152,18 @@ export class CdcSubscriber {
         (e: any) => reject(Object.assign(new Error(`CometD subscribe to ${this.channel} failed: ${e?.message ?? String(e)}`), { bayeux: e })),
       );
     }).then(
-      () => this.setState('connected'),
+      async () => {
+        this.setState('connected');
+        if (gap) await this.opts.onGap?.(gap);
+      },
       async (e: Error) => {
         if (this.stopped || client !== this.fayeClient) return;
-        // A stored replay id the server no longer retains: replay everything retained (handlers de-duplicate).
-        if (/replayId/.test(e.message) && !fallbackToAll) {
+        // A stored replay id the server no longer retains: new events from here, the gap to the caller's resync
+        // (or, without one, everything retained; handlers de-duplicate).
+        if (isExpiredReplayError(e.message) && fallback === undefined && from >= 0) {
           this.setState('error', e);
-          await this.connect('reconnecting', true);
+          if (this.opts.onGap) await this.connect('reconnecting', -1, { kind: 'replay-expired', replayId: from, lastCommitAt: this.committedAt, error: e });
+          else await this.connect('reconnecting', -2);
           return;
         }
         this.setState('error', e);
@@ -191,7 +215,14 @@ export class CdcSubscriber {
         }
         this.committed = next.event.replayId;
         if (this.replay) this.replay.replayFrom = this.committed;
-        await this.opts.store.watermarkSet(this.opts.name, String(this.committed), (this.opts.now ?? Date.now)());
+        const now = (this.opts.now ?? Date.now)();
+        await this.opts.store.watermarkSet(this.opts.name, String(this.committed), now);
+        // After the replay id, so the stored commit time is never ahead of it (a resync from it starts early, not late).
+        const at = Number(next.payload?.ChangeEventHeader?.commitTimestamp);
+        if (Number.isFinite(at) && at > 0) {
+          this.committedAt = at;
+          await this.opts.store.watermarkSet(`${this.opts.name}:at`, String(at), now);
+        }
         this.handled += 1;
         this.queue.shift();
         if (this.state === 'connected') this.opts.onState?.('connected', { backlog: this.queue.length });

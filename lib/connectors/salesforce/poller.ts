@@ -85,3 +85,17 @@ export async function pollChanges(client: SalesforceClient, watermark: string | 
   for (const [id, at] of Object.entries(seen)) if (at < floor) delete seen[id];
   return { records: fresh, watermark: JSON.stringify({ ts, seen }) };
 }
+
+/**
+ * Every record whose SystemModstamp is in [from, to), oldest first, handed on page by page: how a gap resync or
+ * an operator backfill reads one window through the ordinary query API (no watermark of its own).
+ */
+export async function readModifiedBetween(client: SalesforceClient, from: number, to: number, opts: Pick<PollOptions, 'sobject' | 'fields' | 'where'>, onPage: (records: Record<string, any>[]) => Promise<void>): Promise<void> {
+  const sobject = opts.sobject ?? 'Opportunity';
+  const fields = Array.from(new Set(['Id', 'SystemModstamp', ...(opts.fields ?? [])]));
+  const where = opts.where && opts.where.trim() ? `(${opts.where}) AND ` : '';
+  const soql = `SELECT ${fields.join(', ')} FROM ${sobject} WHERE ${where}SystemModstamp >= ${soqlDateTime(Math.floor(from / 1000) * 1000)} AND SystemModstamp < ${soqlDateTime(Math.ceil(to / 1000) * 1000)} ORDER BY SystemModstamp ASC, Id ASC`;
+  await client.queryPages(soql, async (page) => {
+    if (page.records.length) await onPage(page.records);
+  });
+}
