@@ -11,6 +11,7 @@ import type {
   IdempotencyRecord,
   InboxRecord,
   InboxStatus,
+  InstanceRecord,
   Json,
   NewException,
   OutboxItem,
@@ -144,4 +145,9 @@ export function toProcess(row: ProcessRow): ProcessInstance {
   setIfPresent(instance, 'completedAt', row.completed_at);
   if (row.attributes !== null) instance.attributes = parseJson(row.attributes);
   return instance;
+}
+
+export interface InstanceRow { id: string; incarnation: string; started_at: number; heartbeat_at: number }
+export function toInstance(row: InstanceRow): InstanceRecord {
+  return { id: row.id, incarnation: row.incarnation, startedAt: Number(row.started_at), heartbeatAt: Number(row.heartbeat_at) };
 }
