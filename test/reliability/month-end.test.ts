@@ -6,7 +6,10 @@
  *
  * RELIABILITY_MONTHEND_ENTRIES (default 12,000) approved Kantata entries spread over the NetSuite (NWA-US) and Business
  * Central (NWA UK, NWA DE) workspaces, plus RELIABILITY_MONTHEND_LEGACY (default 600) FR01 time lines the legacy ERP
- * publishes over MQTT (billed in the legacy ERP). The runtime is SIGKILLed three times while invoices are being
+ * publishes over MQTT (billed in the legacy ERP). NetSuite and Business Central answer after
+ * RELIABILITY_MONTHEND_ERP_LATENCY_MS (default 200 ms), so invoice writes are in flight and queued at each kill, and
+ * answer 503 for RELIABILITY_MONTHEND_OUTAGE_MS (default 12 s) from each kill, so the restarted runtime re-plans entries
+ * whose invoices are written but unacknowledged (the replay that must reuse their invoice ids). The runtime is SIGKILLed three times while invoices are being
  * written, at points chosen by progress (when a seeded share of the entries is on ERP invoice lines, counted at the
  * vendors), restarted on the same user dir each time, then drained until quiescent (every entry on a line and the
  * outbox empty). Compared entry by entry at the vendors: every approved entry on exactly one ERP invoice line across
@@ -68,6 +71,14 @@ async function json(url: string, method = 'GET', body?: unknown): Promise<any> {
 describe('reliability: month-end time-to-cash, runtime SIGKILLed x3 while invoicing (deployed templates, vendors in their own process)', function () {
   const ENTRIES = knob('RELIABILITY_MONTHEND_ENTRIES', 12000);
   const LEGACY = knob('RELIABILITY_MONTHEND_LEGACY', 600);
+  /** Answer time of NetSuite and Business Central (a month-end ERP is slow): invoice writes stay in flight for a while. */
+  const ERP_LATENCY_MS = knob('RELIABILITY_MONTHEND_ERP_LATENCY_MS', 200);
+  /**
+   * NetSuite and Business Central answer 503 for this long from each kill (the ERP side of a month-end incident): the
+   * restarted runtime's first PSA poll then plans entries whose invoices are written but not yet acknowledged, which
+   * is where a replay must reuse the invoices the entries were already assigned to. 0 = no outage.
+   */
+  const OUTAGE_MS = knob('RELIABILITY_MONTHEND_OUTAGE_MS', 12000);
   const KILLS = 3;
   this.timeout(600000);
   let tmp: { dir: string; cleanup(): void };
@@ -137,6 +148,8 @@ describe('reliability: month-end time-to-cash, runtime SIGKILLed x3 while invoic
     };
     const progress = async () => (await vendors!.request<{ entries: number; lines: number }>({ type: 'progress' })).entries;
 
+    const erpFaults = (outageMs: number) => Promise.all(['netsuite', 'bc'].map((vendor) => json(`${sb}/${vendor}/_sandbox/faults`, 'PUT', { latencyMs: ERP_LATENCY_MS, ...(outageMs ? { outageMs } : {}) })));
+    await erpFaults(0);
     runtime = await startRuntime();
     const legacy = (await vendors!.request<{ httpUrl: string }>({ type: 'legacy', url: `mqtt://127.0.0.1:${mqttPort}` })).httpUrl;
     const runId = `ME${(s % 1296).toString(36).toUpperCase()}`;
@@ -152,6 +165,7 @@ describe('reliability: month-end time-to-cash, runtime SIGKILLed x3 while invoic
       for (const share of shares) {
         const target = Math.floor(total * share);
         await waitFor(async () => (await progress()) >= target, `${target}/${total} entries on ERP invoice lines`, 300000, 100);
+        await erpFaults(OUTAGE_MS);
         await kill9(runtime);
         figures.kills += 1;
         const o = outbox();
