@@ -162,26 +162,27 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
   try {
     // 1. store
     const storeOptions: StoreOptions = settings.fabric.store;
-    const fabric = openFabric(storeOptions);
+    // instance presence: a restart takes back its own outbox items at once, survivors take over a dead instance's
+    const fabric = openFabric(storeOptions, { instance: { userDir, env } });
     cleanups.push(() => fabric.release());
     // PostgreSQL connects and migrates in the background: wait, so a wrong FABRIC_STORE_URL stops the start here
     await (fabric.store as { ready?: Promise<void> }).ready;
     const storePath: string = storeOptions.kind === 'postgres'
       ? `${redactConnectionString(storeOptions.connectionString)}#${storeOptions.schema ?? 'public'}`
       : settings.fabric.storePath;
-    say(`store: ${storeOptions.kind === 'postgres' ? 'PostgreSQL' : 'SQLite'} ${storePath} (instance ${settings.fabric.instanceId})`);
+    say(`store: ${storeOptions.kind === 'postgres' ? 'PostgreSQL' : 'SQLite'} ${storePath} (instance ${fabric.services.presence?.owner ?? settings.fabric.instanceId})`);
     // experience-API decisions (api-gate) go to the audit trail: api.request.accepted / api.request.refused
     setApiAuditSink(auditTrailSink(fabric.services.audit));
     cleanups.push(async () => setApiAuditSink(undefined));
     // logins, refused connections and dashboard command refusals (runtime/admin-access.ts, the dashboard plugin)
     setAccessAudit((e) => void fabric.services.audit.append({ actor: e.actor, action: e.action, ...(e.details ? { details: e.details } : {}) }).catch(() => {}));
     cleanups.push(async () => setAccessAudit(undefined));
-    // Scale-out: this process' outbox engine gets an owner naming the instance, and FABRIC_OUTBOX_LEASE_MS sets how
-    // long a claimed item stays leased, i.e. how soon another instance re-claims the items of one that died.
+    // FABRIC_OUTBOX_LEASE_MS: how long a claimed item stays leased when its instance's heartbeat still looks alive
+    // (the engine's owner is the instance presence's, so a dead instance's items are freed sooner: docs/scale-out.md).
     if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS) {
       const leaseMs = env.FABRIC_OUTBOX_LEASE_MS ? Number(env.FABRIC_OUTBOX_LEASE_MS) : undefined;
       if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 1000)) throw new Error(`FABRIC_OUTBOX_LEASE_MS must be an integer >= 1000, got "${env.FABRIC_OUTBOX_LEASE_MS}"`);
-      const engine = deliveryFor(fabric.store, fabric.services as never, { owner: `${settings.fabric.instanceId}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`, leaseMs });
+      const engine = deliveryFor(fabric.store, fabric.services as never, { leaseMs });
       cleanups.push(() => engine.close());
     }
 

@@ -26,12 +26,13 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Store } from '../store/store';
+import { presenceOf } from './instance';
 
 export interface LeaseElectionOptions {
   store: Pick<Store, 'leaseAcquire' | 'leaseRelease'>;
   /** Lease name: one per cursor, e.g. `poller:salesforce:Opportunity:<nodeId>`. */
   name: string;
-  /** This contender's id; unique per process (default: instanceOwner()). */
+  /** This contender's id; unique per process (default: the owner of this process' instance presence on the store, else instanceOwner()). */
   owner?: string;
   /** How long a lease lasts without renewal. Default 30 s. */
   ttlMs?: number;
@@ -66,7 +67,7 @@ export class LeaseElection extends EventEmitter {
     super();
     this.store = options.store;
     this.name = options.name;
-    this.owner = options.owner ?? instanceOwner();
+    this.owner = options.owner ?? presenceOf(options.store)?.owner ?? instanceOwner();
     this.ttlMs = options.ttlMs ?? 30_000;
     this.renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(this.ttlMs / 3));
     if (!(this.renewEveryMs < this.ttlMs)) throw new RangeError(`lease ${this.name}: renewEveryMs (${this.renewEveryMs}) must be shorter than ttlMs (${this.ttlMs})`);

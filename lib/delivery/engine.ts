@@ -31,6 +31,7 @@ import { AttemptScope, ConnectionGate, GatePausedError } from './request-gate';
 import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './services';
 import type { AuditSink, DeliveryServices, ExceptionSink, OutboxReplayTarget } from './services';
 import * as metrics from '../kpi/metrics';
+import { presenceOf } from '../cluster/instance';
 
 /** Optional knobs on top of types.ts' ConnectionLimits (all have defaults). */
 export interface ExtendedLimits extends ConnectionLimits {
@@ -56,7 +57,11 @@ export const DEFAULT_LIMITS: Required<ExtendedLimits> = {
 };
 
 export interface DeliveryEngineOptions {
-  /** Lease owner id of this process; unique per process by default. */
+  /**
+   * Lease owner id of this process. Default: the owner of the instance presence running on the store
+   * (`<instance id>/<incarnation>`, lib/cluster/instance.ts: a restart takes its items back at once, survivors take a
+   * dead instance's over after its missed heartbeats), else an id unique per process (items wait out their lease).
+   */
   owner?: string;
   /** How long a claimed item belongs to this process before another may re-claim it. Must exceed attemptTimeoutMs. */
   leaseMs?: number;
@@ -131,9 +136,11 @@ export class DeliveryEngine {
   private readonly untrack: () => void;
   private readonly logFn: NonNullable<DeliveryEngineOptions['log']>;
   private readonly replayConnections = new Map<string, Promise<Connection>>();
+  private readonly stopWaking: () => void;
 
   constructor(readonly store: Store, services: DeliveryServices = {}, options: DeliveryEngineOptions = {}) {
-    this.owner = options.owner ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
+    const presence = presenceOf(store);
+    this.owner = options.owner ?? presence?.owner ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 120_000;
     this.sweepMs = options.sweepMs ?? 5_000;
     this.actor = options.actor ?? 'delivery';
@@ -144,6 +151,12 @@ export class DeliveryEngine {
     this.audit = services.audit ?? storeAuditSink(store);
     this.exceptions.registerReplayer?.('outbox', (exception, request, actor) => this.replay(exception, request, actor));
     this.untrack = metrics.trackOutboxBacklog(store);
+    // items freed from a dead incarnation are due now: claim them without waiting for the sweep
+    const wakeAll = () => {
+      for (const c of this.connections.values()) c.wake();
+    };
+    presence?.on('reclaimed', wakeAll);
+    this.stopWaking = () => presence?.off('reclaimed', wakeAll);
   }
 
   log(level: 'warn' | 'error', message: string, err?: unknown): void {
@@ -289,6 +302,7 @@ export class DeliveryEngine {
     await Promise.all([...this.connections.values()].map((c) => c.close()));
     this.listeners.clear();
     this.untrack();
+    this.stopWaking();
     if (engines.get(this.store) === this) engines.delete(this.store);
   }
 }

@@ -7,6 +7,7 @@
  * shared services, and its `release()` flushes the services before the last user closes the store.
  */
 import { AuditTrail } from '../audit';
+import { InstancePresence, heartbeatFromEnv, resolveInstanceId } from '../cluster/instance';
 import { ExceptionQueue, type OwnerResolver } from '../exceptions';
 import { activeOwnershipMatrix } from '../governance/write-ownership';
 import { IdempotencyService } from '../idempotency';
@@ -23,6 +24,8 @@ export interface FabricServices {
   readonly audit: AuditTrail;
   /** Background retention of the store's logs; undefined when retention is off. */
   readonly retention?: RetentionService;
+  /** This runtime instance on the store (heartbeat, lease owner), when the store was opened with `instance`. */
+  presence?: InstancePresence;
 }
 
 export interface FabricServiceOptions {
@@ -34,6 +37,11 @@ export interface FabricServiceOptions {
   resolveOwner?: OwnerResolver;
   /** Used only when the bundle is created; default: the FABRIC_RETENTION_* environment (lib/retention). */
   retention?: RetentionSettings;
+  /**
+   * Run an instance presence on the store (lib/cluster/instance.ts): identity from FABRIC_INSTANCE_ID or kept in
+   * `userDir`. The first opener that passes it starts it; the presence lives as long as the bundle.
+   */
+  instance?: { userDir?: string; env?: NodeJS.ProcessEnv };
 }
 
 interface Bundle {
@@ -82,6 +90,12 @@ function bundleFor(store: Store, options: FabricServiceOptions): Bundle {
     if (options.idempotencyRetentionMs !== undefined) bundle.services.idempotency.setDefaultRetention(options.idempotencyRetentionMs);
     if (options.resolveOwner) bundle.services.exceptions.setOwnerResolver(options.resolveOwner);
   }
+  if (options.instance && !bundle.services.presence) {
+    const env = options.instance.env ?? process.env;
+    const presence = new InstancePresence({ store, id: resolveInstanceId({ env, userDir: options.instance.userDir }), heartbeatMs: heartbeatFromEnv(env) });
+    bundle.services.presence = presence;
+    void presence.start();
+  }
   return bundle;
 }
 
@@ -119,6 +133,7 @@ export function openFabric(storeOptions: StoreOptions, serviceOptions: FabricSer
       if (bundle.users === 0) {
         bundles.delete(storeHandle.store);
         try {
+          await bundle.services.presence?.stop();
           await bundle.services.inbox.close();
         } finally {
           await bundle.services.retention?.stop();

@@ -191,6 +191,19 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: "instances: runtime instance heartbeats, so a restarted or surviving instance frees a dead incarnation's outbox leases",
+    sql: `
+      CREATE TABLE instances (
+        id           TEXT   PRIMARY KEY,
+        incarnation  TEXT   NOT NULL,
+        started_at   BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL
+      );
+      CREATE INDEX outbox_lease_owner ON outbox (lease_owner) WHERE status = 'inflight';
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1].version;

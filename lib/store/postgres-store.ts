@@ -19,6 +19,7 @@
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { migratePostgres, quoteIdent } from './postgres-migrations';
 import { assignmentMembers, consumerFromRow, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
   AssignmentRecord,
@@ -41,6 +42,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
+import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult } from './store';
 
 export interface PostgresStoreOptions {
   /** e.g. postgres://fabric:secret@db:5432/fabric (libpq-style URL; `?sslmode=require` etc. honoured by pg). */
@@ -567,6 +569,55 @@ export class PostgresStore implements Store {
 
   async leaseRelease(name: string, owner: string): Promise<void> {
     await this.query('DELETE FROM leases WHERE name = $1 AND owner = $2', [name, owner]);
+  }
+
+  // ---------- runtime instances ----------
+  async instanceBeat(id: string, incarnation: string, now: number): Promise<void> {
+    await this.query(
+      `INSERT INTO instances (id, incarnation, started_at, heartbeat_at) VALUES ($1, $2, $3, $3)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at, incarnation = EXCLUDED.incarnation,
+         started_at = CASE WHEN instances.incarnation = EXCLUDED.incarnation THEN instances.started_at ELSE EXCLUDED.started_at END`,
+      [id, incarnation, now],
+    );
+  }
+
+  async instanceList(): Promise<InstanceRecord[]> {
+    return (await this.query<InstanceRow>('SELECT * FROM instances ORDER BY id')).rows.map(toInstance);
+  }
+
+  async instanceReclaim(id: string, keepIncarnation: string, now: number): Promise<ReclaimResult> {
+    // one statement, so one snapshot and one commit: the prefix `<id>/` matches every incarnation of this identity
+    const r = await this.query<{ outbox_items: string; leases: string }>(
+      `WITH freed AS (
+         UPDATE outbox SET lease_until = $3, updated_at = $3
+         WHERE status = 'inflight' AND substr(lease_owner, 1, length($1)) = $1 AND lease_owner <> $2 RETURNING 1
+       ), dropped AS (
+         DELETE FROM leases WHERE substr(owner, 1, length($1)) = $1 AND owner <> $2 RETURNING 1
+       )
+       SELECT (SELECT COUNT(*) FROM freed) AS outbox_items, (SELECT COUNT(*) FROM dropped) AS leases`,
+      [instanceLeaseOwner(id, ''), instanceLeaseOwner(id, keepIncarnation), now],
+    );
+    return { outboxItems: Number(r.rows[0].outbox_items), leases: Number(r.rows[0].leases) };
+  }
+
+  async instanceReclaimDead(before: number, now: number, exceptId: string): Promise<Array<InstanceRecord & ReclaimResult>> {
+    // The DELETE takes the rows: of two survivors sweeping at once, one frees a dead instance's holdings, the other
+    // finds no row. Every part sees the same snapshot, so the freed items are joined back to the removed row.
+    const r = await this.query<InstanceRow & { outbox_items: string; leases: string }>(
+      `WITH dead AS (
+         DELETE FROM instances WHERE heartbeat_at < $1 AND id <> $3 RETURNING *
+       ), freed AS (
+         UPDATE outbox o SET lease_until = $2, updated_at = $2 FROM dead
+         WHERE o.status = 'inflight' AND substr(o.lease_owner, 1, length(dead.id) + 1) = dead.id || '/' RETURNING dead.id
+       ), dropped AS (
+         DELETE FROM leases l USING dead WHERE substr(l.owner, 1, length(dead.id) + 1) = dead.id || '/' RETURNING dead.id
+       )
+       SELECT dead.*, (SELECT COUNT(*) FROM freed WHERE freed.id = dead.id) AS outbox_items,
+              (SELECT COUNT(*) FROM dropped WHERE dropped.id = dead.id) AS leases
+       FROM dead ORDER BY dead.id`,
+      [before, now, exceptId],
+    );
+    return r.rows.map((row) => ({ ...toInstance(row), outboxItems: Number(row.outbox_items), leases: Number(row.leases) }));
   }
 
   // ---------- API consumers ----------

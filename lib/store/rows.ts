@@ -12,6 +12,7 @@ import type {
   IdempotencyRecord,
   InboxRecord,
   InboxStatus,
+  InstanceRecord,
   Json,
   NewException,
   OutboxItem,
@@ -157,4 +158,9 @@ export function toProcess(row: ProcessRow): ProcessInstance {
   setIfPresent(instance, 'completedAt', row.completed_at);
   if (row.attributes !== null) instance.attributes = parseJson(row.attributes);
   return instance;
+}
+
+export interface InstanceRow { id: string; incarnation: string; started_at: number; heartbeat_at: number }
+export function toInstance(row: InstanceRow): InstanceRecord {
+  return { id: row.id, incarnation: row.incarnation, startedAt: Number(row.started_at), heartbeatAt: Number(row.heartbeat_at) };
 }

@@ -206,6 +206,20 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'instances: runtime instance heartbeats, so a restarted or surviving instance frees a dead incarnation\'s outbox leases',
+    sql: `
+      CREATE TABLE instances (
+        id           TEXT    PRIMARY KEY,
+        incarnation  TEXT    NOT NULL,
+        started_at   INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- instanceReclaim: the in-flight items of one owner prefix.
+      CREATE INDEX outbox_lease_owner ON outbox (lease_owner) WHERE status = 'inflight';
+    `,
+  },
 ];
 
 export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

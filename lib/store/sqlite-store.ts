@@ -20,6 +20,7 @@ import { WalSyncer } from './wal-sync';
 import { Checkpointer, type CheckpointStats } from './checkpointer';
 import { migrateSqlite } from './sqlite-migrations';
 import { assignmentMembers, consumerFromRow, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
   AssignmentRecord,
@@ -42,6 +43,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
+import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult } from './store';
 
 export interface SqliteStoreOptions {
   /** File path; its directory is created when missing. */
@@ -826,6 +828,49 @@ export class SqliteStore implements Store {
     return this.write(() => {
       this.run('DELETE FROM leases WHERE name = ? AND owner = ?', name, owner);
     });
+  }
+
+  // ---------- runtime instances ----------
+  async instanceBeat(id: string, incarnation: string, now: number): Promise<void> {
+    return this.write(() => {
+      this.run(
+        `INSERT INTO instances (id, incarnation, started_at, heartbeat_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, incarnation = excluded.incarnation,
+           started_at = CASE WHEN instances.incarnation = excluded.incarnation THEN instances.started_at ELSE excluded.started_at END`,
+        id, incarnation, now, now,
+      );
+    });
+  }
+
+  async instanceList(): Promise<InstanceRecord[]> {
+    return this.all<InstanceRow>('SELECT * FROM instances ORDER BY id').map(toInstance);
+  }
+
+  async instanceReclaim(id: string, keepIncarnation: string, now: number): Promise<ReclaimResult> {
+    return this.write(() => this.db.transaction(() => this.freeHoldings(id, instanceLeaseOwner(id, keepIncarnation), now)).immediate());
+  }
+
+  async instanceReclaimDead(before: number, now: number, exceptId: string): Promise<Array<InstanceRecord & ReclaimResult>> {
+    return this.write(() => {
+      return this.db.transaction(() => {
+        const dead = this.all<InstanceRow>('SELECT * FROM instances WHERE heartbeat_at < ? AND id <> ? ORDER BY id', before, exceptId).map(toInstance);
+        return dead.map((instance) => {
+          this.run('DELETE FROM instances WHERE id = ?', instance.id);
+          return { ...instance, ...this.freeHoldings(instance.id, undefined, now) };
+        });
+      }).immediate();
+    });
+  }
+
+  /** Frees what the incarnations of `id` hold, except owner `keep`; inside a transaction. */
+  private freeHoldings(id: string, keep: string | undefined, now: number): ReclaimResult {
+    const prefix = instanceLeaseOwner(id, '');
+    const outboxItems = this.run(
+      "UPDATE outbox SET lease_until = ?, updated_at = ? WHERE status = 'inflight' AND substr(lease_owner, 1, ?) = ? AND lease_owner <> ?",
+      now, now, prefix.length, prefix, keep ?? '',
+    ).changes;
+    const leases = this.run('DELETE FROM leases WHERE substr(owner, 1, ?) = ? AND owner <> ?', prefix.length, prefix, keep ?? '').changes;
+    return { outboxItems, leases };
   }
 
   // ---------- API consumers ----------

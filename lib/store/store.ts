@@ -211,6 +211,29 @@ export const RETENTION_TARGETS: readonly RetentionTarget[] = [
   'inbox-processed', 'outbox-delivered', 'idempotency-expired', 'exception-payloads', 'exceptions-closed', 'audit', 'process-instances',
 ];
 
+// ---------- runtime instances (lib/cluster/instance.ts) ----------
+/**
+ * One runtime instance on the store: a stable identity (FABRIC_INSTANCE_ID or an id kept in its user dir) and the
+ * incarnation of the process now running under it. Outbox items and leases it holds are owned by
+ * `instanceLeaseOwner(id, incarnation)`, so they can be found and freed by identity.
+ */
+export interface InstanceRecord {
+  id: string;
+  incarnation: string;
+  startedAt: number;
+  heartbeatAt: number;
+}
+/** What freeing an instance's holdings released: outbox items made due at once, and leases deleted. */
+export interface ReclaimResult {
+  outboxItems: number;
+  leases: number;
+}
+
+/** The outbox lease owner and election owner of one incarnation of an instance. */
+export function instanceLeaseOwner(id: string, incarnation: string): string {
+  return `${id}/${incarnation}`;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
 
@@ -302,6 +325,21 @@ export interface Store {
   // leases: a single active worker per name across instances (pollers)
   leaseAcquire(name: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
   leaseRelease(name: string, owner: string): Promise<void>;
+
+  // runtime instances: heartbeats and freeing the outbox items and leases of dead incarnations
+  /** Records a heartbeat of `id` running as `incarnation` (a new incarnation replaces the previous one's row). */
+  instanceBeat(id: string, incarnation: string, now: number): Promise<void>;
+  instanceList(): Promise<InstanceRecord[]>;
+  /**
+   * Frees what earlier incarnations of `id` hold (owner `id/<other incarnation>`): their in-flight outbox items become
+   * claimable at `now`, their leases are deleted. Only for an incarnation that knows the others are dead.
+   */
+  instanceReclaim(id: string, keepIncarnation: string, now: number): Promise<ReclaimResult>;
+  /**
+   * Removes the rows of instances other than `exceptId` whose last heartbeat is before `before`, and frees what any
+   * incarnation of theirs holds (as instanceReclaim). Returns the instances removed with what was freed.
+   */
+  instanceReclaimDead(before: number, now: number, exceptId: string): Promise<Array<InstanceRecord & ReclaimResult>>;
 
   // API consumers: shared by every runtime instance on the store, so a key issued or revoked on one holds on all
   /** Adds a consumer; false (and nothing changes) when its id is already there. */

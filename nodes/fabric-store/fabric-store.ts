@@ -75,7 +75,10 @@ export = function (RED: NodeAPI) {
     }
     try {
       if (options.kind === 'postgres' && !options.connectionString) throw new Error(t('errors.badUrl'));
-      handle = openFabric(options, { idempotencyRetentionMs: retentionDays * DAY_MS });
+      // an instance presence when the runtime has a user dir (it keeps the instance id): under `npm start` the runtime
+      // has already started it on this store, in a plain Node-RED this node does
+      const userDir = RED.settings.userDir as string | undefined;
+      handle = openFabric(options, { idempotencyRetentionMs: retentionDays * DAY_MS, ...(userDir ? { instance: { userDir } } : {}) });
       node.store = handle.store;
       node.services = handle.services;
       node.inbox = handle.services.inbox;

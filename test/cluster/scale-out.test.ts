@@ -2,8 +2,11 @@
  * Scale-out cluster test (issue 9): two PS Fabric runtime instances (child processes of dist/runtime/start.js) on one
  * PostgreSQL store and one external MQTT broker (mosquitto), with shared subscriptions; the ERP-like target system
  * runs in this (third) process. 20,000 approved time entries and 200 closed-won opportunities are published; one
- * instance is killed with SIGKILL mid-run; the other must finish: every entry invoiced exactly once, every project
- * created exactly once, checked at the target (one effect per record) and in the shared outbox.
+ * instance is killed with SIGKILL mid-run, while invoice writes it leased are in flight; the other must finish: every
+ * entry invoiced exactly once, every project created exactly once, checked entry by entry at the target (one effect per
+ * record) and in the shared outbox. The survivor takes over the killed instance's in-flight writes once its heartbeat
+ * is missed (lib/cluster/instance.ts; FABRIC_INSTANCE_HEARTBEAT_MS=1000 here, so after 3 s), long before their outbox
+ * lease (120 s) would run out: checked from the store (each taken-over item delivered before its old lease's end).
  *
  * What the survivor cannot finish alone, and how the test handles it (docs/scale-out.md, "Broker behaviour"):
  * - QoS 1 messages mosquitto had sent to the killed instance and not yet got a PUBACK for stay in that instance's
@@ -145,7 +148,8 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
         FABRIC_MQTT_URL: MQTT_URL,
         FABRIC_MQTT_SHARED_GROUP: group,
         FABRIC_INSTANCE_ID: name,
-        FABRIC_OUTBOX_LEASE_MS: '16000', // >= 3 x the deliver node's 5 s attempt timeout: the engine may claim one item ahead per slot
+        // the default outbox lease (120 s) stays: a dead instance's items are taken over after its missed heartbeats
+        FABRIC_INSTANCE_HEARTBEAT_MS: '1000',
         FABRIC_LOG_LEVEL: process.env.CLUSTER_VERBOSE ? 'info' : 'error',
         FABRIC_CREDENTIAL_SECRET: 'cluster-test-secret',
       }, undefined, 90000);
@@ -177,27 +181,32 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
       publishMs = Date.now() - tPub;
     });
 
-    // SIGKILL instance a once a quarter of the messages are in the shared inbox: a dies while the instances are still
-    // taking messages in, with inbox entries committed but not handed over (and possibly messages in flight in its
-    // mosquitto session). CLUSTER_KILL_AT=effects: once a quarter of the records reached the target instead (later).
+    // SIGKILL instance a (default) once a quarter of the records reached the target and a has invoice writes in flight
+    // (outbox items leased by it), so a dies mid-write. CLUSTER_KILL_AT=inbox: once a quarter of the messages are in the
+    // shared inbox instead (earlier: inbox entries committed but not handed over, messages in its mosquitto session).
     const total = ENTRIES + OPPORTUNITIES;
-    if (process.env.CLUSTER_KILL_AT !== 'effects') {
+    const probe = new Client({ connectionString: PG_URL });
+    await probe.connect();
+    const aInFlight = async () => (await probe.query(`SELECT id, lease_until FROM "${schema}".outbox WHERE status = 'inflight' AND lease_owner LIKE 'a/%'`)).rows as Array<{ id: number; lease_until: string }>;
+    if (process.env.CLUSTER_KILL_AT === 'inbox') {
       const probe = new Client({ connectionString: PG_URL });
       await probe.connect();
       await waitFor(async () => {
         const r = await probe.query(`SELECT COUNT(*)::int AS n FROM "${schema}".inbox`).catch(() => ({ rows: [{ n: 0 }] }));
         return r.rows[0].n >= total / 4;
       }, 'a quarter of the messages in the inbox', 180000, 50);
-      await probe.end();
     } else {
-      await waitFor(() => target!.target.effects.size >= total / 4, 'a quarter of the work at the target', 180000, 50);
+      await waitFor(async () => target!.target.effects.size >= total / 4 && (await aInFlight()).length > 0, 'a quarter of the work at the target with writes of a in flight', 180000, 20);
     }
     const atKill = target.target.effects.size;
     const publishingAtKill = publishMs === 0;
-    const pidOf = new Map<number, string>([[a.proc.pid!, 'a'], [b.proc.pid!, 'b']]);
+    const firstOwners = (await probe.query(`SELECT id, incarnation FROM "${schema}".instances`)).rows as Array<{ id: string; incarnation: string }>;
     a.proc.kill('SIGKILL');
     await a.exited;
     const tKill = Date.now();
+    // what a held when it died: written again by b once a's heartbeat is missed, not after the lease
+    const heldByA = await aInFlight();
+    await probe.end();
     await publishing;
     await pub.endAsync();
 
@@ -217,12 +226,18 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
     }, `b to finish what it can alone (have ${target!.target.effects.size}/${total})`, 600000, 250);
     const survivorDone = target.target.effects.size;
     const survivorMs = Date.now() - tPub;
+    const heldIds = heldByA.map((r) => r.id);
+    const takenOver = heldIds.length === 0 ? [] : (await pg.query('SELECT id, status FROM outbox WHERE id = ANY($1::bigint[])', [heldIds])).rows as Array<{ id: string; status: string }>;
+    const deliveredByB = heldIds.length === 0 ? [] : (await pg.query(
+      "SELECT (details::json->>'outboxId')::bigint AS id, at, details::json->>'deliveredBy' AS owner FROM audit WHERE action = 'write.delivered' AND (details::json->>'outboxId')::bigint = ANY($1::bigint[])",
+      [heldIds],
+    )).rows as Array<{ id: string; at: string; owner: string }>;
 
     // a rejoins (same instance id and user directory): its mosquitto session's in-flight messages and its inbox
     // entries that were committed but not handed over are finished now
     const tRejoin = Date.now();
     const a2 = await startInstance('a');
-    pidOf.set(a2.proc.pid!, 'a (restarted)');
+
     await waitFor(() => target!.target.effects.size >= total, `all ${total} records at the target after a rejoined (have ${target!.target.effects.size})`, 300000, 200);
     const doneMs = Date.now() - tPub;
     const rejoinMs = Date.now() - tRejoin;
@@ -235,11 +250,16 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
     // subscription, or replayed it from the inbox) and the instance whose engine delivered it (audit write.delivered)
     const receivedBy = (await pg.query("SELECT COALESCE(context::json->>'receivedBy', '?') AS who, COUNT(*)::int AS n FROM outbox GROUP BY 1 ORDER BY 1")).rows as Array<{ who: string; n: number }>;
     const deliveredByOwner = (await pg.query("SELECT details::json->>'deliveredBy' AS owner, COUNT(*)::int AS n FROM audit WHERE action = 'write.delivered' GROUP BY 1")).rows as Array<{ owner: string; n: number }>;
+    // owners are <instance id>/<incarnation>: the incarnations running before the kill are a and b, any other of a is the rejoined one
+    const before = new Set(firstOwners.map((o) => `${o.id}/${o.incarnation}`));
     const deliveredBy = new Map<string, number>();
     for (const r of deliveredByOwner) {
-      const who = pidOf.get(Number(String(r.owner).split(':')[1])) ?? String(r.owner);
+      const owner = String(r.owner);
+      const who = before.has(owner) ? owner.split('/')[0] : owner.startsWith('a/') ? 'a (restarted)' : owner;
       deliveredBy.set(who, (deliveredBy.get(who) ?? 0) + r.n);
     }
+    const leaseEnd = new Map(heldByA.map((r) => [String(r.id), Number(r.lease_until)]));
+    const takeoverMs = deliveredByB.length ? Math.max(...deliveredByB.map((r) => Number(r.at))) - tKill : 0;
     await pg.end();
     const health = await (await fetch(`${b.url}/healthz`)).json() as { store: { kind: string } };
 
@@ -267,10 +287,18 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
         `        delivered by (audit write.delivered; a delivery whose audit row was not written before the kill is not counted): ${list(deliveredBy)}`,
         `        target: ${invoiced}/${ENTRIES} entries invoiced once, ${projects}/${OPPORTUNITIES} projects created once; duplicates (records with 2+ effects): ${twice.length}; missing: ${missing.length}; re-sends absorbed by idempotency keys: ${received - target.target.effects.size}`,
         `        shared inbox rows: ${inbox}; outbox: ${outbox.map((r) => `${r.status} ${r.n} (retried ${r.retried})`).join(', ')}; records enqueued twice: ${perRecord.length}`,
+        `        a's writes in flight at the kill: ${heldByA.length}; delivered by b before a rejoined: ${deliveredByB.filter((r) => String(r.owner).startsWith('b/')).length} (the last ${(takeoverMs / 1000).toFixed(1)} s after the kill; their outbox lease had ${heldByA.length ? Math.round((Math.min(...heldByA.map((r) => Number(r.lease_until))) - tKill) / 1000) : 0}+ s left)`,
         `        throughput: ${Math.round((total / doneMs) * 1000)} records/s end to end (2 cores shared with PostgreSQL, mosquitto and the target)`,
       ].join('\n'),
     );
 
+    assert.ok(heldByA.length > 0 || process.env.CLUSTER_KILL_AT === 'inbox', 'a was killed with writes in flight');
+    for (const item of takenOver) assert.equal(item.status, 'delivered', `outbox item ${item.id} a held at the kill was not finished by b alone`);
+    for (const r of deliveredByB) {
+      assert.ok(String(r.owner).startsWith('b/'), `outbox item ${r.id} a held at the kill was delivered by ${r.owner}, not by b`);
+      assert.ok(Number(r.at) < leaseEnd.get(String(r.id))!, `outbox item ${r.id} was taken over only after a's lease ran out (delivered at ${r.at}, lease until ${leaseEnd.get(String(r.id))}): a's missed heartbeats did not free it`);
+    }
+    assert.equal(deliveredByB.length, takenOver.length, 'every write a held at the kill delivered (audit write.delivered)');
     assert.equal(twice.length, 0, `records with more than one effect: ${twice.slice(0, 5).map(([id]) => id).join(', ')}`);
     assert.equal(invoiced, ENTRIES, 'every time entry invoiced exactly once');
     assert.equal(projects, OPPORTUNITIES, 'every opportunity turned into exactly one project');

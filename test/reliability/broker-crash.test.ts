@@ -101,7 +101,7 @@ describe('reliability: broker crash (runtime with its embedded broker SIGKILLed 
     const env = { ...templateEnv, FABRIC_MQTT_PORT: String(mqttPort), FABRIC_MQTT_PERSISTENCE: 'level', FABRIC_BROKER_THREAD: brokerThread, FABRIC_LEGACY_ERP: 'off' };
     const lines = Array.from({ length: LINES }, (_, i) => line(`${tag}-${String(i + 1).padStart(6, '0')}`, i));
     const killAt = Math.floor(LINES / 2);
-    const figures = { scenario: `9 broker crash ${name}`, writes: LINES, kills: 0, duplicates: 0, lost: 0, exceptions: 0, maxRate: '' as const, notes: '' };
+    const figures = { scenario: `9 broker crash ${name}`, writes: LINES, kills: 0, resendsAbsorbed: 0, duplicatedEffects: 0, lost: 0, exceptions: 0, maxRate: '' as const, notes: '' };
     try {
       running.runtime = await startRuntime(userDir, env);
       say('runtime up');
@@ -160,8 +160,9 @@ describe('reliability: broker crash (runtime with its embedded broker SIGKILLed 
       const lost = lines.filter((_, i) => counts[i] === 0);
       const lostAcked = lost.filter((l) => ackedAtKill.has(l.id));
       const twice = lines.filter((_, i) => counts[i] > 1);
-      figures.duplicates = resent;
-      figures.lost = lost.length + twice.length;
+      figures.resendsAbsorbed = resent;
+      figures.duplicatedEffects = twice.length;
+      figures.lost = lost.length;
       figures.notes = `${window} in flight, broker thread ${brokerThread}, killed after ${ackedBeforeKill} PUBACKs; re-sent ${resent}; never billed ${lost.length} (PUBACKed before the kill ${lostAcked.length}); billed twice ${twice.length}`;
       assert.deepEqual(lost.map((l) => l.id).slice(0, 10), [], `${lost.length} lines never billed (${lostAcked.length} of them PUBACKed before the kill and not re-sent)`);
       assert.deepEqual(twice.map((l) => l.id).slice(0, 10), [], `${twice.length} lines billed more than once`);

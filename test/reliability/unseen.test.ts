@@ -222,7 +222,7 @@ describe('reliability: nothing stuck unseen in the deployed templates', function
     const updates = query<{ status: string; n: number }>("SELECT status, COUNT(*) AS n FROM inbox WHERE source = 'mqtt:api-readmodel-in' AND payload NOT LIKE '%UNSEEN-RU-%' GROUP BY status");
     const genuineDeals = query<{ message_id: string; status: string }>("SELECT message_id, status FROM inbox WHERE source = 'mqtt:q2p-mqtt-in' AND message_id LIKE '%UNSEEN-GEN-CW-%'");
     const healthy = await health();
-    record({ scenario: '8 nothing stuck unseen', writes: bad.length, kills: 0, duplicates: merged.length, lost: missing.length + stuck.length, exceptions: rows.length, maxRate: '', notes: `${bad.length} bad messages on ${topics.length} consumed topics, ${genuine.length} genuine experience-API requests`, failed: !!(missing.length || merged.length || noReason.length || stuck.length || unknownKeys.length) });
+    record({ scenario: '8 nothing stuck unseen', writes: bad.length, kills: 0, resendsAbsorbed: 0, duplicatedEffects: 0, lost: missing.length + stuck.length + merged.length, exceptions: rows.length, maxRate: '', notes: `${bad.length} bad messages on ${topics.length} consumed topics, ${genuine.length} genuine experience-API requests`, failed: !!(missing.length || merged.length || noReason.length || stuck.length || unknownKeys.length) });
 
     assert.deepEqual(missing, [], `${missing.length} of ${bad.length} bad messages have no exception row of their own`);
     assert.deepEqual(merged, [], 'distinct bad records merged into one row');

@@ -477,6 +477,59 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       });
     });
 
+    describe('runtime instances', () => {
+      const claimAs = async (owner: string, key: string, leaseMs = 120_000) => {
+        await store.outboxEnqueue(outboxItem({ idempotencyKey: key }), T0);
+        const [item] = await store.outboxClaim('netsuite:acme', 1, T0, leaseMs, owner);
+        assert.equal(item.idempotencyKey, key);
+        return item;
+      };
+
+      it('records heartbeats per identity; a new incarnation replaces the previous one and restarts started_at', async () => {
+        await store.instanceBeat('a', 'inc1', T0);
+        await store.instanceBeat('a', 'inc1', T0 + 5000);
+        await store.instanceBeat('b', 'inc9', T0 + 100);
+        assert.deepEqual(await store.instanceList(), [
+          { id: 'a', incarnation: 'inc1', startedAt: T0, heartbeatAt: T0 + 5000 },
+          { id: 'b', incarnation: 'inc9', startedAt: T0 + 100, heartbeatAt: T0 + 100 },
+        ]);
+        await store.instanceBeat('a', 'inc2', T0 + 6000);
+        assert.deepEqual((await store.instanceList())[0], { id: 'a', incarnation: 'inc2', startedAt: T0 + 6000, heartbeatAt: T0 + 6000 });
+      });
+
+      it('a new incarnation frees what earlier incarnations of its identity hold, and nothing of anyone else', async () => {
+        await claimAs('a/inc1', 'k-old');
+        await claimAs('a/inc2', 'k-mine');
+        await claimAs('ab/inc1', 'k-other-prefix');
+        await claimAs('b/inc1', 'k-other');
+        assert.equal(await store.leaseAcquire('poller:x', 'a/inc1', T0, 60_000), true);
+        assert.equal(await store.leaseAcquire('poller:y', 'b/inc1', T0, 60_000), true);
+        assert.deepEqual(await store.instanceReclaim('a', 'inc2', T0 + 10), { outboxItems: 1, leases: 1 });
+        // the freed item is due at once (its lease would have run for 120 s), with its attempt still counted
+        const again = await store.outboxClaim('netsuite:acme', 10, T0 + 10, 1000, 'a/inc2');
+        assert.deepEqual(again.map((i) => [i.idempotencyKey, i.attempts]), [['k-old', 2]]);
+        assert.equal(await store.leaseAcquire('poller:x', 'a/inc2', T0 + 10, 60_000), true, 'the dead incarnation\'s lease is gone');
+        assert.equal(await store.leaseAcquire('poller:y', 'a/inc2', T0 + 10, 60_000), false, 'another identity\'s lease stays');
+        assert.deepEqual(await store.instanceReclaim('a', 'inc2', T0 + 20), { outboxItems: 0, leases: 0 }, 'nothing of its own incarnation');
+      });
+
+      it('frees the holdings of instances whose heartbeat is older than the bound, once, and never its own', async () => {
+        await store.instanceBeat('a', 'inc1', T0);
+        await store.instanceBeat('b', 'inc1', T0);
+        await store.instanceBeat('c', 'inc1', T0 + 9000);
+        await claimAs('b/inc1', 'k-b');
+        await claimAs('c/inc1', 'k-c');
+        assert.equal(await store.leaseAcquire('poller:x', 'b/inc1', T0, 60_000), true);
+        assert.deepEqual(await store.instanceReclaimDead(T0, T0 + 15_000, 'a'), [], 'a heartbeat exactly at the bound is alive');
+        const dead = await store.instanceReclaimDead(T0 + 1, T0 + 15_000, 'a');
+        assert.deepEqual(dead, [{ id: 'b', incarnation: 'inc1', startedAt: T0, heartbeatAt: T0, outboxItems: 1, leases: 1 }]);
+        assert.deepEqual((await store.instanceList()).map((i) => i.id), ['a', 'c']);
+        const taken = await store.outboxClaim('netsuite:acme', 10, T0 + 15_000, 1000, 'a/inc1');
+        assert.deepEqual(taken.map((i) => i.idempotencyKey), ['k-b'], "c's item stays leased: c is alive");
+        assert.deepEqual(await store.instanceReclaimDead(T0 + 1, T0 + 15_000, 'a'), [], 'a second sweep finds nothing');
+      });
+    });
+
     describe('API consumers', () => {
       const consumer = (id: string, overrides: Partial<ApiConsumerRecord> = {}): ApiConsumerRecord => ({
         id, name: `portal ${id}`, scopes: ['projects:read', 'timeentries:write'], hash: `$2b$04$hash-of-${id}`, createdAt: T0, ...overrides,
