@@ -3,14 +3,20 @@
  * durable watermark (store.watermarkSet), one active poller per trigger across instances (store lease).
  * Mode "cdc": Change Data Capture on /data/OpportunityChangeEvent with a durable replay id. Either way each
  * opportunity is recorded in the inbox before its message goes out (so a restart never emits it twice), then
- * emitted with its account, lines, contract and billing schedule.
+ * emitted with its account, lines, contract and billing schedule. The msg carries its inbox identity
+ * (`msg._fabricInbox`): the entry is marked processed at the downstream durable hand-over (docs/runtime.md "Inbox
+ * hand-over"); entries never handed over are re-emitted on start (`msg.redelivered`) from the bundle kept with them.
  */
 import type { NodeAPI } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, pollChanges, type ChangeEvent } from '../../lib/connectors/salesforce';
+import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/inbox';
+import type { Json } from '../../lib/store/store';
+import { flowsStartedOf } from '../flows-started';
 
 export = function (RED: NodeAPI) {
+  const flowsStarted = flowsStartedOf(RED);
   function SalesforceTrigger(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -41,25 +47,55 @@ export = function (RED: NodeAPI) {
     const store = cfg.store;
     const client = cfg.client;
 
-    /** Inbox first (durable, de-duplicated), then the message. */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const send = (b: any, messageId: string, meta: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+      node.send({
+        topic: `salesforce/opportunity/${stage.toLowerCase().replace(/\s+/g, '-')}`,
+        payload: b,
+        correlationId: `sf-${b.opportunity.Id}-${crypto.randomBytes(4).toString('hex')}`,
+        idempotencyKey: `${b.opportunity.Id}:${stage}`,
+        recordKey: `Opportunity/${b.opportunity.Id}`,
+        salesforce: { mode, messageId, ...meta },
+        [INBOX_REF_PROPERTY]: { source, messageId },
+        ...extra,
+      });
+    };
+
+    // Start-up replay (before the first poll or event): deals in the inbox never handed over, e.g. a crash right after
+    // the send. The bundle kept with the entry is sent again as it was, so the run's keys do not change.
+    const unregisterSource = registerInboxSource(source, store);
+    const ready: Promise<void> = flowsStarted().then(() => replayInbox(store, source, {
+      emit: async (record, replay) => {
+        if (closing) return;
+        const kept = (record.meta ?? {}) as { bundle?: any; salesforce?: Record<string, unknown> };
+        const p = record.payload as { opportunityId?: string };
+        const b = kept.bundle ?? (p.opportunityId ? (await fetchOpportunityBundles(client, [p.opportunityId]))[0] : undefined);
+        if (b) send(b, record.messageId, kept.salesforce ?? {}, { redelivered: true, redeliveries: replay });
+      },
+      abandoned: async (record) => {
+        const text = t('errors.abandoned', { messageId: record.messageId, replays: record.replays });
+        node.warn(text);
+        await cfg.services?.exceptions?.add({ process: 'inbox', step: node.name || `salesforce-trigger ${stage}`, errorClass: 'internal', ownerTeam: 'integration-ops', message: text, recordKey: `Inbox/${source}/${record.messageId}`, details: [{ path: '/inbox', message: `status abandoned after ${record.replays} start-up replays` }], request: { messageId: record.messageId, payload: record.payload, meta: record.meta ?? null } }, `node:${node.id}`);
+      },
+    })).then(
+      (r) => {
+        if (r.replayed || r.abandoned) node.log(t('log.replayed', { replayed: r.replayed, abandoned: r.abandoned }));
+      },
+      (err: unknown) => node.warn(t('errors.replayFailed', { error: (err as Error)?.message ?? String(err) })),
+    );
+
+    /** Inbox first (durable, de-duplicated, with the bundle for a replay), then the message. */
     const emit = async (ids: string[], meta: Record<string, unknown>) => {
+      await ready;
       if (ids.length === 0) return;
       const bundles = await fetchOpportunityBundles(client, ids);
       for (const b of bundles) {
         if (b.opportunity.StageName !== stage) continue;
         const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
-        const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now() });
+        const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now(), meta: { bundle: b, salesforce: meta } as unknown as Json });
         if (!fresh) continue;
         emitted += 1;
-        node.send({
-          topic: `salesforce/opportunity/${stage.toLowerCase().replace(/\s+/g, '-')}`,
-          payload: b,
-          correlationId: `sf-${b.opportunity.Id}-${crypto.randomBytes(4).toString('hex')}`,
-          idempotencyKey: `${b.opportunity.Id}:${stage}`,
-          recordKey: `Opportunity/${b.opportunity.Id}`,
-          salesforce: { mode, messageId, ...meta },
-        });
-        await store.inboxMarkProcessed(source, messageId);
+        send(b, messageId, meta);
       }
     };
 
@@ -142,6 +178,7 @@ export = function (RED: NodeAPI) {
       } catch {
         // closing anyway
       }
+      unregisterSource();
       cfg.deregister?.(node);
       done();
     });
