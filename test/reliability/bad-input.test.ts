@@ -158,7 +158,7 @@ describe('reliability: bad input through a deployed flow', function () {
       }
     })();
 
-    const figures = { scenario: '7 bad input', writes: VALID, kills: 0, duplicates: 0, lost: 0, exceptions: 0, maxRate: '' as number | '', notes: '' };
+    const figures = { scenario: '7 bad input', writes: VALID, kills: 0, resendsAbsorbed: 0, duplicatedEffects: 0, lost: 0, exceptions: 0, maxRate: '' as number | '', notes: '' };
     const db = () => new Database(path.join(userDir, 'fabric.sqlite'), { readonly: true, fileMustExist: true });
     const started = Date.now();
     try {
@@ -234,8 +234,9 @@ describe('reliability: bad input through a deployed flow', function () {
       const kinds = new Map<string, number>();
       for (const b of bad) kinds.set(b.kind, (kinds.get(b.kind) ?? 0) + 1);
 
-      figures.lost = notDelivered.length + deliveredTwice.length + missing.length;
-      figures.duplicates = t.target.duplicates();
+      figures.lost = notDelivered.length + missing.length;
+      figures.duplicatedEffects = deliveredTwice.length;
+      figures.resendsAbsorbed = t.target.duplicates();
       figures.exceptions = rows.reduce((n, r) => n + r.occurrences, 0);
       figures.maxRate = t.target.maxRate();
       figures.notes = `${BAD} bad (${kinds.size} kinds) + ${VALID} valid published in ${(published / 1000).toFixed(1)} s; /healthz ${health.checks - health.failures.length}/${health.checks} 200; exceptions at mqtt-in ${rows.filter((r) => r.step === 'mqtt-in').length}, canonical ${rows.filter((r) => r.step === 'canonical').length}`;

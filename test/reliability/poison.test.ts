@@ -42,7 +42,7 @@ describe('reliability: poison message', function () {
         (err: Error) => `failed: ${err.message}`,
       );
     const outcomes = await Promise.all([...healthy.slice(0, 25).map((k) => submit(k)), submit('poison-permanent', 'permanent'), submit('poison-transient', 'transient'), ...healthy.slice(25).map((k) => submit(k))]);
-    const figures = { scenario: '6 poison', writes: healthy.length + 2, kills: 0, duplicates: 0, lost: missing(t.target, healthy).length, exceptions: 0, maxRate: '' as const, notes: '' };
+    const figures = { scenario: '6 poison', writes: healthy.length + 2, kills: 0, resendsAbsorbed: 0, duplicatedEffects: 0, lost: missing(t.target, healthy).length, exceptions: 0, maxRate: '' as const, notes: '' };
     try {
       assert.match(outcomes[25], /^failed: .*422/);
       assert.match(outcomes[26], /^failed: /);

@@ -47,7 +47,7 @@ describe('reliability: redeploy and restart under traffic', function () {
     runtime = await startRuntime(userDir);
     await waitFor(() => subscribed(broker.aedes, clientId, topic), 'the runtime to subscribe', 30000);
     const ids = Array.from({ length: N }, (_, i) => `TE-RD-${i}`);
-    const figures = { scenario: '5 redeploy + restart', writes: N, kills: 0, duplicates: 0, lost: 0, exceptions: 0, maxRate: '' as number | '', notes: '' };
+    const figures = { scenario: '5 redeploy + restart', writes: N, kills: 0, resendsAbsorbed: 0, duplicatedEffects: 0, lost: 0, exceptions: 0, maxRate: '' as number | '', notes: '' };
     let deployedAt = -1;
     let restartedAt = -1;
     try {
@@ -74,8 +74,9 @@ describe('reliability: redeploy and restart under traffic', function () {
       await waitFor(() => ids.every((id) => t.target.effectsForId(id).length > 0), 'every message at the target', 60000, 100).catch(() => undefined);
     } finally {
       const missingIds = ids.filter((id) => t.target.effectsForId(id).length === 0);
-      figures.lost = missingIds.length + ids.filter((id) => t.target.effectsForId(id).length > 1).length;
-      figures.duplicates = t.target.duplicates();
+      figures.lost = missingIds.length;
+      figures.duplicatedEffects = ids.filter((id) => t.target.effectsForId(id).length > 1).length;
+      figures.resendsAbsorbed = t.target.duplicates();
       figures.maxRate = t.target.maxRate();
       figures.notes = `full deploy after ${deployedAt} delivered, SIGTERM restart after ${restartedAt}${missingIds.length ? `; missing e.g. ${missingIds.slice(0, 3).join(', ')}` : ''}`;
       record({ ...figures, failed: figures.lost > 0 });

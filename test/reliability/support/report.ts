@@ -11,9 +11,11 @@ export interface ScenarioFigures {
   writes: number;
   /** SIGKILLs, plus graceful restarts/redeploys noted in `notes`. */
   kills: number;
-  /** Re-sends the target received for a key it had already applied (absorbed by the idempotency key / dedupe). */
-  duplicates: number;
-  /** Expected effects missing at the target, plus keys applied more than once (must both be 0). */
+  /** Re-sends the target received for a key it had already applied (absorbed by the idempotency key / dedupe): harmless. */
+  resendsAbsorbed: number;
+  /** Business effects that happened more than once (e.g. an entry on two invoice lines, an effect under a second key): must be 0. */
+  duplicatedEffects: number;
+  /** Expected effects missing at the target: must be 0. */
   lost: number;
   exceptions: number;
   /** Most requests the target saw in any sliding 1 s window ('' where not measured). */
@@ -32,8 +34,8 @@ export function record(figures: ScenarioFigures): void {
 }
 
 export function table(): string {
-  const head = ['scenario', 'writes', 'kills', 'duplicates', 'lost', 'exceptions', 'max rate/s', 'notes'];
-  const body = rows.map((r) => [r.scenario + (r.failed ? ' (FAILED)' : ''), String(r.writes), String(r.kills), String(r.duplicates), String(r.lost), String(r.exceptions), String(r.maxRate), r.notes ?? '']);
+  const head = ['scenario', 'writes', 'kills', 're-sends absorbed', 'duplicated effects', 'lost', 'exceptions', 'max rate/s', 'notes'];
+  const body = rows.map((r) => [r.scenario + (r.failed ? ' (FAILED)' : ''), String(r.writes), String(r.kills), String(r.resendsAbsorbed), String(r.duplicatedEffects), String(r.lost), String(r.exceptions), String(r.maxRate), r.notes ?? '']);
   const all = [head, ...body];
   const widths = head.map((_, c) => Math.max(...all.map((row) => row[c].length)));
   const line = (row: string[]) => '| ' + row.map((cell, c) => cell.padEnd(widths[c])).join(' | ') + ' |';

@@ -20,3 +20,11 @@ export async function startTarget(): Promise<RunningTarget> {
 export function missing(target: ReliabilityTarget, keys: string[]): string[] {
   return keys.filter((k) => !target.effects.has(k));
 }
+
+/** Effects under keys the scenario never wrote: the same write applied a second time under another key. */
+export function unexpectedEffects(target: ReliabilityTarget, keys: Iterable<string>): number {
+  const expected = new Set(keys);
+  let n = 0;
+  for (const key of target.effects.keys()) if (!expected.has(key)) n++;
+  return n;
+}
