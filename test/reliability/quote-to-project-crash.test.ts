@@ -69,7 +69,7 @@ function countBy(list: Array<Record<string, unknown>>, tokens: string[]): Map<st
 describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provisioning (deployed templates, vendors in their own process)', function () {
   const DEALS = knob('RELIABILITY_Q2P_DEALS', 48);
   const KILLS = 3;
-  this.timeout(600000);
+  this.timeout(900000);
   let tmp: { dir: string; cleanup(): void };
   let vendors: VendorsChild | undefined;
   let runtime: Child | undefined;
@@ -169,7 +169,13 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
       ];
       for (const p of points) {
         const target = Math.max(1, Math.floor(DEALS * p.share));
-        await waitFor(async () => present((await counts())[p.what]) >= target, `${target}/${DEALS} deals with ${p.what} at the vendors`, 300000, 100);
+        // a run that stalls (provisioning lost) is counted below rather than only timing out here
+        const reached = await waitFor(async () => present((await counts())[p.what]) >= target, `${target}/${DEALS} deals with ${p.what} at the vendors`, 180000, 100)
+          .then(() => true, (err: Error) => {
+            figures.notes += `stalled before kill ${figures.kills + 1}: ${err.message}; `;
+            return false;
+          });
+        if (!reached) break;
         await kill9(runtime);
         figures.kills += 1;
         const c = await counts();
@@ -178,7 +184,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
       }
 
       // drain until quiescent: every run completed and nothing left in the outbox
-      await waitFor(() => completed().size >= DEALS && outboxOpen() === 0, `every run completed and the outbox drained (have ${completed().size}/${DEALS})`, 300000, 250)
+      await waitFor(() => completed().size >= DEALS && outboxOpen() === 0, `every run completed and the outbox drained (have ${completed().size}/${DEALS})`, 240000, 250)
         .catch((err: Error) => {
           figures.notes += `not quiescent: ${err.message}; `;
         });
@@ -205,14 +211,16 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
       const unfinished = opps.filter((o) => !done.has(o));
       figures.lost += unfinished.length;
       figures.exceptions = query<{ n: number }>("SELECT COUNT(*) AS n FROM exceptions WHERE status = 'open' AND process = 'quote-to-project'")[0].n;
-      // re-sends the vendors absorbed: creating writes that reached them again for a record they already had
-      const writes = async (vendor: string, re: RegExp) => ((await json(`${sb}/${vendor}/_sandbox/requests`)) as Array<{ method: string; path: string; fault?: string }>).filter((r) => (r.method === 'POST' || r.method === 'PUT') && re.test(r.path) && !r.fault).length;
-      const sent = (await writes('kantata', /\/workspaces/)) + (await writes('jira', /\/rest\/api\/3\/(project|issue)\b/));
-      figures.resendsAbsorbed = Math.max(0, sent - present(c.workspaces) - present(c.jiraProjects) - present(c.epics));
-      figures.notes += `seed ${s}; kills at ${atKill.join(', ')}; ${Math.round((Date.now() - t0) / 1000)} s`;
+      // re-sends absorbed: deals re-sent from the inbox after a kill (each write answered from the outbox or, for a
+      // write in flight at the kill, found at the vendor by its key), plus writes attempted again after a kill
+      const replays = query<{ n: number | null }>("SELECT SUM(replays) AS n FROM inbox WHERE source = 'mqtt:q2p-mqtt-in'")[0].n ?? 0;
+      const retried = query<{ n: number | null }>("SELECT SUM(attempts - 1) AS n FROM outbox WHERE status = 'delivered' AND process = 'quote-to-project' AND attempts > 1")[0].n ?? 0;
+      figures.resendsAbsorbed = replays + retried;
+      figures.notes += `seed ${s}; kills at ${atKill.join(', ')}; ${replays} deals re-sent from the inbox, ${retried} writes re-attempted; ${Math.round((Date.now() - t0) / 1000)} s`;
       assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} per-deal counts wrong at the vendors`);
       assert.deepEqual(unfinished.slice(0, 10), [], `${unfinished.length} runs never completed`);
       assert.equal(figures.kills, KILLS);
+      assert.equal(figures.exceptions, 0, 'a crash raised quote-to-project exceptions');
     } catch (err) {
       record({ ...figures, failed: true });
       throw err;
