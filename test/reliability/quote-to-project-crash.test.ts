@@ -8,7 +8,8 @@
  * workspace, one Jira project and one epic; every run completed (process instance `completed`).
  *
  * Deals are published at QoS 1 on `fabric/v1/opportunity/closed-won` (the template's second trigger), each with a new
- * account, spread over NWA-US (NetSuite), NWA-UK / NWA-DE (Business Central) and NWA-FR (legacy ERP).
+ * account, spread over NWA-US (NetSuite), NWA-UK / NWA-DE (Business Central) and NWA-FR (legacy ERP); three open seed
+ * opportunities are closed in the Salesforce sandbox at the same time and come through salesforce-trigger.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -30,7 +31,15 @@ const TEMPLATES = ['006Hs00000GlobexEHR', '006Hs00000ThamesCRM', '006Hs00000Bava
 /** The Epic issue type of the Jira sandbox (sandbox/jira ISSUE_TYPES). */
 const JIRA_EPIC = '10000';
 
-interface Deal { oppId: string; accountExt: string; entity: string; event: Record<string, unknown> }
+/** Open seed opportunities closed in the Salesforce sandbox during the burst: they come through salesforce-trigger. */
+const SALESFORCE_DEALS = ['006Hs00000GlobexEHR', '006Hs00000ThamesCRM', '006Hs00000BavariaCL'];
+
+interface Deal { oppId: string; accountExt: string; entity: string; event?: Record<string, unknown> }
+
+function salesforceDeal(oppId: string): Deal {
+  const a = ACCOUNTS.find((x) => x.sfId === OPPORTUNITIES.find((o) => o.sfId === oppId)!.accountSfId)!;
+  return { oppId, accountExt: a.externalId, entity: a.billingEntity };
+}
 
 /** Letters from the sequence number, so the accounts' names (and the 3 letters the Jira key takes) differ. */
 const letters = (n: number) => Array.from({ length: 3 }, (_, k) => String.fromCharCode(65 + (Math.floor(n / 26 ** (2 - k)) % 26))).join('');
@@ -88,7 +97,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
     tmp?.cleanup();
   });
 
-  it(`provisions ${DEALS} closed-won deals exactly once each across ${KILLS} SIGKILLs mid-provisioning`, async () => {
+  it(`provisions ${DEALS} published + ${SALESFORCE_DEALS.length} Salesforce closed-won deals exactly once each across ${KILLS} SIGKILLs mid-provisioning`, async () => {
     const s = seed();
     const random = rng(s);
     const sb = vendors!.url;
@@ -97,8 +106,10 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
     const mqttPort = await freePort();
     const t0 = Date.now();
     const run = (s % 1296).toString(36).toUpperCase().padStart(2, '0');
-    const deals = Array.from({ length: DEALS }, (_, i) => deal(run, i));
+    const published = Array.from({ length: DEALS }, (_, i) => deal(run, i));
+    const deals = [...published, ...SALESFORCE_DEALS.map(salesforceDeal)];
     const opps = deals.map((d) => d.oppId);
+    const TOTAL = deals.length;
 
     const env: NodeJS.ProcessEnv = {
       FABRIC_USER_DIR: userDir,
@@ -106,7 +117,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
       FABRIC_STORE_PATH: 'fabric.sqlite',
       FABRIC_SANDBOXES: 'off',
       FABRIC_SANDBOX_URL: sb,
-      FABRIC_Q2P_POLL_SECONDS: '3600',
+      FABRIC_Q2P_POLL_SECONDS: '2',
       FABRIC_T2C_POLL_SECONDS: '3600',
       // writes leased by a killed runtime are attempted again after this (the default is 120 s)
       FABRIC_OUTBOX_LEASE_MS: '31000',
@@ -129,7 +140,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
       }
     };
     const completed = () => new Set(query<{ key: string }>("SELECT key FROM process_instances WHERE process = 'quote-to-project' AND status = 'completed'").map((r) => r.key).filter((k) => opps.includes(k)));
-    const inboxed = () => query<{ n: number }>("SELECT COUNT(*) AS n FROM inbox WHERE source = 'mqtt:q2p-mqtt-in'")[0].n;
+    const inboxed = (source: string) => query<{ n: number }>('SELECT COUNT(*) AS n FROM inbox WHERE source = ?', source)[0].n;
     const outboxOpen = () => query<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'inflight')")[0].n;
 
     // what the vendors hold for the burst's deals
@@ -151,15 +162,16 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
     };
     const present = (m: Map<string, number>) => [...m.values()].filter((n) => n > 0).length;
 
-    const figures = { scenario: '9 quote-to-project crash (templates)', writes: DEALS, kills: 0, resendsAbsorbed: 0, duplicatedEffects: 0, lost: 0, exceptions: 0, maxRate: '' as number | '', notes: '' };
+    const figures = { scenario: '9 quote-to-project crash (templates)', writes: TOTAL, kills: 0, resendsAbsorbed: 0, duplicatedEffects: 0, lost: 0, exceptions: 0, maxRate: '' as number | '', notes: '' };
     const atKill: string[] = [];
     try {
       runtime = await startRuntime();
       // the burst: every deal acknowledged (QoS 1) and in the inbox before the first kill
       const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `rel-q2p-${s}`, clean: true, reconnectPeriod: 0 });
-      await Promise.all(deals.map((d) => client.publishAsync('fabric/v1/opportunity/closed-won', JSON.stringify(d.event), { qos: 1 })));
+      await Promise.all(published.map((d) => client.publishAsync('fabric/v1/opportunity/closed-won', JSON.stringify(d.event), { qos: 1 })));
       await client.endAsync();
-      await waitFor(() => inboxed() >= DEALS, `${DEALS} deals in the inbox`, 60000, 100);
+      for (const id of SALESFORCE_DEALS) await json(`${sb}/salesforce/_sandbox/close-won/${id}`, 'POST');
+      await waitFor(() => inboxed('mqtt:q2p-mqtt-in') >= DEALS && inboxed('salesforce-trigger:q2p-sf-trigger') >= SALESFORCE_DEALS.length, `${DEALS} published + ${SALESFORCE_DEALS.length} Salesforce deals in the inbox`, 60000, 100);
 
       // kill points by progress at the vendors: customers, then PSA workspaces, then Jira projects of the burst
       const points: Array<{ what: 'customers' | 'workspaces' | 'jiraProjects'; share: number }> = [
@@ -168,9 +180,9 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
         { what: 'jiraProjects', share: 0.6 + 0.15 * random() },
       ];
       for (const p of points) {
-        const target = Math.max(1, Math.floor(DEALS * p.share));
+        const target = Math.max(1, Math.floor(TOTAL * p.share));
         // a run that stalls (provisioning lost) is counted below rather than only timing out here
-        const reached = await waitFor(async () => present((await counts())[p.what]) >= target, `${target}/${DEALS} deals with ${p.what} at the vendors`, 180000, 100)
+        const reached = await waitFor(async () => present((await counts())[p.what]) >= target, `${target}/${TOTAL} deals with ${p.what} at the vendors`, 180000, 100)
           .then(() => true, (err: Error) => {
             figures.notes += `stalled before kill ${figures.kills + 1}: ${err.message}; `;
             return false;
@@ -179,12 +191,12 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
         await kill9(runtime);
         figures.kills += 1;
         const c = await counts();
-        atKill.push(`${p.what} ${present(c[p.what])}/${DEALS} (epics ${present(c.epics)})`);
+        atKill.push(`${p.what} ${present(c[p.what])}/${TOTAL} (epics ${present(c.epics)})`);
         runtime = await startRuntime();
       }
 
       // drain until quiescent: every run completed and nothing left in the outbox
-      await waitFor(() => completed().size >= DEALS && outboxOpen() === 0, `every run completed and the outbox drained (have ${completed().size}/${DEALS})`, 240000, 250)
+      await waitFor(() => completed().size >= TOTAL && outboxOpen() === 0, `every run completed and the outbox drained (have ${completed().size}/${TOTAL})`, 240000, 250)
         .catch((err: Error) => {
           figures.notes += `not quiescent: ${err.message}; `;
         });
@@ -213,7 +225,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
       figures.exceptions = query<{ n: number }>("SELECT COUNT(*) AS n FROM exceptions WHERE status = 'open' AND process = 'quote-to-project'")[0].n;
       // re-sends absorbed: deals re-sent from the inbox after a kill (each write answered from the outbox or, for a
       // write in flight at the kill, found at the vendor by its key), plus writes attempted again after a kill
-      const replays = query<{ n: number | null }>("SELECT SUM(replays) AS n FROM inbox WHERE source = 'mqtt:q2p-mqtt-in'")[0].n ?? 0;
+      const replays = query<{ n: number | null }>("SELECT SUM(replays) AS n FROM inbox WHERE source IN ('mqtt:q2p-mqtt-in', 'salesforce-trigger:q2p-sf-trigger')")[0].n ?? 0;
       const retried = query<{ n: number | null }>("SELECT SUM(attempts - 1) AS n FROM outbox WHERE status = 'delivered' AND process = 'quote-to-project' AND attempts > 1")[0].n ?? 0;
       figures.resendsAbsorbed = replays + retried;
       figures.notes += `seed ${s}; kills at ${atKill.join(', ')}; ${replays} deals re-sent from the inbox, ${retried} writes re-attempted; ${Math.round((Date.now() - t0) / 1000)} s`;
