@@ -126,6 +126,35 @@ export function inboxRefOf(msg: unknown): InboxRef | undefined {
   return undefined;
 }
 
+/**
+ * A run of several writes (quote-to-project: ERP customer, project, PSA, Jira ...) must not be handed over at its
+ * first write, or a crash after it loses the rest. `holdInboxHandOver` moves the identity to this property: the
+ * outbox submit of each step (which reads `inboxRefOf`) leaves the entry `received`, so the trigger replays the run
+ * after a crash; the points that end a run (`releaseInboxHandOver`, an exception stored, a repeat dropped) mark it.
+ * Node-RED copies it with the msg, and the outbox keeps it with a write's context, so a resumed write carries it on.
+ */
+export const HELD_INBOX_PROPERTY = '_fabricInboxHeld';
+
+export function holdInboxHandOver(msg: Record<string, unknown>): void {
+  const ref = inboxRefOf(msg);
+  if (!ref) return;
+  msg[HELD_INBOX_PROPERTY] = ref;
+  delete msg[INBOX_REF_PROPERTY];
+}
+
+/** The run is complete: the msg's next hand-over point (publish, exception ...) marks its inbox entry. */
+export function releaseInboxHandOver(msg: Record<string, unknown>): void {
+  const held = heldRefOf(msg);
+  if (!held) return;
+  msg[INBOX_REF_PROPERTY] = held;
+  delete msg[HELD_INBOX_PROPERTY];
+}
+
+function heldRefOf(msg: unknown): InboxRef | undefined {
+  const ref = (msg as Record<string, unknown> | null | undefined)?.[HELD_INBOX_PROPERTY];
+  return isRef(ref) ? { source: ref.source, messageId: ref.messageId } : undefined;
+}
+
 type MarkingStore = Pick<Store, 'inboxMarkProcessed'>;
 /** Which store holds each source's inbox: registered by the trigger that owns the source while it runs. */
 const sourceStores = new Map<string, { store: MarkingStore }>();
@@ -142,11 +171,12 @@ export function registerInboxSource(source: string, store: MarkingStore): () => 
 /**
  * The one function every durable hand-over point calls AFTER its own durable write (outbox submit, exception
  * stored, QoS >= 1 publish acknowledged, duplicate dropped, parked): marks the message's inbox entry processed
- * in the store of its source, so it is not re-emitted on the next start. Never throws (a failed mark only
+ * in the store of its source, so it is not re-emitted on the next start (a held identity included: these points end
+ * a run). Never throws (a failed mark only
  * means a harmless replay that downstream idempotency absorbs); a msg without an inbox identity is ignored.
  */
 export async function markInboxProcessed(msgOrRef: unknown, fallback?: MarkingStore): Promise<void> {
-  const ref = inboxRefOf(msgOrRef) ?? (isRef(msgOrRef) ? msgOrRef : undefined);
+  const ref = inboxRefOf(msgOrRef) ?? heldRefOf(msgOrRef) ?? (isRef(msgOrRef) ? msgOrRef : undefined);
   if (!ref) return;
   if (ref.source === SHARED_SOURCE) return handOverShare(ref.messageId, fallback);
   const store = sourceStores.get(ref.source)?.store ?? fallback;

@@ -23,6 +23,7 @@ import { parseJsonSafely, type SafeParseResult } from '../../lib/model/safe-json
 import { openFabric, servicesFor, type FabricHandle } from '../../lib/fabric/services';
 import { INBOX_REF_PROPERTY, inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox, type InboxWriter } from '../../lib/inbox';
 import type { FabricServices } from '../../lib/fabric/services';
+import { flowsStartedOf } from '../flows-started';
 import type { InboxRecord, Json, Store } from '../../lib/store/store';
 import type { StoreOptions } from '../../lib/store/registry';
 import { validFilter } from '../../lib/broker/acl';
@@ -48,8 +49,6 @@ const RAW_PREVIEW_BYTES = 64 * 1024;
 /** Set by a flow on a msg from fabric-mqtt-in to mark its inbox entry done when a node completes it. */
 const DONE_PROPERTY = 'fabricDone';
 const hooked = new WeakSet<object>();
-/** Nodes waiting for their flows to be started before they replay (one `flows:started` listener per runtime). */
-const startWaiters = new WeakMap<object, Set<() => void>>();
 
 
 export = function (RED: NodeAPI) {
@@ -67,29 +66,8 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  // Replayed messages must only be sent once every node of the flow exists: a msg sent while the deploy is still
-  // creating nodes is dropped by Node-RED. The replay waits for `flows:started` (after every deploy).
-  const events = (RED as unknown as { events?: { on(name: string, fn: () => void): void } }).events;
-  if (events && !startWaiters.has(events)) {
-    const waiters = new Set<() => void>();
-    startWaiters.set(events, waiters);
-    events.on('flows:started', () => {
-      for (const w of [...waiters]) w();
-    });
-  }
-  function flowsStarted(): Promise<void> {
-    const waiters = events ? startWaiters.get(events) : undefined;
-    return new Promise<void>((resolve) => {
-      const go = () => {
-        waiters?.delete(go);
-        clearTimeout(timer);
-        resolve();
-      };
-      // a runtime without the event (test helpers) or a missed one: go anyway after a while
-      const timer = setTimeout(go, waiters ? 10_000 : 0);
-      waiters?.add(go);
-    });
-  }
+  // Replayed messages must only be sent once every node of the flow exists (nodes/flows-started.ts).
+  const flowsStarted = flowsStartedOf(RED);
 
   /** The inbox writer of the referenced fabric-store node, or of the runtime's own store. */
   function inboxFor(node: Node, storeId: string | undefined): { inbox: InboxWriter; services: FabricServices; handle?: FabricHandle } {

@@ -4,7 +4,8 @@
  *
  *  quote-to-project
  *   - q2p-plan      deal (msg.payload: Salesforce {opportunity, account, lineItems?, contract?} or a canonical deal)
- *                   -> out 1 msg.plan + KPI start (run key = opportunity id, claimed once: a duplicate goes to out 3);
+ *                   -> out 1 msg.plan + KPI start (run key = opportunity id; a completed run's repeat goes to out 3, an
+ *                   unfinished one continues: lib/processes/quote-to-project runDecision);
  *                   out 2: what is missing, for the exception queue (msg.error.details = field problems, owner sales-ops)
  *   - q2p-write     prepares the next write of msg.plan for a connector node: msg.payload = request, msg.operation,
  *                   msg.idempotencyKey, msg.recordKey (keeps the previous connector answer in msg.results)
@@ -27,7 +28,7 @@
  *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}, expectedIn?} -> reports, KPI reconciliation rate
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
-import { inboxRefOf, markInboxProcessed, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
+import { holdInboxHandOver, inboxRefOf, markInboxProcessed, releaseInboxHandOver, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
 import { messageRecordKey } from '../../lib/exceptions';
 import type { Node, NodeAPI, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
@@ -171,12 +172,13 @@ export = function (RED: NodeAPI) {
             return [null, msg, null];
           }
           const claim = await services().idempotency.claim(Q2P_SCOPE, oppId);
-          if (!claim.claimed && !msg.replay) {
+          if (q2p.runDecision(claim, { replay: !!msg.replay }) === 'duplicate') {
             kpi().duplicate(q2p.PROCESS);
             msg.duplicate = { key: oppId, outcome: claim.existing?.outcome ?? null };
-            await markInboxProcessed(msg, services().store); // a repeat dropped: its inbox entry is handed over here
+            await markInboxProcessed(msg, services().store); // a completed run's repeat ends here
             return [null, null, msg];
           }
+          holdInboxHandOver(msg); // handed over when the run completes (q2p-complete), not at its first write
           await kpi().processStart(q2p.PROCESS, oppId, { startedAt: msg.plan.closedWonAt, correlationId: msg.correlationId, attributes: { billingEntity: msg.plan.project.billingEntity, region: routeFor(msg.plan.project.billingEntity, routing)?.region ?? null, erp: msg.plan.erp.erp } });
           msg.results = {};
           msg.erp = msg.plan.erp.erp;
@@ -213,6 +215,7 @@ export = function (RED: NodeAPI) {
             billingSchedule: (plan.writes.psaProject.request as Record<string, any>).billingSchedule,
           };
           await services().idempotency.recordOutcome(Q2P_SCOPE, plan.opportunityId, { projectId: plan.project.id, externalIds: done.project.externalIds, projectState } as unknown as Json);
+          releaseInboxHandOver(msg);
           await kpi().processComplete(q2p.PROCESS, plan.opportunityId, 'completed', { labels: { billingEntity: plan.project.billingEntity }, attributes: { projectId: plan.project.id, erp: plan.erp.erp, billingEntity: plan.project.billingEntity, region: routeFor(plan.project.billingEntity, routing)?.region ?? null } });
           await services().exceptions.autoResolve?.(`Opportunity/${plan.opportunityId}`, `node:${node.id}`);
           msg.project = done.project;

@@ -88,7 +88,7 @@ export = function (RED: NodeAPI) {
       for (const b of bundles) {
         if (b.opportunity.StageName !== stage) continue;
         const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
-        const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now() });
+        const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta, bundle: b as never }, receivedAt: Date.now() });
         if (!fresh) {
           counts.skipped += 1;
           continue;
@@ -106,9 +106,11 @@ export = function (RED: NodeAPI) {
       const r = await replayInbox(store, source, {
         maxReplays,
         emit: async (record, replays) => {
-          const p = (record.payload ?? {}) as { opportunityId?: unknown };
-          const [b] = typeof p.opportunityId === 'string' ? await fetchOpportunityBundles(client, [p.opportunityId]) : [];
-          if (!b || b.opportunity.StageName !== stage) {
+          // the deal as it was first sent, so the run it started keeps its keys (e.g. a Jira key from the account name
+          // renamed meanwhile); entries kept before the bundle was stored are read again
+          const p = (record.payload ?? {}) as { opportunityId?: unknown; bundle?: Bundle };
+          const [b] = p.bundle ? [p.bundle] : typeof p.opportunityId === 'string' ? await fetchOpportunityBundles(client, [p.opportunityId]) : [];
+          if (!b || (!p.bundle && b.opportunity.StageName !== stage)) {
             await store.inboxMarkProcessed(source, record.messageId); // no longer in the stage: nothing to start
             return;
           }

@@ -120,6 +120,43 @@ describe('salesforce nodes in Node-RED', function () {
     assert.equal(again.length, 0);
   });
 
+  it('salesforce-trigger: a deal sent but never handed over downstream is sent again on the next start, as it was', async () => {
+    const trigger = { id: 'trg', type: 'salesforce-trigger', salesforce: 'sfc', mode: 'poll', stage: 'Closed Won', interval: 3600, once: true, wires: [['won']] };
+    const won = { id: 'won', type: 'helper' };
+    await helper.load(nodes, flow([trigger, won]), creds);
+    const store = helper.getNode('store').store;
+    await waitFor(() => store.watermarkGet('salesforce-trigger:trg:poll'), 'the first poll to set the watermark');
+    const received: any[] = [];
+    helper.getNode('won').on('input', (m: any) => received.push(m));
+    assert.equal((await fetch(`${sb.url}/salesforce/_sandbox/close-won/006Hs00000GlobexEHR`, { method: 'POST' })).status, 200);
+    helper.getNode('trg').receive({});
+    await waitFor(() => received.length === 1, 'the closed-won message');
+    assert.deepEqual(received[0]._fabricInbox, { source: 'salesforce-trigger:trg', messageId: '006Hs00000GlobexEHR:Closed Won' });
+    // the runtime stops before any hand-over point took the deal (a crash right after the send)
+    await helper.unload();
+    // the account is renamed meanwhile: the replay sends the deal as it was first sent (the run's keys stay the same)
+    const accountId = received[0].payload.account.Id;
+    sandbox.state.Account[accountId].Name = 'Renamed Meanwhile Ltd';
+    await helper.load(nodes, flow([trigger, won]), creds);
+    const again: any[] = [];
+    helper.getNode('won').on('input', (m: any) => again.push(m));
+    await waitFor(() => again.length === 1, 'the deal re-sent on start');
+    assert.equal(again[0].redelivered, true);
+    assert.equal(again[0].redeliveries, 1);
+    assert.deepEqual(again[0].payload, received[0].payload);
+    assert.deepEqual(again[0]._fabricInbox, received[0]._fabricInbox);
+    await markInboxProcessed(again[0]);
+    await helper.unload();
+    await helper.load(nodes, flow([trigger, won]), creds);
+    const third: any[] = [];
+    helper.getNode('won').on('input', (m: any) => third.push(m));
+    const store3 = helper.getNode('store').store;
+    await waitFor(async () => (await store3.inboxPending('salesforce-trigger:trg', 10)).length === 0 && sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length >= 4, 'the start-up poll after the hand-over');
+    helper.getNode('trg').receive({});
+    await waitFor(() => sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length >= 5, 'another poll');
+    assert.equal(third.length, 0);
+  });
+
   it('salesforce-trigger: an opportunity no hand-over point marked is emitted again after a redeploy (redelivered), then abandoned to an exception', async () => {
     const trigger = { id: 'trg', type: 'salesforce-trigger', salesforce: 'sfc', mode: 'poll', stage: 'Closed Won', interval: 3600, once: true, maxReplays: 1, wires: [['won']] };
     const won = { id: 'won', type: 'helper' };

@@ -21,52 +21,15 @@ import Database from 'better-sqlite3';
 import { record } from './support/report';
 import { start, kill9, terminate, rng, seed, knob, type Child } from './support/child';
 import { billedEntries } from './support/erp-lines';
+import { json, startVendors, type VendorsChild } from './support/vendors';
 import { applyTemplateEnv } from '../../runtime/templates';
 import { tempDir } from '../support/tmp';
 import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
 
 const START = path.resolve(__dirname, '..', '..', 'runtime', 'start.js');
-const VENDORS = path.join(__dirname, 'support', 'vendors-child.js');
 /** The Kantata workspaces of the NetSuite and Business Central billing entities (sandbox/kantata seed). */
 const WORKSPACES = ['400001', '400002', '400003'];
-
-interface VendorsChild extends Child {
-  url: string;
-  request<T = any>(msg: Record<string, unknown>): Promise<T>;
-}
-
-async function startVendors(): Promise<VendorsChild> {
-  let url = '';
-  const pending = new Map<number, { resolve(v: any): void; reject(e: Error): void }>();
-  let next = 0;
-  const child = await start(VENDORS, {}, (m: any) => {
-    if (m?.ready) url = m.url;
-    if (m?.reply !== undefined) {
-      const p = pending.get(m.reply);
-      pending.delete(m.reply);
-      if (m.error) p?.reject(new Error(m.error));
-      else p?.resolve(m);
-    }
-  });
-  return {
-    ...child,
-    url,
-    request(msg) {
-      const id = ++next;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        child.proc.send({ ...msg, id });
-      });
-    },
-  };
-}
-
-async function json(url: string, method = 'GET', body?: unknown): Promise<any> {
-  const res = await fetch(url, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${await res.text()}`);
-  return res.status === 204 ? undefined : res.json();
-}
 
 describe('reliability: month-end time-to-cash, runtime SIGKILLed x3 while invoicing (deployed templates, vendors in their own process)', function () {
   const ENTRIES = knob('RELIABILITY_MONTHEND_ENTRIES', 12000);

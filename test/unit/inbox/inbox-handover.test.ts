@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox, shareInboxHandOver } from '../../../lib/inbox';
+import { holdInboxHandOver, inboxRefOf, markInboxProcessed, registerInboxSource, releaseInboxHandOver, replayInbox, shareInboxHandOver } from '../../../lib/inbox';
 import { DeliveryEngine } from '../../../lib/delivery/engine';
 import { servicesFor } from '../../../lib/fabric/services';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
@@ -108,6 +108,36 @@ describe('inbox hand-over and start-up replay', () => {
       await delivered;
     } finally {
       release();
+      await conn.close();
+      await engine.close();
+    }
+  });
+  it('a held identity (a run of several writes) is not handed over by a step\'s outbox submit, only where the run ends', async () => {
+    await add('deal');
+    const engine = new DeliveryEngine(store, servicesFor(store), { sweepMs: 60_000 });
+    const conn = engine.registerConnection('vendor:erp', { execute: async () => ({ ok: true }) }, { ratePerSecond: 0, maxAttempts: 1 });
+    const off = registerInboxSource('mqtt:n1', store);
+    try {
+      const msg: Record<string, unknown> = { payload: {}, _fabricInbox: { source: 'mqtt:n1', messageId: 'deal' } };
+      holdInboxHandOver(msg);
+      assert.equal(inboxRefOf(msg), undefined, 'the connector nodes pass no inbox identity to submit');
+      // the run's first write is durable: the entry stays received, so a crash now replays the whole run
+      await conn.submit({ operation: 'op', idempotencyKey: 'deal:customer', request: {}, inbox: inboxRefOf(msg) });
+      assert.equal((await store.inboxGet('mqtt:n1', 'deal'))?.status, 'received');
+      // Node-RED clones the msg between nodes (and the outbox keeps it with a resumed write's context): the hold survives
+      const cloned = JSON.parse(JSON.stringify(msg)) as Record<string, unknown>;
+      releaseInboxHandOver(cloned);
+      assert.deepEqual(inboxRefOf(cloned), { source: 'mqtt:n1', messageId: 'deal' });
+      await markInboxProcessed(cloned); // the completed run's publish
+      assert.equal((await store.inboxGet('mqtt:n1', 'deal'))?.status, 'processed');
+      // an exception stored for a held msg (the run failed) hands it over too
+      await add('failed-run');
+      const failed: Record<string, unknown> = { _fabricInbox: { source: 'mqtt:n1', messageId: 'failed-run' } };
+      holdInboxHandOver(failed);
+      await markInboxProcessed(failed);
+      assert.equal((await store.inboxGet('mqtt:n1', 'failed-run'))?.status, 'processed');
+    } finally {
+      off();
       await conn.close();
       await engine.close();
     }

@@ -6,7 +6,7 @@ import { ACCOUNTS, CONSULTANTS, OPPORTUNITIES } from '../../../sandbox/seed/firm
 import { ProcessStepError, routingTable } from '../../../lib/processes/common';
 import { projectToProject } from '../../../lib/connectors/business-central/mapping';
 import {
-  dealFromSalesforce, erpCustomerMapping, jiraKeyFor, parseDirectory, parseTaxRegistration, planQuoteToProject, validateDeal, withDirectory, completeProject, type CloseWonDeal,
+  dealFromSalesforce, erpCustomerMapping, jiraKeyFor, parseDirectory, parseTaxRegistration, planQuoteToProject, validateDeal, withDirectory, completeProject, runDecision, type CloseWonDeal,
 } from '../../../lib/processes/quote-to-project';
 
 /** A seed opportunity as the Salesforce sandbox returns it (Opportunity + Account + line items), closed won. */
@@ -191,5 +191,24 @@ describe('processes: quote-to-project', () => {
     assert.deepEqual(done.project.externalIds, { salesforce: '006Hs00000GlobexEHR', kantata: '77', jira: 'GLOBE1' });
     assert.equal(done.leadTimeMs, 61000 - Date.parse('2026-11-20T10:00:00.000Z') < 0 ? done.leadTimeMs : done.leadTimeMs);
     assert.equal(validate('Project', done.project).ok, true);
+  });
+  it('a claimed run key without an outcome is an unfinished run that continues; with an outcome it is a duplicate', () => {
+    assert.equal(runDecision({ claimed: true }), 'start');
+    // the first attempt claimed the key and crashed before q2p-complete recorded the outcome: the replay continues
+    assert.equal(runDecision({ claimed: false, existing: { outcome: undefined } }), 'continue');
+    assert.equal(runDecision({ claimed: false, existing: { outcome: null } }), 'continue');
+    assert.equal(runDecision({ claimed: false }), 'continue', 'the record expired between claim and read: nothing says the run completed');
+    assert.equal(runDecision({ claimed: false, existing: { outcome: { projectId: 'PRJ-1' } } }), 'duplicate');
+    assert.equal(runDecision({ claimed: false, existing: { outcome: { projectId: 'PRJ-1' } } }, { replay: true }), 'continue', "an operator's replay runs again");
+  });
+
+  it('every write key and record number of a run comes from the deal\'s identity: a replay of the same deal plans the same ones', () => {
+    const first = planQuoteToProject(sfDeal('006Hs00000GlobexEHR'), { now: () => 1 });
+    const replay = planQuoteToProject(sfDeal('006Hs00000GlobexEHR'), { now: () => 999_999 });
+    const keys = (p: typeof first) => Object.fromEntries(Object.entries(p.writes).map(([k, w]) => [k, [(w as { idempotencyKey: string }).idempotencyKey, (w as { recordKey: string }).recordKey]]));
+    assert.deepEqual(keys(replay), keys(first));
+    assert.equal(replay.writes.jiraProject.request.key, first.writes.jiraProject.request.key);
+    assert.equal(replay.project.id, first.project.id);
+    assert.equal(replay.project.code, first.project.code);
   });
 });
