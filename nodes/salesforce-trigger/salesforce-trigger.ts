@@ -11,6 +11,8 @@
  * before its first poll; one re-emitted `maxReplays` (3) times without a hand-over is abandoned to an exception for
  * integration-ops. An opportunity that has left the stage meanwhile is handed over without a message.
  */
+import { SpanKind, businessAttributes, withSpan } from '../../lib/telemetry';
+import { installTraceHooks } from '../trace-hooks';
 import type { NodeAPI } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
@@ -18,6 +20,7 @@ import { CdcSubscriber, fetchOpportunityBundles, pollChanges, type ChangeEvent }
 import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/inbox';
 
 export = function (RED: NodeAPI) {
+  installTraceHooks(RED);
   function SalesforceTrigger(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -66,17 +69,23 @@ export = function (RED: NodeAPI) {
       });
     };
 
-    /** Inbox first (durable, de-duplicated), then the message; a downstream hand-over point marks it processed. */
+    /**
+     * Inbox first (durable, de-duplicated), then the message; a downstream hand-over point marks it processed.
+     * A trace starts here (lib/telemetry): the batch's Salesforce reads, then one span per opportunity, below which its
+     * run continues (every step, outbox write and vendor call downstream).
+     */
     const emit = async (ids: string[], meta: Record<string, unknown>) => {
       if (ids.length === 0) return;
-      const bundles = await fetchOpportunityBundles(client, ids);
-      for (const b of bundles) {
-        if (b.opportunity.StageName !== stage) continue;
-        const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
-        const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now() });
-        if (!fresh || closing) continue; // closing: committed and `received`, the next start re-emits it
-        send(b, messageId, meta);
-      }
+      await withSpan(`salesforce-trigger ${stage}`, { kind: SpanKind.CONSUMER, parent: null, attributes: { 'psfabric.trigger.ids': ids.length } }, async () => {
+        const bundles = await fetchOpportunityBundles(client, ids);
+        for (const b of bundles) {
+          if (b.opportunity.StageName !== stage) continue;
+          const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
+          const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now() });
+          if (!fresh || closing) continue; // closing: committed and `received`, the next start re-emits it
+          await withSpan(`opportunity ${stage}`, { attributes: businessAttributes({ recordKey: `Opportunity/${b.opportunity.Id}` }) }, async () => send(b, messageId, meta));
+        }
+      });
     };
 
     /** Entries an earlier run (or the previous deploy) emitted but nothing handed over: emitted again, fetched fresh. */

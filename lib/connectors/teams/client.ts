@@ -8,6 +8,7 @@
  * else, including a 200 whose body is an error text, is thrown for `classify`.
  */
 import axios from 'axios';
+import { clientSpan } from '../../telemetry';
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, PermanentError, ValidationError } from '../../delivery/errors';
@@ -65,7 +66,7 @@ export class TeamsWebhookClient {
   async post(payload: Rec): Promise<{ status: number; body: string }> {
     let res;
     try {
-      res = await axios.post(this.webhookUrl, payload, { timeout: this.opts.timeoutMs ?? 30000, headers: { 'content-type': 'application/json' }, responseType: 'text', transformResponse: (x) => x });
+      res = await clientSpan('teams', 'POST', this.webhookUrl.replace(/^(https?:\/\/[^/]+).*$/i, '$1'), (trace) => axios.post(this.webhookUrl, payload, { timeout: this.opts.timeoutMs ?? 30000, headers: { 'content-type': 'application/json', ...trace }, responseType: 'text', transformResponse: (x) => x }), (r) => r.status);
     } catch (err) {
       throw classify(err);
     }
