@@ -570,7 +570,7 @@ class Connection implements ConnectionHandle {
           return this.scoped(this.limits.attemptTimeoutMs / 2, () => {
             const gate = this.gate;
             // each attempt is a span of the run that wrote the item (its trace travels in the item's context)
-            return withSpan(`${this.name} ${item.operation}`, { parent: traceOfContext(item.context), attributes: attemptAttributes(item, attempt) }, () => this.executor.execute(item.operation, item.request, {
+            return withSpan(`${this.name} ${item.operation}`, () => ({ parent: traceOfContext(item.context), attributes: attemptAttributes(item, attempt) }), () => this.executor.execute(item.operation, item.request, {
               idempotencyKey: item.idempotencyKey,
               attempt,
               correlationId: item.correlationId,

@@ -166,10 +166,12 @@ export interface SpanOptions {
 
 /**
  * Runs `fn` in a new span (ended when `fn` settles; an error is recorded on it and rethrown). `fn` gets the span
- * (undefined when tracing is off: `fn` then runs as is, no span, no context switch).
+ * (undefined when tracing is off: `fn` then runs as is, no span, no context switch, `spanOptions` not even read).
  */
-export function withSpan<T>(name: string, options: SpanOptions, fn: (span: Span | undefined) => Promise<T>): Promise<T> {
+export function withSpan<T>(name: string, spanOptions: SpanOptions | (() => SpanOptions), fn: (span: Span | undefined) => Promise<T>): Promise<T> {
   if (!state.enabled) return fn(undefined);
+  // options may be a function, so that a hot path builds its attributes only when tracing is on
+  const options = typeof spanOptions === 'function' ? spanOptions() : spanOptions;
   const parent = options.parent === null ? ROOT_CONTEXT : options.parent ? contextFromCarrier(options.parent) : activeContext();
   const span = trace.getTracer(TRACER_NAME).startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes }, parent);
   const ctx = trace.setSpan(parent, span);

@@ -83,7 +83,7 @@ export = function (RED: NodeAPI) {
           const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
           const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta }, receivedAt: Date.now() });
           if (!fresh || closing) continue; // closing: committed and `received`, the next start re-emits it
-          await withSpan(`opportunity ${stage}`, { attributes: businessAttributes({ recordKey: `Opportunity/${b.opportunity.Id}` }) }, async () => send(b, messageId, meta));
+          await withSpan(`opportunity ${stage}`, () => ({ attributes: businessAttributes({ recordKey: `Opportunity/${b.opportunity.Id}` }) }), async () => send(b, messageId, meta));
         }
       });
     };
