@@ -91,11 +91,15 @@ export function carrierOf(ctx: Context): TraceCarrier | undefined {
   return { traceparent: `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`, ...(tracestate ? { tracestate } : {}) };
 }
 
-/** The context work is being done in: the active span, else the msg the current node is handling. */
+/**
+ * The context work is being done in: the innermost PS Fabric span or the msg the current node is handling (both kept
+ * in `state.msg`: withSpan runs in it, the onReceive hook enters the msg's), else the API's active context (which
+ * Node-RED's asynchronous delivery carries from the sender when the msg itself has none).
+ */
 function activeContext(): Context {
-  const active = context.active();
-  if (trace.getSpan(active)) return active;
-  return state.msg.getStore() ?? active;
+  const own = state.msg.getStore();
+  if (own && trace.getSpanContext(own)) return own;
+  return context.active();
 }
 
 /** The carrier of the current span (or msg); undefined when tracing is off or nothing is being traced. */
