@@ -18,6 +18,7 @@ import type { StoreOptions } from '../lib/store/registry';
 import { deliveryFor } from '../lib/delivery/engine';
 import { redactConnectionString } from '../lib/store/postgres-store';
 import { applyTemplateEnv, deployTemplates } from './templates';
+import { startTelemetry } from './telemetry';
 import { mountMetrics } from './metrics-endpoint';
 import { auditTrailSink, setApiAuditSink } from '../lib/governance/api-gate';
 import { setAccessAudit } from '../lib/governance/admin-access';
@@ -160,6 +161,12 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
   };
 
   try {
+    // 0. traces (OpenTelemetry SDK, off unless OTEL_* asks for it): first on, last off, so the shutdown flushes every span
+    const telemetry = startTelemetry(env, (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: string }).version);
+    if (telemetry) {
+      cleanups.push(() => telemetry.shutdown());
+      say(`traces: OpenTelemetry to ${telemetry.exporters.join(', ')}`);
+    }
     // 1. store
     const storeOptions: StoreOptions = settings.fabric.store;
     // instance presence: a restart takes back its own outbox items at once, survivors take over a dead instance's

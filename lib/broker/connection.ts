@@ -236,10 +236,12 @@ export class FabricMqttConnection extends EventEmitter {
     await Promise.all(targets.map((s) => s.handler(packet)));
   }
 
-  async publish(topic: string, payload: Buffer | string, opts: { qos: 0 | 1 | 2; retain: boolean }): Promise<void> {
+  /** `userProperties` (e.g. the W3C trace context) are sent on an MQTT v5 connection; MQTT 3.1.1 has no properties. */
+  async publish(topic: string, payload: Buffer | string, opts: { qos: 0 | 1 | 2; retain: boolean; userProperties?: Record<string, string> }): Promise<void> {
     const client = this.client;
     if (!client || this.closed) throw new Error('MQTT connection is closed');
-    await client.publishAsync(topic, payload, { qos: opts.qos, retain: opts.retain });
+    const properties = opts.userProperties && this.options.protocolVersion === 5 ? { properties: { userProperties: opts.userProperties } } : {};
+    await client.publishAsync(topic, payload, { qos: opts.qos, retain: opts.retain, ...properties });
   }
 
   get connected(): boolean {

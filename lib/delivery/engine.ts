@@ -32,6 +32,7 @@ import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './servic
 import type { AuditSink, DeliveryServices, ExceptionSink, OutboxReplayTarget } from './services';
 import * as metrics from '../kpi/metrics';
 import { presenceOf } from '../cluster/instance';
+import { businessAttributes, contextWithTrace, traceIdOf, traceOfContext, tracingEnabled, withSpan, withTrace } from '../telemetry';
 
 /** Optional knobs on top of types.ts' ConnectionLimits (all have defaults). */
 export interface ExtendedLimits extends ConnectionLimits {
@@ -390,6 +391,7 @@ class Connection implements ConnectionHandle {
     if (!submitted || typeof submitted.idempotencyKey !== 'string' || submitted.idempotencyKey === '') throw new TypeError('submit: idempotencyKey (non-empty string) is required');
     if (typeof submitted.operation !== 'string' || submitted.operation === '') throw new TypeError('submit: operation is required');
     const { inbox, ...input } = submitted;
+    if (tracingEnabled()) input.context = contextWithTrace(input.context) as Json;
     const { item, duplicate } = await this.engine.store.outboxEnqueue({ ...input, connection: this.name }, this.engine.now());
     // the write is durable now (pending, delivered or failed): its inbox entry need not be replayed any more
     if (inbox) await markInboxProcessed(inbox, this.engine.store);
@@ -581,12 +583,13 @@ class Connection implements ConnectionHandle {
           // (GatePausedError) and the item comes back after the pause.
           return this.scoped(this.limits.attemptTimeoutMs / 2, () => {
             const gate = this.gate;
-            return this.executor.execute(item.operation, item.request, {
+            // each attempt is a span of the run that wrote the item (its trace travels in the item's context)
+            return withSpan(`${this.name} ${item.operation}`, () => ({ parent: traceOfContext(item.context), attributes: attemptAttributes(item, attempt) }), () => this.executor.execute(item.operation, item.request, {
               idempotencyKey: item.idempotencyKey,
               attempt,
               correlationId: item.correlationId,
               throttle: (fn) => gate.throttle(fn),
-            });
+            }));
           });
         }),
       );
@@ -660,7 +663,7 @@ class Connection implements ConnectionHandle {
           correlationId: item.correlationId,
           targetSystem: this.name,
           recordKey: item.recordKey,
-          details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt, deliveredBy: engine.owner },
+          details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt, deliveredBy: engine.owner, ...traceIdField(item) },
         });
       })().catch((err) => engine.log('error', `audit of delivered outbox item ${item.id} failed`, err));
       await delivered;
@@ -693,7 +696,8 @@ class Connection implements ConnectionHandle {
       this.notSent.delete(item.id);
       metrics.deliveryOutcomes.inc({ connection: this.name, outcome: 'failed' });
       const what = `${this.name} ${item.operation}${item.recordKey ? ` for ${item.recordKey}` : ''}`;
-      exception = await engine.exceptions.add({
+      // in the item's trace, so the exception's audit entry records its trace id (lib/exceptions)
+      exception = await withTrace(traceOfContext(item.context), () => engine.exceptions.add({
         process: item.process ?? 'unknown',
         step: item.step ?? `${this.name}:${item.operation}`,
         errorClass: exhausted ? 'transient-exhausted' : fe.errorClass,
@@ -708,7 +712,7 @@ class Connection implements ConnectionHandle {
         response,
         replayTarget: outboxReplayTarget(item) as { kind: 'outbox'; connection: string; operation: string },
         attempts: attempt,
-      });
+      }));
     } finally {
       engine.completing.delete(item.id);
     }
@@ -826,4 +830,15 @@ function validateLimits(name: string, l: Required<ExtendedLimits>, leaseMs: numb
   for (const k of ['concurrency', 'maxAttempts', 'breakerThreshold'] as const) if (!(Number.isInteger(l[k]) && l[k] >= 1)) throw bad(k);
   for (const k of ['ratePerSecond', 'baseDelayMs', 'maxDelayMs', 'breakerHalfOpenAfterMs', 'attemptTimeoutMs', 'burst'] as const) if (!(Number.isFinite(l[k]) && l[k] >= 0)) throw bad(k);
   if (l.attemptTimeoutMs >= leaseMs) throw new RangeError(`connection ${name}: attemptTimeoutMs (${l.attemptTimeoutMs}) must be shorter than the engine's leaseMs (${leaseMs})`);
+}
+
+/** Span attributes of one outbox attempt: the record's business keys and the attempt. */
+function attemptAttributes(item: OutboxItem, attempt: number): Record<string, string | number> {
+  return { ...businessAttributes({ recordKey: item.recordKey, correlationId: item.correlationId, process: item.process, step: item.step }), 'psfabric.connection': item.connection, 'psfabric.operation': item.operation, 'psfabric.outbox_id': item.id, 'psfabric.attempt': attempt } as Record<string, string | number>;
+}
+
+/** `{ traceId }` of an item's trace for its audit entry, `{}` when it was not traced. */
+function traceIdField(item: OutboxItem): { traceId?: string } {
+  const traceId = traceIdOf(traceOfContext(item.context));
+  return traceId ? { traceId } : {};
 }

@@ -7,6 +7,7 @@
  */
 import type { Json } from '../store/store';
 import type { ConnectionExecutor, ExecutionContext } from './types';
+import { clientSpan } from '../telemetry';
 
 export interface HttpRequestSpec {
   method?: string;
@@ -24,6 +25,8 @@ export interface HttpExecutorOptions {
   headers?: () => Record<string, string> | Promise<Record<string, string>>;
   /** Header carrying the idempotency key; '' to send none. */
   idempotencyHeader?: string;
+  /** Names the vendor in the CLIENT span of each call (lib/telemetry); default `http`. */
+  name?: string;
 }
 
 export interface HttpFailure extends Error {
@@ -44,7 +47,7 @@ export function httpExecutor(options: HttpExecutorOptions): ConnectionExecutor {
       const url = /^https?:\/\//.test(spec.path) ? spec.path : options.baseUrl.replace(/\/$/, '') + spec.path;
       let res: Response;
       try {
-        res = await fetch(url, { method: spec.method ?? 'POST', headers, body: hasBody ? JSON.stringify(spec.body) : undefined });
+        res = await clientSpan(options.name ?? 'http', spec.method ?? 'POST', url, (trace) => fetch(url, { method: spec.method ?? 'POST', headers: { ...headers, ...trace }, body: hasBody ? JSON.stringify(spec.body) : undefined }), (r) => r.status);
       } catch (err) {
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
         const e: HttpFailure = new Error(`${cause?.message ?? (err as Error).message}`);

@@ -29,6 +29,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AxiosInstance } from 'axios';
 import { TransientError, classify, parseRetryAfter } from './errors';
+import { startClientSpan, type ClientSpan } from '../telemetry';
+
+const CLIENT_SPAN = Symbol('psfabric.clientSpan');
 
 /** What a connector needs: wrap each HTTP request, and report 429s it did not throw. */
 export interface RequestGate {
@@ -202,17 +205,24 @@ export class ConnectionGate implements RequestGate {
  * 429 responses the instance did not throw (response interceptor). Returns the function that removes both.
  */
 export function attachGateToAxios(http: AxiosInstance, gate: RequestGate): () => void {
+  const name = (gate as { name?: string }).name ?? 'http';
   const req = http.interceptors.request.use(async (config) => {
     await gate.acquire();
+    // the CLIENT span of this request (lib/telemetry), its traceparent sent to the vendor, ended by the response
+    const span = startClientSpan(name, config.method ?? 'GET', http.getUri(config));
+    for (const [k, v] of Object.entries(span.headers)) config.headers.set(k, v);
+    (config as { [CLIENT_SPAN]?: ClientSpan })[CLIENT_SPAN] = span;
     return config;
   });
   const res = http.interceptors.response.use(
     (response) => {
+      (response.config as { [CLIENT_SPAN]?: ClientSpan } | undefined)?.[CLIENT_SPAN]?.end(response.status);
       gate.observe(response.status, response.headers as Record<string, unknown>);
       return response;
     },
     (err) => {
       const r = (err as { response?: { status?: number; headers?: Record<string, unknown> } }).response;
+      (err as { config?: { [CLIENT_SPAN]?: ClientSpan } }).config?.[CLIENT_SPAN]?.end(r?.status, err);
       if (r) gate.observe(r.status, r.headers);
       return Promise.reject(err);
     },

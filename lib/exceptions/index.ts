@@ -10,6 +10,7 @@
  * replayer, a node that accepts replays registers itself by node id. The queue only decides whether a
  * replay may happen and records that it did.
  */
+import { currentTraceId } from '../telemetry';
 import { EventEmitter } from 'node:events';
 import { AuditTrail } from '../audit';
 import { inboxRefOf } from '../inbox';
@@ -181,6 +182,8 @@ export class ExceptionQueue extends EventEmitter<ExceptionQueueEvents> {
     if (input.details !== undefined) exception.details = redact(input.details);
     if (input.request !== undefined) exception.request = redact(input.request);
     if (input.response !== undefined) exception.response = redact(input.response);
+    // the trace of the run that failed (lib/telemetry), kept on the audit entry the console's detail reads it from
+    const traceId = currentTraceId();
     const record = await this.store.exceptionAdd(exception, this.now());
     const recurred = record.occurrences > 1;
     await this.audit.append({
@@ -189,7 +192,7 @@ export class ExceptionQueue extends EventEmitter<ExceptionQueueEvents> {
       process: record.process,
       correlationId: record.correlationId,
       recordKey: record.recordKey,
-      details: { exceptionId: record.id, step: record.step, errorClass: record.errorClass, message: record.message, ownerTeam: record.ownerTeam },
+      details: { exceptionId: record.id, step: record.step, errorClass: record.errorClass, message: record.message, ownerTeam: record.ownerTeam, ...(traceId ? { traceId } : {}) },
     });
     if (recurred) this.safeEmit('changed', record, 'recurred');
     else this.safeEmit('added', record);

@@ -1,11 +1,13 @@
 /**
  * CloudEvents 1.0 JSON envelope (structured mode) for every PS Fabric event and process message,
- * with the `correlationid` and `idempotencykey` extension attributes.
+ * with the `correlationid` and `idempotencykey` extension attributes, and the distributed tracing extension
+ * (`traceparent` / `tracestate`, W3C Trace Context) when the event is produced inside a traced run (lib/telemetry).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { CURRENT_VERSION, EntityName, requireEntity } from './entities';
 import { requireEventName } from './topics';
 import { FieldError, ValidationResult, getCanonicalModel } from './validator';
+import { currentTrace } from '../telemetry';
 
 export const ENVELOPE_SCHEMA_ID = 'https://schemas.psfabric.dev/v1/envelope.json';
 
@@ -21,6 +23,9 @@ export interface CloudEvent<T = Record<string, unknown>> {
   data: T;
   correlationid: string;
   idempotencykey: string;
+  /** Distributed tracing extension: the W3C `traceparent` of the span that produced the event. */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 export interface EnvelopeInput<T = Record<string, unknown>> {
@@ -45,6 +50,9 @@ export interface EnvelopeInput<T = Record<string, unknown>> {
   time?: Date | string;
   /** Default: a new UUID. */
   id?: string;
+  /** Default: the current span's (lib/telemetry), none when tracing is off. */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** `com.psfabric.<entity>.<event>.v<N>`. */
@@ -134,6 +142,11 @@ export function toEnvelope<T = Record<string, unknown>>(input: EnvelopeInput<T>)
     correlationid: input.correlationid || randomUUID(),
     idempotencykey,
   };
+  const trace = input.traceparent ? { traceparent: input.traceparent, tracestate: input.tracestate } : currentTrace();
+  if (trace) {
+    env.traceparent = trace.traceparent;
+    if (trace.tracestate) env.tracestate = trace.tracestate;
+  }
   return env;
 }
 

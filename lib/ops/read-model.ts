@@ -105,6 +105,8 @@ export interface ExceptionDetail extends ExceptionRow {
   replayTarget: string;
   resolution: ExceptionRecord['resolution'] | null;
   history: Array<{ at: number; actor: string; action: string; details: Json | null }>;
+  /** Trace id (W3C) of the latest run that raised it, to look up in the tracing backend; null when not traced. */
+  traceId: string | null;
 }
 
 export interface Figures {
@@ -460,6 +462,7 @@ export class OpsReadModel {
       .filter((a) => !isRecord(a.details) || a.details.exceptionId === undefined || a.details.exceptionId === id)
       .slice(0, 20)
       .map((a) => ({ at: a.at, actor: a.actor, action: a.action, details: a.details ?? null }));
+    const traced = audit.find((a) => isRecord(a.details) && a.details.exceptionId === id && typeof a.details.traceId === 'string');
     const target = r.replayTarget;
     return {
       ...this.toRow(r),
@@ -472,6 +475,7 @@ export class OpsReadModel {
       replayTarget: !target ? 'none (not replayable)' : target.kind === 'outbox' ? `outbox ${target.connection} ${target.operation}` : `node ${target.nodeId}`,
       resolution: r.resolution ?? null,
       history,
+      traceId: traced && isRecord(traced.details) ? (traced.details.traceId as string) : null,
     };
   }
 

@@ -18,6 +18,8 @@
  * `msg.redelivered = true`; an entry replayed `maxReplays` (3) times without a hand-over is abandoned, with a warning
  * and an exception for integration-ops (replayable: a replay re-emits it from this node).
  */
+import { SpanKind, TRACE_PROPERTY, carrierFrom, markSpan, traceOfMsg, withTrace } from '../../lib/telemetry';
+import { installTraceHooks } from '../trace-hooks';
 import type { IPublishPacket } from 'mqtt';
 import { parseJsonSafely, type SafeParseResult } from '../../lib/model/safe-json';
 import { openFabric, servicesFor, type FabricHandle } from '../../lib/fabric/services';
@@ -53,6 +55,7 @@ const hooked = new WeakSet<object>();
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-mqtt-in.${key}`, subs);
+  installTraceHooks(RED);
 
   // Explicit "done" for flows that end a message on purpose (a switch branch, a filter): a node that completes a msg
   // carrying msg.fabricDone === true marks its inbox entry processed (Node-RED's onComplete hook: function nodes
@@ -136,13 +139,15 @@ export = function (RED: NodeAPI) {
     /** Emits one committed entry: output 1 for JSON, output 2 (or node.error) for an unacceptable payload. */
     const emit = (topic: string, qos: number, retain: boolean, messageId: string, payload: Json, invalidInfo: { errors: unknown; text: string } | undefined, extra: Record<string, unknown>): void => {
       const ref = { source, messageId };
-      const base: NodeMessage = { topic, qos, retain, inbox: ref, [INBOX_REF_PROPERTY]: ref, ...extra };
+      // the producer's trace context (MQTT v5 user properties, else the envelope's traceparent) continues here
+      const trace = markSpan(`fabric-mqtt-in ${topic}`, { kind: SpanKind.CONSUMER, parent: traceOfMsg({ [TRACE_PROPERTY]: extra[TRACE_PROPERTY], payload }) ?? null, attributes: { 'messaging.destination.name': topic } });
+      const base: NodeMessage = { topic, qos, retain, inbox: ref, [INBOX_REF_PROPERTY]: ref, ...extra, ...(trace ? { [TRACE_PROPERTY]: trace } : {}) };
       if (!invalidInfo) {
         received++;
         const msg: NodeMessage = { ...base, payload };
         const ce = payload as Record<string, unknown> | null;
         if (ce && typeof ce === 'object' && !Array.isArray(ce) && typeof ce.correlationid === 'string') msg.correlationid = ce.correlationid;
-        node.send([msg, null]);
+        withTrace(trace, () => node.send([msg, null]));
       } else {
         invalid++;
         const errors = invalidInfo.errors as Array<{ path?: string; message?: string }>;
@@ -157,7 +162,8 @@ export = function (RED: NodeAPI) {
 
     /** Re-emits a stored entry (start-up replay, or an operator's replay of an abandoned entry). */
     const emitRecord = (record: Pick<InboxRecord, 'messageId' | 'payload' | 'meta'>, extra: Record<string, unknown>): void => {
-      const meta = (record.meta ?? {}) as { topic?: string; qos?: number; retain?: boolean; invalid?: boolean };
+      const meta = (record.meta ?? {}) as { topic?: string; qos?: number; retain?: boolean; invalid?: boolean; trace?: unknown };
+      if (meta.trace) extra = { [TRACE_PROPERTY]: meta.trace, ...extra };
       const topic0 = typeof meta.topic === 'string' ? meta.topic : topic;
       const p = record.payload as Record<string, unknown> | null;
       if (meta.invalid && p && typeof p === 'object') {
@@ -223,7 +229,8 @@ export = function (RED: NodeAPI) {
           rawPreview: bytes.subarray(0, RAW_PREVIEW_BYTES).toString('utf8'),
         };
       }
-      const meta: Json = parsed.ok ? { topic: packet.topic, qos: packet.qos, retain: !!packet.retain } : { topic: packet.topic, qos: packet.qos, retain: !!packet.retain, invalid: true };
+      const upstream = carrierFrom(packet.properties?.userProperties);
+      const meta: Json = { topic: packet.topic, qos: packet.qos, retain: !!packet.retain, ...(parsed.ok ? {} : { invalid: true }), ...(upstream ? { trace: upstream as unknown as Json } : {}) };
       // throws when the commit fails: the connection then leaves the message unacknowledged
       const isNew = await inbox.add({ source, messageId, payload, receivedAt, meta });
       if (!isNew) {
@@ -232,10 +239,11 @@ export = function (RED: NodeAPI) {
         return;
       }
       if (closing) return; // committed and `received`: the next start re-emits it
-      if (parsed.ok) emit(packet.topic, packet.qos, !!packet.retain, messageId, payload, undefined, {});
+      const extra = upstream ? { [TRACE_PROPERTY]: upstream } : {};
+      if (parsed.ok) emit(packet.topic, packet.qos, !!packet.retain, messageId, payload, undefined, extra);
       else {
         const text = bytes.length <= maxBytes ? bytes.toString('utf8') : bytes.subarray(0, RAW_PREVIEW_BYTES).toString('utf8');
-        emit(packet.topic, packet.qos, !!packet.retain, messageId, payload, { errors: parsed.errors, text }, {});
+        emit(packet.topic, packet.qos, !!packet.retain, messageId, payload, { errors: parsed.errors, text }, extra);
       }
     };
     const handler = (packet: IPublishPacket): Promise<void> => {

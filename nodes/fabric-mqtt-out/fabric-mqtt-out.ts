@@ -7,6 +7,7 @@
  */
 import { isFabricTopic } from '../../lib/model/topics';
 import { markInboxProcessed } from '../../lib/inbox';
+import { SpanKind, currentTrace, traceOfMsg, withSpan } from '../../lib/telemetry';
 import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
 
 interface MqttOutConfig {
@@ -58,7 +59,14 @@ export = function (RED: NodeAPI) {
       if (body.length > maxBytes) return done(new Error(t('errors.tooLarge', { bytes: body.length, max: maxBytes })));
       const connection = brokerNode.connection;
       if (!connection) return done(new Error(brokerNode.configError ?? t('errors.noConnection')));
-      connection.publish(topic, body, { qos, retain }).then(
+      // a PRODUCER span in the msg's trace, whose context goes on as MQTT v5 user properties (an envelope payload
+      // carries its own traceparent as well, for MQTT 3.1.1 subscribers)
+      const upstream = traceOfMsg(msg);
+      withSpan(`fabric-mqtt-out ${topic}`, { kind: SpanKind.PRODUCER, parent: upstream, attributes: { 'messaging.destination.name': topic } }, () => {
+        const trace = currentTrace() ?? upstream;
+        const userProperties = trace ? { traceparent: trace.traceparent, ...(trace.tracestate ? { tracestate: trace.tracestate } : {}) } : undefined;
+        return connection.publish(topic, body, { qos, retain, userProperties });
+      }).then(
         async () => {
           await markInboxProcessed(msg);
           published++;

@@ -28,6 +28,8 @@
  *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}, expectedIn?} -> reports, KPI reconciliation rate
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
+import { businessAttributes, withSpan } from '../../lib/telemetry';
+import { installTraceHooks } from '../trace-hooks';
 import { holdInboxHandOver, inboxRefOf, markInboxProcessed, releaseInboxHandOver, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
 import { messageRecordKey } from '../../lib/exceptions';
 import type { Node, NodeAPI, NodeMessage } from '../fabric-exceptions/red-api';
@@ -64,6 +66,7 @@ const Q2P_SCOPE = 'quote-to-project';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`process-step.${key}`, subs);
+  installTraceHooks(RED);
 
   function ProcessStep(this: Node, config: StepConfig) {
     RED.nodes.createNode(this, config);
@@ -367,13 +370,16 @@ export = function (RED: NodeAPI) {
         done(new Error(configError));
         return;
       }
-      run(msg as Msg).then(
-        (out) => {
-          count += 1;
-          if (config.step !== 't2c-plan') node.status({ fill: 'green', shape: 'dot', text: t('status.done', { count }) });
-          send(out as never);
-          done();
-        },
+      // one span per step, in the trace of the msg (nodes/trace-hooks.ts); what it sends continues from this span
+      withSpan(`process-step ${config.step}`, {}, async (span) => {
+        const out = await run(msg as Msg);
+        const m = msg as Msg;
+        span?.setAttributes(businessAttributes({ recordKey: m.recordKey, correlationId: m.correlationId ?? m.correlationid, process: m.process, step: config.step }));
+        count += 1;
+        if (config.step !== 't2c-plan') node.status({ fill: 'green', shape: 'dot', text: t('status.done', { count }) });
+        send(out as never);
+      }).then(
+        () => done(),
         (err: unknown) => {
           node.status({ fill: 'red', shape: 'ring', text: errorMessage(err).slice(0, 60) });
           done(err instanceof Error ? err : new Error(String(err)));

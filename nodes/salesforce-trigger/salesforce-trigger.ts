@@ -18,6 +18,8 @@
  * (`<watermark>:resync`) and resumed after a restart. Operators start a backfill the same way (editor button,
  * POST /ps-fabric/triggers/<id>/backfill).
  */
+import { SpanKind, businessAttributes, withSpan } from '../../lib/telemetry';
+import { installTraceHooks } from '../trace-hooks';
 import type { NodeAPI } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
@@ -32,6 +34,7 @@ const GAP_MARGIN_MS = 60 * 1000;
 
 export = function (RED: NodeAPI) {
   registerBackfillRoutes(RED);
+  installTraceHooks(RED);
   function SalesforceTrigger(this: any, config: any) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -80,23 +83,29 @@ export = function (RED: NodeAPI) {
       });
     };
 
-    /** Inbox first (durable, de-duplicated), then the message; a downstream hand-over point marks it processed. */
+    /**
+     * Inbox first (durable, de-duplicated), then the message; a downstream hand-over point marks it processed.
+     * A trace starts here (lib/telemetry): the batch's Salesforce reads, then one span per opportunity, below which its
+     * run continues (every step, outbox write and vendor call downstream).
+     */
     const emit = async (ids: string[], meta: Record<string, unknown>): Promise<{ emitted: number; skipped: number }> => {
       const counts = { emitted: 0, skipped: 0 };
       if (ids.length === 0) return counts;
-      const bundles = await fetchOpportunityBundles(client, ids);
-      for (const b of bundles) {
-        if (b.opportunity.StageName !== stage) continue;
-        const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
-        const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta, bundle: b as never }, receivedAt: Date.now() });
-        if (!fresh) {
-          counts.skipped += 1;
-          continue;
+      await withSpan(`salesforce-trigger ${stage}`, { kind: SpanKind.CONSUMER, parent: null, attributes: { 'psfabric.trigger.ids': ids.length } }, async () => {
+        const bundles = await fetchOpportunityBundles(client, ids);
+        for (const b of bundles) {
+          if (b.opportunity.StageName !== stage) continue;
+          const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
+          const fresh = await store.inboxAdd({ source, messageId, payload: { opportunityId: b.opportunity.Id, systemModstamp: b.opportunity.SystemModstamp, ...meta, bundle: b as never }, receivedAt: Date.now() });
+          if (!fresh) {
+            counts.skipped += 1;
+            continue;
+          }
+          if (closing) continue; // committed and `received`: the next start re-emits it
+          counts.emitted += 1;
+          await withSpan(`opportunity ${stage}`, () => ({ attributes: businessAttributes({ recordKey: `Opportunity/${b.opportunity.Id}` }) }), async () => send(b, messageId, meta));
         }
-        if (closing) continue; // committed and `received`: the next start re-emits it
-        counts.emitted += 1;
-        send(b, messageId, meta);
-      }
+      });
       return counts;
     };
 

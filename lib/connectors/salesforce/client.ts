@@ -13,6 +13,7 @@ import type { Connection } from 'jsforce';
 import { PermanentError, ValidationError } from '../../delivery/errors';
 import type { Json } from '../../store/store';
 import type { RequestGate } from '../../delivery/request-gate';
+import { startClientSpan } from '../../telemetry';
 import { CapturedResponse, toFabricError } from './errors';
 
 export type SalesforceAuth =
@@ -138,14 +139,19 @@ export class SalesforceClient {
     transport.httpRequest = (req: unknown, options: Record<string, unknown> = {}) => {
       // jsforce would retry 429/5xx and network errors itself (up to 5 times with backoff); in PS Fabric
       // the delivery engine owns retries, so every request is sent exactly once here.
+      // the CLIENT span of this request (lib/telemetry), its traceparent sent to Salesforce
+      const r = req as { method?: string; url?: string; headers?: Record<string, string> };
+      const span = startClientSpan('salesforce', r.method ?? 'GET', r.url ?? '');
+      if (Object.keys(span.headers).length) r.headers = { ...(r.headers ?? {}), ...span.headers };
       const promise = original(req, { ...options, retry: { ...((options.retry as object) ?? {}), maxRetries: 0 } });
       const ctx = calls.getStore();
       promise.then(
         (res: { statusCode: number; headers: Record<string, string>; body: string }) => {
+          span.end(res.statusCode);
           if (ctx) ctx.last = { status: res.statusCode, headers: res.headers ?? {}, body: typeof res.body === 'string' ? res.body : '' };
           if (res.statusCode < 400) this.refreshesWithoutSuccess = 0;
         },
-        () => undefined,
+        (err: unknown) => span.end(undefined, err),
       );
       return promise;
     };

@@ -9,6 +9,7 @@
  * thrown for `classify`. A retired connector URL or a MessageCard is refused before anything is sent.
  */
 import axios from 'axios';
+import { clientSpan } from '../../telemetry';
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, PermanentError, ValidationError } from '../../delivery/errors';
@@ -82,7 +83,7 @@ export class TeamsWebhookClient {
   async post(payload: Rec): Promise<{ status: number; body: string }> {
     let res;
     try {
-      res = await axios.post(this.webhookUrl, payload, { timeout: this.opts.timeoutMs ?? 30000, headers: { 'content-type': 'application/json' }, responseType: 'text', transformResponse: (x) => x });
+      res = await clientSpan('teams', 'POST', this.webhookUrl.replace(/^(https?:\/\/[^/]+).*$/i, '$1'), (trace) => axios.post(this.webhookUrl, payload, { timeout: this.opts.timeoutMs ?? 30000, headers: { 'content-type': 'application/json', ...trace }, responseType: 'text', transformResponse: (x) => x }), (r) => r.status);
     } catch (err) {
       throw classify(err);
     }
