@@ -21,7 +21,7 @@ import Database from 'better-sqlite3';
 import { record } from './support/report';
 import { start, kill9, terminate, rng, seed, knob, type Child } from './support/child';
 import { billedEntries } from './support/erp-lines';
-import { json, startVendors, type VendorsChild } from './support/vendors';
+import { json, mqttUser, startVendors, type VendorsChild } from './support/vendors';
 import { applyTemplateEnv } from '../../runtime/templates';
 import { tempDir } from '../support/tmp';
 import { freePort } from '../support/ports';
@@ -30,6 +30,8 @@ import { waitFor } from '../support/wait';
 const START = path.resolve(__dirname, '..', '..', 'runtime', 'start.js');
 /** The Kantata workspaces of the NetSuite and Business Central billing entities (sandbox/kantata seed). */
 const WORKSPACES = ['400001', '400002', '400003'];
+/** The legacy FR01 ERP is a named client of the broker with its own topics. */
+const LEGACY_USER = mqttUser('legacy-fr01-test', ['legacy/fr01/#']);
 
 describe('reliability: month-end time-to-cash, runtime SIGKILLed x3 while invoicing (deployed templates, vendors in their own process)', function () {
   const ENTRIES = knob('RELIABILITY_MONTHEND_ENTRIES', 12000);
@@ -89,6 +91,7 @@ describe('reliability: month-end time-to-cash, runtime SIGKILLed x3 while invoic
       FABRIC_T2C_POLL_SECONDS: '2',
       FABRIC_LOG_LEVEL: process.env.RELIABILITY_VERBOSE ? 'info' : 'error',
       FABRIC_CREDENTIAL_SECRET: 'reliability-suite-secret',
+      FABRIC_MQTT_USERS: LEGACY_USER.env,
     };
     // the config nodes' URLs, as `npm start` sets them for its own sandboxes (here: the vendors' process)
     applyTemplateEnv(env, { sandboxUrl: sb });
@@ -114,7 +117,7 @@ describe('reliability: month-end time-to-cash, runtime SIGKILLed x3 while invoic
     const erpFaults = (outageMs: number) => Promise.all(['netsuite', 'bc'].map((vendor) => json(`${sb}/${vendor}/_sandbox/faults`, 'PUT', { latencyMs: ERP_LATENCY_MS, ...(outageMs ? { outageMs } : {}) })));
     await erpFaults(0);
     runtime = await startRuntime();
-    const legacy = (await vendors!.request<{ httpUrl: string }>({ type: 'legacy', url: `mqtt://127.0.0.1:${mqttPort}` })).httpUrl;
+    const legacy = (await vendors!.request<{ httpUrl: string }>({ type: 'legacy', url: `mqtt://127.0.0.1:${mqttPort}`, ...LEGACY_USER.credentials })).httpUrl;
     const runId = `ME${(s % 1296).toString(36).toUpperCase()}`;
     await json(`${legacy}/publish`, 'POST', { count: LEGACY, runId });
     for (let i = 1; i <= LEGACY; i++) expected.add(`${runId}-${String(i).padStart(7, '0')}`.slice(0, 20));

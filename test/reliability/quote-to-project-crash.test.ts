@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { record } from './support/report';
 import { start, kill9, terminate, rng, seed, knob, type Child } from './support/child';
-import { json, startVendors, type VendorsChild } from './support/vendors';
+import { json, mqttUser, startVendors, type VendorsChild } from './support/vendors';
 import { applyTemplateEnv } from '../../runtime/templates';
 import { ACCOUNTS, OPPORTUNITIES } from '../../sandbox/seed/firm';
 import { tempDir } from '../support/tmp';
@@ -75,6 +75,9 @@ function countBy(list: Array<Record<string, unknown>>, tokens: string[]): Map<st
   return out;
 }
 
+/** The CRM side publishing closed-won deals: a named client allowed on that topic only. */
+const PUBLISHER = mqttUser('rel-q2p-crm', ['fabric/v1/opportunity/closed-won']);
+
 describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provisioning (deployed templates, vendors in their own process)', function () {
   const DEALS = knob('RELIABILITY_Q2P_DEALS', 48);
   const KILLS = 3;
@@ -119,10 +122,9 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
       FABRIC_SANDBOX_URL: sb,
       FABRIC_Q2P_POLL_SECONDS: '2',
       FABRIC_T2C_POLL_SECONDS: '3600',
-      // writes leased by a killed runtime are attempted again after this (the default is 120 s)
-      FABRIC_OUTBOX_LEASE_MS: '31000',
       FABRIC_LOG_LEVEL: process.env.RELIABILITY_VERBOSE ? 'info' : 'error',
       FABRIC_CREDENTIAL_SECRET: 'reliability-suite-secret',
+      FABRIC_MQTT_USERS: PUBLISHER.env,
     };
     applyTemplateEnv(env, { sandboxUrl: sb });
     const startRuntime = async (): Promise<Child> => {
@@ -167,7 +169,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
     try {
       runtime = await startRuntime();
       // the burst: every deal acknowledged (QoS 1) and in the inbox before the first kill
-      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `rel-q2p-${s}`, clean: true, reconnectPeriod: 0 });
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `rel-q2p-${s}`, clean: true, reconnectPeriod: 0, ...PUBLISHER.credentials });
       await Promise.all(published.map((d) => client.publishAsync('fabric/v1/opportunity/closed-won', JSON.stringify(d.event), { qos: 1 })));
       await client.endAsync();
       for (const id of SALESFORCE_DEALS) await json(`${sb}/salesforce/_sandbox/close-won/${id}`, 'POST');

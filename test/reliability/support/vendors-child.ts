@@ -4,7 +4,7 @@
  * runtime, so whatever a vendor accepted stays accepted: the comparison at the end is made against what the vendors
  * really booked, not against state a crash could erase.
  *
- * IPC in: { type: 'legacy', url } (connect the simulator to the runtime's broker; it reconnects by itself after a
+ * IPC in: { type: 'legacy', url, username?, password? } (connect the simulator to the runtime's broker; it reconnects by itself after a
  * runtime restart), { type: 'progress' } (entries on ERP invoice lines, counted here so the suite can poll often).
  * IPC out: { ready, url }, { reply, ...answer } for each request.
  */
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     void (async () => {
       try {
         if (m?.type === 'legacy') {
-          legacy = new LegacyErpSimulator({ url: m.url, clientId: 'legacy-erp-fr01', httpPort: 0 });
+          legacy = new LegacyErpSimulator({ url: m.url, clientId: 'legacy-erp-fr01', httpPort: 0, username: m.username, password: m.password });
           await legacy.start();
           send({ reply: m.id, httpUrl: legacy.httpUrl });
         } else if (m?.type === 'progress') {

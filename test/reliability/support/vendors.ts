@@ -43,3 +43,12 @@ export async function json(url: string, method = 'GET', body?: unknown): Promise
   if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${await res.text()}`);
   return res.status === 204 ? undefined : res.json();
 }
+
+/**
+ * A named MQTT client for the runtime's broker (anonymous clients publish nothing: docs/security.md), as the
+ * `FABRIC_MQTT_USERS` value that declares it and the credentials to connect with.
+ */
+export function mqttUser(username: string, topics: string[]): { env: string; credentials: { username: string; password: string } } {
+  const credentials = { username, password: `${username}-reliability-password` };
+  return { env: JSON.stringify({ users: [{ ...credentials, publish: topics, subscribe: topics }] }), credentials };
+}
