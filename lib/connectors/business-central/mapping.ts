@@ -97,12 +97,12 @@ export function projectNumberOf(project: Pick<CanonicalProject, 'id' | 'code' | 
 }
 
 /**
- * The project's BC name (max 100): its name and, in brackets, its code. API v2.0 projects carry only number and
- * displayName, so with series numbering the name is the one stable thing a lookup can find the project by; the
- * code in it keeps two projects of the same name apart.
+ * The project's BC name (max 100): its name and, in brackets, its canonical id. API v2.0 projects carry only number
+ * and displayName, so with series numbering the name is the one stable thing a lookup (and reconciliation) can find
+ * the project by; the id in it keeps two projects of the same name apart.
  */
-export function projectDisplayNameOf(project: Pick<CanonicalProject, 'code' | 'name'>): string {
-  const suffix = ` (${project.code})`;
+export function projectDisplayNameOf(project: Pick<CanonicalProject, 'id' | 'name'>): string {
+  const suffix = ` (${project.id})`;
   return project.name.slice(0, Math.max(0, 100 - suffix.length)).trimEnd() + suffix;
 }
 

@@ -113,7 +113,7 @@ describe('Business Central connector against the BC sandbox', function () {
     const p2 = (await c.execute('createProject', { project, account } as any, ctx)) as any;
     assert.equal(p1.created, true);
     assert.equal(p1.number, 'J00001', 'BC assigns the project number');
-    assert.equal(p1.displayName, 'Thames Water - Field Service CRM (THAMES-CRM)');
+    assert.equal(p1.displayName, 'Thames Water - Field Service CRM (PRJ-THAMES-CRM)');
     assert.equal(p1.billToCustomerNumber, customer.number);
     assert.equal(p1.jobTaskNumber, '1000');
     assert.equal(p1.id, p2.id);

@@ -78,7 +78,7 @@ describe('processes: quote-to-project', () => {
     assert.equal(req.company, 'NWA DE');
     assert.equal(req.project.externalIds?.businessCentral, undefined, 'no typed project number');
     assert.deepEqual(req.account, (plan.writes.erpCustomer.request as any).account, 'the bill-to customer is the account erp-customer sent');
-    assert.deepEqual(projectToProject(req.project).body, { displayName: `Bavaria Versicherung - Claims Portal (${req.project.code})` });
+    assert.deepEqual(projectToProject(req.project).body, { displayName: `Bavaria Versicherung - Claims Portal (${req.project.id})` });
     const done = completeProject(plan, { erpProject: { id: 'guid-1', number: 'J00007', displayName: 'x' }, psaProject: { workspace: { id: 9 } } }, () => 1);
     assert.equal(done.project.externalIds.businessCentral, 'J00007');
     assert.equal(validate('Project', done.project).ok, true);
