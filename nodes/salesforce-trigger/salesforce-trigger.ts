@@ -69,7 +69,7 @@ export = function (RED: NodeAPI) {
     /** Inbox first (durable, de-duplicated), then the message; a downstream hand-over point marks it processed. */
     const emit = async (ids: string[], meta: Record<string, unknown>) => {
       if (ids.length === 0) return;
-      const bundles = await fetchOpportunityBundles(client, ids);
+      const bundles = await fetchOpportunityBundles(client, ids, cfg.fieldNames);
       for (const b of bundles) {
         if (b.opportunity.StageName !== stage) continue;
         const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
@@ -86,7 +86,7 @@ export = function (RED: NodeAPI) {
         maxReplays,
         emit: async (record, replays) => {
           const p = (record.payload ?? {}) as { opportunityId?: unknown };
-          const [b] = typeof p.opportunityId === 'string' ? await fetchOpportunityBundles(client, [p.opportunityId]) : [];
+          const [b] = typeof p.opportunityId === 'string' ? await fetchOpportunityBundles(client, [p.opportunityId], cfg.fieldNames) : [];
           if (!b || b.opportunity.StageName !== stage) {
             await store.inboxMarkProcessed(source, record.messageId); // no longer in the stage: nothing to start
             return;
