@@ -27,7 +27,7 @@ def q2p():
     t.add("q2p-lo-missing", "link out", 440, 372, g2, name="missing data", mode="link", links=["q2p-li-missing"])
     g3 = t.group("q2p-g3", "3. Legal customer + project in the ERP of the billing entity (through the outbox)", 20, 440, 1200, 340, "#fdf0d5")
     t.groups[g3]["nodes"].append("q2p-li-erp"); t.nodes[[n["id"] for n in t.nodes].index("q2p-li-erp")]["g"] = g3
-    t.comment("q2p-c3", 330, 480, g3, "NWA-US -> NetSuite customer + job, NWA-UK / NWA-DE -> Business Central customer + project (number = opportunity id), NWA-FR -> legacy ERP (customer master kept on-prem)")
+    t.comment("q2p-c3", 330, 480, g3, "NWA-US -> NetSuite customer + job, NWA-UK / NWA-DE -> Business Central customer + project (numbers from BC's number series, bill-to customer + task), NWA-FR -> legacy ERP (customer master kept on-prem)")
     t.add("q2p-erp-switch", "switch", 230, 610, g3, wires=[["q2p-ns"], ["q2p-bc-uk"], ["q2p-bc-de"], ["q2p-legacy"], ["q2p-noroute"]], name="ERP of the billing entity", property="erpTarget", propertyType="msg", rules=[{"t": "eq", "v": "netsuite:1", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA UK", "vt": "str"}, {"t": "eq", "v": "businessCentral:NWA DE", "vt": "str"}, {"t": "eq", "v": "legacy:FR01", "vt": "str"}, {"t": "else"}], checkall="false", repair=False, outputs=5)
     t.add("q2p-ns", "netsuite", 520, 540, g3, wires=[["q2p-w-nsjob"]], name="NetSuite: upsert customer", netsuite="psf-netsuite", operation="upsertCustomer", query="", recordType="", pageSize=1000)
     t.add("q2p-w-nsjob", "process-step", 760, 540, g3, wires=[["q2p-ns-job"]], name="next: NetSuite job", store="psf-store", step="q2p-write", write="erpProject", outputs=1)

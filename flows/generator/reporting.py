@@ -24,10 +24,10 @@ def rep():
     t.add("rep-pub-kpi", "fabric-mqtt-out", 980, 460, g3, name="fabric/v1/kpi/snapshot", broker="psf-broker", topic="fabric/v1/kpi/snapshot", qos="1", retain=True)
     # 3a. a run without lists reads them through the connector nodes (each read rate limited by its connection)
     ga = t.group("rep-g3a", "3a. Read the lists: CRM accounts + closed-won deals, ERP customers + projects, PSA workspaces", 1220, 20, 1180, 500, "#fdf0d5")
-    t.comment("rep-ca", 1560, 60, ga, "Keyed by our external ids: customers ACC-xxxx (Salesforce External_Id__c, NetSuite externalId, BC number, Kantata field 503), projects PRJ-<opportunity> (NetSuite job / BC project externalId or number, Kantata field 502)")
+    t.comment("rep-ca", 1560, 60, ga, "Keyed by our external ids: customers ACC-xxxx (Salesforce External_Id__c, NetSuite externalId, BC number or the account with its tax registration / name, Kantata field 503), projects PRJ-<opportunity> (NetSuite job externalId, BC project name ending (PRJ-...) or number, Kantata field 502)")
     t.add("rep-gx-start", "change", 1360, 110, ga, wires=[["rep-gx-sf-acc"]], name="start: empty lists", rules=[{"t": "set", "p": "recon", "pt": "msg", "to": "{}", "tot": "json"}] + [{"t": "delete", "p": k, "pt": "msg"} for k in ("payload", "params", "reportInput", "query", "collection", "entitySet", "filter", "top", "expand", "paging", "id")])
     chain = [
-        ("rep-gx-sf-acc", "salesforce", "Salesforce: accounts", dict(salesforce="psf-salesforce", operation="query", soql="SELECT Id, Name, External_Id__c, CurrencyIsoCode, Billing_Entity__c FROM Account", paging="all"), "accounts"),
+        ("rep-gx-sf-acc", "salesforce", "Salesforce: accounts", dict(salesforce="psf-salesforce", operation="query", soql="SELECT Id, Name, External_Id__c, CurrencyIsoCode, Billing_Entity__c, Tax_Registration__c FROM Account", paging="all"), "accounts"),
         ("rep-gx-sf-opp", "salesforce", "Salesforce: closed-won opportunities", dict(salesforce="psf-salesforce", operation="query", soql="SELECT Id, Name, AccountId, CurrencyIsoCode FROM Opportunity WHERE StageName = 'Closed Won'", paging="all"), "opportunities"),
         ("rep-gx-ns-cust", "netsuite", "NetSuite: customers (SuiteQL)", dict(netsuite="psf-netsuite", operation="suiteql", query="SELECT id, externalid, entityid, companyname FROM customer", recordType="", pageSize=1000), "nsCustomers"),
         ("rep-gx-ns-job", "netsuite", "NetSuite: projects / jobs (SuiteQL)", dict(netsuite="psf-netsuite", operation="suiteql", query="SELECT id, externalid, entityid, companyname FROM job", recordType="", pageSize=1000), "nsJobs"),
@@ -142,14 +142,24 @@ const accounts = r.accounts || [];
 const accById = {};
 for (const a of accounts) accById[a.Id] = a;
 const won = r.opportunities || [];
+// a BC customer numbered by the company's number series is the account whose id, tax registration or name it has
+const bcCustomerKey = (c) => {
+  if (accounts.some(a => a.External_Id__c === c.number)) return c.number;
+  const tax = String(c.taxRegistrationNumber || '');
+  const a = accounts.find(x => tax && String(x.Tax_Registration__c || '').endsWith(tax)) || accounts.find(x => x.Name === c.displayName);
+  return a && a.External_Id__c ? a.External_Id__c : c.number;
+};
+// a BC project numbered by the series carries its project id in its name: "<name> (PRJ-...)"
+const BC_REF = / \((PRJ-[^)]+)\)$/;
+const bcProjectKey = (p) => { const m = BC_REF.exec(String(p.displayName || '')); return m ? m[1] : prj(p.number); };
 const erpCustomers = [].concat(
   (r.nsCustomers || []).map(c => ({ key: g(c, 'externalId'), systemId: 'netsuite:' + c.id, name: g(c, 'companyName') })),
-  (r.bcUkCustomers || []).map(c => ({ key: c.number, systemId: 'bc-uk:' + c.id, name: c.displayName })),
-  (r.bcDeCustomers || []).map(c => ({ key: c.number, systemId: 'bc-de:' + c.id, name: c.displayName })));
+  (r.bcUkCustomers || []).map(c => ({ key: bcCustomerKey(c), systemId: 'bc-uk:' + c.id, name: c.displayName })),
+  (r.bcDeCustomers || []).map(c => ({ key: bcCustomerKey(c), systemId: 'bc-de:' + c.id, name: c.displayName })));
 const erpProjects = [].concat(
   (r.nsJobs || []).map(j => ({ key: prj(g(j, 'externalId')), systemId: 'netsuite:' + j.id, name: g(j, 'companyName') || g(j, 'entityId') })),
-  (r.bcUkProjects || []).map(p => ({ key: prj(p.number), systemId: 'bc-uk:' + p.id, name: p.displayName })),
-  (r.bcDeProjects || []).map(p => ({ key: prj(p.number), systemId: 'bc-de:' + p.id, name: p.displayName })));
+  (r.bcUkProjects || []).map(p => ({ key: bcProjectKey(p), systemId: 'bc-uk:' + p.id, name: String(p.displayName).replace(BC_REF, '') })),
+  (r.bcDeProjects || []).map(p => ({ key: bcProjectKey(p), systemId: 'bc-de:' + p.id, name: String(p.displayName).replace(BC_REF, '') })));
 const workspaces = r.workspaces || [];
 const psaProjects = workspaces.filter(w => cf(w, '502')).map(w => ({ key: prj(cf(w, '502')), systemId: 'kantata:' + w.id, name: w.title, currency: w.currency }));
 const psaCustomers = [];

@@ -19,6 +19,9 @@ export = function (RED: NodeAPI) {
         clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '',
         baseUrl: config.baseUrl || undefined, tokenUrl: config.tokenUrl || undefined, scope: config.scope || undefined,
         timeoutMs: Number(config.timeoutMs) || 60000, tables,
+        numbering: config.numbering || 'series',
+        projectTask: config.projectTaskNumber ? { number: String(config.projectTaskNumber) } : undefined,
+        webServices: typeof config.webServices === 'string' && config.webServices.trim() ? JSON.parse(config.webServices) : undefined,
       });
     } catch (err) {
       node.configError = RED._('business-central-config.errors.badConfig', { error: (err as Error).message });

@@ -5,7 +5,7 @@
  * `node.handle.submit`, and follow `node.onState` for connection and circuit state. Secrets stay in credentials.
  */
 import type { NodeAPI } from '../node-red-api';
-import { SalesforceClient, SalesforceExecutor, type SalesforceAuth } from '../../lib/connectors/salesforce';
+import { SalesforceClient, SalesforceExecutor, checkSalesforceNames, type SalesforceAuth } from '../../lib/connectors/salesforce';
 import { connectToStore } from '../connection-config';
 
 interface SalesforceConnectionState {
@@ -52,6 +52,8 @@ export = function (RED: NodeAPI) {
             ? { type: 'password', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', username: creds.username ?? '', password: creds.password ?? '' }
             : { type: 'client-credentials', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '' };
       node.client = new SalesforceClient({ loginUrl: config.loginUrl, instanceUrl: config.instanceUrl || undefined, apiVersion: config.apiVersion || '62.0', auth });
+      // The org's names of the custom fields / objects the closed-won bundle reads (empty = the default names).
+      node.fieldNames = checkSalesforceNames(typeof config.fieldNames === 'string' && config.fieldNames.trim() ? JSON.parse(config.fieldNames) : undefined);
       node.client.on((event: string, detail?: any) => {
         state.connection = event === 'login-failed' ? 'failed' : 'connected';
         state.error = event === 'login-failed' ? String(detail?.message ?? detail) : undefined;

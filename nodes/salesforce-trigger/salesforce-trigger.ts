@@ -92,7 +92,7 @@ export = function (RED: NodeAPI) {
       const counts = { emitted: 0, skipped: 0 };
       if (ids.length === 0) return counts;
       await withSpan(`salesforce-trigger ${stage}`, { kind: SpanKind.CONSUMER, parent: null, attributes: { 'psfabric.trigger.ids': ids.length } }, async () => {
-        const bundles = await fetchOpportunityBundles(client, ids);
+        const bundles = await fetchOpportunityBundles(client, ids, cfg.fieldNames);
         for (const b of bundles) {
           if (b.opportunity.StageName !== stage) continue;
           const messageId = oncePerOpportunity ? `${b.opportunity.Id}:${stage}` : `${b.opportunity.Id}@${b.opportunity.SystemModstamp}`;
@@ -118,7 +118,7 @@ export = function (RED: NodeAPI) {
           // the deal as it was first sent, so the run it started keeps its keys (e.g. a Jira key from the account name
           // renamed meanwhile); entries kept before the bundle was stored are read again
           const p = (record.payload ?? {}) as { opportunityId?: unknown; bundle?: Bundle };
-          const [b] = p.bundle ? [p.bundle] : typeof p.opportunityId === 'string' ? await fetchOpportunityBundles(client, [p.opportunityId]) : [];
+          const [b] = p.bundle ? [p.bundle] : typeof p.opportunityId === 'string' ? await fetchOpportunityBundles(client, [p.opportunityId], cfg.fieldNames) : [];
           if (!b || (!p.bundle && b.opportunity.StageName !== stage)) {
             await store.inboxMarkProcessed(source, record.messageId); // no longer in the stage: nothing to start
             return;

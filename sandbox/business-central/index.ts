@@ -11,6 +11,14 @@
  *  - Deep insert of `salesInvoiceLines` on `POST salesInvoices`.
  *  - `PATCH`/`DELETE` need `If-Match` (`*` or the entity's etag): missing -> 400 `BadRequest_InvalidToken`, stale -> 412 `Request_EntityChanged`.
  *  - Errors are OData JSON `{ "error": { "code", "message" } }`; throttling (fault injection) answers 429 with Retry-After.
+ *  - Number series: customers (series CUST) and projects (series JOB) get the next number when the body has none; a
+ *    typed number is refused unless the series allows Manual Nos. (`settings.manualNos`, default off, as a new
+ *    company's series are) with BC's dialog error.
+ *  - Pages published as web services (`/bc/v2.0/<tenant>/<env>/ODataV4/Company('<name>')/<service>`): page 88
+ *    Project Card (`No`, `Description`, `Bill_to_Customer_No`; GET, PATCH with If-Match) and page 1002 Project Task
+ *    Lines (`Job_No`, `Job_Task_No`, `Description`, `Job_Task_Type`; GET, POST), under `settings.webServices` names.
+ *    The bill-to customer must exist; a task needs an existing project.
+ *  - Time registration entries on a project need an existing task of that project (`jobTaskNumber`).
  * Shapes follow shared/contracts/business-central (v2.0 resource docs; BCOAS1.0.yaml for the OpenAPI schemas).
  */
 import crypto from 'node:crypto';
@@ -26,6 +34,10 @@ export interface BcSandboxSettings {
   tokenTtlSeconds: number;
   /** Server-driven page size (Business Central: 20,000). */
   pageSize: number;
+  /** Whether the customer (CUST) and project (JOB) number series take a typed number (Manual Nos.). */
+  manualNos: { customers: boolean; projects: boolean };
+  /** Service names under which pages 88 (Project Card) and 1002 (Project Task Lines) are published. */
+  webServices: { projects: string; projectTasks: string };
 }
 
 export const BC_SANDBOX_DEFAULTS: BcSandboxSettings = {
@@ -34,6 +46,8 @@ export const BC_SANDBOX_DEFAULTS: BcSandboxSettings = {
   clients: [{ clientId: '5e0c2b7a-0d1e-4c8f-9a51-6f1d2c3b4a50', clientSecret: 'psf-demo-bc-secret' }],
   tokenTtlSeconds: 3599,
   pageSize: 20000,
+  manualNos: { customers: false, projects: false },
+  webServices: { projects: 'PSF_Projects', projectTasks: 'PSF_ProjectTasks' },
 };
 
 export const BC_SCOPE = 'https://api.businesscentral.dynamics.com/.default';
@@ -127,11 +141,14 @@ export function seedBusinessCentral(): VendorState {
       const custId = bcGuid('customer', c.name, acct.externalId);
       put('customers', { id: custId, number: acct.externalId, displayName: acct.name, type: 'Company', addressLine1: acct.street, addressLine2: '', city: acct.city, state: '', country: acct.country, postalCode: acct.postalCode, phoneNumber: '', email: '', website: '', salespersonCode: '', balanceDue: 0, creditLimit: 0, taxLiable: true, taxAreaId: bcGuid('taxArea', c.name, 'DOMESTIC'), taxAreaDisplayName: 'Domestic customers', taxRegistrationNumber: acct.taxRegistration ?? '', currencyId: ZERO_GUID, currencyCode: '', paymentTermsId: ZERO_GUID, shipmentMethodId: ZERO_GUID, paymentMethodId: ZERO_GUID, blocked: ' ' });
       const projId = bcGuid('project', c.name, opp.sfId);
-      put('projects', { id: projId, number: opp.sfId, displayName: opp.name.slice(0, 100) });
+      put('projects', { id: projId, number: opp.sfId, displayName: opp.name.slice(0, 100), _billToCustomerNo: acct.externalId });
+      if (!state.projectTasks) state.projectTasks = {};
+      const taskId = bcGuid('projectTask', c.name, opp.sfId, '1000');
+      state.projectTasks[taskId] = { id: taskId, _companyId: cid, _version: 1, Job_No: opp.sfId, Job_Task_No: '1000', Description: 'Delivery', Job_Task_Type: 'Posting' };
       let line = 0;
       for (const te of seedTimeEntries().filter((t) => t.opportunitySfId === opp.sfId && t.invoiced)) {
         line += 10000;
-        put('timeRegistrationEntries', { id: bcGuid('tre', c.name, te.id), employeeId: bcGuid('employee', c.name, te.consultantId), employeeNumber: te.consultantId, jobId: projId, jobNumber: opp.sfId, jobTaskNumber: '', absence: '', lineNumber: line, date: te.date, quantity: te.hours, status: 'Approved', unitOfMeasureId: bcGuid('uom', c.name, 'HOUR'), unitOfMeasureCode: 'HOUR' });
+        put('timeRegistrationEntries', { id: bcGuid('tre', c.name, te.id), employeeId: bcGuid('employee', c.name, te.consultantId), employeeNumber: te.consultantId, jobId: projId, jobNumber: opp.sfId, jobTaskNumber: '1000', absence: '', lineNumber: line, date: te.date, quantity: te.hours, status: 'Approved', unitOfMeasureId: bcGuid('uom', c.name, 'HOUR'), unitOfMeasureCode: 'HOUR' });
       }
     }
   }
@@ -189,6 +206,8 @@ function round2(n: number): number {
 
 export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl: () => string; settings?: Partial<BcSandboxSettings> }): Sandbox {
   const settings: BcSandboxSettings = { ...BC_SANDBOX_DEFAULTS, ...(opts.settings ?? {}) };
+  settings.manualNos = { ...settings.manualNos };
+  settings.webServices = { ...settings.webServices };
   const sandbox = new Sandbox({
     name: 'bc',
     seed: seedBusinessCentral,
@@ -251,6 +270,9 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
   };
 
   type Bad = { status: number; message: string; code?: string };
+  const manualNosRefused = (series: string): Bad => ({ status: 400, message: `You may not enter numbers manually. If you want to enter numbers manually, please activate Manual Nos. in No. Series ${series}.`, code: 'Application_DialogException' });
+  const tasks = () => sandbox.collection<Record<string, any>>('projectTasks');
+  const taskOf = (companyId: string, jobNo: string, taskNo: string) => Object.values(tasks()).find((t) => t._companyId === companyId && t.Job_No === jobNo && t.Job_Task_No === taskNo);
   const checkBody = (set: string, body: Record<string, any>, creating: boolean): Bad | undefined => {
     const allowed = PROPERTIES[set];
     for (const [k, v] of Object.entries(body)) {
@@ -297,6 +319,7 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
     const base: Record<string, any> = { id: typeof body.id === 'string' ? body.id : crypto.randomUUID(), _companyId: company.id, _version: 1, lastModifiedDateTime: now };
     if (set === 'customers') {
       if (!body.displayName) return { bad: { status: 400, message: 'The field Name of table Customer must have a value.', code: 'Internal_FieldMustHaveAValue' } };
+      if (body.number !== undefined && !settings.manualNos.customers) return { bad: manualNosRefused('CUST') };
       const number = body.number ?? `C${++company._seq.customers}`;
       if (all('customers', company.id).some((c) => c.number === number)) return { bad: { status: 400, message: `The record in table Customer already exists. Identification fields and values: No.='${number}'`, code: 'Internal_EntityWithSameKeyExists' } };
       let currencyCode = body.currencyCode ?? '';
@@ -309,6 +332,7 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
       return { rec };
     }
     if (set === 'projects') {
+      if (body.number !== undefined && !settings.manualNos.projects) return { bad: manualNosRefused('JOB') };
       const number = body.number ?? `J${String(++company._seq.projects).padStart(5, '0')}`;
       if (all('projects', company.id).some((p) => p.number === number)) return { bad: { status: 400, message: `The record in table Job already exists. Identification fields and values: No.='${number}'`, code: 'Internal_EntityWithSameKeyExists' } };
       const rec: Record<string, any> = { ...base, number, displayName: body.displayName ?? '' };
@@ -320,6 +344,7 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
       if (!emp || emp._companyId !== company.id) return { bad: { status: 400, message: `The employee ${body.employeeNumber ?? body.employeeId} does not exist.`, code: 'Internal_RecordNotFound' } };
       const job = body.jobId && body.jobId !== ZERO_GUID ? bySet('projects')[body.jobId] : body.jobNumber ? all('projects', company.id).find((p) => p.number === body.jobNumber) : undefined;
       if ((body.jobId && body.jobId !== ZERO_GUID) || body.jobNumber) if (!job || job._companyId !== company.id) return { bad: { status: 400, message: `The job ${body.jobNumber ?? body.jobId} does not exist.`, code: 'Internal_RecordNotFound' } };
+      if (job && !taskOf(company.id, job.number, body.jobTaskNumber ?? '')) return { bad: { status: 400, message: `The Project Task does not exist. Identification fields and values: Project No.='${job.number}',Project Task No.='${body.jobTaskNumber ?? ''}'`, code: 'Internal_RecordNotFound' } };
       if (!body.date || !/^\d{4}-\d{2}-\d{2}$/.test(body.date)) return { bad: { status: 400, message: 'The field Date must have a value in the form YYYY-MM-DD.', code: 'BadRequest' } };
       const q = Number(body.quantity);
       if (!Number.isFinite(q) || q <= 0 || q > 24) return { bad: { status: 400, message: `Quantity ${body.quantity} is not valid.`, code: 'BadRequest' } };
@@ -397,17 +422,89 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
     return undefined;
   };
 
-  // ---------- the API
-  r.all('/v2.0/:tenant/:env/api/v2.0/*', (req, res) => {
+  /** Bearer token of this tenant and the configured environment; answers the failure itself when not. */
+  const authorized = (req: express.Request, res: express.Response): boolean => {
     const { tenant, env } = req.params as Record<string, string>;
     const auth = req.headers.authorization ?? '';
     const token = tokens.get(auth.replace(/^Bearer\s+/i, '').trim());
     if (!/^Bearer\s+/i.test(auth) || !token || token.expiresAt <= Date.now()) {
       res.setHeader('WWW-Authenticate', `Bearer authorization_uri="${opts.baseUrl()}/oauth/${settings.tenantId}/oauth2/v2.0/authorize"`);
-      return fail(res, 401, 'The server has rejected the client credentials.', 'Authentication_InvalidCredentials');
+      fail(res, 401, 'The server has rejected the client credentials.', 'Authentication_InvalidCredentials');
+      return false;
     }
-    if (tenant !== token.tenant || tenant !== settings.tenantId) return fail(res, 401, `The token is not valid for tenant ${tenant}.`, 'Authentication_InvalidCredentials');
-    if (env !== settings.environment) return fail(res, 404, `Environment '${env}' does not exist.`, 'NoEnvironment');
+    if (tenant !== token.tenant || tenant !== settings.tenantId) {
+      fail(res, 401, `The token is not valid for tenant ${tenant}.`, 'Authentication_InvalidCredentials');
+      return false;
+    }
+    if (env !== settings.environment) {
+      fail(res, 404, `Environment '${env}' does not exist.`, 'NoEnvironment');
+      return false;
+    }
+    return true;
+  };
+
+  // ---------- pages published as web services (OData v4): Project Card and Project Task Lines
+  const PAGE_FIELDS: Record<string, string[]> = { projects: ['No', 'Description', 'Bill_to_Customer_No'], projectTasks: ['Job_No', 'Job_Task_No', 'Description', 'Job_Task_Type'] };
+  const pageEtag = (rec: Record<string, any>) => `W/"JzQ0O${Buffer.from(`${rec.id}:${rec._version}`).toString('base64').slice(0, 24)}"`;
+  const cardOf = (p: Record<string, any>) => ({ '@odata.etag': pageEtag(p), No: p.number, Description: p.displayName, Bill_to_Customer_No: p._billToCustomerNo ?? '' });
+  const taskRow = (t: Record<string, any>) => ({ '@odata.etag': pageEtag(t), Job_No: t.Job_No, Job_Task_No: t.Job_Task_No, Description: t.Description, Job_Task_Type: t.Job_Task_Type });
+  r.all('/v2.0/:tenant/:env/ODataV4/*', (req, res) => {
+    if (!authorized(req, res)) return;
+    const m = /^Company\('((?:[^']|'')*)'\)\/(\w+)(?:\((.*)\))?$/.exec(decodeURIComponent((req.params as Record<string, string>)[0] ?? ''));
+    if (!m) return fail(res, 404, 'The request URL is not valid.', 'BadRequest_NotFound');
+    const company = Object.values(sandbox.collection<Record<string, any>>('companies')).find((c) => c.name === m[1].replace(/''/g, "'"));
+    if (!company) return fail(res, 404, `Cannot process the request because the default company '${m[1]}' cannot be found.`, 'Internal_CompanyNotFound');
+    const kind = Object.entries(settings.webServices).find(([, name]) => name === m[2])?.[0];
+    if (!kind) return fail(res, 404, `No HTTP resource was found that matches the request URI '${req.originalUrl}'.`, 'BadRequest_NotFound');
+    const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, any>;
+    for (const k of Object.keys(body)) if (!k.startsWith('@odata') && !PAGE_FIELDS[kind].includes(k)) return fail(res, 400, `The property '${k}' does not exist on type 'NAV.${m[2]}'. Make sure to only use property names that are defined by the type.`, 'BadRequest_PropertyNotFound');
+    const filterText = (req.query as Record<string, string | undefined>).$filter;
+    const filter = filterText ? parseFilter(filterText) : [];
+    if (typeof filter === 'string') return fail(res, 400, filter, 'BadRequest');
+    const projectsOf = () => all('projects', company.id);
+    if (kind === 'projects') {
+      if (m[3] === undefined) {
+        if (req.method !== 'GET') return fail(res, 405, `${req.method} on ${m[2]} is not supported by the sandbox.`, 'BadRequest_MethodNotAllowed');
+        return send(res, 200, { value: projectsOf().map(cardOf).filter((row) => filter.every((c) => (row as Record<string, unknown>)[c.field] === c.value)) });
+      }
+      const no = m[3].trim().replace(/^No=/, '').replace(/^'(.*)'$/, '$1').replace(/''/g, "'");
+      const p = projectsOf().find((x) => x.number === no);
+      if (!p) return fail(res, 404, `The Project does not exist. Identification fields and values: No.='${no}'`, 'Internal_RecordNotFound');
+      if (req.method === 'GET') return send(res, 200, cardOf(p));
+      if (req.method !== 'PATCH') return fail(res, 405, `${req.method} on a ${m[2]} entity is not supported by the sandbox.`, 'BadRequest_MethodNotAllowed');
+      const ifMatch = req.headers['if-match'];
+      if (!ifMatch) return fail(res, 400, 'Could not validate the client concurrency token required by the service. Please provide a valid token in the client request.', 'BadRequest_InvalidToken');
+      if (ifMatch.trim() !== '*' && ifMatch.trim() !== pageEtag(p)) return fail(res, 412, 'Another user has already changed the record.', 'Request_EntityChanged');
+      if (body.No !== undefined && body.No !== p.number) return fail(res, 400, 'The No. of a project cannot be changed here.', 'BadRequest');
+      if (body.Bill_to_Customer_No !== undefined && body.Bill_to_Customer_No !== '' && !all('customers', company.id).some((c) => c.number === body.Bill_to_Customer_No))
+        return fail(res, 400, `The field Bill-to Customer No. of table Project contains a value (${body.Bill_to_Customer_No}) that cannot be found in the related table (Customer).`, 'Internal_InvalidTableRelation');
+      if (body.Bill_to_Customer_No !== undefined) p._billToCustomerNo = body.Bill_to_Customer_No;
+      if (body.Description !== undefined) p.displayName = String(body.Description).slice(0, 100);
+      p._version += 1;
+      sandbox.changed();
+      return send(res, 200, cardOf(p));
+    }
+    // projectTasks
+    const rows = () => Object.values(tasks()).filter((t) => t._companyId === company.id);
+    if (m[3] !== undefined) return fail(res, 405, 'The sandbox serves project task lines as a collection only.', 'BadRequest_MethodNotAllowed');
+    if (req.method === 'GET') return send(res, 200, { value: rows().filter((t) => filter.every((c) => t[c.field] === c.value)).map(taskRow) });
+    if (req.method !== 'POST') return fail(res, 405, `${req.method} on ${m[2]} is not supported by the sandbox.`, 'BadRequest_MethodNotAllowed');
+    const job = projectsOf().find((x) => x.number === body.Job_No);
+    if (!job) return fail(res, 400, `The field Project No. of table Project Task contains a value (${body.Job_No ?? ''}) that cannot be found in the related table (Project).`, 'Internal_InvalidTableRelation');
+    if (typeof body.Job_Task_No !== 'string' || !body.Job_Task_No || body.Job_Task_No.length > 20) return fail(res, 400, 'The field Project Task No. of table Project Task must have a value (at most 20 characters).', 'Internal_FieldMustHaveAValue');
+    if (taskOf(company.id, job.number, body.Job_Task_No)) return fail(res, 400, `The record in table Project Task already exists. Identification fields and values: Project No.='${job.number}',Project Task No.='${body.Job_Task_No}'`, 'Internal_EntityWithSameKeyExists');
+    const type = body.Job_Task_Type ?? 'Posting';
+    if (!['Posting', 'Heading', 'Total', 'Begin-Total', 'End-Total'].includes(type)) return fail(res, 400, `Job_Task_Type '${type}' is not a valid option.`, 'BadRequest');
+    const id = crypto.randomUUID();
+    tasks()[id] = { id, _companyId: company.id, _version: 1, Job_No: job.number, Job_Task_No: body.Job_Task_No, Description: String(body.Description ?? '').slice(0, 100), Job_Task_Type: type };
+    sandbox.changed();
+    return send(res, 201, taskRow(tasks()[id]));
+  });
+
+  // ---------- the API
+  r.all('/v2.0/:tenant/:env/api/v2.0/*', (req, res) => {
+    const { tenant, env } = req.params as Record<string, string>;
+    if (!authorized(req, res)) return;
     const segs = parseSegments((req.params as Record<string, string>)[0] ?? '');
     const root = apiRoot(tenant, env);
     if (!segs || segs.length === 0) return fail(res, 404, 'The request URL is not valid.', 'BadRequest_NotFound');

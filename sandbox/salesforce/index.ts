@@ -25,7 +25,7 @@ import type { VendorSandboxFactory } from '../server';
 import { defaultAuthConfig, issueToken, IssuedToken, SalesforceAuthConfig } from './auth';
 import { CdcEvent, CometdEndpoint } from './cometd';
 import { INTEGRATION_USER_ID, ORG_ID, seedSalesforce } from './seed';
-import { FieldDef, OPPORTUNITY_STAGES, SObjectDef, SOBJECTS, fieldDef, parentRelationship, sfDateTime, sobjectDef } from './schema';
+import { FieldDef, OPPORTUNITY_STAGES, SObjectDef, SOBJECTS, fieldDef, fieldsOf, childRelationship, parentRelationship, removeFromSchema, restoreSchema, sfDateTime, sobjectDef } from './schema';
 import { executeSoql, SoqlError } from './soql';
 
 export interface SfError {
@@ -119,6 +119,7 @@ export class SalesforceSandbox extends Sandbox {
 
   override reset(): void {
     super.reset();
+    restoreSchema();
     this.cursors.clear();
     this.queryBatchSize = 2000;
   }
@@ -204,6 +205,15 @@ export class SalesforceSandbox extends Sandbox {
       if (!Number.isInteger(size) || size < 1) return res.status(400).json({ error: 'queryBatchSize must be a positive integer' });
       this.queryBatchSize = size;
       res.json({ queryBatchSize: this.queryBatchSize });
+    });
+    // An org without a field, child relationship or object (e.g. no multi-currency: Opportunity/fields/CurrencyIsoCode).
+    r.delete('/_sandbox/schema/:sobject/fields/:field', (req, res) => {
+      if (!removeFromSchema(req.params.sobject, req.params.field)) return res.status(404).json({ error: `no ${req.params.sobject}.${req.params.field} in the schema` });
+      res.status(204).end();
+    });
+    r.delete('/_sandbox/schema/:sobject', (req, res) => {
+      if (!removeFromSchema(req.params.sobject)) return res.status(404).json({ error: `no sObject ${req.params.sobject} in the schema` });
+      res.status(204).end();
     });
     r.get('/_sandbox/cdc', (_req, res) => {
       res.json(this.storedEvents().map((e) => ({ channels: e.channels, ...e.event })));
@@ -395,7 +405,7 @@ export class SalesforceSandbox extends Sandbox {
     if (head === 'sobjects') {
       if (parts.length === 1) {
         allow('GET');
-        return { status: 200, body: { encoding: 'UTF-8', maxBatchSize: 200, sobjects: Object.values(SOBJECTS).map((d) => describeGlobalEntry(d, version)) } };
+        return { status: 200, body: { encoding: 'UTF-8', maxBatchSize: 200, sobjects: Object.values(SOBJECTS).filter((d) => sobjectDef(d.name)).map((d) => describeGlobalEntry(d, version)) } };
       }
       const def = sobjectDef(a);
       if (!def) throw notFound();
@@ -484,7 +494,7 @@ export class SalesforceSandbox extends Sandbox {
           if (!fd) throw err(400, 'INVALID_FIELD', `No such column '${f.trim()}' on sobject of type ${def.name}`);
           return fd.name;
         })
-      : def.fields.map((f) => f.name);
+      : fieldsOf(def).map((f) => f.name);
     for (const n of names) out[n] = rec[n] ?? null;
     return out;
   }
@@ -782,7 +792,7 @@ function describeGlobalEntry(def: SObjectDef, version: string) {
 function describe(def: SObjectDef, version: string) {
   return {
     ...describeGlobalEntry(def, version),
-    fields: def.fields.map((f) => ({
+    fields: fieldsOf(def).map((f) => ({
       name: f.name,
       type: f.type,
       label: f.name.replace(/__c$/, '').replace(/_/g, ' '),
@@ -795,7 +805,7 @@ function describe(def: SObjectDef, version: string) {
       relationshipName: f.relationshipName ?? null,
       picklistValues: (f.picklist ?? []).map((v) => ({ value: v, label: v, active: true })),
     })),
-    childRelationships: def.children.map((c) => ({ childSObject: c.childType, field: c.field, relationshipName: c.name })),
+    childRelationships: def.children.filter((c) => childRelationship(def, c.name)).map((c) => ({ childSObject: c.childType, field: c.field, relationshipName: c.name })),
   };
 }
 

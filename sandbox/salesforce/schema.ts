@@ -59,6 +59,19 @@ const audit = (): FieldDef[] => [
 const ref = (name: string, referenceTo: string, relationshipName: string, required = false): FieldDef => ({ name, type: 'reference', referenceTo, relationshipName, required });
 
 export const SOBJECTS: Record<string, SObjectDef> = {
+  // The org itself (read-only): SOQL `SELECT DefaultCurrencyIsoCode FROM Organization`.
+  Organization: {
+    name: 'Organization',
+    keyPrefix: '00D',
+    label: 'Organization',
+    fields: [
+      { name: 'Id', type: 'id', readOnly: true },
+      { name: 'Name', type: 'string', readOnly: true },
+      { name: 'DefaultCurrencyIsoCode', type: 'picklist', readOnly: true },
+      { name: 'IsSandbox', type: 'boolean', readOnly: true },
+    ],
+    children: [],
+  },
   Account: {
     name: 'Account',
     keyPrefix: '001',
@@ -218,26 +231,54 @@ export const SOBJECTS: Record<string, SObjectDef> = {
   },
 };
 
+/**
+ * Objects, fields and child relationships removed from the org (`DELETE /_sandbox/schema/...`), as lower-case
+ * `object` or `object.name`, so a test can play an org without a custom field, a custom object or multi-currency.
+ * Shared by the sandboxes of one process; the Salesforce sandbox's reset restores them.
+ */
+const removed = new Set<string>();
+export function removeFromSchema(sobject: string, name?: string): boolean {
+  const def = sobjectDef(sobject);
+  if (!def) return false;
+  if (name === undefined) {
+    removed.add(def.name.toLowerCase());
+    return true;
+  }
+  if (!fieldDef(def, name) && !childRelationship(def, name)) return false;
+  removed.add(`${def.name}.${name}`.toLowerCase());
+  return true;
+}
+export function restoreSchema(): void {
+  removed.clear();
+}
+const isRemoved = (def: SObjectDef, name: string) => removed.has(`${def.name}.${name}`.toLowerCase());
+
 /** Case-insensitive sObject type lookup (SOQL and URLs accept any case). */
 export function sobjectDef(name: string): SObjectDef | undefined {
-  if (SOBJECTS[name]) return SOBJECTS[name];
   const lower = name.toLowerCase();
+  if (removed.has(lower)) return undefined;
+  if (SOBJECTS[name]) return SOBJECTS[name];
   return Object.values(SOBJECTS).find((d) => d.name.toLowerCase() === lower);
+}
+
+/** The fields the org has now. */
+export function fieldsOf(def: SObjectDef): FieldDef[] {
+  return def.fields.filter((f) => !isRemoved(def, f.name));
 }
 
 export function fieldDef(def: SObjectDef, name: string): FieldDef | undefined {
   const lower = name.toLowerCase();
-  return def.fields.find((f) => f.name.toLowerCase() === lower);
+  return fieldsOf(def).find((f) => f.name.toLowerCase() === lower);
 }
 
 export function parentRelationship(def: SObjectDef, name: string): FieldDef | undefined {
   const lower = name.toLowerCase();
-  return def.fields.find((f) => f.relationshipName?.toLowerCase() === lower);
+  return fieldsOf(def).find((f) => f.relationshipName?.toLowerCase() === lower);
 }
 
 export function childRelationship(def: SObjectDef, name: string): ChildRelationship | undefined {
   const lower = name.toLowerCase();
-  return def.children.find((c) => c.name.toLowerCase() === lower);
+  return def.children.find((c) => c.name.toLowerCase() === lower && !isRemoved(def, c.name) && !removed.has(c.childType.toLowerCase()));
 }
 
 /** Salesforce's datetime wire format: `2026-11-25T10:00:00.000+0000`. */

@@ -193,6 +193,7 @@ export function seedSalesforce(): VendorState {
   }
 
   return {
+    Organization: { [ORG_ID]: { Id: ORG_ID, Name: 'Northwind Advisory', DefaultCurrencyIsoCode: 'USD', IsSandbox: true } },
     Account,
     Contact,
     Opportunity,

@@ -1,7 +1,9 @@
 /**
  * Plain Dynamics 365 Business Central API v2.0 client (no Node-RED): Entra ID client-credentials token
  * (cached until shortly before expiry, refreshed once on 401), company resolution, OData reads with
- * `@odata.nextLink` paging, creates, `PATCH` with `If-Match`, bound actions.
+ * `@odata.nextLink` paging, creates, `PATCH` with `If-Match`, bound actions, and the OData v4 web services of
+ * published pages (`ODataV4/Company('<name>')/<service>`) for what API v2.0 does not expose (project bill-to
+ * customer, project tasks).
  * It never retries on its own: failures are thrown as axios errors for `classify` (429 keeps Retry-After).
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
@@ -42,6 +44,7 @@ export class BusinessCentralClient {
   private token?: { value: string; expiresAt: number };
   private tokenPromise?: Promise<string>;
   private companyId?: string;
+  private companyName?: string;
 
   constructor(opts: BusinessCentralClientOptions) {
     this.opts = opts;
@@ -50,6 +53,7 @@ export class BusinessCentralClient {
     this.tokenUrl = opts.tokenUrl ?? `https://login.microsoftonline.com/${encodeURIComponent(opts.tenantId)}/oauth2/v2.0/token`;
     this.http = axios.create({ timeout: opts.timeoutMs ?? 60000, maxRedirects: 0 });
     if (GUID.test(opts.company)) this.companyId = opts.company;
+    else this.companyName = opts.company;
   }
 
   invalidateToken(): void {
@@ -120,6 +124,26 @@ export class BusinessCentralClient {
       this.companyId = rows[0].id;
     }
     return `companies(${this.companyId})`;
+  }
+
+  /** `<base>/v2.0/<tenant>/<env>/ODataV4/Company('<name>')/<service>`: a page published as a web service. */
+  async webServiceUrl(service: string): Promise<string> {
+    if (!this.companyName) this.companyName = String((await this.request<ODataEntity>('GET', await this.companyPath())).data.name);
+    return `${this.apiUrl.replace(/\/api\/v2\.0$/, '')}/ODataV4/Company(${encodeURIComponent(odataString(this.companyName))})/${encodeURIComponent(service)}`;
+  }
+
+  /** Rows of a published page's web service matching `filter` (one page of results is enough for key lookups). */
+  async pageFind<T = Record<string, any>>(service: string, filter: string): Promise<T[]> {
+    return (await this.request<{ value: T[] }>('GET', await this.webServiceUrl(service), { params: { $filter: filter } })).data.value ?? [];
+  }
+
+  async pageCreate<T = Record<string, any>>(service: string, body: Record<string, unknown>): Promise<T> {
+    return (await this.request<T>('POST', await this.webServiceUrl(service), { data: body })).data;
+  }
+
+  /** `PATCH <service>(<key>)` with `If-Match`; `key` is the OData key text, e.g. `'J00010'` or `Job_No='J1',Job_Task_No='1000'`. */
+  async pagePatch<T = Record<string, any>>(service: string, key: string, body: Record<string, unknown>, etag: string): Promise<T> {
+    return (await this.request<T>('PATCH', `${await this.webServiceUrl(service)}(${encodeURIComponent(key)})`, { data: body, headers: { 'If-Match': etag } })).data;
   }
 
   /** Every entity of a collection, following `@odata.nextLink`. `path` is relative to the API root. */

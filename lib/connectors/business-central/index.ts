@@ -1,14 +1,19 @@
 /**
  * Business Central connector: template operations on `BusinessCentralClient` and the `ConnectionExecutor`
  * the delivery engine calls for writes. BC has no idempotency header, so every create is lookup-then-create
- * on a stable key (customer/project number, invoice externalDocumentNumber): a retry after a lost response
- * finds the first result instead of creating a second one.
+ * on a stable key: a retry after a lost response finds the first result instead of creating a second one.
+ * With `numbering: 'series'` (default) BC assigns customer and project numbers and the connector returns them
+ * (the flow stores them as the record's businessCentral external id); the stable keys are then the known BC
+ * number, else the customer's tax registration number or name, and the project's name with its code in it.
  *
  * Write operations (outbox `operation` names):
- *  - `upsertCustomer`   { account: Account } -> lookup by number; create, or PATCH with If-Match (re-read once on 412)
- *  - `createProject`    { project: Project } -> lookup by number, else create
- *  - `createTimeRegistrationEntries` { entries: TimeEntry[], projectNumber? } -> one entry each, skipping entries that
- *                       already exist with the same employee, project, date and quantity (BC has no external reference field)
+ *  - `upsertCustomer`   { account: Account } -> lookup (see above); create, or PATCH with If-Match (re-read once on 412)
+ *  - `createProject`    { project: Project, account?: Account, customerNumber? } -> lookup, else create; then the
+ *                       bill-to customer (the account's BC customer) and the project task on the published Project
+ *                       Card / Project Task Lines pages (API v2.0 projects carry number and name only)
+ *  - `createTimeRegistrationEntries` { entries: TimeEntry[], projectNumber?, jobTaskNumber? } -> one entry each on the
+ *                       project's task, skipping entries that already exist with the same employee, project, date
+ *                       and quantity (BC has no external reference field)
  *  - `createSalesInvoice` { invoice: Invoice, customerNumber?, post?: boolean } -> lookup by externalDocumentNumber,
  *                       else deep insert with salesInvoiceLines; optionally posts it
  *  - `postSalesInvoice` { invoiceId } | { externalDocumentNumber } -> Microsoft.NAV.post unless already posted
@@ -21,7 +26,10 @@ import axios from 'axios';
 import { BusinessCentralClient, odataString, type BusinessCentralClientOptions, type ODataEntity } from './client';
 import {
   accountToCustomer,
+  bcTaxRegistrationNumber,
   customerNumberOf,
+  knownBcNumber,
+  type BcNumbering,
   externalDocumentNumberOf,
   invoiceToSalesInvoice,
   projectNumberOf,
@@ -40,8 +48,26 @@ export * from './mapping';
 export const BC_WRITE_OPERATIONS = ['upsertCustomer', 'createProject', 'createTimeRegistrationEntries', 'createSalesInvoice', 'postSalesInvoice'] as const;
 export type BcWriteOperation = (typeof BC_WRITE_OPERATIONS)[number];
 
+/** Pages 88 (Project Card) and 1002 (Project Task Lines), as the firm published them in Web Services. */
+export interface BcWebServices {
+  projects: string;
+  projectTasks: string;
+}
+export const BC_DEFAULT_WEB_SERVICES: BcWebServices = { projects: 'PSF_Projects', projectTasks: 'PSF_ProjectTasks' };
+
+/** The task every project gets and time is registered on (a project takes time only on a posting task). */
+export interface BcProjectTask {
+  number: string;
+  description: string;
+}
+export const BC_DEFAULT_PROJECT_TASK: BcProjectTask = { number: '1000', description: 'Delivery' };
+
 export interface BusinessCentralConnectorOptions extends BusinessCentralClientOptions {
   tables?: Partial<BusinessCentralMappingTables>;
+  /** Default `series`: BC assigns customer and project numbers. */
+  numbering?: BcNumbering;
+  webServices?: Partial<BcWebServices>;
+  projectTask?: Partial<BcProjectTask>;
 }
 
 const DEFAULT_TABLES: BusinessCentralMappingTables = { localCurrency: '', companyCountry: '', taxAreas: { domestic: 'DOMESTIC', eu: 'EU', export: 'EXPORT' }, items: {} };
@@ -53,10 +79,17 @@ function is412(err: unknown): boolean {
 export class BusinessCentralConnector implements ConnectionExecutor {
   readonly client: BusinessCentralClient;
   readonly tables: BusinessCentralMappingTables;
+  readonly numbering: BcNumbering;
+  readonly webServices: BcWebServices;
+  readonly projectTask: BcProjectTask;
   private readonly taxAreaIds = new Map<string, string>();
 
   constructor(opts: BusinessCentralConnectorOptions) {
     this.client = new BusinessCentralClient(opts);
+    this.numbering = opts.numbering ?? 'series';
+    if (this.numbering !== 'series' && this.numbering !== 'manual') throw new Error(`Business Central numbering must be 'series' or 'manual', got '${String(opts.numbering)}'`);
+    this.webServices = { ...BC_DEFAULT_WEB_SERVICES, ...(opts.webServices ?? {}) };
+    this.projectTask = { ...BC_DEFAULT_PROJECT_TASK, ...(opts.projectTask ?? {}) };
     this.tables = { ...DEFAULT_TABLES, ...(opts.tables ?? {}), taxAreas: { ...DEFAULT_TABLES.taxAreas, ...(opts.tables?.taxAreas ?? {}) }, items: { ...(opts.tables?.items ?? {}) } };
   }
 
@@ -71,9 +104,9 @@ export class BusinessCentralConnector implements ConnectionExecutor {
       case 'upsertCustomer':
         return (await this.upsertCustomer(req.account)) as unknown as Json;
       case 'createProject':
-        return (await this.createProject(req.project)) as unknown as Json;
+        return (await this.createProject(req.project, { account: req.account, customerNumber: req.customerNumber })) as unknown as Json;
       case 'createTimeRegistrationEntries':
-        return (await this.createTimeRegistrationEntries(req.entries, req.projectNumber)) as unknown as Json;
+        return (await this.createTimeRegistrationEntries(req.entries, req.projectNumber, req.jobTaskNumber)) as unknown as Json;
       case 'createSalesInvoice':
         return (await this.createSalesInvoice(req.invoice, { customerNumber: req.customerNumber, post: req.post === true })) as unknown as Json;
       case 'postSalesInvoice':
@@ -97,11 +130,10 @@ export class BusinessCentralConnector implements ConnectionExecutor {
 
   async upsertCustomer(account: CanonicalAccount | undefined): Promise<Record<string, unknown>> {
     if (!account) throw new ValidationError('upsertCustomer needs { account }', [{ path: '/account', message: 'required' }]);
-    const { number, taxAreaCode, body } = accountToCustomer(account, this.tables);
+    const { taxAreaCode, body } = accountToCustomer(account, this.tables, this.numbering);
     const taxAreaId = await this.taxAreaId(taxAreaCode);
     const full = { ...body, ...(taxAreaId ? { taxAreaId } : {}) };
-    const filter = `number eq ${odataString(number)}`;
-    let existing = await this.client.findOne('customers', filter);
+    const existing = await this.findCustomer(account);
     if (!existing) {
       const created = await this.client.create('customers', full);
       return { ...this.strip(created), created: true };
@@ -118,21 +150,56 @@ export class BusinessCentralConnector implements ConnectionExecutor {
     }
   }
 
-  async createProject(project: CanonicalProject | undefined): Promise<Record<string, unknown>> {
-    if (!project) throw new ValidationError('createProject needs { project }', [{ path: '/project', message: 'required' }]);
-    const { number, body } = projectToProject(project);
-    const existing = await this.client.findOne('projects', `number eq ${odataString(number)}`);
-    if (existing) return { ...this.strip(existing), created: false };
-    return { ...this.strip(await this.client.create('projects', body)), created: true };
+  /**
+   * The account's BC customer: by its known BC number; with manual numbering by the number it would be typed as;
+   * with series numbering by tax registration number, else by name (BC customers have no external reference field).
+   */
+  async findCustomer(account: Pick<CanonicalAccount, 'id' | 'externalIds' | 'legalName' | 'country' | 'taxRegistrations'>): Promise<ODataEntity | undefined> {
+    const known = knownBcNumber(account.externalIds) ?? (this.numbering === 'manual' ? customerNumberOf(account) : undefined);
+    if (known) {
+      const byNumber = await this.client.findOne('customers', `number eq ${odataString(known)}`);
+      if (byNumber || this.numbering === 'manual') return byNumber;
+    }
+    const tax = bcTaxRegistrationNumber(account);
+    if (tax) {
+      const byTax = await this.client.findOne('customers', `taxRegistrationNumber eq ${odataString(tax)}`);
+      if (byTax) return byTax;
+    }
+    return this.client.findOne('customers', `displayName eq ${odataString(account.legalName.slice(0, 100))}`);
   }
 
-  async createTimeRegistrationEntries(entries: CanonicalTimeEntry[] | undefined, projectNumber?: string): Promise<{ entries: Array<{ entryId: string; id: string; created: boolean }> }> {
+  async createProject(project: CanonicalProject | undefined, refs: { account?: CanonicalAccount; customerNumber?: string } = {}): Promise<Record<string, unknown>> {
+    if (!project) throw new ValidationError('createProject needs { project }', [{ path: '/project', message: 'required' }]);
+    const { number, displayName, body } = projectToProject(project, this.numbering);
+    let billTo = refs.customerNumber;
+    if (!billTo) {
+      if (!refs.account) throw new ValidationError(`Project ${project.id} needs its bill-to customer: give { account } (the account upsertCustomer sent) or { customerNumber }`, [{ path: '/account', message: 'required' }]);
+      const customer = await this.findCustomer(refs.account);
+      if (!customer) throw new PermanentError(`Business Central: project ${project.id} cannot be created before its bill-to customer; account ${refs.account.id} (${refs.account.legalName}) has no customer in this company yet (upsertCustomer first)`, { errorClass: 'not-found' });
+      billTo = String(customer.number);
+    }
+    const known = knownBcNumber(project.externalIds) ?? number;
+    const byNumber = known ? await this.client.findOne('projects', `number eq ${odataString(known)}`) : undefined;
+    const existing = byNumber ?? (this.numbering === 'series' ? await this.client.findOne('projects', `displayName eq ${odataString(displayName)}`) : undefined);
+    const rec: ODataEntity = existing ?? (await this.client.create<ODataEntity>('projects', body));
+    const no = String(rec.number);
+    // The bill-to customer and the task live on the published pages; both are set only if not already so.
+    const [card] = await this.client.pageFind(this.webServices.projects, `No eq ${odataString(no)}`);
+    if (!card) throw new PermanentError(`Business Central: project ${no} is not on the ${this.webServices.projects} web service (publish page 88 Project Card under that name)`, { errorClass: 'not-found' });
+    if (card.Bill_to_Customer_No !== billTo) await this.client.pagePatch(this.webServices.projects, odataString(no), { Bill_to_Customer_No: billTo }, String(card['@odata.etag'] ?? '*'));
+    const task = this.projectTask.number;
+    const tasks = await this.client.pageFind(this.webServices.projectTasks, `Job_No eq ${odataString(no)} and Job_Task_No eq ${odataString(task)}`);
+    if (tasks.length === 0) await this.client.pageCreate(this.webServices.projectTasks, { Job_No: no, Job_Task_No: task, Description: this.projectTask.description, Job_Task_Type: 'Posting' });
+    return { ...this.strip(rec), billToCustomerNumber: billTo, jobTaskNumber: task, created: !existing };
+  }
+
+  async createTimeRegistrationEntries(entries: CanonicalTimeEntry[] | undefined, projectNumber?: string, jobTaskNumber?: string): Promise<{ entries: Array<{ entryId: string; id: string; created: boolean }> }> {
     if (!Array.isArray(entries) || entries.length === 0) throw new ValidationError('createTimeRegistrationEntries needs { entries: TimeEntry[] }', [{ path: '/entries', message: 'must be a non-empty array' }]);
     const out: Array<{ entryId: string; id: string; created: boolean }> = [];
     const claimed = new Set<string>();
     for (const entry of entries) {
       const jobNumber = projectNumber ?? projectNumberOf({ id: entry.projectId, code: entry.projectId, externalIds: undefined });
-      const body = timeEntryToRegistration(entry, { jobNumber });
+      const body = timeEntryToRegistration(entry, { jobNumber, jobTaskNumber: jobTaskNumber ?? this.projectTask.number });
       const same = await this.client.listIn('timeRegistrationEntries', { filter: `employeeNumber eq ${odataString(String(body.employeeNumber))} and jobNumber eq ${odataString(jobNumber)} and date eq ${entry.date}` });
       const match = same.find((e) => Number(e.quantity) === entry.hours && !claimed.has(e.id));
       if (match) {

@@ -35,10 +35,29 @@ function throwIf(errors: FieldError[], what: string): void {
   if (errors.length) throw new ValidationError(`${what}: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, errors);
 }
 
-/** Customer number in BC (max 20): the BC external id if known, else the canonical id. */
+/**
+ * Where customer and project numbers come from. `series` (default): BC assigns them from the company's number
+ * series and the connector never types one (a series without Manual Nos. refuses a typed number). `manual`: the
+ * connector types the canonical id / project code, which only a series with Manual Nos. accepts.
+ */
+export type BcNumbering = 'series' | 'manual';
+export const BC_NUMBERINGS: readonly BcNumbering[] = ['series', 'manual'];
+
+/** The customer number BC gave this account, when the canonical record already carries it (not a GUID). */
+export function knownBcNumber(externalIds: Record<string, string> | undefined): string | undefined {
+  const bc = externalIds?.businessCentral;
+  return bc && !/^[0-9a-f]{8}-/i.test(bc) ? bc : undefined;
+}
+
+/** Customer number typed in `manual` numbering (max 20): the BC external id if known, else the canonical id. */
 export function customerNumberOf(account: Pick<CanonicalAccount, 'id' | 'externalIds'>): string {
-  const bc = account.externalIds?.businessCentral;
-  return bc && !/^[0-9a-f]{8}-/i.test(bc) ? bc : account.id;
+  return knownBcNumber(account.externalIds) ?? account.id;
+}
+
+/** The tax registration number BC keeps for the account (country prefix of the canonical scheme removed). */
+export function bcTaxRegistrationNumber(account: Pick<CanonicalAccount, 'country' | 'taxRegistrations'>): string | undefined {
+  const reg = account.taxRegistrations?.find((r) => r.country === account.country) ?? account.taxRegistrations?.[0];
+  return reg ? reg.number.replace(/^[A-Z]{2}-[A-Z]+-/, '') : undefined;
 }
 
 export function taxAreaCodeFor(country: string, t: BusinessCentralMappingTables): string {
@@ -52,18 +71,18 @@ export function bcCurrencyCode(currency: string, t: BusinessCentralMappingTables
 }
 
 /** Account -> customer body (without taxAreaId, which the connector resolves from `taxAreaCode`). */
-export function accountToCustomer(account: CanonicalAccount, t: BusinessCentralMappingTables): { number: string; taxAreaCode: string; body: Record<string, unknown> } {
+export function accountToCustomer(account: CanonicalAccount, t: BusinessCentralMappingTables, numbering: BcNumbering = 'series'): { number?: string; taxAreaCode: string; body: Record<string, unknown> } {
   const errors: FieldError[] = [];
-  const number = fit(customerNumberOf(account), 20, '/id', errors);
+  const number = numbering === 'manual' ? fit(customerNumberOf(account), 20, '/id', errors) : undefined;
   const billing = account.addresses?.find((a) => a.type === 'billing') ?? account.addresses?.[0];
-  const reg = account.taxRegistrations?.find((r) => r.country === account.country) ?? account.taxRegistrations?.[0];
+  const taxRegistrationNumber = bcTaxRegistrationNumber(account);
   const body: Record<string, unknown> = {
-    number,
+    ...(number ? { number } : {}),
     displayName: fit(account.legalName, 100, '/legalName', errors),
     type: 'Company',
     currencyCode: bcCurrencyCode(account.currency, t),
     taxLiable: true,
-    taxRegistrationNumber: reg ? fit(reg.number.replace(/^[A-Z]{2}-[A-Z]+-/, ''), 20, '/taxRegistrations/0/number', errors) : '',
+    taxRegistrationNumber: taxRegistrationNumber !== undefined ? fit(taxRegistrationNumber, 20, '/taxRegistrations/0/number', errors) : '',
     ...(billing ? { addressLine1: fit(billing.line1, 100, '/addresses/0/line1', errors), addressLine2: billing.line2 ?? '', city: fit(billing.city, 30, '/addresses/0/city', errors), state: billing.region ?? '', postalCode: billing.postalCode ?? '', country: billing.country } : { country: account.country }),
     ...(account.primaryContact?.email ? { email: account.primaryContact.email } : {}),
     ...(account.status === 'on-hold' || account.status === 'inactive' ? { blocked: 'All' } : {}),
@@ -72,27 +91,35 @@ export function accountToCustomer(account: CanonicalAccount, t: BusinessCentralM
   return { number, taxAreaCode: taxAreaCodeFor(account.country, t), body };
 }
 
-/** Project number in BC (max 20). */
+/** Project number typed in `manual` numbering (max 20): the BC external id if known, else the project code (or id). */
 export function projectNumberOf(project: Pick<CanonicalProject, 'id' | 'code' | 'externalIds'>): string {
-  const bc = project.externalIds?.businessCentral;
-  if (bc && !/^[0-9a-f]{8}-/i.test(bc)) return bc;
-  return project.code.length <= 20 ? project.code : project.id;
+  return knownBcNumber(project.externalIds) ?? (project.code.length <= 20 ? project.code : project.id);
 }
 
-export function projectToProject(project: CanonicalProject): { number: string; body: Record<string, unknown> } {
+/**
+ * The project's BC name (max 100): its name and, in brackets, its canonical id. API v2.0 projects carry only number
+ * and displayName, so with series numbering the name is the one stable thing a lookup (and reconciliation) can find
+ * the project by; the id in it keeps two projects of the same name apart.
+ */
+export function projectDisplayNameOf(project: Pick<CanonicalProject, 'id' | 'name'>): string {
+  const suffix = ` (${project.id})`;
+  return project.name.slice(0, Math.max(0, 100 - suffix.length)).trimEnd() + suffix;
+}
+
+export function projectToProject(project: CanonicalProject, numbering: BcNumbering = 'series'): { number?: string; displayName: string; body: Record<string, unknown> } {
   const errors: FieldError[] = [];
-  const number = fit(projectNumberOf(project), 20, '/code', errors);
-  const body = { number, displayName: project.name.slice(0, 100) };
+  const number = numbering === 'manual' ? fit(projectNumberOf(project), 20, '/code', errors) : undefined;
+  const displayName = fit(projectDisplayNameOf(project), 100, '/code', errors);
   throwIf(errors, `Project ${project.id} cannot be sent to Business Central`);
-  return { number, body };
+  return { number, displayName, body: { ...(number ? { number } : {}), displayName } };
 }
 
-export function timeEntryToRegistration(entry: CanonicalTimeEntry, refs: { jobNumber: string; employeeNumber?: string }): Record<string, unknown> {
+export function timeEntryToRegistration(entry: CanonicalTimeEntry, refs: { jobNumber: string; jobTaskNumber: string; employeeNumber?: string }): Record<string, unknown> {
   const errors: FieldError[] = [];
   if (!(entry.hours > 0 && entry.hours <= 24)) errors.push({ path: '/hours', message: `must be more than 0 and at most 24, got ${entry.hours}` });
   const employeeNumber = fit(refs.employeeNumber ?? entry.person.id, 20, '/person/id', errors);
   throwIf(errors, `Time entry ${entry.id} cannot be sent to Business Central`);
-  return { employeeNumber, jobNumber: refs.jobNumber, date: entry.date, quantity: entry.hours };
+  return { employeeNumber, jobNumber: refs.jobNumber, jobTaskNumber: refs.jobTaskNumber, date: entry.date, quantity: entry.hours };
 }
 
 /** Stable `externalDocumentNumber` (max 35) for an invoice: its id, or a hash of it when longer. */

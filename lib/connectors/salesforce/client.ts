@@ -257,6 +257,17 @@ export class SalesforceClient {
     return this.read((conn) => conn.request({ method: 'GET', url: `/sobjects/${sobject}/${field}/${encodeURIComponent(value)}` }) as Promise<Record<string, any>>);
   }
 
+  /** `GET sobjects/<Type>/describe`; undefined when the org has no such object (404 NOT_FOUND). */
+  async describe(sobject: string): Promise<{ fields: Array<{ name: string }>; childRelationships: Array<{ relationshipName: string | null }> } | undefined> {
+    checkName(sobject);
+    try {
+      return await this.read((conn) => conn.request({ method: 'GET', url: `/sobjects/${sobject}/describe` }) as Promise<any>);
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return undefined;
+      throw err;
+    }
+  }
+
   async limits(): Promise<Json> {
     return this.read((conn) => conn.limits() as unknown as Promise<Json>);
   }

@@ -7,5 +7,5 @@ export type { PollOptions, PollResult, PollWatermark } from './poller';
 export { CdcSubscriber } from './cdc';
 export type { ChangeEvent, ChangeEventHeader, CdcState, CdcSubscriberOptions, ReplayGap } from './cdc';
 export { toFabricError } from './errors';
-export { fetchOpportunityBundles, OPPORTUNITY_FIELDS, ACCOUNT_FIELDS, LINE_FIELDS, CONTRACT_FIELDS, MILESTONE_FIELDS, AMENDMENT_FIELDS } from './opportunity';
+export { fetchOpportunityBundles, checkSalesforceNames, MAPPABLE_NAMES, CUSTOM_OBJECTS, type SalesforceNames, OPPORTUNITY_FIELDS, ACCOUNT_FIELDS, LINE_FIELDS, CONTRACT_FIELDS, MILESTONE_FIELDS, AMENDMENT_FIELDS } from './opportunity';
 export type { OpportunityBundle } from './opportunity';

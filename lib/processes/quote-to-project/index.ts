@@ -426,8 +426,9 @@ export interface QuoteToProjectPlan {
     erpCustomer: PlannedWrite;
     /**
      * The ERP project: NetSuite job (external id = project id; the change-order template updates its billing schedule)
-     * or Business Central project (number = `bcProjectNumber`, the key reconciliation reads back). Absent for the
-     * legacy ERP, which keeps no projects.
+     * or Business Central project (number from the company's number series unless its config types numbers; the
+     * number BC answers becomes the project's businessCentral external id). Absent for the legacy ERP, which keeps
+     * no projects.
      */
     erpProject?: PlannedWrite;
     psaProject: PlannedWrite;
@@ -464,15 +465,6 @@ export function jiraKeyFor(accountName: string, projectName: string): string {
   const acronym = projectWords.find((w) => /^[A-Z]{2,4}$/.test(w));
   const project = acronym ?? (projectWords.slice(0, 3).map((w) => letters(w)[0] ?? '').join('') || 'P');
   return (account + project).slice(0, 10);
-}
-
-/**
- * The project's number in Business Central (max 20 characters, no external-reference field on `projects`): the
- * opportunity id, as the seed's BC projects carry it, so reconciliation finds it as `PRJ-<opportunity>`; the project
- * code when an opportunity id would not fit.
- */
-export function bcProjectNumber(opportunityId: string, projectCode: string): string {
-  return opportunityId.length <= 20 ? opportunityId : projectCode;
 }
 
 function slug(text: string, max = 12): string {
@@ -600,12 +592,11 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
           }
         : route.erp === 'businessCentral'
           ? {
-              // BC's v2.0 projects take number + displayName only (no customer link, no billing schedule); the
-              // connector looks the number up before it creates, so a retry or replay finds the first one
+              // the account tells the connector which BC customer to bill (the one erp-customer found or created)
               erpProject: {
                 step: 'erp-project' as const, system: route.erp, operation: 'createProject',
                 idempotencyKey: `${base}:erp-project`, recordKey: `Project/${projectId}`,
-                request: { project: { ...project, externalIds: { ...project.externalIds, businessCentral: bcProjectNumber(o.id, project.code) } }, company: route.company },
+                request: { project, account, company: route.company },
               },
             }
           : {}),

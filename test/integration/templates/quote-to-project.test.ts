@@ -82,24 +82,30 @@ describe('templates: quote-to-project through the real runtime', function () {
     const bavariaEv = await closeWonAndWait(t, '006Hs00000BavariaCL');
     const companies = await t.sb('/bc/_sandbox/records/companies') as Array<{ id: string; name: string }>;
     const company = (id: string) => companies.find((c) => c.id === id)?.name;
-    const customers = await t.sb('/bc/_sandbox/records/customers') as Array<{ number: string; _companyId: string }>;
-    const thames = customers.filter((c) => c.number === 'ACC-2002');
-    const bavaria = customers.filter((c) => c.number === 'ACC-3002');
-    assert.equal(thames.length, 1, JSON.stringify(customers.map((c) => c.number)));
+    // numbered by each company's number series (the config default): the connector typed no number
+    const customers = await t.sb('/bc/_sandbox/records/customers') as Array<{ number: string; displayName: string; _companyId: string }>;
+    const thames = customers.filter((c) => /^Thames Water/.test(c.displayName));
+    const bavaria = customers.filter((c) => /^Bavaria Versicherung/.test(c.displayName));
+    assert.equal(thames.length, 1, JSON.stringify(customers.map((c) => c.displayName)));
+    assert.match(thames[0].number, /^C\d+$/);
     assert.equal(bavaria.length, 1);
     assert.equal(company(thames[0]._companyId), 'NWA UK');
     assert.equal(company(bavaria[0]._companyId), 'NWA DE');
     assert.ok(!JSON.stringify(await t.sb('/netsuite/_sandbox/records/customer')).includes('ACC-2002'));
-    // the BC project in the same company, numbered with the opportunity id (the key reconciliation reads back)
-    const projects = await t.sb('/bc/_sandbox/records/projects') as Array<{ number: string; displayName: string; _companyId: string }>;
-    const thamesP = projects.filter((p) => p.number === '006Hs00000ThamesCRM');
-    const bavariaP = projects.filter((p) => p.number === '006Hs00000BavariaCL');
-    assert.equal(thamesP.length, 1, JSON.stringify(projects.map((p) => p.number)));
+    // the BC project in the same company, numbered by the series, named with its project id, billed to the customer,
+    // with its task; the number BC gave it is the project's businessCentral external id
+    const projects = await t.sb('/bc/_sandbox/records/projects') as Array<{ number: string; displayName: string; _companyId: string; _billToCustomerNo: string }>;
+    const thamesP = projects.filter((p) => p.displayName === 'Thames Water - Field Service CRM (PRJ-006Hs00000ThamesCRM)');
+    const bavariaP = projects.filter((p) => p.displayName === 'Bavaria Versicherung - Claims Portal (PRJ-006Hs00000BavariaCL)');
+    assert.equal(thamesP.length, 1, JSON.stringify(projects.map((p) => p.displayName)));
     assert.equal(bavariaP.length, 1);
-    assert.deepEqual([company(thamesP[0]._companyId), thamesP[0].displayName], ['NWA UK', 'Thames Water - Field Service CRM']);
-    assert.deepEqual([company(bavariaP[0]._companyId), bavariaP[0].displayName], ['NWA DE', 'Bavaria Versicherung - Claims Portal']);
-    assert.equal(thamesEv.body.data.externalIds.businessCentral, '006Hs00000ThamesCRM');
-    assert.equal(bavariaEv.body.data.externalIds.businessCentral, '006Hs00000BavariaCL');
+    assert.deepEqual([company(thamesP[0]._companyId), thamesP[0]._billToCustomerNo], ['NWA UK', thames[0].number]);
+    assert.deepEqual([company(bavariaP[0]._companyId), bavariaP[0]._billToCustomerNo], ['NWA DE', bavaria[0].number]);
+    assert.match(thamesP[0].number, /^J\d{5}$/);
+    assert.equal(thamesEv.body.data.externalIds.businessCentral, thamesP[0].number);
+    assert.equal(bavariaEv.body.data.externalIds.businessCentral, bavariaP[0].number);
+    const tasks = await t.sb('/bc/_sandbox/records/projectTasks') as Array<{ Job_No: string; Job_Task_No: string }>;
+    assert.ok(tasks.some((x) => x.Job_No === thamesP[0].number && x.Job_Task_No === '1000'));
     assert.ok(!JSON.stringify(await t.sb('/netsuite/_sandbox/records/job')).includes('006Hs00000ThamesCRM'), 'no NetSuite job for a UK deal');
   });
 
@@ -115,8 +121,8 @@ describe('templates: quote-to-project through the real runtime', function () {
       const now = /psfabric_process_runs_total\{process="quote-to-project",outcome="duplicate"\} (\d+)/.exec(await (await fetch(`${t.fabric.url}/metrics`)).text());
       return now && Number(now[1]) > dupBefore;
     }, 'duplicate counted', 20000, 100);
-    assert.equal((await t.sb('/bc/_sandbox/records/projects')).filter((p: any) => p.number === '006Hs00000ThamesCRM').length, 1);
-    assert.equal((await t.sb('/bc/_sandbox/records/customers')).filter((c: any) => c.number === 'ACC-2002').length, 1);
+    assert.equal((await t.sb('/bc/_sandbox/records/projects')).filter((p: any) => p.displayName.endsWith('(PRJ-006Hs00000ThamesCRM)')).length, 1);
+    assert.equal((await t.sb('/bc/_sandbox/records/customers')).filter((c: any) => /^Thames Water/.test(c.displayName)).length, 1);
     assert.equal(await bcPosts(), postsBefore, 'no BC create sent for the duplicate');
   });
 
@@ -131,12 +137,13 @@ describe('templates: quote-to-project through the real runtime', function () {
       t.publish('fabric/v1/opportunity/closed-won', deal, 'thames-outage-drill');
       await waitFor(async () => (await t.sb(`/bc/_sandbox/requests?since=${seq}`)).some((r: any) => r.status === 503), 'a BC request hit the outage', 20000, 200);
       const created = await waitFor(() => t.events.find((e) => e.topic === 'fabric/v1/project/created' && e.body.data?.opportunityId === oppId), 'project.created after the outage', 60000, 100);
-      assert.equal(created.body.data.externalIds.businessCentral, oppId);
+      const projects = (await t.sb('/bc/_sandbox/records/projects')).filter((p: any) => p.displayName.endsWith(`(PRJ-${oppId})`));
+      assert.equal(projects.length, 1);
+      assert.equal(created.body.data.externalIds.businessCentral, projects[0].number);
     } finally {
       await t.sb('/bc/_sandbox/faults', 'PUT', {});
     }
-    assert.equal((await t.sb('/bc/_sandbox/records/projects')).filter((p: any) => p.number === oppId).length, 1);
-    assert.equal((await t.sb('/bc/_sandbox/records/customers')).filter((c: any) => c.number === 'ACC-2002').length, 1);
+    assert.equal((await t.sb('/bc/_sandbox/records/customers')).filter((c: any) => /^Thames Water/.test(c.displayName)).length, 1);
     assert.equal((await t.sb('/kantata/_sandbox/records/workspaces')).filter((w: any) => JSON.stringify(w).includes(`PRJ-${oppId}`)).length, 1);
   });
 

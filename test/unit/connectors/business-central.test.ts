@@ -11,8 +11,8 @@ const CLIENT = BC_SANDBOX_DEFAULTS.clients[0];
 describe('Business Central connector against the BC sandbox', function () {
   this.timeout(20000);
   let sb: RunningSandboxes;
-  const connector = (company = 'NWA UK', secret = CLIENT.clientSecret) =>
-    new BusinessCentralConnector({ tenantId: TENANT, environment: ENV, company, clientId: CLIENT.clientId, clientSecret: secret, baseUrl: `${sb.url}/bc`, tokenUrl: `${sb.url}/bc/oauth/${TENANT}/oauth2/v2.0/token`, tables: BC_DEMO_TABLES[company] });
+  const connector = (company = 'NWA UK', secret = CLIENT.clientSecret, numbering: 'series' | 'manual' = 'series') =>
+    new BusinessCentralConnector({ tenantId: TENANT, environment: ENV, company, clientId: CLIENT.clientId, clientSecret: secret, baseUrl: `${sb.url}/bc`, tokenUrl: `${sb.url}/bc/oauth/${TENANT}/oauth2/v2.0/token`, tables: BC_DEMO_TABLES[company], numbering });
   const rows = (set: string) => Object.values(sb.sandboxes.bc.state[set] ?? {}) as Array<Record<string, any>>;
   const ctx = { idempotencyKey: 'k', attempt: 1 };
 
@@ -23,6 +23,7 @@ describe('Business Central connector against the BC sandbox', function () {
   beforeEach(() => {
     sb.sandboxes.bc.reset();
     businessCentralControl(sb.sandboxes.bc).settings.pageSize = 20000;
+    businessCentralControl(sb.sandboxes.bc).settings.manualNos = { customers: false, projects: false };
     businessCentralControl(sb.sandboxes.bc).revokeTokens();
   });
 
@@ -53,11 +54,12 @@ describe('Business Central connector against the BC sandbox', function () {
     });
   });
 
-  it('upserts a customer: lookup by number, create once, PATCH with If-Match, tax area and LCY currency mapped', async () => {
+  it('upserts a customer: BC numbers it from the series, found again by tax registration, PATCH with If-Match, tax area and LCY currency mapped', async () => {
     const c = connector();
     const first = (await c.execute('upsertCustomer', { account } as any, ctx)) as any;
     assert.equal(first.created, true);
-    assert.equal(first.number, 'ACC-2002');
+    assert.equal(first.number, 'C10001', 'the number series assigns the number; the connector types none');
+    assert.equal((sb.sandboxes.bc.requests().find((r) => r.method === 'POST' && /\/customers(\?|$)/.test(r.path))!.body as any).number, undefined);
     assert.equal(first.currencyCode, '', 'GBP is the UK company LCY: BC leaves it empty');
     assert.equal(first.taxRegistrationNumber, 'GB987654321');
     assert.equal(first.taxAreaDisplayName, 'Domestic customers');
@@ -67,7 +69,8 @@ describe('Business Central connector against the BC sandbox', function () {
     assert.equal(renamed.updated, true);
     assert.equal(renamed.currencyCode, 'EUR');
     assert.equal(renamed.taxAreaDisplayName, 'Other customers', 'a German customer of the UK company is export (GB is outside the EU)');
-    assert.equal(rows('customers').filter((x) => x.number === 'ACC-2002').length, 1);
+    assert.equal(rows('customers').filter((x) => x.number === 'C10001').length, 1);
+    assert.equal(rows('customers').filter((x) => x.taxRegistrationNumber === 'GB987654321').length, 1);
     const patch = sb.sandboxes.bc.requests().find((r) => r.method === 'PATCH')!;
     assert.match(patch.headers['if-match'], /^W\/"/);
   });
@@ -95,29 +98,67 @@ describe('Business Central connector against the BC sandbox', function () {
       }
       return origPatch(set, id, body, etag);
     }) as typeof c.client.patch;
-    const britrail: CanonicalAccount = { id: 'ACC-2001', legalName: 'Britannia Rail Group plc', billingEntity: 'NWA-UK', country: 'GB', currency: 'GBP', taxRegistrations: [{ scheme: 'VAT', number: 'GB123456789', country: 'GB' }] };
+    const britrail: CanonicalAccount = { id: 'ACC-2001', externalIds: { businessCentral: 'ACC-2001' }, legalName: 'Britannia Rail Group plc', billingEntity: 'NWA-UK', country: 'GB', currency: 'GBP', taxRegistrations: [{ scheme: 'VAT', number: 'GB123456789', country: 'GB' }] };
     const res = (await c.execute('upsertCustomer', { account: britrail } as any, ctx)) as any;
     assert.equal(res.displayName, 'Britannia Rail Group plc');
     assert.equal(sb.sandboxes.bc.requests().filter((r) => r.method === 'PATCH' && r.status === 412).length, 2);
   });
 
-  it('creates a project and time registration entries once, even when retried', async () => {
+  const project: CanonicalProject = { id: 'PRJ-THAMES-CRM', accountId: 'ACC-2002', code: 'THAMES-CRM', name: 'Thames Water - Field Service CRM', billingEntity: 'NWA-UK', currency: 'GBP', billingType: 'time-and-materials', status: 'active', startDate: '2026-12-07', deliveryManager: { id: 'CON-005' } };
+
+  it('creates a project once from the number series, billed to the account\'s customer, with its task; time is registered on that task once, even when retried', async () => {
     const c = connector();
-    const project: CanonicalProject = { id: 'PRJ-THAMES-CRM', accountId: 'ACC-2002', code: 'THAMES-CRM', name: 'Thames Water - Field Service CRM', billingEntity: 'NWA-UK', currency: 'GBP', billingType: 'time-and-materials', status: 'active', startDate: '2026-12-07', deliveryManager: { id: 'CON-005' } };
-    const p1 = (await c.execute('createProject', { project } as any, ctx)) as any;
-    const p2 = (await c.execute('createProject', { project } as any, ctx)) as any;
+    const customer = (await c.execute('upsertCustomer', { account } as any, ctx)) as any;
+    const p1 = (await c.execute('createProject', { project, account } as any, ctx)) as any;
+    const p2 = (await c.execute('createProject', { project, account } as any, ctx)) as any;
+    assert.equal(p1.created, true);
+    assert.equal(p1.number, 'J00001', 'BC assigns the project number');
+    assert.equal(p1.displayName, 'Thames Water - Field Service CRM (PRJ-THAMES-CRM)');
+    assert.equal(p1.billToCustomerNumber, customer.number);
+    assert.equal(p1.jobTaskNumber, '1000');
     assert.equal(p1.id, p2.id);
-    assert.equal(p2.created, false);
+    assert.equal(p2.created, false, 'the retry finds the project by its name and code');
+    assert.equal(sb.sandboxes.bc.requests().filter((r) => r.method === 'POST' && /\/projects(\?|$)/.test(r.path)).length, 1);
+    assert.equal(sb.sandboxes.bc.requests().filter((r) => r.method === 'POST' && /PSF_ProjectTasks/.test(r.path)).length, 1);
+    const card = (await c.client.pageFind('PSF_Projects', "No eq 'J00001'"))[0];
+    assert.equal(card.Bill_to_Customer_No, customer.number);
     const entries: CanonicalTimeEntry[] = [
       { id: 'TE-80001', person: { id: 'CON-006' }, projectId: 'THAMES-CRM', date: '2026-12-07', hours: 8, role: 'Senior Consultant', billable: true, status: 'approved' },
       { id: 'TE-80002', person: { id: 'CON-006' }, projectId: 'THAMES-CRM', date: '2026-12-07', hours: 8, role: 'Senior Consultant', billable: true, status: 'approved' },
     ];
-    const a = (await c.execute('createTimeRegistrationEntries', { entries } as any, ctx)) as any;
-    const b = (await c.execute('createTimeRegistrationEntries', { entries } as any, ctx)) as any;
+    const a = (await c.execute('createTimeRegistrationEntries', { entries, projectNumber: p1.number } as any, ctx)) as any;
+    const b = (await c.execute('createTimeRegistrationEntries', { entries, projectNumber: p1.number } as any, ctx)) as any;
     assert.deepEqual(a.entries.map((e: any) => e.created), [true, true]);
     assert.deepEqual(b.entries.map((e: any) => e.created), [false, false]);
     assert.deepEqual(new Set(b.entries.map((e: any) => e.id)), new Set(a.entries.map((e: any) => e.id)));
-    assert.equal(rows('timeRegistrationEntries').filter((e) => e.jobNumber === 'THAMES-CRM').length, 2);
+    assert.deepEqual(rows('timeRegistrationEntries').filter((e) => e.jobNumber === 'J00001').map((e) => e.jobTaskNumber), ['1000', '1000']);
+  });
+
+  it('the sandbox refuses what BC refuses: a typed number where the series has no Manual Nos., an unknown bill-to customer, time on a project without the task', async () => {
+    const c = connector();
+    const path = `${await c.client.companyPath()}/customers`;
+    await assert.rejects(c.client.request('POST', path, { data: { number: 'ACC-2002', displayName: 'Thames Water Services Ltd' } }), (err: unknown) => {
+      const e = classify(err);
+      return e instanceof PermanentError && e.status === 400 && (e.response as any).error.code === 'Application_DialogException' && /Manual Nos\. in No\. Series CUST/.test((e.response as any).error.message);
+    });
+    // manual numbering against a series without Manual Nos.: the connector's typed number is refused, nothing created
+    await assert.rejects(connector('NWA UK', CLIENT.clientSecret, 'manual').execute('upsertCustomer', { account } as any, ctx), (err: unknown) => /Manual Nos\./.test((classify(err).response as any).error.message));
+    assert.equal(rows('customers').filter((x) => x.displayName === account.legalName).length, 0);
+    const created = await c.client.create('projects', { displayName: 'No customer yet' });
+    await assert.rejects(c.client.pagePatch('PSF_Projects', `'${created.number}'`, { Bill_to_Customer_No: 'NO-SUCH' }, '*'), (err: unknown) => (classify(err).response as any).error.code === 'Internal_InvalidTableRelation');
+    await assert.rejects(c.execute('createProject', { project, account } as any, ctx), (err: unknown) => err instanceof PermanentError && /bill-to customer/.test(err.message), 'no customer for the account: the project is not created');
+    await assert.rejects(c.client.create('timeRegistrationEntries', { employeeNumber: 'CON-006', jobNumber: created.number, jobTaskNumber: '1000', date: '2026-12-07', quantity: 2 }), (err: unknown) => /Project Task does not exist/.test((classify(err).response as any).error.message));
+  });
+
+  it('manual numbering where the series allows Manual Nos.: the canonical id and project code are typed and looked up by number', async () => {
+    businessCentralControl(sb.sandboxes.bc).settings.manualNos = { customers: true, projects: true };
+    const c = connector('NWA UK', CLIENT.clientSecret, 'manual');
+    const cust = (await c.execute('upsertCustomer', { account } as any, ctx)) as any;
+    assert.equal(cust.number, 'ACC-2002');
+    const p = (await c.execute('createProject', { project, account } as any, ctx)) as any;
+    assert.equal(p.number, 'THAMES-CRM');
+    assert.equal(p.billToCustomerNumber, 'ACC-2002');
+    assert.equal(((await c.execute('createProject', { project, customerNumber: 'ACC-2002' } as any, ctx)) as any).created, false);
   });
 
   const invoice: CanonicalInvoice = {

@@ -70,20 +70,21 @@ describe('processes: quote-to-project', () => {
     assert.equal(planQuoteToProject(sfDeal('006Hs00000LumiereOM')).writes.erpProject, undefined, 'the legacy ERP keeps no projects');
   });
 
-  it('plans the Business Central project for a UK / DE deal: number = opportunity id (the key reconciliation reads), mapped within BC limits', () => {
+  it('plans the Business Central project for a UK / DE deal: BC numbers it (nothing derived from the opportunity id), billed to the account, the number BC answers is kept', () => {
     const plan = planQuoteToProject(sfDeal('006Hs00000BavariaCL'));
     const w = plan.writes.erpProject!;
     assert.deepEqual([w.system, w.operation, w.idempotencyKey, w.recordKey], ['businessCentral', 'createProject', 'q2p:006Hs00000BavariaCL:erp-project', 'Project/PRJ-006Hs00000BavariaCL']);
-    const req = w.request as { project: any; company: string };
+    const req = w.request as { project: any; account: any; company: string };
     assert.equal(req.company, 'NWA DE');
-    assert.deepEqual(projectToProject(req.project).body, { number: '006Hs00000BavariaCL', displayName: 'Bavaria Versicherung - Claims Portal' });
-    const done = completeProject(plan, { erpProject: { id: 'guid-1', number: '006Hs00000BavariaCL', displayName: 'x' }, psaProject: { workspace: { id: 9 } } }, () => 1);
-    assert.equal(done.project.externalIds.businessCentral, '006Hs00000BavariaCL');
+    assert.equal(req.project.externalIds?.businessCentral, undefined, 'no typed project number');
+    assert.deepEqual(req.account, (plan.writes.erpCustomer.request as any).account, 'the bill-to customer is the account erp-customer sent');
+    assert.deepEqual(projectToProject(req.project).body, { displayName: `Bavaria Versicherung - Claims Portal (${req.project.id})` });
+    const done = completeProject(plan, { erpProject: { id: 'guid-1', number: 'J00007', displayName: 'x' }, psaProject: { workspace: { id: 9 } } }, () => 1);
+    assert.equal(done.project.externalIds.businessCentral, 'J00007');
     assert.equal(validate('Project', done.project).ok, true);
-    // an opportunity id longer than BC's 20 characters falls back to the project code
-    const long = planQuoteToProject(sfDeal('006Hs00000BavariaCL', { opp: { Id: '006Hs00000BavariaCLXYZ' } }));
-    const n = projectToProject((long.writes.erpProject!.request as any).project).number;
-    assert.ok(n.length <= 20 && n === long.project.code, n);
+    // with manual numbers the typed number is the project code, within BC's 20 characters
+    const n = projectToProject(req.project, 'manual').number!;
+    assert.ok(n.length <= 20 && n === req.project.code, n);
   });
 
   it('lists every missing field for sales ops and refuses to plan (nothing half-created)', () => {
