@@ -1,7 +1,7 @@
 export * from './types';
 export * from './errors';
 export { DeliveryEngine, deliveryFor, DEFAULT_LIMITS, DeliveryClosedError } from './engine';
-export type { Completion, CompletionListener, DeliveryEngineOptions, ExtendedLimits } from './engine';
+export type { Completion, CompletionListener, ConnectionOptions, DeliveryEngineOptions, ExtendedLimits } from './engine';
 export type { DeliveryServices, ExceptionSink, AuditSink, OutboxReplayer, OutboxReplayTarget } from './services';
 export { httpExecutor } from './http-executor';
 export type { HttpExecutorOptions, HttpRequestSpec } from './http-executor';
