@@ -492,9 +492,12 @@ class Connection implements ConnectionHandle {
       clearTimeout(d.timer);
       d.resolve();
     }
+    // writes still waiting for a shared slot go back to the outbox unsent (they could wait for another instance)
+    const slotsClosed = this.slots?.close();
     if (this.inflight.size > 0 || this.pumping) await new Promise<void>((resolve) => this.idle.push(resolve));
     await this.limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
-    await this.slots?.close();
+    await slotsClosed;
+    await this.slots?.settled();
     // the connector's client goes back to sending directly (a poller that outlives the registration is not stuck)
     try {
       this.detachGate?.();

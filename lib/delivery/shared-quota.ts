@@ -130,6 +130,11 @@ export class SharedSlots {
     await this.releasing;
   }
 
+  /** Resolves once every give-back issued so far has reached the store. */
+  settled(): Promise<void> {
+    return this.releasing;
+  }
+
   private giveBack(slots: number[]): void {
     if (slots.length === 0) return;
     this.releasing = this.releasing
