@@ -164,6 +164,12 @@ export class Sandbox {
     return this.observed;
   }
 
+  /** Starts the observations afresh (the limits themselves are faults: PUT /faults). */
+  resetLimitObservations(): void {
+    this.observed = freshObservations();
+    this.windowArrivals = [];
+  }
+
   requests(): RecordedRequest[] {
     return this.log;
   }
@@ -298,8 +304,7 @@ export class Sandbox {
       res.json(this.observed);
     });
     r.delete('/limits', (_req, res) => {
-      this.observed = freshObservations();
-      this.windowArrivals = [];
+      this.resetLimitObservations();
       res.status(204).end();
     });
     r.get('/requests', (req, res) => {
