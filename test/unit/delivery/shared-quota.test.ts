@@ -285,13 +285,18 @@ describe('delivery: vendor quotas shared across instances', function () {
       const before = vendor.sandbox.limitObservations();
       assert.ok(before.maxInFlight <= 5 && together <= 5, `never more than 5 in flight while both ran (saw ${before.maxInFlight})`);
       vendor.sandbox.resetLimitObservations();
+      const pgB = inst.stores[1] as PostgresStore;
+      await waitFor(async () => {
+        const rows = await pgB.raw<{ n: string }>("SELECT COUNT(*) AS n FROM quota_slots WHERE connection = 'erp:acme' AND holder LIKE 'instance-1:%' AND lease_until > $1", [Date.now()]);
+        return Number(rows[0].n) === 5;
+      }, 'b holds all 5 slots of the account', 20_000);
       await waitFor(async () => {
         const row = (await inst!.stores[1].outboxBacklog()).find((r) => r.connection === 'erp:acme');
         return row && row.pending === 0 && row.inflight === 0 && row.delivered === N;
       }, 'b delivered everything, including what a had claimed', 40_000);
       const after = vendor.sandbox.limitObservations();
       assert.equal(before.rejected.concurrency + after.rejected.concurrency, 0, 'the sandbox never refused a request for concurrency');
-      assert.equal(after.maxInFlight, 5, `b alone took the whole capacity of 5, and no more (saw ${after.maxInFlight})`);
+      assert.ok(after.maxInFlight <= 5, `b alone never more than 5 in flight (saw ${after.maxInFlight})`);
       assert.equal(vendor.effects(), N, 'every write applied once (the vendor applies by idempotency key)');
       const resent = [...vendor.received.values()].filter((n) => n > 1).length;
       assert.ok(resent <= 20, `only writes a had claimed were sent again (${resent})`);
