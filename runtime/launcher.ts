@@ -168,10 +168,13 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     cleanups.push(async () => setApiAuditSink(undefined));
     // Scale-out: this process' outbox engine gets an owner naming the instance, and FABRIC_OUTBOX_LEASE_MS sets how
     // long a claimed item stays leased, i.e. how soon another instance re-claims the items of one that died.
-    if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS) {
+    if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS || env.FABRIC_QUOTA_LEASE_MS) {
       const leaseMs = env.FABRIC_OUTBOX_LEASE_MS ? Number(env.FABRIC_OUTBOX_LEASE_MS) : undefined;
       if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 1000)) throw new Error(`FABRIC_OUTBOX_LEASE_MS must be an integer >= 1000, got "${env.FABRIC_OUTBOX_LEASE_MS}"`);
-      const engine = deliveryFor(fabric.store, fabric.services as never, { owner: `${settings.fabric.instanceId}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`, leaseMs });
+      // how soon a dead instance's share of a vendor's concurrency limit returns to the others (docs/scale-out.md)
+      const quotaLeaseMs = env.FABRIC_QUOTA_LEASE_MS ? Number(env.FABRIC_QUOTA_LEASE_MS) : undefined;
+      if (quotaLeaseMs !== undefined && !(Number.isInteger(quotaLeaseMs) && quotaLeaseMs >= 2000)) throw new Error(`FABRIC_QUOTA_LEASE_MS must be an integer >= 2000, got "${env.FABRIC_QUOTA_LEASE_MS}"`);
+      const engine = deliveryFor(fabric.store, fabric.services as never, { owner: `${settings.fabric.instanceId}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`, leaseMs, quotaLeaseMs });
       cleanups.push(() => engine.close());
     }
 

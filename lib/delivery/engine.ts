@@ -166,7 +166,8 @@ export class DeliveryEngine {
     this.sweepMs = options.sweepMs ?? 5_000;
     this.quotaLeaseMs = options.quotaLeaseMs ?? 15_000;
     this.quotaHoldMs = options.quotaHoldMs ?? 1_000;
-    if (!(this.quotaLeaseMs > 0) || !(this.quotaHoldMs >= 0)) throw new RangeError('quotaLeaseMs must be positive and quotaHoldMs non-negative');
+    // a slot is reused locally only within quotaHoldMs of being taken, so it is never started on after its lease ended
+    if (!(this.quotaLeaseMs > 0) || !(this.quotaHoldMs >= 0) || this.quotaHoldMs >= this.quotaLeaseMs) throw new RangeError(`quotaHoldMs (${this.quotaHoldMs}) must be non-negative and shorter than quotaLeaseMs (${this.quotaLeaseMs})`);
     this.actor = options.actor ?? 'delivery';
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;

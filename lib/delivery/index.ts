@@ -7,3 +7,4 @@ export { httpExecutor } from './http-executor';
 export type { HttpExecutorOptions, HttpRequestSpec } from './http-executor';
 export { fullJitterDelay, retryDelay } from './backoff';
 export { ConnectionGate, GatePausedError, attachGateToAxios } from './request-gate';
+export { laneFor } from './lanes';
