@@ -28,6 +28,8 @@ export interface FaultConfig {
   /** Requests in any sliding window of `windowMs` above this get 429 (e.g. Business Central per 5 minutes); 0 = unlimited. */
   windowLimit: number;
   windowMs: number;
+  /** Time an accepted request takes inside the vendor (it counts against the concurrency limit; `latencyMs` does not). */
+  serviceMs: number;
 }
 
 /** What the sandbox observed of a client's respect for its limits (GET/DELETE `/_sandbox/<vendor>/limits`). */
@@ -51,6 +53,7 @@ export const NO_FAULTS: FaultConfig = {
   rateLimitPerSecond: 0,
   windowLimit: 0,
   windowMs: 60_000,
+  serviceMs: 0,
 };
 
 export interface RecordedRequest {
@@ -271,7 +274,8 @@ export class Sandbox {
       };
       res.on('finish', release);
       res.on('close', release);
-      next();
+      if (f.serviceMs > 0) setTimeout(next, f.serviceMs);
+      else next();
     };
     if (!exempt && this.faults.latencyMs > 0) setTimeout(proceed, this.faults.latencyMs);
     else proceed();
