@@ -26,7 +26,8 @@ async function main(): Promise<void> {
             return r;
           },
         };
-        handles.push(engine.registerConnection(connection, counting, { ratePerSecond: 0, concurrency, maxAttempts: 8 }));
+        // BENCH_QUOTA_SHARED=0: diagnosis only (the same run with per-instance limits: is sharing the cost?)
+        handles.push(engine.registerConnection(connection, counting, { ratePerSecond: 0, concurrency, maxAttempts: 8, shared: process.env.BENCH_QUOTA_SHARED !== '0' }));
         return {};
       }
       if (msg.type === 'stats') {

@@ -78,10 +78,13 @@ export class SharedSlots {
   /** Resolves with a slot number; lower `priority` first among this process's waiters. Rejects only on close. */
   acquire(priority: number): Promise<number> {
     if (this.closed) return Promise.reject(new TransientError(`${this.o.connection}: closed`));
-    const reuse = this.free.pop();
-    if (reuse) {
-      this.inUse.set(reuse.slot, reuse.since);
-      return Promise.resolve(reuse.slot);
+    const now = this.o.now();
+    for (let reuse = this.free.pop(); reuse; reuse = this.free.pop()) {
+      if (now - reuse.since < this.o.holdMs) {
+        this.inUse.set(reuse.slot, reuse.since);
+        return Promise.resolve(reuse.slot);
+      }
+      this.giveBack([reuse.slot]); // its turn is over while it lingered
     }
     return new Promise<number>((resolve, reject) => {
       const w: SlotWaiter = { priority, seq: this.seq++, resolve, reject };

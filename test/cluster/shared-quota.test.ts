@@ -32,9 +32,9 @@ const TE_TOPIC = 'fabric/v1/timeentry/approved';
 const OPP_TOPIC = 'fabric/v1/opportunity/closed-won';
 /** The NetSuite account's concurrency limit, and Business Central's requests per minute. */
 const NS_CONCURRENCY = 5;
-const BC_PER_MINUTE = 300;
-/** burst + rate x 60 s <= quota - 1 (docs/delivery.md, "Shared across instances"): 4/s x 60 + 1 = 241. */
-const BC_RATE = 4;
+const BC_PER_MINUTE = 100;
+/** burst + rate x 60 s <= quota - 1 (docs/delivery.md, "Shared across instances"): 1 + 60 / 0.657 s = 92; two instances at 1.6/s each would send 192. */
+const BC_RATE = 1.6;
 
 function flow(netsuiteUrl: string, bcUrl: string): unknown[] {
   const z = 'quotatab';
