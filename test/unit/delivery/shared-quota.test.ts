@@ -106,10 +106,10 @@ function storeContract(kind: string, open: () => Promise<{ store: Store; cleanup
 
     it('the bucket spaces reservations by the interval, in one statement per batch', async () => {
       const T = Date.now();
-      assert.equal(await store.quotaRateReserve('c', 3, 100, T), 0, 'an idle bucket: the first token is due now');
-      const second = await store.quotaRateReserve('c', 2, 100, T);
-      assert.ok(second > 200 && second <= 300, `the next batch starts after the first three tokens (got ${second} ms)`);
-      assert.equal(await store.quotaRateReserve('other', 1, 100, T), 0, 'connections are separate');
+      assert.equal(await store.quotaRateReserve('c', 3, 1000, T), 0, 'an idle bucket: the first token is due now');
+      const second = await store.quotaRateReserve('c', 2, 1000, T);
+      assert.ok(second > 2000 && second <= 3000, `the next batch starts after the first three tokens (got ${second} ms)`);
+      assert.equal(await store.quotaRateReserve('other', 1, 1000, T), 0, 'connections are separate');
     });
   });
 }
@@ -158,12 +158,14 @@ describe('delivery: vendor quotas shared across instances', function () {
     it('not shared (the control): the same two engines send up to twice the cap, and the vendor refuses some', async () => {
       inst = sqliteInstances(2);
       vendor.sandbox.faults.concurrencyLimit = 3;
+      vendor.holdMs = 300; // each engine keeps its own 3 busy long enough for the other's to arrive
       const conns = inst.engines.map((e) => connect(e, vendor, { concurrency: 3, shared: false }));
-      await Promise.all(Array.from({ length: 60 }, (_, i) => write(conns[i % 2], i)));
-      const seen = vendor.sandbox.limitObservations();
-      assert.ok(seen.maxInFlight > 3, `more than 3 in flight (saw ${seen.maxInFlight})`);
-      assert.ok(seen.rejected.concurrency > 0);
-      assert.equal(vendor.effects(), 60, 'the refused writes were retried');
+      const writes = Array.from({ length: 30 }, (_, i) => write(conns[i % 2], i));
+      await waitFor(() => vendor.sandbox.limitObservations().rejected.concurrency > 0, 'the vendor to refuse a request for concurrency');
+      vendor.holdMs = 5;
+      await Promise.all(writes);
+      assert.ok(vendor.sandbox.limitObservations().maxInFlight > 3);
+      assert.equal(vendor.effects(), 30, 'the refused writes were retried');
     });
 
     it('shared rate: two engines at 9 requests/s for the account stay within a quota of 10 in any second (sandbox window quota)', async () => {
