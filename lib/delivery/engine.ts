@@ -300,6 +300,7 @@ export class DeliveryEngine {
           process: exception.process,
           step: exception.step,
           recordKey: exception.recordKey ?? previous?.recordKey,
+          ...(previous?.lane ? { lane: previous.lane } : {}),
         },
         now,
       );
