@@ -1,6 +1,6 @@
 /**
  * `npm run bench` [--quick] [--scenario <name>[,<name>...]] [--entries N] [--with-100k] [--without-1m]
- * Scenarios: broker, delivery, time-to-cash (with its three baselines), scaling, quote-to-project.
+ * Scenarios: broker, delivery, time-to-cash (with its three baselines), scaling, quote-to-project, shared-quota.
  * Prints one markdown table; writes bench/results/latest.json (every figure + the machine).
  * Exit code 1 when a scenario FAILED (lost / duplicated / did not finish); missed goals do not fail the run.
  */
@@ -12,6 +12,7 @@ import { brokerScenario } from './scenarios/broker';
 import { deliveryScenario } from './scenarios/delivery';
 import { timeToCashScenario, scalingScenario } from './scenarios/time-to-cash';
 import { quoteToProjectScenario } from './scenarios/quote-to-project';
+import { sharedQuotaScenario } from './scenarios/shared-quota';
 
 interface Args {
   quick: boolean;
@@ -21,7 +22,7 @@ interface Args {
   without1m: boolean;
 }
 
-const ALL = ['delivery', 'broker', 'time-to-cash', 'scaling', 'quote-to-project'];
+const ALL = ['delivery', 'broker', 'time-to-cash', 'scaling', 'quote-to-project', 'shared-quota'];
 
 function parseArgs(argv: string[]): Args {
   const get = (name: string) => {
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   await run('time-to-cash', () => timeToCashScenario({ quick: args.quick, entries: args.entries }));
   await run('scaling', () => scalingScenario({ quick: args.quick, with100k: args.with100k, without1m: args.without1m }));
   await run('quote-to-project', () => quoteToProjectScenario({ quick: args.quick }));
+  await run('shared-quota', () => sharedQuotaScenario({ quick: args.quick }));
 
   const out = {
     at: new Date().toISOString(),

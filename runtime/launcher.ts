@@ -186,10 +186,13 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     cleanups.push(async () => setAccessAudit(undefined));
     // FABRIC_OUTBOX_LEASE_MS: how long a claimed item stays leased when its instance's heartbeat still looks alive
     // (the engine's owner is the instance presence's, so a dead instance's items are freed sooner: docs/scale-out.md).
-    if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS) {
+    if (storeOptions.kind === 'postgres' || env.FABRIC_OUTBOX_LEASE_MS || env.FABRIC_QUOTA_LEASE_MS) {
       const leaseMs = env.FABRIC_OUTBOX_LEASE_MS ? Number(env.FABRIC_OUTBOX_LEASE_MS) : undefined;
       if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 1000)) throw new Error(`FABRIC_OUTBOX_LEASE_MS must be an integer >= 1000, got "${env.FABRIC_OUTBOX_LEASE_MS}"`);
-      const engine = deliveryFor(fabric.store, fabric.services as never, { leaseMs });
+      // how soon a dead instance's share of a vendor's concurrency limit returns to the others (docs/scale-out.md)
+      const quotaLeaseMs = env.FABRIC_QUOTA_LEASE_MS ? Number(env.FABRIC_QUOTA_LEASE_MS) : undefined;
+      if (quotaLeaseMs !== undefined && !(Number.isInteger(quotaLeaseMs) && quotaLeaseMs >= 2000)) throw new Error(`FABRIC_QUOTA_LEASE_MS must be an integer >= 2000, got "${env.FABRIC_QUOTA_LEASE_MS}"`);
+      const engine = deliveryFor(fabric.store, fabric.services as never, { leaseMs, quotaLeaseMs });
       cleanups.push(() => engine.close());
     }
 

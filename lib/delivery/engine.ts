@@ -28,6 +28,8 @@ import { retryDelay } from './backoff';
 import type { CircuitState, ConnectionExecutor, ConnectionHandle, ConnectionLimits, DeliveryResult, SubmitInput } from './types';
 import { markInboxProcessed } from '../inbox';
 import { AttemptScope, ConnectionGate, GatePausedError } from './request-gate';
+import { SharedRate, SharedSlots } from './shared-quota';
+import { LANES, type Lane } from '../store/store';
 import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './services';
 import type { AuditSink, DeliveryServices, ExceptionSink, OutboxReplayTarget } from './services';
 import * as metrics from '../kpi/metrics';
@@ -43,6 +45,15 @@ export interface ExtendedLimits extends ConnectionLimits {
   /** Upper bound for a vendor's Retry-After. */
   maxRetryAfterMs?: number;
 }
+
+/** What `registerConnection` takes: the limits, and whether they are shared with the store's other instances. */
+export type ConnectionOptions = Partial<ExtendedLimits> & {
+  /**
+   * Enforce `concurrency` and `ratePerSecond` across every instance on the store (shared-quota.ts) instead of per
+   * process. Default: on for a PostgreSQL store (several instances), off for SQLite (one process: the local limiter).
+   */
+  shared?: boolean;
+};
 
 export const DEFAULT_LIMITS: Required<ExtendedLimits> = {
   ratePerSecond: 10,
@@ -72,6 +83,10 @@ export interface DeliveryEngineOptions {
   actor?: string;
   now?: () => number;
   random?: () => number;
+  /** Shared quotas: how long a concurrency slot stays taken without renewal (a dead instance's capacity returns after it). */
+  quotaLeaseMs?: number;
+  /** Shared quotas: how long a slot taken from the store is reused by this process's attempts before it goes back. */
+  quotaHoldMs?: number;
   /** Where the engine reports problems it cannot hand to a caller (store errors in background work). */
   log?: (level: 'warn' | 'error', message: string, err?: unknown) => void;
 }
@@ -110,6 +125,17 @@ const RATE_MARGIN = 1.05;
 const MAX_RECORDING = 3;
 /** Waiters checked for completion by another instance per sweep (see settleForeign). */
 const SETTLE_BATCH = 256;
+/** Bottleneck priority (0 first) and shared-slot order of each lane. */
+const LANE_PRIORITY: Record<Lane, number> = { high: 1, normal: 5, low: 8 };
+/** Shared quotas: an unused slot goes back to the store after this long; a process without a slot asks again this often. */
+const QUOTA_LINGER_MS = 50;
+const QUOTA_POLL_MS = 25;
+
+function checkLane(lane: unknown): Lane {
+  if (lane === undefined || lane === null) return 'normal';
+  if (typeof lane !== 'string' || !LANES.includes(lane as Lane)) throw new TypeError(`lane must be one of ${LANES.join(', ')}, got ${JSON.stringify(lane)}`);
+  return lane as Lane;
+}
 
 /** The one engine of a store (created on first use, replaced after close). */
 export function deliveryFor(store: Store, services: DeliveryServices = {}, options: DeliveryEngineOptions = {}): DeliveryEngine {
@@ -124,6 +150,8 @@ export class DeliveryEngine {
   readonly owner: string;
   readonly leaseMs: number;
   readonly sweepMs: number;
+  readonly quotaLeaseMs: number;
+  readonly quotaHoldMs: number;
   readonly actor: string;
   closed = false;
   readonly now: () => number;
@@ -144,6 +172,10 @@ export class DeliveryEngine {
     this.owner = options.owner ?? presence?.owner ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 120_000;
     this.sweepMs = options.sweepMs ?? 5_000;
+    this.quotaLeaseMs = options.quotaLeaseMs ?? 15_000;
+    this.quotaHoldMs = options.quotaHoldMs ?? 1_000;
+    // a slot is reused locally only within quotaHoldMs of being taken, so it is never started on after its lease ended
+    if (!(this.quotaLeaseMs > 0) || !(this.quotaHoldMs >= 0) || this.quotaHoldMs >= this.quotaLeaseMs) throw new RangeError(`quotaHoldMs (${this.quotaHoldMs}) must be non-negative and shorter than quotaLeaseMs (${this.quotaLeaseMs})`);
     this.actor = options.actor ?? 'delivery';
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
@@ -169,12 +201,14 @@ export class DeliveryEngine {
   }
 
   /** Starts delivering a connection's outbox items (including those left by a previous process). */
-  registerConnection(name: string, executor: ConnectionExecutor, limits: Partial<ExtendedLimits> = {}): ConnectionHandle {
+  registerConnection(name: string, executor: ConnectionExecutor, options: ConnectionOptions = {}): ConnectionHandle {
     if (this.closed) throw new Error('delivery engine is closed');
     if (this.connections.has(name)) throw new Error(`connection ${name} is already registered with this delivery engine; close the previous handle first`);
+    const { shared, ...limits } = options;
+    if (shared !== undefined && shared !== null && typeof shared !== 'boolean') throw new TypeError(`connection ${name}: shared must be true or false, got ${JSON.stringify(shared)}`);
     const full = { ...DEFAULT_LIMITS, ...stripUndefined(limits) };
     validateLimits(name, full, this.leaseMs);
-    const connection = new Connection(this, name, executor, full);
+    const connection = new Connection(this, name, executor, full, shared ?? this.store.kind === 'postgres');
     this.connections.set(name, connection);
     connection.start();
     return connection;
@@ -280,6 +314,7 @@ export class DeliveryEngine {
           process: exception.process,
           step: exception.step,
           recordKey: exception.recordKey ?? previous?.recordKey,
+          ...(previous?.lane ? { lane: previous.lane } : {}),
         },
         now,
       );
@@ -314,6 +349,8 @@ class Connection implements ConnectionHandle {
   private readonly limiter: Bottleneck;
   /** The rate: one token per HTTP request (request-gate.ts). */
   readonly gate: ConnectionGate;
+  /** The concurrency cap across instances (shared-quota.ts), when the connection's limits are shared. */
+  readonly slots: SharedSlots | undefined;
   private detachGate: (() => void) | undefined;
   private readonly breaker: CircuitBreakerPolicy;
   private openedAt = 0;
@@ -345,6 +382,7 @@ class Connection implements ConnectionHandle {
     readonly name: string,
     private readonly executor: ConnectionExecutor,
     readonly limits: Required<ExtendedLimits>,
+    readonly shared: boolean,
   ) {
     // Concurrency per write (and per read `call`), rate per HTTP request: a write holding a slot asks the gate for
     // more tokens, and tokens are consumed, never held, so it never waits on something it holds. Vendors count
@@ -357,7 +395,24 @@ class Connection implements ConnectionHandle {
       margin: RATE_MARGIN,
       maxRetryAfterMs: limits.maxRetryAfterMs,
       onPause: (until) => this.wakeAt(until), // claim again once the vendor's Retry-After has passed
+      shared: shared ? (intervalMs, burst) => new SharedRate(engine.store, name, intervalMs, burst) : undefined,
     });
+    // The local limiter stays: a process never runs more than `concurrency` at once; shared slots bound them all.
+    this.slots = shared
+      ? new SharedSlots({
+          store: engine.store,
+          connection: name,
+          holder: `${engine.owner}:${crypto.randomBytes(4).toString('hex')}`,
+          capacity: limits.concurrency,
+          leaseMs: engine.quotaLeaseMs,
+          holdMs: engine.quotaHoldMs,
+          lingerMs: QUOTA_LINGER_MS,
+          pollMs: QUOTA_POLL_MS,
+          now: engine.now,
+          random: engine.random,
+          log: (level, message, err) => engine.log(level, message, err),
+        })
+      : undefined;
     if (executor.attachRequestGate) {
       const detach = executor.attachRequestGate(this.gate);
       this.detachGate = typeof detach === 'function' ? detach : undefined;
@@ -390,6 +445,7 @@ class Connection implements ConnectionHandle {
     if (this.closed) throw new DeliveryClosedError(this.name);
     if (!submitted || typeof submitted.idempotencyKey !== 'string' || submitted.idempotencyKey === '') throw new TypeError('submit: idempotencyKey (non-empty string) is required');
     if (typeof submitted.operation !== 'string' || submitted.operation === '') throw new TypeError('submit: operation is required');
+    checkLane(submitted.lane);
     const { inbox, ...input } = submitted;
     if (tracingEnabled()) input.context = contextWithTrace(input.context) as Json;
     const { item, duplicate } = await this.engine.store.outboxEnqueue({ ...input, connection: this.name }, this.engine.now());
@@ -412,11 +468,12 @@ class Connection implements ConnectionHandle {
     return promise;
   }
 
-  async call<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
+  async call<T>(fn: (attempt: number) => Promise<T>, options: { lane?: Lane } = {}): Promise<T> {
+    const priority = LANE_PRIORITY[checkLane(options.lane)];
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new DeliveryClosedError(this.name);
       try {
-        return await this.limiter.schedule(() => this.breaker.execute(() => this.scoped(Infinity, () => fn(attempt))));
+        return await this.limiter.schedule({ priority }, () => this.withSlot(priority, () => this.breaker.execute(() => this.scoped(Infinity, () => fn(attempt)))));
       } catch (err) {
         if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
           throw new TransientError(`circuit open for ${this.name}: the vendor failed ${this.limits.breakerThreshold} times in a row`, { cause: err });
@@ -453,8 +510,12 @@ class Connection implements ConnectionHandle {
       clearTimeout(d.timer);
       d.resolve();
     }
+    // writes still waiting for a shared slot go back to the outbox unsent (they could wait for another instance)
+    const slotsClosed = this.slots?.close();
     if (this.inflight.size > 0 || this.pumping) await new Promise<void>((resolve) => this.idle.push(resolve));
     await this.limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    await slotsClosed;
+    await this.slots?.settled();
     // the connector's client goes back to sending directly (a poller that outlives the registration is not stuck)
     try {
       this.detachGate?.();
@@ -575,8 +636,9 @@ class Connection implements ConnectionHandle {
   private async runAttempt(item: OutboxItem, answered: () => void): Promise<void> {
     const attempt = Math.max(1, item.attempts - (this.notSent.get(item.id) ?? 0));
     let response: Json;
+    const priority = LANE_PRIORITY[item.lane ?? 'normal'];
     try {
-      response = await this.limiter.schedule(() =>
+      response = await this.limiter.schedule({ priority }, () => this.withSlot(priority, () =>
         this.breaker.execute(() => {
           if (this.closed) throw new DeliveryClosedError(this.name);
           // A write waits out a Retry-After pause of up to half its attempt timeout; a longer one ends the attempt
@@ -591,7 +653,7 @@ class Connection implements ConnectionHandle {
               throttle: (fn) => gate.throttle(fn),
             }));
           });
-        }),
+        })),
       );
     } catch (err) {
       answered();
@@ -636,6 +698,22 @@ class Connection implements ConnectionHandle {
       await this.gate.prepay(scope);
       return withActiveTimeout(fn(), scope, this.limits.attemptTimeoutMs, this.name);
     });
+  }
+
+  /** Holds one of the connection's shared concurrency slots around `fn` (waiting for it is not attempt time). */
+  private async withSlot<T>(priority: number, fn: () => Promise<T>): Promise<T> {
+    if (!this.slots) return fn();
+    let slot: number;
+    try {
+      slot = await this.slots.acquire(priority);
+    } catch {
+      throw new DeliveryClosedError(this.name); // only a close ends the wait: nothing was sent
+    }
+    try {
+      return await fn();
+    } finally {
+      this.slots.release(slot);
+    }
   }
 
   private countAttempt(fe: FabricError): void {

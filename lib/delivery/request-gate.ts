@@ -16,6 +16,10 @@
  * further. Reservations are made in call order (FIFO) without a queue. `interval` is 5 % wider than 1/rate so that
  * network jitter cannot make the vendor see more than `ratePerSecond` in a second.
  *
+ * Shared (several instances on one store, shared-quota.ts): the bucket lives in the store instead of this process, so
+ * the connection's instances together stay within `ratePerSecond`; each take reserves its start time there (takes
+ * waiting together are one statement). The 5 % margin and `burst` apply the same way.
+ *
  * A 429 pauses the whole gate until its Retry-After (1 s without one): nothing of this connection is sent before
  * then, so the other in-flight writes do not keep hitting the wall.
  *
@@ -32,6 +36,7 @@ import { TransientError, classify, parseRetryAfter } from './errors';
 import { startClientSpan, type ClientSpan } from '../telemetry';
 
 const CLIENT_SPAN = Symbol('psfabric.clientSpan');
+import type { SharedRate } from './shared-quota';
 
 /** What a connector needs: wrap each HTTP request, and report 429s it did not throw. */
 export interface RequestGate {
@@ -98,12 +103,15 @@ export interface ConnectionGateOptions {
   maxRetryAfterMs: number;
   /** Called when a 429 pauses the gate (the engine wakes its worker at the end). */
   onPause?: (until: number) => void;
+  /** The bucket shared with the connection's other instances (shared-quota.ts); without it the bucket is local. */
+  shared?: (intervalMs: number, burst: number) => SharedRate;
 }
 
 export class ConnectionGate implements RequestGate {
   readonly intervalMs: number;
   private readonly burst: number;
   private tat = 0;
+  private readonly shared: SharedRate | undefined;
   /** No request starts before this (Retry-After of a 429). */
   pausedUntil = 0;
   /** Requests let through (tests, metrics). */
@@ -115,6 +123,7 @@ export class ConnectionGate implements RequestGate {
   ) {
     this.intervalMs = opts.ratePerSecond > 0 ? Math.max(1, Math.ceil((1000 / opts.ratePerSecond) * (opts.margin ?? 1.05))) : 0;
     this.burst = Math.max(1, Math.floor(opts.burst || 1));
+    this.shared = this.intervalMs > 0 ? opts.shared?.(this.intervalMs, this.burst) : undefined;
   }
 
   /** Runs `fn` inside a new attempt scope (used by the engine for each attempt and each read). */
@@ -178,6 +187,19 @@ export class ConnectionGate implements RequestGate {
         if (scope && rest > scope.maxPauseWaitMs) throw new GatePausedError(this.name, rest, scope.sent > 0);
         await this.sleep(rest, scope);
         continue;
+      }
+      if (this.shared) {
+        scope?.beginWait();
+        let wait: number;
+        try {
+          wait = await this.shared.reserve();
+        } finally {
+          scope?.endWait();
+        }
+        if (wait > 0) await this.sleep(wait, scope);
+        if (this.pausedUntil > Date.now()) continue;
+        this.granted++;
+        return;
       }
       let at = now;
       if (this.intervalMs > 0) {

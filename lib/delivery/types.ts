@@ -3,10 +3,11 @@
  * Connectors implement `ConnectionExecutor`; nodes call `ConnectionHandle.submit` for writes and
  * `ConnectionHandle.call` for reads. Nobody else retries, rate-limits or breaks circuits.
  */
-import type { Json, NewOutboxItem, OutboxItem } from '../store/store';
+import type { Json, Lane, NewOutboxItem, OutboxItem } from '../store/store';
 import type { RequestGate } from './request-gate';
 
 export type { RequestGate } from './request-gate';
+export type { Lane } from '../store/store';
 
 export interface ExecutionContext {
   /** Sent to vendors that accept one (NetSuite `X-NetSuite-Idempotency-Key`) and used for upsert external ids. */
@@ -74,10 +75,11 @@ export interface ConnectionHandle {
    */
   submit(item: SubmitInput): Promise<DeliveryResult>;
   /**
-   * A read through the same rate limit, concurrency cap, retry and breaker, not persisted. Takes one token per call;
+   * A read through the same rate limit, concurrency cap, retry and breaker, not persisted. `lane` (default `normal`):
+   * reporting and experience-API reads pass `low`, so writes waiting for a slot go first. Takes one token per call;
    * a read whose requests go through the connection's gate (the connector's client) takes one per request.
    */
-  call<T>(fn: (attempt: number) => Promise<T>): Promise<T>;
+  call<T>(fn: (attempt: number) => Promise<T>, options?: { lane?: Lane }): Promise<T>;
   circuitState(): CircuitState;
   onCircuitState(listener: (state: CircuitState) => void): () => void;
   /** Stops this registration: unfinished items stay in the store and resume on the next registration. */

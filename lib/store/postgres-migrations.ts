@@ -204,6 +204,26 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX outbox_lease_owner ON outbox (lease_owner) WHERE status = 'inflight';
     `,
   },
+  {
+    version: 6,
+    name: 'vendor quotas shared across instances: outbox lanes, concurrency slots with leases, shared request-rate state',
+    sql: `
+      ALTER TABLE outbox ADD COLUMN lane SMALLINT NOT NULL DEFAULT 1;
+      DROP INDEX outbox_due;
+      CREATE INDEX outbox_due ON outbox (connection, lane, next_attempt_at, id) WHERE status IN ('pending', 'inflight');
+      CREATE TABLE quota_slots (
+        connection  TEXT    NOT NULL,
+        slot        INTEGER NOT NULL,
+        holder      TEXT    NOT NULL,
+        lease_until BIGINT  NOT NULL,
+        PRIMARY KEY (connection, slot)
+      );
+      CREATE TABLE quota_rate (
+        connection TEXT    PRIMARY KEY,
+        tat        BIGINT  NOT NULL
+      );
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1].version;

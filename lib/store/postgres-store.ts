@@ -18,7 +18,7 @@
  */
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { migratePostgres, quoteIdent } from './postgres-migrations';
-import { assignmentMembers, consumerFromRow, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
 import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
@@ -215,12 +215,12 @@ export class PostgresStore implements Store {
   async outboxEnqueue(item: NewOutboxItem, now: number): Promise<{ item: OutboxItem; duplicate: boolean }> {
     const inserted = await this.query<OutboxRow>(
       `INSERT INTO outbox (connection, operation, idempotency_key, request, origin, context, correlation_id, process, step, record_key,
-                           status, attempts, next_attempt_at, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11)
+                           status, attempts, next_attempt_at, created_at, updated_at, lane)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11, $12)
        ON CONFLICT (connection, idempotency_key) DO NOTHING
        RETURNING *`,
       [item.connection, item.operation, item.idempotencyKey, toJsonText(item.request), item.origin ?? null, optionalJsonText(item.context),
-        item.correlationId ?? null, item.process ?? null, item.step ?? null, item.recordKey ?? null, now],
+        item.correlationId ?? null, item.process ?? null, item.step ?? null, item.recordKey ?? null, now, laneNumber(item.lane)],
     );
     if (inserted.rows.length === 1) return { item: toOutbox(inserted.rows[0]), duplicate: false };
     // Another instance (or an earlier call) holds the key: its insert is committed once ours saw the conflict.
@@ -237,14 +237,14 @@ export class PostgresStore implements Store {
          FROM (SELECT id FROM outbox
                 WHERE connection = $1 AND status IN ('pending', 'inflight')
                   AND ((status = 'pending' AND next_attempt_at <= $2) OR (status = 'inflight' AND lease_until <= $2))
-                ORDER BY next_attempt_at, id
+                ORDER BY lane, next_attempt_at, id
                 LIMIT $3
                 FOR UPDATE SKIP LOCKED) AS due
         WHERE o.id = due.id
         RETURNING o.*`,
       [connection, now, limitOf(limit), leaseMs, owner],
     );
-    return r.rows.map(toOutbox).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+    return r.rows.map(toOutbox).sort((a, b) => laneNumber(a.lane) - laneNumber(b.lane) || a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
   }
 
   async outboxDelivered(id: number, response: Json, now: number): Promise<void> {
@@ -618,6 +618,48 @@ export class PostgresStore implements Store {
       [before, now, exceptId],
     );
     return r.rows.map((row) => ({ ...toInstance(row), outboxItems: Number(row.outbox_items), leases: Number(row.leases) }));
+  }
+
+  // ---------- shared vendor quotas ----------
+  async quotaSlotsAcquire(connection: string, holder: string, capacity: number, want: number, now: number, leaseMs: number): Promise<number[]> {
+    if (!(want > 0) || !(capacity > 0)) return [];
+    // Candidates are the free or expired slots; ON CONFLICT re-checks the expiry on the row's latest version (it
+    // waits for a concurrent taker's row lock), so two instances never both get a live slot: the loser gets fewer.
+    const r = await this.query<{ slot: number }>(
+      `INSERT INTO quota_slots (connection, slot, holder, lease_until)
+       SELECT $1, s, $2, $4::bigint + $5::bigint
+         FROM generate_series(0, $3::int - 1) AS s
+        WHERE NOT EXISTS (SELECT 1 FROM quota_slots q WHERE q.connection = $1 AND q.slot = s AND q.lease_until > $4)
+        ORDER BY s
+        LIMIT $6
+       ON CONFLICT (connection, slot) DO UPDATE SET holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until
+        WHERE quota_slots.lease_until <= $4
+       RETURNING slot`,
+      [connection, holder, capacity, now, leaseMs, want],
+    );
+    return r.rows.map((row) => Number(row.slot));
+  }
+
+  async quotaSlotsRenew(connection: string, holder: string, now: number, leaseMs: number): Promise<number> {
+    const r = await this.query('UPDATE quota_slots SET lease_until = $1 WHERE connection = $2 AND holder = $3 AND lease_until > $4', [now + leaseMs, connection, holder, now]);
+    return r.rowCount;
+  }
+
+  async quotaSlotsRelease(connection: string, holder: string, slots: readonly number[]): Promise<void> {
+    if (slots.length === 0) return;
+    await this.query('DELETE FROM quota_slots WHERE connection = $1 AND holder = $2 AND slot = ANY($3::int[])', [connection, holder, [...slots]]);
+  }
+
+  async quotaRateReserve(connection: string, count: number, intervalMs: number, _now: number): Promise<number> {
+    // The database's clock, not the caller's: instances' clocks may differ, the shared bucket must not.
+    const r = await this.query<{ wait_ms: string }>(
+      `WITH c AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now)
+       INSERT INTO quota_rate AS q (connection, tat) SELECT $1, c.now + $2::bigint FROM c
+       ON CONFLICT (connection) DO UPDATE SET tat = GREATEST(q.tat, (SELECT now FROM c)) + $2::bigint
+       RETURNING q.tat - $2::bigint - (SELECT now FROM c) AS wait_ms`,
+      [connection, Math.round(count * intervalMs)],
+    );
+    return Math.max(0, Number(r.rows[0].wait_ms));
   }
 
   // ---------- API consumers ----------

@@ -19,6 +19,7 @@ import type {
   OutboxStatus,
   ProcessInstance,
 } from './store';
+import { LANES } from './store';
 
 export interface InboxRow { seq: number; source: string; message_id: string; payload: string; received_at: number; status: InboxStatus; replays: number; meta: string | null }
 export interface OutboxRow {
@@ -26,6 +27,7 @@ export interface OutboxRow {
   context: string | null; correlation_id: string | null; process: string | null; step: string | null; record_key: string | null;
   status: OutboxStatus; attempts: number; next_attempt_at: number; created_at: number; updated_at: number;
   last_error: string | null; response: string | null; lease_owner: string | null; lease_until: number | null;
+  lane?: number | null;
 }
 export interface IdempotencyRow { scope: string; key: string; first_seen_at: number; expires_at: number; outcome: string | null }
 export interface AssignmentRow { scope: string; id: string; members: string; data: string; created_at: number }
@@ -72,6 +74,14 @@ export function toInbox(row: InboxRow): InboxRecord {
   return record;
 }
 
+/** The stored number of a lane (0 high, 1 normal, 2 low). */
+export function laneNumber(lane: string | undefined): number {
+  if (lane === undefined || lane === null) return 1;
+  const n = LANES.indexOf(lane as (typeof LANES)[number]);
+  if (n < 0) throw new TypeError(`outbox lane must be one of ${LANES.join(', ')}, got ${JSON.stringify(lane)}`);
+  return n;
+}
+
 export function toOutbox(row: OutboxRow): OutboxItem {
   const item: OutboxItem = {
     id: row.id,
@@ -95,6 +105,7 @@ export function toOutbox(row: OutboxRow): OutboxItem {
   if (row.response !== null) item.response = parseJson(row.response);
   setIfPresent(item, 'leaseOwner', row.lease_owner);
   setIfPresent(item, 'leaseUntil', row.lease_until);
+  if (row.lane !== undefined && row.lane !== null && Number(row.lane) !== 1) item.lane = LANES[Number(row.lane)] ?? 'normal';
   return item;
 }
 

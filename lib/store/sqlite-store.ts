@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { WalSyncer } from './wal-sync';
 import { Checkpointer, type CheckpointStats } from './checkpointer';
 import { migrateSqlite } from './sqlite-migrations';
-import { assignmentMembers, consumerFromRow, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
 import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
@@ -435,12 +435,12 @@ export class SqliteStore implements Store {
       return this.db.transaction(() => {
         const result = this.run(
           `INSERT INTO outbox (connection, operation, idempotency_key, request, origin, context, correlation_id, process, step, record_key,
-                               status, attempts, next_attempt_at, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+                               status, attempts, next_attempt_at, created_at, updated_at, lane)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
            ON CONFLICT (connection, idempotency_key) DO NOTHING`,
           item.connection, item.operation, item.idempotencyKey, toJsonText(item.request), item.origin ?? null,
           optionalJsonText(item.context), item.correlationId ?? null, item.process ?? null, item.step ?? null, item.recordKey ?? null,
-          now, now, now,
+          now, now, now, laneNumber(item.lane),
         );
         if (result.changes === 1) return { item: toOutbox(this.outboxRow(Number(result.lastInsertRowid))!), duplicate: false };
         const existing = this.get<OutboxRow>('SELECT * FROM outbox WHERE connection = ? AND idempotency_key = ?', item.connection, item.idempotencyKey)!;
@@ -457,7 +457,7 @@ export class SqliteStore implements Store {
           `SELECT id FROM outbox
            WHERE connection = ? AND status IN ('pending', 'inflight')
              AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?))
-           ORDER BY next_attempt_at, id LIMIT ?`,
+           ORDER BY lane, next_attempt_at, id LIMIT ?`,
           connection, now, now, limitOf(limit),
         );
         return due.map(({ id }) => {
@@ -871,6 +871,51 @@ export class SqliteStore implements Store {
     ).changes;
     const leases = this.run('DELETE FROM leases WHERE substr(owner, 1, ?) = ? AND owner <> ?', prefix.length, prefix, keep ?? '').changes;
     return { outboxItems, leases };
+  }
+
+
+  // ---------- shared vendor quotas ----------
+  async quotaSlotsAcquire(connection: string, holder: string, capacity: number, want: number, now: number, leaseMs: number): Promise<number[]> {
+    if (!(want > 0) || !(capacity > 0)) return [];
+    return this.write(() =>
+      this.db.transaction(() => {
+        const taken = new Set(this.all<{ slot: number }>('SELECT slot FROM quota_slots WHERE connection = ? AND lease_until > ? AND slot < ?', connection, now, capacity).map((r) => r.slot));
+        const got: number[] = [];
+        for (let slot = 0; slot < capacity && got.length < want; slot++) {
+          if (taken.has(slot)) continue;
+          this.run(
+            `INSERT INTO quota_slots (connection, slot, holder, lease_until) VALUES (?, ?, ?, ?)
+             ON CONFLICT (connection, slot) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until`,
+            connection, slot, holder, now + leaseMs,
+          );
+          got.push(slot);
+        }
+        return got;
+      }).immediate(),
+    );
+  }
+
+  async quotaSlotsRenew(connection: string, holder: string, now: number, leaseMs: number): Promise<number> {
+    return this.write(() => this.run('UPDATE quota_slots SET lease_until = ? WHERE connection = ? AND holder = ? AND lease_until > ?', now + leaseMs, connection, holder, now).changes);
+  }
+
+  async quotaSlotsRelease(connection: string, holder: string, slots: readonly number[]): Promise<void> {
+    if (slots.length === 0) return;
+    return this.write(() => {
+      this.run(`DELETE FROM quota_slots WHERE connection = ? AND holder = ? AND slot IN (${slots.map(() => '?').join(', ')})`, connection, holder, ...slots);
+    });
+  }
+
+  async quotaRateReserve(connection: string, count: number, intervalMs: number, now: number): Promise<number> {
+    return this.write(() => {
+      const row = this.get<{ tat: number }>(
+        `INSERT INTO quota_rate (connection, tat) VALUES (?, ? + ?)
+         ON CONFLICT (connection) DO UPDATE SET tat = MAX(quota_rate.tat, ?) + ?
+         RETURNING tat`,
+        connection, now, count * intervalMs, now, count * intervalMs,
+      )!;
+      return Number(row.tat) - count * intervalMs - now;
+    });
   }
 
   // ---------- API consumers ----------

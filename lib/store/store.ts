@@ -33,6 +33,12 @@ export interface InboxRecord extends InboxEntry {
 }
 
 // ---------- outbox ----------
+/**
+ * Priority lane of a vendor request on its connection: `high` (month-end time-to-cash writes) is claimed and admitted
+ * before `normal`, `normal` before `low` (reporting and experience-API reads). Stored as 0 / 1 / 2.
+ */
+export type Lane = 'high' | 'normal' | 'low';
+export const LANES: readonly Lane[] = ['high', 'normal', 'low'];
 export type OutboxStatus = 'pending' | 'inflight' | 'delivered' | 'failed';
 export interface NewOutboxItem {
   /** Connection name: one per config node, e.g. `netsuite:acme-prod`. Rate limits and breakers are per connection. */
@@ -51,6 +57,8 @@ export interface NewOutboxItem {
   step?: string;
   /** Business record the write concerns, e.g. `TimeEntry/te-1042`; used by exception auto-resolve and audit. */
   recordKey?: string;
+  /** Priority lane (default `normal`): due items of a connection are claimed lane by lane. */
+  lane?: Lane;
 }
 export interface OutboxItem extends NewOutboxItem {
   id: number;
@@ -340,6 +348,23 @@ export interface Store {
    * incarnation of theirs holds (as instanceReclaim). Returns the instances removed with what was freed.
    */
   instanceReclaimDead(before: number, now: number, exceptId: string): Promise<Array<InstanceRecord & ReclaimResult>>;
+
+  // vendor quotas shared by every instance on the store (lib/delivery/shared-quota.ts)
+  /**
+   * Takes up to `want` of the connection's `capacity` concurrency slots (numbered 0..capacity-1) that are free or
+   * whose lease expired, for `holder` until `now + leaseMs`. Returns the slot numbers taken (possibly none).
+   */
+  quotaSlotsAcquire(connection: string, holder: string, capacity: number, want: number, now: number, leaseMs: number): Promise<number[]>;
+  /** Extends the leases of every slot `holder` holds on the connection; returns how many it still holds. */
+  quotaSlotsRenew(connection: string, holder: string, now: number, leaseMs: number): Promise<number>;
+  /** Gives slots back (only those `holder` still holds). */
+  quotaSlotsRelease(connection: string, holder: string, slots: readonly number[]): Promise<void>;
+  /**
+   * Reserves `count` request tokens of the connection's shared token bucket (GCRA, one statement): returns `base - now`
+   * in ms (>= 0), where token i (0-based) may be used `max(0, base - now + (i - burst + 1) * intervalMs)` ms from now.
+   * PostgreSQL uses the database clock (instances' clocks may differ); SQLite uses `now`.
+   */
+  quotaRateReserve(connection: string, count: number, intervalMs: number, now: number): Promise<number>;
 
   // API consumers: shared by every runtime instance on the store, so a key issued or revoked on one holds on all
   /** Adds a consumer; false (and nothing changes) when its id is already there. */

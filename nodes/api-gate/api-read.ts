@@ -24,6 +24,9 @@ import { routingTable } from '../../lib/processes/common';
 import { markInboxProcessed } from '../../lib/inbox';
 import type { Node, NodeAPI as RED } from '../node-red-api';
 
+/** Experience-API reads wait behind the connection's writes (docs/delivery.md, "Priority lanes"). */
+const LOW = { lane: 'low' } as const;
+
 type Msg = Record<string, any>;
 
 /** Default: the billing entities of the ERP routing table whose ERP has a read API, with the template's config node ids. */
@@ -47,8 +50,8 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
         currency: route?.currency ?? 'USD',
         system: 'netsuite',
         netsuite: {
-          suiteqlPage: (q, o) => n.handle.call(() => c.suiteqlPage(q, o)),
-          getRecord: (type, rid, o) => n.handle.call(() => c.getRecord(type, rid, o)),
+          suiteqlPage: (q, o) => n.handle.call(() => c.suiteqlPage(q, o), LOW),
+          getRecord: (type, rid, o) => n.handle.call(() => c.getRecord(type, rid, o), LOW),
         },
       });
     } else if (n.type === 'business-central-config' && n.connector) {
@@ -58,14 +61,14 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
         currency: route?.currency ?? 'EUR',
         system: 'businessCentral',
         businessCentral: {
-          salesInvoices: (o) => n.handle.call(async () => c.list(`${await c.companyPath()}/salesInvoices${o.skip ? `?$skip=${o.skip}` : ''}`, { top: o.top, filter: o.filter, expand: ['salesInvoiceLines'], maxPages: 1 })),
+          salesInvoices: (o) => n.handle.call(async () => c.list(`${await c.companyPath()}/salesInvoices${o.skip ? `?$skip=${o.skip}` : ''}`, { top: o.top, filter: o.filter, expand: ['salesInvoiceLines'], maxPages: 1 }), LOW),
         },
       });
     }
   }
   return {
     salesforce: sf?.client && sf?.handle ? { query: (soql) => sf.client.query(soql) } : undefined,
-    kantata: k?.client && k?.handle ? { page: (coll, params) => k.handle.call(() => k.client.page(coll, params)) } : undefined,
+    kantata: k?.client && k?.handle ? { page: (coll, params) => k.handle.call(() => k.client.page(coll, params), LOW) } : undefined,
     erps,
   };
 }

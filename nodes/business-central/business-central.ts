@@ -10,6 +10,7 @@ import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
+import { laneFor } from '../../lib/delivery/lanes';
 import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 import { BC_WRITE_OPERATIONS } from '../../lib/connectors/business-central';
 
@@ -36,20 +37,20 @@ export = function (RED: NodeAPI) {
         if ((BC_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
           const request = msg.payload;
           const idempotencyKey = idempotencyKeyFor(msg, operation, request);
-          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `business-central ${operation}`, recordKey: msg.recordKey, origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
+          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `business-central ${operation}`, recordKey: msg.recordKey, lane: laneFor(msg), origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
           const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
           msg.payload = result.response;
           msg.businessCentral = { operation, duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'list') {
           const entitySet = msg.entitySet ?? config.entitySet;
           if (!entitySet) throw new Error(t('errors.noEntitySet'));
-          msg.payload = await cfg.handle.call(() => cfg.connector.client.listIn(entitySet, { filter: msg.filter ?? (config.filter || undefined), top: msg.top, expand: msg.expand }));
+          msg.payload = await cfg.handle.call(() => cfg.connector.client.listIn(entitySet, { filter: msg.filter ?? (config.filter || undefined), top: msg.top, expand: msg.expand }), { lane: laneFor(msg) });
           msg.businessCentral = { operation, count: msg.payload.length };
         } else if (operation === 'get') {
           const entitySet = msg.entitySet ?? config.entitySet;
           const id = String(msg.id ?? msg.payload?.id ?? '');
           if (!entitySet || !id) throw new Error(t('errors.noEntitySet'));
-          msg.payload = await cfg.handle.call(() => cfg.connector.client.get(entitySet, id, msg.expand));
+          msg.payload = await cfg.handle.call(() => cfg.connector.client.get(entitySet, id, msg.expand), { lane: laneFor(msg) });
           msg.businessCentral = { operation };
         } else throw new Error(t('errors.unknownOperation', { operation: String(operation) }));
         send(msg);

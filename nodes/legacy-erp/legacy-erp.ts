@@ -17,6 +17,7 @@ import { classify } from '../../lib/delivery/errors';
 import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
+import { laneFor } from '../../lib/delivery/lanes';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 import { throttleStatus } from '../status-throttle';
 
@@ -52,7 +53,7 @@ export = function (RED: NodeAPI) {
       if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
       const idempotencyKey = idempotencyKeyFor(msg, 'postInvoice', request);
-      const submit = () => cfg.handle.submit({ operation: 'postInvoice', request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: msg.step ?? (node.name || 'legacy postInvoice'), recordKey: msg.recordKey, origin: resume?.origin, context: contextOf(msg), inbox: inboxRefOf(msg) });
+      const submit = () => cfg.handle.submit({ operation: 'postInvoice', request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: msg.step ?? (node.name || 'legacy postInvoice'), recordKey: msg.recordKey, lane: laneFor(msg), origin: resume?.origin, context: contextOf(msg), inbox: inboxRefOf(msg) });
       const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
       msg.payload = result.response;
       msg.legacyPosting = { outboxId: result.item.id, duplicate: result.duplicate };

@@ -10,6 +10,7 @@ import type { NodeAPI } from '../node-red-api';
 import { classify } from '../../lib/delivery/errors';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
+import { laneFor } from '../../lib/delivery/lanes';
 import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
 
@@ -36,20 +37,20 @@ export = function (RED: NodeAPI) {
         if ((NETSUITE_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
           const request = msg.payload;
           const idempotencyKey = idempotencyKeyFor(msg, operation, request);
-          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey, origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
+          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey, lane: laneFor(msg), origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
           const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
           msg.payload = result.response;
           msg.netsuite = { operation, duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'suiteql') {
           const q = msg.query ?? config.query ?? msg.payload?.q;
           if (!q) throw new Error(t('errors.noQuery'));
-          msg.payload = await cfg.handle.call(() => cfg.connector.suiteql(q, { pageSize: Number(config.pageSize) || 1000, maxRows: msg.maxRows }));
+          msg.payload = await cfg.handle.call(() => cfg.connector.suiteql(q, { pageSize: Number(config.pageSize) || 1000, maxRows: msg.maxRows }), { lane: laneFor(msg) });
           msg.netsuite = { operation, count: msg.payload.length };
         } else if (operation === 'getRecord') {
           const type = msg.recordType ?? config.recordType;
           const id = String(msg.id ?? msg.payload?.id ?? '');
           if (!type || !id) throw new Error(t('errors.noRecord'));
-          msg.payload = await cfg.handle.call(() => cfg.connector.getRecord(type, id, { expandSubResources: true }));
+          msg.payload = await cfg.handle.call(() => cfg.connector.getRecord(type, id, { expandSubResources: true }), { lane: laneFor(msg) });
           msg.netsuite = { operation };
         } else throw new Error(t('errors.unknownOperation', { operation: String(operation) }));
         send(msg);

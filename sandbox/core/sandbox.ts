@@ -28,6 +28,21 @@ export interface FaultConfig {
   concurrencyLimit: number;
   /** Requests per second above this get 429 with Retry-After; 0 = unlimited. */
   rateLimitPerSecond: number;
+  /** Requests in any sliding window of `windowMs` above this get 429 (e.g. Business Central per 5 minutes); 0 = unlimited. */
+  windowLimit: number;
+  windowMs: number;
+  /** Time an accepted request takes inside the vendor (it counts against the concurrency limit; `latencyMs` does not). */
+  serviceMs: number;
+}
+
+/** What the sandbox observed of a client's respect for its limits (GET/DELETE `/_sandbox/<vendor>/limits`). */
+export interface LimitObservations {
+  /** Most requests in flight at once, counting each arrival (also those then refused for concurrency). */
+  maxInFlight: number;
+  /** Most arrivals in any sliding `windowMs` (counted while `windowLimit` is set). */
+  maxInWindow: number;
+  /** Requests refused by the concurrency limit, the per-second rate and the window limit. */
+  rejected: { concurrency: number; rate: number; window: number };
 }
 
 export const NO_FAULTS: FaultConfig = {
@@ -39,6 +54,9 @@ export const NO_FAULTS: FaultConfig = {
   outageUntil: 0,
   concurrencyLimit: 0,
   rateLimitPerSecond: 0,
+  windowLimit: 0,
+  windowMs: 60_000,
+  serviceMs: 0,
 };
 
 export interface RecordedRequest {
@@ -105,6 +123,9 @@ export class Sandbox {
   private inFlight = 0;
   private windowStart = 0;
   private windowCount = 0;
+  /** Arrival times inside the sliding window (only while `windowLimit` is set). */
+  private windowArrivals: number[] = [];
+  private observed: LimitObservations = freshObservations();
   private persistTimer?: NodeJS.Timeout;
   private idCounter = 0;
 
@@ -156,7 +177,19 @@ export class Sandbox {
     this.state = this.options.seed();
     this.faults = { ...NO_FAULTS };
     this.log = [];
+    this.observed = freshObservations();
+    this.windowArrivals = [];
     this.changed();
+  }
+
+  limitObservations(): LimitObservations {
+    return this.observed;
+  }
+
+  /** Starts the observations afresh (the limits themselves are faults: PUT /faults). */
+  resetLimitObservations(): void {
+    this.observed = freshObservations();
+    this.windowArrivals = [];
   }
 
   requests(): RecordedRequest[] {
@@ -226,14 +259,34 @@ export class Sandbox {
       const f = this.faults;
       const now = Date.now();
       if (f.outageUntil > now) return fail(503, 'outage', 'Service unavailable (sandbox outage window)', Math.ceil((f.outageUntil - now) / 1000));
-      if (f.concurrencyLimit > 0 && this.inFlight >= f.concurrencyLimit) return limited('concurrency', 'Concurrency limit exceeded');
+      const o = this.observed;
+      o.maxInFlight = Math.max(o.maxInFlight, this.inFlight + 1);
+      if (f.concurrencyLimit > 0 && this.inFlight >= f.concurrencyLimit) {
+        o.rejected.concurrency++;
+        return limited('concurrency', 'Concurrency limit exceeded');
+      }
+      if (f.windowLimit > 0) {
+        const from = now - f.windowMs;
+        let drop = 0;
+        while (drop < this.windowArrivals.length && this.windowArrivals[drop] <= from) drop++;
+        if (drop) this.windowArrivals.splice(0, drop);
+        this.windowArrivals.push(now);
+        o.maxInWindow = Math.max(o.maxInWindow, this.windowArrivals.length);
+        if (this.windowArrivals.length > f.windowLimit) {
+          o.rejected.window++;
+          return fail(429, 'window', 'Request quota for the period exceeded', Math.max(1, Math.ceil((this.windowArrivals[0] + f.windowMs - now) / 1000)));
+        }
+      }
       if (f.rateLimitPerSecond > 0) {
         if (now - this.windowStart >= 1000) {
           this.windowStart = now;
           this.windowCount = 0;
         }
         this.windowCount += 1;
-        if (this.windowCount > f.rateLimitPerSecond) return limited('rate', 'Request rate limit exceeded');
+        if (this.windowCount > f.rateLimitPerSecond) {
+          o.rejected.rate++;
+          return limited('rate', 'Request rate limit exceeded');
+        }
       }
       if (f.rate429 > 0 && Math.random() < f.rate429) return limited('random', 'Too many requests');
       if (f.errorRate > 0 && Math.random() < f.errorRate) return fail(f.errorStatus, 'error', 'Injected server error');
@@ -247,7 +300,8 @@ export class Sandbox {
       };
       res.on('finish', release);
       res.on('close', release);
-      next();
+      if (f.serviceMs > 0) setTimeout(next, f.serviceMs);
+      else next();
     };
     if (!exempt && this.faults.latencyMs > 0) setTimeout(proceed, this.faults.latencyMs);
     else proceed();
@@ -276,6 +330,13 @@ export class Sandbox {
       this.faults = next;
       res.json(this.faults);
     });
+    r.get('/limits', (_req, res) => {
+      res.json(this.observed);
+    });
+    r.delete('/limits', (_req, res) => {
+      this.resetLimitObservations();
+      res.status(204).end();
+    });
     r.get('/requests', (req, res) => {
       const since = Number(req.query.since ?? 0);
       res.json(this.log.filter((e) => e.seq > since));
@@ -301,4 +362,8 @@ export class Sandbox {
     });
     return r;
   }
+}
+
+function freshObservations(): LimitObservations {
+  return { maxInFlight: 0, maxInWindow: 0, rejected: { concurrency: 0, rate: 0, window: 0 } };
 }

@@ -20,7 +20,7 @@ export = function (RED: any) {
     const engine = deliveryFor(storeNode.store, storeNode.services);
     const handle = engine.registerConnection(`reliability:${node.id}`, httpExecutor({ baseUrl: config.url }), {
       ratePerSecond: Number(config.rate) || 0,
-      concurrency: 4,
+      concurrency: Number(config.concurrency) || 4,
       maxAttempts: 10,
       baseDelayMs: 50,
       maxDelayMs: 1000,

@@ -1,0 +1,52 @@
+/**
+ * Child process for the shared-quota scenario: one PS Fabric instance as far as delivery goes - a DeliveryEngine on
+ * the shared PostgreSQL store (BENCH_PG_URL, BENCH_PG_SCHEMA), delivering the outbox items the parent enqueued to a
+ * sandbox endpoint. Several of these share the store; their connection limits are shared (the PostgreSQL default).
+ */
+import { PostgresStore } from '../../lib/store/postgres-store';
+import { DeliveryEngine, httpExecutor } from '../../lib/delivery';
+import type { ConnectionHandle } from '../../lib/delivery';
+import { serveParent } from '../lib/util';
+
+async function main(): Promise<void> {
+  const store = new PostgresStore({ connectionString: process.env.BENCH_PG_URL!, schema: process.env.BENCH_PG_SCHEMA!, poolMax: 8 });
+  await store.ready;
+  const engine = new DeliveryEngine(store, {}, { owner: process.env.BENCH_INSTANCE ?? `bench-${process.pid}`, sweepMs: 500, log: () => undefined });
+  const handles: ConnectionHandle[] = [];
+  let delivered = 0;
+  const ipc = serveParent(
+    async (msg) => {
+      if (msg.type === 'start') {
+        const { url, connection, concurrency } = msg as { url: string; connection: string; concurrency: number };
+        const http = httpExecutor({ baseUrl: url, route: (_op, request) => ({ method: 'POST', path: '', body: request }) });
+        const counting = {
+          async execute(operation: string, request: any, ctx: any) {
+            const r = await http.execute(operation, request, ctx);
+            delivered++;
+            return r;
+          },
+        };
+        // BENCH_QUOTA_SHARED=0: diagnosis only (the same run with per-instance limits: is sharing the cost?)
+        handles.push(engine.registerConnection(connection, counting, { ratePerSecond: 0, concurrency, maxAttempts: 8, shared: process.env.BENCH_QUOTA_SHARED !== '0' }));
+        return {};
+      }
+      if (msg.type === 'stats') {
+        const d = delivered;
+        delivered = 0;
+        for (const h of handles.splice(0)) await h.close();
+        return { delivered: d };
+      }
+      throw new Error(`unknown request ${msg.type}`);
+    },
+    async () => {
+      await engine.close();
+      await store.close();
+    },
+  );
+  ipc.ready({});
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,73 @@
+/**
+ * Scenario "shared-quota" (issue 19, item 1): delivery instances sharing one PostgreSQL store and one vendor account.
+ *
+ * Phase A (scale-out, not bound by a quota): N outbox items for one connection whose account limit (concurrency 64,
+ * shared) is far above what the instances use; delivered by one instance, then (fresh items, fresh connection) by two.
+ * Figure: two instances' writes/s over one's; goal >= 1.7x.
+ * Phase B (bound by the quota): the sandbox refuses more than 5 concurrent requests (429) and two instances share a
+ * connection limit of 5: the sandbox's own observation of the most requests in flight must stay <= 5, no refusals.
+ * Needs PostgreSQL (BENCH_PG_URL or FABRIC_TEST_PG_URL); without it the scenario is skipped with the reason.
+ */
+import crypto from 'node:crypto';
+import { PostgresStore } from '../../lib/store/postgres-store';
+import type { ScenarioResult } from '../lib/report';
+import { round, startChild, waitFor, type Child } from '../lib/util';
+
+async function deliverWith(instances: Child[], store: PostgresStore, url: string, connection: string, n: number, concurrency: number): Promise<{ perSec: number; byInstance: number[] }> {
+  for (let i = 0; i < n; i += 200) {
+    await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, j) => store.outboxEnqueue({ connection, operation: 'postCard', idempotencyKey: `${connection}-${i + j}`, request: { '@type': 'MessageCard', text: `bench ${i + j}`, summary: 'bench' } }, Date.now())));
+  }
+  const t0 = performance.now();
+  await Promise.all(instances.map((c) => c.request({ type: 'start', url, connection, concurrency })));
+  await waitFor(async () => {
+    const row = (await store.outboxBacklog()).find((r) => r.connection === connection);
+    if (row?.failed) throw new Error(`${row.failed} writes on ${connection} failed: ${(await store.raw<{ last_error: string }>("SELECT last_error FROM outbox WHERE status = 'failed' LIMIT 1"))[0]?.last_error}`);
+    return row?.delivered === n;
+  }, `${n} delivered on ${connection}`, 600_000, 50);
+  const ms = performance.now() - t0;
+  const byInstance = await Promise.all(instances.map(async (c) => (await c.request<{ delivered: number }>({ type: 'stats' })).delivered));
+  return { perSec: round(n / (ms / 1000), 0), byInstance };
+}
+
+export async function sharedQuotaScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
+  const pgUrl = process.env.BENCH_PG_URL ?? process.env.FABRIC_TEST_PG_URL;
+  if (!pgUrl) return { name: 'shared-quota', status: 'skipped', note: 'needs PostgreSQL: set BENCH_PG_URL (or FABRIC_TEST_PG_URL)', rows: [], figures: {} };
+  const n = opts.count ?? (opts.quick ? 600 : 2_000);
+  const schema = `bench_quota_${crypto.randomBytes(4).toString('hex')}`;
+  const store = new PostgresStore({ connectionString: pgUrl, schema, poolMax: 4 });
+  await store.ready;
+  const sandboxes = await startChild('sandboxes', { BENCH_VENDORS: 'teams' });
+  const env = { BENCH_PG_URL: pgUrl, BENCH_PG_SCHEMA: schema };
+  const a = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'a' });
+  const b = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'b' });
+  const base = `${sandboxes.ready.url}/teams`;
+  const faults = (body: Record<string, number>) => fetch(`${base}/_sandbox/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const limits = async () => (await (await fetch(`${base}/_sandbox/limits`)).json()) as { maxInFlight: number; rejected: { concurrency: number } };
+  try {
+    const url = `${base}/webhook/psfabric-delivery`;
+    await faults({ serviceMs: 20 });
+    await deliverWith([a], store, url, 'bench:warmup', 200, 64);
+    const one = await deliverWith([a], store, url, 'bench:one', n, 64);
+    const two = await deliverWith([a, b], store, url, 'bench:two', n, 64);
+    const ratio = two.perSec / one.perSec;
+    await faults({ serviceMs: 20, concurrencyLimit: 5 });
+    await fetch(`${base}/_sandbox/limits`, { method: 'DELETE' });
+    const bound = await deliverWith([a, b], store, url, 'bench:bound', Math.round(n / 2), 5);
+    const seen = await limits();
+    const ok = seen.maxInFlight <= 5 && seen.rejected.concurrency === 0;
+    return {
+      name: 'shared-quota',
+      status: ok ? 'ok' : 'FAILED',
+      figures: { count: n, one, two, ratio: round(ratio, 2), bound, seen },
+      rows: [
+        { scenario: 'shared-quota', figure: `two instances vs one, not bound by a quota (${n} writes, 20 ms inside the vendor, shared PostgreSQL)`, value: `${two.perSec} w/s (a ${two.byInstance[0]}, b ${two.byInstance[1]})`, baseline: `one instance ${one.perSec} w/s`, ratio, goal: '>= 1.7x', met: ratio >= 1.7 },
+        { scenario: 'shared-quota', figure: `account limit 5 concurrent shared by two instances (${Math.round(n / 2)} writes)`, value: `max ${seen.maxInFlight} in flight at the sandbox, ${seen.rejected.concurrency} refused; ${bound.perSec} w/s`, goal: '<= 5, 0 refused', met: ok },
+      ],
+    };
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+    await sandboxes.stop();
+    await store.raw(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
+    await store.close();
+  }
+}
