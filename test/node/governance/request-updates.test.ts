@@ -80,7 +80,7 @@ describe('api-requests (updated): request/updated reports end handed over or in 
     const c = await inbox('sha256:no-tracking-id');
     helper.getNode('upd').receive({ payload: statusEvent({ trackingId: UNKNOWN, status: 'completed', detail: 'x' }), _fabricInbox: a });
     helper.getNode('upd').receive({ payload: { ...statusEvent({ trackingId: ACCEPTED, status: 'completed', detail: 'x' }), data: { trackingId: ACCEPTED, status: 'exploded' } }, _fabricInbox: b });
-    helper.getNode('upd').receive({ payload: { specversion: '1.0', id: 'x', data: { status: 'completed' } }, _fabricInbox: c });
+    helper.getNode('upd').receive({ payload: { specversion: '1.0', id: 'x', source: '/ps-fabric/process-layer', data: { status: 'completed' } }, _fabricInbox: c });
     await waitFor(() => recorded.length === 3, 'three exceptions', 5000);
     const rows = await services().exceptions.list({});
     const byKey = new Map(rows.map((r) => [r.recordKey, r]));
