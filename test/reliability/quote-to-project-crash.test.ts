@@ -34,11 +34,16 @@ const JIRA_EPIC = '10000';
 /** Open seed opportunities closed in the Salesforce sandbox during the burst: they come through salesforce-trigger. */
 const SALESFORCE_DEALS = ['006Hs00000GlobexEHR', '006Hs00000ThamesCRM', '006Hs00000BavariaCL'];
 
-interface Deal { oppId: string; accountExt: string; entity: string; event?: Record<string, unknown> }
+/**
+ * `customerToken`: what names the deal's customer in the ERP's record. NetSuite customers carry the account's external
+ * id; Business Central customers (number series) only the account's legal name and tax registration (the token).
+ */
+interface Deal { oppId: string; accountExt: string; customerToken: string; entity: string; event?: Record<string, unknown> }
 
 function salesforceDeal(oppId: string): Deal {
   const a = ACCOUNTS.find((x) => x.sfId === OPPORTUNITIES.find((o) => o.sfId === oppId)!.accountSfId)!;
-  return { oppId, accountExt: a.externalId, entity: a.billingEntity };
+  const bc = a.billingEntity === 'NWA-UK' || a.billingEntity === 'NWA-DE';
+  return { oppId, accountExt: a.externalId, customerToken: bc && a.taxRegistration ? a.taxRegistration : a.externalId, entity: a.billingEntity };
 }
 
 /** Letters from the sequence number, so the accounts' names (and the 3 letters the Jira key takes) differ. */
@@ -52,12 +57,15 @@ function deal(run: string, seq: number): Deal {
   const oppId = `006Q2P${run}${s}`;
   const accountExt = `ACC-Q${run}${s}`;
   const name = `${letters(seq)} ${a.name} ${s}`;
+  // a legal entity of its own: its own tax registration (the ERPs find a customer again by it)
+  const taxRegistration = a.taxRegistration ? `${a.taxRegistration.slice(0, -4)}${s}` : null;
   const data = {
     opportunity: { Id: oppId, Name: `${o.name} ${s}`, StageName: 'Closed Won', Amount: o.amount, CurrencyIsoCode: o.currency, CloseDate: o.closeDate, Billing_Model__c: o.billingModel, Delivery_Manager_Id__c: o.deliveryManagerId,
       OpportunityLineItems: { records: o.lines.map((l, i) => ({ SortOrder: i + 1, Workstream__c: l.workstream, Role__c: l.role, Hours__c: l.hours, Rate__c: l.rate })) } },
-    account: { Id: `001Q2P${run}${s}`, Name: name, External_Id__c: accountExt, BillingStreet: a.street, BillingCity: a.city, BillingPostalCode: a.postalCode, BillingCountry: a.country, CurrencyIsoCode: a.currency, Billing_Entity__c: a.billingEntity, Tax_Registration__c: a.taxRegistration ?? null },
+    account: { Id: `001Q2P${run}${s}`, Name: name, External_Id__c: accountExt, BillingStreet: a.street, BillingCity: a.city, BillingPostalCode: a.postalCode, BillingCountry: a.country, CurrencyIsoCode: a.currency, Billing_Entity__c: a.billingEntity, Tax_Registration__c: taxRegistration },
   };
-  return { oppId, accountExt, entity: a.billingEntity, event: { specversion: '1.0', id: `rel-cw-${oppId}`, source: '/reliability', type: 'com.psfabric.opportunity.closed-won.v1', time: new Date().toISOString(), correlationid: `rel-${oppId}`, data } };
+  const bc = a.billingEntity === 'NWA-UK' || a.billingEntity === 'NWA-DE';
+  return { oppId, accountExt, customerToken: bc && taxRegistration ? taxRegistration : accountExt, entity: a.billingEntity, event: { specversion: '1.0', id: `rel-cw-${oppId}`, source: '/reliability', type: 'com.psfabric.opportunity.closed-won.v1', time: new Date().toISOString(), correlationid: `rel-${oppId}`, data } };
 }
 
 /** Records of a vendor collection, as an array. */
@@ -151,8 +159,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
         records(sb, 'netsuite', 'customer'), records(sb, 'netsuite', 'job'), records(sb, 'bc', 'customers'), records(sb, 'bc', 'projects'),
         records(sb, 'kantata', 'workspaces'), records(sb, 'jira', 'projects'), records(sb, 'jira', 'issues'),
       ]);
-      const accounts = deals.map((d) => d.accountExt);
-      const customers = countBy([...nsCust, ...bcCust], accounts);
+      const customers = countBy([...nsCust, ...bcCust], deals.map((d) => d.customerToken));
       const projects = countBy([...nsJob, ...bcProj], opps);
       const epics = issues.filter((i) => i.issuetypeId === JIRA_EPIC);
       return {
@@ -205,7 +212,7 @@ describe('reliability: quote-to-project burst, runtime SIGKILLed x3 while provis
 
       const c = await counts();
       const erpRouted = new Set(deals.filter((d) => d.entity !== 'NWA-FR').map((d) => d.oppId));
-      const erpAccounts = new Set(deals.filter((d) => d.entity !== 'NWA-FR').map((d) => d.accountExt));
+      const erpAccounts = new Set(deals.filter((d) => d.entity !== 'NWA-FR').map((d) => d.customerToken));
       const wrong: string[] = [];
       const check = (what: string, m: Map<string, number>, expected: (token: string) => number) => {
         for (const [token, n] of m) {
