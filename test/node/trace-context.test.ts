@@ -106,10 +106,13 @@ describe('trace context over MQTT v5 user properties (fabric-mqtt-out -> broker 
       helper.getNode('out').receive({ payload: { specversion: '1.0', id: 'e2', data: { id: 'PRJ-2' } }, _fabricTrace: { traceparent: TP } });
       const msg = await waitFor(() => received.find((m) => !m.payload?.probe), 'the msg from fabric-mqtt-in', 10000);
       const packet = await waitFor(() => seen.find((p) => !p.payload.toString().includes('probe')), 'the published packet', 10000);
-      const producer = tracing.spans().find((s) => s.kind === SpanKind.PRODUCER);
+      // the PRODUCER span ends with the broker's PUBACK, which may come after the subscriber already has the message
       // (the subscription probes were traced too, each in a trace of its own)
-      const consumer = tracing.spans().find((s) => s.kind === SpanKind.CONSUMER && s.spanContext().traceId === '0af7651916cd43dd8448eb211c80319c');
-      assert.ok(producer && consumer, tracing.spans().map((s) => s.name).join(', '));
+      const { producer, consumer } = await waitFor(() => {
+        const p = tracing.spans().find((s) => s.kind === SpanKind.PRODUCER);
+        const c = tracing.spans().find((s) => s.kind === SpanKind.CONSUMER && s.spanContext().traceId === '0af7651916cd43dd8448eb211c80319c');
+        return p && c ? { producer: p, consumer: c } : undefined;
+      }, `a PRODUCER and a CONSUMER span (have: ${tracing.spans().map((s) => s.name).join(', ')})`, 10000);
       assert.equal(producer.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
       assert.equal(producer.parentSpanContext?.spanId, 'b7ad6b7169203331');
       const sent = parseTraceparent((packet.properties?.userProperties as Record<string, string>).traceparent);
