@@ -175,7 +175,7 @@ export = function (RED: NodeAPI) {
             return [null, msg, null];
           }
           const claim = await services().idempotency.claim(Q2P_SCOPE, oppId);
-          if (q2p.runDecision(claim, { replay: !!msg.replay }) === 'duplicate') {
+          if (q2p.runDecision(claim, { replay: !!msg.replay, redelivered: !!msg.redelivered }) === 'duplicate') {
             kpi().duplicate(q2p.PROCESS);
             msg.duplicate = { key: oppId, outcome: claim.existing?.outcome ?? null };
             await markInboxProcessed(msg, services().store); // a completed run's repeat ends here

@@ -653,19 +653,20 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
 /**
  * What q2p-plan does with a deal, given its claim of the run key (the opportunity id):
  *  - `start`: first claim, a new run;
- *  - `continue`: the key is claimed but no outcome was recorded, so the run that claimed it never completed (a crash
- *    mid-provisioning; the deal comes back from its trigger's inbox, or the same deal arrives twice while it runs).
- *    It goes through the same writes again: each has a stable idempotency key, so what the first attempt did is
- *    answered from the outbox and only the rest is written. An operator's replay (`replay`) continues as well;
- *  - `duplicate`: the run completed (outcome recorded by q2p-complete): nothing to do.
+ *  - `continue`: the key is claimed but no outcome was recorded and the deal comes back from its trigger's inbox
+ *    (`redelivered`: the runtime stopped before the run completed, e.g. a crash mid-provisioning). It goes through the
+ *    same writes again: each has a stable idempotency key, so what the first attempt did is answered from the outbox
+ *    and only the rest is written. An operator's replay (`replay`) continues as well, completed or not;
+ *  - `duplicate`: the run completed (outcome recorded by q2p-complete), or another copy of the deal arrives while the
+ *    first run is still in progress (not a redelivery): that run goes on, this copy has nothing to do.
  */
 export type RunDecision = 'start' | 'continue' | 'duplicate';
 
-export function runDecision(claim: { claimed: boolean; existing?: { outcome?: unknown } }, options: { replay?: boolean } = {}): RunDecision {
+export function runDecision(claim: { claimed: boolean; existing?: { outcome?: unknown } }, options: { replay?: boolean; redelivered?: boolean } = {}): RunDecision {
   if (claim.claimed) return 'start';
   if (options.replay) return 'continue';
   const outcome = claim.existing?.outcome;
-  return outcome === undefined || outcome === null ? 'continue' : 'duplicate';
+  return (outcome === undefined || outcome === null) && options.redelivered ? 'continue' : 'duplicate';
 }
 
 /** What the downstream writes answered, as the flow collects them. */

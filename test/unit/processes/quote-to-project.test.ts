@@ -196,9 +196,12 @@ describe('processes: quote-to-project', () => {
   it('a claimed run key without an outcome is an unfinished run that continues; with an outcome it is a duplicate', () => {
     assert.equal(runDecision({ claimed: true }), 'start');
     // the first attempt claimed the key and crashed before q2p-complete recorded the outcome: the replay continues
-    assert.equal(runDecision({ claimed: false, existing: { outcome: undefined } }), 'continue');
-    assert.equal(runDecision({ claimed: false, existing: { outcome: null } }), 'continue');
-    assert.equal(runDecision({ claimed: false }), 'continue', 'the record expired between claim and read: nothing says the run completed');
+    assert.equal(runDecision({ claimed: false, existing: { outcome: undefined } }, { redelivered: true }), 'continue');
+    assert.equal(runDecision({ claimed: false, existing: { outcome: null } }, { redelivered: true }), 'continue');
+    assert.equal(runDecision({ claimed: false }, { redelivered: true }), 'continue', 'the record expired between claim and read: nothing says the run completed');
+    // a second copy of the deal while the first run is in progress (e.g. two triggers): that run goes on alone
+    assert.equal(runDecision({ claimed: false, existing: { outcome: undefined } }), 'duplicate');
+    assert.equal(runDecision({ claimed: false, existing: { outcome: { projectId: 'PRJ-1' } } }, { redelivered: true }), 'duplicate');
     assert.equal(runDecision({ claimed: false, existing: { outcome: { projectId: 'PRJ-1' } } }), 'duplicate');
     assert.equal(runDecision({ claimed: false, existing: { outcome: { projectId: 'PRJ-1' } } }, { replay: true }), 'continue', "an operator's replay runs again");
   });
