@@ -10,9 +10,9 @@ import type { NodeAPI } from './node-red-api';
 
 export function connectToStore(
   RED: NodeAPI,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   node: any,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   config: any,
   opts: {
     type: string;

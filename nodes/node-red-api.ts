@@ -53,18 +53,18 @@ export interface HttpApp {
 export interface NodeAPI {
   nodes: {
     createNode(node: object, config: object): void;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+     
     registerType(type: string, ctor: (this: any, config: any) => void, opts?: { credentials?: Record<string, { type: string }> }): void;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+     
     getNode(id: string): any;
     eachNode(cb: (config: { id: string; type: string }) => void): void;
   };
   httpAdmin: HttpApp;
   auth: { needsPermission(permission: string): Handler };
   /** Message hooks (Node-RED >= 2); optional so a runtime without them still loads the nodes. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   hooks?: { add(name: string, fn: (event: any) => void): void };
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   settings: { userDir?: string; fabric?: { storePath?: string }; [key: string]: any };
   util: {
     generateId(): string;

@@ -25,7 +25,7 @@ export interface ResumedWrites {
 }
 
 export function resumeOutboxWrites(
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   node: { id: string; send(msg: any): void },
   store: Store,
   /** Builds the msg sent for a resumed completion (the caller adds its own markers). */

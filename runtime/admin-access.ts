@@ -174,7 +174,7 @@ document.getElementById('psf-login').addEventListener('submit', function (e) {
 let dummyHash: string | undefined;
 
 async function checkCredentials(adminAuth: AdminAuth, username: string, password: string): Promise<SessionUser | undefined> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const bcrypt = require('bcryptjs') as { compare(p: string, h: string): Promise<boolean> };
   const user = adminAuth.users.find((u) => u.username === username);
   // unknown users are compared with a throw-away hash so the answer time does not tell which users exist

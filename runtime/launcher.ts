@@ -247,7 +247,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     let sandboxes: RunningFabric['sandboxes'];
     if (sandboxesOn) {
       // loaded only when used: the vendor modules are large and tests mostly run without them
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { startSandboxes } = require('../sandbox/server') as typeof import('../sandbox/server');
       const port = options.sandboxPort ?? Number(env.FABRIC_SANDBOX_PORT ?? 1881);
       const running = await startSandboxes({ port, host: env.FABRIC_SANDBOX_HOST ?? '127.0.0.1', stateDir: path.join(userDir, 'sandboxes') });
@@ -257,7 +257,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       applyTemplateEnv(process.env, { sandboxUrl: running.url });
       // The legacy on-prem ERP of NWA-FR joins over MQTT like the real one would (own persistent session).
       if (broker.url && !externalUrl && env.FABRIC_LEGACY_ERP !== 'off') {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { LegacyErpSimulator } = require('../sandbox/legacy-erp/simulator') as typeof import('../sandbox/legacy-erp/simulator');
         const legacy = new LegacyErpSimulator({
           url: broker.url,
@@ -272,7 +272,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     }
 
     // 4. Node-RED on an express app + http.Server, with /healthz and MQTT over WebSocket
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const RED = require('node-red');
     const app = express();
     app.disable('x-powered-by');

@@ -111,7 +111,7 @@ export const SANDBOX_CREDENTIAL_DEFAULTS = {
 /** The Kantata sandbox's application token (the templates log in with an application token). */
 function kantataDemo(): { accessToken: string } {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const k = require('../sandbox/kantata') as Record<string, unknown>;
     return { accessToken: String(k.KANTATA_STATIC_TOKEN ?? '') };
   } catch {
@@ -268,5 +268,6 @@ export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl
 }
 
 function demoTeamsUrl(sandbox: string, flow: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the demo's sandbox is loaded only when the demo runs
   return (require('../sandbox/teams') as typeof import('../sandbox/teams')).teamsWorkflowUrl(sandbox, flow);
 }

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     batch.push([String(id), Date.now()]);
     if (batch.length >= 2000) flush();
   };
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RED = require('node-red');
   const init = RED.init;
   RED.init = function (server: unknown, settings: Record<string, any>) {

@@ -48,7 +48,7 @@ export function parseAuthConfig(text: string, origin: string): BrokerAuthConfig 
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${origin}: not valid JSON (${(err as Error).message})`);
+    throw new Error(`${origin}: not valid JSON (${(err as Error).message})`, { cause: err });
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${origin}: expected an object with a "users" array`);
   const obj = raw as Record<string, unknown>;
@@ -152,7 +152,7 @@ function constantTimeEqual(a: string, b: string): boolean {
 
 export async function checkPassword(user: BrokerUser, password: string): Promise<boolean> {
   if (user.passwordHash) {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const bcrypt = require('bcryptjs') as { compare(p: string, h: string): Promise<boolean> };
     return bcrypt.compare(password, user.passwordHash);
   }

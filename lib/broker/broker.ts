@@ -198,7 +198,7 @@ export function mqttOverWebSocket(
 
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   // aedes 1.x is ESM; `require` of ESM works on Node >= 20.19 (package.json engines).
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Aedes } = require('aedes') as { Aedes: any };
   const log = options.log ?? silentLog;
   const persistenceKind: PersistenceKind = options.persistence ?? 'level';
@@ -228,14 +228,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   if (persistenceKind === 'level') {
     if (!options.persistenceDir) throw new Error('startBroker: persistenceDir is required for level persistence');
     fs.mkdirSync(path.dirname(options.persistenceDir), { recursive: true });
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Level } = require('level') as { Level: any };
     db = new Level(options.persistenceDir);
     await db.open();
     persistence = createLevelPersistence(db).persistence;
     orderOutgoingEnqueue(persistence);
   } else {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const MemoryPersistence = require('aedes-persistence/asyncPersistence.js');
     persistence = new MemoryPersistence();
   }

@@ -292,7 +292,10 @@ export class CoalescingLevel {
       this.steps.shift();
       if (err === undefined) this.applyToCache(step);
       else this.forget(step);
-      for (const w of step.waiters) (err === undefined ? w.resolve() : w.reject(err));
+      for (const w of step.waiters) {
+        if (err === undefined) w.resolve();
+        else w.reject(err);
+      }
       this.runNext();
     };
     let work: Promise<unknown>;

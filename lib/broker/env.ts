@@ -69,7 +69,7 @@ function tlsOptionsFromEnv(env: NodeJS.ProcessEnv): BrokerOptions['tls'] {
     try {
       return fs.readFileSync(file);
     } catch (err) {
-      throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`);
+      throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
     }
   };
   return {

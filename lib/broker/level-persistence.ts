@@ -48,7 +48,7 @@ export interface LevelPersistenceHandle {
 
 /** `db` is an opened classic-level / level database owned by this broker. */
 export function createLevelPersistence(db: any, options: CoalescingLevelOptions = {}): LevelPersistenceHandle {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const LevelPersistence = require(persistenceEntry);
   const coalesced = new CoalescingLevel(db, options);
   const persistence = new LevelPersistence(coalesced);

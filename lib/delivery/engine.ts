@@ -21,7 +21,7 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import Bottleneck from 'bottleneck';
 import { BrokenCircuitError, CircuitBreakerPolicy, CircuitState as CockatielState, ConsecutiveBreaker, IsolatedCircuitError, circuitBreaker, handleWhen } from 'cockatiel';
-import type { ExceptionRecord, Json, NewOutboxItem, OutboxItem, Store } from '../store/store';
+import type { ExceptionRecord, Json, OutboxItem, Store } from '../store/store';
 import { redact, redactString } from '../redaction';
 import { FabricError, TransientError, classify } from './errors';
 import { retryDelay } from './backoff';

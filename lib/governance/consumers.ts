@@ -134,7 +134,7 @@ export class ConsumerRegistry {
     try {
       parsed = JSON.parse(text) as FileShape;
     } catch (err) {
-      throw new Error(`${file}: not valid JSON (${(err as Error).message}); its API keys were not imported into the store`);
+      throw new Error(`${file}: not valid JSON (${(err as Error).message}); its API keys were not imported into the store`, { cause: err });
     }
     if (!parsed || parsed.version !== 1 || !Array.isArray(parsed.keys)) throw new Error(`${file}: not a PS Fabric consumer file (expected {"version":1,"keys":[...]}); its API keys were not imported into the store`);
     const records = parsed.keys.map((k, i) => fromFileRecord(k, `${file}: keys[${i}]`));

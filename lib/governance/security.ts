@@ -60,6 +60,7 @@ export function urlTrick(rawUrl: string): string | undefined {
   if (/%25/i.test(pathPart)) return 'double-encoded characters are not allowed in the path';
   if (pathPart.split('/').some((seg) => seg === '..' || seg === '.')) return 'dot segments are not allowed in the path';
   if (pathPart.includes('\\')) return 'backslashes are not allowed in the path';
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this check refuses
   if (/[\u0000-\u001f\u007f]/.test(pathPart)) return 'control characters are not allowed in the path';
   return undefined;
 }

@@ -363,7 +363,7 @@ export class OpsReadModel {
     for (const r of open) byTeam.set(r.ownerTeam, (byTeam.get(r.ownerTeam) ?? 0) + 1);
     const invoicesBlocked = open.filter((r) => (PROCESS_NAMES.timeToCash as readonly string[]).includes(r.process) && r.step === MASTER_DATA_STEP).length;
 
-    let backlog: OutboxBacklog[] = [];
+    let backlog: OutboxBacklog[];
     try {
       backlog = await this.store.outboxBacklog();
     } catch {

@@ -129,7 +129,7 @@ export class PostgresStore implements Store {
       types: {
         getTypeParser: ((oid: number, format?: string) => {
           if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
-          // eslint-disable-next-line @typescript-eslint/no-var-requires
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
           return (require('pg').types as typeof import('pg').types).getTypeParser(oid, format as 'text');
         }) as never,
       },

@@ -56,7 +56,10 @@ export class WalSyncer {
       this.inflight = [];
       this.syncs++;
       if (this.closed) this.release();
-      for (const w of batch) (err ? w.reject(err) : w.resolve());
+      for (const w of batch) {
+        if (err) w.reject(err);
+        else w.resolve();
+      }
       this.next();
     });
   }
@@ -86,7 +89,10 @@ export class WalSyncer {
     } catch (err) {
       error = err;
     }
-    for (const w of batch) (error ? w.reject(error) : w.resolve());
+    for (const w of batch) {
+      if (error) w.reject(error);
+      else w.resolve();
+    }
     // an fdatasync still on the thread pool uses the descriptor: it is released when that one finishes
     if (!this.running) this.release();
   }

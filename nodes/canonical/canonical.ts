@@ -22,7 +22,7 @@ import {
   defaultIdempotencyKey,
 } from '../../lib/model';
 
-import type { Node, NodeAPI, NodeMessage } from '../node-red-api';
+import type { Node, NodeAPI } from '../node-red-api';
 
 interface CanonicalConfig {
   id: string;

@@ -52,7 +52,7 @@ export = function (RED: NodeAPI) {
     let options: StoreOptions;
     if (node.kind === 'postgres') {
       const url = (config.url ?? '').trim();
-      let connectionString = url;
+      let connectionString: string;
       try {
         const u = new URL(url);
         if (!/^postgres(ql)?:$/.test(u.protocol)) throw new Error('not a postgres:// URL');

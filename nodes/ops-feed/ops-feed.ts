@@ -101,7 +101,6 @@ export = function (RED: RED) {
     let overview: OpsFilter = {};
     let consoleFilter: ExceptionRowFilter = {};
     let detailId: number | undefined;
-    let timer: NodeJS.Timeout | undefined;
     let debounce: NodeJS.Timeout | undefined;
     let closed = false;
     let last: KpiSnapshot | undefined;
@@ -226,7 +225,7 @@ export = function (RED: RED) {
       return (cfg?.matrix ?? OwnershipMatrix.default()).rows();
     }
 
-    timer = setInterval(() => tick({ kpi: true, console: true, points: true }), intervalMs);
+    const timer = setInterval(() => tick({ kpi: true, console: true, points: true }), intervalMs);
     const first = setTimeout(() => {
       tick({ kpi: true, console: true, points: true });
       try {
@@ -333,7 +332,7 @@ export = function (RED: RED) {
 
     node.on('close', (_removed, done) => {
       closed = true;
-      if (timer) clearInterval(timer);
+      clearInterval(timer);
       if (debounce) clearTimeout(debounce);
       bulkReplayProgress.set({ node: node.id }, 0);
       storeCfg.deregister(node);

@@ -483,7 +483,7 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
     const rec: Record<string, any> = JSON.parse(JSON.stringify(body ?? {}));
     delete rec.id;
     delete rec.links;
-    let bad = resolveRefs(rec) ?? validate(type, rec, true);
+    const bad = resolveRefs(rec) ?? validate(type, rec, true);
     if (bad) return { bad };
     if (rec.externalId && findByRef(type, `eid:${rec.externalId}`)) return { bad: { status: 400, detail: `A record with external ID ${rec.externalId} already exists.`, code: 'DUP_RCRD', path: 'externalId' } };
     rec.id = nextInternalId(type);
@@ -493,7 +493,6 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
     derive(type, rec);
     col(type)[rec.id] = rec;
     sandbox.changed();
-    bad = undefined;
     return { rec };
   };
 

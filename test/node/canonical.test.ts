@@ -10,7 +10,7 @@ import { waitFor } from '../support/wait';
 
 helper.init(require.resolve('node-red'));
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;  
 
 const KANTATA_MAPPING = `{
   "id": "TE-" & id, "version": 1, "updatedAt": updated_at, "externalIds": { "kantata": id },

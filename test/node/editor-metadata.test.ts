@@ -42,7 +42,7 @@ const USING_MODES = { kind: 'postgres', mode: 'url', keySource: 'jsonata' };
 /** Known gaps, per type: check name -> why. Reported pending while the gap exists; fail once fixed (remove the entry). */
 const KNOWN_GAPS: Record<string, Record<string, string>> = {};
 
-type Def = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Def = Record<string, any>;  
 interface Loaded {
   set: string;
   dir: string;
@@ -65,7 +65,7 @@ function lookup(catalog: Record<string, unknown>, key: string): unknown {
 }
 
 /** A permissive stand-in for jQuery and the parts of RED a registration touches at load or in oneditprepare. */
-function permissive(onCall?: (path: string[], args: unknown[]) => unknown, trail: string[] = []): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+function permissive(onCall?: (path: string[], args: unknown[]) => unknown, trail: string[] = []): any {  
   const fn = function () { /* stub */ };
   return new Proxy(fn, {
     get(_t, prop) {

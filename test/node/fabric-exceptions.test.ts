@@ -19,7 +19,7 @@ import { Vendor } from '../unit/delivery/vendor';
 
 helper.init(require.resolve('node-red'));
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;  
 const NODES = [storeNode, idempotentNode, exceptionNode, exceptionsNode];
 
 describe('PS Fabric exception and idempotency nodes', function () {

@@ -16,7 +16,7 @@ import { helper } from '../support/node-red';
 const nodes = ['fabric-store/fabric-store', 'fabric-broker/fabric-broker', 'fabric-mqtt-in/fabric-mqtt-in'].map((n) => require(`../../nodes/${n}`));
 helper.init(require.resolve('node-red'));
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;  
 const TOPIC = 'legacy/fr01/time/out';
 
 describe('fabric-mqtt-in (text format): empty and whitespace-only payloads are invalid', function () {

@@ -20,7 +20,7 @@ const processStep: unknown = require('../../nodes/process-step/process-step');
 
 helper.init(require.resolve('node-red'));
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;  
 const SOURCE = 'test:legacy/fr01/time/out';
 const projects: Record<string, ProjectContext> = {
   'KAN-WS-1': { projectId: 'KAN-WS-1', accountId: 'ACC-1001', billingEntity: 'NWA-US', currency: 'USD', status: 'active', psaWorkspaceId: '1' },

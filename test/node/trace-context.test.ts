@@ -23,7 +23,7 @@ import { helper } from '../support/node-red';
 const nodes = ['fabric-store/fabric-store', 'fabric-broker/fabric-broker', 'fabric-mqtt-in/fabric-mqtt-in', 'fabric-mqtt-out/fabric-mqtt-out'].map((n) => require(`../../nodes/${n}`));
 helper.init(require.resolve('node-red'));
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;  
 const TOPIC = 'fabric/v1/project/created';
 const TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 

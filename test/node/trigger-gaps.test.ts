@@ -78,7 +78,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     };
     return seen;
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const admin = () => (helper as unknown as { request(): any }).request();
   const ids = (out: any[]) => out.map((m) => m.payload.opportunity.Id).sort();
   const gapExceptions = async (kind: string) => {

@@ -17,7 +17,7 @@ import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const model = require(path.resolve(__dirname, '..', '..', 'lib', 'model')) as { validate(entity: string, data: unknown, opts?: { version?: number }): { ok: boolean; errors?: unknown[] } };
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -124,8 +124,9 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     const r = await http('GET', `${sandboxUrl}/kantata/api/v1/workspaces?per_page=1`, { headers: { authorization: `Bearer ${kantata.accessToken}` } });
     return Number(r.json?.count ?? -1);
   }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+   
   const kantata = (() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled sandbox, as the runtime loads it
     const k = require(path.join(ROOT, 'dist', 'sandbox', 'kantata')) as Record<string, unknown>;
     return { accessToken: String(k.KANTATA_STATIC_TOKEN ?? '') };
   })();

@@ -11,7 +11,7 @@ export interface TestHelper {
   settings(settings: Record<string, unknown>): void;
   load(node: unknown, flow: Array<Record<string, unknown>>, credentials?: Record<string, unknown>): Promise<void>;
   unload(): Promise<void>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   getNode(id: string): any;
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -15,7 +15,7 @@ import axios, { AxiosInstance, AxiosRequestConfig } from 'axios';
 import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate';
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
-import { classify, FabricError, PermanentError, TransientError, ValidationError } from '../../delivery/errors';
+import { classify, FabricError, PermanentError, ValidationError } from '../../delivery/errors';
 
 /**
  * How the connector authenticates, the two ways Kantata documents for a backend connector:

@@ -215,7 +215,6 @@ export function accountFromSalesforce(a: Rec): DealAccount {
 export function dealFromSalesforce(input: { opportunity: Rec; account?: Rec; lineItems?: Rec[]; contract?: Rec; directory?: Directory }): CloseWonDeal {
   const o = input.opportunity ?? {};
   const a = input.account ?? o.Account ?? {};
-  const country = countryCode(a.BillingCountry);
   const currency = (o.CurrencyIsoCode ?? a.CurrencyIsoCode) as string | undefined;
   const items = input.lineItems ?? records(o.OpportunityLineItems);
   const account = accountFromSalesforce(a);

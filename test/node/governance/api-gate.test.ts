@@ -27,7 +27,7 @@ helper.init(require.resolve('node-red'));
 const fixtures = path.join(__dirname, '../../fixtures/canonical');
 const project = JSON.parse(fs.readFileSync(path.join(fixtures, 'project.json'), 'utf8'))[0];
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 let RED: any;
 const collected: any[] = [];
 function captureAndResponder(red: any) {

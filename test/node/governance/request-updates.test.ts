@@ -25,7 +25,7 @@ const exceptionNode = require('../../../nodes/fabric-exception/fabric-exception'
 
 helper.init(require.resolve('node-red'));
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;  
 const SOURCE = 'mqtt:api-readmodel-in';
 const ACCEPTED = '0b6d2f9e-1111-4222-8333-944445555666';
 const UNKNOWN = '0b6d2f9e-9999-4222-8333-944445555666';

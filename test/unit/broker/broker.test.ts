@@ -130,7 +130,7 @@ describe('embedded broker (aedes)', function () {
   });
 
   it('checks bcrypt password hashes', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const bcrypt = require('bcryptjs');
     const hash = bcrypt.hashSync('hashed-pw', 4);
     await start({ authMode: 'required', auth: { users: [{ username: 'h', passwordHash: hash, publish: [], subscribe: [] }] } });

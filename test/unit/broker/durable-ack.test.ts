@@ -16,7 +16,7 @@ import { createLevelPersistence } from '../../../lib/broker/level-persistence';
 import { tempDir } from '../../support/tmp';
 import { waitFor } from '../../support/wait';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Level } = require('level') as { Level: any };
 const BUF = { valueEncoding: 'buffer' };
 /** CONNACK of MQTT 3.1.1: what the server has written to a connected client before any acknowledgement. */
@@ -61,7 +61,7 @@ interface TestBroker {
 }
 
 async function startTestBroker(dir: string): Promise<TestBroker> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Aedes } = require('aedes') as { Aedes: any };
   const raw = new Level(dir);
   await raw.open();

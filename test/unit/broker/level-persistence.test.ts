@@ -8,9 +8,9 @@ import { freePort } from '../../support/ports';
 import { tempDir } from '../../support/tmp';
 import { waitFor } from '../../support/wait';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Level } = require('level') as { Level: any };
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const LibraryPersistence = require('aedes-persistence-level/asyncPersistence.js');
 
 const BUF = { valueEncoding: 'buffer' };

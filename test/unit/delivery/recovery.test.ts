@@ -106,7 +106,7 @@ describe('delivery engine: restart recovery and leases', () => {
 
   it('two engines on one store file share the work without sending anything twice', async function () {
     this.timeout(20000);
-    h.vendor.respond = (req) => ({ status: 200, body: {}, delayMs: 5 });
+    h.vendor.respond = () => ({ status: 200, body: {}, delayMs: 5 });
     const other = h.reopen();
     const a = h.connect({ concurrency: 3 });
     other.engine.registerConnection('vendor:test', httpExecutor({ baseUrl: h.vendor.url }), { ...FAST, concurrency: 3 });
