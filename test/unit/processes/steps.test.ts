@@ -1,5 +1,6 @@
 /** The process layer behind process-step: step settings, the t2c inbox hand-over, project state and the parked-amendment retry. */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { servicesFor } from '../../../lib/fabric/services';
 import { IdempotencyService } from '../../../lib/idempotency';
@@ -26,6 +27,15 @@ describe('processes: step settings', () => {
     assert.equal(stepSettings({ step: 'co-plan', source: '/mine' }).source, '/mine');
     assert.deepEqual(['q2p-plan', 't2c-posted', 'co-complete', 'rollup', 'kpi'].map(processOfStep), ['quote-to-project', 'time-to-cash', 'change-order-to-billing', 'performance-to-reporting', 'performance-to-reporting']);
     assert.equal(stepSettings({ step: 'q2p-plan', routing: '{"NWA-US": {"region": "North"}}' }).routing['NWA-US'].region, 'North');
+  });
+
+  it('every StepInputError a step raises has its message in the process-step catalog', () => {
+    const root = path.resolve(__dirname, '../../../..');
+    const dir = path.join(root, 'lib', 'processes', 'steps');
+    const keys = fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).flatMap((f) => [...fs.readFileSync(path.join(dir, f), 'utf8').matchAll(/new StepInputError\('(\w+)'/g)].map((m) => m[1]));
+    assert.ok(keys.length >= 6, `found ${keys.join(', ')}`);
+    const errors = JSON.parse(fs.readFileSync(path.join(root, 'locales', 'en-US', 'process-step.json'), 'utf8'))['process-step'].errors as Record<string, string>;
+    assert.deepEqual(keys.filter((k) => typeof errors[k] !== 'string'), [], 'keys missing from locales/en-US/process-step.json errors');
   });
 
   it('a routing or directory that does not parse, or an unknown step, is a StepInputError naming its catalog message', () => {
