@@ -41,7 +41,7 @@ export = function (RED: NodeAPI) {
     const context = (): StepContext => ({ services: storeCfg!.requireServices(), settings: settings!, actor: `node:${node.id}` });
     let count = 0;
 
-    const retry = config.step === 'co-plan' && !configError ? new ParkedAmendmentRetry(context, (out) => node.send(out as never)) : undefined;
+    const retry = config.step === 'co-plan' && !configError ? new ParkedAmendmentRetry(context, (out) => node.send(out as never), settings!.retrySeconds) : undefined;
     retry?.start((err) => node.warn(t('errors.retryFailed', { error: errorMessage(err) })));
 
     node.on('input', (msg, send, done) => {

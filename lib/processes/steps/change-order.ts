@@ -85,9 +85,11 @@ const MAX_PASS_INTERVAL_MS = 5000;
 export class ParkedAmendmentRetry {
   private timer?: NodeJS.Timeout;
 
+  /** `ctx` is asked for at each pass (the store may open after the node starts). */
   constructor(
     private readonly ctx: () => StepContext,
     private readonly send: (out: StepResult['out']) => void,
+    private readonly retrySeconds: number,
   ) {}
 
   /** One pass: each due amendment is taken off the shelf and planned again (next attempt). Answers how many. */
@@ -106,7 +108,7 @@ export class ParkedAmendmentRetry {
 
   /** Passes every retry interval (at most every 5 s) until stop(); a failed pass goes to `onError` and the next one runs. */
   start(onError: (err: unknown) => void): void {
-    const every = Math.min(Math.max(1, this.ctx().settings.retrySeconds) * 1000, MAX_PASS_INTERVAL_MS);
+    const every = Math.min(Math.max(1, this.retrySeconds) * 1000, MAX_PASS_INTERVAL_MS);
     this.timer = setInterval(() => {
       this.pass().catch(onError);
     }, every);

@@ -125,7 +125,7 @@ describe('processes: project state and parked amendments', () => {
     const services = servicesFor(store);
     const sent: unknown[] = [];
     const ctx = (): StepContext => ({ services, settings: stepSettings({ step: 'co-plan', retrySeconds: 1 }), actor: 'test' });
-    const retry = new ParkedAmendmentRetry(ctx, (out) => sent.push(out));
+    const retry = new ParkedAmendmentRetry(ctx, (out) => sent.push(out), 1);
     const amendment = amendmentFromSalesforce({ Id: 'a1', Opportunity__c: OPP, Amendment_Type__c: 'Scope Change', Amount_Change__c: 1000, Effective_Date__c: '2026-12-01' });
     const parked = new ParkedAmendments(store);
     await parked.park({ amendment, attempt: 1, retryAt: 100, correlationId: 'c1' }, 0);
