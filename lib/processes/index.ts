@@ -5,3 +5,4 @@ export * as timeToCash from './time-to-cash';
 export * as changeOrder from './change-order';
 export * as reporting from './reporting';
 export * as kpi from './kpi';
+export * as steps from './steps';

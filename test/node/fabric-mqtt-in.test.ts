@@ -60,7 +60,7 @@ describe('fabric-mqtt-in (text format): empty and whitespace-only payloads are i
     assert.deepEqual(ok.map((m) => m.payload), ['TE|0001|line']);
     assert.deepEqual(bad.map((m) => m.payload).sort(), ['', '\r\n\t', ' '].sort());
     // the helper's RED._ answers the catalog key: the reason is the text-format one, naming emptiness
-    const catalog = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'nodes', 'fabric-mqtt-in', 'locales', 'en-US', 'fabric-mqtt-in.json'), 'utf8'))['fabric-mqtt-in'];
+    const catalog = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'locales', 'en-US', 'fabric-mqtt-in.json'), 'utf8'))['fabric-mqtt-in'];
     assert.match(catalog.errors.emptyText, /empty or only whitespace/);
     for (const m of bad) {
       assert.equal(m.error.message, 'fabric-mqtt-in.errors.invalidText');

@@ -8,6 +8,7 @@ import { encodeTimeEntry } from '../../lib/connectors/legacy-erp/codec';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { helper } from '../support/node-red';
+import { caught, withCatch } from '../support/catch';
 
 const nodes = ['fabric-store/fabric-store', 'kantata-config/kantata-config', 'kantata/kantata', 'jira-config/jira-config', 'jira/jira', 'teams-notify/teams-notify', 'legacy-erp/legacy-erp']
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -89,16 +90,18 @@ describe('PSA, Jira, Teams and legacy ERP nodes in Node-RED', function () {
 
   it('teams-notify refuses a retired incoming-webhook URL with an actionable error, sending nothing', async () => {
     await axios.post(`${sb.url}/teams/_sandbox/reset`);
-    await helper.load(nodes, [
+    await helper.load(nodes, withCatch([
       ...base,
       { id: 'teams', type: 'teams-notify', store: 'store', title: 'Old hook' },
-    ], { teams: { webhookUrl: 'https://contoso.webhook.office.com/webhookb2/1a2b@3c4d/IncomingWebhook/5e6f/7a8b' } });
+    ]), { teams: { webhookUrl: 'https://contoso.webhook.office.com/webhookb2/1a2b@3c4d/IncomingWebhook/5e6f/7a8b' } });
     const teams = helper.getNode('teams') as any;
+    const errors = caught();
     const failed = new Promise<any>((resolve) => teams.once('call:error', resolve));
     teams.receive({ payload: 'hello' });
     const message = String((await failed).args[0]?.message ?? (await failed).args[0]);
     assert.match(message, /retired/);
     assert.match(message, /Workflows/);
+    assert.match((await errors.next((e) => e.source.id === 'teams', 'the refusal at the Catch node')).message, /retired/);
     assert.equal(sb.sandboxes.teams.requests().length, 0);
   });
 

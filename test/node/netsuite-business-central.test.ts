@@ -4,6 +4,7 @@ import { netsuiteSandbox, NETSUITE_SANDBOX_DEFAULTS } from '../../sandbox/netsui
 import { businessCentralSandbox, BC_SANDBOX_DEFAULTS } from '../../sandbox/business-central';
 import { tempDir } from '../support/tmp';
 import { helper } from '../support/node-red';
+import { caught, withCatch } from '../support/catch';
 
 const nodes = ['fabric-store/fabric-store', 'netsuite-config/netsuite-config', 'netsuite/netsuite', 'business-central-config/business-central-config', 'business-central/business-central']
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -75,12 +76,15 @@ describe('netsuite and business-central nodes in Node-RED', function () {
   });
 
   it('netsuite: a refused write fails with done(err) keeping the NetSuite error body', async () => {
-    await helper.load(nodes, flow(), creds);
+    await helper.load(nodes, withCatch(flow()), creds);
+    const errors = caught();
     const err = failure('ns');
     helper.getNode('ns').receive({ operation: 'createRecord', payload: { type: 'timebill', body: { employee: { id: '101' } } }, idempotencyKey: 'bad-1' });
     const e = await err;
     assert.equal(e.errorClass, 'validation');
     assert.equal(e.response['o:errorDetails'][0]['o:errorCode'], 'USER_ERROR');
+    const atCatch = await errors.next((c) => c.source.id === 'ns', 'the refused write at the Catch node');
+    assert.equal(atCatch.msg.idempotencyKey, 'bad-1');
   });
 
   it('business-central: deep-inserts and posts an invoice through the outbox, lists customers, shows connection status', async () => {
@@ -105,10 +109,13 @@ describe('netsuite and business-central nodes in Node-RED', function () {
   });
 
   it('business-central: an auth failure fails the message with errorClass auth', async () => {
-    await helper.load(nodes, flow(), { ...creds, bcc: { clientId: BC.clientId, clientSecret: 'wrong' } });
+    await helper.load(nodes, withCatch(flow()), { ...creds, bcc: { clientId: BC.clientId, clientSecret: 'wrong' } });
+    const errors = caught();
     const err = failure('bc');
     helper.getNode('bc').receive({ operation: 'list', entitySet: 'customers' });
     const e = await err;
     assert.equal(e.errorClass, 'auth');
+    const atCatch = await errors.next((c) => c.source.id === 'bc', 'the auth failure at the Catch node');
+    assert.equal(atCatch.msg.entitySet, 'customers');
   });
 });

@@ -5,6 +5,7 @@ import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesfor
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { helper } from '../support/node-red';
+import { caught, withCatch } from '../support/catch';
 import { markInboxProcessed } from '../../lib/inbox';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -51,7 +52,8 @@ describe('salesforce nodes in Node-RED', function () {
     });
 
   it('salesforce: upserts through the outbox (a repeat is a duplicate), queries and reports vendor errors', async () => {
-    await helper.load(nodes, flow(), creds);
+    await helper.load(nodes, withCatch(flow()), creds);
+    const errors = caught();
     const sf = helper.getNode('sf');
     const out = helper.getNode('out');
     let got = next(out);
@@ -78,6 +80,8 @@ describe('salesforce nodes in Node-RED', function () {
     const vErr = await invalid;
     assert.equal(vErr.errorClass, 'validation');
     assert.equal(vErr.response[0].errorCode, 'REQUIRED_FIELD_MISSING');
+    await waitFor(() => errors.all.length === 2, 'both vendor errors at the Catch node');
+    assert.deepEqual(errors.all.map((e) => [e.source.id, e.msg.operation]), [['sf', 'get'], ['sf', 'create']], 'each error reaches a Catch node with its msg');
   });
 
   it('salesforce-trigger (polling): emits a close-won once, with account, lines and contract, also after a redeploy', async () => {

@@ -3,6 +3,7 @@
  * and always ends on the latest value, checked on the helper itself and on a legacy-erp node in Node-RED.
  */
 import assert from 'node:assert/strict';
+import { mock } from 'node:test';
 import { throttleStatus } from '../../nodes/status-throttle';
 import { encodeTimeEntry } from '../../lib/connectors/legacy-erp/codec';
 import { tempDir } from '../support/tmp';
@@ -35,19 +36,25 @@ describe('status throttling', function () {
     status.cancel();
   });
 
-  it('show() is immediate and drops a pending update; cancel() drops it for good', async () => {
-    const shown: string[] = [];
-    const status = throttleStatus<string>((s) => shown.push(s), 50);
-    status.update('count 1');
-    status.update('count 2');
-    status.show('broker down');
-    assert.deepEqual(shown, ['count 1', 'broker down']);
-    status.update('count 3');
-    status.cancel();
-    await new Promise((r) => setTimeout(r, 80)); // the cancelled update's interval (50 ms) is over
-    assert.deepEqual(shown, ['count 1', 'broker down'], 'a cancelled update is never shown');
-    status.update('count 4');
-    assert.deepEqual(shown, ['count 1', 'broker down', 'count 4']);
+  it('show() is immediate and drops a pending update; cancel() drops it for good', () => {
+    // the clock is the test's: the cancelled update's interval is over when the test says so, not after a sleep
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    try {
+      const shown: string[] = [];
+      const status = throttleStatus<string>((s) => shown.push(s), 50);
+      status.update('count 1');
+      status.update('count 2');
+      status.show('broker down');
+      assert.deepEqual(shown, ['count 1', 'broker down']);
+      status.update('count 3');
+      status.cancel();
+      mock.timers.tick(80);
+      assert.deepEqual(shown, ['count 1', 'broker down'], 'a cancelled update is never shown');
+      status.update('count 4');
+      assert.deepEqual(shown, ['count 1', 'broker down', 'count 4']);
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   describe('legacy-erp decodeTime in Node-RED', () => {

@@ -28,3 +28,9 @@ export function catalogTranslator(...names: string[]): (key: string, subs?: Reco
     return text.replace(/__(\w+)__/g, (_m, k: string) => String(subs?.[k] ?? ''));
   };
 }
+
+/** A node module whose RED._ answers from the shipped catalogs (the helper's answers the key), for status and error text. */
+export function translated(mod: unknown, ...names: string[]): unknown {
+  const translate = catalogTranslator(...names);
+  return (RED: object) => (mod as (red: object) => unknown)(Object.assign(Object.create(RED), { _: translate }));
+}

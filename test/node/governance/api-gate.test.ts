@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import addFormats from 'ajv-formats';
 import { buildOpenApi } from '../../../lib/governance/openapi';
 import { tempDir } from '../../support/tmp';
+import { waitFor } from '../../support/wait';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper');
@@ -244,8 +245,7 @@ describe('api-gate node in Node-RED', function () {
       assert.equal(r.status, 400, p);
       assert.equal(r.headers['x-content-type-options'], 'nosniff');
     }
-    await new Promise((r) => setTimeout(r, 50)); // output-2 messages are sent asynchronously after the response
-    assert.ok(seen.length >= 9, `refusals on output 2: ${seen.length}`);
+    await waitFor(() => seen.length >= 9, "9 refusals on output 2 (sent after the response)");
     assert.ok(seen.every((m) => m.res === undefined && typeof m.statusCode === 'number'));
   });
 

@@ -6,6 +6,7 @@ import { servicesFor } from '../../../lib/fabric/services';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
 import type { InboxRecord } from '../../../lib/store/store';
 import { tempDir } from '../../support/tmp';
+import { waitFor } from '../../support/wait';
 
 describe('inbox hand-over and start-up replay', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -100,9 +101,7 @@ describe('inbox hand-over and start-up replay', () => {
     const conn = engine.registerConnection('vendor:gated', { execute: async () => { await gate; return { ok: true }; } }, { ratePerSecond: 0, maxAttempts: 1 });
     try {
       const delivered = conn.submit({ operation: 'op', idempotencyKey: 'k1', request: { id: 'w1' }, inbox: { source: 'mqtt:n1', messageId: 'w1' } });
-      const deadline = Date.now() + 5000;
-      while ((await store.inboxGet('mqtt:n1', 'w1'))?.status !== 'processed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      assert.equal((await store.inboxGet('mqtt:n1', 'w1'))?.status, 'processed', 'marked while the vendor has not answered yet');
+      await waitFor(async () => (await store.inboxGet('mqtt:n1', 'w1'))?.status === 'processed', 'the entry marked while the vendor has not answered yet', 5000);
       assert.equal((await store.outboxFind('vendor:gated', 'k1'))?.request && true, true);
       release();
       await delivered;
