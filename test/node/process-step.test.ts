@@ -24,7 +24,7 @@ const processStep = translated(require('../../nodes/process-step/process-step'),
 
 helper.init(require.resolve('node-red'));
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;  
 const catalog = catalogTranslator('process-step');
 /** A catalog message as the Catch node shows a node's error (`err.toString()`). */
 const t = (key: string, subs?: Record<string, unknown>) => catalog(`process-step.${key}`, subs);

@@ -6,7 +6,7 @@ import type { FabricServices } from '../../fabric/services';
 import { routingTable, type ErpRoutingTable } from '../common';
 import { parseDirectory, type Directory } from '../quote-to-project';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 export type StepMsg = Record<string, any>;
 /** One msg (single output), or one entry per output (a msg, an array of msgs, or null for nothing). */
 export type StepOutput = StepMsg | Array<StepMsg | StepMsg[] | null>;
