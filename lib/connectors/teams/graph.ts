@@ -55,7 +55,8 @@ export function toGraphChatMessage(message: Rec, newId: () => string = () => cry
     // Graph carries the card as a JSON string, not as an object as the Workflows webhook does
     return { id: newId(), contentType: ADAPTIVE_CARD, contentUrl: null, content: typeof a.content === 'string' ? a.content : JSON.stringify(a.content) };
   });
-  return { body: { contentType: 'html', content: attachments.map((a) => `<attachment id="${a.id}"></attachment>`).join('') }, attachments };
+  // summary: what a channel notification and the activity feed show instead of the card
+  return { body: { contentType: 'html', content: attachments.map((a) => `<attachment id="${a.id}"></attachment>`).join('') }, attachments, ...(typeof message.summary === 'string' && message.summary ? { summary: message.summary } : {}) };
 }
 
 interface Token {

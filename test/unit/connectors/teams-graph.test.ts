@@ -42,6 +42,7 @@ describe('Teams through Microsoft Graph (delegated user) against the Graph and E
     assert.equal(msgs[0].body.contentType, 'html');
     assert.equal(msgs[0].body.content, `<attachment id="${msgs[0].attachments[0].id}"></attachment>`);
     assert.equal(typeof msgs[0].attachments[0].content, 'string');
+    assert.equal(msgs[0].summary, 'Project created: Globex EHR');
     // the token came from the refresh-token grant, and the request log keeps no secret
     const tokenReq = sb.sandboxes.teams.requests().find((r) => /oauth2\/v2.0\/token$/.test(r.path))!;
     assert.equal((tokenReq.body as any).grant_type, 'refresh_token');
@@ -125,7 +126,8 @@ describe('Teams through Microsoft Graph (delegated user) against the Graph and E
 
   it('an Adaptive Card attachment in Graph carries the card as a JSON string', () => {
     const m = toGraphChatMessage(adaptiveCardMessage({ title: 'T', text: 'x' }), () => 'id1');
-    assert.deepEqual(Object.keys(m).sort(), ['attachments', 'body']);
+    assert.deepEqual(Object.keys(m).sort(), ['attachments', 'body', 'summary']);
+    assert.equal(m.summary, 'T', 'the notification text is the card title');
     assert.equal(m.attachments[0].contentType, ADAPTIVE);
     assert.equal(JSON.parse(m.attachments[0].content).type, 'AdaptiveCard');
   });
