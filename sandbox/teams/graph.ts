@@ -37,7 +37,7 @@ export const GRAPH_CHANNELS: Record<string, string> = {
   finance: '19:8b0d2f4a6c8e0a2c4e6a8c0e2a4c6e8a@thread.tacv2',
   salesops: '19:1e3a5c7e9a1c3e5a7c9e1a3c5e7a9c1e@thread.tacv2',
 };
-const ADAPTIVE = 'application/vnd.microsoft.card.adaptive';
+export const ADAPTIVE_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
 /** chatMessage properties a client may set when posting (everything else is read-only or not on the type). */
 const POSTABLE = new Set(['body', 'attachments', 'mentions', 'subject', 'importance', 'hostedContents', 'summary']);
 const ATTACHMENT_PROPS = new Set(['id', 'contentType', 'contentUrl', 'content', 'name', 'thumbnailUrl', 'teamsAppId']);
@@ -135,7 +135,7 @@ export function chatMessageProblem(body: unknown): string | undefined {
     for (const k of Object.keys(a)) if (!ATTACHMENT_PROPS.has(k)) return `The property '${k}' does not exist on type 'microsoft.graph.chatMessageAttachment'.`;
     if (typeof a.id !== 'string' || !a.id) return `attachments[${i}].id is required.`;
     ids.add(a.id);
-    if (a.contentType === ADAPTIVE) {
+    if (a.contentType === ADAPTIVE_CONTENT_TYPE) {
       if (typeof a.content !== 'string') return `attachments[${i}].content must be the Adaptive Card as a JSON string (Edm.String), not an object.`;
       let card: Rec;
       try {

@@ -20,10 +20,10 @@
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
 import type { VendorSandboxFactory } from '../server';
-import { createGraphSandbox, entraTokenHandler } from './graph';
+import { ADAPTIVE_CONTENT_TYPE, createGraphSandbox, entraTokenHandler } from './graph';
 
 export const TEAMS_WEBHOOKS = ['psfabric-delivery', 'psfabric-finance', 'psfabric-salesops'];
-export const ADAPTIVE_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
+export { ADAPTIVE_CONTENT_TYPE };
 
 /** The demo flows' signature (the URL's secret part). */
 export function workflowSig(id: string): string {
