@@ -75,6 +75,14 @@ describe('contracts: every NetSuite record body the connector sent, against NetS
     assert.deepEqual(netsuiteBodyProblems('invoice', { item: { items: [Object.fromEntries(NETSUITE_SANDBOX_FIELDS.invoiceLine.map((f) => [f, null]))] } }), []);
   });
 
+  it('the custom fields the sandbox account declares are the ones docs/connectors/netsuite.md tells a firm to create', () => {
+    const doc = fs.readFileSync(path.join(__dirname, '../../../../docs/connectors/netsuite.md'), 'utf8');
+    const setup = doc.slice(doc.indexOf('## Setup'), doc.indexOf('## Operations'));
+    const documented = new Set([...setup.matchAll(/`(cust(?:entity|col|body)_\w+)`/g)].map((m) => m[1]));
+    const declared = new Set([...Object.values(NETSUITE_ACCOUNT_CUSTOMISATION.entityFields).flat(), ...NETSUITE_ACCOUNT_CUSTOMISATION.invoiceLineFields]);
+    assert.deepEqual([...documented].sort(), [...declared].sort());
+  });
+
   it('customer, project, time bills, invoice with lines, change-order update: no property outside the contract', async () => {
     const T = NETSUITE_SANDBOX_DEFAULTS.tbaCredentials[0];
     const c = new NetSuiteConnector({ accountId: NETSUITE_SANDBOX_DEFAULTS.accountId, baseUrl: `${sb.url}/netsuite`, auth: { type: 'tba', ...T }, tables: NETSUITE_DEMO_TABLES, asyncPollIntervalMs: 10 });
