@@ -1,6 +1,6 @@
 /**
- * `teams-notify`: posts an Adaptive Card to a Teams channel through its Workflows webhook (the URL is a credential),
- * through the outbox. msg.payload: a message with an Adaptive Card attachment, or {title, text, facts, link, style};
+ * `teams-notify`: posts an Adaptive Card to a Teams channel through the outbox of its `teams-config` (Workflows webhook
+ * or Microsoft Graph). msg.payload: a message with an Adaptive Card attachment, or {title, text, facts, link, style};
  * a string payload becomes the text under the dialog's title.
  */
 import type { NodeAPI } from '../node-red-api';
@@ -13,23 +13,29 @@ export = function (RED: NodeAPI) {
     RED.nodes.createNode(this, config);
     const node = this;
     const t = (k: string, s?: Record<string, unknown>) => RED._(`teams-notify.${k}`, s);
-    const url = node.credentials?.webhookUrl;
-    const storeNode = RED.nodes.getNode(config.store);
+    const cfg = config.teams ? RED.nodes.getNode(config.teams) : undefined;
+    // a flow from before teams-config carries the webhook and the store on this node: it still posts, with a warning
+    const url = cfg ? undefined : node.credentials?.webhookUrl;
+    const storeNode = url ? RED.nodes.getNode(config.store) : undefined;
     let handle: any;
     let configError: string | undefined;
     let unsubscribe: (() => void) | undefined;
-    if (!url) configError = t('errors.noWebhook');
+    if (cfg) {
+      if (cfg.handle) handle = cfg.handle;
+      else configError = cfg.configError ?? t('errors.noConfig');
+    } else if (!url) configError = t('errors.noConfig');
     else if (!storeNode?.store) configError = t('errors.noStore');
     else {
       try {
         const client = new TeamsWebhookClient(url);
         handle = registerConnection(storeNode.store, storeNode.services, `teams:${config.name || node.id}`, client.executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
         storeNode.register?.(node);
-        unsubscribe = handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.ready'))));
+        node.warn(t('warnings.legacyWebhook'));
       } catch (err) {
         configError = (err as Error).message;
       }
     }
+    if (handle) unsubscribe = handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.ready'))));
     if (configError) node.status({ fill: 'red', shape: 'ring', text: configError });
 
     node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
@@ -49,7 +55,8 @@ export = function (RED: NodeAPI) {
     node.on('close', (_r: boolean, done: () => void) => {
       unsubscribe?.();
       storeNode?.deregister?.(node);
-      const h = handle;
+      // the config node owns its connection; only a legacy per-node connection is closed here
+      const h = cfg ? undefined : handle;
       handle = undefined;
       if (!h) return done();
       h.close().then(() => done(), () => done());

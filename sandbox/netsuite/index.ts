@@ -113,19 +113,36 @@ function defaultCode(status: number): string {
 
 // ---------------------------------------------------------------- property names and enum values
 /**
- * The fields a write may name per record type: the standard fields the connector and the demo use, plus the demo
- * account's custom fields (created in the account, applied to the forms). A real account has many more standard
- * fields; the sandbox is deliberately narrower, so a connector sending a new field is caught here first.
+ * The standard fields a write may name per record type: those the connector and the demo use, each one a field of the
+ * record in NetSuite (test/fixtures/contracts/netsuite-record-fields.json; the contract test keeps this list inside it).
+ * A real account has many more; the sandbox is deliberately narrower, so a connector sending a new field is caught here first.
  */
-const KNOWN_FIELDS: Record<RecordType, string[]> = {
+const STANDARD_FIELDS: Record<RecordType, string[]> = {
   customer: ['externalId', 'entityId', 'companyName', 'isPerson', 'firstName', 'lastName', 'subsidiary', 'currency', 'taxable', 'taxItem', 'vatRegNumber', 'email', 'phone', 'terms', 'isInactive', 'addressBook', 'comments'],
-  job: ['externalId', 'entityId', 'companyName', 'parent', 'subsidiary', 'currency', 'startDate', 'projectedEndDate', 'projectManager', 'jobBillingType', 'estimatedLaborHours', 'entityStatus', 'isInactive', 'comments', 'projectExpenseType',
-    'custentity_psf_budget_amount', 'custentity_psf_billing_schedule', 'custentity_psf_billing_cap'],
+  job: ['externalId', 'entityId', 'companyName', 'parent', 'subsidiary', 'currency', 'startDate', 'projectedEndDate', 'projectManager', 'jobBillingType', 'estimatedTimeOverride', 'entityStatus', 'isInactive', 'comments', 'projectExpenseType'],
   timebill: ['externalId', 'employee', 'customer', 'item', 'tranDate', 'hours', 'isBillable', 'rate', 'price', 'memo', 'subsidiary', 'approvalStatus', 'department', 'class', 'location'],
   invoice: ['externalId', 'entity', 'job', 'subsidiary', 'currency', 'tranDate', 'dueDate', 'otherRefNum', 'memo', 'item', 'terms', 'approvalStatus', 'department', 'class', 'location'],
   subsidiary: [], currency: [], employee: [], serviceitem: [], salestaxitem: [],
 };
-const KNOWN_INVOICE_LINE_FIELDS = ['item', 'quantity', 'rate', 'amount', 'description', 'job', 'taxCode', 'price', 'isBillable', 'custcol_psf_source_refs'];
+const STANDARD_INVOICE_LINE_FIELDS = ['item', 'quantity', 'rate', 'amount', 'description', 'job', 'taxCode', 'price'];
+
+/**
+ * The demo account's customisation: the custom fields created in it (Customization > Lists, Records & Fields) and applied
+ * to the forms. A firm's account has its own; docs/connectors/netsuite.md says which PS Fabric needs.
+ */
+export const NETSUITE_ACCOUNT_CUSTOMISATION: { entityFields: Partial<Record<RecordType, string[]>>; invoiceLineFields: string[] } = {
+  entityFields: { job: ['custentity_psf_budget_amount', 'custentity_psf_billing_schedule', 'custentity_psf_billing_cap'] },
+  invoiceLineFields: ['custcol_psf_source_refs'],
+};
+
+/** What the sandbox accepts per record type: its standard fields and the account's custom fields. */
+export const NETSUITE_SANDBOX_FIELDS = {
+  standard: STANDARD_FIELDS,
+  invoiceLine: STANDARD_INVOICE_LINE_FIELDS,
+};
+
+const KNOWN_FIELDS = Object.fromEntries(Object.entries(STANDARD_FIELDS).map(([t, f]) => [t, [...f, ...(NETSUITE_ACCOUNT_CUSTOMISATION.entityFields[t as RecordType] ?? [])]])) as Record<RecordType, string[]>;
+const KNOWN_INVOICE_LINE_FIELDS = [...STANDARD_INVOICE_LINE_FIELDS, ...NETSUITE_ACCOUNT_CUSTOMISATION.invoiceLineFields];
 
 /** Property names NetSuite matches case-insensitively. */
 function unknownProperties(type: RecordType, body: Record<string, any>): string[] {

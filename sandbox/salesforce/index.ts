@@ -692,6 +692,9 @@ export class SalesforceSandbox extends Sandbox {
       seen.add(s.referenceId);
       if (!s.method || !s.url) throw err(400, 'INVALID_INPUT', `Subrequest ${s.referenceId} needs a method and a url`);
     }
+    // Salesforce: of the 25 subrequests, at most 5 may be query operations or sObject Collections
+    const heavy = subs.filter((s) => /^\/services\/data\/v\d+\.\d\/(query|queryAll|composite\/sobjects)(\/|\?|$)/.test(String(s.url))).length;
+    if (heavy > 5) throw err(400, 'LIMIT_EXCEEDED', `Limit Exceeded: a composite request can contain at most 5 query or sObject Collections subrequests, got ${heavy}`);
     const allOrNone = b.allOrNone === true;
     const snapshot = allOrNone ? JSON.stringify(Object.fromEntries(Object.keys(SOBJECTS).map((t) => [t, this.collection(t)]))) : '';
     const pendingBefore = this.pending ? this.pending.length : 0;

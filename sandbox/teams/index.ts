@@ -13,13 +13,17 @@
  * Answers: 202 with no body (queued), 401 for a missing or wrong `sig`, 404 for an unknown flow, JSON errors
  * `{error: {code, message}}`. The retired shapes (`/webhook/<id>`, `/webhookb2/...`, `/IncomingWebhook/`) answer 410
  * Gone: the connector is retired. Received cards: `GET /teams/_sandbox/records/messages`.
+ *
+ * The Graph path (channel messages with a delegated Entra token) is `./graph.ts`, mounted here at `/teams/graph` and
+ * `/teams/login`: it has its own faults and records, and `/teams/_sandbox/reset` resets it too.
  */
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
 import type { VendorSandboxFactory } from '../server';
+import { ADAPTIVE_CONTENT_TYPE, createGraphSandbox, entraTokenHandler } from './graph';
 
 export const TEAMS_WEBHOOKS = ['psfabric-delivery', 'psfabric-finance', 'psfabric-salesops'];
-export const ADAPTIVE_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
+export { ADAPTIVE_CONTENT_TYPE };
 
 /** The demo flows' signature (the URL's secret part). */
 export function workflowSig(id: string): string {
@@ -53,14 +57,28 @@ export function teamsCardProblem(body: unknown): string | undefined {
 
 const flowError = (code: string, message: string) => ({ error: { code, message } });
 
-export function createTeamsSandbox(opts: { statePath?: string } = {}): Sandbox {
+export function createTeamsSandbox(opts: { statePath?: string; baseUrl?: () => string } = {}): Sandbox {
+  const graph = createGraphSandbox({ statePath: opts.statePath?.replace(/(\.json)?$/, '-graph.json') });
   const sb = new Sandbox({
     name: 'teams',
     seed: () => ({ workflows: Object.fromEntries(TEAMS_WEBHOOKS.map((id) => [id, { id, channel: id.replace('psfabric-', ''), sig: workflowSig(id) }])), messages: {} }),
     statePath: opts.statePath,
     errorBody: (status, message) => flowError(status === 429 ? 'WorkflowRequestsThrottled' : 'ServiceUnavailable', message),
-    faultExempt: [/^\/_sandbox\//],
+    // Graph has its own faults; the Entra token endpoint is never faulted
+    faultExempt: [/^\/_sandbox\//, /^\/graph\//, /^\/login\//],
   });
+  const resetWorkflows = sb.reset.bind(sb);
+  sb.reset = () => {
+    resetWorkflows();
+    graph.reset();
+  };
+  const closeWorkflows = sb.close.bind(sb);
+  sb.close = () => {
+    closeWorkflows();
+    graph.close();
+  };
+  sb.router.use('/graph', graph.app);
+  sb.router.post('/login/:tenant/oauth2/v2.0/token', entraTokenHandler(graph, () => `${opts.baseUrl?.() ?? ''}/graph`));
   let seq = 0;
   const receive = (req: express.Request, res: express.Response) => {
     const id = String(req.params.id ?? '');
@@ -103,5 +121,5 @@ function cardTitle(body: Rec): string | undefined {
 
 export const teamsSandbox: VendorSandboxFactory = {
   name: 'teams',
-  create: ({ statePath }) => createTeamsSandbox({ statePath }),
+  create: ({ statePath, baseUrl }) => createTeamsSandbox({ statePath, baseUrl }),
 };

@@ -34,6 +34,7 @@ const OPTIONAL_CONFIG_REFS: Record<string, string[]> = {
   'fabric-mqtt-in': ['store'], // the runtime's own store when empty
   'ops-feed': ['ownership'], // owner teams come from the exceptions themselves when empty
   'legacy-erp': ['legacy'], // only the postInvoice mode posts; the translation modes need no connection
+  'teams-notify': ['teams', 'store'], // a teams-config, or (older flows) a store with the node's own Workflows URL
 };
 
 /** Dialog settings under which the conditional fields (postgres URL, broker URL, JSONata key) are in use, for probing validators. */

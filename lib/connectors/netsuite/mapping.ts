@@ -192,7 +192,7 @@ export function projectToJob(project: CanonicalProject, t: NetSuiteMappingTables
       ...(project.endDate ? { projectedEndDate: project.endDate } : {}),
       ...(refs.managerId ? { projectManager: { id: refs.managerId } } : {}),
       jobBillingType: jobBillingTypeFor(project.billingType, t),
-      ...(project.budget ? { custentity_psf_budget_amount: project.budget.amount.amount, ...(project.budget.hours !== undefined ? { estimatedLaborHours: project.budget.hours } : {}) } : {}),
+      ...(project.budget ? { custentity_psf_budget_amount: project.budget.amount.amount, ...(project.budget.hours !== undefined ? { estimatedTimeOverride: toDuration(project.budget.hours) } : {}) } : {}),
     },
   };
 }

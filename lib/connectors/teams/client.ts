@@ -46,15 +46,27 @@ function colorFor(style: string): string {
 
 const MESSAGECARD_RETIRED = 'MessageCard belongs to the retired Office 365 connectors: Workflows webhooks post Adaptive Cards only (send {title, text, facts, link, style} or a message with an Adaptive Card attachment)';
 
+/** Teams refuses a message above about 28 KB (webhooks, bots and Graph alike); the card is most of it. */
+export const TEAMS_MESSAGE_LIMIT_BYTES = 28 * 1024;
+
 /** A message with an Adaptive Card the Workflows flow posts, or throws ValidationError with what is wrong. */
 export function toWebhookPayload(request: Rec): Rec {
   const given = request.card && typeof request.card === 'object' ? (request.card as Rec) : request.type === 'message' || request['@type'] === 'MessageCard' ? request : undefined;
   if (given) {
     if (given['@type'] === 'MessageCard' || given.type === 'MessageCard') throw new ValidationError(MESSAGECARD_RETIRED, [{ path: '/card/@type', message: 'MessageCard is not supported' }]);
-    return given;
+    return withinTeamsLimit(given);
   }
   if (typeof request.title !== 'string' || !request.title.trim()) throw new ValidationError('a Teams notification needs a title (or a full card in request.card)', [{ path: '/title', message: 'required' }]);
-  return adaptiveCardMessage(request as NotificationSpec);
+  return withinTeamsLimit(adaptiveCardMessage(request as NotificationSpec));
+}
+
+// refused here rather than by Teams: a Workflows flow would answer 202 and fail its run later, unseen
+function withinTeamsLimit(message: Rec): Rec {
+  const bytes = Buffer.byteLength(JSON.stringify(message), 'utf8');
+  if (bytes > TEAMS_MESSAGE_LIMIT_BYTES) {
+    throw new ValidationError(`the Teams message is ${Math.ceil(bytes / 1024)} KB; Teams accepts about ${TEAMS_MESSAGE_LIMIT_BYTES / 1024} KB: shorten the text or facts, or link to the details`, [{ path: '/card', message: `${bytes} bytes > ${TEAMS_MESSAGE_LIMIT_BYTES}` }]);
+  }
+  return message;
 }
 
 /**

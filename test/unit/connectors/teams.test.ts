@@ -65,6 +65,15 @@ describe('Teams Workflows webhook connector against the Teams sandbox', function
     assert.throws(() => toWebhookPayload({}), (e: FabricError) => e.errorClass === 'validation');
   });
 
+  it('refuses a message above the Teams size limit before sending, saying how big it is', async () => {
+    const client = new TeamsWebhookClient(flowUrl);
+    const big = { title: 'Month-end', text: 'x'.repeat(30 * 1024) };
+    assert.throws(() => toWebhookPayload(big), (e: FabricError) => e.errorClass === 'validation' && /31 KB; Teams accepts about 28 KB/.test(e.message));
+    await assert.rejects(client.executor().execute('postCard', big, ctx), (e: FabricError) => e.errorClass === 'validation');
+    assert.equal(sb.sandboxes.teams.requests().filter((r) => r.method === 'POST').length, 0, 'nothing was sent');
+    assert.ok(toWebhookPayload({ title: 'Month-end', text: 'x'.repeat(20 * 1024) }));
+  });
+
   it('surfaces 429 with Retry-After and 5xx as transient', async () => {
     const client = new TeamsWebhookClient(flowUrl);
     await axios.put(`${base}/_sandbox/faults`, { rate429: 1, retryAfterSeconds: 2 });
