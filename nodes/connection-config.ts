@@ -30,8 +30,8 @@ export function connectToStore(
     release?: () => unknown;
     /**
      * The vendor's setup check (`checkSetup(client, settings)` of lib/connectors/<vendor>/setup-check.ts): registered
-     * with lib/setup for the admin route and the dialog's button, run once after each deploy, its result shown as
-     * the status of the nodes that use this connection.
+     * with lib/setup for the admin route and the dialog's button, run once after each deploy, a result with problems shown
+     * as the status of the nodes that use this connection.
      */
     setupCheck?: () => Promise<VendorCheckResult>;
   },
@@ -70,7 +70,7 @@ export function connectToStore(
 /**
  * Registers the node's setup check (a node whose settings were refused reports that instead of calling the vendor),
  * runs it once the deployed flows have started (never blocking the start; a failed check is a result, not an
- * error) and shows each result on the nodes that use this connection. Returns the undo for close.
+ * error) and shows problems on the nodes that use this connection. Returns the undo for close.
  */
 function watchSetup(
   RED: NodeAPI,
@@ -89,8 +89,13 @@ function watchSetup(
       ? Promise.resolve({ vendor, ok: false, checks: [{ check: 'config', ok: false, detail: node.configError }], problems: [{ check: 'config', what: `This config node's settings were refused: ${node.configError}`, fix: 'Correct the setting named in the message in this config node and deploy again.', where: 'this config node', severity: 'error' as const }] })
       : check();
   const unregister = setupChecks.register({ connection: node.id, name: config.name || node.id, vendor, connectionName: node.connectionName ?? `${vendor}:${config.name || node.id}`, run });
+  // The users' own status (connected, circuit, backlog) stays until a check finds something; once a problem was
+  // shown, the next clean result says so instead of leaving the old problem on display.
+  let shownProblem = false;
   const show = (r: ConnectionCheck) => {
     if (r.connection !== node.id) return;
+    if (r.ok && !r.problems.length && !shownProblem) return;
+    shownProblem = !r.ok || r.problems.length > 0;
     const errors = r.problems.filter((p) => p.severity === 'error');
     const status = !r.ok
       ? { fill: 'red', shape: 'ring', text: t('problems', { count: errors.length || 1, what: String((errors[0] ?? r.problems[0])?.what ?? r.checks.find((c) => !c.ok)?.detail ?? '').slice(0, 80) }) }
