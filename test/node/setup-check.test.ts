@@ -198,6 +198,17 @@ describe('setup check (admin endpoint, Node-RED runtime, Salesforce and Jira san
     assert.ok(!JSON.stringify(r).includes('wrong-token'));
   });
 
+  it('a config node whose settings were refused reports them as its setup problem, without calling the vendor', async () => {
+    await deploy({ sf: { fieldNames: JSON.stringify({ Not_A_Field__c: 'X__c' }) } });
+    const r = await one('sfc');
+    assert.equal(r.ok, false);
+    // the node's own (translated) configuration error; the test helper's RED._ answers with the catalog key
+    const configError = helper.getNode('sfc').configError as string;
+    assert.match(configError, /badConfig|Not_A_Field__c/);
+    assert.equal(problem(r, 'config', /settings were refused/).what, `This config node's settings were refused: ${configError}`);
+    assert.deepEqual(r.checks.map((c) => c.check), ['config']);
+  });
+
   it('the endpoint refuses a body it does not understand and an id that has no check, saying what it takes', async () => {
     await deploy();
     const bad = await admin().post('/ps-fabric/connections/check').set('X-PS-Fabric-Request', '1').send({ connection: 'sfc' }).expect(400);
