@@ -190,6 +190,14 @@ describe('setup check (admin endpoint, Node-RED runtime, Salesforce and Jira san
     assert.equal(created.status, 403);
   });
 
+  it("Jira: an Epic Name field setting that is not the site's Epic Name leaves the Epic create screen's required field unfilled, which is named", async () => {
+    await deploy({ jira: { epicNameField: 'description' } });
+    const r = await one('jc');
+    assert.equal(r.ok, false);
+    const p = problem(r, 'fields', new RegExp(`Epic create screen of project [A-Z]+ requires Epic Name \\(${EPIC_NAME_FIELD}\\), which PS Fabric does not fill`));
+    assert.match(p.fix, /set Epic Name field in this config node to it/);
+  });
+
   it('Jira: a refused API token is found and named', async () => {
     await deploy({ jiraCreds: { email: JIRA_EMAIL, apiToken: 'wrong-token' } });
     const r = await one('jc');
