@@ -24,6 +24,8 @@ import { auditTrailSink, setApiAuditSink } from '../lib/governance/api-gate';
 import { setAccessAudit } from '../lib/governance/admin-access';
 import { governedAnonymousRights, legacyErpRights } from '../lib/broker/acl';
 import { guardHttpServer, jsonErrorHandler } from './admin-access';
+import { setupChecks } from '../lib/setup/registry';
+import type { ConnectionCheck } from '../lib/setup/types';
 
 /** The package root (holds package.json and dist/): dist/runtime/launcher.js -> ../.. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -290,6 +292,14 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     const onStopping = () => (flowsState = 'stopping');
     const onStopped = () => (flowsState = 'stopped');
     RED.events.on('flows:started', onStarted);
+    // each connection's setup check, run by its config node after every deploy: one line per result
+    const logSetup = (r: ConnectionCheck) => {
+      const errors = r.problems.filter((p) => p.severity === 'error');
+      const warnings = r.problems.length - errors.length;
+      say(r.ok ? `setup check ${r.name} (${r.vendor}): OK${warnings ? `, ${warnings} warning(s): ${r.problems.map((p) => p.what).join('; ')}` : ''}` : `setup check ${r.name} (${r.vendor}): ${errors.length} problem(s): ${errors.map((p) => p.what).join('; ')} (details: POST /ps-fabric/connections/check or the connection's Check setup button)`);
+    };
+    setupChecks.on('result', logSetup);
+    cleanups.push(async () => void setupChecks.off('result', logSetup));
     RED.events.on('flows:stopping', onStopping);
     RED.events.on('flows:stopped', onStopped);
     cleanups.push(async () => {

@@ -5,6 +5,7 @@
 import type { NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/jira/setup-check';
 
 export = function (RED: NodeAPI) {
   function JiraConfig(this: any, config: any) {
@@ -14,7 +15,7 @@ export = function (RED: NodeAPI) {
     node.connectionName = `jira:${config.name || node.id}`;
     const auth: JiraAuth = config.authType === 'bearer' ? { type: 'bearer', accessToken: creds.accessToken ?? '' } : { type: 'basic', email: creds.email ?? '', apiToken: creds.apiToken ?? '' };
     node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField: config.epicNameField || undefined, keyPattern: config.keyPattern || undefined });
-    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 } });
+    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { epicNameField: config.epicNameField || undefined }) });
   }
   RED.nodes.registerType('jira-config', JiraConfig, {
     credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },

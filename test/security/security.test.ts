@@ -225,7 +225,9 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       ['GET', '/ps-fabric/api-scopes'],
       ['GET', '/ps-fabric/exceptions'],
       ['GET', '/ps-fabric/ownership/default'],
+      ['GET', '/ps-fabric/connections/check'],
       ['POST', '/flows'],
+      ['POST', '/ps-fabric/connections/check'],
       ['POST', '/ps-fabric/api-keys'],
       ['DELETE', '/ps-fabric/api-keys/000000000000'],
     ];
@@ -240,7 +242,9 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     it('lets a read-only operator read flows but not change them, nor manage API keys', async () => {
       const h = { authorization: `Bearer ${viewerToken}` };
       assert.equal((await http('GET', `${url}/flows`, { headers: h })).status, 200);
-      for (const [m, p] of [['POST', '/flows'], ['GET', '/ps-fabric/api-keys'], ['POST', '/ps-fabric/api-keys'], ['DELETE', `/ps-fabric/api-keys/${keys.portal.id}`]] as const) {
+      // the setup check's last results are readable; running one (vendor quota) is not
+      assert.equal((await http('GET', `${url}/ps-fabric/connections/check`, { headers: h })).status, 200);
+      for (const [m, p] of [['POST', '/flows'], ['GET', '/ps-fabric/api-keys'], ['POST', '/ps-fabric/api-keys'], ['DELETE', `/ps-fabric/api-keys/${keys.portal.id}`], ['POST', '/ps-fabric/connections/check']] as const) {
         const r = await http(m, `${url}${p}`, { headers: h, ...(m === 'POST' ? { body: { name: 'x', scopes: ['*:write'] } } : {}) });
         assert.ok(r.status === 401 || r.status === 403, `${m} ${p} answered ${r.status} to a read-only user`);
       }
