@@ -4,6 +4,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
+import { checkEpicNameField } from '../../lib/connectors/jira/mapping';
 import { connectToStore } from '../connection-config';
 
 export = function (RED: NodeAPI) {
@@ -13,7 +14,13 @@ export = function (RED: NodeAPI) {
     const creds = node.credentials ?? {};
     node.connectionName = `jira:${config.name || node.id}`;
     const auth: JiraAuth = config.authType === 'bearer' ? { type: 'bearer', accessToken: creds.accessToken ?? '' } : { type: 'basic', email: creds.email ?? '', apiToken: creds.apiToken ?? '' };
-    node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField: config.epicNameField || undefined, keyPattern: config.keyPattern || undefined });
+    let epicNameField: string | undefined;
+    try {
+      epicNameField = checkEpicNameField(config.epicNameField);
+    } catch (err) {
+      node.configError = RED._('jira-config.errors.badConfig', { error: (err as Error).message });
+    }
+    node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField, keyPattern: config.keyPattern || undefined });
     connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 } });
   }
   RED.nodes.registerType('jira-config', JiraConfig, {

@@ -10,7 +10,7 @@
  *  - `updateProject`    { projectExternalId, billingSchedule?: Contract.billingSchedule, fields?: <raw job fields> } -> PATCH job
  *  - `createTimeBills`  { entries: TimeEntry[], projectExternalId? } -> one timeBill per entry (externalId = entry id)
  *  - `createInvoice`    { invoice: Invoice, customerExternalId?, projectExternalId? } -> invoice with item.items[] lines,
- *                       each carrying the ids it bills in `custcol_psf_source_refs`
+ *                       each carrying the ids it bills in the source refs column (setting `customFields.sourceRefs`)
  *  - `createRecord` / `upsertRecord` { type, body, externalId? } for anything else.
  * Reads (through ConnectionHandle.call): `suiteql`, `getRecord`, `findRecord`.
  */
@@ -21,6 +21,7 @@ import { NetSuiteClient, sqlString, type NetSuiteClientOptions } from './client'
 import {
   accountToCustomer,
   billingScheduleToJob,
+  checkNetSuiteCustomFields,
   invoiceToInvoice,
   projectToJob,
   timeEntryToTimeBill,
@@ -30,6 +31,7 @@ import {
   type CanonicalInvoice,
   type CanonicalProject,
   type CanonicalTimeEntry,
+  type NetSuiteCustomFields,
   type NetSuiteMappingTables,
 } from './mapping';
 
@@ -50,16 +52,20 @@ export const NETSUITE_DEMO_TABLES: NetSuiteMappingTables = {
 
 export interface NetSuiteConnectorOptions extends NetSuiteClientOptions {
   tables?: Partial<NetSuiteMappingTables>;
+  /** The account's custom field script ids (checked by checkNetSuiteCustomFields; default DEFAULT_NETSUITE_CUSTOM_FIELDS). */
+  customFields?: Partial<NetSuiteCustomFields>;
 }
 
 export class NetSuiteConnector implements ConnectionExecutor {
   readonly client: NetSuiteClient;
+  readonly customFields: NetSuiteCustomFields;
   private tables: NetSuiteMappingTables;
   private currenciesLoaded = false;
   private readonly employeeIds = new Map<string, string>();
 
   constructor(opts: NetSuiteConnectorOptions) {
     this.client = new NetSuiteClient(opts);
+    this.customFields = checkNetSuiteCustomFields({ ...(opts.tables?.customFields ?? {}), ...(opts.customFields ?? {}) });
     this.tables = {
       subsidiaries: opts.tables?.subsidiaries ?? {},
       currencies: opts.tables?.currencies ?? {},
@@ -67,6 +73,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
       serviceItems: opts.tables?.serviceItems ?? {},
       terms: opts.tables?.terms,
       jobBillingTypes: opts.tables?.jobBillingTypes,
+      customFields: this.customFields,
     };
     this.currenciesLoaded = Object.keys(this.tables.currencies).length > 0;
   }
@@ -227,7 +234,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
       tranId: rec.tranId ?? null,
       status: rec.status ?? null,
       total: rec.total ?? null,
-      lines: ((rec.item?.items ?? []) as Array<Record<string, any>>).map((l) => ({ line: l.line ?? null, amount: l.amount ?? null, sourceRefs: String(l.custcol_psf_source_refs ?? '').split(',').filter(Boolean) })),
+      lines: ((rec.item?.items ?? []) as Array<Record<string, any>>).map((l) => ({ line: l.line ?? null, amount: l.amount ?? null, sourceRefs: this.customFields.sourceRefs ? String(l[this.customFields.sourceRefs] ?? '').split(',').filter(Boolean) : [] })),
     };
   }
 
