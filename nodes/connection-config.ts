@@ -7,6 +7,10 @@
 import type { ConnectionExecutor, ConnectionLimits } from '../lib/delivery/types';
 import { limitsFrom, registerConnection } from '../lib/connectors/glue';
 import type { NodeAPI } from './node-red-api';
+import { setupChecks } from '../lib/setup/registry';
+import type { ConnectionCheck, VendorCheckResult } from '../lib/setup/types';
+import { flowsStartedOf } from './flows-started';
+import { registerSetupCheckRoutes } from './setup-check-routes';
 
 export function connectToStore(
   RED: NodeAPI,
@@ -24,6 +28,12 @@ export function connectToStore(
     connected?: () => void;
     /** Closes what the node opened itself (a client, a subscription), after the connection is released. */
     release?: () => unknown;
+    /**
+     * The vendor's setup check (`checkSetup(client, settings)` of lib/connectors/<vendor>/setup-check.ts): registered
+     * with lib/setup for the admin route and the dialog's button, run once after each deploy, a result with problems shown
+     * as the status of the nodes that use this connection.
+     */
+    setupCheck?: () => Promise<VendorCheckResult>;
   },
 ): void {
   const storeNode = RED.nodes.getNode(config.store);
@@ -41,7 +51,9 @@ export function connectToStore(
     }
   }
   if (node.configError) node.error(node.configError);
+  const endSetupCheck = opts.setupCheck ? watchSetup(RED, node, config, opts.type, opts.setupCheck) : undefined;
   node.on('close', (_removed: boolean, done: () => void) => {
+    endSetupCheck?.();
     storeNode?.deregister?.(node);
     const h = node.handle;
     node.handle = undefined;
@@ -53,4 +65,57 @@ export function connectToStore(
         () => done(),
       );
   });
+}
+
+/**
+ * Registers the node's setup check (a node whose settings were refused reports that instead of calling the vendor),
+ * runs it once the deployed flows have started (never blocking the start; a failed check is a result, not an
+ * error) and shows problems on the nodes that use this connection. Returns the undo for close.
+ */
+function watchSetup(
+  RED: NodeAPI,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  node: any,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  config: any,
+  type: string,
+  check: () => Promise<VendorCheckResult>,
+): () => void {
+  registerSetupCheckRoutes(RED);
+  const vendor = type.replace(/-config$/, '');
+  const t = (k: string, s?: Record<string, unknown>) => RED._(`${type}.setup.${k}`, s);
+  const run = (): Promise<VendorCheckResult> =>
+    node.configError
+      ? Promise.resolve({ vendor, ok: false, checks: [{ check: 'config', ok: false, detail: node.configError }], problems: [{ check: 'config', what: `This config node's settings were refused: ${node.configError}`, fix: 'Correct the setting named in the message in this config node and deploy again.', where: 'this config node', severity: 'error' as const }] })
+      : check();
+  const unregister = setupChecks.register({ connection: node.id, name: config.name || node.id, vendor, connectionName: node.connectionName ?? `${vendor}:${config.name || node.id}`, run });
+  // The users' own status (connected, circuit, backlog) stays until a check finds something; once a problem was
+  // shown, the next clean result says so instead of leaving the old problem on display.
+  let shownProblem = false;
+  const show = (r: ConnectionCheck) => {
+    if (r.connection !== node.id) return;
+    if (r.ok && !r.problems.length && !shownProblem) return;
+    shownProblem = !r.ok || r.problems.length > 0;
+    const errors = r.problems.filter((p) => p.severity === 'error');
+    const status = !r.ok
+      ? { fill: 'red', shape: 'ring', text: t('problems', { count: errors.length || 1, what: String((errors[0] ?? r.problems[0])?.what ?? r.checks.find((c) => !c.ok)?.detail ?? '').slice(0, 80) }) }
+      : r.problems.length
+        ? { fill: 'yellow', shape: 'dot', text: t('warnings', { count: r.problems.length }) }
+        : { fill: 'green', shape: 'dot', text: t('ok') };
+    RED.nodes.eachNode((n) => {
+      const ref = n as unknown as Record<string, unknown>;
+      if (n.id === node.id || !Object.entries(ref).some(([k, v]) => v === node.id && k !== 'id' && k !== 'z' && k !== 'g')) return;
+      RED.nodes.getNode(n.id)?.status?.(status);
+    });
+  };
+  setupChecks.on('result', show);
+  let closed = false;
+  flowsStartedOf(RED)()
+    .then(() => (closed ? undefined : setupChecks.run(node.id)))
+    .catch(() => undefined);
+  return () => {
+    closed = true;
+    setupChecks.off('result', show);
+    unregister();
+  };
 }

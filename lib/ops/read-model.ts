@@ -14,6 +14,7 @@
 import { DEFAULT_ERP_ROUTING, type ErpRoutingTable } from '../processes/common';
 import { KPI_SNAPSHOT, MASTER_DATA_STEP } from '../processes/kpi';
 import type { ExceptionFilter, ExceptionRecord, Json, OutboxBacklog, ProcessInstance, Store } from '../store/store';
+import type { SetupSummary } from '../setup/registry';
 
 export type CircuitStateName = 'closed' | 'half-open' | 'open';
 
@@ -69,6 +70,8 @@ export interface KpiSnapshot {
   outbox: Array<{ connection: string; pending: number; inflight: number; failed: number; delivered: number }>;
   outboxBacklog: number;
   circuits: Array<{ connection: string; state: CircuitStateName }>;
+  /** The last setup check of each connection (lib/setup), keyed like `outbox` and `circuits` by connection name. */
+  setup: SetupSummary[];
   processes: Array<{ process: string; running: number; completed: number; failed: number }>;
 }
 
@@ -124,6 +127,8 @@ export interface OpsReadModelOptions {
   windowDays?: number;
   /** Where circuit states come from (the delivery metrics by default, see lib/kpi/ops-metrics). */
   circuits?: () => Array<{ connection: string; state: CircuitStateName }>;
+  /** Where the connections' setup check results come from (lib/setup's registry in the ops-feed). */
+  setup?: () => SetupSummary[];
   routing?: ErpRoutingTable;
   now?: () => number;
   /** Cap on process instances read per snapshot. */
@@ -199,6 +204,7 @@ export class OpsReadModel {
   private readonly routing: ErpRoutingTable;
   private readonly now: () => number;
   private readonly circuits: () => Array<{ connection: string; state: CircuitStateName }>;
+  private readonly setup: () => SetupSummary[];
   private readonly maxInstances: number;
   private figures: Figures | undefined;
 
@@ -208,6 +214,7 @@ export class OpsReadModel {
     this.routing = options.routing ?? DEFAULT_ERP_ROUTING;
     this.now = options.now ?? Date.now;
     this.circuits = options.circuits ?? (() => []);
+    this.setup = options.setup ?? (() => []);
     this.maxInstances = options.maxInstances ?? 20000;
   }
 
@@ -404,6 +411,7 @@ export class OpsReadModel {
       outbox: backlog.map((b) => ({ connection: b.connection, pending: b.pending, inflight: b.inflight, failed: b.failed, delivered: b.delivered })),
       outboxBacklog: backlog.reduce((sum, b) => sum + b.pending + b.inflight, 0),
       circuits: this.circuits(),
+      setup: this.setup(),
       processes,
     };
   }

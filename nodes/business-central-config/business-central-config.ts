@@ -5,6 +5,7 @@
 import type { NodeAPI } from '../node-red-api';
 import { BusinessCentralConnector, BC_DEMO_TABLES, type BusinessCentralMappingTables } from '../../lib/connectors/business-central';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/business-central/setup-check';
 
 export = function (RED: NodeAPI) {
   function BusinessCentralConfig(this: any, config: any) {
@@ -26,7 +27,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('business-central-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 } });
+    connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector, { company: config.company }) });
   }
   RED.nodes.registerType('business-central-config', BusinessCentralConfig, {
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' } },

@@ -6,6 +6,7 @@ import type { NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
 import { checkEpicNameField } from '../../lib/connectors/jira/mapping';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/jira/setup-check';
 
 export = function (RED: NodeAPI) {
   function JiraConfig(this: any, config: any) {
@@ -21,7 +22,7 @@ export = function (RED: NodeAPI) {
       node.configError = RED._('jira-config.errors.badConfig', { error: (err as Error).message });
     }
     node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField, keyPattern: config.keyPattern || undefined });
-    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 } });
+    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { epicNameField }) });
   }
   RED.nodes.registerType('jira-config', JiraConfig, {
     credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },

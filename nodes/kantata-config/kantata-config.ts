@@ -6,6 +6,7 @@ import type { NodeAPI } from '../node-red-api';
 import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
 import { checkKantataCustomFields } from '../../lib/connectors/kantata/mapping';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/kantata/setup-check';
 import type { ConnectionHandle } from '../../lib/delivery/types';
 
 interface KantataConfigNode {
@@ -38,7 +39,7 @@ export = function (RED: NodeAPI) {
       node.configError = RED._('kantata-config.errors.badConfig', { error: (err as Error).message });
     }
     node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000, customFields });
-    connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 } });
+    connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
   }
   RED.nodes.registerType('kantata-config', KantataConfig, {
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' }, refreshToken: { type: 'password' } },

@@ -6,6 +6,7 @@
 import type { NodeAPI } from '../node-red-api';
 import { checkNetSuiteCustomFields, NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/netsuite/setup-check';
 
 function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): Partial<NetSuiteMappingTables> {
   if (typeof text !== 'string' || text.trim() === '') return fallback;
@@ -29,7 +30,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('netsuite-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 } });
+    connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
   }
   RED.nodes.registerType('netsuite-config', NetSuiteConfig, {
     credentials: {

@@ -27,6 +27,7 @@ import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import type { ConnectionHandle } from '../../lib/delivery/types';
 import type { FabricServices } from '../../lib/fabric/services';
 import { triggerRuns } from '../../lib/triggers/runs';
+import { setupChecks } from '../../lib/setup/registry';
 
 import type { Node as RedNode, NodeAPI as RED, NodeMessage, Send } from '../node-red-api';
 
@@ -115,7 +116,7 @@ export = function (RED: RED) {
     }
     storeCfg.register(node);
     const services = storeCfg.services;
-    const model = new OpsReadModel(services.store, { slaHours: num(config.slaHours, 24), windowDays: num(config.windowDays, 30), circuits: () => circuitsCache });
+    const model = new OpsReadModel(services.store, { slaHours: num(config.slaHours, 24), windowDays: num(config.windowDays, 30), circuits: () => circuitsCache, setup: () => setupChecks.summaries() });
     const ops = new OpsConsole(services.exceptions, model);
     let circuitsCache: Array<{ connection: string; state: 'closed' | 'half-open' | 'open' }> = [];
     undo.push(trackStore(services.store));
@@ -215,7 +216,9 @@ export = function (RED: RED) {
     services.exceptions.on('added', soon);
     services.exceptions.on('changed', soon);
     triggerRuns.on('change', soon);
+    setupChecks.on('change', soon);
     undo.push(() => {
+      setupChecks.off('change', soon);
       services.exceptions.off('added', soon);
       services.exceptions.off('changed', soon);
       triggerRuns.off('change', soon);

@@ -7,6 +7,7 @@
 import type { NodeAPI } from '../node-red-api';
 import { SalesforceClient, SalesforceExecutor, checkSalesforceNames, type SalesforceAuth } from '../../lib/connectors/salesforce';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/salesforce/setup-check';
 
 interface SalesforceConnectionState {
   connection: 'idle' | 'connected' | 'failed';
@@ -77,6 +78,14 @@ export = function (RED: NodeAPI) {
           state.backlog = st.backlog;
           publish();
         });
+      },
+      // what the deployed salesforce nodes of this connection write, so the check covers their object permissions
+      setupCheck: () => {
+        const writes: Array<{ sobject: string; operation: string }> = [];
+        RED.nodes.eachNode((n: any) => {
+          if (n.type === 'salesforce' && n.salesforce === node.id && ['create', 'update', 'upsert'].includes(n.operation) && n.sobject) writes.push({ sobject: n.sobject, operation: n.operation });
+        });
+        return checkSetup(node.client, { names: node.fieldNames, writes });
       },
       release: () => {
         node.unsubscribeCircuit?.();

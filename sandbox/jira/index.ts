@@ -9,6 +9,11 @@
  *  - `leadAccountId` must be an existing account (user search / user by id answer who exists);
  *  - company-managed (classic) projects require Epic Name (`customfield_10011`, found through `GET /field` or
  *    createmeta) on an Epic; a field not on the create screen is refused ("cannot be set");
+ *  - the integration user's permissions (`/mypermissions`) are enforced: creating a project needs Administer Jira,
+ *    reading projects and issues Browse Projects, creating issues Create Issues (and Browse Projects), and user
+ *    search answers nothing without Browse users and groups; `DELETE /_sandbox/permissions/<KEY>` takes one away;
+ *  - `DELETE /_sandbox/fields/<customfield id>` deletes a custom field (gone from `/field` and every create screen);
+ *    the reset restores fields and permissions;
  *  - `/search/jql` is eventually consistent: an issue created or changed in the last `searchLagMs` (control settings,
  *    default 2000) is not found unless its id is in `reconcileIssues`, as Jira documents for read-after-write.
  */
@@ -50,11 +55,21 @@ const SYSTEM_FIELDS: Array<{ id: string; key: string; name: string; custom: bool
 ];
 const EPIC_NAME = { id: EPIC_NAME_FIELD, key: EPIC_NAME_FIELD, name: 'Epic Name', custom: true, schema: { type: 'string', custom: 'com.pyxis.greenhopper.jira:gh-epic-label', customId: 10011 } };
 /** The create screen of an issue type in a project: system fields, plus Epic Name (required) on a classic project's Epic. */
-function createScreen(project: Record<string, any>, issueTypeId: string): Array<{ fieldId: string; name: string; required: boolean; schema: Record<string, unknown>; key: string; hasDefaultValue: boolean; operations: string[] }> {
+function createScreen(project: Record<string, any>, issueTypeId: string, epicNameExists = true): Array<{ fieldId: string; name: string; required: boolean; schema: Record<string, unknown>; key: string; hasDefaultValue: boolean; operations: string[] }> {
   const fields = SYSTEM_FIELDS.filter((f) => f.id !== 'parent' || issueTypeId !== '10000').map((f) => ({ fieldId: f.id, key: f.key, name: f.name, schema: f.schema, required: ['summary', 'issuetype', 'project'].includes(f.id), hasDefaultValue: false, operations: ['set'] }));
-  if (issueTypeId === '10000' && (project.style ?? 'classic') === 'classic') fields.push({ fieldId: EPIC_NAME.id, key: EPIC_NAME.key, name: EPIC_NAME.name, schema: EPIC_NAME.schema, required: true, hasDefaultValue: false, operations: ['set'] });
+  if (epicNameExists && issueTypeId === '10000' && (project.style ?? 'classic') === 'classic') fields.push({ fieldId: EPIC_NAME.id, key: EPIC_NAME.key, name: EPIC_NAME.name, schema: EPIC_NAME.schema, required: true, hasDefaultValue: false, operations: ['set'] });
   return fields;
 }
+
+/** The permissions `/mypermissions` answers about (Jira's keys), all granted to the integration user in the seed. */
+const PERMISSIONS: Record<string, { id: string; name: string; type: 'GLOBAL' | 'PROJECT'; description: string }> = {
+  ADMINISTER: { id: '0', name: 'Administer Jira', type: 'GLOBAL', description: 'Create and administer projects, issue types, fields, workflows, and schemes for all projects.' },
+  USER_PICKER: { id: '27', name: 'Browse users and groups', type: 'GLOBAL', description: 'View and select users or groups from the user picker, and share issues.' },
+  BROWSE_PROJECTS: { id: '10', name: 'Browse Projects', type: 'PROJECT', description: 'Ability to browse projects and the issues within them.' },
+  CREATE_ISSUES: { id: '11', name: 'Create Issues', type: 'PROJECT', description: 'Ability to create issues.' },
+  ADMINISTER_PROJECTS: { id: '23', name: 'Administer Projects', type: 'PROJECT', description: 'Ability to administer a project in Jira.' },
+  EDIT_ISSUES: { id: '12', name: 'Edit Issues', type: 'PROJECT', description: 'Ability to edit issues.' },
+};
 
 const ISSUE_TYPES = [
   { id: '10000', name: 'Epic', hierarchyLevel: 1, subtask: false },
@@ -94,7 +109,8 @@ function seed(): Record<string, Record<string, any>> {
       labels: ['psfabric', `sf-${opp.sfId}`], status: 'In Progress', created: '2026-11-01T09:05:00.000+0000', updated: '2026-11-01T09:05:00.000+0000', extraFields: {},
     };
   }
-  return { users, projects, issues, _counters: { ids: { project: pid, issue: iid } } };
+  const grants = Object.fromEntries(Object.keys(PERMISSIONS).map((k) => [k, true]));
+  return { users, projects, issues, _grants: grants, _deletedFields: {}, _counters: { ids: { project: pid, issue: iid } } };
 }
 
 export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => string } = {}): Sandbox {
@@ -111,6 +127,22 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
   const site = () => (opts.baseUrl ? opts.baseUrl() : '');
   const fail = (res: express.Response, status: number, messages: string[], errors: Record<string, string> = {}) => res.status(status).json(jiraErrors(messages, errors));
   const counters = () => sb.collection<Rec>('_counters').ids as { project: number; issue: number };
+  const granted = (key: string) => sb.collection<boolean>('_grants')[key] === true;
+  const epicNameExists = () => !sb.collection<boolean>('_deletedFields')[EPIC_NAME_FIELD];
+  const noBrowse = (res: express.Response, key: string) => fail(res, 404, [`No project could be found with key '${key}'.`]);
+
+  r.delete('/_sandbox/permissions/:key', (req, res) => {
+    if (!PERMISSIONS[req.params.key]) return res.status(404).json({ error: `unknown permission ${req.params.key} (known: ${Object.keys(PERMISSIONS).join(', ')})` });
+    sb.collection<boolean>('_grants')[req.params.key] = false;
+    sb.changed();
+    res.status(204).end();
+  });
+  r.delete('/_sandbox/fields/:id', (req, res) => {
+    if (req.params.id !== EPIC_NAME_FIELD) return res.status(404).json({ error: `no custom field ${req.params.id} (the site has ${EPIC_NAME_FIELD})` });
+    sb.collection<boolean>('_deletedFields')[req.params.id] = true;
+    sb.changed();
+    res.status(204).end();
+  });
 
   r.use('/rest', (req, res, next) => {
     const h = req.header('authorization') ?? '';
@@ -170,6 +202,13 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
   };
 
   r.get('/rest/api/3/myself', (_req, res) => res.json(userView(sb.collection<Rec>('users')[JIRA_ACCOUNT_ID])));
+  r.get('/rest/api/3/mypermissions', (req, res) => {
+    const keys = typeof req.query.permissions === 'string' ? req.query.permissions.split(',').map((k) => k.trim()).filter(Boolean) : [];
+    if (!keys.length) return fail(res, 400, ["The 'permissions' query parameter is required."]);
+    const unknown = keys.filter((k) => !PERMISSIONS[k]);
+    if (unknown.length) return fail(res, 400, [`Invalid permission key(s): ${unknown.join(', ')}.`]);
+    res.json({ permissions: Object.fromEntries(keys.map((k) => [k, { ...PERMISSIONS[k], key: k, havePermission: granted(k) }])) });
+  });
   r.get('/rest/api/3/serverInfo', (_req, res) => res.json({ baseUrl: site(), version: '1001.0.0-SNAPSHOT', deploymentType: 'Cloud', serverTitle: 'PS Fabric Jira sandbox' }));
 
   // User search as Jira Cloud answers it: `query` matched against display name and email address (prefix of a word
@@ -179,6 +218,8 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     const query = typeof req.query.query === 'string' ? req.query.query.trim().toLowerCase() : '';
     const accountId = typeof req.query.accountId === 'string' ? req.query.accountId : '';
     if (!query && !accountId) return fail(res, 400, ['The query parameter \'query\' or \'accountId\' is required.']);
+    // Jira: calls by users without Browse users and groups return empty search results
+    if (!granted('USER_PICKER')) return res.json([]);
     const maxResults = Math.min(Number(req.query.maxResults ?? 50) || 50, 1000);
     const words = (u: Rec) => [String(u.emailAddress ?? '').toLowerCase(), ...String(u.displayName ?? '').toLowerCase().split(/\s+/)];
     const users = Object.values(sb.collection<Rec>('users')).filter((u) => (accountId ? u.accountId === accountId : true) && (!query || words(u).some((w) => w.startsWith(query)) || String(u.displayName ?? '').toLowerCase().startsWith(query)));
@@ -190,13 +231,25 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     res.json(userView(u));
   });
 
-  r.get('/rest/api/3/field', (_req, res) => res.json([...SYSTEM_FIELDS, EPIC_NAME]));
+  r.get('/rest/api/3/field', (_req, res) => res.json([...SYSTEM_FIELDS, ...(epicNameExists() ? [EPIC_NAME] : [])]));
+  // Without Browse Projects a user sees no project and no issue: lists are empty, single reads 404.
+  r.use('/rest/api/3', (req, res, next) => {
+    if (granted('BROWSE_PROJECTS') || !/^\/(project|issue|search)/.test(req.path)) return next();
+    if (req.method === 'GET' && req.path === '/project') return res.json([]);
+    if (req.method === 'GET' && req.path === '/project/search') return res.json({ self: `${site()}/rest/api/3/project/search`, maxResults: 50, startAt: 0, total: 0, isLast: true, values: [] });
+    if (req.path.startsWith('/search')) return res.json({ isLast: true, issues: [] });
+    if (req.method === 'GET' && req.path.startsWith('/project/')) return noBrowse(res, req.path.split('/')[2]);
+    if (req.method === 'GET' && req.path.startsWith('/issue/createmeta/')) return noBrowse(res, req.path.split('/')[3]);
+    if (req.method === 'GET' && req.path.startsWith('/issue/')) return fail(res, 404, ['Issue does not exist or you do not have permission to see it.']);
+    if (req.method === 'POST' && req.path === '/issue') return fail(res, 400, [], { project: 'You do not have permission to create issues in this project.' });
+    next();
+  });
   r.get('/rest/api/3/issue/createmeta/:projectIdOrKey/issuetypes/:issueTypeId', (req, res) => {
     const p = findProject(req.params.projectIdOrKey);
     if (!p) return fail(res, 404, [`No project could be found with key '${req.params.projectIdOrKey}'.`]);
     const t = ISSUE_TYPES.find((x) => x.id === req.params.issueTypeId);
     if (!t) return fail(res, 404, ['The issue type is not valid for the project.']);
-    const fields = createScreen(p, t.id);
+    const fields = createScreen(p, t.id, epicNameExists());
     res.json({ maxResults: 50, startAt: 0, total: fields.length, fields });
   });
   r.get('/rest/api/3/project', (_req, res) => res.json(Object.values(sb.collection<Rec>('projects')).map(projectView)));
@@ -216,6 +269,7 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     res.json(projectView(p));
   });
   r.post('/rest/api/3/project', (req, res) => {
+    if (!granted('ADMINISTER')) return fail(res, 403, ['You must have global administrator rights in order to create projects.']);
     const b = (req.body ?? {}) as Rec;
     if (typeof b !== 'object' || Array.isArray(b)) return fail(res, 400, ['Request body must be a JSON object.']);
     const errors: Record<string, string> = {};
@@ -249,6 +303,7 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     const p = f.project ? findProject(String(f.project.key ?? f.project.id ?? '')) : undefined;
     if (!f.project) errors.project = 'Specify a valid project ID or key';
     else if (!p) errors.project = 'valid project is required';
+    else if (!granted('CREATE_ISSUES')) errors.project = 'You do not have permission to create issues in this project.';
     const t = f.issuetype ? ISSUE_TYPES.find((x) => x.id === String(f.issuetype.id ?? '') || x.name.toLowerCase() === String(f.issuetype.name ?? '').toLowerCase()) : undefined;
     if (!f.issuetype) errors.issuetype = 'Specify an issue type';
     else if (!t) errors.issuetype = 'Specify a valid issue type';
@@ -267,7 +322,7 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
       else parentKey = parent.key;
     }
     if (p && t) {
-      const screen = createScreen(p, t.id);
+      const screen = createScreen(p, t.id, epicNameExists());
       for (const k of Object.keys(f)) if (!screen.some((x) => x.fieldId === k)) errors[k] = `Field '${k}' cannot be set. It is not on the appropriate screen, or unknown.`;
       for (const x of screen) if (x.required && x.fieldId.startsWith('customfield_') && (typeof f[x.fieldId] !== 'string' || !f[x.fieldId].trim())) errors[x.fieldId] = `${x.name} is required.`;
     }

@@ -10,6 +10,10 @@
  *    `/data/ChangeEvents`, ...) for every change made through the REST API (see cometd.ts).
  *  - `POST /_sandbox/close-won/<Id or External_Id__c>`: closes an opportunity through the same code path as a PATCH.
  *  - `POST /_sandbox/expire-tokens`, `PUT /_sandbox/settings { queryBatchSize }`, `GET /_sandbox/cdc`.
+ *  - An org unlike the demo firm's: `DELETE /_sandbox/schema/<sobject>[/fields/<field or child relationship>]`,
+ *    and the integration user's permissions `PUT /_sandbox/access/<sobject> { read, create, edit }` /
+ *    `PUT /_sandbox/access/<sobject>/fields/<field> { read, edit }` (field-level security); the reset restores both.
+ *    API versions other than 58.0-64.0 answer 404 NOT_FOUND, as a retired version does.
  *  - Event gaps as Salesforce makes them: `POST /_sandbox/cdc/expire { throughReplayId? }` drops retained events
  *    (what the 72-hour retention does; a subscribe from a dropped replay id is then refused with Salesforce's
  *    `400::The replayId {N} you provided was invalid...`), and `POST /_sandbox/cdc/gap { sobject, id, values,
@@ -25,7 +29,7 @@ import type { VendorSandboxFactory } from '../server';
 import { defaultAuthConfig, issueToken, IssuedToken, SalesforceAuthConfig } from './auth';
 import { CdcEvent, CometdEndpoint } from './cometd';
 import { INTEGRATION_USER_ID, ORG_ID, seedSalesforce } from './seed';
-import { FieldDef, OPPORTUNITY_STAGES, SObjectDef, SOBJECTS, fieldDef, fieldsOf, childRelationship, parentRelationship, removeFromSchema, restoreSchema, sfDateTime, sobjectDef } from './schema';
+import { FieldDef, OPPORTUNITY_STAGES, SObjectDef, SOBJECTS, accessOf, fieldDef, fieldEditable, fieldsOf, childRelationship, parentRelationship, removeFromSchema, restoreSchema, setAccess, sfDateTime, sobjectDef } from './schema';
 import { executeSoql, SoqlError } from './soql';
 
 export interface SfError {
@@ -180,6 +184,11 @@ export class SalesforceSandbox extends Sandbox {
         res.status(401).json([{ message: 'Session expired or invalid', errorCode: 'INVALID_SESSION_ID' }]);
         return;
       }
+      // a version the org does not serve (retired or not yet released) answers as Salesforce does
+      if (!VERSIONS.includes(version.slice(1))) {
+        res.status(404).json([{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }]);
+        return;
+      }
       this.apiCalls += 1;
       const query = new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
       const out = this.transaction(() => this.dispatch(req.method, version, rest, query, req.body, req.headers));
@@ -209,6 +218,16 @@ export class SalesforceSandbox extends Sandbox {
     // An org without a field, child relationship or object (e.g. no multi-currency: Opportunity/fields/CurrencyIsoCode).
     r.delete('/_sandbox/schema/:sobject/fields/:field', (req, res) => {
       if (!removeFromSchema(req.params.sobject, req.params.field)) return res.status(404).json({ error: `no ${req.params.sobject}.${req.params.field} in the schema` });
+      res.status(204).end();
+    });
+    // The integration user's permission set: object permissions { read, create, edit } and field-level security
+    // { read, edit } (e.g. no Edit on Opportunity, Billing_Model__c not visible); the reset grants everything again.
+    r.put('/_sandbox/access/:sobject', express.json(), (req, res) => {
+      if (!setAccess(req.params.sobject, undefined, (req.body ?? {}) as Record<string, unknown>)) return res.status(404).json({ error: `no sObject ${req.params.sobject} in the schema` });
+      res.status(204).end();
+    });
+    r.put('/_sandbox/access/:sobject/fields/:field', express.json(), (req, res) => {
+      if (!setAccess(req.params.sobject, req.params.field, (req.body ?? {}) as Record<string, unknown>)) return res.status(404).json({ error: `no ${req.params.sobject}.${req.params.field} in the schema` });
       res.status(204).end();
     });
     r.delete('/_sandbox/schema/:sobject', (req, res) => {
@@ -502,6 +521,12 @@ export class SalesforceSandbox extends Sandbox {
   // ---------- query ----------
 
   private query(version: string, soql: string, headers: http.IncomingHttpHeaders): RestResult {
+    // objects (and child relationships' objects) the user has no Read on are unknown to its queries
+    for (const m of soql.matchAll(/\bFROM\s+([A-Za-z][A-Za-z0-9_]*)/gi)) {
+      const def = sobjectDef(m[1]) ?? Object.values(SOBJECTS).map((d) => childRelationship(d, m[1])).find(Boolean)?.childType;
+      const target = typeof def === 'string' ? sobjectDef(def) : def;
+      if (target && !accessOf(target).read) throw err(400, 'INVALID_TYPE', `sObject type '${m[1]}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.`);
+    }
     const result = executeSoql(
       {
         records: (type) => Object.values(this.collection<Record<string, any>>(type)),
@@ -547,6 +572,8 @@ export class SalesforceSandbox extends Sandbox {
     const coll = this.collection<Record<string, any>>(def.name);
     const existing = id ? coll[id] : undefined;
     const changes: Record<string, unknown> = {};
+    const access = accessOf(def);
+    if (!(existing ? access.edit : access.create)) throw err(400, 'INSUFFICIENT_ACCESS_OR_READONLY', `insufficient access rights on object id: you do not have ${existing ? 'Edit' : 'Create'} permission on ${def.name}`);
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
       if (key === 'attributes') continue;
       let field = fieldDef(def, key);
@@ -558,7 +585,7 @@ export class SalesforceSandbox extends Sandbox {
           field = rel;
         } else throw err(400, 'INVALID_FIELD', `No such column '${key}' on sobject of type ${def.name}`, [key]);
       }
-      if (field.readOnly && !(field.name === 'Id' && existing && v === existing.Id)) {
+      if ((field.readOnly || !fieldEditable(def, field.name)) && !(field.name === 'Id' && existing && v === existing.Id)) {
         throw err(400, 'INVALID_FIELD_FOR_INSERT_UPDATE', `Unable to create/update fields: ${field.name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.`, [field.name]);
       }
       changes[field.name] = this.coerce(def, field, v);
@@ -781,10 +808,10 @@ function describeGlobalEntry(def: SObjectDef, version: string) {
     label: def.label,
     keyPrefix: def.keyPrefix,
     custom: def.name.endsWith('__c'),
-    createable: true,
-    updateable: true,
-    deletable: true,
-    queryable: true,
+    createable: accessOf(def).create,
+    updateable: accessOf(def).edit,
+    deletable: accessOf(def).edit,
+    queryable: accessOf(def).read,
     urls: { sobject: `/services/data/${version}/sobjects/${def.name}`, describe: `/services/data/${version}/sobjects/${def.name}/describe`, rowTemplate: `/services/data/${version}/sobjects/${def.name}/{ID}` },
   };
 }
@@ -797,8 +824,8 @@ function describe(def: SObjectDef, version: string) {
       type: f.type,
       label: f.name.replace(/__c$/, '').replace(/_/g, ' '),
       nillable: !f.required,
-      createable: !f.readOnly,
-      updateable: !f.readOnly,
+      createable: !f.readOnly && fieldEditable(def, f.name),
+      updateable: !f.readOnly && fieldEditable(def, f.name),
       externalId: !!f.externalId,
       idLookup: !!f.externalId || f.name === 'Id',
       referenceTo: f.referenceTo ? [f.referenceTo] : [],

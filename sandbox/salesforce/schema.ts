@@ -250,8 +250,44 @@ export function removeFromSchema(sobject: string, name?: string): boolean {
 }
 export function restoreSchema(): void {
   removed.clear();
+  objectAccess.clear();
+  fieldAccess.clear();
 }
-const isRemoved = (def: SObjectDef, name: string) => removed.has(`${def.name}.${name}`.toLowerCase());
+
+/**
+ * The integration user's object permissions (Read, Create, Edit) and field-level security (Read, Edit), as a
+ * permission set grants them (`PUT /_sandbox/access/...`); everything is granted unless a test takes it away.
+ * A field without Read is invisible to the user, as in Salesforce: absent from describe, `No such column` in SOQL.
+ */
+export interface ObjectAccess {
+  read: boolean;
+  create: boolean;
+  edit: boolean;
+}
+const objectAccess = new Map<string, Partial<ObjectAccess>>();
+const fieldAccess = new Map<string, { read?: boolean; edit?: boolean }>();
+export function setAccess(sobject: string, field: string | undefined, access: Record<string, unknown>): boolean {
+  const def = sobjectDef(sobject);
+  if (!def) return false;
+  const pick = (keys: string[]) => Object.fromEntries(keys.filter((k) => typeof access[k] === 'boolean').map((k) => [k, access[k] as boolean]));
+  if (field === undefined) {
+    objectAccess.set(def.name.toLowerCase(), { ...objectAccess.get(def.name.toLowerCase()), ...pick(['read', 'create', 'edit']) });
+    return true;
+  }
+  const f = fieldDef(def, field);
+  if (!f) return false;
+  const key = `${def.name}.${f.name}`.toLowerCase();
+  fieldAccess.set(key, { ...fieldAccess.get(key), ...pick(['read', 'edit']) });
+  return true;
+}
+export function accessOf(def: SObjectDef): ObjectAccess {
+  return { read: true, create: true, edit: true, ...objectAccess.get(def.name.toLowerCase()) };
+}
+/** Whether the user may set the field (field-level security Edit); read-only system fields are separate. */
+export function fieldEditable(def: SObjectDef, name: string): boolean {
+  return fieldAccess.get(`${def.name}.${name}`.toLowerCase())?.edit !== false;
+}
+const isRemoved = (def: SObjectDef, name: string) => removed.has(`${def.name}.${name}`.toLowerCase()) || fieldAccess.get(`${def.name}.${name}`.toLowerCase())?.read === false;
 
 /** Case-insensitive sObject type lookup (SOQL and URLs accept any case). */
 export function sobjectDef(name: string): SObjectDef | undefined {
