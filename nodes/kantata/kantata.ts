@@ -171,10 +171,12 @@ export = function (RED: NodeAPI) {
       : undefined;
 
     /** Sends the records of one read (per record or as one batch); returns how many. */
+    /** The connection's custom field mapping, custom field id -> KantataCustomField (ids resolved once per deploy). */
+    const fieldNames = (): Promise<Record<string, string>> => cfg.handle.call(() => cfg.client.customFieldNames());
+
     async function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): Promise<number> {
-      // the connection's custom field mapping (ids resolved once per deploy)
-      const fieldNames = Object.keys(res.workspaces).length ? await cfg.handle.call(() => cfg.client.customFieldNames()) : {};
-      const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any, fieldNames)]));
+      const names = Object.keys(res.workspaces).length ? await fieldNames() : {};
+      const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any, names)]));
       const items = [
         ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
         ...res.expenses.map((r: any) => ({ entity: 'Expense', data: toCanonicalExpense(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
@@ -265,10 +267,13 @@ export = function (RED: NodeAPI) {
             }
             msg.payload = records.slice(0, max);
             msg.kantata = { count: p.count, pageCount: p.pageCount, pages: p.page, truncated: records.length > max || (p.page < p.pageCount && p.records.length > 0), included };
+            // workspaces carry custom fields: the flow reads them by meaning through the connection's mapping
+            if (collection === 'workspaces' || included.workspaces) msg.kantata.fieldNames = await fieldNames();
           } else {
             const p = await cfg.handle.call(() => cfg.client.page(collection, params));
             msg.payload = p.records;
             msg.kantata = { count: p.count, pageCount: p.pageCount, page: p.page, included: p.included };
+            if (collection === 'workspaces' || p.included.workspaces) msg.kantata.fieldNames = await fieldNames();
           }
         } else throw new Error(t('errors.unknownOperation', { operation }));
         send(msg);
