@@ -18,6 +18,30 @@ export interface BcCheckSettings {
   series?: { customers: string; projects: string };
 }
 
+/** The config node's *Web services* setting: JSON `{projects?, projectTasks?}` of OData service names. Throws naming the setting. */
+export function checkBcWebServices(value: unknown): { projects?: string; projectTasks?: string } | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error('the Business Central web services setting must be a JSON object such as {"projects":"PSF_Projects","projectTasks":"PSF_ProjectTasks"}');
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (k !== 'projects' && k !== 'projectTasks') throw new Error(`the Business Central web services setting names '${k}', which is not one of projects (page 88 Project Card), projectTasks (page 1002 Project Task Lines)`);
+    if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,239}$/.test(v)) throw new Error(`the Business Central web services setting gives '${k}' the value ${JSON.stringify(v)}: expected the Service Name of the published page (letters, digits and _), as the Web Services page shows it`);
+  }
+  return value as { projects?: string; projectTasks?: string };
+}
+
+/** The config node's *Number series* setting: JSON `{customers?, projects?, service?}`. Throws naming the setting. */
+export function checkBcNumberSeries(value: unknown): Pick<BcCheckSettings, 'series' | 'noSeriesService'> {
+  if (value === undefined || value === null || value === '') return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error('the Business Central number series setting must be a JSON object such as {"customers":"CUST","projects":"JOB","service":"NoSeries"}');
+  const v = value as Record<string, unknown>;
+  for (const [k, code] of Object.entries(v)) {
+    if (!['customers', 'projects', 'service'].includes(k)) throw new Error(`the Business Central number series setting names '${k}', which is not one of customers, projects, service`);
+    const ok = k === 'service' ? typeof code === 'string' && /^[A-Za-z_][A-Za-z0-9_]{0,239}$/.test(code) : typeof code === 'string' && /^[A-Za-z0-9_.\-/ ]{1,20}$/.test(code);
+    if (!ok) throw new Error(`the Business Central number series setting gives '${k}' the value ${JSON.stringify(code)}: expected ${k === 'service' ? 'the Service Name under which page 456 No. Series is published' : 'a No. Series code of at most 20 characters, as Sales & Receivables Setup / Projects Setup show it'}`);
+  }
+  return { series: { customers: String(v.customers ?? 'CUST'), projects: String(v.projects ?? 'JOB') }, ...(v.service ? { noSeriesService: String(v.service) } : {}) };
+}
+
 /** API v2.0 entity sets and the properties the connector writes or filters on that a Business Central version may lack. */
 const API_NEEDS: Record<string, string[]> = {
   customers: ['number', 'displayName', 'taxRegistrationNumber', 'currencyCode', 'taxAreaId'],

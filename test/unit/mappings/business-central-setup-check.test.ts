@@ -8,7 +8,7 @@ import axios from 'axios';
 import { startSandboxes, type RunningSandboxes } from '../../../sandbox/server';
 import { businessCentralSandbox, businessCentralControl, BC_SANDBOX_DEFAULTS } from '../../../sandbox/business-central';
 import { BusinessCentralConnector, BC_DEMO_TABLES } from '../../../lib/connectors/business-central';
-import { checkSetup } from '../../../lib/connectors/business-central/setup-check';
+import { checkBcNumberSeries, checkBcWebServices, checkSetup } from '../../../lib/connectors/business-central/setup-check';
 
 const T = BC_SANDBOX_DEFAULTS;
 
@@ -62,6 +62,18 @@ describe('Business Central setup check', function () {
     assert.equal(unread.ok, true);
     assert.equal(unread.problems[0].severity, 'warning');
     assert.match(unread.problems[0].fix, /publish page 456 as NoSeries/);
+  });
+
+  it('the web services and number series settings are validated naming the setting, and the series codes are the ones checked', async () => {
+    assert.deepEqual(checkBcWebServices({ projects: 'ACME_Jobs' }), { projects: 'ACME_Jobs' });
+    assert.throws(() => checkBcWebServices({ project: 'X' }), /names 'project', which is not one of projects/);
+    assert.throws(() => checkBcWebServices({ projects: 'Project Card' }), /Service Name of the published page/);
+    assert.throws(() => checkBcNumberSeries({ customers: 'A-VERY-LONG-SERIES-CODE-X' }), /No\. Series code of at most 20/);
+    const settings = checkBcNumberSeries({ customers: 'C-NOS' });
+    assert.deepEqual(settings.series, { customers: 'C-NOS', projects: 'JOB' });
+    const r = await checkSetup(connector(), { company: 'NWA UK', ...settings });
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.problems.map((p) => p.what), ['there is no number series C-NOS (customers)']);
   });
 
   it('names a company the environment does not have and refused credentials', async () => {
