@@ -278,7 +278,7 @@ export function billingScheduleToJob(schedule: CanonicalBillingSchedule, t?: Pic
   if (schedule.type === 'time-and-materials') {
     fields.jobBillingType = jobBillingTypeFor('time-and-materials', t);
     if (schedule.cap) {
-      if (!custom.billingCap) throw new ValidationError(`the billing schedule has a cap of ${schedule.cap.amount} ${schedule.cap.currency}, and the NetSuite account has no cap field (config node setting custom fields > billingCap is empty): create a Currency entity field applied to Project and name it in the setting, then replay`, [{ path: '/billingSchedule/cap', message: 'no NetSuite field for the cap (setting billingCap)' }]);
+      if (!custom.billingCap) throw new ValidationError(`the billing schedule has a cap of ${schedule.cap.amount} ${schedule.cap.currency}, and the NetSuite account has no cap field (netsuite-config setting Custom fields > billingCap is empty, or the field it names is not in the account): create a Currency entity field applied to Project and name it in the setting, then replay; Check setup names what is missing`, [{ path: '/billingSchedule/cap', message: 'no NetSuite field for the cap (setting billingCap)' }]);
       fields[custom.billingCap] = schedule.cap.amount;
     }
   } else if (schedule.type === 'milestones') fields.jobBillingType = jobBillingTypeFor('fixed-fee', t);
@@ -323,7 +323,7 @@ export function timeEntryToTimeBill(entry: CanonicalTimeEntry, t: NetSuiteMappin
 export function invoiceToInvoice(invoice: CanonicalInvoice, t: NetSuiteMappingTables, refs: { customerId: string; jobId?: string }): { externalId: string; body: Record<string, unknown> } {
   const errors: FieldError[] = [];
   const sourceRefs = customFieldsOf(t).sourceRefs;
-  if (!sourceRefs) throw new ValidationError(`Invoice ${invoice.id} cannot be sent to NetSuite: the account has no transaction line field for the ids a line bills (config node setting custom fields > sourceRefs is empty). Create a Long Text transaction line field applied to Sale Item and Invoice (e.g. custcol_psf_source_refs), name it in the setting, then replay`, [{ path: '/lines/sourceRefs', message: 'no NetSuite field for the source refs (setting sourceRefs)' }]);
+  if (!sourceRefs) throw new ValidationError(`Invoice ${invoice.id} cannot be sent to NetSuite: the account has no transaction line field for the ids a line bills (netsuite-config setting Custom fields > sourceRefs is empty, or the field it names is not in the account). Create a Long Text transaction line field applied to Sale Item and Invoice (e.g. custcol_psf_source_refs), name it in the setting, then replay; Check setup names what is missing`, [{ path: '/lines/sourceRefs', message: 'no NetSuite field for the source refs (setting sourceRefs)' }]);
   const subsidiary = need(lookup(t.subsidiaries, invoice.billingEntity), '/billingEntity', `has no NetSuite subsidiary mapped (billing entity ${invoice.billingEntity})`, errors);
   const currency = need(t.currencies[invoice.currency], '/currency', `${invoice.currency} is not a currency of the NetSuite account`, errors);
   const lines = invoice.lines.map((line, i) => {

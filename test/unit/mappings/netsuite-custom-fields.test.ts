@@ -92,6 +92,24 @@ describe('NetSuite custom field mapping and setup check', function () {
     assert.equal(state('invoice').length, 0);
   });
 
+  it('the default setting against an account without the fields: the connector reads the metadata catalog once and degrades instead of sending a field NetSuite would refuse', async () => {
+    for (const [record, field] of [['job', 'custentity_psf_budget_amount'], ['job', 'custentity_psf_billing_schedule'], ['invoice', 'custcol_psf_source_refs']]) await sandbox('DELETE', `/schema/${record}/fields/${field}`);
+    const c = connector();
+    await c.execute('upsertCustomer', { account } as any, ctx('cust'));
+    const p = (await c.execute('createProject', { project } as any, ctx('proj'))) as any;
+    const job = sb.sandboxes.netsuite.state.job[p.id];
+    assert.equal(job.custentity_psf_budget_amount, undefined);
+    assert.equal(job.estimatedLaborHours, 500);
+    await c.execute('updateProject', { projectExternalId: 'PRJ-MAP-1', billingSchedule: { type: 'time-and-materials', invoiceFrequency: 'monthly', cap: { amount: 70000, currency: 'USD' } } } as any, ctx('co'));
+    assert.equal(job.custentity_psf_billing_cap, 70000, 'the cap field the account has is written');
+    assert.equal(job.custentity_psf_billing_schedule, undefined);
+    await assert.rejects(c.execute('createInvoice', { invoice } as any, ctx('inv')), (err: unknown) => /sourceRefs/.test(classify(err).message));
+    assert.equal(state('invoice').length, 0);
+    const catalogReads = sb.sandboxes.netsuite.requests().filter((r) => r.path.includes('/metadata-catalog/'));
+    assert.deepEqual(catalogReads.map((r) => r.path.split('/').pop()).sort(), ['invoice', 'job'], 'each record type read once');
+    assert.equal(sb.sandboxes.netsuite.requests().filter((r) => r.status === 400).length, 0, 'no write refused by NetSuite');
+  });
+
   it('serves the metadata catalog as JSON Schema with the custom fields, and refuses another Accept', async () => {
     const c = connector();
     const job = (await c.client.request('GET', '/record/v1/metadata-catalog/job', { headers: { Accept: 'application/schema+json' } })).data;
