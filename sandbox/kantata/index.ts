@@ -496,6 +496,15 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
     res.json(rec);
   });
 
+  /** A workspace write may name only existing Project (Workspace) custom fields. */
+  const customFieldProblems = (list: unknown): string[] =>
+    (Array.isArray(list) ? (list as Rec[]) : []).flatMap((cf) => {
+      const def = sb.collection<Rec>('custom_fields')[String(cf.custom_field_id)];
+      if (!def) return [`custom field ${cf.custom_field_id} does not exist`];
+      if (String(def.subject_type).toLowerCase() !== 'workspace') return [`custom field ${cf.custom_field_id} (${def.name}) is a ${def.subject_type} field, not a Project (Workspace) field`];
+      return [];
+    });
+
   // ---- workspaces ----
   r.get('/api/v1/workspaces', list('workspaces', (req, l) => {
     const archived = req.query.archived as string | undefined;
@@ -512,11 +521,7 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
       problems.push(...missing(w, ['title']));
       if (w.budgeted && (w.price === undefined || w.price === null)) problems.push('price is required for a budgeted project');
       if (w.currency !== undefined && !/^[A-Z]{3}$/.test(String(w.currency))) problems.push(`currency ${w.currency} is not a valid currency`);
-      for (const cf of w.custom_fields ?? []) {
-        const def = sb.collection<Rec>('custom_fields')[String(cf.custom_field_id)];
-        if (!def) problems.push(`custom field ${cf.custom_field_id} does not exist`);
-        else if (String(def.subject_type).toLowerCase() !== 'workspace') problems.push(`custom field ${cf.custom_field_id} (${def.name}) is a ${def.subject_type} field, not a Project (Workspace) field`);
-      }
+      problems.push(...customFieldProblems(w.custom_fields));
       for (const p of w.participations ?? []) if (!sb.collection('users')[String(p.user_id)]) problems.push(`user ${p.user_id} does not exist`);
     }
     if (problems.length) return fail(res, 422, ...problems);
@@ -548,6 +553,8 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
     const w = (req.body ?? {}).workspace;
     if (!w || typeof w !== 'object') return fail(res, 400, 'request body must be wrapped in "workspace"');
     if (w.price !== undefined && (!Number.isFinite(Number(w.price)) || Number(w.price) < 0)) return fail(res, 422, 'price must be a non-negative number');
+    const cfProblems = customFieldProblems(w.custom_fields);
+    if (cfProblems.length) return fail(res, 422, ...cfProblems);
     for (const k of ['title', 'description', 'budgeted', 'currency', 'start_date', 'due_date', 'stage', 'archived']) if (w[k] !== undefined) rec[k] = w[k];
     if (w.price !== undefined) {
       rec.price = Number(w.price);

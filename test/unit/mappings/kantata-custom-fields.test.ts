@@ -98,9 +98,13 @@ describe('Kantata custom field mapping and setup check', function () {
     assert.equal(workspaces().length, count);
   });
 
-  it('the sandbox refuses a custom field that is not a Project field', async () => {
+  it('the sandbox refuses a custom field that does not exist or is not a Project field, on create and update', async () => {
     await sandbox('PUT', '/custom_fields/7740', { name: 'Region', subject_type: 'User' });
     await assert.rejects(client({ billingEntity: '7740' }).execute('createProjectShell', shell('PRJ-KMAP-7') as any, ctx('g')), (err: unknown) => /7740 \(Region\) is a User field/.test(classify(err).message));
+    const ws = workspaces()[0];
+    const title = ws.title;
+    await assert.rejects(client().execute('updateWorkspace', { id: ws.id, workspace: { title: 'changed', custom_fields: [{ custom_field_id: '9999', value: 'x' }] } } as any, ctx('h')), (err: unknown) => /custom field 9999 does not exist/.test(classify(err).message));
+    assert.equal(workspaces()[0].title, title, 'nothing of a refused update applied');
   });
 
   it('setup check: all OK as seeded; then names a missing field, a wrong value type, a field of another subject, an empty optional setting and a refused login', async () => {
