@@ -279,15 +279,12 @@ export function projectShellRequest(project: Record<string, any>, dmUserId?: str
     price: Number(project.budget?.amount?.amount ?? 0),
     start_date: String(project.startDate),
     ...(project.endDate ? { due_date: String(project.endDate) } : {}),
-    custom_fields: [
-      { custom_field_id: '501', value: String(project.billingEntity) },
-      ...(project.opportunityId ? [{ custom_field_id: '502', value: String(project.opportunityId) }] : []),
-      { custom_field_id: '503', value: String(project.accountId) },
-    ],
   };
   return {
     externalRef: String(project.id),
     workspace: ws,
+    // the Kantata connection maps these to the account's custom field ids (kantata-config setting)
+    customFields: { billingEntity: String(project.billingEntity), ...(project.opportunityId ? { opportunityId: String(project.opportunityId) } : {}), accountExternalId: String(project.accountId) },
     stories: (Array.isArray(project.workstreams) ? project.workstreams : []).map((w: Record<string, any>) => ({
       title: String(w.name),
       ...(w.budgetHours ? { time_estimate_in_minutes: Math.round(Number(w.budgetHours) * 60) } : {}),

@@ -15,6 +15,7 @@
  */
 import type { KantataPage, KRecord } from '../connectors/kantata/client';
 import { toCanonicalTimeEntry, workspaceContext } from '../connectors/kantata/mapping';
+import { DEFAULT_NETSUITE_CUSTOM_FIELDS } from '../connectors/netsuite/mapping';
 import { accountFromSalesforce } from '../processes/quote-to-project';
 import { validate } from '../model/validator';
 import type { FieldError } from '../model/validator';
@@ -27,14 +28,15 @@ export interface ErpSource {
   currency: string;
   system: 'netsuite' | 'businessCentral';
   /** NetSuite: `suiteqlPage(q, {limit, offset})` and `getRecord(type, idOrEid, {expandSubResources})`. */
-  netsuite?: { suiteqlPage(q: string, opts: { limit: number; offset: number }): Promise<{ items: Rec[]; hasMore: boolean }>; getRecord(type: string, id: string, opts?: { expandSubResources?: boolean }): Promise<Rec> };
+  netsuite?: { suiteqlPage(q: string, opts: { limit: number; offset: number }): Promise<{ items: Rec[]; hasMore: boolean }>; getRecord(type: string, id: string, opts?: { expandSubResources?: boolean }): Promise<Rec>; customFields?: { sourceRefs: string | null } };
   /** Business Central: `salesInvoices({top, skip, filter})` with lines expanded. */
   businessCentral?: { salesInvoices(opts: { top: number; skip: number; filter?: string }): Promise<Rec[]> };
 }
 
 export interface ReadSources {
   salesforce?: { query(soql: string): Promise<{ records: Rec[] }> };
-  kantata?: { page(collection: string, params: Record<string, unknown>): Promise<KantataPage> };
+  /** Kantata: `page`, and `customFieldNames()` (custom field id -> KantataCustomField, the connection's mapping). */
+  kantata?: { page(collection: string, params: Record<string, unknown>): Promise<KantataPage>; customFieldNames(): Promise<Record<string, string>> };
   erps: ErpSource[];
 }
 
@@ -180,8 +182,8 @@ const WS_STATUS: Record<string, string> = { 'not started': 'planned', planned: '
  * quote-to-project shell writes it (`<customer> — <billing type>`); the code is the Kantata workspace number (Kantata
  * has no project-code field); the delivery manager is the workspace's primary maven, else its admin participant.
  */
-export function projectFromKantata(ws: KRecord, manager: KRecord | undefined): Rec {
-  const ctx = workspaceContext(ws)!;
+export function projectFromKantata(ws: KRecord, manager: KRecord | undefined, fieldNames: Record<string, string>): Rec {
+  const ctx = workspaceContext(ws, fieldNames)!;
   const deliveryManager: Rec | undefined = manager ? { id: manager.external_id ?? `KAN-U-${manager.id}` } : undefined;
   if (deliveryManager && manager?.full_name) deliveryManager.name = manager.full_name;
   if (deliveryManager && manager?.email_address) deliveryManager.email = manager.email_address;
@@ -234,7 +236,8 @@ async function readProjects(src: ReadSources, req: ReadRequest): Promise<ReadAns
   const k = need(src.kantata, 'kantata');
   const map = async (records: KRecord[]) => {
     const managers = await managersOf(k, records);
-    return records.map((ws) => projectFromKantata(ws, managers.get(String(ws.id))));
+    const fieldNames = await k.customFieldNames();
+    return records.map((ws) => projectFromKantata(ws, managers.get(String(ws.id)), fieldNames));
   };
   if (req.kind === 'item') {
     const m = /^KAN-WS-(\d{1,18})$/.exec(req.id!);
@@ -406,10 +409,11 @@ function refsFrom(text: unknown): Rec[] {
 }
 
 /** NetSuite invoice record (GET with expandSubResources) -> canonical Invoice. `refs` maps customer / job internal ids to their external ids. */
-export function invoiceFromNetSuite(inv: Rec, erp: Pick<ErpSource, 'billingEntity' | 'currency'>, refs: { customer?: string; job?: string } = {}): Rec {
+export function invoiceFromNetSuite(inv: Rec, erp: Pick<ErpSource, 'billingEntity' | 'currency' | 'netsuite'>, refs: { customer?: string; job?: string } = {}): Rec {
+  const sourceRefsField = erp.netsuite?.customFields ? erp.netsuite.customFields.sourceRefs : DEFAULT_NETSUITE_CUSTOM_FIELDS.sourceRefs;
   const currency = typeof inv.currency?.refName === 'string' && /^[A-Z]{3}$/.test(inv.currency.refName) ? inv.currency.refName : erp.currency;
   const lines = records(inv.item?.items ?? inv.item).map((l, i) => {
-    const out: Rec = { lineNumber: Number(l.line ?? i + 1), description: String(l.description ?? l.item?.refName ?? 'service').slice(0, 500), quantity: Number(l.quantity ?? 0), unitPrice: { amount: Number(l.rate ?? 0), currency }, amount: { amount: Number(l.amount ?? 0), currency }, sourceRefs: refsFrom(l.custcol_psf_source_refs) };
+    const out: Rec = { lineNumber: Number(l.line ?? i + 1), description: String(l.description ?? l.item?.refName ?? 'service').slice(0, 500), quantity: Number(l.quantity ?? 0), unitPrice: { amount: Number(l.rate ?? 0), currency }, amount: { amount: Number(l.amount ?? 0), currency }, sourceRefs: sourceRefsField ? refsFrom(l[sourceRefsField]) : [] };
     if (l.item?.refName) out.role = String(l.item.refName).slice(0, 100);
     return out;
   });

@@ -52,6 +52,7 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
         netsuite: {
           suiteqlPage: (q, o) => n.handle.call(() => c.suiteqlPage(q, o), LOW),
           getRecord: (type, rid, o) => n.handle.call(() => c.getRecord(type, rid, o), LOW),
+          customFields: n.connector.customFields,
         },
       });
     } else if (n.type === 'business-central-config' && n.connector) {
@@ -68,7 +69,7 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
   }
   return {
     salesforce: sf?.client && sf?.handle ? { query: (soql) => sf.client.query(soql) } : undefined,
-    kantata: k?.client && k?.handle ? { page: (coll, params) => k.handle.call(() => k.client.page(coll, params), LOW) } : undefined,
+    kantata: k?.client && k?.handle ? { page: (coll, params) => k.handle.call(() => k.client.page(coll, params), LOW), customFieldNames: () => k.handle.call(() => k.client.customFieldNames(), LOW) } : undefined,
     erps,
   };
 }

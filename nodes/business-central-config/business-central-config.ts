@@ -5,6 +5,7 @@
 import type { NodeAPI } from '../node-red-api';
 import { BusinessCentralConnector, BC_DEMO_TABLES, type BusinessCentralMappingTables } from '../../lib/connectors/business-central';
 import { connectToStore } from '../connection-config';
+import { checkBcNumberSeries, checkBcWebServices, checkSetup } from '../../lib/connectors/business-central/setup-check';
 
 export = function (RED: NodeAPI) {
   function BusinessCentralConfig(this: any, config: any) {
@@ -21,12 +22,13 @@ export = function (RED: NodeAPI) {
         timeoutMs: Number(config.timeoutMs) || 60000, tables,
         numbering: config.numbering || 'series',
         projectTask: config.projectTaskNumber ? { number: String(config.projectTaskNumber) } : undefined,
-        webServices: typeof config.webServices === 'string' && config.webServices.trim() ? JSON.parse(config.webServices) : undefined,
+        webServices: checkBcWebServices(typeof config.webServices === 'string' && config.webServices.trim() ? JSON.parse(config.webServices) : undefined),
       });
+      node.numberSeries = checkBcNumberSeries(typeof config.numberSeries === 'string' && config.numberSeries.trim() ? JSON.parse(config.numberSeries) : undefined);
     } catch (err) {
       node.configError = RED._('business-central-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 } });
+    connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector, { company: config.company, ...node.numberSeries }) });
   }
   RED.nodes.registerType('business-central-config', BusinessCentralConfig, {
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' } },

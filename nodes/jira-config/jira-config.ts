@@ -4,6 +4,7 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
+import { checkEpicNameField } from '../../lib/connectors/jira/mapping';
 import { connectToStore } from '../connection-config';
 import { checkSetup } from '../../lib/connectors/jira/setup-check';
 
@@ -14,8 +15,14 @@ export = function (RED: NodeAPI) {
     const creds = node.credentials ?? {};
     node.connectionName = `jira:${config.name || node.id}`;
     const auth: JiraAuth = config.authType === 'bearer' ? { type: 'bearer', accessToken: creds.accessToken ?? '' } : { type: 'basic', email: creds.email ?? '', apiToken: creds.apiToken ?? '' };
-    node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField: config.epicNameField || undefined, keyPattern: config.keyPattern || undefined });
-    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { epicNameField: config.epicNameField || undefined }) });
+    let epicNameField: string | undefined;
+    try {
+      epicNameField = checkEpicNameField(config.epicNameField);
+    } catch (err) {
+      node.configError = RED._('jira-config.errors.badConfig', { error: (err as Error).message });
+    }
+    node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField, keyPattern: config.keyPattern || undefined });
+    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { epicNameField }) });
   }
   RED.nodes.registerType('jira-config', JiraConfig, {
     credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },

@@ -4,7 +4,9 @@
  */
 import type { NodeAPI } from '../node-red-api';
 import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
+import { checkKantataCustomFields } from '../../lib/connectors/kantata/mapping';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/kantata/setup-check';
 import type { ConnectionHandle } from '../../lib/delivery/types';
 
 interface KantataConfigNode {
@@ -29,8 +31,15 @@ export = function (RED: NodeAPI) {
       : { type: 'authorization-code', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', refreshToken: creds.refreshToken ?? '', tokenUrl: config.tokenUrl || undefined };
     if (authType === 'token' && !creds.accessToken) node.configError = RED._('kantata-config.errors.noToken');
     if (authType === 'authorization-code' && (!creds.clientId || !creds.clientSecret || !creds.refreshToken)) node.configError = RED._('kantata-config.errors.noRefreshToken');
-    node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000 });
-    connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 } });
+    let customFields;
+    try {
+      // the account's custom field ids or names (empty = the documented default names)
+      customFields = checkKantataCustomFields(typeof config.customFields === 'string' && config.customFields.trim() ? JSON.parse(config.customFields) : undefined);
+    } catch (err) {
+      node.configError = RED._('kantata-config.errors.badConfig', { error: (err as Error).message });
+    }
+    node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000, customFields });
+    connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
   }
   RED.nodes.registerType('kantata-config', KantataConfig, {
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' }, refreshToken: { type: 'password' } },

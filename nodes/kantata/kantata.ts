@@ -129,7 +129,7 @@ export = function (RED: NodeAPI) {
             }
           }
           refused = false;
-          count += handOn(res, undefined, send, kind);
+          count += await handOn(res, undefined, send, kind);
           cursor = laterCursor(cursor, res.cursor);
           if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
           if (!res.more) break;
@@ -149,7 +149,7 @@ export = function (RED: NodeAPI) {
           if (config.workspaceId) params.workspace_id = config.workspaceId;
           const p = await cfg.handle.call(() => cfg.client.page(collection, params));
           const inRange = p.records.filter((r: any) => Date.parse(r.updated_at) >= range.from && Date.parse(r.updated_at) < range.to);
-          count += handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill');
+          count += await handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill');
           if (page >= p.pageCount || p.records.length === 0) break;
         }
       }
@@ -171,8 +171,12 @@ export = function (RED: NodeAPI) {
       : undefined;
 
     /** Sends the records of one read (per record or as one batch); returns how many. */
-    function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): number {
-      const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any)]));
+    /** The connection's custom field mapping, custom field id -> KantataCustomField (ids resolved once per deploy). */
+    const fieldNames = (): Promise<Record<string, string>> => cfg.handle.call(() => cfg.client.customFieldNames());
+
+    async function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): Promise<number> {
+      const names = Object.keys(res.workspaces).length ? await fieldNames() : {};
+      const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any, names)]));
       const items = [
         ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
         ...res.expenses.map((r: any) => ({ entity: 'Expense', data: toCanonicalExpense(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
@@ -211,7 +215,7 @@ export = function (RED: NodeAPI) {
           const run = await resyncFrom('cursor-expired', cursor, send);
           return run.emitted;
         }
-        const count = handOn(res, trigger, send);
+        const count = await handOn(res, trigger, send);
         // The cursor moves only after the records were handed on; a crash before this re-reads them (at-least-once).
         if (st) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
         if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
@@ -263,10 +267,13 @@ export = function (RED: NodeAPI) {
             }
             msg.payload = records.slice(0, max);
             msg.kantata = { count: p.count, pageCount: p.pageCount, pages: p.page, truncated: records.length > max || (p.page < p.pageCount && p.records.length > 0), included };
+            // workspaces carry custom fields: the flow reads them by meaning through the connection's mapping
+            if (collection === 'workspaces' || included.workspaces) msg.kantata.fieldNames = await fieldNames();
           } else {
             const p = await cfg.handle.call(() => cfg.client.page(collection, params));
             msg.payload = p.records;
             msg.kantata = { count: p.count, pageCount: p.pageCount, page: p.page, included: p.included };
+            if (collection === 'workspaces' || p.included.workspaces) msg.kantata.fieldNames = await fieldNames();
           }
         } else throw new Error(t('errors.unknownOperation', { operation }));
         send(msg);

@@ -4,8 +4,9 @@
  * `node.handle.call`) and write through `node.handle.submit`. Secrets live only in the node's credentials.
  */
 import type { NodeAPI } from '../node-red-api';
-import { NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
+import { checkNetSuiteCustomFields, NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
 import { connectToStore } from '../connection-config';
+import { checkSetup } from '../../lib/connectors/netsuite/setup-check';
 
 function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): Partial<NetSuiteMappingTables> {
   if (typeof text !== 'string' || text.trim() === '') return fallback;
@@ -23,11 +24,13 @@ export = function (RED: NodeAPI) {
         config.authType === 'tba'
           ? { type: 'tba', consumerKey: creds.consumerKey ?? '', consumerSecret: creds.consumerSecret ?? '', tokenId: creds.tokenId ?? '', tokenSecret: creds.tokenSecret ?? '' }
           : { type: 'oauth2-m2m', clientId: creds.clientId ?? '', certificateId: creds.certificateId ?? '', privateKey: creds.privateKey ?? '', algorithm: config.algorithm || 'PS256' };
-      node.connector = new NetSuiteConnector({ accountId: config.accountId, baseUrl: config.baseUrl || undefined, auth, timeoutMs: Number(config.timeoutMs) || 60000, tables: parseTables(config.tables, NETSUITE_DEMO_TABLES) });
+      // the account's custom field script ids (empty = the documented defaults)
+      const customFields = checkNetSuiteCustomFields(typeof config.customFields === 'string' && config.customFields.trim() ? JSON.parse(config.customFields) : undefined);
+      node.connector = new NetSuiteConnector({ accountId: config.accountId, baseUrl: config.baseUrl || undefined, auth, timeoutMs: Number(config.timeoutMs) || 60000, tables: parseTables(config.tables, NETSUITE_DEMO_TABLES), customFields });
     } catch (err) {
       node.configError = RED._('netsuite-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 } });
+    connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
   }
   RED.nodes.registerType('netsuite-config', NetSuiteConfig, {
     credentials: {

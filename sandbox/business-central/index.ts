@@ -51,6 +51,8 @@ export const BC_SANDBOX_DEFAULTS: BcSandboxSettings = {
 };
 
 export const BC_SCOPE = 'https://api.businesscentral.dynamics.com/.default';
+/** Page 456 No. Series, published as a web service in the sandbox under this name. */
+export const BC_NO_SERIES_SERVICE = 'NoSeries';
 
 export interface BcSandboxControl {
   settings: BcSandboxSettings;
@@ -444,33 +446,85 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
   };
 
   // ---------- pages published as web services (OData v4): Project Card and Project Task Lines
-  const PAGE_FIELDS: Record<string, string[]> = { projects: ['No', 'Description', 'Bill_to_Customer_No'], projectTasks: ['Job_No', 'Job_Task_No', 'Description', 'Job_Task_Type'] };
+  const ALL_PAGE_FIELDS: Record<string, string[]> = { projects: ['No', 'Description', 'Bill_to_Customer_No'], projectTasks: ['Job_No', 'Job_Task_No', 'Description', 'Job_Task_Type'], noSeries: ['Code', 'Description', 'Default_Nos', 'Manual_Nos'] };
+  /** The published services by kind (pages 88, 1002 under the settings' names; page 456 No. Series as `NoSeries`), minus the unpublished ones. */
+  const published = (): Record<string, string> => {
+    const gone = sandbox.collection<boolean>('_unpublished');
+    return Object.fromEntries(Object.entries({ ...settings.webServices, noSeries: BC_NO_SERIES_SERVICE }).filter(([, name]) => !gone[name.toLowerCase()]));
+  };
+  /** A page's fields as published: a firm may publish a customised page that lacks one (`DELETE /_sandbox/web-services/<name>/fields/<field>`). */
+  const pageFields = (kind: string, service: string) => ALL_PAGE_FIELDS[kind].filter((f) => !sandbox.collection<boolean>('_removedPageFields')[`${service}.${f}`.toLowerCase()]);
+  const withoutRemoved = (kind: string, service: string, row: Record<string, any>) => {
+    const keep = new Set(['@odata.etag', ...pageFields(kind, service)]);
+    return Object.fromEntries(Object.entries(row).filter(([k]) => keep.has(k)));
+  };
+  const PAGE_IDS: Record<string, number> = { projects: 88, projectTasks: 1002, noSeries: 456 };
+  const edmType = (field: string) => (/_Nos$/.test(field) ? 'Edm.Boolean' : 'Edm.String');
+  /** `$metadata` of the published pages (CSDL), as Business Central serves it under ODataV4. */
+  const webServicesMetadata = () => {
+    const types = Object.entries(published()).map(([kind, name]) => `<EntityType Name="${name}"><Key><PropertyRef Name="${pageFields(kind, name)[0]}"/></Key>${pageFields(kind, name).map((f) => `<Property Name="${f}" Type="${edmType(f)}"/>`).join('')}</EntityType>`);
+    const sets = Object.values(published()).map((name) => `<EntitySet Name="${name}" EntityType="NAV.${name}"/>`);
+    return `<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices><Schema Namespace="NAV" xmlns="http://docs.oasis-open.org/odata/ns/edm">${types.join('')}<EntityContainer Name="NAV">${sets.join('')}</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>`;
+  };
+  /** `$metadata` of API v2.0 (CSDL): the entity sets and properties the sandbox serves. */
+  const apiMetadata = () => {
+    const types = ENTITY_SETS.map((set) => `<EntityType Name="${set.replace(/s$/, '')}"><Key><PropertyRef Name="id"/></Key>${(PROPERTIES[set] ?? ['id', 'code', 'displayName']).map((f) => `<Property Name="${f}" Type="Edm.String"/>`).join('')}</EntityType>`);
+    const sets = ['companies', ...ENTITY_SETS].map((set) => `<EntitySet Name="${set}" EntityType="Microsoft.NAV.${set === 'companies' ? 'company' : set.replace(/s$/, '')}"/>`);
+    return `<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices><Schema Namespace="Microsoft.NAV" xmlns="http://docs.oasis-open.org/odata/ns/edm"><EntityType Name="company"><Key><PropertyRef Name="id"/></Key><Property Name="id" Type="Edm.Guid"/><Property Name="name" Type="Edm.String"/><Property Name="displayName" Type="Edm.String"/></EntityType>${types.join('')}<EntityContainer Name="default">${sets.join('')}</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>`;
+  };
+  const sendXml = (res: express.Response, xml: string) => {
+    res.setHeader('OData-Version', '4.0');
+    res.status(200).type('application/xml').send(xml);
+  };
+  // A page not published as a web service, or published without one of its fields (Web Services page); reset restores both.
+  r.delete('/_sandbox/web-services/:name', (req, res) => {
+    if (!Object.values(published()).some((n) => n.toLowerCase() === req.params.name.toLowerCase())) return res.status(404).json({ error: `no web service ${req.params.name} is published` });
+    sandbox.collection('_unpublished')[req.params.name.toLowerCase()] = true;
+    sandbox.changed();
+    res.status(204).end();
+  });
+  r.delete('/_sandbox/web-services/:name/fields/:field', (req, res) => {
+    const kind = Object.entries(published()).find(([, n]) => n.toLowerCase() === req.params.name.toLowerCase())?.[0];
+    if (!kind || !ALL_PAGE_FIELDS[kind].includes(req.params.field)) return res.status(404).json({ error: `no field ${req.params.field} on web service ${req.params.name}` });
+    sandbox.collection('_removedPageFields')[`${Object.values(published()).find((n) => n.toLowerCase() === req.params.name.toLowerCase())}.${req.params.field}`.toLowerCase()] = true;
+    sandbox.changed();
+    res.status(204).end();
+  });
   const pageEtag = (rec: Record<string, any>) => `W/"JzQ0O${Buffer.from(`${rec.id}:${rec._version}`).toString('base64').slice(0, 24)}"`;
   const cardOf = (p: Record<string, any>) => ({ '@odata.etag': pageEtag(p), No: p.number, Description: p.displayName, Bill_to_Customer_No: p._billToCustomerNo ?? '' });
   const taskRow = (t: Record<string, any>) => ({ '@odata.etag': pageEtag(t), Job_No: t.Job_No, Job_Task_No: t.Job_Task_No, Description: t.Description, Job_Task_Type: t.Job_Task_Type });
   r.all('/v2.0/:tenant/:env/ODataV4/*', (req, res) => {
     if (!authorized(req, res)) return;
+    if ((req.params as Record<string, string>)[0] === '$metadata') return sendXml(res, webServicesMetadata());
     const m = /^Company\('((?:[^']|'')*)'\)\/(\w+)(?:\((.*)\))?$/.exec(decodeURIComponent((req.params as Record<string, string>)[0] ?? ''));
     if (!m) return fail(res, 404, 'The request URL is not valid.', 'BadRequest_NotFound');
     const company = Object.values(sandbox.collection<Record<string, any>>('companies')).find((c) => c.name === m[1].replace(/''/g, "'"));
     if (!company) return fail(res, 404, `Cannot process the request because the default company '${m[1]}' cannot be found.`, 'Internal_CompanyNotFound');
-    const kind = Object.entries(settings.webServices).find(([, name]) => name === m[2])?.[0];
+    const kind = Object.entries(published()).find(([, name]) => name === m[2])?.[0];
     if (!kind) return fail(res, 404, `No HTTP resource was found that matches the request URI '${req.originalUrl}'.`, 'BadRequest_NotFound');
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, any>;
-    for (const k of Object.keys(body)) if (!k.startsWith('@odata') && !PAGE_FIELDS[kind].includes(k)) return fail(res, 400, `The property '${k}' does not exist on type 'NAV.${m[2]}'. Make sure to only use property names that are defined by the type.`, 'BadRequest_PropertyNotFound');
+    for (const k of Object.keys(body)) if (!k.startsWith('@odata') && !pageFields(kind, m[2]).includes(k)) return fail(res, 400, `The property '${k}' does not exist on type 'NAV.${m[2]}'. Make sure to only use property names that are defined by the type.`, 'BadRequest_PropertyNotFound');
     const filterText = (req.query as Record<string, string | undefined>).$filter;
     const filter = filterText ? parseFilter(filterText) : [];
     if (typeof filter === 'string') return fail(res, 400, filter, 'BadRequest');
     const projectsOf = () => all('projects', company.id);
+    if (kind === 'noSeries') {
+      if (req.method !== 'GET' || m[3] !== undefined) return fail(res, 405, `${req.method} on ${m[2]} is not supported by the sandbox.`, 'BadRequest_MethodNotAllowed');
+      const rows = [
+        { Code: 'CUST', Description: 'Customer', Default_Nos: true, Manual_Nos: settings.manualNos.customers },
+        { Code: 'JOB', Description: 'Projects', Default_Nos: true, Manual_Nos: settings.manualNos.projects },
+      ];
+      return send(res, 200, { value: rows.filter((row) => filter.every((c) => (row as Record<string, unknown>)[c.field] === c.value)).map((row) => withoutRemoved(kind, m[2], row)) });
+    }
     if (kind === 'projects') {
       if (m[3] === undefined) {
         if (req.method !== 'GET') return fail(res, 405, `${req.method} on ${m[2]} is not supported by the sandbox.`, 'BadRequest_MethodNotAllowed');
-        return send(res, 200, { value: projectsOf().map(cardOf).filter((row) => filter.every((c) => (row as Record<string, unknown>)[c.field] === c.value)) });
+        return send(res, 200, { value: projectsOf().map((p) => withoutRemoved(kind, m[2], cardOf(p))).filter((row) => filter.every((c) => (row as Record<string, unknown>)[c.field] === c.value)) });
       }
       const no = m[3].trim().replace(/^No=/, '').replace(/^'(.*)'$/, '$1').replace(/''/g, "'");
       const p = projectsOf().find((x) => x.number === no);
       if (!p) return fail(res, 404, `The Project does not exist. Identification fields and values: No.='${no}'`, 'Internal_RecordNotFound');
-      if (req.method === 'GET') return send(res, 200, cardOf(p));
+      if (req.method === 'GET') return send(res, 200, withoutRemoved(kind, m[2], cardOf(p)));
       if (req.method !== 'PATCH') return fail(res, 405, `${req.method} on a ${m[2]} entity is not supported by the sandbox.`, 'BadRequest_MethodNotAllowed');
       const ifMatch = req.headers['if-match'];
       if (!ifMatch) return fail(res, 400, 'Could not validate the client concurrency token required by the service. Please provide a valid token in the client request.', 'BadRequest_InvalidToken');
@@ -482,12 +536,12 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
       if (body.Description !== undefined) p.displayName = String(body.Description).slice(0, 100);
       p._version += 1;
       sandbox.changed();
-      return send(res, 200, cardOf(p));
+      return send(res, 200, withoutRemoved(kind, m[2], cardOf(p)));
     }
     // projectTasks
     const rows = () => Object.values(tasks()).filter((t) => t._companyId === company.id);
     if (m[3] !== undefined) return fail(res, 405, 'The sandbox serves project task lines as a collection only.', 'BadRequest_MethodNotAllowed');
-    if (req.method === 'GET') return send(res, 200, { value: rows().filter((t) => filter.every((c) => t[c.field] === c.value)).map(taskRow) });
+    if (req.method === 'GET') return send(res, 200, { value: rows().filter((t) => filter.every((c) => t[c.field] === c.value)).map((t) => withoutRemoved(kind, m[2], taskRow(t))) });
     if (req.method !== 'POST') return fail(res, 405, `${req.method} on ${m[2]} is not supported by the sandbox.`, 'BadRequest_MethodNotAllowed');
     const job = projectsOf().find((x) => x.number === body.Job_No);
     if (!job) return fail(res, 400, `The field Project No. of table Project Task contains a value (${body.Job_No ?? ''}) that cannot be found in the related table (Project).`, 'Internal_InvalidTableRelation');
@@ -498,13 +552,14 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
     const id = crypto.randomUUID();
     tasks()[id] = { id, _companyId: company.id, _version: 1, Job_No: job.number, Job_Task_No: body.Job_Task_No, Description: String(body.Description ?? '').slice(0, 100), Job_Task_Type: type };
     sandbox.changed();
-    return send(res, 201, taskRow(tasks()[id]));
+    return send(res, 201, withoutRemoved(kind, m[2], taskRow(tasks()[id])));
   });
 
   // ---------- the API
   r.all('/v2.0/:tenant/:env/api/v2.0/*', (req, res) => {
     const { tenant, env } = req.params as Record<string, string>;
     if (!authorized(req, res)) return;
+    if ((req.params as Record<string, string>)[0] === '$metadata') return sendXml(res, apiMetadata());
     const segs = parseSegments((req.params as Record<string, string>)[0] ?? '');
     const root = apiRoot(tenant, env);
     if (!segs || segs.length === 0) return fail(res, 404, 'The request URL is not valid.', 'BadRequest_NotFound');

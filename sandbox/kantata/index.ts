@@ -480,6 +480,30 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
   }, 'id:asc'));
   r.get('/api/v1/users/me', (_req, res) => res.json(envelope('users', [{ id: '100000', full_name: 'PS Fabric Integration', email_address: 'integration@northwind-advisory.example' }], 1, 1, 1)));
   r.get('/api/v1/custom_fields', list('custom_fields', (_q, l) => l, 'id:asc'));
+  // An account without a custom field, or with one under another id / name / type (Settings > Custom Fields); reset restores the seed's.
+  r.delete('/_sandbox/custom_fields/:id', (req, res) => {
+    if (!sb.collection('custom_fields')[req.params.id]) return res.status(404).json({ error: `no custom field ${req.params.id}` });
+    delete sb.collection('custom_fields')[req.params.id];
+    sb.changed();
+    res.status(204).end();
+  });
+  r.put('/_sandbox/custom_fields/:id', express.json(), (req, res) => {
+    const b = (req.body ?? {}) as Rec;
+    if (!/^\d+$/.test(req.params.id) || typeof b.name !== 'string' || !b.name) return res.status(400).json({ error: 'PUT /_sandbox/custom_fields/<numeric id> { name, subject_type?: Workspace, value_type?: string }' });
+    const rec = { id: req.params.id, name: b.name, subject_type: String(b.subject_type ?? 'Workspace'), value_type: String(b.value_type ?? 'string') };
+    sb.collection('custom_fields')[req.params.id] = rec;
+    sb.changed();
+    res.json(rec);
+  });
+
+  /** A workspace write may name only existing Project (Workspace) custom fields. */
+  const customFieldProblems = (list: unknown): string[] =>
+    (Array.isArray(list) ? (list as Rec[]) : []).flatMap((cf) => {
+      const def = sb.collection<Rec>('custom_fields')[String(cf.custom_field_id)];
+      if (!def) return [`custom field ${cf.custom_field_id} does not exist`];
+      if (String(def.subject_type).toLowerCase() !== 'workspace') return [`custom field ${cf.custom_field_id} (${def.name}) is a ${def.subject_type} field, not a Project (Workspace) field`];
+      return [];
+    });
 
   // ---- workspaces ----
   r.get('/api/v1/workspaces', list('workspaces', (req, l) => {
@@ -497,7 +521,7 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
       problems.push(...missing(w, ['title']));
       if (w.budgeted && (w.price === undefined || w.price === null)) problems.push('price is required for a budgeted project');
       if (w.currency !== undefined && !/^[A-Z]{3}$/.test(String(w.currency))) problems.push(`currency ${w.currency} is not a valid currency`);
-      for (const cf of w.custom_fields ?? []) if (!sb.collection('custom_fields')[String(cf.custom_field_id)]) problems.push(`custom field ${cf.custom_field_id} does not exist`);
+      problems.push(...customFieldProblems(w.custom_fields));
       for (const p of w.participations ?? []) if (!sb.collection('users')[String(p.user_id)]) problems.push(`user ${p.user_id} does not exist`);
     }
     if (problems.length) return fail(res, 422, ...problems);
@@ -529,6 +553,8 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
     const w = (req.body ?? {}).workspace;
     if (!w || typeof w !== 'object') return fail(res, 400, 'request body must be wrapped in "workspace"');
     if (w.price !== undefined && (!Number.isFinite(Number(w.price)) || Number(w.price) < 0)) return fail(res, 422, 'price must be a non-negative number');
+    const cfProblems = customFieldProblems(w.custom_fields);
+    if (cfProblems.length) return fail(res, 422, ...cfProblems);
     for (const k of ['title', 'description', 'budgeted', 'currency', 'start_date', 'due_date', 'stage', 'archived']) if (w[k] !== undefined) rec[k] = w[k];
     if (w.price !== undefined) {
       rec.price = Number(w.price);

@@ -126,30 +126,52 @@ const STANDARD_FIELDS: Record<RecordType, string[]> = {
 };
 const STANDARD_INVOICE_LINE_FIELDS = ['item', 'quantity', 'rate', 'amount', 'description', 'job', 'taxCode', 'price'];
 
-/**
- * The demo account's customisation: the custom fields created in it (Customization > Lists, Records & Fields) and applied
- * to the forms. A firm's account has its own; docs/connectors/netsuite.md says which PS Fabric needs.
- */
-export const NETSUITE_ACCOUNT_CUSTOMISATION: { entityFields: Partial<Record<RecordType, string[]>>; invoiceLineFields: string[] } = {
-  entityFields: { job: ['custentity_psf_budget_amount', 'custentity_psf_billing_schedule', 'custentity_psf_billing_cap'] },
-  invoiceLineFields: ['custcol_psf_source_refs'],
-};
-
-/** What the sandbox accepts per record type: its standard fields and the account's custom fields. */
+/** What the sandbox accepts per record type besides the account's custom fields (`DEMO_CUSTOM_FIELDS`, sandbox state). */
 export const NETSUITE_SANDBOX_FIELDS = {
   standard: STANDARD_FIELDS,
   invoiceLine: STANDARD_INVOICE_LINE_FIELDS,
 };
 
-const KNOWN_FIELDS = Object.fromEntries(Object.entries(STANDARD_FIELDS).map(([t, f]) => [t, [...f, ...(NETSUITE_ACCOUNT_CUSTOMISATION.entityFields[t as RecordType] ?? [])]])) as Record<RecordType, string[]>;
-const KNOWN_INVOICE_LINE_FIELDS = [...STANDARD_INVOICE_LINE_FIELDS, ...NETSUITE_ACCOUNT_CUSTOMISATION.invoiceLineFields];
+const KNOWN_FIELDS = STANDARD_FIELDS;
+const KNOWN_INVOICE_LINE_FIELDS = STANDARD_INVOICE_LINE_FIELDS;
 
-/** Property names NetSuite matches case-insensitively. */
-function unknownProperties(type: RecordType, body: Record<string, any>): string[] {
-  const known = new Set(KNOWN_FIELDS[type].map((f) => f.toLowerCase()));
+/**
+ * A custom field of the account (Customization > Lists, Records, & Fields): on a record's body, or on the lines of its
+ * `item` sublist (transaction line fields). `type` is what the metadata catalog shows: Long Text -> string, Currency -> number.
+ */
+export interface NetSuiteCustomFieldDef {
+  record: RecordType;
+  sublist?: 'item';
+  id: string;
+  label: string;
+  type: 'string' | 'number' | 'boolean';
+}
+
+/** The demo account's custom fields, as docs/connectors/netsuite.md tells a firm to create them. */
+const DEMO_CUSTOM_FIELDS: NetSuiteCustomFieldDef[] = [
+  { record: 'job', id: 'custentity_psf_budget_amount', label: 'PSF Budget Amount', type: 'number' },
+  { record: 'job', id: 'custentity_psf_billing_schedule', label: 'PSF Billing Schedule', type: 'string' },
+  { record: 'job', id: 'custentity_psf_billing_cap', label: 'PSF Billing Cap', type: 'number' },
+  { record: 'invoice', sublist: 'item', id: 'custcol_psf_source_refs', label: 'PSF Source Refs', type: 'string' },
+];
+const customFieldKey = (record: string, id: string) => `${record}.${id}`.toLowerCase();
+
+/**
+ * The demo account's customisation as the contract test reads it: the custom body fields per record and the custom
+ * columns of invoice lines (Customization > Lists, Records & Fields). A firm's account has its own; docs/connectors/netsuite.md
+ * says which PS Fabric needs.
+ */
+export const NETSUITE_ACCOUNT_CUSTOMISATION: { entityFields: Partial<Record<RecordType, string[]>>; invoiceLineFields: string[] } = {
+  entityFields: DEMO_CUSTOM_FIELDS.filter((f) => !f.sublist).reduce<Partial<Record<RecordType, string[]>>>((acc, f) => ({ ...acc, [f.record]: [...(acc[f.record] ?? []), f.id] }), {}),
+  invoiceLineFields: DEMO_CUSTOM_FIELDS.filter((f) => f.record === 'invoice' && f.sublist === 'item').map((f) => f.id),
+};
+
+/** Property names NetSuite matches case-insensitively. `custom`: the account's custom fields (sandbox state). */
+function unknownProperties(type: RecordType, body: Record<string, any>, custom: NetSuiteCustomFieldDef[]): string[] {
+  const known = new Set([...KNOWN_FIELDS[type], ...custom.filter((f) => f.record === type && !f.sublist).map((f) => f.id)].map((f) => f.toLowerCase()));
   const out = Object.keys(body).filter((k) => !known.has(k.toLowerCase()) && k !== 'id' && k !== 'links' && k !== 'refName');
   if (type === 'invoice' && Array.isArray(body.item?.items)) {
-    const lineKnown = new Set(KNOWN_INVOICE_LINE_FIELDS.map((f) => f.toLowerCase()));
+    const lineKnown = new Set([...KNOWN_INVOICE_LINE_FIELDS, ...custom.filter((f) => f.record === 'invoice' && f.sublist === 'item').map((f) => f.id)].map((f) => f.toLowerCase()));
     (body.item.items as Record<string, unknown>[]).forEach((line, i) => {
       for (const k of Object.keys(line ?? {})) if (!lineKnown.has(k.toLowerCase()) && k !== 'line') out.push(`item.items[${i}].${k}`);
     });
@@ -207,6 +229,8 @@ function ref(id: string): { id: string } {
 export function seedNetSuite(): VendorState {
   const now = '2026-11-01T09:00:00Z';
   const state: VendorState = Object.fromEntries(RECORD_TYPES.map((t) => [t, {}]));
+  state._customFields = Object.fromEntries(DEMO_CUSTOM_FIELDS.map((f) => [customFieldKey(f.record, f.id), { ...f }]));
+  state._revokedPermissions = {};
   for (const e of BILLING_ENTITIES.filter((b) => b.erp === 'netsuite')) {
     state.subsidiary[e.erpCompany] = { id: e.erpCompany, name: e.legalName, country: e.country, currency: ref(CURRENCIES.find((c) => c.symbol === e.currency)!.id), isInactive: false };
   }
@@ -412,6 +436,72 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
     else next();
   });
 
+  // ---------- custom fields, permissions, metadata catalog
+  const customFields = () => Object.values(sandbox.collection<NetSuiteCustomFieldDef>('_customFields'));
+  /** Record types the integration role lost its permission on (`DELETE /_sandbox/permissions/<record>`). */
+  const revoked = () => sandbox.collection<boolean>('_revokedPermissions');
+  // An account without a custom field (or with one of another name), and a role without a permission; reset restores both.
+  r.delete('/_sandbox/schema/:record/fields/:field', (req, res) => {
+    const key = customFieldKey(req.params.record, req.params.field);
+    if (!sandbox.collection('_customFields')[key]) return res.status(404).json({ error: `no custom field ${req.params.field} on ${req.params.record}` });
+    delete sandbox.collection('_customFields')[key];
+    sandbox.changed();
+    res.status(204).end();
+  });
+  r.put('/_sandbox/schema/:record/fields/:field', express.json(), (req, res) => {
+    const type = normaliseType(req.params.record);
+    const b = (req.body ?? {}) as Partial<NetSuiteCustomFieldDef>;
+    if (!type || !/^cust(entity|col|body)[a-z0-9_]+$/i.test(req.params.field)) return res.status(400).json({ error: 'PUT /_sandbox/schema/<record>/fields/<custentity_...|custcol_...> { type: string|number|boolean, label? }' });
+    if (!['string', 'number', 'boolean'].includes(String(b.type))) return res.status(400).json({ error: 'type must be string, number or boolean' });
+    const def: NetSuiteCustomFieldDef = { record: type, id: req.params.field.toLowerCase(), label: String(b.label ?? req.params.field), type: b.type as NetSuiteCustomFieldDef['type'], ...(/^custcol/i.test(req.params.field) ? { sublist: 'item' as const } : {}) };
+    sandbox.collection('_customFields')[customFieldKey(type, def.id)] = def;
+    sandbox.changed();
+    res.json(def);
+  });
+  r.delete('/_sandbox/permissions/:record', (req, res) => {
+    const type = normaliseType(req.params.record);
+    if (!type) return res.status(404).json({ error: `no record type ${req.params.record}` });
+    revoked()[type] = true;
+    sandbox.changed();
+    res.status(204).end();
+  });
+  r.use('/services/rest/record/v1/:type', (req, res, next) => {
+    const type = normaliseType(req.params.type);
+    if (type && revoked()[type]) return fail(res, 403, `Permission Violation: You need a higher level of the '${type}' permission to access this page. Please contact your account administrator.`, 'INSUFFICIENT_PERMISSION');
+    next();
+  });
+
+  /** JSON Schema of a record as the metadata catalog serves it (standard fields the sandbox knows + the account's custom fields). */
+  const STANDARD_TYPES: Record<string, string> = { hours: 'string', isBillable: 'boolean', isInactive: 'boolean', isPerson: 'boolean', taxable: 'boolean', estimatedLaborHours: 'number', rate: 'number', quantity: 'number', amount: 'number' };
+  const prop = (name: string) => (REF_TYPES[name] && name !== 'item' ? { title: name, type: 'object', $ref: `/services/rest/record/v1/metadata-catalog/${REF_TYPES[name]}`, nullable: true } : { title: name, type: STANDARD_TYPES[name] ?? 'string', nullable: true });
+  const customProp = (f: NetSuiteCustomFieldDef) => ({ title: f.label, type: f.type, ...(f.type === 'number' ? { format: 'double' } : {}), nullable: true, 'x-ns-custom-field': true });
+  const recordSchema = (type: RecordType): Record<string, unknown> => {
+    const properties: Record<string, unknown> = { id: { title: 'Internal ID', type: 'string', nullable: true } };
+    for (const f of KNOWN_FIELDS[type]) properties[f] = prop(f);
+    for (const f of customFields()) if (f.record === type && !f.sublist) properties[f.id] = customProp(f);
+    const schema: Record<string, unknown> = { type: 'object', properties };
+    if (type === 'invoice') {
+      const line: Record<string, unknown> = {};
+      for (const f of KNOWN_INVOICE_LINE_FIELDS) line[f] = f === 'item' ? { title: 'Item', type: 'object', $ref: '/services/rest/record/v1/metadata-catalog/serviceitem', nullable: true } : prop(f);
+      for (const f of customFields()) if (f.record === 'invoice' && f.sublist === 'item') line[f.id] = customProp(f);
+      properties.item = { title: 'Items', $ref: '#/definitions/invoice-itemCollection' };
+      schema.definitions = {
+        'invoice-itemCollection': { type: 'object', properties: { items: { type: 'array', items: { $ref: '#/definitions/invoice-itemElement' } }, totalResults: { type: 'integer' } } },
+        'invoice-itemElement': { type: 'object', properties: line },
+      };
+    }
+    return schema;
+  };
+  r.get('/services/rest/record/v1/metadata-catalog', (_req, res) => {
+    res.json({ items: RECORD_TYPES.map((t) => ({ name: t, links: [{ rel: 'canonical', href: `${restUrl()}/record/v1/${t}`, mediaType: 'application/json' }, { rel: 'alternate', href: `${restUrl()}/record/v1/metadata-catalog/${t}`, mediaType: 'application/schema+json' }] })) });
+  });
+  r.get('/services/rest/record/v1/metadata-catalog/:type', (req, res) => {
+    const type = normaliseType(req.params.type);
+    if (!type) return fail(res, 404, `Record type '${req.params.type}' does not exist.`, 'NONEXISTENT_ID');
+    if (!/application\/schema\+json/i.test(String(req.headers.accept ?? ''))) return fail(res, 400, 'The metadata catalog of a record is served as JSON Schema: send Accept: application/schema+json.', 'INVALID_HEADER');
+    res.type('application/schema+json').send(JSON.stringify(recordSchema(type)));
+  });
+
   // ---------- records
   const col = (type: RecordType) => sandbox.collection<Record<string, any>>(type);
   const findByRef = (type: RecordType, key: string): Record<string, any> | undefined => {
@@ -604,7 +694,7 @@ export function createNetSuiteSandbox(opts: { statePath?: string; baseUrl: () =>
     // Property names: NetSuite's default (no header) is Warning, which drops an unknown field silently; the sandbox
     // treats a missing header as Error, stricter, so a field the account lacks is never lost unnoticed.
     const nameValidation = String(req.headers['x-netsuite-propertynamevalidation'] ?? 'Error');
-    const unknown = unknownProperties(type, given);
+    const unknown = unknownProperties(type, given, customFields());
     if (unknown.length && !/^(warning|ignore)$/i.test(nameValidation)) {
       return fail(res, 400, `Invalid property name(s) for record type ${type}: ${unknown.join(', ')}. The field does not exist on the record or its form in this account (custom fields must be created and applied to the form).`, 'INVALID_CONTENT', { 'o:errorPath': unknown[0] });
     }

@@ -5,7 +5,9 @@
  * the approved-uninvoiced poller with a durable cursor, and the `ConnectionExecutor` for writes.
  *
  * Writes (operation names for `ConnectionHandle.submit`):
- * - `createProjectShell` {workspace, stories?, participations?, externalRef}: lookup-by-external-reference, then create
+ * - `createProjectShell` {workspace, customFields?, stories?, participations?, externalRef}: lookup-by-external-reference,
+ *   then create; `customFields` ({ billingEntity, opportunityId, accountExternalId, erpProjectId } values) become the
+ *   workspace's `custom_fields` under the ids the config node maps them to
  * - `createWorkspace` {workspace}, `updateWorkspace` {id, workspace} (budget changes: `{ price, budgeted: true }`)
  * - `createStories` {workspaceId, stories: [...]}, `addParticipations` {workspaceId, participations: [...]}
  * - `createTimeEntry` {time_entry}
@@ -16,6 +18,7 @@ import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, FabricError, PermanentError, ValidationError } from '../../delivery/errors';
+import { checkKantataCustomFields, isCustomFieldId, REQUIRED_KANTATA_CUSTOM_FIELDS, type KantataCustomField, type KantataCustomFields } from './mapping';
 
 /**
  * How the connector authenticates, the two ways Kantata documents for a backend connector:
@@ -75,6 +78,8 @@ export interface KantataConfig {
   timeoutMs?: number;
   /** Service name written in external references (default `PSFabric`). */
   serviceName?: string;
+  /** The account's workspace custom fields, by id or name (checked by checkKantataCustomFields; default DEFAULT_KANTATA_CUSTOM_FIELDS). */
+  customFields?: Partial<KantataCustomFields>;
 }
 
 export type KRecord = Record<string, any>;
@@ -127,10 +132,72 @@ export class KantataClient {
   /** The refresh token to use next (the configured one until the endpoint rotates it). */
   private refreshToken?: string;
   readonly serviceName: string;
+  readonly customFields: KantataCustomFields;
+  private fieldIds?: Promise<Partial<Record<KantataCustomField, string>>>;
 
   constructor(readonly config: KantataConfig) {
     this.http = axios.create({ baseURL: config.baseUrl.replace(/\/$/, '') + '/api/v1', timeout: config.timeoutMs ?? 30000 });
     this.serviceName = config.serviceName ?? 'PSFabric';
+    this.customFields = checkKantataCustomFields(config.customFields);
+  }
+
+  /** The account's workspace (project) custom fields. */
+  async workspaceCustomFields(): Promise<KRecord[]> {
+    return (await this.all('custom_fields')).filter((f) => String(f.subject_type ?? 'Workspace').toLowerCase() === 'workspace');
+  }
+
+  /**
+   * Each mapped field's id in this account: an id setting as given, a name looked up once in `GET /custom_fields`.
+   * A name the account does not have is left out (the field is then treated as absent, see KantataCustomFields).
+   */
+  customFieldIds(): Promise<Partial<Record<KantataCustomField, string>>> {
+    if (!this.fieldIds) {
+      const entries = Object.entries(this.customFields) as Array<[KantataCustomField, string | null]>;
+      const byName = entries.some(([, v]) => v !== null && !isCustomFieldId(v));
+      this.fieldIds = (async () => {
+        const fields = byName ? await this.workspaceCustomFields() : [];
+        const out: Partial<Record<KantataCustomField, string>> = {};
+        for (const [key, v] of entries) {
+          if (v === null) continue;
+          if (isCustomFieldId(v)) out[key] = v;
+          else {
+            const f = fields.find((x) => String(x.name).trim().toLowerCase() === v.toLowerCase());
+            if (f) out[key] = String(f.id);
+          }
+        }
+        return out;
+      })();
+      this.fieldIds.catch(() => (this.fieldIds = undefined));
+    }
+    return this.fieldIds;
+  }
+
+  /** Custom field id -> KantataCustomField, for workspaceContext. */
+  async customFieldNames(): Promise<Record<string, string>> {
+    return Object.fromEntries(Object.entries(await this.customFieldIds()).map(([key, id]) => [id, key]));
+  }
+
+  /**
+   * `custom_fields` of a workspace write from values by KantataCustomField. A required field the account lacks refuses
+   * the write naming the field and the setting; an optional one is left out.
+   */
+  async customFieldValues(values: Partial<Record<KantataCustomField, unknown>>): Promise<Array<{ custom_field_id: string; value: string }>> {
+    const ids = await this.customFieldIds();
+    const out: Array<{ custom_field_id: string; value: string }> = [];
+    const missing: KantataCustomField[] = [];
+    for (const [key, value] of Object.entries(values) as Array<[KantataCustomField, unknown]>) {
+      if (value === undefined || value === null || value === '') continue;
+      const id = ids[key];
+      if (id) out.push({ custom_field_id: id, value: String(value) });
+      else if (REQUIRED_KANTATA_CUSTOM_FIELDS.includes(key)) missing.push(key);
+    }
+    if (missing.length) {
+      throw new ValidationError(
+        `Kantata account has no project custom field for ${missing.map((k) => `${k} (setting custom fields > ${k} = ${JSON.stringify(this.customFields[k])})`).join(', ')}: time-to-cash could not bill the project's time. Create a Project custom field of type Text in Kantata (Settings > Custom Fields) or name an existing one in the kantata-config setting, then replay`,
+        missing.map((k) => ({ path: `/customFields/${k}`, message: `no Kantata custom field ${JSON.stringify(this.customFields[k])}` })),
+      );
+    }
+    return out;
   }
 
   /** Bearer token: the application's token, or a cached user token refreshed a minute before it expires. */
@@ -321,7 +388,9 @@ export class KantataClient {
     let workspace = await this.findWorkspaceByExternalRef(externalRef);
     const created = !workspace;
     if (!workspace) {
-      const body = { ...ws, external_reference: { service_name: this.serviceName, service_model: 'Project', service_model_ref: externalRef, status: 'synced' } };
+      const mapped = req.customFields && typeof req.customFields === 'object' ? await this.customFieldValues(req.customFields as Partial<Record<KantataCustomField, unknown>>) : [];
+      const custom = [...(Array.isArray(ws.custom_fields) ? (ws.custom_fields as KRecord[]) : []), ...mapped];
+      const body = { ...ws, ...(custom.length ? { custom_fields: custom } : {}), external_reference: { service_name: this.serviceName, service_model: 'Project', service_model_ref: externalRef, status: 'synced' } };
       workspace = firstOf(await this.request('POST', '/workspaces', { data: { workspace: body } }), 'workspaces') as KRecord;
     }
     const stories = Array.isArray(req.stories) && req.stories.length ? await this.createStories(workspace.id, req.stories) : { created: [], existing: [] };

@@ -5,7 +5,67 @@
  */
 import type { KRecord } from './client';
 
-export const CUSTOM_FIELD_NAMES: Record<string, string> = { '501': 'billingEntity', '502': 'opportunityId', '503': 'accountExternalId', '504': 'erpProjectId' };
+/**
+ * The workspace custom fields PS Fabric writes and reads, by what they carry. Custom field ids differ in every Kantata
+ * account, so each is a setting of the config node: the field's id, or its name as Kantata shows it (resolved through
+ * `GET /custom_fields`). `null` = the account does not have it.
+ * - billingEntity, accountExternalId: time-to-cash bills a workspace's time through them. A project shell is refused
+ *   when the account lacks either (the time booked on it could not be invoiced).
+ * - opportunityId, erpProjectId: optional; without them the shell is created without the value, reconciliation
+ *   matches the project by its external reference only, and invoices do not name the ERP project.
+ */
+export interface KantataCustomFields {
+  billingEntity: string | null;
+  opportunityId: string | null;
+  accountExternalId: string | null;
+  erpProjectId: string | null;
+}
+export type KantataCustomField = keyof KantataCustomFields;
+
+/** The names docs/connectors/kantata.md tells a firm to give the fields (Settings > Custom Fields > Projects). */
+export const DEFAULT_KANTATA_CUSTOM_FIELDS: KantataCustomFields = {
+  billingEntity: 'Billing Entity',
+  opportunityId: 'Salesforce Opportunity Id',
+  accountExternalId: 'Customer External Id',
+  erpProjectId: 'ERP Project Id',
+};
+
+/** Fields a project shell cannot be created without (see KantataCustomFields). */
+export const REQUIRED_KANTATA_CUSTOM_FIELDS: KantataCustomField[] = ['billingEntity', 'accountExternalId'];
+
+/** The value type each field must have in Kantata (`GET /custom_fields` `value_type`). */
+export const KANTATA_CUSTOM_FIELD_VALUE_TYPE = 'string';
+
+/**
+ * The config node's custom field setting (JSON object keyed as KantataCustomFields: an id such as "7731" or a field
+ * name) merged over the defaults. Throws naming the setting and what was expected.
+ */
+export function checkKantataCustomFields(value: unknown): KantataCustomFields {
+  const out: KantataCustomFields = { ...DEFAULT_KANTATA_CUSTOM_FIELDS };
+  if (value === undefined || value === null || value === '') return out;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error('the Kantata custom fields setting must be a JSON object such as {"billingEntity":"7731"}');
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (!(k in DEFAULT_KANTATA_CUSTOM_FIELDS)) throw new Error(`the Kantata custom fields setting names '${k}', which is not one of ${Object.keys(DEFAULT_KANTATA_CUSTOM_FIELDS).join(', ')}`);
+    const required = REQUIRED_KANTATA_CUSTOM_FIELDS.includes(k as KantataCustomField);
+    if (v === null || v === '') {
+      if (required) throw new Error(`the Kantata custom fields setting leaves '${k}' empty: time-to-cash cannot bill a project without it; give the id or name of a Project custom field of type text`);
+      out[k as KantataCustomField] = null;
+      continue;
+    }
+    if (typeof v === 'number' && Number.isInteger(v) && v > 0) {
+      out[k as KantataCustomField] = String(v);
+      continue;
+    }
+    if (typeof v !== 'string' || !v.trim() || v.length > 255) throw new Error(`the Kantata custom fields setting gives '${k}' the value ${JSON.stringify(v)}: expected a custom field id (digits) or the field's name as Kantata shows it${required ? '' : ', or "" when the account does not have it'}`);
+    out[k as KantataCustomField] = v.trim();
+  }
+  return out;
+}
+
+/** A setting value that is a custom field id rather than a name. */
+export function isCustomFieldId(v: string): boolean {
+  return /^\d+$/.test(v);
+}
 
 export interface WorkspaceContext {
   workspaceId: string;
@@ -18,7 +78,8 @@ export interface WorkspaceContext {
   erpProjectId?: string;
 }
 
-export function workspaceContext(ws: KRecord | undefined, fieldNames: Record<string, string> = CUSTOM_FIELD_NAMES): WorkspaceContext | undefined {
+/** `fieldNames`: custom field id -> KantataCustomField, from `KantataClient.customFieldNames()`. */
+export function workspaceContext(ws: KRecord | undefined, fieldNames: Record<string, string>): WorkspaceContext | undefined {
   if (!ws) return undefined;
   const ctx: WorkspaceContext = { workspaceId: String(ws.id), projectId: `KAN-WS-${ws.id}`, title: ws.title, currency: ws.currency };
   for (const cf of ws.custom_fields ?? ws.custom_field_values ?? []) {

@@ -10,7 +10,7 @@
  *  - `updateProject`    { projectExternalId, billingSchedule?: Contract.billingSchedule, fields?: <raw job fields> } -> PATCH job
  *  - `createTimeBills`  { entries: TimeEntry[], projectExternalId? } -> one timeBill per entry (externalId = entry id)
  *  - `createInvoice`    { invoice: Invoice, customerExternalId?, projectExternalId? } -> invoice with item.items[] lines,
- *                       each carrying the ids it bills in `custcol_psf_source_refs`
+ *                       each carrying the ids it bills in the source refs column (setting `customFields.sourceRefs`)
  *  - `createRecord` / `upsertRecord` { type, body, externalId? } for anything else.
  * Reads (through ConnectionHandle.call): `suiteql`, `getRecord`, `findRecord`.
  */
@@ -21,6 +21,8 @@ import { NetSuiteClient, sqlString, type NetSuiteClientOptions } from './client'
 import {
   accountToCustomer,
   billingScheduleToJob,
+  checkNetSuiteCustomFields,
+  NETSUITE_CUSTOM_FIELD_KINDS,
   invoiceToInvoice,
   projectToJob,
   timeEntryToTimeBill,
@@ -30,6 +32,7 @@ import {
   type CanonicalInvoice,
   type CanonicalProject,
   type CanonicalTimeEntry,
+  type NetSuiteCustomFields,
   type NetSuiteMappingTables,
 } from './mapping';
 
@@ -50,16 +53,21 @@ export const NETSUITE_DEMO_TABLES: NetSuiteMappingTables = {
 
 export interface NetSuiteConnectorOptions extends NetSuiteClientOptions {
   tables?: Partial<NetSuiteMappingTables>;
+  /** The account's custom field script ids (checked by checkNetSuiteCustomFields; default DEFAULT_NETSUITE_CUSTOM_FIELDS). */
+  customFields?: Partial<NetSuiteCustomFields>;
 }
 
 export class NetSuiteConnector implements ConnectionExecutor {
   readonly client: NetSuiteClient;
+  readonly customFields: NetSuiteCustomFields;
   private tables: NetSuiteMappingTables;
   private currenciesLoaded = false;
+  private presentFields?: Promise<NetSuiteCustomFields>;
   private readonly employeeIds = new Map<string, string>();
 
   constructor(opts: NetSuiteConnectorOptions) {
     this.client = new NetSuiteClient(opts);
+    this.customFields = checkNetSuiteCustomFields({ ...(opts.tables?.customFields ?? {}), ...(opts.customFields ?? {}) });
     this.tables = {
       subsidiaries: opts.tables?.subsidiaries ?? {},
       currencies: opts.tables?.currencies ?? {},
@@ -67,6 +75,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
       serviceItems: opts.tables?.serviceItems ?? {},
       terms: opts.tables?.terms,
       jobBillingTypes: opts.tables?.jobBillingTypes,
+      customFields: this.customFields,
     };
     this.currenciesLoaded = Object.keys(this.tables.currencies).length > 0;
   }
@@ -117,6 +126,41 @@ export class NetSuiteConnector implements ConnectionExecutor {
     return this.tables;
   }
 
+  /**
+   * The custom fields of the setting that this account has: a field its metadata catalog does not list is treated as
+   * absent (the documented degrade of docs/connectors/netsuite.md, instead of a write NetSuite refuses). Read once per
+   * deploy; when the catalog cannot be read the setting is taken as it is (a field it names but the account lacks then
+   * fails the write loudly, property name validation Error).
+   */
+  async accountCustomFields(): Promise<NetSuiteCustomFields> {
+    if (!this.presentFields) {
+      this.presentFields = (async () => {
+        const out: NetSuiteCustomFields = { ...this.customFields };
+        const schemas = new Map<string, Record<string, any>>();
+        for (const [key, kind] of Object.entries(NETSUITE_CUSTOM_FIELD_KINDS) as Array<[keyof NetSuiteCustomFields, (typeof NETSUITE_CUSTOM_FIELD_KINDS)[keyof NetSuiteCustomFields]]>) {
+          const id = out[key];
+          if (!id) continue;
+          if (!schemas.has(kind.record)) schemas.set(kind.record, (await this.client.request('GET', `/record/v1/metadata-catalog/${kind.record}`, { headers: { Accept: 'application/schema+json' } })).data as Record<string, any>);
+          const schema = schemas.get(kind.record)!;
+          const props: Record<string, unknown> = kind.sublist ? (schema.definitions?.[`${kind.record}-${kind.sublist}Element`]?.properties ?? {}) : (schema.properties ?? {});
+          if (!Object.keys(props).some((p) => p.toLowerCase() === id.toLowerCase())) out[key] = null;
+        }
+        return out;
+      })();
+      this.presentFields.catch(() => (this.presentFields = undefined));
+    }
+    try {
+      return await this.presentFields;
+    } catch {
+      return this.customFields;
+    }
+  }
+
+  /** Mapping tables with the custom fields this account has. */
+  private async tablesWithFields(): Promise<NetSuiteMappingTables> {
+    return { ...(await this.mappingTables()), customFields: await this.accountCustomFields() };
+  }
+
   async internalIdOf(type: string, externalId: string): Promise<string | undefined> {
     const rec = await this.client.findRecord(type, `eid:${toExternalId(externalId)}`, { fields: ['id'] });
     return rec ? String(rec.id) : undefined;
@@ -161,7 +205,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
       if (existing) return { id: existing, externalId, created: false };
       const customerId = await this.requireId('customer', req.customerExternalId ?? p.accountId, '/project/accountId', `Project ${p.id}`);
       const managerId = await this.employeeIdOf(req.managerExternalId ?? p.deliveryManager.id);
-      ({ externalId, body } = projectToJob(p, await this.mappingTables(), { customerId, managerId }));
+      ({ externalId, body } = projectToJob(p, await this.tablesWithFields(), { customerId, managerId }));
     } else if (req.externalId && req.job) {
       externalId = toExternalId(req.externalId);
       const existing = await this.internalIdOf('job', externalId);
@@ -176,7 +220,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
   async updateProject(req: { projectExternalId?: string; billingSchedule?: CanonicalBillingSchedule; endDate?: string; fields?: Record<string, unknown> }): Promise<{ id: string; externalId: string }> {
     const id = await this.requireId('job', req.projectExternalId, '/projectExternalId', 'updateProject');
     // the canonical end date is the job's projected end date, as createProject sets it
-    const body = { ...(req.billingSchedule ? billingScheduleToJob(req.billingSchedule, this.tables) : {}), ...(req.endDate ? { projectedEndDate: req.endDate } : {}), ...(req.fields ?? {}) };
+    const body = { ...(req.billingSchedule ? billingScheduleToJob(req.billingSchedule, { ...this.tables, customFields: await this.accountCustomFields() }) : {}), ...(req.endDate ? { projectedEndDate: req.endDate } : {}), ...(req.fields ?? {}) };
     if (Object.keys(body).length === 0) throw new ValidationError('updateProject needs billingSchedule or fields', [{ path: '/billingSchedule', message: 'required' }]);
     await this.client.update('job', id, body);
     return { id, externalId: req.projectExternalId! };
@@ -214,7 +258,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
       const customerId = await this.requireId('customer', req.customerExternalId ?? inv.accountId, '/invoice/accountId', `Invoice ${inv.id}`);
       const projectKey = req.projectExternalId ?? inv.projectId;
       const jobId = projectKey ? await this.requireId('job', projectKey, '/invoice/projectId', `Invoice ${inv.id}`) : undefined;
-      const { body } = invoiceToInvoice(inv, await this.mappingTables(), { customerId, jobId });
+      const { body } = invoiceToInvoice(inv, await this.tablesWithFields(), { customerId, jobId });
       const ref = await this.client.create('invoice', body, idempotencyKey);
       id = ref.id;
       created = !ref.replayed;
@@ -227,7 +271,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
       tranId: rec.tranId ?? null,
       status: rec.status ?? null,
       total: rec.total ?? null,
-      lines: ((rec.item?.items ?? []) as Array<Record<string, any>>).map((l) => ({ line: l.line ?? null, amount: l.amount ?? null, sourceRefs: String(l.custcol_psf_source_refs ?? '').split(',').filter(Boolean) })),
+      lines: ((rec.item?.items ?? []) as Array<Record<string, any>>).map((l) => ({ line: l.line ?? null, amount: l.amount ?? null, sourceRefs: this.customFields.sourceRefs ? String(l[this.customFields.sourceRefs] ?? '').split(',').filter(Boolean) : [] })),
     };
   }
 

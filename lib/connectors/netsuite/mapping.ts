@@ -114,12 +114,69 @@ export interface NetSuiteMappingTables {
   terms?: Record<string, string>;
   /** canonical billing type -> job billing type (TM, FBM, FBI, CB); default DEFAULT_JOB_BILLING_TYPES. */
   jobBillingTypes?: Record<string, string>;
+  /** The account's custom field script ids (default DEFAULT_NETSUITE_CUSTOM_FIELDS; null = not in the account). */
+  customFields?: Partial<NetSuiteCustomFields>;
 }
 
-/** Transaction-line custom column that names the canonical records a line bills (comma-separated). */
-export const SOURCE_REFS_FIELD = 'custcol_psf_source_refs';
-/** Custom entity field on the project (job) carrying the contract billing schedule as JSON. */
-export const BILLING_SCHEDULE_FIELD = 'custentity_psf_billing_schedule';
+/**
+ * The account's custom fields PS Fabric writes, by what they carry. Each is a firm's customisation (its script id is
+ * chosen when the field is created), so each is a setting of the config node; `null` says the account does not have
+ * it, and the write degrades as documented on each field (docs/connectors/netsuite.md).
+ */
+export interface NetSuiteCustomFields {
+  /**
+   * Transaction column field on invoice item lines: the canonical ids (time entries, expenses) a line bills. Without
+   * it an invoice could not say what it bills (replays and reconciliation rely on it), so an invoice is refused.
+   */
+  sourceRefs: string | null;
+  /** Entity field on the project (job): the contract billing schedule as JSON. Without it the schedule stays in the CRM only. */
+  billingSchedule: string | null;
+  /** Entity field on the project: the budget amount. Without it only the budgeted hours reach NetSuite. */
+  budgetAmount: string | null;
+  /** Entity field on the project: a time-and-materials cap. Without it a change order with a cap is refused. */
+  billingCap: string | null;
+}
+
+/** The script ids of the fields as docs/connectors/netsuite.md tells a firm to create them. */
+export const DEFAULT_NETSUITE_CUSTOM_FIELDS: NetSuiteCustomFields = {
+  sourceRefs: 'custcol_psf_source_refs',
+  billingSchedule: 'custentity_psf_billing_schedule',
+  budgetAmount: 'custentity_psf_budget_amount',
+  billingCap: 'custentity_psf_billing_cap',
+};
+
+/** Where each custom field lives: the record, NetSuite's script id prefix, the field type to create, the type the metadata catalog shows. */
+export const NETSUITE_CUSTOM_FIELD_KINDS: Record<keyof NetSuiteCustomFields, { record: 'invoice' | 'job'; sublist?: 'item'; prefix: string; createAs: string; schemaType: 'string' | 'number'; setting: string }> = {
+  sourceRefs: { record: 'invoice', sublist: 'item', prefix: 'custcol', createAs: 'Transaction Line Field (Customization > Lists, Records, & Fields > Transaction Line Fields > New), type Long Text, applied to Sale Item and Invoice', schemaType: 'string', setting: 'sourceRefs' },
+  billingSchedule: { record: 'job', prefix: 'custentity', createAs: 'Entity Field (Customization > Lists, Records, & Fields > Entity Fields > New), type Long Text, Applies To: Project', schemaType: 'string', setting: 'billingSchedule' },
+  budgetAmount: { record: 'job', prefix: 'custentity', createAs: 'Entity Field (Customization > Lists, Records, & Fields > Entity Fields > New), type Currency, Applies To: Project', schemaType: 'number', setting: 'budgetAmount' },
+  billingCap: { record: 'job', prefix: 'custentity', createAs: 'Entity Field (Customization > Lists, Records, & Fields > Entity Fields > New), type Currency, Applies To: Project', schemaType: 'number', setting: 'billingCap' },
+};
+
+/**
+ * The config node's custom field setting (JSON object, keys as in NetSuiteCustomFields) merged over the defaults; `""`
+ * or `null` = the account does not have the field. Throws naming the setting and what was expected.
+ */
+export function checkNetSuiteCustomFields(value: unknown): NetSuiteCustomFields {
+  const out: NetSuiteCustomFields = { ...DEFAULT_NETSUITE_CUSTOM_FIELDS };
+  if (value === undefined || value === null || value === '') return out;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error('the NetSuite custom fields setting must be a JSON object such as {"sourceRefs":"custcol_acme_billed_ids"}');
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const kind = NETSUITE_CUSTOM_FIELD_KINDS[k as keyof NetSuiteCustomFields];
+    if (!kind) throw new Error(`the NetSuite custom fields setting names '${k}', which is not one of ${Object.keys(NETSUITE_CUSTOM_FIELD_KINDS).join(', ')}`);
+    if (v === null || v === '') {
+      out[k as keyof NetSuiteCustomFields] = null;
+      continue;
+    }
+    if (typeof v !== 'string' || !new RegExp(`^${kind.prefix}[a-z0-9_]+$`, 'i').test(v)) throw new Error(`the NetSuite custom fields setting gives '${k}' the value ${JSON.stringify(v)}: expected the script id of a ${kind.record === 'invoice' ? 'transaction line' : 'project entity'} field (${kind.prefix}_...), or "" when the account does not have it`);
+    out[k as keyof NetSuiteCustomFields] = v.toLowerCase();
+  }
+  return out;
+}
+
+function customFieldsOf(t: Pick<NetSuiteMappingTables, 'customFields'> | undefined): NetSuiteCustomFields {
+  return { ...DEFAULT_NETSUITE_CUSTOM_FIELDS, ...(t?.customFields ?? {}) };
+}
 
 /** NetSuite external ids: letters, digits, _ and - only. */
 export function toExternalId(id: string): string {
@@ -179,6 +236,7 @@ export function projectToJob(project: CanonicalProject, t: NetSuiteMappingTables
   const currency = need(t.currencies[project.currency], '/currency', `${project.currency} is not a currency of the NetSuite account`, errors);
   throwIf(errors, `Project ${project.id} cannot be sent to NetSuite`);
   const externalId = toExternalId(project.externalIds?.netsuite && !/^\d+$/.test(project.externalIds.netsuite) ? project.externalIds.netsuite : project.id);
+  const fields = customFieldsOf(t);
   return {
     externalId,
     body: {
@@ -192,7 +250,8 @@ export function projectToJob(project: CanonicalProject, t: NetSuiteMappingTables
       ...(project.endDate ? { projectedEndDate: project.endDate } : {}),
       ...(refs.managerId ? { projectManager: { id: refs.managerId } } : {}),
       jobBillingType: jobBillingTypeFor(project.billingType, t),
-      ...(project.budget ? { custentity_psf_budget_amount: project.budget.amount.amount, ...(project.budget.hours !== undefined ? { estimatedTimeOverride: toDuration(project.budget.hours) } : {}) } : {}),
+      ...(project.budget && fields.budgetAmount ? { [fields.budgetAmount]: project.budget.amount.amount } : {}),
+      ...(project.budget?.hours !== undefined ? { estimatedTimeOverride: toDuration(project.budget.hours) } : {}),
     },
   };
 }
@@ -208,12 +267,20 @@ export function jobBillingTypeFor(billingType: string, t?: Pick<NetSuiteMappingT
   return t?.jobBillingTypes?.[billingType] ?? DEFAULT_JOB_BILLING_TYPES[billingType] ?? 'TM';
 }
 
-/** Billing schedule of a contract -> the job fields that carry it. */
-export function billingScheduleToJob(schedule: CanonicalBillingSchedule, t?: Pick<NetSuiteMappingTables, 'jobBillingTypes'>): Record<string, unknown> {
-  const fields: Record<string, unknown> = { [BILLING_SCHEDULE_FIELD]: JSON.stringify(schedule) };
+/**
+ * Billing schedule of a contract -> the job fields that carry it. Without the schedule field only the job billing type
+ * changes; a cap the account has no field for is refused (NetSuite would be the one place the cap is recorded for
+ * billing, and dropping it could let a capped contract be overbilled).
+ */
+export function billingScheduleToJob(schedule: CanonicalBillingSchedule, t?: Pick<NetSuiteMappingTables, 'jobBillingTypes' | 'customFields'>): Record<string, unknown> {
+  const custom = customFieldsOf(t);
+  const fields: Record<string, unknown> = custom.billingSchedule ? { [custom.billingSchedule]: JSON.stringify(schedule) } : {};
   if (schedule.type === 'time-and-materials') {
     fields.jobBillingType = jobBillingTypeFor('time-and-materials', t);
-    if (schedule.cap) fields.custentity_psf_billing_cap = schedule.cap.amount;
+    if (schedule.cap) {
+      if (!custom.billingCap) throw new ValidationError(`the billing schedule has a cap of ${schedule.cap.amount} ${schedule.cap.currency}, and the NetSuite account has no cap field (netsuite-config setting Custom fields > billingCap is empty, or the field it names is not in the account): create a Currency entity field applied to Project and name it in the setting, then replay; Check setup names what is missing`, [{ path: '/billingSchedule/cap', message: 'no NetSuite field for the cap (setting billingCap)' }]);
+      fields[custom.billingCap] = schedule.cap.amount;
+    }
   } else if (schedule.type === 'milestones') fields.jobBillingType = jobBillingTypeFor('fixed-fee', t);
   else fields.jobBillingType = jobBillingTypeFor('retainer', t);
   return fields;
@@ -249,9 +316,14 @@ export function timeEntryToTimeBill(entry: CanonicalTimeEntry, t: NetSuiteMappin
   };
 }
 
-/** Invoice -> invoice body with `item.items[]`; each line names the records it bills in SOURCE_REFS_FIELD and its memo. */
+/**
+ * Invoice -> invoice body with `item.items[]`; each line names the records it bills in the source refs column. An
+ * account without that column gets no invoice: a line that cannot say which time it bills could bill it twice.
+ */
 export function invoiceToInvoice(invoice: CanonicalInvoice, t: NetSuiteMappingTables, refs: { customerId: string; jobId?: string }): { externalId: string; body: Record<string, unknown> } {
   const errors: FieldError[] = [];
+  const sourceRefs = customFieldsOf(t).sourceRefs;
+  if (!sourceRefs) throw new ValidationError(`Invoice ${invoice.id} cannot be sent to NetSuite: the account has no transaction line field for the ids a line bills (netsuite-config setting Custom fields > sourceRefs is empty, or the field it names is not in the account). Create a Long Text transaction line field applied to Sale Item and Invoice (e.g. custcol_psf_source_refs), name it in the setting, then replay; Check setup names what is missing`, [{ path: '/lines/sourceRefs', message: 'no NetSuite field for the source refs (setting sourceRefs)' }]);
   const subsidiary = need(lookup(t.subsidiaries, invoice.billingEntity), '/billingEntity', `has no NetSuite subsidiary mapped (billing entity ${invoice.billingEntity})`, errors);
   const currency = need(t.currencies[invoice.currency], '/currency', `${invoice.currency} is not a currency of the NetSuite account`, errors);
   const lines = invoice.lines.map((line, i) => {
@@ -264,7 +336,7 @@ export function invoiceToInvoice(invoice: CanonicalInvoice, t: NetSuiteMappingTa
       rate: line.unitPrice.amount,
       amount: line.amount.amount,
       description: line.description.slice(0, 4000),
-      [SOURCE_REFS_FIELD]: ids.join(',').slice(0, 3999),
+      [sourceRefs]: ids.join(',').slice(0, 3999),
       ...(refs.jobId ? { job: { id: refs.jobId } } : {}),
     };
   });

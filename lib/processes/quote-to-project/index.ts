@@ -613,12 +613,9 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
             price: project.budget.amount.amount,
             start_date: start,
             ...(project.endDate ? { due_date: project.endDate } : {}),
-            custom_fields: [
-              { custom_field_id: '501', value: project.billingEntity },
-              { custom_field_id: '502', value: o.id },
-              { custom_field_id: '503', value: a.id },
-            ],
           },
+          // the Kantata connection maps these to the account's custom field ids (kantata-config setting)
+          customFields: { billingEntity: project.billingEntity, opportunityId: o.id, accountExternalId: a.id },
           stories: kantataStories,
           participations: psaUserId ? [{ user_id: psaUserId, role: 'maven', access_level: 'admin' }] : [],
           billingSchedule,

@@ -163,7 +163,7 @@ describe('Kantata connector against the Kantata sandbox', function () {
     const ex = toCanonicalExpense(r.expenses[0], r.users);
     const rex = validate('Expense', ex);
     assert.ok(rex.ok, JSON.stringify(!rex.ok && rex.errors));
-    const ws = workspaceContext(r.workspaces[r.timeEntries[0].workspace_id]);
+    const ws = workspaceContext(r.workspaces[r.timeEntries[0].workspace_id], await client.customFieldNames());
     assert.match(ws!.billingEntity!, /^NWA-/);
     assert.match(ws!.opportunityId!, /^006/);
   });

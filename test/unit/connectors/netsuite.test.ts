@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { startSandboxes, type RunningSandboxes } from '../../../sandbox/server';
 import { netsuiteSandbox, netsuiteControl, NETSUITE_SANDBOX_DEFAULTS } from '../../../sandbox/netsuite';
-import { NetSuiteClient, NetSuiteConnector, NETSUITE_DEMO_TABLES, SOURCE_REFS_FIELD, type CanonicalAccount, type CanonicalInvoice, type CanonicalProject, type CanonicalTimeEntry } from '../../../lib/connectors/netsuite';
+import { NetSuiteClient, NetSuiteConnector, NETSUITE_DEMO_TABLES, DEFAULT_NETSUITE_CUSTOM_FIELDS, type CanonicalAccount, type CanonicalInvoice, type CanonicalProject, type CanonicalTimeEntry } from '../../../lib/connectors/netsuite';
 import { classify, PermanentError, TransientError } from '../../../lib/delivery/errors';
 import { DeliveryEngine } from '../../../lib/delivery/engine';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
@@ -162,7 +162,7 @@ describe('NetSuite connector against the NetSuite sandbox', function () {
       assert.equal(inv2.id, inv.id);
       assert.equal(records('invoice').length, 1);
       const rec = await c.getRecord('invoice', inv.id, { expandSubResources: true });
-      assert.equal(rec.item.items[0][SOURCE_REFS_FIELD], 'TE-90001,TE-90002');
+      assert.equal(rec.item.items[0][DEFAULT_NETSUITE_CUSTOM_FIELDS.sourceRefs!], 'TE-90001,TE-90002');
       assert.equal(rec.item.items[0].amount, 2170);
 
       await c.execute('updateProject', { projectExternalId: 'PRJ-INITECH-QA', billingSchedule: { type: 'time-and-materials', invoiceFrequency: 'monthly', cap: { amount: 50000, currency: 'USD' } } } as any, ctx('co'));

@@ -5,7 +5,7 @@ import type { ReadAnswer, ReadRequest, ReadSources } from '../../../lib/governan
 describe('read quota (lib/governance/read-quota)', () => {
   let now = 0;
   let kantataCalls = 0;
-  const src: ReadSources = { kantata: { page: async () => ((kantataCalls += 1), { records: [], count: 0 } as never) }, erps: [] };
+  const src: ReadSources = { kantata: { page: async () => ((kantataCalls += 1), { records: [], count: 0 } as never), customFieldNames: async () => ({}) }, erps: [] };
   /** A read that costs `calls` Kantata calls. */
   const reader = (calls: number) => async (s: ReadSources, _req: ReadRequest): Promise<ReadAnswer> => {
     for (let i = 0; i < calls; i++) await s.kantata!.page('workspaces', {});
