@@ -52,6 +52,8 @@ const SYSTEM_FIELDS: Array<{ id: string; key: string; name: string; custom: bool
   { id: 'priority', key: 'priority', name: 'Priority', custom: false, schema: { type: 'priority', system: 'priority' } },
   { id: 'assignee', key: 'assignee', name: 'Assignee', custom: false, schema: { type: 'user', system: 'assignee' } },
   { id: 'duedate', key: 'duedate', name: 'Due date', custom: false, schema: { type: 'date', system: 'duedate' } },
+  // a custom field every Jira Cloud site has besides Epic Name: a setting may name it by mistake
+  { id: 'customfield_10015', key: 'customfield_10015', name: 'Start date', custom: true, schema: { type: 'date', custom: 'com.atlassian.jira.plugin.system.customfieldtypes:datepicker', customId: 10015 } },
 ];
 const EPIC_NAME = { id: EPIC_NAME_FIELD, key: EPIC_NAME_FIELD, name: 'Epic Name', custom: true, schema: { type: 'string', custom: 'com.pyxis.greenhopper.jira:gh-epic-label', customId: 10011 } };
 /** The create screen of an issue type in a project: system fields, plus Epic Name (required) on a classic project's Epic. */

@@ -191,7 +191,7 @@ describe('setup check (admin endpoint, Node-RED runtime, Salesforce and Jira san
   });
 
   it("Jira: an Epic Name field setting that is not the site's Epic Name leaves the Epic create screen's required field unfilled, which is named", async () => {
-    await deploy({ jira: { epicNameField: 'description' } });
+    await deploy({ jira: { epicNameField: 'customfield_10015' } });
     const r = await one('jc');
     assert.equal(r.ok, false);
     const p = problem(r, 'fields', new RegExp(`Epic create screen of project [A-Z]+ requires Epic Name \\(${EPIC_NAME_FIELD}\\), which PS Fabric does not fill`));

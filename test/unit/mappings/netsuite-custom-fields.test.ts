@@ -75,7 +75,7 @@ describe('NetSuite custom field mapping and setup check', function () {
     await c.execute('upsertCustomer', { account } as any, ctx('cust'));
     const p = (await c.execute('createProject', { project } as any, ctx('proj'))) as any;
     const job = sb.sandboxes.netsuite.state.job[p.id];
-    assert.equal(job.estimatedLaborHours, 500, 'the budgeted hours are a standard field');
+    assert.equal(job.estimatedTimeOverride, '500:00', 'the budgeted hours are a standard field (Estimated Work)');
     assert.ok(!Object.keys(job).some((k) => k.startsWith('custentity')));
     await c.execute('updateProject', { projectExternalId: 'PRJ-MAP-1', billingSchedule: { type: 'milestones', milestones: [] } } as any, ctx('co-ms'));
     assert.equal(job.jobBillingType, 'FBM');
@@ -99,7 +99,7 @@ describe('NetSuite custom field mapping and setup check', function () {
     const p = (await c.execute('createProject', { project } as any, ctx('proj'))) as any;
     const job = sb.sandboxes.netsuite.state.job[p.id];
     assert.equal(job.custentity_psf_budget_amount, undefined);
-    assert.equal(job.estimatedLaborHours, 500);
+    assert.equal(job.estimatedTimeOverride, '500:00');
     await c.execute('updateProject', { projectExternalId: 'PRJ-MAP-1', billingSchedule: { type: 'time-and-materials', invoiceFrequency: 'monthly', cap: { amount: 70000, currency: 'USD' } } } as any, ctx('co'));
     assert.equal(job.custentity_psf_billing_cap, 70000, 'the cap field the account has is written');
     assert.equal(job.custentity_psf_billing_schedule, undefined);
