@@ -221,7 +221,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       sandboxes = running;
       cleanups.push(() => running.close());
       say(`sandboxes: ${running.url}`);
-      applyTemplateEnv(process.env, { sandboxUrl: running.url });
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { KANTATA_DEMO_MONTH } = require('../sandbox/kantata') as typeof import('../sandbox/kantata');
+      applyTemplateEnv(process.env, { sandboxUrl: running.url, reportingPeriod: KANTATA_DEMO_MONTH });
       // The legacy on-prem ERP of NWA-FR joins over MQTT like the real one would (own persistent session).
       if (broker.url && !externalUrl && env.FABRIC_LEGACY_ERP !== 'off') {
         // eslint-disable-next-line @typescript-eslint/no-var-requires

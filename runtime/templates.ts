@@ -261,10 +261,11 @@ const setByUs = new WeakMap<object, Set<string>>();
 
 /**
  * Env defaults the templates' `${...}` properties read (Node-RED substitutes them from process.env when a node
- * starts): FABRIC_SANDBOX_URL (the running sandboxes), FABRIC_BC_TENANT / _ENVIRONMENT, FABRIC_NETSUITE_ACCOUNT.
+ * starts): FABRIC_SANDBOX_URL (the running sandboxes), FABRIC_BC_TENANT / _ENVIRONMENT, FABRIC_NETSUITE_ACCOUNT,
+ * FABRIC_REPORTING_PERIOD (the sandboxes' demo month).
  * A value the user set is kept; one this function set earlier (a previous start in the same process) is updated.
  */
-export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl?: string }): void {
+export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl?: string; reportingPeriod?: string }): void {
   let ours = setByUs.get(target);
   if (!ours) {
     ours = new Set<string>();
@@ -294,6 +295,8 @@ export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl
   set('FABRIC_T2C_POLL_SECONDS', '10');
   set('FABRIC_REPORTING_INTERVAL', '3600');
   set('FABRIC_CO_RETRY_SECONDS', '30');
+  // the month the sandboxes' time entries are in; unset = the roll-up covers the month to date
+  set('FABRIC_REPORTING_PERIOD', values.reportingPeriod);
 }
 
 function demoTeamsUrl(sandbox: string, flow: string): string {

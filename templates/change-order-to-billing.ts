@@ -31,10 +31,10 @@ export function changeOrderToBilling(): FlowNode[] {
   coG1.node('link out', 'co-to-plan', [1020, 135], { name: 'to plan', mode: 'link', links: ['co-plan-in'] }, [[]]);
   coG2.node('link in', 'co-plan-in', [80, 330], { name: 'amendment', links: ['co-to-plan'] }, [['co-plan']]);
   coG2.node('link in', 'co-replay-in', [80, 380], { name: 'replayed amendment', links: ['co-replay-out'] }, [['co-plan']]);
-  coG2.node('link out', 'co-to-exc', [380, 400], { name: 'to exception queue', mode: 'link', links: ['co-exc-in'] }, [[]]);
+  coG2.node('link out', 'co-to-exc', [340, 400], { name: 'to exception queue', mode: 'link', links: ['co-exc-in'] }, [[]]);
   coG2.node('link out', 'co-to-psa', [940, 310], { name: 'to PSA budget', mode: 'link', links: ['co-psa-in'] }, [[]]);
   coG3.node('link in', 'co-psa-in', [80, 500], { name: 'budget', links: ['co-to-psa'] }, [['co-psa-prep']]);
   coG4.node('link in', 'co-exc-in', [80, 660], { name: 'plan failed', links: ['co-to-exc'] }, [['co-exc']]);
-  coG4.node('link out', 'co-replay-out', [400, 680], { name: 'replay -> plan', mode: 'link', links: ['co-replay-in'] }, [[]]);
+  coG4.node('link out', 'co-replay-out', [360, 690], { name: 'replay -> plan', mode: 'link', links: ['co-replay-in'] }, [[]]);
   return t.build();
 }

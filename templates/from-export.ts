@@ -1,10 +1,14 @@
 /**
- * Builder code for the nodes of an exported flow (Node-RED editor: Export > JSON), for the nodes a template's builder
- * does not have yet or to start a new template: `node dist/templates/from-export.js exported.json [tab id]`.
- * Long texts (function code, templates, info) come out as strings; move them to files beside the builder if you like.
+ * Brings a template edited in the Node-RED editor back into its builder (docs/templates.md):
+ * `node dist/templates/from-export.js <exported.json>` compares an export (Export > JSON, a tab or all flows) with the
+ * builders' output and prints, per template tab, each node added (as builder code to paste), removed, or changed
+ * (setting: builder value -> exported value). `--code [tab id]` prints builder code for every node of the export (a new
+ * template). Long texts (function code, Vue templates, info) come out as strings: keep them in files beside the builder.
  */
 import fs from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import type { FlowNode } from './kit';
+import { TEMPLATE_BUILDERS } from './index';
 
 const ident = (id: string) => id.replace(/^psf-/, '').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ? c.toUpperCase() : '')).replace(/^(\d)/, '_$1');
 /** A string literal in the project's style (single quotes). */
@@ -40,17 +44,57 @@ export function builderCode(nodes: FlowNode[], tabId?: string): string {
   }
   for (const n of nodes.filter((x) => z !== undefined && x.z === z && x.type !== 'group')) {
     const { id, type, z: _z, g, x, y, wires, ...settings } = n;
-    const owner = g ? (groupVar.get(g) ?? 't') : 't';
+    const owner = g ? (groupVar.get(g) ?? `/* group ${g} */ ${ident(g)}`) : 't';
     lines.push(`${owner}.node(${str(type)}, ${str(id)}, [${x}, ${y}], ${lit(settings)}${wires ? `, ${lit(wires)}` : ''});`);
   }
   return lines.join('\n');
 }
 
+/** Settings a node has for the editor only (its place), compared apart from the rest. */
+const PLACE = new Set(['x', 'y', 'w', 'h']);
+
+/**
+ * What differs between an export and the builders' output, one line per difference, for the tabs and config nodes the
+ * builders know (the user's own tabs in an all-flows export are left out). Empty when the export is the templates.
+ */
+export function diffExport(exported: FlowNode[]): string[] {
+  const built = new Map<string, FlowNode>();
+  for (const build of Object.values(TEMPLATE_BUILDERS)) for (const n of build()) if (!built.has(n.id)) built.set(n.id, n);
+  const tabs = new Set([...built.values()].filter((n) => n.type === 'tab').map((n) => n.id));
+  const inExport = new Map(exported.map((n) => [n.id, n]));
+  const exportedTabs = new Set(exported.filter((n) => n.type === 'tab' && tabs.has(n.id)).map((n) => n.id));
+  const ours = (n: FlowNode) => (n.z ? exportedTabs.has(n.z) : n.type === 'tab' ? exportedTabs.has(n.id) : built.has(n.id));
+  const out: string[] = [];
+  for (const n of exported.filter(ours)) {
+    const b = built.get(n.id);
+    if (!b) {
+      out.push(`added ${n.type} ${n.id} on ${n.z ?? 'config'}:\n  ${builderCode([n], n.z).split('\n').filter((l) => !l.startsWith('const t =')).join('\n  ')}`);
+      continue;
+    }
+    const keys = new Set([...Object.keys(b), ...Object.keys(n)]);
+    for (const k of keys) {
+      if (isDeepStrictEqual(b[k], n[k])) continue;
+      if (k === 'nodes' && Array.isArray(b[k]) && Array.isArray(n[k]) && isDeepStrictEqual([...(b[k] as string[])].sort(), [...(n[k] as string[])].sort())) continue;
+      out.push(`${PLACE.has(k) ? 'moved' : 'changed'} ${n.type} ${n.id}: ${k} ${JSON.stringify(b[k])?.slice(0, 200)} -> ${JSON.stringify(n[k])?.slice(0, 200)}`);
+    }
+  }
+  for (const b of built.values()) if ((b.z ? exportedTabs.has(b.z) : false) && !inExport.has(b.id)) out.push(`removed ${b.type} ${b.id} from ${b.z}`);
+  return out;
+}
+
 if (require.main === module) {
-  const [file, tabId] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const code = args[0] === '--code';
+  const [file, tabId] = code ? args.slice(1) : args;
   if (!file) {
-    console.error('usage: node dist/templates/from-export.js <exported flow .json> [tab id]');
+    console.error('usage: node dist/templates/from-export.js [--code] <exported flow .json> [tab id]');
     process.exit(2);
   }
-  process.stdout.write(builderCode(JSON.parse(fs.readFileSync(file, 'utf8')) as FlowNode[], tabId) + '\n');
+  const exported = JSON.parse(fs.readFileSync(file, 'utf8')) as FlowNode[];
+  if (code) process.stdout.write(builderCode(exported, tabId) + '\n');
+  else {
+    const diff = diffExport(exported);
+    process.stdout.write(diff.length ? diff.join('\n') + '\n' : 'the export is what the builders write: nothing to bring back\n');
+    process.exitCode = diff.length ? 1 : 0;
+  }
 }

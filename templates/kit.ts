@@ -2,7 +2,7 @@
  * The pieces every template builder uses: a tab, its groups, its nodes and the link pairs between groups.
  * A builder describes a tab in the order a reader follows it; `Tab.build()` lays the nodes out as the editor exports
  * them (id, type, z, g, the node's settings, x, y, wires), so an exported tab compares with the builder's output
- * property by property (templates/compare.ts).
+ * property by property (templates/from-export.ts).
  */
 import type { TemplateNodeConfigs } from './node-configs';
 
@@ -103,6 +103,52 @@ export class Group {
   node<T extends string>(type: T, id: string, at: At, settings: SettingsOf<T>, wires?: Wires): string {
     return this.tab.place(this.id, type, id, at, settings as Record<string, unknown>, wires);
   }
+
+  /** A comment: what this part of the tab does (`info` opens in the sidebar). */
+  comment(id: string, at: At, name: string, info = ''): string {
+    return this.node('comment', id, at, { name, info });
+  }
+
+  /** The sending half of a named link pair: hands the msg to the `link in` nodes `to` (usually in another group). */
+  linkOut(id: string, at: At, name: string, to: string[]): string {
+    return this.node('link out', id, at, { name, mode: 'link', links: to }, [[]]);
+  }
+
+  /** The receiving half of a named link pair: msgs from the `link out` nodes `from`, wired on to `next`. */
+  linkIn(id: string, at: At, name: string, from: string[], next: string[]): string {
+    return this.node('link in', id, at, { name, links: from }, [next]);
+  }
+
+  /** Catch for every node of the tab, wired to the tab's exception node. */
+  catchAll(id: string, at: At, exceptionNode: string): string {
+    return this.node('catch', id, at, { name: 'any step failed', scope: null, uncaught: false }, [[exceptionNode]]);
+  }
+
+  /**
+   * A `fabric-exception` node: the msg becomes an exception of `process` / `step` for `owner` (empty: the owner from the
+   * ownership matrix). With `replay`, output 2 carries a replayed msg back into the flow.
+   */
+  exception(id: string, at: At, e: { process: string; step: string; owner: string; errorClass: string; replay: boolean }, wires: Wires = [[], []]): string {
+    return this.node('fabric-exception', id, at, { name: `exception: ${e.owner || 'owner from matrix'}`, store: STORE, process: e.process, step: e.step, owner: e.owner, errorClass: e.errorClass, message: '', replay: e.replay, outputs: 2 }, wires);
+  }
+}
+
+/** The shared config nodes' ids (flows/_config.json). */
+export const STORE = 'psf-store';
+export const BROKER = 'psf-broker';
+
+/** Group colours, one per kind of section, so every tab reads the same way. */
+export const SECTION = {
+  trigger: '#e3f3d3',
+  plan: '#dbe9f6',
+  write: '#fdf0d5',
+  publish: '#e8e0f5',
+  errors: '#f8d7da',
+  api: '#e0f0f0',
+} as const;
+/** A group's style for a section colour. */
+export function sectionStyle(fill: string): Record<string, unknown> {
+  return { fill, label: true, 'fill-opacity': '0.35' };
 }
 
 /** A global config node outside any tab's builder (flows/_config.json). */

@@ -24,7 +24,12 @@
  *                   project; retried by the node itself), out 3 exception
  *   - co-complete   -> msg.payload = CloudEvent contract.amended; audit erp.billing-schedule.not-updated when the ERP has no schedule API
  *  performance-to-reporting
+ *   - rollup-input  Kantata time entries (msg.payload, workspaces in msg.kantata.included) + msg.period or msg.from/to
+ *                   -> msg.payload = the roll-up's input (lib/processes/reporting/sources)
  *   - rollup        msg.payload {timeEntries, projects, people, invoices, from, to} -> figures, KPI unbilled hours
+ *   - reconcile-request  msg.reconRequest checked (refused with every problem named), then out 1 lists given
+ *                   (msg.reconInput), out 2 none: read them
+ *   - reconcile-lists    lists read (msg.recon) -> msg.payload = the reconciliation's input
  *   - reconcile     msg.payload {customer: {crm, erp, psa}, project: {...}, expectedIn?} -> reports, KPI reconciliation rate
  *   - kpi           -> msg.payload = every KPI (lib/processes/kpi.ts)
  */
@@ -40,6 +45,7 @@ import * as q2p from '../../lib/processes/quote-to-project';
 import * as t2c from '../../lib/processes/time-to-cash';
 import * as co from '../../lib/processes/change-order';
 import * as rep from '../../lib/processes/reporting';
+import * as repSources from '../../lib/processes/reporting/sources';
 import { kpiFor, MASTER_DATA_STEP } from '../../lib/processes/kpi';
 import type { Json } from '../../lib/store/store';
 
@@ -353,6 +359,30 @@ export = function (RED: NodeAPI) {
           await kpi().setReconciliationRate(rates);
           msg.payload = { reports, rate: rates.overall, ...(input.requestId ? { requestId: String(input.requestId) } : {}), source: input.source === 'read' ? 'read' : 'given' } as unknown as Json;
           msg.topic = 'fabric/v1/kpi/reconciliation';
+          return msg;
+        }
+        case 'rollup-input': {
+          const period = repSources.reportingPeriod({ from: msg.from, to: msg.to, period: msg.period });
+          const workspaces = (msg.kantata?.included?.workspaces ?? {}) as Record<string, Record<string, any>>;
+          msg.reportInput = repSources.rollupInputFromKantata(Array.isArray(msg.payload) ? msg.payload : [], workspaces, { period, routing, people: msg.people, invoices: msg.invoices }) as unknown as Json;
+          msg.payload = msg.reportInput;
+          return msg;
+        }
+        case 'reconcile-request': {
+          const problems = msg.reconRequest !== undefined ? repSources.reconcileRequestProblems(msg.reconRequest) : [];
+          if (problems.length) {
+            msg.details = problems.slice(0, 50);
+            msg.errorClass = 'validation';
+            throw new Error(repSources.reconcileRequestMessage(msg.reconRequestId, problems));
+          }
+          const given = msg.reconInput && typeof msg.reconInput === 'object' && (msg.reconInput.customer || msg.reconInput.project);
+          if (!given) return [null, msg];
+          msg.payload = { ...msg.reconInput, ...(msg.reconRequestId ? { requestId: msg.reconRequestId } : {}) };
+          return [msg, null];
+        }
+        case 'reconcile-lists': {
+          msg.payload = { ...repSources.reconcileInputFromReads(msg.recon ?? {}, { routing }), requestId: msg.reconRequestId, source: 'read' } as unknown as Json;
+          delete msg.recon;
           return msg;
         }
         case 'kpi': {
