@@ -4,6 +4,7 @@
  * lib/processes/reporting/sources.ts (process-step steps rollup-input, reconcile-request, reconcile-lists).
  */
 import { BROKER, SECTION, STORE, Tab, sectionStyle, type FlowNode } from './kit';
+import type { ChangeRule } from './node-configs';
 
 const PROCESS = 'performance-to-reporting';
 
@@ -51,7 +52,7 @@ export function performanceToReporting(): FlowNode[] {
   read.comment('rep-ca', [2276, 60], 'Keyed by our external ids: customers ACC-xxxx (Salesforce External_Id__c, NetSuite externalId, BC number or the account with its tax registration / name, Kantata account custom field), projects PRJ-<opportunity> (NetSuite job externalId, BC project name ending (PRJ-...) or number, Kantata opportunity custom field)');
   read.linkIn('rep-li-read', [1260, 110], 'read the lists', ['rep-lo-read'], ['rep-gx-start']);
   const cleared = ['payload', 'params', 'reportInput', 'query', 'collection', 'entitySet', 'filter', 'top', 'expand', 'paging', 'id'];
-  read.node('change', 'rep-gx-start', [1400, 110], { name: 'start: empty lists', rules: [{ t: 'set', p: 'recon', pt: 'msg', to: '{}', tot: 'json' }, ...cleared.map((p) => ({ t: 'delete', p, pt: 'msg' }))] }, [['rep-gx-sf-acc']]);
+  read.node('change', 'rep-gx-start', [1400, 110], { name: 'start: empty lists', rules: [{ t: 'set', p: 'recon', pt: 'msg', to: '{}', tot: 'json' }, ...cleared.map((p) => ({ t: 'delete' as const, p, pt: 'msg' as const }))] }, [['rep-gx-sf-acc']]);
   // each read keeps its records in msg.recon.<key> and hands over to the next read, three reads a row
   const reads: Array<{ id: string; key: string; type: string; name: string; settings: Record<string, unknown> }> = [
     { id: 'rep-gx-sf-acc', key: 'accounts', type: 'salesforce', name: 'Salesforce: accounts', settings: { salesforce: 'psf-salesforce', operation: 'query', soql: 'SELECT Id, Name, External_Id__c, CurrencyIsoCode, Billing_Entity__c, Tax_Registration__c FROM Account', paging: 'all' } },
@@ -67,7 +68,7 @@ export function performanceToReporting(): FlowNode[] {
   reads.forEach((r, i) => {
     const [x, y] = [1360 + (i % 3) * 360, 170 + Math.floor(i / 3) * 110];
     const next = reads[i + 1]?.id ?? 'rep-gx-build';
-    const rules: Array<Record<string, unknown>> = [{ t: 'set', p: `recon.${r.key}`, pt: 'msg', to: 'payload', tot: 'msg' }, { t: 'delete', p: 'payload', pt: 'msg' }];
+    const rules: ChangeRule[] = [{ t: 'set', p: `recon.${r.key}`, pt: 'msg', to: 'payload', tot: 'msg' }, { t: 'delete', p: 'payload', pt: 'msg' }];
     if (next === 'rep-gx-kantata') rules.push({ t: 'set', p: 'params', pt: 'msg', to: '{"per_page":200}', tot: 'json' });
     read.node(r.type, r.id, [x, y], { name: r.name, ...r.settings }, [[`${r.id}-keep`]]);
     read.node('change', `${r.id}-keep`, [x + 180, y + 40], { name: `keep ${r.key}`, rules }, [[next]]);

@@ -49,23 +49,7 @@ import * as repSources from '../../lib/processes/reporting/sources';
 import { kpiFor, MASTER_DATA_STEP } from '../../lib/processes/kpi';
 import type { Json } from '../../lib/store/store';
 
-interface StepConfig {
-  id: string;
-  name?: string;
-  store?: string;
-  step: string;
-  /** q2p-write: which planned write (erpCustomer, psaProject, jiraProject, jiraEpic, notify). */
-  write?: string;
-  /** JSON override of the ERP routing table (lib/processes/erp-routing.default.json). */
-  routing?: string;
-  /** q2p-plan: the firm's people as a JSON array (lib/processes/quote-to-project parseDirectory); empty = the CRM's email only. */
-  directory?: string;
-  batchSize?: string | number;
-  maxLines?: string | number;
-  retrySeconds?: string | number;
-  maxWaits?: string | number;
-  source?: string;
-}
+import type { StepConfig } from './config';
 
 type Msg = NodeMessage & Record<string, any>;
 const Q2P_SCOPE = 'quote-to-project';

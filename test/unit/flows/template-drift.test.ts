@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { renderTemplates, TEMPLATE_BUILDERS } from '../../../templates';
+import { Tab } from '../../../templates/kit';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 const git = (...args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -36,5 +37,17 @@ describe('templates: flows/*.json come from the builders', () => {
 
   it('the files on disk are the builders\' output (what npm start deploys)', () => {
     for (const [file, text] of rendered) assert.equal(fs.readFileSync(path.join(ROOT, 'flows', file), 'utf8'), text, `flows/${file}`);
+  });
+});
+
+describe('templates: builders are typed by the nodes\' config interfaces', () => {
+  it('a setting a node does not read, or of the wrong type, does not compile (checked by tsc through @ts-expect-error)', () => {
+    const t = new Tab('psf-tab-type-probe', { label: 'probe', disabled: false, info: '' });
+    const g = t.group('probe-g', { name: 'probe', style: {}, x: 0, y: 0, w: 100, h: 100 });
+    // @ts-expect-error process-step has no setting `stepName`
+    g.node('process-step', 'probe-1', [50, 50], { name: 'probe', step: 'kpi', stepName: 'kpi' }, [[]]);
+    // @ts-expect-error fabric-exception's replay is a boolean
+    g.node('fabric-exception', 'probe-2', [50, 90], { name: 'probe', replay: 'yes' }, [[], []]);
+    assert.equal(t.build().length, 4);
   });
 });
