@@ -1,7 +1,8 @@
 /** The dashboard tab (flows/dashboard.json). */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Tab, type FlowNode } from './kit';
+import { STORE, Tab, type FlowNode } from './kit';
+import { STORE_SETTINGS } from './shared-config';
 
 /** A ui-template's Vue component, kept as a file beside this builder (templates/dashboard/) so it reads as Vue. */
 function vue(file: string): string {
@@ -10,7 +11,7 @@ function vue(file: string): string {
 
 export function dashboard(): FlowNode[] {
   const t = new Tab('psf-dashboard', { label: 'PS Fabric dashboard', disabled: false, info: 'The operations dashboard at /dashboard (FlowFuse Dashboard 2.0): Overview (KPIs, charts, delivery backlog and circuits, region/entity filters), Exceptions (the exception console: filter, detail, replay, edit-and-replay, bulk replay, discard) and Ownership (the ownership matrix).\n\nOne `ops-feed` node does the work: it reads the store every few seconds (and at once when an exception changes), feeds the widgets, and carries out the console\'s commands on the exception queue. See docs/operations.md.' });
-  t.config('fabric-store', 'psf-store', { name: 'PS Fabric store', kind: 'sqlite', path: '', retentionDays: '7' });
+  t.config('fabric-store', STORE, STORE_SETTINGS);
   t.config('ui-base', 'psf-ui-base', { name: 'PS Fabric', path: '/dashboard', appIcon: '', includeClientData: true, acceptsClientConfig: ['ui-notification', 'ui-control'], showPathInSidebar: false, headerContent: 'page', navigationStyle: 'default', titleBarStyle: 'default', showReconnectNotification: true, notificationDisplayTime: 1, showDisconnectNotification: true, allowInstall: false });
   t.config('ui-theme', 'psf-ui-theme', { name: 'PS Fabric', colors: { surface: '#1a2b4a', primary: '#0d74ce', bgPage: '#f4f6f9', groupBg: '#ffffff', groupOutline: '#d9d9e0' }, sizes: { density: 'default', pagePadding: '12px', groupGap: '12px', groupBorderRadius: '6px', widgetGap: '12px' } });
   t.config('ui-page', 'psf-page-overview', { name: 'Overview', ui: 'psf-ui-base', path: '/overview', icon: 'view-dashboard', layout: 'grid', theme: 'psf-ui-theme', breakpoints: [{ name: 'Default', px: 0, cols: 3 }, { name: 'Tablet', px: 576, cols: 6 }, { name: 'Small Desktop', px: 768, cols: 9 }, { name: 'Desktop', px: 1024, cols: 12 }], order: 1, className: '', visible: 'true', disabled: 'false' });

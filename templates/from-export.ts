@@ -7,13 +7,15 @@
  */
 import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import type { FlowNode } from './kit';
+import { BROKER, SECTION, STORE, sectionStyle, type FlowNode } from './kit';
 import { TEMPLATE_BUILDERS } from './index';
 
 const ident = (id: string) => id.replace(/^psf-/, '').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ? c.toUpperCase() : '')).replace(/^(\d)/, '_$1');
 /** A string literal in the project's style (single quotes). */
 export const str = (s: string): string => `'${JSON.stringify(s).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
 const lit = (v: unknown, indent = '  '): string => {
+  if (v === STORE) return 'STORE';
+  if (v === BROKER) return 'BROKER';
   if (typeof v === 'string') return str(v);
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) return v.length === 0 ? '[]' : `[${v.map((x) => lit(x, indent)).join(', ')}]`;
@@ -22,8 +24,32 @@ const lit = (v: unknown, indent = '  '): string => {
   return `{ ${entries.map(([k, x]) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${lit(x, indent)}`).join(', ')} }`;
 };
 
-/** TypeScript statements that add `nodes` (one tab's nodes) to a `Tab` named `t`. */
-export function builderCode(nodes: FlowNode[], tabId?: string): string {
+/** A kit helper's call when the node is exactly what that helper writes (same settings in the same order), else undefined. */
+function helperCall(n: FlowNode, at: string): string | undefined {
+  const { id, type, z: _z, g: _g, x: _x, y: _y, wires, ...settings } = n;
+  const same = (expected: Record<string, unknown>, expectedWires?: unknown) =>
+    JSON.stringify(settings) === JSON.stringify(expected) && JSON.stringify(wires) === JSON.stringify(expectedWires);
+  const s = settings as Record<string, any>;
+  if (type === 'comment' && same({ name: s.name, info: s.info }, undefined)) return `comment(${str(id)}, ${at}, ${lit(s.name)}${s.info ? `, ${lit(s.info)}` : ''})`;
+  if (type === 'link out' && same({ name: s.name, mode: 'link', links: s.links }, [[]])) return `linkOut(${str(id)}, ${at}, ${lit(s.name)}, ${lit(s.links)})`;
+  if (type === 'link in' && wires?.length === 1 && same({ name: s.name, links: s.links }, wires)) return `linkIn(${str(id)}, ${at}, ${lit(s.name)}, ${lit(s.links)}, ${lit(wires[0])})`;
+  if (type === 'catch' && wires?.length === 1 && wires[0].length === 1 && same({ name: 'any step failed', scope: null, uncaught: false }, wires)) return `catchAll(${str(id)}, ${at}, ${str(wires[0][0])})`;
+  if (type === 'fabric-exception') {
+    const e = { process: s.process, step: s.step, owner: s.owner, errorClass: s.errorClass, replay: s.replay };
+    const ordered = { name: `exception: ${s.owner || 'owner from matrix'}`, store: STORE, process: e.process, step: e.step, owner: e.owner, errorClass: e.errorClass, message: '', replay: e.replay, outputs: 2 };
+    if (JSON.stringify(settings) === JSON.stringify(ordered) && wires) {
+      const plain = JSON.stringify(wires) === '[[],[]]';
+      return `exception(${str(id)}, ${at}, ${lit(e)}${plain ? '' : `, ${lit(wires)}`})`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * TypeScript statements that add `nodes` (one tab's nodes) to a `Tab` named `t`, with the kit's helpers where a node is
+ * what a helper writes. `groupNames`: variable name per group id (default: from the id).
+ */
+export function builderCode(nodes: FlowNode[], tabId?: string, groupNames: Record<string, string> = {}): string {
   const tab = nodes.find((n) => n.type === 'tab' && (!tabId || n.id === tabId));
   const z = tabId ?? tab?.id;
   const lines: string[] = [];
@@ -37,15 +63,19 @@ export function builderCode(nodes: FlowNode[], tabId?: string): string {
   }
   const groupVar = new Map<string, string>();
   for (const g of nodes.filter((x) => z !== undefined && x.z === z && x.type === 'group')) {
-    const v = ident(g.id);
+    const v = groupNames[g.id] ?? ident(g.id);
     groupVar.set(g.id, v);
     const { name, style, x, y, w, h } = g as FlowNode & { w: number; h: number };
-    lines.push(`const ${v} = t.group(${str(g.id)}, ${lit({ name, style, x, y, w, h })});`);
+    const section = Object.entries(SECTION).find(([, fill]) => JSON.stringify(style) === JSON.stringify(sectionStyle(fill)));
+    const styleCode = section ? `sectionStyle(SECTION.${section[0]})` : lit(style);
+    lines.push(`const ${v} = t.group(${str(g.id)}, { name: ${lit(name)}, style: ${styleCode}, x: ${x}, y: ${y}, w: ${w}, h: ${h} });`);
   }
   for (const n of nodes.filter((x) => z !== undefined && x.z === z && x.type !== 'group')) {
     const { id, type, z: _z, g, x, y, wires, ...settings } = n;
     const owner = g ? (groupVar.get(g) ?? `/* group ${g} */ ${ident(g)}`) : 't';
-    lines.push(`${owner}.node(${str(type)}, ${str(id)}, [${x}, ${y}], ${lit(settings)}${wires ? `, ${lit(wires)}` : ''});`);
+    const at = `[${x}, ${y}]`;
+    const helper = g ? helperCall(n, at) : undefined;
+    lines.push(helper ? `${owner}.${helper};` : `${owner}.node(${str(type)}, ${str(id)}, ${at}, ${lit(settings)}${wires ? `, ${lit(wires)}` : ''});`);
   }
   return lines.join('\n');
 }

@@ -1,9 +1,12 @@
 /** The shared config nodes (flows/_config.json): fixed ids every template refers to. */
-import { config, type FlowNode } from './kit';
+import { config, STORE, type FlowNode, type SettingsOf } from './kit';
+
+/** The store every template uses (SQLite in the user dir; docs/store-and-guarantees.md). The dashboard carries it too. */
+export const STORE_SETTINGS: SettingsOf<'fabric-store'> = { name: 'PS Fabric store', kind: 'sqlite', path: '', retentionDays: 7 };
 
 export function sharedConfig(): FlowNode[] {
   return [
-    config('fabric-store', 'psf-store', { name: 'PS Fabric store', kind: 'sqlite', path: '', retentionDays: 7 }),
+    config('fabric-store', STORE, STORE_SETTINGS),
     config('fabric-broker', 'psf-broker', { name: 'PS Fabric broker', mode: 'embedded', url: '', clientId: '', clean: false, protocolVersion: '4', keepalive: 60 }),
     config('ownership-config', 'psf-ownership', { name: 'PS Fabric ownership', source: 'default', matrix: '' }),
     config('salesforce-config', 'psf-salesforce', { name: 'Salesforce', loginUrl: '${FABRIC_SALESFORCE_URL}', instanceUrl: '', apiVersion: '62.0', authType: 'client-credentials', audience: '', store: 'psf-store', ratePerSecond: 20, concurrency: 10, maxAttempts: 8 }),
