@@ -107,39 +107,6 @@ export function linkPackageIntoUserDir(userDir: string): void {
   fs.symlinkSync(PACKAGE_ROOT, link, 'junction');
 }
 
-/**
- * Hook for template deployment: when the user dir has no flow file, write `initialFlows` or, failing that,
- * every `flows/*.json` of the package merged into one flow file (each template file is a Node-RED flow array).
- * Returns what was written (nothing when a flow file already exists: a user's edits are never overwritten).
- */
-export function seedFlowFile(userDir: string, flowFile: string, initialFlows?: unknown[]): { written: boolean; nodes: number; from: string[] } {
-  const target = path.resolve(userDir, flowFile);
-  if (fs.existsSync(target)) return { written: false, nodes: 0, from: [] };
-  let flows: unknown[] = [];
-  const from: string[] = [];
-  if (initialFlows) {
-    flows = initialFlows;
-    from.push('initialFlows');
-  } else {
-    const dir = path.join(PACKAGE_ROOT, 'flows');
-    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
-    const seen = new Set<string>();
-    for (const file of files) {
-      const parsed = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as unknown;
-      if (!Array.isArray(parsed)) continue;
-      for (const node of parsed as Array<{ id?: string }>) {
-        if (node?.id && seen.has(node.id)) continue; // shared config nodes appear in several templates
-        if (node?.id) seen.add(node.id);
-        flows.push(node);
-      }
-      from.push(file);
-    }
-  }
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  fs.writeFileSync(target, JSON.stringify(flows, null, 2));
-  return { written: true, nodes: flows.length, from };
-}
-
 export async function startFabric(options: FabricOptions = {}): Promise<RunningFabric> {
   const baseEnv = options.env ?? process.env;
   const env: NodeJS.ProcessEnv = { ...baseEnv };
@@ -256,7 +223,9 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       sandboxes = running;
       cleanups.push(() => running.close());
       say(`sandboxes: ${running.url}`);
-      applyTemplateEnv(process.env, { sandboxUrl: running.url });
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { KANTATA_DEMO_MONTH } = require('../sandbox/kantata') as typeof import('../sandbox/kantata');
+      applyTemplateEnv(process.env, { sandboxUrl: running.url, reportingPeriod: KANTATA_DEMO_MONTH });
       // The legacy on-prem ERP of NWA-FR joins over MQTT like the real one would (own persistent session).
       if (broker.url && !externalUrl && env.FABRIC_LEGACY_ERP !== 'off') {
         // eslint-disable-next-line @typescript-eslint/no-require-imports

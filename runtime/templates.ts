@@ -1,6 +1,8 @@
 /**
- * The process templates (flows/*.json) as the runtime deploys them.
+ * The process templates (flows/*.json, written by the builders in templates/) as the runtime deploys and packages them.
  *
+ *  - `mergeFlows()`: the one merge of flow arrays (each node id once); `writeExamples()`: each template with the shared
+ *    config nodes as examples/ (Import > Examples), called by `npm run build`.
  *  - `templateFlows()`: every template merged into one Node-RED flow array; `flows/_config.json` holds the shared
  *    config nodes (fixed ids `psf-store`, `psf-broker`, `psf-netsuite`, ...) once, the templates reference them.
  *    Nodes whose type is not installed (a connector node not built yet) are left out with a warning, so the rest
@@ -57,26 +59,53 @@ export function templateFiles(dir = FLOWS_DIR): string[] {
   return [...files.filter((f) => f === '_config.json'), ...files.filter((f) => f !== '_config.json')];
 }
 
-/** Every template merged into one flow (config nodes once), without node types that are not installed. */
-export function templateFlows(options: TemplateFlowsOptions = {}): FlowNode[] {
-  const dir = options.dir ?? FLOWS_DIR;
-  const installed = options.installedTypes === null ? null : (options.installedTypes ?? packageNodeTypes());
+/**
+ * Flow arrays merged into one: each node id once, the first copy kept (a template file repeats the shared config nodes
+ * it needs, so it also imports on its own). The one merge of templates: the deployed flow file, the examples, the tests.
+ */
+export function mergeFlows(parts: FlowNode[][]): FlowNode[] {
   const seen = new Set<string>();
   const out: FlowNode[] = [];
-  const dropped = new Map<string, number>();
-  for (const file of templateFiles(dir)) {
-    const nodes = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as FlowNode[];
-    if (!Array.isArray(nodes)) throw new Error(`flows/${file} is not a Node-RED flow array`);
+  for (const nodes of parts) {
     for (const n of nodes) {
       if (!n || typeof n.id !== 'string' || seen.has(n.id)) continue;
-      if (installed && TEMPLATE_PACKAGE_TYPES.has(n.type) && !installed.has(n.type)) {
-        dropped.set(n.type, (dropped.get(n.type) ?? 0) + 1);
-        continue;
-      }
       seen.add(n.id);
       out.push(n);
     }
   }
+  return out;
+}
+
+function readFlowFile(dir: string, file: string): FlowNode[] {
+  const nodes = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as FlowNode[];
+  if (!Array.isArray(nodes)) throw new Error(`flows/${file} is not a Node-RED flow array`);
+  return nodes;
+}
+
+/**
+ * Import > Examples (Node-RED lists a module's examples/ folder): each template with the shared config nodes of
+ * `_config.json`, so it imports on its own. Written by `npm run build` for packaging.
+ */
+export function writeExamples(flowsDir = FLOWS_DIR, examplesDir = path.join(PACKAGE_ROOT, 'examples')): string[] {
+  const files = templateFiles(flowsDir);
+  const shared = files.includes('_config.json') ? readFlowFile(flowsDir, '_config.json') : [];
+  fs.rmSync(examplesDir, { recursive: true, force: true });
+  fs.mkdirSync(examplesDir, { recursive: true });
+  const written = files.filter((f) => f !== '_config.json');
+  for (const file of written) fs.writeFileSync(path.join(examplesDir, file), JSON.stringify(mergeFlows([readFlowFile(flowsDir, file), shared]), null, 2));
+  return written;
+}
+
+/** Every template merged into one flow (config nodes once), without node types that are not installed. */
+export function templateFlows(options: TemplateFlowsOptions = {}): FlowNode[] {
+  const dir = options.dir ?? FLOWS_DIR;
+  const installed = options.installedTypes === null ? null : (options.installedTypes ?? packageNodeTypes());
+  const dropped = new Map<string, number>();
+  const out = mergeFlows(templateFiles(dir).map((file) => readFlowFile(dir, file))).filter((n) => {
+    if (!installed || !TEMPLATE_PACKAGE_TYPES.has(n.type) || installed.has(n.type)) return true;
+    dropped.set(n.type, (dropped.get(n.type) ?? 0) + 1);
+    return false;
+  });
   if (dropped.size) {
     const ids = new Set(out.map((n) => n.id));
     for (const n of out) {
@@ -232,10 +261,11 @@ const setByUs = new WeakMap<object, Set<string>>();
 
 /**
  * Env defaults the templates' `${...}` properties read (Node-RED substitutes them from process.env when a node
- * starts): FABRIC_SANDBOX_URL (the running sandboxes), FABRIC_BC_TENANT / _ENVIRONMENT, FABRIC_NETSUITE_ACCOUNT.
+ * starts): FABRIC_SANDBOX_URL (the running sandboxes), FABRIC_BC_TENANT / _ENVIRONMENT, FABRIC_NETSUITE_ACCOUNT,
+ * FABRIC_REPORTING_PERIOD (the sandboxes' demo month).
  * A value the user set is kept; one this function set earlier (a previous start in the same process) is updated.
  */
-export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl?: string }): void {
+export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl?: string; reportingPeriod?: string }): void {
   let ours = setByUs.get(target);
   if (!ours) {
     ours = new Set<string>();
@@ -265,6 +295,8 @@ export function applyTemplateEnv(target: NodeJS.ProcessEnv, values: { sandboxUrl
   set('FABRIC_T2C_POLL_SECONDS', '10');
   set('FABRIC_REPORTING_INTERVAL', '3600');
   set('FABRIC_CO_RETRY_SECONDS', '30');
+  // the month the sandboxes' time entries are in; unset = the roll-up covers the month to date
+  set('FABRIC_REPORTING_PERIOD', values.reportingPeriod);
 }
 
 function demoTeamsUrl(sandbox: string, flow: string): string {

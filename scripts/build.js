@@ -48,23 +48,14 @@ for (const name of fs.readdirSync(nodesDir)) {
 }
 
 // JSON Schemas, seed data and other non-TS assets used at run time.
-for (const dir of ['lib', 'sandbox', 'test/fixtures']) copyDir(path.join(root, dir), path.join(dist, dir));
+for (const dir of ['lib', 'sandbox', 'templates', 'test/fixtures']) copyDir(path.join(root, dir), path.join(dist, dir));
 
-// Process templates as Import > Examples (Node-RED lists a module's examples/ folder): each template with the
-// shared config nodes of flows/_config.json, so it imports on its own.
+// The templates: flows/*.json written by their builders (templates/, the only source), then each with the shared
+// config nodes as examples/ (Import > Examples). Same merge as the runtime's deploy (runtime/templates.ts).
 {
-  const flowsDir = path.join(root, 'flows');
-  const examplesDir = path.join(root, 'examples');
-  if (fs.existsSync(flowsDir)) {
-    fs.rmSync(examplesDir, { recursive: true, force: true });
-    fs.mkdirSync(examplesDir, { recursive: true });
-    const shared = fs.existsSync(path.join(flowsDir, '_config.json')) ? JSON.parse(fs.readFileSync(path.join(flowsDir, '_config.json'), 'utf8')) : [];
-    for (const file of fs.readdirSync(flowsDir).filter((f) => f.endsWith('.json') && !f.startsWith('_'))) {
-      const nodes = JSON.parse(fs.readFileSync(path.join(flowsDir, file), 'utf8'));
-      const ids = new Set(nodes.map((n) => n.id));
-      fs.writeFileSync(path.join(examplesDir, file), JSON.stringify([...nodes, ...shared.filter((n) => !ids.has(n.id))], null, 2));
-    }
-  }
+  const changed = require(path.join(dist, 'templates', 'index.js')).writeTemplates(path.join(root, 'flows'));
+  if (changed.length) console.log(`build: wrote flows/${changed.join(', flows/')} from templates/`);
+  require(path.join(dist, 'runtime', 'templates.js')).writeExamples();
 }
 
 if (typeErrors) {

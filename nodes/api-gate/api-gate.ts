@@ -70,7 +70,7 @@ interface NodeAPI {
   _: (key: string, subs?: Record<string, unknown>) => string;
 }
 
-interface ApiGateConfig {
+export interface ApiGateConfig {
   id: string;
   name?: string;
   basePath?: string;

@@ -18,6 +18,7 @@
  */
 import { readFromSystemsOfRecord, ReadInputError, SourceUnavailable, type ErpSource, type ReadSources } from '../../lib/governance/reads';
 import { recordAccepted, recordUpdate, requestStatus } from '../../lib/governance/request-status';
+import { requestedHandOver } from '../../lib/governance/handover';
 import { requireAuthorisedSource } from '../../lib/governance/bus-sources';
 import { ReadQuota, readQuotaOptionsFromEnv } from '../../lib/governance/read-quota';
 import { routingTable } from '../../lib/processes/common';
@@ -122,6 +123,14 @@ export function registerApiReadNodes(RED: RED): void {
         if (config.mode === 'accepted') {
           await recordAccepted(trail(), { trackingId: String(msg.trackingId), consumer: String(msg.consumer?.id), entity: String(msg.api?.entity), recordId: typeof msg.payload?.id === 'string' ? msg.payload.id : undefined });
           send(msg);
+        } else if (config.mode === 'handover') {
+          // output 1 the requested event, output 2 the caller's answer; a store failure (accepted) already set the 503
+          if (msg.requestStatusFailed) send([null, msg]);
+          else {
+            const h = requestedHandOver({ entity: String(msg.api?.entity), schemaVersion: Number(msg.api?.schemaVersion ?? 1), data: msg.payload, trackingId: String(msg.trackingId), consumerId: String(msg.consumer?.id) });
+            Object.assign(msg, h.response);
+            send([h.publish, msg]);
+          }
         } else if (config.mode === 'status') {
           const r = await requestStatus(trail(), String(msg.api?.id ?? ''), String(msg.consumer?.id ?? ''));
           msg.statusCode = r ? 200 : 404;

@@ -7,17 +7,7 @@
 import { FabricMqttConnection, getEmbeddedBroker } from '../../lib/broker';
 import type { FabricBrokerNode, Node, NodeAPI, StatusOptions } from './red-types';
 
-interface BrokerConfig {
-  id: string;
-  name?: string;
-  mode?: 'embedded' | 'url';
-  url?: string;
-  clientId?: string;
-  clean?: boolean;
-  protocolVersion?: string | number;
-  keepalive?: string | number;
-  sharedGroup?: string;
-}
+import type { BrokerConfig } from './config';
 
 
 export = function (RED: NodeAPI) {

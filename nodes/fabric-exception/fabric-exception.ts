@@ -17,17 +17,7 @@ import { storeNode } from '../fabric-exceptions/red-api';
 import { markInboxProcessed } from '../../lib/inbox';
 import { messageRecordKey } from '../../lib/exceptions';
 
-interface ExceptionConfig {
-  id: string;
-  name?: string;
-  store?: string;
-  process?: string;
-  step?: string;
-  owner?: string;
-  errorClass?: string;
-  message?: string;
-  replay?: boolean;
-}
+import type { ExceptionConfig } from './config';
 
 const CLASSES: ErrorClass[] = ['validation', 'permanent', 'transient-exhausted', 'ownership', 'auth', 'not-found', 'conflict', 'internal'];
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);

@@ -14,18 +14,7 @@ import type { NodeAPI, Node, NodeMessage } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
 import { inboxRefOf, markInboxProcessed } from '../../lib/inbox';
 
-interface IdempotentConfig {
-  id: string;
-  name?: string;
-  store?: string;
-  keySource?: 'envelope' | 'jsonata';
-  expression?: string;
-  /** Scope of the keys; default `node:<id>`. Two nodes with the same scope share keys. */
-  scope?: string;
-  /** Hours a key is remembered; empty = the store's retention. */
-  retentionHours?: string | number;
-  repeats?: 'output' | 'drop';
-}
+import type { IdempotentConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-idempotent.${key}`, subs);

@@ -33,19 +33,7 @@ import { inboxMessageId } from '../../lib/broker/message-id';
 import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
 import { throttleStatus } from '../status-throttle';
 
-interface MqttInConfig {
-  id: string;
-  name?: string;
-  broker?: string;
-  store?: string;
-  topic?: string;
-  qos?: string | number;
-  maxBytes?: string | number;
-  /** Start-up replays of an unprocessed inbox entry before it is abandoned (default 3). */
-  maxReplays?: string | number;
-  /** Payload format: `json` (default, parsed and checked) or `text` (the UTF-8 string, only the size is checked). */
-  format?: string;
-}
+import type { MqttInConfig } from './config';
 
 const RAW_PREVIEW_BYTES = 64 * 1024;
 /** Set by a flow on a msg from fabric-mqtt-in to mark its inbox entry done when a node completes it. */

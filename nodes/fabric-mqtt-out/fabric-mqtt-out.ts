@@ -10,15 +10,7 @@ import { markInboxProcessed } from '../../lib/inbox';
 import { SpanKind, currentTrace, traceOfMsg, withSpan } from '../../lib/telemetry';
 import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
 
-interface MqttOutConfig {
-  id: string;
-  name?: string;
-  broker?: string;
-  topic?: string;
-  qos?: string | number;
-  retain?: boolean | string;
-  maxBytes?: string | number;
-}
+import type { MqttOutConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-mqtt-out.${key}`, subs);

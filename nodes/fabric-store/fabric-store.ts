@@ -20,16 +20,7 @@ import type { FabricStoreNode } from './types';
 
 const DEFAULT_RETENTION_DAYS = 7;
 
-interface FabricStoreConfig {
-  id: string;
-  name?: string;
-  kind?: string;
-  path?: string;
-  retentionDays?: string | number;
-  /** PostgreSQL: postgres://host:5432/database (user and password in the node's credentials). */
-  url?: string;
-  schema?: string;
-}
+import type { FabricStoreConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-store.${key}`, subs);

@@ -40,17 +40,7 @@ interface StoreNode extends RedNode {
   deregister(n: RedNode): void;
 }
 
-interface OpsFeedConfig {
-  id: string;
-  name?: string;
-  store?: string;
-  ownership?: string;
-  interval?: string | number;
-  slaHours?: string | number;
-  windowDays?: string | number;
-  digestMinutes?: string | number;
-  dashboardUrl?: string;
-}
+import type { OpsFeedConfig } from './config';
 
 const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) || Number(v) <= 0 ? d : Number(v));
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));

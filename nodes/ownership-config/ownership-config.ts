@@ -19,7 +19,7 @@ interface OwnershipNode extends Node {
   matrix?: OwnershipMatrix;
   problem?: string;
 }
-interface OwnershipConfig {
+export interface OwnershipConfig {
   id: string;
   name?: string;
   /** `default` or `custom`. */

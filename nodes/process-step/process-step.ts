@@ -8,13 +8,8 @@ import { businessAttributes, withSpan } from '../../lib/telemetry';
 import { installTraceHooks } from '../trace-hooks';
 import type { Node, NodeAPI } from '../fabric-exceptions/red-api';
 import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
-import { ParkedAmendmentRetry, StepInputError, stepNamed, stepSettings, type Step, type StepConfig, type StepContext, type StepMsg, type StepSettings } from '../../lib/processes/steps';
-
-interface ProcessStepConfig extends StepConfig {
-  id: string;
-  name?: string;
-  store?: string;
-}
+import { ParkedAmendmentRetry, StepInputError, stepNamed, stepSettings, type Step, type StepContext, type StepMsg, type StepSettings } from '../../lib/processes/steps';
+import type { ProcessStepConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`process-step.${key}`, subs);

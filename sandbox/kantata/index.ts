@@ -43,6 +43,8 @@ export const KANTATA_CUSTOM_FIELDS = {
 } as const;
 
 const TOKEN_TTL_S = 7200;
+/** The month the seeded and generated time entries are dated in (the templates' roll-up period with the sandboxes). */
+export const KANTATA_DEMO_MONTH = '2026-11';
 const SEED_TIME = '2026-11-20T18:00:00+00:00';
 
 /** Kantata timestamp (second precision, explicit offset). */
@@ -334,7 +336,7 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
       const id = nextId();
       const day = 1 + (i % 28);
       entries[id] = {
-        id, workspace_id: w.id, user_id: user.id, story_id: null, date_performed: `2026-11-${String(day).padStart(2, '0')}`,
+        id, workspace_id: w.id, user_id: user.id, story_id: null, date_performed: `${KANTATA_DEMO_MONTH}-${String(day).padStart(2, '0')}`,
         time_in_minutes: [480, 450, 360, 240][i % 4], billable: true, notes: `Generated entry ${i + 1}`,
         rate_in_cents: Math.round((consultant?.billRate ?? 150) * 100), cost_rate_in_cents: Math.round((consultant?.costRate ?? 60) * 100),
         currency: w.currency, currency_base_unit: 100, currency_symbol: '', approved, is_invoiced: false, invoice_id: null, taxable: true,

@@ -5,7 +5,7 @@
 import { coComplete, coPlan } from './change-order';
 import { StepInputError, type StepContext, type StepMsg, type StepResult } from './context';
 import { q2pComplete, q2pPlan, q2pWrite } from './quote-to-project';
-import { kpiSnapshot, reconcile, rollup } from './reporting';
+import { kpiSnapshot, reconcile, reconcileLists, reconcileRequest, rollup, rollupInput } from './reporting';
 import { t2cPlan, t2cPosted } from './time-to-cash';
 
 export * from './context';
@@ -21,7 +21,10 @@ export const STEPS: Readonly<Record<string, Step>> = {
   't2c-posted': t2cPosted,
   'co-plan': coPlan,
   'co-complete': coComplete,
+  'rollup-input': rollupInput,
   rollup,
+  'reconcile-request': reconcileRequest,
+  'reconcile-lists': reconcileLists,
   reconcile,
   kpi: kpiSnapshot,
 };

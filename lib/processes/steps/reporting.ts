@@ -2,7 +2,44 @@
 import type { Json } from '../../store/store';
 import { kpiFor } from '../kpi';
 import * as rep from '../reporting';
+import * as sources from '../reporting/sources';
 import type { StepContext, StepMsg, StepResult } from './context';
+
+/**
+ * Kantata time entries (msg.payload; their workspaces in msg.kantata.included, custom fields named by
+ * msg.kantata.fieldNames, the connection's mapping) for msg.period or msg.from / msg.to -> the roll-up's input.
+ */
+export async function rollupInput(msg: StepMsg, { settings }: StepContext): Promise<StepResult> {
+  const period = sources.reportingPeriod({ from: msg.from, to: msg.to, period: msg.period });
+  const workspaces = (msg.kantata?.included?.workspaces ?? {}) as Record<string, Record<string, any>>;
+  msg.reportInput = sources.rollupInputFromKantata(Array.isArray(msg.payload) ? msg.payload : [], workspaces, { period, routing: settings.routing, fieldNames: msg.kantata?.fieldNames ?? {}, people: msg.people, invoices: msg.invoices }) as unknown as Json;
+  msg.payload = msg.reportInput;
+  return { out: msg };
+}
+
+/**
+ * A reconciliation request (msg.reconRequest) is checked first: refused with every problem named (msg.details). Lists
+ * given on it (msg.reconInput) go to output 1 as they are; none given: output 2, to read them.
+ */
+export async function reconcileRequest(msg: StepMsg): Promise<StepResult> {
+  const problems = msg.reconRequest !== undefined ? sources.reconcileRequestProblems(msg.reconRequest) : [];
+  if (problems.length) {
+    msg.details = problems.slice(0, 50);
+    msg.errorClass = 'validation';
+    throw new Error(sources.reconcileRequestMessage(msg.reconRequestId, problems));
+  }
+  const given = msg.reconInput && typeof msg.reconInput === 'object' && (msg.reconInput.customer || msg.reconInput.project);
+  if (!given) return { out: [null, msg] };
+  msg.payload = { ...msg.reconInput, ...(msg.reconRequestId ? { requestId: msg.reconRequestId } : {}) };
+  return { out: [msg, null] };
+}
+
+/** The lists read from each system (msg.recon; Kantata custom fields by msg.kantata.fieldNames) -> the reconciliation's input. */
+export async function reconcileLists(msg: StepMsg, { settings }: StepContext): Promise<StepResult> {
+  msg.payload = { ...sources.reconcileInputFromReads(msg.recon ?? {}, { routing: settings.routing, fieldNames: msg.kantata?.fieldNames ?? {} }), requestId: msg.reconRequestId, source: 'read' } as unknown as Json;
+  delete msg.recon;
+  return { out: msg };
+}
 
 /** msg.payload {timeEntries, projects, people, invoices, from, to} -> figures; KPI unbilled approved hours per region. */
 export async function rollup(msg: StepMsg, { services }: StepContext): Promise<StepResult> {

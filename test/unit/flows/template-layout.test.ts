@@ -1,6 +1,6 @@
 /**
  * The process templates must stay readable in the editor (issue 5: groups and comments that say what each part does,
- * link nodes rather than spaghetti). Checked on the shipped flow files, which flows/_generate.py writes.
+ * link nodes rather than spaghetti). Checked on the shipped flow files, which the builders in templates/ write.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
