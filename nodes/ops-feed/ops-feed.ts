@@ -28,7 +28,8 @@ import type { ConnectionHandle } from '../../lib/delivery/types';
 import type { FabricServices } from '../../lib/fabric/services';
 import { triggerRuns } from '../../lib/triggers/runs';
 
-import type { Node as RedNode, NodeAPI as RED, NodeMessage, Send } from '../node-red-api';
+import { registerNode, type Node as RedNode, type NodeAPI as RED, type NodeMessage, type Send } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
 
 type Msg = NodeMessage & { _client?: { user?: { username?: string; name?: string } }; actor?: unknown };
 interface StoreNode extends RedNode {
@@ -344,5 +345,5 @@ export = function (RED: RED) {
     });
   }
 
-  RED.nodes.registerType('ops-feed', OpsFeed, { credentials: { webhook: { type: 'password' } } });
+  registerNode(RED, 'ops-feed', OpsFeed, { migrations: [FIRST_VERSION], credentials: { webhook: { type: 'password' } } });
 };

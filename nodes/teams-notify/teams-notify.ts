@@ -1,59 +1,61 @@
 /**
- * `teams-notify`: posts an Adaptive Card to a Teams channel through its Workflows webhook (the URL is a credential),
- * through the outbox. msg.payload: a message with an Adaptive Card attachment, or {title, text, facts, link, style};
- * a string payload becomes the text under the dialog's title.
+ * `teams-notify` (nodes/operation-node.ts): posts an Adaptive Card to a Teams channel through its Workflows webhook
+ * (the URL is a credential), through the outbox. msg.payload: a message with an Adaptive Card attachment, or
+ * {title, text, facts, link, style}; a string payload becomes the text under the dialog's title.
  */
-import type { NodeAPI } from '../node-red-api';
-import { limitsFrom, registerConnection, idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
-import { inboxRefOf } from '../../lib/inbox';
+import { idempotencyKeyFor, limitsFrom, registerConnection, type LimitsConfig } from '../../lib/connectors/glue';
 import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
+import type { ConnectionConfigNode } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
+import { resolveStore, type NodeAPI } from '../node-red-api';
+import { defineOperationNode, type OperationNodeDef } from '../operation-node';
+
+interface TeamsNotifyDef extends OperationNodeDef, LimitsConfig {
+  store?: string;
+  title?: string;
+}
 
 export = function (RED: NodeAPI) {
-  function TeamsNotify(this: any, config: any) {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const t = (k: string, s?: Record<string, unknown>) => RED._(`teams-notify.${k}`, s);
-    const url = node.credentials?.webhookUrl;
-    const storeNode = RED.nodes.getNode(config.store);
-    let handle: any;
-    let configError: string | undefined;
-    let unsubscribe: (() => void) | undefined;
-    if (!url) configError = t('errors.noWebhook');
-    else if (!storeNode?.store) configError = t('errors.noStore');
-    else {
-      try {
-        const client = new TeamsWebhookClient(url);
-        handle = registerConnection(storeNode.store, storeNode.services, `teams:${config.name || node.id}`, client.executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
-        storeNode.register?.(node);
-        unsubscribe = handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.ready'))));
-      } catch (err) {
-        configError = (err as Error).message;
+  defineOperationNode<ConnectionConfigNode, TeamsNotifyDef>(RED, {
+    type: 'teams-notify',
+    defaultOperation: 'postCard',
+    resultProperty: 'teams',
+    writes: ['postCard'],
+    migrations: [FIRST_VERSION],
+    credentials: { webhookUrl: { type: 'password' } },
+    ownConnection(node, config, t) {
+      // the node is its own connection (its webhook URL is its credential)
+      const connection = node as ConnectionConfigNode;
+      connection.connectionName = `teams:${config.name || node.id}`;
+      const url = node.credentials?.webhookUrl;
+      const storeNode = resolveStore(RED, config.store);
+      if (!url) connection.configError = t('errors.noWebhook');
+      else if (!storeNode?.store) connection.configError = t('errors.noStore');
+      else {
+        try {
+          connection.store = storeNode.store;
+          connection.handle = registerConnection(storeNode.store, storeNode.services, connection.connectionName, new TeamsWebhookClient(url).executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
+          storeNode.register(node);
+        } catch (err) {
+          connection.configError = (err as Error).message;
+        }
       }
-    }
-    if (configError) node.status({ fill: 'red', shape: 'ring', text: configError });
-
-    node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
-      try {
-        if (!handle) throw new Error(configError);
-        const p = msg.payload;
-        const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? 'PS Fabric', text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
-        const card = toWebhookPayload(spec);
-        const result = await handle.submit({ operation: 'postCard', request: { card }, idempotencyKey: idempotencyKeyFor(msg, 'postCard', card), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || 'teams notify', recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
-        msg.teams = { response: result.response, duplicate: result.duplicate };
-        send(msg);
-        done();
-      } catch (err) {
-        done(err as Error);
-      }
-    });
-    node.on('close', (_r: boolean, done: () => void) => {
-      unsubscribe?.();
-      storeNode?.deregister?.(node);
-      const h = handle;
-      handle = undefined;
-      if (!h) return done();
-      h.close().then(() => done(), () => done());
-    });
-  }
-  RED.nodes.registerType('teams-notify', TeamsNotify, { credentials: { webhookUrl: { type: 'password' } } });
+      return {
+        connection,
+        close: async () => {
+          storeNode?.deregister(node);
+          await connection.handle?.close();
+        },
+      };
+    },
+    writeRequest(operation, msg, { config, node }) {
+      const p = msg.payload;
+      const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? 'PS Fabric', text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
+      const card = toWebhookPayload(spec);
+      return { request: { card }, idempotencyKey: idempotencyKeyFor(msg, operation, card), step: node.name || 'teams notify' };
+    },
+    writeAnswer(msg, _operation, result) {
+      msg.teams = { response: result.response, duplicate: result.duplicate };
+    },
+  });
 };

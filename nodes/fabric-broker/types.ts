@@ -1,7 +1,6 @@
 import type { FabricMqttConnection } from '../../lib/broker/connection';
 import type { Node, StatusOptions } from '../node-red-api';
 
-export * from '../node-red-api';
 
 /** What fabric-mqtt-in/out see of their `fabric-broker` config node. */
 export interface FabricBrokerNode extends Node {
