@@ -7,7 +7,8 @@
 import type { ConnectionExecutor, ConnectionLimits } from '../lib/delivery/types';
 import type { FabricServices } from '../lib/fabric/services';
 import type { Store } from '../lib/store/store';
-import { limitsFrom, registerConnection, type LimitsConfig, type StatusHandle } from '../lib/connectors/glue';
+import { registerConnection, type StatusHandle } from '../lib/connectors/glue';
+import { limitsFrom, type LimitsConfig } from './settings';
 import type { SalesforceClient, SalesforceNames } from '../lib/connectors/salesforce';
 import type { NetSuiteConnector } from '../lib/connectors/netsuite';
 import type { BusinessCentralConnector } from '../lib/connectors/business-central';
@@ -71,7 +72,7 @@ export function connectToStore(
   opts: {
     type: string;
     executor: () => ConnectionExecutor;
-    defaults: Partial<ConnectionLimits>;
+    defaults: Parameters<typeof limitsFrom>[1];
     /** Limits the dialog does not set (e.g. an attempt timeout that must outlast the vendor's own ack timeout). */
     extraLimits?: Record<string, number>;
     /** Runs once the connection is registered (node.handle is set). */

@@ -25,6 +25,7 @@ import { buildOpenApi } from '../../lib/governance/openapi';
 import { registerApiReadNodes } from './api-read';
 import { registerApiFulfilNode } from './api-fulfil';
 import { FIRST_VERSION } from '../migrations';
+import { positiveSetting } from '../settings';
 import { registerNode, runtimeStoreOptions, type Handler, type Node, type NodeAPI, type NodeDef, type NodeMessage, type Request } from '../node-red-api';
 
 /** The msg of a core `http in` node. */
@@ -87,10 +88,6 @@ function registryWithImport(RED: NodeAPI, store: StoreHandle['store'], file: str
   return registry;
 }
 
-function num(v: unknown, dflt: number): number {
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n : dflt;
-}
 
 module.exports = function (RED: NodeAPI) {
   // companion nodes: reads from the systems of record (api-read) and durable request status (api-requests)
@@ -114,8 +111,8 @@ module.exports = function (RED: NodeAPI) {
       gate = new ApiGate({
         consumers: keyStore ? registryWithImport(RED, keyStore.store, config.consumersFile || defaultConsumersFile(RED.settings.userDir)) : undefined,
         jwt,
-        rateLimit: { perSecond: num(config.ratePerSecond, 10), burst: num(config.rateBurst, 20) },
-        maxBodyBytes: num(config.maxBodyBytes, 256 * 1024),
+        rateLimit: { perSecond: positiveSetting(config.ratePerSecond, 10), burst: positiveSetting(config.rateBurst, 20) },
+        maxBodyBytes: positiveSetting(config.maxBodyBytes, 256 * 1024),
         validator: config.validate === false ? undefined : canonicalValidator(),
         publicOpenApi: config.publicOpenApi !== false,
         basePath: config.basePath || '/api',

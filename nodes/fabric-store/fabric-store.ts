@@ -16,6 +16,7 @@ import type { StoreOptions } from '../../lib/store/registry';
 import { redactConnectionString } from '../../lib/store/postgres-store';
 import { registerNode, runtimeStoreOptions, type FabricStoreNode, type Node, type NodeAPI, type NodeDef } from '../node-red-api';
 import { FIRST_VERSION } from '../migrations';
+import { positiveSetting } from '../settings';
 
 const DEFAULT_RETENTION_DAYS = 7;
 
@@ -39,9 +40,8 @@ export = function (RED: NodeAPI) {
     const users = new Map<string, Node>();
     let handle: FabricHandle | undefined;
 
-    const days = Number(config.retentionDays ?? DEFAULT_RETENTION_DAYS);
-    const retentionDays = Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
-    if (retentionDays !== days) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: DEFAULT_RETENTION_DAYS }));
+    const retentionDays = positiveSetting(config.retentionDays, DEFAULT_RETENTION_DAYS);
+    if (config.retentionDays !== undefined && config.retentionDays !== '' && retentionDays !== Number(config.retentionDays)) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: DEFAULT_RETENTION_DAYS }));
 
     // Which store: PostgreSQL from this node (URL + credentials), else the SQLite file of the node, else the runtime's
     // store (PostgreSQL in a scale-out runtime), else the runtime's SQLite file (node-red-api.ts runtimeStoreOptions)

@@ -3,11 +3,12 @@
  * (the URL is a credential), through the outbox. msg.payload: a message with an Adaptive Card attachment, or
  * {title, text, facts, link, style}; a string payload becomes the text under the dialog's title.
  */
-import { idempotencyKeyFor, limitsFrom, registerConnection, type LimitsConfig } from '../../lib/connectors/glue';
+import { idempotencyKeyFor, registerConnection } from '../../lib/connectors/glue';
 import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 import type { ConnectionConfigNode } from '../connection-config';
 import { FIRST_VERSION } from '../migrations';
 import { resolveStore, type NodeAPI } from '../node-red-api';
+import { limitsFrom, type LimitsConfig } from '../settings';
 import { defineOperationNode, type OperationNodeDef } from '../operation-node';
 
 interface TeamsNotifyDef extends OperationNodeDef, LimitsConfig {
