@@ -9,7 +9,7 @@
  *   get      payload: id -> the record
  *   replay   payload: { id, payload? } (payload = edited request) -> the record after replay
  *   discard  payload: { id, reason } -> the record
- *   replay-bulk  payload: filter -> { total, replayed: [ids], failed: [{ id, error }] }
+ *   bulk-replay  payload: filter -> { total, replayed: [ids], failed: [{ id, error }] } (`replay-bulk`, its old name, too)
  *   count    payload: filter -> number
  */
 import express from 'express';
@@ -101,7 +101,7 @@ export = function (RED: NodeAPI) {
 
   const base = '/ps-fabric/exceptions';
   RED.httpAdmin.get(base, read, handle(async (req) => runCommand(queueFor(req), 'list', req.query, actorOf(req))));
-  RED.httpAdmin.post(`${base}/replay`, write, json, handle(async (req) => runCommand(queueFor(req), 'replay-bulk', req.body ?? {}, actorOf(req))));
+  RED.httpAdmin.post(`${base}/replay`, write, json, handle(async (req) => runCommand(queueFor(req), 'bulk-replay', req.body ?? {}, actorOf(req))));
   RED.httpAdmin.get(`${base}/:id`, read, handle(async (req) => runCommand(queueFor(req), 'get', req.params.id, actorOf(req))));
   RED.httpAdmin.post(`${base}/:id/replay`, write, json, handle(async (req) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
