@@ -1,5 +1,6 @@
 /**
- * What every connector config node does with its connection, in one place: find the named `fabric-store`, register
+ * The config nodes that hold a connection, as the nodes that name them see them, and what every connector config node
+ * does with its connection, in one place: find the named `fabric-store`, register
  * the executor with that store's outbox (rate, concurrency, retries from the dialog; the ownership guard of
  * lib/connectors/glue.ts), register with the store node, and on close deregister and release the connection, then
  * whatever the node opened itself (`release`). The node keeps `store`, `services`, `handle` and `configError`.
@@ -15,7 +16,8 @@ import type { BusinessCentralConnector } from '../lib/connectors/business-centra
 import type { KantataClient } from '../lib/connectors/kantata/client';
 import type { JiraClient } from '../lib/connectors/jira/client';
 import type { LegacyErpClient } from '../lib/connectors/legacy-erp/client';
-import { resolveStore, type Node, type NodeAPI, type NodeDef } from './node-red-api';
+import type { FabricMqttConnection } from '../lib/broker/connection';
+import { resolveStore, type Node, type NodeAPI, type NodeDef, type StatusOptions } from './node-red-api';
 
 /** A connector config node as its operation nodes see it. */
 export interface ConnectionConfigNode extends Node {
@@ -58,6 +60,16 @@ export interface JiraConnection extends ConnectionConfigNode {
 }
 export interface LegacyErpConnection extends ConnectionConfigNode {
   client?: LegacyErpClient;
+}
+
+/** The fabric-broker config node as fabric-mqtt-in / fabric-mqtt-out see it. */
+export interface FabricBrokerNode extends Node {
+  connection?: FabricMqttConnection;
+  /** Why there is no connection (configuration error), for the users' status. */
+  configError?: string;
+  register(user: Node): void;
+  deregister(user: Node): void;
+  statusFor(): StatusOptions;
 }
 
 /** The dialog settings every connector config node has. */

@@ -6,7 +6,7 @@
  */
 import { FabricMqttConnection, getEmbeddedBroker } from '../../lib/broker';
 import { registerNode, type Node, type NodeAPI, type StatusOptions } from '../node-red-api';
-import type { FabricBrokerNode } from './types';
+import type { FabricBrokerNode } from '../connection-config';
 import { FIRST_VERSION } from '../migrations';
 
 interface BrokerConfig {

@@ -29,7 +29,7 @@ import { flowsStartedOf } from '../flows-started';
 import type { InboxRecord, Json, Store } from '../../lib/store/store';
 import { validFilter } from '../../lib/broker/acl';
 import { inboxMessageId } from '../../lib/broker/message-id';
-import type { FabricBrokerNode } from '../fabric-broker/types';
+import type { FabricBrokerNode } from '../connection-config';
 import { registerNode, resolveStore, runtimeStoreOptions, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
 import { throttleStatus } from '../status-throttle';
 import { FIRST_VERSION } from '../migrations';

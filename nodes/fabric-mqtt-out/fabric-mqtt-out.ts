@@ -8,7 +8,7 @@
 import { isFabricTopic } from '../../lib/model/topics';
 import { markInboxProcessed } from '../../lib/inbox';
 import { SpanKind, currentTrace, traceOfMsg, withSpan } from '../../lib/telemetry';
-import type { FabricBrokerNode } from '../fabric-broker/types';
+import type { FabricBrokerNode } from '../connection-config';
 import { registerNode, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
 import { FIRST_VERSION } from '../migrations';
 

@@ -16,7 +16,7 @@
  */
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
-import type { VendorSandboxFactory } from '../server';
+import type { VendorSandboxFactory } from '../core/sandbox';
 
 export const TEAMS_WEBHOOKS = ['psfabric-delivery', 'psfabric-finance', 'psfabric-salesops'];
 export const ADAPTIVE_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
