@@ -1,6 +1,6 @@
 /**
  * `fabric-mqtt-in`: subscribes through a `fabric-broker` config node and acknowledges a message only after it
- * is committed to the inbox (DESIGN.md section 4). Thin: parsing is lib/model/safe-json, grouping of commits
+ * is committed to the inbox (docs/store-and-guarantees.md). Thin: parsing is lib/model/safe-json, grouping of commits
  * is lib/inbox's InboxWriter, the ack timing is lib/broker/connection.
  *
  * Output 1: parsed JSON payload (new messages only; a redelivery of a committed message is not emitted again); with

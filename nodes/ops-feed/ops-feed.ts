@@ -1,5 +1,5 @@
 /**
- * `ops-feed`: the operations view's engine room (DESIGN.md section 8). Thin: the work is lib/ops.
+ * `ops-feed`: the operations view's engine room (docs/operations.md). Thin: the work is lib/ops.
  *
  * Every `interval` seconds, and at once when an exception is added or changes, it sends
  *   output 1  KPI snapshot            msg.topic 'kpi', payload KpiSnapshot (tiles, backlog, circuits)

@@ -1,5 +1,5 @@
 /**
- * The shared frame of every vendor sandbox (DESIGN.md section 7): one express app per vendor, mounted
+ * The shared frame of every vendor sandbox (docs/connectors/): one express app per vendor, mounted
  * under `/<vendor>` on the sandbox HTTP server, with
  *  - fault injection (latency, error rate, limit exceeded as the vendor answers it, outage window, concurrency limit),
  *  - a bounded request log and record inspection under `/_sandbox/<vendor>/...` for tests and benchmarks,
