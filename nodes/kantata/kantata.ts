@@ -110,182 +110,182 @@ export = function (RED: NodeAPI) {
  * warnings, resyncs and operator backfills.
  */
 function approvedTimePoller({ node, config, cfg, t, connected, status }: OperationContext<KantataConnection, KantataDef>): { close(): void; reads: Record<string, Handler<KantataConnection, KantataDef>> } {
-    let timer: NodeJS.Timeout | undefined;
-    let polling = false;
-    let closed = false;
-    const c = () => connected();
-    const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;
-    const polledAtName = `${watermarkName}:polledAt`;
-    const gapWindowMs = Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : DEFAULT_GAP_WINDOW_MS;
-    const label = node.name || 'kantata approved time';
-    const pollOptions = (sweep: boolean) => ({ maxRecords: Number(config.maxRecords) || 5000, perPage: 200, workspaceId: config.workspaceId || undefined, sweep });
+  let timer: NodeJS.Timeout | undefined;
+  let polling = false;
+  let closed = false;
+  const c = () => connected();
+  const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;
+  const polledAtName = `${watermarkName}:polledAt`;
+  const gapWindowMs = Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : DEFAULT_GAP_WINDOW_MS;
+  const label = node.name || 'kantata approved time';
+  const pollOptions = (sweep: boolean) => ({ maxRecords: Number(config.maxRecords) || 5000, perPage: 200, workspaceId: config.workspaceId || undefined, sweep });
 
-    /** The visible warning of a gap: status, log, and an exception for integration-ops (one per node and kind). */
-    async function warnGap(kind: GapKind, message: string, details: Record<string, unknown>): Promise<void> {
-      node.warn(message);
-      status.show({ fill: 'yellow', shape: 'ring', text: t('status.gap', { kind }) });
-      await cfg?.services?.exceptions
-        ?.add({ process: 'trigger', step: label, errorClass: 'internal', ownerTeam: 'integration-ops', message, recordKey: `Trigger/${node.id}/${kind}`, details: [{ path: `/gap/${kind}`, message: JSON.stringify(details) }] }, `node:${node.id}`)
-        .catch((e: Error) => node.warn(t('errors.exception', { error: e.message })));
-    }
+  /** The visible warning of a gap: status, log, and an exception for integration-ops (one per node and kind). */
+  async function warnGap(kind: GapKind, message: string, details: Record<string, unknown>): Promise<void> {
+    node.warn(message);
+    status.show({ fill: 'yellow', shape: 'ring', text: t('status.gap', { kind }) });
+    await cfg?.services?.exceptions
+      ?.add({ process: 'trigger', step: label, errorClass: 'internal', ownerTeam: 'integration-ops', message, recordKey: `Trigger/${node.id}/${kind}`, details: [{ path: `/gap/${kind}`, message: JSON.stringify(details) }] }, `node:${node.id}`)
+      .catch((e: Error) => node.warn(t('errors.exception', { error: e.message })));
+  }
 
-    const cursorTime = (c: KantataCursor) => Math.min(...(['time_entries', 'expenses'] as const).map((k) => (c[k]?.updatedAt ? Date.parse(c[k]!.updatedAt!) : Infinity)));
+  const cursorTime = (c: KantataCursor) => Math.min(...(['time_entries', 'expenses'] as const).map((k) => (c[k]?.updatedAt ? Date.parse(c[k]!.updatedAt!) : Infinity)));
 
-    /** Runs a resync or backfill as a trigger run (progress in status and on the dashboard); resolves when it ends. */
-    function runTracked(kind: RunKind, range: Window, read: () => Promise<number>, onStarted?: (r: TriggerRun) => void): Promise<TriggerRun> {
-      const { run, done } = triggerRuns.start(node.id, label, kind, range, async () => ({ emitted: await read(), skipped: 0 }), {
-        sliceMs: Number.MAX_SAFE_INTEGER,
-        maxRangeMs: Number.MAX_SAFE_INTEGER,
-        onProgress: (r) => status.show({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
-      });
-      onStarted?.({ ...run });
-      return done.then((r) => {
-        if (r.state === 'failed' && !closed) node.error(t('errors.resync', { text: r.text }));
-        return r;
-      });
-    }
+  /** Runs a resync or backfill as a trigger run (progress in status and on the dashboard); resolves when it ends. */
+  function runTracked(kind: RunKind, range: Window, read: () => Promise<number>, onStarted?: (r: TriggerRun) => void): Promise<TriggerRun> {
+    const { run, done } = triggerRuns.start(node.id, label, kind, range, async () => ({ emitted: await read(), skipped: 0 }), {
+      sliceMs: Number.MAX_SAFE_INTEGER,
+      maxRangeMs: Number.MAX_SAFE_INTEGER,
+      onProgress: (r) => status.show({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
+    });
+    onStarted?.({ ...run });
+    return done.then((r) => {
+      if (r.state === 'failed' && !closed) node.error(t('errors.resync', { text: r.text }));
+      return r;
+    });
+  }
 
-    /**
-     * Reads from the cursor to now, round after round of `maxRecords`, handing every record on and moving the cursor
-     * after each round: the ordinary delta, or (the cursor refused) a sweep kept from the cursor on.
-     */
-    async function resyncFrom(kind: GapKind, start: KantataCursor, send: (m: any) => void): Promise<TriggerRun> {
-      const st = c().store;
-      const from = Number.isFinite(cursorTime(start)) ? cursorTime(start) : Date.now() - gapWindowMs;
-      return runTracked(kind, { from, to: Date.now() }, async () => {
-        let cursor = start;
-        let count = 0;
-        // a cursor just refused is not asked for again: the first round sweeps
-        let refused = kind === 'cursor-expired';
-        for (let round = 0; ; round++) {
-          if (closed) throw new Error('the node was stopped; the next poll carries on from the cursor');
-          if (round >= MAX_RESYNC_ROUNDS) throw new Error(`more than ${MAX_RESYNC_ROUNDS} rounds of ${pollOptions(false).maxRecords} records: raise "Max per poll" or backfill in smaller ranges`);
-          const from = cursor;
-          const sweepAfterCursor = async () => afterCursor(await c().handle.call(() => c().client.pollApproved(from, pollOptions(true))), from);
-          let res;
-          if (refused) res = await sweepAfterCursor();
-          else {
-            try {
-              res = await c().handle.call(() => c().client.pollApproved(from, pollOptions(false)));
-            } catch (e) {
-              if (!isCursorRefused(e)) throw e;
-              res = await sweepAfterCursor();
-            }
-          }
-          refused = false;
-          count += handOn(res, undefined, send, kind);
-          cursor = laterCursor(cursor, res.cursor);
-          if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
-          if (!res.more) break;
-        }
-        if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
-        return count;
-      });
-    }
-
-    /** Operator backfill: every approved uninvoiced record whose updated_at is in [from, to), page by page. */
-    async function backfillRead(range: Window, send: (m: any) => void): Promise<number> {
+  /**
+   * Reads from the cursor to now, round after round of `maxRecords`, handing every record on and moving the cursor
+   * after each round: the ordinary delta, or (the cursor refused) a sweep kept from the cursor on.
+   */
+  async function resyncFrom(kind: GapKind, start: KantataCursor, send: (m: any) => void): Promise<TriggerRun> {
+    const st = c().store;
+    const from = Number.isFinite(cursorTime(start)) ? cursorTime(start) : Date.now() - gapWindowMs;
+    return runTracked(kind, { from, to: Date.now() }, async () => {
+      let cursor = start;
       let count = 0;
-      for (const collection of ['time_entries', 'expenses'] as const) {
-        for (let page = 1; ; page++) {
-          if (closed) throw new Error('the node was stopped');
-          const params: Record<string, unknown> = { approved: true, uninvoiced: true, order: 'updated_at:asc', per_page: 200, page, include: 'workspace,user', updated_after: new Date(range.from - 1000).toISOString(), updated_before: new Date(range.to).toISOString() };
-          if (config.workspaceId) params.workspace_id = config.workspaceId;
-          const p = await c().handle.call(() => c().client.page(collection, params));
-          const inRange = p.records.filter((r: any) => Date.parse(r.updated_at) >= range.from && Date.parse(r.updated_at) < range.to);
-          count += handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill');
-          if (page >= p.pageCount || p.records.length === 0) break;
-        }
-      }
-      return count;
-    }
-
-    const unregister = config.operation === 'pollApproved' && cfg?.handle
-      ? triggerRuns.register(node.id, {
-        name: label,
-        backfill: (range, actor) => {
-          const current = triggerRuns.get(node.id);
-          if (current?.state === 'running') return Promise.reject(new Error(`a ${current.kind === 'backfill' ? 'backfill' : 'resync'} of this node is already running (${current.text}); wait for it to finish`));
-          node.log(t('log.backfill', { actor, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() }));
-          return new Promise<TriggerRun>((resolve, reject) => {
-            runTracked('backfill', range, () => backfillRead(range, (m) => node.send(m)), resolve).catch(reject);
-          });
-        },
-      })
-      : undefined;
-
-    /** Sends the records of one read (per record or as one batch); returns how many. */
-    function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): number {
-      const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any)]));
-      const items = [
-        ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
-        ...res.expenses.map((r: any) => ({ entity: 'Expense', data: toCanonicalExpense(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
-      ];
-      const extra = resync ? { resync } : {};
-      if (config.output === 'batch') {
-        if (items.length) send({ ...(trigger ?? {}), topic: 'kantata/approved', payload: items.map((i) => i.data), kantata: { items, more: res.more }, ...extra });
-      } else {
-        for (const i of items) send({ topic: `kantata/approved/${i.entity.toLowerCase()}`, payload: i.data, entity: i.entity, workspace: i.workspace, kantata: i.source, idempotencyKey: `kantata:${i.entity}:${i.source.id}:${i.source.updated_at}`, ...extra });
-      }
-      return items.length;
-    }
-
-    async function poll(trigger: any, send: (m: any) => void): Promise<number> {
-      if (polling) return 0;
-      polling = true;
-      try {
-        const st = c().store;
-        const raw = st ? await st.watermarkGet(watermarkName) : undefined;
-        const cursor: KantataCursor = raw ? JSON.parse(raw) : {};
-        const sweep = trigger?.sweep === true;
-        const polledAt = st ? Number(await st.watermarkGet(polledAtName)) : NaN;
-        if (isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
-          await warnGap('poller-stalled', t('warn.stalled', { since: new Date(polledAt).toISOString(), hours: Math.round(gapWindowMs / 360000) / 10 }), { lastPollAt: polledAt, sweep });
-        }
-        if (!sweep && isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
-          const run = await resyncFrom('poller-stalled', cursor, send);
-          return run.emitted;
-        }
+      // a cursor just refused is not asked for again: the first round sweeps
+      let refused = kind === 'cursor-expired';
+      for (let round = 0; ; round++) {
+        if (closed) throw new Error('the node was stopped; the next poll carries on from the cursor');
+        if (round >= MAX_RESYNC_ROUNDS) throw new Error(`more than ${MAX_RESYNC_ROUNDS} rounds of ${pollOptions(false).maxRecords} records: raise "Max per poll" or backfill in smaller ranges`);
+        const from = cursor;
+        const sweepAfterCursor = async () => afterCursor(await c().handle.call(() => c().client.pollApproved(from, pollOptions(true))), from);
         let res;
-        try {
-          res = await c().handle.call(() => c().client.pollApproved(cursor, pollOptions(sweep)));
-        } catch (e) {
-          if (!isCursorRefused(e)) throw e;
-          await warnGap('cursor-expired', t('warn.cursorExpired', { error: (e as Error).message }), { cursor });
-          const run = await resyncFrom('cursor-expired', cursor, send);
-          return run.emitted;
+        if (refused) res = await sweepAfterCursor();
+        else {
+          try {
+            res = await c().handle.call(() => c().client.pollApproved(from, pollOptions(false)));
+          } catch (e) {
+            if (!isCursorRefused(e)) throw e;
+            res = await sweepAfterCursor();
+          }
         }
-        const count = handOn(res, trigger, send);
-        // The cursor moves only after the records were handed on; a crash before this re-reads them (at-least-once).
-        if (st) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
-        if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
-        status.show({ fill: 'green', shape: 'dot', text: t('status.polled', { count }) });
-        if (res.more && !closed) setImmediate(() => void poll(undefined, send).catch((e) => node.error(e)));
-        return count;
-      } finally {
-        polling = false;
+        refused = false;
+        count += handOn(res, undefined, send, kind);
+        cursor = laterCursor(cursor, res.cursor);
+        if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
+        if (!res.more) break;
+      }
+      if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
+      return count;
+    });
+  }
+
+  /** Operator backfill: every approved uninvoiced record whose updated_at is in [from, to), page by page. */
+  async function backfillRead(range: Window, send: (m: any) => void): Promise<number> {
+    let count = 0;
+    for (const collection of ['time_entries', 'expenses'] as const) {
+      for (let page = 1; ; page++) {
+        if (closed) throw new Error('the node was stopped');
+        const params: Record<string, unknown> = { approved: true, uninvoiced: true, order: 'updated_at:asc', per_page: 200, page, include: 'workspace,user', updated_after: new Date(range.from - 1000).toISOString(), updated_before: new Date(range.to).toISOString() };
+        if (config.workspaceId) params.workspace_id = config.workspaceId;
+        const p = await c().handle.call(() => c().client.page(collection, params));
+        const inRange = p.records.filter((r: any) => Date.parse(r.updated_at) >= range.from && Date.parse(r.updated_at) < range.to);
+        count += handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill');
+        if (page >= p.pageCount || p.records.length === 0) break;
       }
     }
+    return count;
+  }
 
-    if (config.operation === 'pollApproved' && cfg?.handle) {
-      const every = Math.max(1, Number(config.pollSeconds) || 60) * 1000;
-      const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
-      // The first poll sweeps everything approved and uninvoiced (catches anything an earlier run lost), then follows the cursor.
-      setTimeout(() => void poll({ sweep: true }, (m) => node.send(m)).catch((e) => node.error(e)), 200).unref?.();
-      timer = setInterval(tick, every);
+  const unregister = config.operation === 'pollApproved' && cfg?.handle
+    ? triggerRuns.register(node.id, {
+      name: label,
+      backfill: (range, actor) => {
+        const current = triggerRuns.get(node.id);
+        if (current?.state === 'running') return Promise.reject(new Error(`a ${current.kind === 'backfill' ? 'backfill' : 'resync'} of this node is already running (${current.text}); wait for it to finish`));
+        node.log(t('log.backfill', { actor, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() }));
+        return new Promise<TriggerRun>((resolve, reject) => {
+          runTracked('backfill', range, () => backfillRead(range, (m) => node.send(m)), resolve).catch(reject);
+        });
+      },
+    })
+    : undefined;
+
+  /** Sends the records of one read (per record or as one batch); returns how many. */
+  function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): number {
+    const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any)]));
+    const items = [
+      ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
+      ...res.expenses.map((r: any) => ({ entity: 'Expense', data: toCanonicalExpense(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
+    ];
+    const extra = resync ? { resync } : {};
+    if (config.output === 'batch') {
+      if (items.length) send({ ...(trigger ?? {}), topic: 'kantata/approved', payload: items.map((i) => i.data), kantata: { items, more: res.more }, ...extra });
+    } else {
+      for (const i of items) send({ topic: `kantata/approved/${i.entity.toLowerCase()}`, payload: i.data, entity: i.entity, workspace: i.workspace, kantata: i.source, idempotencyKey: `kantata:${i.entity}:${i.source.id}:${i.source.updated_at}`, ...extra });
     }
+    return items.length;
+  }
 
-    return {
-      reads: {
-        async pollApproved(msg, _ctx, send) {
-          await poll({ ...msg, sweep: msg.sweep === true }, send);
-          return SENT;
-        },
+  async function poll(trigger: any, send: (m: any) => void): Promise<number> {
+    if (polling) return 0;
+    polling = true;
+    try {
+      const st = c().store;
+      const raw = st ? await st.watermarkGet(watermarkName) : undefined;
+      const cursor: KantataCursor = raw ? JSON.parse(raw) : {};
+      const sweep = trigger?.sweep === true;
+      const polledAt = st ? Number(await st.watermarkGet(polledAtName)) : NaN;
+      if (isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
+        await warnGap('poller-stalled', t('warn.stalled', { since: new Date(polledAt).toISOString(), hours: Math.round(gapWindowMs / 360000) / 10 }), { lastPollAt: polledAt, sweep });
+      }
+      if (!sweep && isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
+        const run = await resyncFrom('poller-stalled', cursor, send);
+        return run.emitted;
+      }
+      let res;
+      try {
+        res = await c().handle.call(() => c().client.pollApproved(cursor, pollOptions(sweep)));
+      } catch (e) {
+        if (!isCursorRefused(e)) throw e;
+        await warnGap('cursor-expired', t('warn.cursorExpired', { error: (e as Error).message }), { cursor });
+        const run = await resyncFrom('cursor-expired', cursor, send);
+        return run.emitted;
+      }
+      const count = handOn(res, trigger, send);
+      // The cursor moves only after the records were handed on; a crash before this re-reads them (at-least-once).
+      if (st) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
+      if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
+      status.show({ fill: 'green', shape: 'dot', text: t('status.polled', { count }) });
+      if (res.more && !closed) setImmediate(() => void poll(undefined, send).catch((e) => node.error(e)));
+      return count;
+    } finally {
+      polling = false;
+    }
+  }
+
+  if (config.operation === 'pollApproved' && cfg?.handle) {
+    const every = Math.max(1, Number(config.pollSeconds) || 60) * 1000;
+    const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
+    // The first poll sweeps everything approved and uninvoiced (catches anything an earlier run lost), then follows the cursor.
+    setTimeout(() => void poll({ sweep: true }, (m) => node.send(m)).catch((e) => node.error(e)), 200).unref?.();
+    timer = setInterval(tick, every);
+  }
+
+  return {
+    reads: {
+      async pollApproved(msg, _ctx, send) {
+        await poll({ ...msg, sweep: msg.sweep === true }, send);
+        return SENT;
       },
-      close() {
-        closed = true;
-        unregister?.();
-        if (timer) clearInterval(timer);
-      },
-    };
+    },
+    close() {
+      closed = true;
+      unregister?.();
+      if (timer) clearInterval(timer);
+    },
+  };
 }
