@@ -1,8 +1,19 @@
 /**
- * The shapes of the Node-RED runtime API that PS Fabric's nodes use, in one place (the project does not depend on
- * @types/node-red, whose 1.x types lag Node-RED 4). Node folders import from here; each adds only the shape of its
- * own config node as its users see it.
+ * The seam between PS Fabric's nodes and Node-RED: the shapes of the runtime API the nodes use (the project does not
+ * depend on @types/node-red, whose 1.x types lag Node-RED 4), the one way to register a node type (`registerNode`:
+ * typed constructor, versioned config migrations) and the one way to find the store (`resolveStore`,
+ * `runtimeStoreOptions`). Node folders import Node-RED only through this module; lib/ never does.
  */
+import type { AuditTrail } from '../lib/audit';
+import type { ExceptionQueue } from '../lib/exceptions';
+import type { FabricServices } from '../lib/fabric/services';
+import type { IdempotencyService } from '../lib/idempotency';
+import type { InboxWriter } from '../lib/inbox';
+import { resolveStorePath } from '../lib/fabric/store-path';
+import type { StoreOptions } from '../lib/store/registry';
+import type { Store } from '../lib/store/store';
+import { migrate, type Migration } from './migrations';
+
 export interface NodeMessage {
   _msgid?: string;
   payload?: unknown;
@@ -17,6 +28,15 @@ export interface StatusOptions {
 /** One message, or one entry per output: a message, several messages (an array) or null. */
 export type Send = (msgs: NodeMessage | Array<NodeMessage | NodeMessage[] | null> | null) => void;
 export type Done = (err?: Error) => void;
+/** A node's configuration as the flow file holds it; each node adds its own properties. */
+export interface NodeDef {
+  id: string;
+  type?: string;
+  name?: string;
+  z?: string;
+  /** Config version (nodes/migrations.ts); absent in flows written before versioning. */
+  version?: number;
+}
 export interface Node {
   id: string;
   type: string;
@@ -32,7 +52,9 @@ export interface Node {
   warn(msg: unknown): void;
   log(msg: unknown): void;
 }
+/** An admin HTTP request (express, behind Node-RED's adminAuth). */
 export interface Request {
+  method: string;
   params: Record<string, string>;
   query: Record<string, unknown>;
   body?: unknown;
@@ -49,26 +71,90 @@ export type Handler = (req: Request, res: Response, next: (err?: unknown) => voi
 export interface HttpApp {
   get(path: string, ...handlers: Handler[]): void;
   post(path: string, ...handlers: Handler[]): void;
+  delete(path: string, ...handlers: Handler[]): void;
 }
+export type Credentials = Record<string, { type: 'text' | 'password' }>;
 export interface NodeAPI {
   nodes: {
-    createNode(node: object, config: object): void;
-     
-    registerType(type: string, ctor: (this: any, config: any) => void, opts?: { credentials?: Record<string, { type: string }> }): void;
-     
-    getNode(id: string): any;
+    createNode(node: Node, config: NodeDef): void;
+    registerType<N extends Node, C extends NodeDef>(type: string, ctor: (this: N, config: C) => void, opts?: { credentials?: Credentials }): void;
+    /** The node with that id, as the caller knows its kind (a config node it names); null when there is none. */
+    getNode<T extends Node = Node>(id: string): T | null;
     eachNode(cb: (config: { id: string; type: string }) => void): void;
   };
   httpAdmin: HttpApp;
   auth: { needsPermission(permission: string): Handler };
   /** Message hooks (Node-RED >= 2); optional so a runtime without them still loads the nodes. */
-   
-  hooks?: { add(name: string, fn: (event: any) => void): void };
-   
-  settings: { userDir?: string; fabric?: { storePath?: string }; [key: string]: any };
+  hooks?: { add(name: string, fn: (event: HookEvent) => void): void };
+  events?: { on(name: string, fn: () => void): void };
+  log?: { info(msg: string): void; warn(msg: string): void };
+  settings: { userDir?: string; fabric?: { storePath?: string; store?: StoreOptions }; [key: string]: unknown };
   util: {
     generateId(): string;
     cloneMessage<T extends NodeMessage>(msg: T): T;
   };
   _: (key: string, substitutions?: Record<string, unknown>) => string;
+}
+/** What message hooks receive (the parts PS Fabric reads). */
+export interface HookEvent {
+  msg?: NodeMessage;
+  source?: { node?: { id?: string; type?: string } };
+  destination?: { node?: { id?: string; type?: string } };
+}
+
+/**
+ * Registers a node type: the constructor gets its config after the node's migrations (nodes/migrations.ts), so it
+ * only ever reads the current config shape, whatever version the flow file was written in.
+ */
+export function registerNode<N extends Node, C extends NodeDef>(
+  RED: NodeAPI,
+  type: string,
+  ctor: (this: N, config: C) => void,
+  opts: { migrations: readonly Migration[]; credentials?: Credentials },
+): void {
+  RED.nodes.registerType(type, function (this: N, config: C) {
+    ctor.call(this, migrate(config, opts.migrations));
+  }, opts.credentials ? { credentials: opts.credentials } : undefined);
+}
+
+/** The fabric-store config node as the nodes that name it see it (nodes/fabric-store). */
+export interface FabricStoreNode extends Node {
+  kind: 'sqlite' | 'postgres';
+  /** The resolved file (sqlite) or redacted URL (postgres). */
+  storePath?: string;
+  /** Why the store is not open, when it is not. */
+  openError?: string;
+  store?: Store;
+  services?: FabricServices;
+  /** Shortcuts into `services`. */
+  inbox?: InboxWriter;
+  idempotency?: IdempotencyService;
+  exceptions?: ExceptionQueue;
+  audit?: AuditTrail;
+  /** The services, or a clear error saying why there are none (for users' input handlers: done(err)). */
+  requireServices(): FabricServices;
+  register(user: Node): void;
+  deregister(user: Node): void;
+}
+
+/** The fabric-store config node `id` names, or undefined when there is none (no id, another kind of node). */
+export function resolveStore(RED: NodeAPI, id: string | undefined): FabricStoreNode | undefined {
+  if (!id) return undefined;
+  const n = RED.nodes.getNode<FabricStoreNode>(id);
+  return n && typeof n.requireServices === 'function' ? n : undefined;
+}
+
+/**
+ * The store a node opens when no fabric-store names one: a configured SQLite `file`; else the PS Fabric runtime's store
+ * (settings.fabric.store: PostgreSQL in a scale-out runtime, else its SQLite file); else the SQLite file
+ * lib/fabric/store-path.ts resolves (FABRIC_STORE_PATH, `<userDir>/ps-fabric.sqlite`).
+ */
+export function runtimeStoreOptions(RED: NodeAPI, file?: string): StoreOptions {
+  const runtimeStore = RED.settings.fabric?.store;
+  if (!file?.trim() && runtimeStore) return runtimeStore;
+  return { kind: 'sqlite', path: resolveStorePath(file, { userDir: RED.settings.userDir, runtimeStorePath: RED.settings.fabric?.storePath }) };
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

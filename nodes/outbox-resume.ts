@@ -10,6 +10,7 @@
  */
 import { deliveryFor } from '../lib/delivery/engine';
 import type { Json, Store } from '../lib/store/store';
+import type { Node } from './node-red-api';
 
 /** msg properties not kept with the write: the request itself (the outbox has it), transport objects, the inbox hand-over. */
 const NOT_KEPT = new Set(['_msgid', 'payload', 'req', 'res', '_fabricInbox', '_event', 'error']);
@@ -25,8 +26,7 @@ export interface ResumedWrites {
 }
 
 export function resumeOutboxWrites(
-   
-  node: { id: string; send(msg: any): void },
+  node: Pick<Node, 'id' | 'send'>,
   store: Store,
   /** Builds the msg sent for a resumed completion (the caller adds its own markers). */
   resumed: (msg: Record<string, unknown>, item: { id: number; operation: string }) => Record<string, unknown>,

@@ -6,21 +6,15 @@ import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import type { Sandbox } from './core/sandbox';
+import type { Sandbox, VendorSandboxFactory } from './core/sandbox';
+
+export type { VendorSandboxFactory } from './core/sandbox';
 import { salesforceSandbox } from './salesforce';
 import { kantataSandbox } from './kantata';
 import { jiraSandbox } from './jira';
 import { teamsSandbox } from './teams';
 import { netsuiteSandbox } from './netsuite';
 import { businessCentralSandbox } from './business-central';
-
-export interface VendorSandboxFactory {
-  /** Path prefix and sandbox name, e.g. `salesforce`. */
-  name: string;
-  create(opts: { statePath?: string; baseUrl: () => string }): Sandbox;
-  /** Non-HTTP attachments (e.g. the Salesforce CometD endpoint) get the server once it listens. */
-  attach?(server: http.Server, sandbox: Sandbox): void;
-}
 
 /** Each vendor module registers itself here; keep the list in DESIGN order. */
 export const VENDORS: VendorSandboxFactory[] = [

@@ -1,5 +1,5 @@
 /**
- * The embedded aedes broker (DESIGN.md sections 4 and 6): MQTT over TCP, MQTT over WebSocket on an
+ * The embedded aedes broker (docs/store-and-guarantees.md, docs/runtime.md): MQTT over TCP, MQTT over WebSocket on an
  * existing HTTP server, durable persistence, authentication + per-user ACL, size limits, QoS 0 overload
  * protection and stats for /healthz. No Node-RED imports (lib/ rule).
  *

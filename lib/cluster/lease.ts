@@ -1,5 +1,5 @@
 /**
- * Single-active-worker election on store leases (DESIGN.md section 6, scale-out): of all runtime instances that
+ * Single-active-worker election on store leases (docs/scale-out.md): of all runtime instances that
  * run the same poller, exactly one polls a given cursor at a time. The lease lives in the store (`leases` table:
  * SQLite for one machine, PostgreSQL across instances), so no extra coordination service is needed.
  *

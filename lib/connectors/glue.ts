@@ -9,22 +9,6 @@ import type { Store } from '../store/store';
 import { guardWrites } from '../governance/write-ownership';
 import { markInboxProcessed } from '../inbox';
 
-export interface LimitsConfig {
-  ratePerSecond?: string | number;
-  concurrency?: string | number;
-  maxAttempts?: string | number;
-}
-
-export function limitsFrom(cfg: LimitsConfig, defaults: Partial<ConnectionLimits>): Partial<ConnectionLimits> {
-  const num = (v: unknown, d: number | undefined) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v));
-  return {
-    ...defaults,
-    ratePerSecond: num(cfg.ratePerSecond, defaults.ratePerSecond),
-    concurrency: num(cfg.concurrency, defaults.concurrency),
-    maxAttempts: num(cfg.maxAttempts, defaults.maxAttempts),
-  };
-}
-
 /**
  * Registers the executor with the store's delivery engine (exceptions and audit through the store's services).
  * The handle's `submit` checks the ownership matrix first (lib/governance/write-ownership.ts): a write that would

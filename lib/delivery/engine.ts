@@ -1,5 +1,5 @@
 /**
- * The outbox engine (DESIGN.md section 4, "Outbound").
+ * The outbox engine (docs/delivery.md).
  *
  * A write is persisted (store.outboxEnqueue) before anything is sent; a per-connection worker leases
  * due items (store.outboxClaim) and runs the connection's executor through

@@ -4,6 +4,7 @@
  * structural interfaces so that it can be built in a child process (reliability suite) or a unit
  * test with nothing but a Store.
  */
+import { ExceptionQueue } from '../exceptions';
 import type { AuditEntry, ExceptionRecord, Json, NewException, OutboxItem, Store } from '../store/store';
 
 /** Re-submits a replayed exception's (possibly edited) request to the outbox. */
@@ -35,11 +36,8 @@ export interface DeliveryServices {
 export function storeExceptionSink(store: Store, now: () => number = Date.now): ExceptionSink {
   return {
     add: (exception) => store.exceptionAdd({ ...exception, ownerTeam: exception.ownerTeam ?? 'integration-ops' }, now()),
-    autoResolve: async (recordKey, by) => {
-      const open = await store.exceptionList({ status: 'open', recordKey, limit: 1000 });
-      for (const e of open) await store.exceptionSetStatus(e.id, 'resolved', by, now(), 'a later run of the same record succeeded');
-      return open.length;
-    },
+    // the exception queue's auto-resolve, audited (one implementation of it)
+    autoResolve: (recordKey, by) => new ExceptionQueue(store, { now }).autoResolve(recordKey, by),
   };
 }
 

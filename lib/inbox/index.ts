@@ -106,7 +106,7 @@ export class InboxWriter {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Inbox identity and hand-over (DESIGN.md section 4: a message committed to the inbox is `received` until a
+// Inbox identity and hand-over (docs/store-and-guarantees.md: a message committed to the inbox is `received` until a
 // durable hand-over point marks it `processed`; a trigger re-emits its `received` entries on start).
 // ------------------------------------------------------------------------------------------------
 

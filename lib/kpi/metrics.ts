@@ -127,7 +127,7 @@ export function circuitStateValue(state: 'closed' | 'half-open' | 'open'): numbe
 }
 
 // ---------------------------------------------------------------------------------------------
-// Process KPIs (lib/processes/kpi.ts): DESIGN.md section 8
+// Process KPIs (lib/processes/kpi.ts): docs/operations.md
 // ---------------------------------------------------------------------------------------------
 
 /** Anything that can report the store-backed KPIs at scrape time (lib/processes/kpi.ts' KpiRecorder). */

@@ -1,5 +1,5 @@
 /**
- * The read model of the operations view (DESIGN.md section 8): what the dashboard shows, computed from the store.
+ * The read model of the operations view (docs/operations.md): what the dashboard shows, computed from the store.
  *
  * - KPI snapshot: per process figures from the process instances the templates record (store.processList),
  *   open exceptions by owner team, outbox backlog and circuit state per connection, and the reporting

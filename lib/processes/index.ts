@@ -1,4 +1,4 @@
-/** The process layer's core (DESIGN.md section 1): plain TypeScript behind the flow templates in flows/. */
+/** The process layer's core (docs/templates.md): plain TypeScript behind the flow templates in flows/. */
 export * as common from './common';
 export * as quoteToProject from './quote-to-project';
 export * as timeToCash from './time-to-cash';

@@ -1,5 +1,5 @@
 /**
- * Process KPIs (DESIGN.md section 8), recorded by the process templates in the store's process_instances
+ * Process KPIs (docs/operations.md), recorded by the process templates in the store's process_instances
  * table and exposed both as plain functions (dashboards, tests, the reporting flow) and as prom-client metrics
  * in the shared registry (lib/kpi/metrics.ts, served on /metrics).
  *

@@ -1,6 +1,6 @@
 /**
  * The scale-out Store: PostgreSQL through a node-postgres Pool, for several runtime instances sharing one
- * database (DESIGN.md sections 5 and 6). Same tables and semantics as the SQLite store (the shared contract
+ * database (docs/store-and-guarantees.md, docs/scale-out.md). Same tables and semantics as the SQLite store (the shared contract
  * suite test/unit/store/store-contract.ts runs against both).
  *
  * Across instances:

@@ -1,5 +1,5 @@
 /**
- * The durable store behind every PS Fabric guarantee (DESIGN.md section 5).
+ * The durable store behind every PS Fabric guarantee (docs/store-and-guarantees.md).
  *
  * One interface, two implementations: SQLite (embedded default) and PostgreSQL (scale-out).
  * Every method is async so that both implementations fit; the SQLite one resolves immediately.

@@ -16,7 +16,9 @@
 import { entryBlocked, fulfilProject, fulfilTimeEntry, invoicePosted, parseRequested, statusEvent, type FulfilOutcome, type PsaAccess, type StatusReport } from '../../lib/governance/fulfilment';
 import { inboxRefOf, INBOX_REF_PROPERTY } from '../../lib/inbox';
 import { toEnvelope } from '../../lib/model';
-import type { Node, NodeAPI as RED } from '../node-red-api';
+import type { KantataConnection } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
+import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
 
 type Msg = Record<string, any>;
 
@@ -26,23 +28,24 @@ const UPDATED_TOPIC = 'fabric/v1/request/updated';
 class SubmitFailed extends Error {}
 
 export function registerApiFulfilNode(RED: RED): void {
-  function ApiFulfil(this: Node, config: { name?: string; store?: string; kantata?: string; mode?: string }) {
+  function ApiFulfil(this: Node, config: NodeDef & { store?: string; kantata?: string; mode?: string }) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const storeNode = config.store ? RED.nodes.getNode(config.store) : undefined;
-    storeNode?.register?.(node);
+    const storeNode = resolveStore(RED, config.store);
+    storeNode?.register(node);
     const t = (k: string, s?: Record<string, unknown>) => RED._(`api-fulfil.${k}`, s);
     let counts = { done: 0, failed: 0 };
     const processName = config.mode === 'project' ? 'experience-api' : 'time-to-cash';
 
     function psa(msg: Msg): PsaAccess {
-      const k = config.kantata ? RED.nodes.getNode(config.kantata) : undefined;
-      if (!k?.handle || !k?.client) throw new Error(t('errors.noKantata'));
+      const k = config.kantata ? RED.nodes.getNode<KantataConnection>(config.kantata) : undefined;
+      const handle = k?.handle;
+      if (!handle || !k?.client) throw new Error(t('errors.noKantata'));
       return {
-        page: (collection, params) => k.handle.call(() => k.client.page(collection, params)),
+        page: (collection, params) => handle.call(() => k.client.page(collection, params)),
         submit: async (w) => {
           try {
-            const r = await k.handle.submit({ ...w, process: processName, step: node.name || `api-fulfil ${config.mode}`, inbox: inboxRefOf(msg) });
+            const r = await handle.submit({ ...w, process: processName, step: node.name || `api-fulfil ${config.mode}`, inbox: inboxRefOf(msg) });
             return { response: r.response, duplicate: r.duplicate };
           } catch (err) {
             throw new SubmitFailed((err as Error)?.message ?? String(err));
@@ -51,7 +54,7 @@ export function registerApiFulfilNode(RED: RED): void {
       };
     }
     function services() {
-      if (!storeNode?.requireServices) throw new Error(t('errors.noStore'));
+      if (!storeNode) throw new Error(t('errors.noStore'));
       return storeNode.requireServices();
     }
     const reportMsg = (r: StatusReport): Msg => ({ topic: UPDATED_TOPIC, payload: statusEvent(r), trackingId: r.trackingId });
@@ -113,5 +116,5 @@ export function registerApiFulfilNode(RED: RED): void {
       }
     });
   }
-  RED.nodes.registerType('api-fulfil', ApiFulfil);
+  registerNode(RED, 'api-fulfil', ApiFulfil, { migrations: [FIRST_VERSION] });
 }

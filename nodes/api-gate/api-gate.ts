@@ -16,8 +16,7 @@
  */
 import { ApiGate, globalAuditSink, type GateResult } from '../../lib/governance/api-gate';
 import { consumerRegistry, defaultConsumersFile, type ConsumerRegistry, type LegacyImport } from '../../lib/governance/consumers';
-import { resolveStorePath } from '../../lib/fabric/store-path';
-import { openStore, type StoreHandle, type StoreOptions } from '../../lib/store/registry';
+import { openStore, type StoreHandle } from '../../lib/store/registry';
 import { JwtVerifier } from '../../lib/governance/jwt';
 import { allScopes } from '../../lib/governance/resources';
 import { applyHeaders, SECURITY_HEADERS } from '../../lib/governance/security';
@@ -25,13 +24,14 @@ import { canonicalValidator } from '../../lib/governance/validation';
 import { buildOpenApi } from '../../lib/governance/openapi';
 import { registerApiReadNodes } from './api-read';
 import { registerApiFulfilNode } from './api-fulfil';
+import { FIRST_VERSION } from '../migrations';
+import { positiveSetting } from '../settings';
+import { registerNode, runtimeStoreOptions, type Handler, type Node, type NodeAPI, type NodeDef, type NodeMessage, type Request } from '../node-red-api';
 
-interface NodeMessage {
-  _msgid?: string;
-  payload?: unknown;
+/** The msg of a core `http in` node. */
+interface HttpMessage extends NodeMessage {
   req?: HttpReq;
   res?: { _res?: HttpRes };
-  [key: string]: unknown;
 }
 interface HttpReq {
   method: string;
@@ -51,28 +51,7 @@ interface HttpRes {
   end(): unknown;
   headersSent?: boolean;
 }
-type Send = (msgs: Array<NodeMessage | null>) => void;
-interface Node {
-  id: string;
-  on(event: 'input', handler: (msg: NodeMessage, send: Send, done: (err?: Error) => void) => void): void;
-  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
-  status(s: { fill?: string; shape?: string; text?: string } | Record<string, never>): void;
-  error(err: unknown, msg?: NodeMessage): void;
-  warn(msg: unknown): void;
-}
-type Handler = (req: HttpReq, res: HttpRes & { send?: (b: unknown) => unknown }, next?: () => void) => unknown;
-interface NodeAPI {
-  nodes: { createNode(node: object, config: object): void; registerType(type: string, ctor: (this: Node, config: ApiGateConfig) => void): void };
-  settings: { userDir?: string; fabric?: { store?: StoreOptions; storePath?: string } };
-  httpAdmin?: { get(path: string, ...h: Handler[]): void; post(path: string, ...h: Handler[]): void; delete(path: string, ...h: Handler[]): void };
-  auth?: { needsPermission(permission: string): Handler };
-  log?: { info(msg: string): void; warn(msg: string): void };
-  _: (key: string, subs?: Record<string, unknown>) => string;
-}
-
-export interface ApiGateConfig {
-  id: string;
-  name?: string;
+export interface ApiGateConfig extends NodeDef {
   basePath?: string;
   /** Pre-store consumer file to import once; empty = `<userDir>/ps-fabric/api-consumers.json`. Keys now live in the store. */
   consumersFile?: string;
@@ -88,13 +67,6 @@ export interface ApiGateConfig {
   publicOpenApi?: boolean;
   /** Answer GET <base>/v1/openapi.json itself with the generated document (default true). */
   serveOpenApi?: boolean;
-}
-
-/** The runtime's store (PostgreSQL in a scale-out runtime, settings.fabric.store), else its SQLite file: where keys live. */
-function keyStoreOptions(RED: NodeAPI): StoreOptions {
-  const runtimeStore = RED.settings.fabric?.store;
-  if (runtimeStore) return runtimeStore;
-  return { kind: 'sqlite', path: resolveStorePath(undefined, { userDir: RED.settings.userDir, runtimeStorePath: RED.settings.fabric?.storePath }) };
 }
 
 const announced = new WeakSet<Promise<LegacyImport>>();
@@ -116,16 +88,12 @@ function registryWithImport(RED: NodeAPI, store: StoreHandle['store'], file: str
   return registry;
 }
 
-function num(v: unknown, dflt: number): number {
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n : dflt;
-}
 
 module.exports = function (RED: NodeAPI) {
   // companion nodes: reads from the systems of record (api-read) and durable request status (api-requests)
-  registerApiReadNodes(RED as any);
+  registerApiReadNodes(RED);
   // the process-layer end of writes (time entries and projects into the PSA, status reports)
-  registerApiFulfilNode(RED as any);
+  registerApiFulfilNode(RED);
   function ApiGateNode(this: Node, config: ApiGateConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -139,12 +107,12 @@ module.exports = function (RED: NodeAPI) {
       const jwt = config.jwtIssuer
         ? new JwtVerifier({ issuer: config.jwtIssuer, audience: String(config.jwtAudience ?? '').split(/[\s,]+/).filter(Boolean), jwksUrl: config.jwksUrl || undefined, publicKey: config.jwtPublicKey || undefined })
         : undefined;
-      if (config.acceptKeys !== false) keyStore = openStore(keyStoreOptions(RED));
+      if (config.acceptKeys !== false) keyStore = openStore(runtimeStoreOptions(RED));
       gate = new ApiGate({
         consumers: keyStore ? registryWithImport(RED, keyStore.store, config.consumersFile || defaultConsumersFile(RED.settings.userDir)) : undefined,
         jwt,
-        rateLimit: { perSecond: num(config.ratePerSecond, 10), burst: num(config.rateBurst, 20) },
-        maxBodyBytes: num(config.maxBodyBytes, 256 * 1024),
+        rateLimit: { perSecond: positiveSetting(config.ratePerSecond, 10), burst: positiveSetting(config.rateBurst, 20) },
+        maxBodyBytes: positiveSetting(config.maxBodyBytes, 256 * 1024),
         validator: config.validate === false ? undefined : canonicalValidator(),
         publicOpenApi: config.publicOpenApi !== false,
         basePath: config.basePath || '/api',
@@ -158,7 +126,8 @@ module.exports = function (RED: NodeAPI) {
     let accepted = 0;
     let refused = 0;
 
-    node.on('input', (msg, send, done) => {
+    node.on('input', (input, send, done) => {
+      const msg = input as HttpMessage;
       const req = msg.req;
       const res = msg.res?._res;
       if (!req || !res) {
@@ -227,7 +196,7 @@ module.exports = function (RED: NodeAPI) {
       });
     });
   }
-  RED.nodes.registerType('api-gate', ApiGateNode);
+  registerNode(RED, 'api-gate', ApiGateNode, { migrations: [FIRST_VERSION] });
   registerAdminApi(RED);
 };
 
@@ -238,20 +207,20 @@ function registerAdminApi(RED: NodeAPI): void {
   // A handle per request: the store stays open while an api-gate node or the runtime holds it (then this is a
   // lookup), and is not kept open by the admin API alone.
   const withRegistry = async <T>(fn: (registry: ConsumerRegistry) => Promise<T>): Promise<T> => {
-    const handle = openStore(keyStoreOptions(RED));
+    const handle = openStore(runtimeStoreOptions(RED));
     try {
       return await fn(registryWithImport(RED, handle.store, defaultConsumersFile(RED.settings.userDir)));
     } finally {
       await handle.release();
     }
   };
-  const reply = (res: HttpRes, status: number, body?: unknown) => {
+  const reply = (res: Parameters<Handler>[1], status: number, body?: unknown) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     if (body === undefined) res.status(status).end();
     else res.status(status).json(body);
   };
-  const who = (req: HttpReq) => req.user?.username ?? 'admin';
-  const audit = (req: HttpReq, action: string, id: string) => {
+  const who = (req: Request) => req.user?.username ?? 'admin';
+  const audit = (req: Request, action: string, id: string) => {
     RED.log?.info(`ps-fabric: API key ${id} ${action} by ${who(req)}`);
     const sink = globalAuditSink();
     try {

@@ -23,7 +23,9 @@ import { requireAuthorisedSource } from '../../lib/governance/bus-sources';
 import { ReadQuota, readQuotaOptionsFromEnv } from '../../lib/governance/read-quota';
 import { routingTable } from '../../lib/processes/common';
 import { markInboxProcessed } from '../../lib/inbox';
-import type { Node, NodeAPI as RED } from '../node-red-api';
+import type { BusinessCentralConnection, KantataConnection, NetSuiteConnection, SalesforceConnection } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
+import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
 
 /** Experience-API reads wait behind the connection's writes (docs/delivery.md, "Priority lanes"). */
 const LOW = { lane: 'low' } as const;
@@ -34,43 +36,44 @@ type Msg = Record<string, any>;
 export const DEFAULT_ERP_NODES: Record<string, string> = { 'NWA-US': 'psf-netsuite', 'NWA-UK': 'psf-bc-uk', 'NWA-DE': 'psf-bc-de' };
 
 function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps?: string }): ReadSources {
-  const sf = config.salesforce ? RED.nodes.getNode(config.salesforce) : undefined;
-  const k = config.kantata ? RED.nodes.getNode(config.kantata) : undefined;
+  const sf = config.salesforce ? RED.nodes.getNode<SalesforceConnection>(config.salesforce) : undefined;
+  const k = config.kantata ? RED.nodes.getNode<KantataConnection>(config.kantata) : undefined;
   let erpNodes: Record<string, string> = DEFAULT_ERP_NODES;
   if (config.erps && config.erps.trim()) erpNodes = JSON.parse(config.erps);
   const routes = routingTable();
   const erps: ErpSource[] = [];
   for (const [billingEntity, id] of Object.entries(erpNodes)) {
-    const n = RED.nodes.getNode(id);
+    const n = RED.nodes.getNode<NetSuiteConnection | BusinessCentralConnection>(id);
     const route = (routes as Record<string, { currency: string }>)[billingEntity];
-    if (!n?.handle) continue;
+    const handle = n?.handle;
+    if (!n || !handle) continue;
     if (n.type === 'netsuite-config' && n.connector) {
-      const c = n.connector.client;
+      const c = (n as NetSuiteConnection).connector.client;
       erps.push({
         billingEntity,
         currency: route?.currency ?? 'USD',
         system: 'netsuite',
         netsuite: {
-          suiteqlPage: (q, o) => n.handle.call(() => c.suiteqlPage(q, o), LOW),
-          getRecord: (type, rid, o) => n.handle.call(() => c.getRecord(type, rid, o), LOW),
-          customFields: n.connector.customFields,
+          suiteqlPage: (q, o) => handle.call(() => c.suiteqlPage(q, o), LOW),
+          getRecord: (type, rid, o) => handle.call(() => c.getRecord(type, rid, o), LOW),
+          customFields: (n as NetSuiteConnection).connector.customFields,
         },
       });
     } else if (n.type === 'business-central-config' && n.connector) {
-      const c = n.connector.client;
+      const c = (n as BusinessCentralConnection).connector.client;
       erps.push({
         billingEntity,
         currency: route?.currency ?? 'EUR',
         system: 'businessCentral',
         businessCentral: {
-          salesInvoices: (o) => n.handle.call(async () => c.list(`${await c.companyPath()}/salesInvoices${o.skip ? `?$skip=${o.skip}` : ''}`, { top: o.top, filter: o.filter, expand: ['salesInvoiceLines'], maxPages: 1 }), LOW),
+          salesInvoices: (o) => handle.call(async () => c.list(`${await c.companyPath()}/salesInvoices${o.skip ? `?$skip=${o.skip}` : ''}`, { top: o.top, filter: o.filter, expand: ['salesInvoiceLines'], maxPages: 1 }), LOW),
         },
       });
     }
   }
   return {
-    salesforce: sf?.client && sf?.handle ? { query: (soql) => sf.client.query(soql) } : undefined,
-    kantata: k?.client && k?.handle ? { page: (coll, params) => k.handle.call(() => k.client.page(coll, params), LOW), customFieldNames: () => k.handle.call(() => k.client.customFieldNames(), LOW) } : undefined,
+    salesforce: sf?.client && sf.handle ? { query: (soql) => sf.client.query(soql) } : undefined,
+    kantata: k?.client && k.handle ? { page: (coll, params) => k.handle!.call(() => k.client.page(coll, params), LOW), customFieldNames: () => k.handle!.call(() => k.client.customFieldNames(), LOW) } : undefined,
     erps,
   };
 }
@@ -78,7 +81,7 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
 export function registerApiReadNodes(RED: RED): void {
   // one cache and one budget per consumer for every api-read node: a consumer does not get a new budget per resource
   let quota: ReadQuota | undefined;
-  function ApiRead(this: Node, config: { salesforce?: string; kantata?: string; erps?: string; name?: string }) {
+  function ApiRead(this: Node, config: NodeDef & { salesforce?: string; kantata?: string; erps?: string }) {
     RED.nodes.createNode(this, config);
     const node = this;
     node.on('input', async (msg: Msg, send, done) => {
@@ -106,16 +109,20 @@ export function registerApiReadNodes(RED: RED): void {
       done();
     });
   }
-  RED.nodes.registerType('api-read', ApiRead);
+  registerNode(RED, 'api-read', ApiRead, { migrations: [FIRST_VERSION] });
 
-  function ApiRequests(this: Node, config: { store?: string; mode?: string; name?: string }) {
+  function ApiRequests(this: Node, config: NodeDef & { store?: string; mode?: string }) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const storeNode = config.store ? RED.nodes.getNode(config.store) : undefined;
-    if (!storeNode || typeof storeNode.requireServices !== 'function') node.status({ fill: 'red', shape: 'ring', text: RED._('api-requests.status.noStore') });
-    else storeNode.register?.(node);
+    const storeNode = resolveStore(RED, config.store);
+    if (!storeNode) node.status({ fill: 'red', shape: 'ring', text: RED._('api-requests.status.noStore') });
+    else storeNode.register(node);
+    const services = () => {
+      if (!storeNode) throw new Error(RED._('api-requests.status.noStore'));
+      return storeNode.requireServices();
+    };
     const trail = () => {
-      const s = storeNode.requireServices();
+      const s = services();
       return { auditAppend: (e: any) => s.audit.append(e), auditList: (f: any) => s.store.auditList(f) };
     };
     node.on('input', async (msg: Msg, send, done) => {
@@ -145,7 +152,7 @@ export function registerApiReadNodes(RED: RED): void {
           // refused: the error goes to the tab's Catch -> exception queue (which hands the inbox entry over)
           if (!outcome.recorded) throw new Error(outcome.reason);
           // recorded durably in the audit trail: the report's inbox entry (fabric-mqtt-in) is handed over
-          await markInboxProcessed(msg, storeNode.requireServices().store);
+          await markInboxProcessed(msg, services().store);
         }
         done();
       } catch (err) {
@@ -161,5 +168,5 @@ export function registerApiReadNodes(RED: RED): void {
       }
     });
   }
-  RED.nodes.registerType('api-requests', ApiRequests);
+  registerNode(RED, 'api-requests', ApiRequests, { migrations: [FIRST_VERSION] });
 }

@@ -22,7 +22,8 @@ import {
   defaultIdempotencyKey,
 } from '../../lib/model';
 
-import type { Node, NodeAPI } from '../node-red-api';
+import { registerNode, type Node, type NodeAPI } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
 
 interface CanonicalConfig {
   id: string;
@@ -206,5 +207,5 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('canonical', CanonicalNode);
+  registerNode(RED, 'canonical', CanonicalNode, { migrations: [FIRST_VERSION] });
 };

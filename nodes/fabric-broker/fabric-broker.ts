@@ -5,7 +5,9 @@
  * shared-subscription group. Users register and deregister; connection status fans out to all of them.
  */
 import { FabricMqttConnection, getEmbeddedBroker } from '../../lib/broker';
-import type { FabricBrokerNode, Node, NodeAPI, StatusOptions } from './red-types';
+import { registerNode, type Node, type NodeAPI, type StatusOptions } from '../node-red-api';
+import type { FabricBrokerNode } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
 
 import type { BrokerConfig } from './config';
 
@@ -120,7 +122,8 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType('fabric-broker', FabricBroker, {
+  registerNode(RED, 'fabric-broker', FabricBroker, {
+    migrations: [FIRST_VERSION],
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };

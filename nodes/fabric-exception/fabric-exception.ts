@@ -12,10 +12,10 @@
  * Record key: msg.recordKey, else the CloudEvent's type/subject, else the message id (lib/exceptions messageRecordKey).
  */
 import type { ErrorClass, Json } from '../../lib/store/store';
-import type { NodeAPI, Node } from '../fabric-exceptions/red-api';
-import { storeNode } from '../fabric-exceptions/red-api';
+import { registerNode, resolveStore, type NodeAPI, type Node } from '../node-red-api';
 import { markInboxProcessed } from '../../lib/inbox';
 import { messageRecordKey } from '../../lib/exceptions';
+import { FIRST_VERSION } from '../migrations';
 
 import type { ExceptionConfig } from './config';
 
@@ -37,7 +37,7 @@ export = function (RED: NodeAPI) {
   function FabricException(this: Node, config: ExceptionConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const storeCfg = storeNode(RED, config.store);
+    const storeCfg = resolveStore(RED, config.store);
     let unregister: (() => void) | undefined;
     let count = 0;
     if (!storeCfg) node.status({ fill: 'red', shape: 'ring', text: t('errors.noStore') });
@@ -97,6 +97,6 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType('fabric-exception', FabricException as never);
+  registerNode(RED, 'fabric-exception', FabricException, { migrations: [FIRST_VERSION] });
 };
 

@@ -47,10 +47,13 @@ function parseId(value: unknown): number {
 
 export const HTTP_STATUS: Record<string, number> = { 'not-found': 404, 'not-open': 409, busy: 409, 'no-replay-target': 409, 'no-replayer': 503, 'replay-failed': 502, 'bad-request': 400 };
 
+/** Command names of earlier versions, and the command each is now (the ops-feed's name for bulk replay is the one). */
+const RENAMED: Record<string, string> = { 'replay-bulk': 'bulk-replay' };
+
 /** The commands shared by the node and the admin API. */
 export async function runCommand(queue: ExceptionQueue, command: string, payload: unknown, actor: string): Promise<unknown> {
   const p = (payload && typeof payload === 'object' ? payload : {}) as Record<string, unknown>;
-  switch (command) {
+  switch (RENAMED[command] ?? command) {
     case 'list': {
       const filter = parseFilter(payload);
       const { limit: _l, offset: _o, ...countFilter } = filter;
@@ -69,10 +72,10 @@ export async function runCommand(queue: ExceptionQueue, command: string, payload
       return queue.replay(parseId(p.id), { actor, payload: p.payload === undefined ? undefined : (p.payload as Json) });
     case 'discard':
       return queue.discard(parseId(p.id), { actor, reason: typeof p.reason === 'string' ? p.reason : '' });
-    case 'replay-bulk':
+    case 'bulk-replay':
       return queue.replayMany(parseFilter(payload), { actor });
     default:
-      throw new ExceptionQueueError('bad-request', `unknown command "${command}" (expected list, get, count, replay, discard or replay-bulk)`);
+      throw new ExceptionQueueError('bad-request', `unknown command "${command}" (expected list, get, count, replay, discard or bulk-replay)`);
   }
 }
 

@@ -9,15 +9,15 @@
  *   get      payload: id -> the record
  *   replay   payload: { id, payload? } (payload = edited request) -> the record after replay
  *   discard  payload: { id, reason } -> the record
- *   replay-bulk  payload: filter -> { total, replayed: [ids], failed: [{ id, error }] }
+ *   bulk-replay  payload: filter -> { total, replayed: [ids], failed: [{ id, error }] } (`replay-bulk`, its old name, too)
  *   count    payload: filter -> number
  */
 import express from 'express';
 import type { ExceptionQueue } from '../../lib/exceptions';
 import { ExceptionQueueError } from '../../lib/exceptions';
 import { HTTP_STATUS, runCommand } from './commands';
-import type { NodeAPI, Node, NodeMessage, Request, Response, StoreConfigNode } from './red-api';
-import { errorMessage, storeNode } from './red-api';
+import { errorMessage, registerNode, resolveStore, type FabricStoreNode, type NodeAPI, type Node, type NodeMessage, type Request, type Response } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
 
 interface ExceptionsConfig {
   id: string;
@@ -31,7 +31,7 @@ export = function (RED: NodeAPI) {
   function FabricExceptions(this: Node, config: ExceptionsConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const storeCfg = storeNode(RED, config.store);
+    const storeCfg = resolveStore(RED, config.store);
     if (!storeCfg) node.status({ fill: 'red', shape: 'ring', text: t('errors.noStore') });
     else storeCfg.register(node);
 
@@ -60,7 +60,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType('fabric-exceptions', FabricExceptions as never);
+  registerNode(RED, 'fabric-exceptions', FabricExceptions, { migrations: [FIRST_VERSION] });
 
   // ---------------------------------------------------------------- admin HTTP API
 
@@ -68,14 +68,14 @@ export = function (RED: NodeAPI) {
   function queueFor(req: Request): ExceptionQueue {
     const wanted = typeof req.query.store === 'string' ? req.query.store : undefined;
     if (wanted) {
-      const n = storeNode(RED, wanted);
+      const n = resolveStore(RED, wanted);
       if (!n) throw new ExceptionQueueError('not-found', `no fabric-store node with id ${wanted}`);
       return n.requireServices().exceptions;
     }
-    let found: StoreConfigNode | undefined;
+    let found: FabricStoreNode | undefined;
     RED.nodes.eachNode((cfg) => {
       if (found || cfg.type !== 'fabric-store') return;
-      const n = storeNode(RED, cfg.id);
+      const n = resolveStore(RED, cfg.id);
       if (n?.services) found = n;
     });
     if (!found) throw new ExceptionQueueError('no-replayer', 'no fabric-store is deployed: deploy a flow that uses one');
@@ -101,7 +101,7 @@ export = function (RED: NodeAPI) {
 
   const base = '/ps-fabric/exceptions';
   RED.httpAdmin.get(base, read, handle(async (req) => runCommand(queueFor(req), 'list', req.query, actorOf(req))));
-  RED.httpAdmin.post(`${base}/replay`, write, json, handle(async (req) => runCommand(queueFor(req), 'replay-bulk', req.body ?? {}, actorOf(req))));
+  RED.httpAdmin.post(`${base}/replay`, write, json, handle(async (req) => runCommand(queueFor(req), 'bulk-replay', req.body ?? {}, actorOf(req))));
   RED.httpAdmin.get(`${base}/:id`, read, handle(async (req) => runCommand(queueFor(req), 'get', req.params.id, actorOf(req))));
   RED.httpAdmin.post(`${base}/:id/replay`, write, json, handle(async (req) => {
     const body = (req.body ?? {}) as Record<string, unknown>;

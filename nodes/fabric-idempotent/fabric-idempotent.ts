@@ -10,9 +10,9 @@
  * output 2 not wired) marks its inbox entry processed.
  */
 import jsonata from 'jsonata';
-import type { NodeAPI, Node, NodeMessage } from '../fabric-exceptions/red-api';
-import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
+import { errorMessage, registerNode, resolveStore, type NodeAPI, type Node, type NodeMessage } from '../node-red-api';
 import { inboxRefOf, markInboxProcessed } from '../../lib/inbox';
+import { FIRST_VERSION } from '../migrations';
 
 import type { IdempotentConfig } from './config';
 
@@ -22,7 +22,7 @@ export = function (RED: NodeAPI) {
   function FabricIdempotent(this: Node, config: IdempotentConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const storeCfg = storeNode(RED, config.store);
+    const storeCfg = resolveStore(RED, config.store);
     const scope = (config.scope ?? '').trim() || `node:${node.id}`;
     const hours = Number(config.retentionHours);
     const ttlMs = config.retentionHours !== undefined && config.retentionHours !== '' && Number.isFinite(hours) && hours > 0 ? hours * 3_600_000 : undefined;
@@ -96,5 +96,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType('fabric-idempotent', FabricIdempotent as never);
+  registerNode(RED, 'fabric-idempotent', FabricIdempotent, { migrations: [FIRST_VERSION] });
 };

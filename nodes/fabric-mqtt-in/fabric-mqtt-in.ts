@@ -1,6 +1,6 @@
 /**
  * `fabric-mqtt-in`: subscribes through a `fabric-broker` config node and acknowledges a message only after it
- * is committed to the inbox (DESIGN.md section 4). Thin: parsing is lib/model/safe-json, grouping of commits
+ * is committed to the inbox (docs/store-and-guarantees.md). Thin: parsing is lib/model/safe-json, grouping of commits
  * is lib/inbox's InboxWriter, the ack timing is lib/broker/connection.
  *
  * Output 1: parsed JSON payload (new messages only; a redelivery of a committed message is not emitted again); with
@@ -22,16 +22,17 @@ import { SpanKind, TRACE_PROPERTY, carrierFrom, markSpan, traceOfMsg, withTrace 
 import { installTraceHooks } from '../trace-hooks';
 import type { IPublishPacket } from 'mqtt';
 import { parseJsonSafely, type SafeParseResult } from '../../lib/model/safe-json';
-import { openFabric, servicesFor, type FabricHandle } from '../../lib/fabric/services';
+import { openFabric, type FabricHandle } from '../../lib/fabric/services';
 import { INBOX_REF_PROPERTY, inboxRefOf, markInboxProcessed, registerInboxSource, replayInbox, type InboxWriter } from '../../lib/inbox';
 import type { FabricServices } from '../../lib/fabric/services';
 import { flowsStartedOf } from '../flows-started';
 import type { InboxRecord, Json, Store } from '../../lib/store/store';
-import type { StoreOptions } from '../../lib/store/registry';
 import { validFilter } from '../../lib/broker/acl';
 import { inboxMessageId } from '../../lib/broker/message-id';
-import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
+import type { FabricBrokerNode } from '../connection-config';
+import { registerNode, resolveStore, runtimeStoreOptions, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
 import { throttleStatus } from '../status-throttle';
+import { FIRST_VERSION } from '../migrations';
 
 import type { MqttInConfig } from './config';
 
@@ -63,17 +64,14 @@ export = function (RED: NodeAPI) {
   /** The inbox writer of the referenced fabric-store node, or of the runtime's own store. */
   function inboxFor(node: Node, storeId: string | undefined): { inbox: InboxWriter; services: FabricServices; handle?: FabricHandle } {
     if (storeId) {
-      const storeNode = RED.nodes.getNode(storeId);
+      const storeNode = resolveStore(RED, storeId);
       if (!storeNode) throw new Error(t('errors.noStoreNode'));
-      const services: FabricServices | undefined = storeNode.services ?? storeNode.fabric?.services ?? (storeNode.store ? servicesFor(storeNode.store) : undefined);
-      if (services?.inbox) return { inbox: services.inbox, services };
+      if (storeNode.services) return { inbox: storeNode.services.inbox, services: storeNode.services };
       throw new Error(t('errors.storeNotReady'));
     }
-    // the runtime's store: PostgreSQL in a scale-out runtime (settings.fabric.store), else its SQLite file
-    const runtimeStore = (RED.settings.fabric as { store?: StoreOptions } | undefined)?.store;
-    const storePath: string | undefined = RED.settings.fabric?.storePath;
-    if (!runtimeStore && !storePath) throw new Error(t('errors.noStore'));
-    const handle = openFabric(runtimeStore ?? { kind: 'sqlite', path: storePath! });
+    // no fabric-store named: the PS Fabric runtime's store (outside that runtime there is none to share)
+    if (!RED.settings.fabric) throw new Error(t('errors.noStore'));
+    const handle = openFabric(runtimeStoreOptions(RED));
     return { inbox: handle.services.inbox, services: handle.services, handle };
   }
 
@@ -277,5 +275,5 @@ export = function (RED: NodeAPI) {
     return { ok: true, value: text, bytes: bytes.length };
   }
 
-  RED.nodes.registerType('fabric-mqtt-in', FabricMqttIn);
+  registerNode(RED, 'fabric-mqtt-in', FabricMqttIn, { migrations: [FIRST_VERSION] });
 };

@@ -8,7 +8,9 @@
 import { isFabricTopic } from '../../lib/model/topics';
 import { markInboxProcessed } from '../../lib/inbox';
 import { SpanKind, currentTrace, traceOfMsg, withSpan } from '../../lib/telemetry';
-import type { FabricBrokerNode, Node, NodeAPI, NodeMessage } from '../fabric-broker/red-types';
+import type { FabricBrokerNode } from '../connection-config';
+import { registerNode, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
 
 import type { MqttOutConfig } from './config';
 
@@ -76,5 +78,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  RED.nodes.registerType('fabric-mqtt-out', FabricMqttOut);
+  registerNode(RED, 'fabric-mqtt-out', FabricMqttOut, { migrations: [FIRST_VERSION] });
 };

@@ -1,22 +1,22 @@
 /**
- * `fabric-store` config node: the durable store (DESIGN.md section 5) and its services for the nodes that name it.
+ * `fabric-store` config node: the durable store (docs/store-and-guarantees.md) and its services for the nodes that name it.
  *
  * Opens the store through the shared registry (one instance per file, however many config nodes point at it)
  * and exposes it with the services bundle: `node.store`, `node.services` and the shortcuts `node.inbox`,
  * `node.idempotency`, `node.exceptions`, `node.audit`. Opening is synchronous, so nodes constructed after
  * this one can use them at once. Releases its handle on close; the last user closes the file.
  *
- * Which file: the node's `path` if set; else the runtime's `settings.fabric.storePath` (so the nodes and the
- * PS Fabric runtime share one store); else `FABRIC_STORE_PATH`; else `<userDir>/ps-fabric.sqlite`.
- * Relative paths are taken from the Node-RED user directory.
+ * Which store: PostgreSQL from the node's URL; else the node's SQLite `path` if set; else the PS Fabric runtime's
+ * store (so the nodes and the runtime share one); else `FABRIC_STORE_PATH`; else `<userDir>/ps-fabric.sqlite`
+ * (node-red-api.ts runtimeStoreOptions). Relative paths are taken from the Node-RED user directory.
  */
 import { openFabric, type FabricHandle } from '../../lib/fabric/services';
 import { DAY_MS } from '../../lib/idempotency';
-import { resolveStorePath } from '../../lib/fabric/store-path';
 import type { StoreOptions } from '../../lib/store/registry';
 import { redactConnectionString } from '../../lib/store/postgres-store';
-import type { Node, NodeAPI } from './red-types';
-import type { FabricStoreNode } from './types';
+import { registerNode, runtimeStoreOptions, type FabricStoreNode, type Node, type NodeAPI } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
+import { positiveSetting } from '../settings';
 
 const DEFAULT_RETENTION_DAYS = 7;
 
@@ -33,13 +33,11 @@ export = function (RED: NodeAPI) {
     const users = new Map<string, Node>();
     let handle: FabricHandle | undefined;
 
-    const days = Number(config.retentionDays ?? DEFAULT_RETENTION_DAYS);
-    const retentionDays = Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS;
-    if (retentionDays !== days) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: DEFAULT_RETENTION_DAYS }));
+    const retentionDays = positiveSetting(config.retentionDays, DEFAULT_RETENTION_DAYS);
+    if (config.retentionDays !== undefined && config.retentionDays !== '' && retentionDays !== Number(config.retentionDays)) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: DEFAULT_RETENTION_DAYS }));
 
-    // Which store: PostgreSQL from this node (URL + credentials), or - for SQLite with no file of its own - the
-    // runtime's store (PostgreSQL in a scale-out runtime, settings.fabric.store), else the SQLite file.
-    const runtimeStore = (RED.settings.fabric as { store?: StoreOptions } | undefined)?.store;
+    // Which store: PostgreSQL from this node (URL + credentials), else the SQLite file of the node, else the runtime's
+    // store (PostgreSQL in a scale-out runtime), else the runtime's SQLite file (node-red-api.ts runtimeStoreOptions)
     let options: StoreOptions;
     if (node.kind === 'postgres') {
       const url = (config.url ?? '').trim();
@@ -47,22 +45,19 @@ export = function (RED: NodeAPI) {
       try {
         const u = new URL(url);
         if (!/^postgres(ql)?:$/.test(u.protocol)) throw new Error('not a postgres:// URL');
-        const creds = (node as unknown as { credentials?: { user?: string; password?: string } }).credentials ?? {};
+        const creds = node.credentials ?? {};
         if (creds.user) u.username = encodeURIComponent(creds.user);
         if (creds.password) u.password = encodeURIComponent(creds.password);
         connectionString = u.toString();
       } catch {
         connectionString = '';
       }
-      node.storePath = `${redactConnectionString(url)}#${(config.schema ?? '').trim() || 'public'}`;
       options = { kind: 'postgres', connectionString, schema: (config.schema ?? '').trim() || undefined };
-    } else if (!(config.path ?? '').trim() && runtimeStore?.kind === 'postgres') {
-      node.kind = 'postgres';
-      node.storePath = `${redactConnectionString(runtimeStore.connectionString)}#${runtimeStore.schema ?? 'public'}`;
-      options = runtimeStore;
+      node.storePath = `${redactConnectionString(url)}#${options.schema ?? 'public'}`;
     } else {
-      node.storePath = resolveStorePath(config.path, { userDir: RED.settings.userDir, runtimeStorePath: RED.settings.fabric?.storePath });
-      options = { kind: 'sqlite', path: node.storePath };
+      options = runtimeStoreOptions(RED, config.path);
+      node.kind = options.kind;
+      node.storePath = options.kind === 'postgres' ? `${redactConnectionString(options.connectionString)}#${options.schema ?? 'public'}` : options.path;
     }
     try {
       if (options.kind === 'postgres' && !options.connectionString) throw new Error(t('errors.badUrl'));
@@ -113,7 +108,8 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  (RED.nodes.registerType as (type: string, ctor: unknown, options: unknown) => void)('fabric-store', FabricStore, {
+  registerNode(RED, 'fabric-store', FabricStore, {
+    migrations: [FIRST_VERSION],
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
   });
 };

@@ -2,14 +2,23 @@
  * `jira-config`: one Jira Cloud site (URL, API token or OAuth bearer, quota) registered with the outbox of the
  * named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
  */
-import type { NodeAPI } from '../node-red-api';
+import { registerNode, type NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
 import { checkEpicNameField } from '../../lib/connectors/jira/mapping';
-import { connectToStore } from '../connection-config';
 import { checkSetup } from '../../lib/connectors/jira/setup-check';
+import { connectToStore, type ConnectionConfigDef, type JiraConnection } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
+
+interface JiraConfigDef extends ConnectionConfigDef {
+  authType?: string;
+  baseUrl?: string;
+  timeoutMs?: string | number;
+  epicNameField?: string;
+  keyPattern?: string;
+}
 
 export = function (RED: NodeAPI) {
-  function JiraConfig(this: any, config: any) {
+  function JiraConfig(this: JiraConnection, config: JiraConfigDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const creds = node.credentials ?? {};
@@ -24,7 +33,8 @@ export = function (RED: NodeAPI) {
     node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField, keyPattern: config.keyPattern || undefined });
     connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { epicNameField }) });
   }
-  RED.nodes.registerType('jira-config', JiraConfig, {
+  registerNode(RED, 'jira-config', JiraConfig, {
+    migrations: [FIRST_VERSION],
     credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },
   });
 };

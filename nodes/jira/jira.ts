@@ -1,52 +1,44 @@
 /**
- * `jira` operation node: createProject / createEpic / createIssue through the outbox (lookup-then-create, so a
- * duplicate trigger creates nothing twice), getIssue / search through `handle.call`.
+ * `jira` operation node (nodes/operation-node.ts): createProject / createEpic / createIssue through the outbox
+ * (lookup-then-create, so a duplicate trigger creates nothing twice), getIssue / search through `handle.call`.
  * The request is `msg.payload`; fields the dialog sets (project key, issue type) fill what the payload leaves out.
  */
+import { JIRA_WRITE_OPERATIONS } from '../../lib/connectors/jira/client';
+import type { JiraConnection } from '../connection-config';
+import { operationFromMsg } from '../migrations';
 import type { NodeAPI } from '../node-red-api';
-import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
-import { inboxRefOf } from '../../lib/inbox';
+import { defineOperationNode, type OperationNodeDef } from '../operation-node';
 
-const WRITES = ['createProject', 'createEpic', 'createIssue'];
+interface JiraDef extends OperationNodeDef {
+  jira?: string;
+  projectKey?: string;
+  issueType?: string;
+  jql?: string;
+  limit?: string | number;
+}
 
 export = function (RED: NodeAPI) {
-  function Jira(this: any, config: any) {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const cfg = RED.nodes.getNode(config.jira);
-    const t = (k: string, s?: Record<string, unknown>) => RED._(`jira.${k}`, s);
-    let unsubscribe: (() => void) | undefined;
-    if (!cfg?.handle) node.status({ fill: 'red', shape: 'ring', text: cfg?.configError ?? t('status.noConfig') });
-    else {
-      unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
-    }
-
-    node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
-      try {
-        if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
-        const operation = config.operation === 'msg' ? msg.operation : config.operation;
-        if (WRITES.includes(operation)) {
-          const request = { ...(msg.payload ?? {}) };
-          if (config.projectKey && request.projectKey === undefined && operation !== 'createProject') request.projectKey = config.projectKey;
-          if (config.issueType && request.issueType === undefined && operation === 'createIssue') request.issueType = config.issueType;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `jira ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
-          msg.payload = result.response;
-          msg.jira = { duplicate: result.duplicate, outboxId: result.item.id };
-        } else if (operation === 'getIssue') {
-          msg.payload = await cfg.handle.call(() => cfg.client.getIssue(String(msg.key ?? msg.payload?.key ?? msg.payload)));
-        } else if (operation === 'search') {
-          msg.payload = await cfg.handle.call(() => cfg.client.search(String(msg.jql ?? config.jql ?? msg.payload), { limit: Number(config.limit) || 1000 }));
-        } else throw new Error(t('errors.unknownOperation', { operation }));
-        send(msg);
-        done();
-      } catch (err) {
-        done(err as Error);
-      }
-    });
-    node.on('close', (_r: boolean, done: () => void) => {
-      unsubscribe?.();
-      done();
-    });
-  }
-  RED.nodes.registerType('jira', Jira);
+  defineOperationNode<JiraConnection, JiraDef>(RED, {
+    type: 'jira',
+    connection: 'jira',
+    resultProperty: 'jira',
+    writes: JIRA_WRITE_OPERATIONS,
+    migrations: [operationFromMsg()],
+    writeRequest(operation, msg, { config }) {
+      const request = { ...(msg.payload ?? {}) };
+      if (config.projectKey && request.projectKey === undefined && operation !== 'createProject') request.projectKey = config.projectKey;
+      if (config.issueType && request.issueType === undefined && operation === 'createIssue') request.issueType = config.issueType;
+      return { request };
+    },
+    reads: {
+      async getIssue(msg, { connected }) {
+        const c = connected();
+        msg.payload = await c.handle.call(() => c.client.getIssue(String(msg.key ?? msg.payload?.key ?? msg.payload)));
+      },
+      async search(msg, { config, connected }) {
+        const c = connected();
+        msg.payload = await c.handle.call(() => c.client.search(String(msg.jql ?? config.jql ?? msg.payload), { limit: Number(config.limit) || 1000 }));
+      },
+    },
+  });
 };

@@ -2,24 +2,24 @@
  * `kantata-config`: one Kantata OX connection (URL, the application's token or an authorization-code login, quota) registered
  * with the outbox of the named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
  */
-import type { NodeAPI } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
+import { registerNode, type NodeAPI } from '../node-red-api';
 import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
 import { checkKantataCustomFields } from '../../lib/connectors/kantata/mapping';
-import { connectToStore } from '../connection-config';
 import { checkSetup } from '../../lib/connectors/kantata/setup-check';
-import type { ConnectionHandle } from '../../lib/delivery/types';
+import { connectToStore, type ConnectionConfigDef, type KantataConnection } from '../connection-config';
 
-interface KantataConfigNode {
-  id: string;
-  client?: KantataClient;
-  handle?: ConnectionHandle;
-  connectionName: string;
-  configError?: string;
-  store?: import('../../lib/store/store').Store;
+interface KantataConfigDef extends ConnectionConfigDef {
+  authType?: string;
+  tokenUrl?: string;
+  baseUrl?: string;
+  timeoutMs?: string | number;
+  /** JSON: the account's custom fields by id or name (lib/connectors/kantata checkKantataCustomFields). */
+  customFields?: string;
 }
 
 export = function (RED: NodeAPI) {
-  function KantataConfig(this: KantataConfigNode & any, config: any) {
+  function KantataConfig(this: KantataConnection, config: KantataConfigDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const creds = node.credentials ?? {};
@@ -41,7 +41,8 @@ export = function (RED: NodeAPI) {
     node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000, customFields });
     connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
   }
-  RED.nodes.registerType('kantata-config', KantataConfig, {
+  registerNode(RED, 'kantata-config', KantataConfig, {
+    migrations: [FIRST_VERSION],
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' }, refreshToken: { type: 'password' } },
   });
 };

@@ -1,7 +1,7 @@
 /**
- * `kantata` operation node. Writes (createProjectShell, createWorkspace, updateWorkspace, createStories,
- * addParticipations, createTimeEntry, markInvoiced) go through the outbox (`handle.submit`); reads (get, list)
- * through `handle.call`; `pollApproved` emits approved, uninvoiced time entries and expenses (canonical, with the
+ * `kantata` operation node (nodes/operation-node.ts). Writes (KANTATA_WRITE_OPERATIONS: createProjectShell,
+ * createWorkspace, updateWorkspace, createStories, addParticipations, createTimeEntry, markInvoiced) go through the
+ * outbox; reads (get, list) through `handle.call`; `pollApproved` emits approved, uninvoiced time entries and expenses (canonical, with the
  * workspace context) and advances a durable cursor kept in the store's watermarks after the messages are sent.
  *
  * Gaps of `pollApproved` (lib/triggers): a poller that did not poll for longer than its window, or a cursor Kantata
@@ -11,14 +11,15 @@
  * Operators backfill a date range (editor button, POST /ps-fabric/triggers/<id>/backfill): the records in it are
  * sent again with their usual idempotency keys, which the steps downstream de-duplicate.
  */
-import type { NodeAPI } from '../node-red-api';
 import { toCanonicalExpense, toCanonicalTimeEntry, workspaceContext } from '../../lib/connectors/kantata/mapping';
-import type { KantataCursor } from '../../lib/connectors/kantata/client';
-import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
-import { inboxRefOf } from '../../lib/inbox';
+import { KANTATA_WRITE_OPERATIONS, type KantataCursor } from '../../lib/connectors/kantata/client';
 import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
+import type { KantataConnection } from '../connection-config';
+import { operationFromMsg } from '../migrations';
+import type { NodeAPI } from '../node-red-api';
+import { defineOperationNode, SENT, type Handler, type OperationContext, type OperationNodeDef } from '../operation-node';
 
 /** Default window of the approved-time poller: not polled for longer than this is a gap. */
 const DEFAULT_GAP_WINDOW_MS = 24 * 3600 * 1000;
@@ -51,245 +52,245 @@ function afterCursor<T extends { timeEntries: any[]; expenses: any[] }>(res: T, 
   return { ...res, timeEntries: res.timeEntries.filter(keep('time_entries')), expenses: res.expenses.filter(keep('expenses')) };
 }
 
-const WRITES = ['createProjectShell', 'createWorkspace', 'updateWorkspace', 'createStories', 'addParticipations', 'createTimeEntry', 'markInvoiced'];
+interface KantataDef extends OperationNodeDef {
+  kantata?: string;
+  collection?: string;
+  paging?: string;
+  maxRecords?: string | number;
+  output?: string;
+  workspaceId?: string;
+  pollSeconds?: string | number;
+  gapWindowHours?: string | number;
+}
 
 export = function (RED: NodeAPI) {
   registerBackfillRoutes(RED);
-  function Kantata(this: any, config: any) {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const cfg = RED.nodes.getNode(config.kantata);
-    const t = (k: string, s?: Record<string, unknown>) => RED._(`kantata.${k}`, s);
-    let timer: NodeJS.Timeout | undefined;
-    let polling = false;
-    let closed = false;
-    let unsubscribe: (() => void) | undefined;
-    if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
-    else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
-    else {
-      unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
-    }
-
-    const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;
-    const polledAtName = `${watermarkName}:polledAt`;
-    const gapWindowMs = Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : DEFAULT_GAP_WINDOW_MS;
-    const label = node.name || 'kantata approved time';
-    const pollOptions = (sweep: boolean) => ({ maxRecords: Number(config.maxRecords) || 5000, perPage: 200, workspaceId: config.workspaceId || undefined, sweep });
-
-    /** The visible warning of a gap: status, log, and an exception for integration-ops (one per node and kind). */
-    async function warnGap(kind: GapKind, message: string, details: Record<string, unknown>): Promise<void> {
-      node.warn(message);
-      node.status({ fill: 'yellow', shape: 'ring', text: t('status.gap', { kind }) });
-      await cfg.services?.exceptions
-        ?.add({ process: 'trigger', step: label, errorClass: 'internal', ownerTeam: 'integration-ops', message, recordKey: `Trigger/${node.id}/${kind}`, details: [{ path: `/gap/${kind}`, message: JSON.stringify(details) }] }, `node:${node.id}`)
-        .catch((e: Error) => node.warn(t('errors.exception', { error: e.message })));
-    }
-
-    const cursorTime = (c: KantataCursor) => Math.min(...(['time_entries', 'expenses'] as const).map((k) => (c[k]?.updatedAt ? Date.parse(c[k]!.updatedAt!) : Infinity)));
-
-    /** Runs a resync or backfill as a trigger run (progress in status and on the dashboard); resolves when it ends. */
-    function runTracked(kind: RunKind, range: Window, read: () => Promise<number>, onStarted?: (r: TriggerRun) => void): Promise<TriggerRun> {
-      const { run, done } = triggerRuns.start(node.id, label, kind, range, async () => ({ emitted: await read(), skipped: 0 }), {
-        sliceMs: Number.MAX_SAFE_INTEGER,
-        maxRangeMs: Number.MAX_SAFE_INTEGER,
-        onProgress: (r) => node.status({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
-      });
-      onStarted?.({ ...run });
-      return done.then((r) => {
-        if (r.state === 'failed' && !closed) node.error(t('errors.resync', { text: r.text }));
-        return r;
-      });
-    }
-
-    /**
-     * Reads from the cursor to now, round after round of `maxRecords`, handing every record on and moving the cursor
-     * after each round: the ordinary delta, or (the cursor refused) a sweep kept from the cursor on.
-     */
-    async function resyncFrom(kind: GapKind, start: KantataCursor, send: (m: any) => void): Promise<TriggerRun> {
-      const st = cfg.store;
-      const from = Number.isFinite(cursorTime(start)) ? cursorTime(start) : Date.now() - gapWindowMs;
-      return runTracked(kind, { from, to: Date.now() }, async () => {
-        let cursor = start;
-        let count = 0;
-        // a cursor just refused is not asked for again: the first round sweeps
-        let refused = kind === 'cursor-expired';
-        for (let round = 0; ; round++) {
-          if (closed) throw new Error('the node was stopped; the next poll carries on from the cursor');
-          if (round >= MAX_RESYNC_ROUNDS) throw new Error(`more than ${MAX_RESYNC_ROUNDS} rounds of ${pollOptions(false).maxRecords} records: raise "Max per poll" or backfill in smaller ranges`);
-          const from = cursor;
-          const sweepAfterCursor = async () => afterCursor(await cfg.handle.call(() => cfg.client.pollApproved(from, pollOptions(true))), from);
-          let res;
-          if (refused) res = await sweepAfterCursor();
-          else {
-            try {
-              res = await cfg.handle.call(() => cfg.client.pollApproved(from, pollOptions(false)));
-            } catch (e) {
-              if (!isCursorRefused(e)) throw e;
-              res = await sweepAfterCursor();
-            }
+  defineOperationNode<KantataConnection, KantataDef>(RED, {
+    type: 'kantata',
+    connection: 'kantata',
+    resultProperty: 'kantata',
+    writes: KANTATA_WRITE_OPERATIONS,
+    migrations: [operationFromMsg()],
+    reads: {
+      async get(msg, { config, connected }) {
+        const c = connected();
+        msg.payload = await c.handle.call(() => c.client.get(msg.collection ?? config.collection, String(msg.id ?? msg.payload?.id), msg.include));
+      },
+      async list(msg, { config, connected }) {
+        const c = connected();
+        const collection = msg.collection ?? config.collection;
+        const params = msg.params ?? msg.payload ?? {};
+        if ((msg.paging ?? config.paging) === 'all') {
+          // every page (each read through the connection's rate limit), up to Max records; included merged
+          const max = Number(config.maxRecords) || 50000;
+          const records: any[] = [];
+          const included: Record<string, Record<string, unknown>> = {};
+          let p: any;
+          for (let page = Number(params.page) || 1; ; page++) {
+            p = await c.handle.call(() => c.client.page(collection, { per_page: 200, ...params, page }));
+            records.push(...p.records);
+            for (const [k, v] of Object.entries(p.included ?? {})) included[k] = { ...(included[k] ?? {}), ...(v as Record<string, unknown>) };
+            if (page >= p.pageCount || p.records.length === 0 || records.length >= max) break;
           }
-          refused = false;
-          count += await handOn(res, undefined, send, kind);
-          cursor = laterCursor(cursor, res.cursor);
-          if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
-          if (!res.more) break;
+          msg.payload = records.slice(0, max);
+          msg.kantata = { count: p.count, pageCount: p.pageCount, pages: p.page, truncated: records.length > max || (p.page < p.pageCount && p.records.length > 0), included };
+          // workspaces carry custom fields: the flow reads them by meaning through the connection's mapping
+          if (collection === 'workspaces' || included.workspaces) msg.kantata.fieldNames = await c.handle.call(() => c.client.customFieldNames());
+        } else {
+          const p = await c.handle.call(() => c.client.page(collection, params));
+          msg.payload = p.records;
+          msg.kantata = { count: p.count, pageCount: p.pageCount, page: p.page, included: p.included };
+          if (collection === 'workspaces' || p.included.workspaces) msg.kantata.fieldNames = await c.handle.call(() => c.client.customFieldNames());
         }
-        if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
-        return count;
-      });
-    }
+      },
+    },
+    start: (ctx) => approvedTimePoller(ctx),
+  });
+};
 
-    /** Operator backfill: every approved uninvoiced record whose updated_at is in [from, to), page by page. */
-    async function backfillRead(range: Window, send: (m: any) => void): Promise<number> {
-      let count = 0;
-      for (const collection of ['time_entries', 'expenses'] as const) {
-        for (let page = 1; ; page++) {
-          if (closed) throw new Error('the node was stopped');
-          const params: Record<string, unknown> = { approved: true, uninvoiced: true, order: 'updated_at:asc', per_page: 200, page, include: 'workspace,user', updated_after: new Date(range.from - 1000).toISOString(), updated_before: new Date(range.to).toISOString() };
-          if (config.workspaceId) params.workspace_id = config.workspaceId;
-          const p = await cfg.handle.call(() => cfg.client.page(collection, params));
-          const inRange = p.records.filter((r: any) => Date.parse(r.updated_at) >= range.from && Date.parse(r.updated_at) < range.to);
-          count += await handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill');
-          if (page >= p.pageCount || p.records.length === 0) break;
-        }
-      }
-      return count;
-    }
+/**
+ * `pollApproved`: the approved-time trigger (on its timer when the dialog chooses it, or on a msg), with its gap
+ * warnings, resyncs and operator backfills.
+ */
+function approvedTimePoller({ node, config, cfg, t, connected, status }: OperationContext<KantataConnection, KantataDef>): { close(): void; reads: Record<string, Handler<KantataConnection, KantataDef>> } {
+  let timer: NodeJS.Timeout | undefined;
+  let polling = false;
+  let closed = false;
+  const c = () => connected();
+  const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;
+  const polledAtName = `${watermarkName}:polledAt`;
+  const gapWindowMs = Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : DEFAULT_GAP_WINDOW_MS;
+  const label = node.name || 'kantata approved time';
+  const pollOptions = (sweep: boolean) => ({ maxRecords: Number(config.maxRecords) || 5000, perPage: 200, workspaceId: config.workspaceId || undefined, sweep });
 
-    const unregister = config.operation === 'pollApproved' && cfg?.handle
-      ? triggerRuns.register(node.id, {
-        name: label,
-        backfill: (range, actor) => {
-          const current = triggerRuns.get(node.id);
-          if (current?.state === 'running') return Promise.reject(new Error(`a ${current.kind === 'backfill' ? 'backfill' : 'resync'} of this node is already running (${current.text}); wait for it to finish`));
-          node.log(t('log.backfill', { actor, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() }));
-          return new Promise<TriggerRun>((resolve, reject) => {
-            runTracked('backfill', range, () => backfillRead(range, (m) => node.send(m)), resolve).catch(reject);
-          });
-        },
-      })
-      : undefined;
+  /** The visible warning of a gap: status, log, and an exception for integration-ops (one per node and kind). */
+  async function warnGap(kind: GapKind, message: string, details: Record<string, unknown>): Promise<void> {
+    node.warn(message);
+    status.show({ fill: 'yellow', shape: 'ring', text: t('status.gap', { kind }) });
+    await cfg?.services?.exceptions
+      ?.add({ process: 'trigger', step: label, errorClass: 'internal', ownerTeam: 'integration-ops', message, recordKey: `Trigger/${node.id}/${kind}`, details: [{ path: `/gap/${kind}`, message: JSON.stringify(details) }] }, `node:${node.id}`)
+      .catch((e: Error) => node.warn(t('errors.exception', { error: e.message })));
+  }
 
-    /** Sends the records of one read (per record or as one batch); returns how many. */
-    /** The connection's custom field mapping, custom field id -> KantataCustomField (ids resolved once per deploy). */
-    const fieldNames = (): Promise<Record<string, string>> => cfg.handle.call(() => cfg.client.customFieldNames());
+  const cursorTime = (c: KantataCursor) => Math.min(...(['time_entries', 'expenses'] as const).map((k) => (c[k]?.updatedAt ? Date.parse(c[k]!.updatedAt!) : Infinity)));
 
-    async function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): Promise<number> {
-      const names = Object.keys(res.workspaces).length ? await fieldNames() : {};
-      const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any, names)]));
-      const items = [
-        ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
-        ...res.expenses.map((r: any) => ({ entity: 'Expense', data: toCanonicalExpense(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
-      ];
-      const extra = resync ? { resync } : {};
-      if (config.output === 'batch') {
-        if (items.length) send({ ...(trigger ?? {}), topic: 'kantata/approved', payload: items.map((i) => i.data), kantata: { items, more: res.more }, ...extra });
-      } else {
-        for (const i of items) send({ topic: `kantata/approved/${i.entity.toLowerCase()}`, payload: i.data, entity: i.entity, workspace: i.workspace, kantata: i.source, idempotencyKey: `kantata:${i.entity}:${i.source.id}:${i.source.updated_at}`, ...extra });
-      }
-      return items.length;
-    }
-
-    async function poll(trigger: any, send: (m: any) => void): Promise<number> {
-      if (polling) return 0;
-      polling = true;
-      try {
-        const st = cfg.store;
-        const raw = st ? await st.watermarkGet(watermarkName) : undefined;
-        const cursor: KantataCursor = raw ? JSON.parse(raw) : {};
-        const sweep = trigger?.sweep === true;
-        const polledAt = st ? Number(await st.watermarkGet(polledAtName)) : NaN;
-        if (isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
-          await warnGap('poller-stalled', t('warn.stalled', { since: new Date(polledAt).toISOString(), hours: Math.round(gapWindowMs / 360000) / 10 }), { lastPollAt: polledAt, sweep });
-        }
-        if (!sweep && isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
-          const run = await resyncFrom('poller-stalled', cursor, send);
-          return run.emitted;
-        }
-        let res;
-        try {
-          res = await cfg.handle.call(() => cfg.client.pollApproved(cursor, pollOptions(sweep)));
-        } catch (e) {
-          if (!isCursorRefused(e)) throw e;
-          await warnGap('cursor-expired', t('warn.cursorExpired', { error: (e as Error).message }), { cursor });
-          const run = await resyncFrom('cursor-expired', cursor, send);
-          return run.emitted;
-        }
-        const count = await handOn(res, trigger, send);
-        // The cursor moves only after the records were handed on; a crash before this re-reads them (at-least-once).
-        if (st) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
-        if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
-        node.status({ fill: 'green', shape: 'dot', text: t('status.polled', { count }) });
-        if (res.more && !closed) setImmediate(() => void poll(undefined, send).catch((e) => node.error(e)));
-        return count;
-      } finally {
-        polling = false;
-      }
-    }
-
-    if (config.operation === 'pollApproved' && cfg?.handle) {
-      const every = Math.max(1, Number(config.pollSeconds) || 60) * 1000;
-      const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
-      // The first poll sweeps everything approved and uninvoiced (catches anything an earlier run lost), then follows the cursor.
-      setTimeout(() => void poll({ sweep: true }, (m) => node.send(m)).catch((e) => node.error(e)), 200).unref?.();
-      timer = setInterval(tick, every);
-    }
-
-    node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
-      try {
-        if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
-        const operation = config.operation === 'msg' ? msg.operation : config.operation;
-        if (operation === 'pollApproved') {
-          await poll({ ...msg, sweep: msg.sweep === true }, send);
-          return done();
-        }
-        if (WRITES.includes(operation)) {
-          const request = msg.payload;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `kantata ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
-          msg.payload = result.response;
-          msg.kantata = { duplicate: result.duplicate, outboxId: result.item.id };
-        } else if (operation === 'get') {
-          msg.payload = await cfg.handle.call(() => cfg.client.get(msg.collection ?? config.collection, String(msg.id ?? msg.payload?.id), msg.include));
-        } else if (operation === 'list') {
-          const collection = msg.collection ?? config.collection;
-          const params = msg.params ?? msg.payload ?? {};
-          if ((msg.paging ?? config.paging) === 'all') {
-            // every page (each read through the connection's rate limit), up to Max records; included merged
-            const max = Number(config.maxRecords) || 50000;
-            const records: any[] = [];
-            const included: Record<string, Record<string, unknown>> = {};
-            let p: any;
-            for (let page = Number(params.page) || 1; ; page++) {
-              p = await cfg.handle.call(() => cfg.client.page(collection, { per_page: 200, ...params, page }));
-              records.push(...p.records);
-              for (const [k, v] of Object.entries(p.included ?? {})) included[k] = { ...(included[k] ?? {}), ...(v as Record<string, unknown>) };
-              if (page >= p.pageCount || p.records.length === 0 || records.length >= max) break;
-            }
-            msg.payload = records.slice(0, max);
-            msg.kantata = { count: p.count, pageCount: p.pageCount, pages: p.page, truncated: records.length > max || (p.page < p.pageCount && p.records.length > 0), included };
-            // workspaces carry custom fields: the flow reads them by meaning through the connection's mapping
-            if (collection === 'workspaces' || included.workspaces) msg.kantata.fieldNames = await fieldNames();
-          } else {
-            const p = await cfg.handle.call(() => cfg.client.page(collection, params));
-            msg.payload = p.records;
-            msg.kantata = { count: p.count, pageCount: p.pageCount, page: p.page, included: p.included };
-            if (collection === 'workspaces' || p.included.workspaces) msg.kantata.fieldNames = await fieldNames();
-          }
-        } else throw new Error(t('errors.unknownOperation', { operation }));
-        send(msg);
-        done();
-      } catch (err) {
-        done(err as Error);
-      }
+  /** Runs a resync or backfill as a trigger run (progress in status and on the dashboard); resolves when it ends. */
+  function runTracked(kind: RunKind, range: Window, read: () => Promise<number>, onStarted?: (r: TriggerRun) => void): Promise<TriggerRun> {
+    const { run, done } = triggerRuns.start(node.id, label, kind, range, async () => ({ emitted: await read(), skipped: 0 }), {
+      sliceMs: Number.MAX_SAFE_INTEGER,
+      maxRangeMs: Number.MAX_SAFE_INTEGER,
+      onProgress: (r) => status.show({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
     });
+    onStarted?.({ ...run });
+    return done.then((r) => {
+      if (r.state === 'failed' && !closed) node.error(t('errors.resync', { text: r.text }));
+      return r;
+    });
+  }
 
-    node.on('close', (_r: boolean, done: () => void) => {
+  /**
+   * Reads from the cursor to now, round after round of `maxRecords`, handing every record on and moving the cursor
+   * after each round: the ordinary delta, or (the cursor refused) a sweep kept from the cursor on.
+   */
+  async function resyncFrom(kind: GapKind, start: KantataCursor, send: (m: any) => void): Promise<TriggerRun> {
+    const st = c().store;
+    const from = Number.isFinite(cursorTime(start)) ? cursorTime(start) : Date.now() - gapWindowMs;
+    return runTracked(kind, { from, to: Date.now() }, async () => {
+      let cursor = start;
+      let count = 0;
+      // a cursor just refused is not asked for again: the first round sweeps
+      let refused = kind === 'cursor-expired';
+      for (let round = 0; ; round++) {
+        if (closed) throw new Error('the node was stopped; the next poll carries on from the cursor');
+        if (round >= MAX_RESYNC_ROUNDS) throw new Error(`more than ${MAX_RESYNC_ROUNDS} rounds of ${pollOptions(false).maxRecords} records: raise "Max per poll" or backfill in smaller ranges`);
+        const from = cursor;
+        const sweepAfterCursor = async () => afterCursor(await c().handle.call(() => c().client.pollApproved(from, pollOptions(true))), from);
+        let res;
+        if (refused) res = await sweepAfterCursor();
+        else {
+          try {
+            res = await c().handle.call(() => c().client.pollApproved(from, pollOptions(false)));
+          } catch (e) {
+            if (!isCursorRefused(e)) throw e;
+            res = await sweepAfterCursor();
+          }
+        }
+        refused = false;
+        count += await handOn(res, undefined, send, kind);
+        cursor = laterCursor(cursor, res.cursor);
+        if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
+        if (!res.more) break;
+      }
+      if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
+      return count;
+    });
+  }
+
+  /** Operator backfill: every approved uninvoiced record whose updated_at is in [from, to), page by page. */
+  async function backfillRead(range: Window, send: (m: any) => void): Promise<number> {
+    let count = 0;
+    for (const collection of ['time_entries', 'expenses'] as const) {
+      for (let page = 1; ; page++) {
+        if (closed) throw new Error('the node was stopped');
+        const params: Record<string, unknown> = { approved: true, uninvoiced: true, order: 'updated_at:asc', per_page: 200, page, include: 'workspace,user', updated_after: new Date(range.from - 1000).toISOString(), updated_before: new Date(range.to).toISOString() };
+        if (config.workspaceId) params.workspace_id = config.workspaceId;
+        const p = await c().handle.call(() => c().client.page(collection, params));
+        const inRange = p.records.filter((r: any) => Date.parse(r.updated_at) >= range.from && Date.parse(r.updated_at) < range.to);
+        count += await handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill');
+        if (page >= p.pageCount || p.records.length === 0) break;
+      }
+    }
+    return count;
+  }
+
+  const unregister = config.operation === 'pollApproved' && cfg?.handle
+    ? triggerRuns.register(node.id, {
+      name: label,
+      backfill: (range, actor) => {
+        const current = triggerRuns.get(node.id);
+        if (current?.state === 'running') return Promise.reject(new Error(`a ${current.kind === 'backfill' ? 'backfill' : 'resync'} of this node is already running (${current.text}); wait for it to finish`));
+        node.log(t('log.backfill', { actor, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() }));
+        return new Promise<TriggerRun>((resolve, reject) => {
+          runTracked('backfill', range, () => backfillRead(range, (m) => node.send(m)), resolve).catch(reject);
+        });
+      },
+    })
+    : undefined;
+
+  /** Sends the records of one read (per record or as one batch); returns how many. */
+  async function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): Promise<number> {
+    // the connection's custom field mapping, custom field id -> KantataCustomField (ids resolved once per deploy)
+    const names = Object.keys(res.workspaces).length ? await c().handle.call(() => c().client.customFieldNames()) : {};
+    const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any, names)]));
+    const items = [
+      ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
+      ...res.expenses.map((r: any) => ({ entity: 'Expense', data: toCanonicalExpense(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
+    ];
+    const extra = resync ? { resync } : {};
+    if (config.output === 'batch') {
+      if (items.length) send({ ...(trigger ?? {}), topic: 'kantata/approved', payload: items.map((i) => i.data), kantata: { items, more: res.more }, ...extra });
+    } else {
+      for (const i of items) send({ topic: `kantata/approved/${i.entity.toLowerCase()}`, payload: i.data, entity: i.entity, workspace: i.workspace, kantata: i.source, idempotencyKey: `kantata:${i.entity}:${i.source.id}:${i.source.updated_at}`, ...extra });
+    }
+    return items.length;
+  }
+
+  async function poll(trigger: any, send: (m: any) => void): Promise<number> {
+    if (polling) return 0;
+    polling = true;
+    try {
+      const st = c().store;
+      const raw = st ? await st.watermarkGet(watermarkName) : undefined;
+      const cursor: KantataCursor = raw ? JSON.parse(raw) : {};
+      const sweep = trigger?.sweep === true;
+      const polledAt = st ? Number(await st.watermarkGet(polledAtName)) : NaN;
+      if (isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
+        await warnGap('poller-stalled', t('warn.stalled', { since: new Date(polledAt).toISOString(), hours: Math.round(gapWindowMs / 360000) / 10 }), { lastPollAt: polledAt, sweep });
+      }
+      if (!sweep && isStalled(polledAt || undefined, Date.now(), gapWindowMs)) {
+        const run = await resyncFrom('poller-stalled', cursor, send);
+        return run.emitted;
+      }
+      let res;
+      try {
+        res = await c().handle.call(() => c().client.pollApproved(cursor, pollOptions(sweep)));
+      } catch (e) {
+        if (!isCursorRefused(e)) throw e;
+        await warnGap('cursor-expired', t('warn.cursorExpired', { error: (e as Error).message }), { cursor });
+        const run = await resyncFrom('cursor-expired', cursor, send);
+        return run.emitted;
+      }
+      const count = await handOn(res, trigger, send);
+      // The cursor moves only after the records were handed on; a crash before this re-reads them (at-least-once).
+      if (st) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
+      if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
+      status.show({ fill: 'green', shape: 'dot', text: t('status.polled', { count }) });
+      if (res.more && !closed) setImmediate(() => void poll(undefined, send).catch((e) => node.error(e)));
+      return count;
+    } finally {
+      polling = false;
+    }
+  }
+
+  if (config.operation === 'pollApproved' && cfg?.handle) {
+    const every = Math.max(1, Number(config.pollSeconds) || 60) * 1000;
+    const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
+    // The first poll sweeps everything approved and uninvoiced (catches anything an earlier run lost), then follows the cursor.
+    setTimeout(() => void poll({ sweep: true }, (m) => node.send(m)).catch((e) => node.error(e)), 200).unref?.();
+    timer = setInterval(tick, every);
+  }
+
+  return {
+    reads: {
+      async pollApproved(msg, _ctx, send) {
+        await poll({ ...msg, sweep: msg.sweep === true }, send);
+        return SENT;
+      },
+    },
+    close() {
       closed = true;
       unregister?.();
       if (timer) clearInterval(timer);
-      unsubscribe?.();
-      done();
-    });
-  }
-  RED.nodes.registerType('kantata', Kantata);
-};
+    },
+  };
+}

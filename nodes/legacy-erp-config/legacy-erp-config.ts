@@ -6,11 +6,12 @@
  * no ack within the timeout -> transient (the outbox retries; the ERP acknowledges a re-posted number with the
  * document it already booked). Broker: empty URL = the runtime's embedded broker (its internal user when it needs one).
  */
-import type { NodeAPI } from '../node-red-api';
+import { registerNode, type NodeAPI } from '../node-red-api';
 import { LegacyErpClient } from '../../lib/connectors/legacy-erp/client';
-import { connectToStore } from '../connection-config';
+import { connectToStore, type ConnectionConfigDef, type LegacyErpConnection } from '../connection-config';
 import { getEmbeddedBroker } from '../../lib/broker/registry';
 import { activeOwnershipMatrix } from '../../lib/governance/write-ownership';
+import { FIRST_VERSION } from '../migrations';
 
 /** Invoices' owner team in the active ownership matrix (finance-ops in the default one). */
 function invoiceOwnerTeam(): string {
@@ -21,8 +22,14 @@ function invoiceOwnerTeam(): string {
   }
 }
 
+interface LegacyErpConfigDef extends ConnectionConfigDef {
+  company?: string;
+  url?: string;
+  ackTimeoutMs?: string | number;
+}
+
 export = function (RED: NodeAPI) {
-  function LegacyErpConfig(this: any, config: any) {
+  function LegacyErpConfig(this: LegacyErpConnection, config: LegacyErpConfigDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const creds = node.credentials ?? {};
@@ -58,7 +65,8 @@ export = function (RED: NodeAPI) {
       },
     });
   }
-  RED.nodes.registerType('legacy-erp-config', LegacyErpConfig, {
+  registerNode(RED, 'legacy-erp-config', LegacyErpConfig, {
+    migrations: [FIRST_VERSION],
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };

@@ -3,10 +3,22 @@
  * registered with the outbox of the named `fabric-store`. Users read `node.connector` (reads through
  * `node.handle.call`) and write through `node.handle.submit`. Secrets live only in the node's credentials.
  */
-import type { NodeAPI } from '../node-red-api';
+import { registerNode, type NodeAPI } from '../node-red-api';
 import { checkNetSuiteCustomFields, NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
-import { connectToStore } from '../connection-config';
 import { checkSetup } from '../../lib/connectors/netsuite/setup-check';
+import { connectToStore, type ConnectionConfigDef, type NetSuiteConnection } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
+
+interface NetSuiteConfigDef extends ConnectionConfigDef {
+  accountId?: string;
+  baseUrl?: string;
+  authType?: string;
+  algorithm?: 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'RS256';
+  timeoutMs?: string | number;
+  tables?: string;
+  /** JSON: the account's custom field script ids (lib/connectors/netsuite checkNetSuiteCustomFields). */
+  customFields?: string;
+}
 
 function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): Partial<NetSuiteMappingTables> {
   if (typeof text !== 'string' || text.trim() === '') return fallback;
@@ -14,7 +26,7 @@ function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): P
 }
 
 export = function (RED: NodeAPI) {
-  function NetSuiteConfig(this: any, config: any) {
+  function NetSuiteConfig(this: NetSuiteConnection, config: NetSuiteConfigDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const creds = node.credentials ?? {};
@@ -26,13 +38,14 @@ export = function (RED: NodeAPI) {
           : { type: 'oauth2-m2m', clientId: creds.clientId ?? '', certificateId: creds.certificateId ?? '', privateKey: creds.privateKey ?? '', algorithm: config.algorithm || 'PS256' };
       // the account's custom field script ids (empty = the documented defaults)
       const customFields = checkNetSuiteCustomFields(typeof config.customFields === 'string' && config.customFields.trim() ? JSON.parse(config.customFields) : undefined);
-      node.connector = new NetSuiteConnector({ accountId: config.accountId, baseUrl: config.baseUrl || undefined, auth, timeoutMs: Number(config.timeoutMs) || 60000, tables: parseTables(config.tables, NETSUITE_DEMO_TABLES), customFields });
+      node.connector = new NetSuiteConnector({ accountId: config.accountId ?? '', baseUrl: config.baseUrl || undefined, auth, timeoutMs: Number(config.timeoutMs) || 60000, tables: parseTables(config.tables, NETSUITE_DEMO_TABLES), customFields });
     } catch (err) {
       node.configError = RED._('netsuite-config.errors.badConfig', { error: (err as Error).message });
     }
     connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
   }
-  RED.nodes.registerType('netsuite-config', NetSuiteConfig, {
+  registerNode(RED, 'netsuite-config', NetSuiteConfig, {
+    migrations: [FIRST_VERSION],
     credentials: {
       clientId: { type: 'text' },
       certificateId: { type: 'text' },

@@ -1,69 +1,46 @@
 /**
- * `netsuite` operation node. Writes (upsertCustomer, createProject, updateProject, createTimeBills, createInvoice,
- * createRecord, upsertRecord) go through the outbox (`handle.submit`, X-NetSuite-Idempotency-Key from the outbox key);
- * reads (suiteql, getRecord) through `handle.call`. Operation from the dialog, or `msg.operation` when set to "from msg".
- * Errors: done(err) with the FabricError, whose `response` keeps NetSuite's o:errorDetails.
- * A write completed when no input handler awaits it (replayed from the exception queue, finished after a restart)
- * is sent on output 1 then (nodes/outbox-resume.ts).
+ * `netsuite` operation node (nodes/operation-node.ts). Writes (NETSUITE_WRITE_OPERATIONS: upsertCustomer,
+ * createProject, updateProject, createTimeBills, createInvoice, createRecord, upsertRecord) go through the outbox
+ * (X-NetSuite-Idempotency-Key from the outbox key); reads (suiteql, getRecord) through `handle.call`.
+ * Errors carry NetSuite's o:errorDetails in the FabricError's `response`.
  */
-import type { NodeAPI } from '../node-red-api';
-import { classify } from '../../lib/delivery/errors';
-import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
-import { inboxRefOf } from '../../lib/inbox';
 import { laneFor } from '../../lib/delivery/lanes';
-import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
+import type { NetSuiteConnection } from '../connection-config';
+import { operationFromMsg } from '../migrations';
+import type { NodeAPI } from '../node-red-api';
+import { defineOperationNode, type OperationNodeDef } from '../operation-node';
+
+interface NetSuiteDef extends OperationNodeDef {
+  netsuite?: string;
+  query?: string;
+  recordType?: string;
+  pageSize?: string | number;
+}
 
 export = function (RED: NodeAPI) {
-  function NetSuite(this: any, config: any) {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const cfg = RED.nodes.getNode(config.netsuite);
-    const t = (k: string, s?: Record<string, unknown>) => RED._(`netsuite.${k}`, s);
-    let unsubscribe: (() => void) | undefined;
-    let resume: ResumedWrites | undefined;
-    if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
-    else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
-    else {
-      unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
-      // a write replayed from the exception queue (or resumed after a restart) continues the flow like the live one
-      if (cfg.store) resume = resumeOutboxWrites(node, cfg.store, (m, item) => ({ ...m, netsuite: { operation: item.operation, duplicate: false, outboxId: item.id, resumed: true } }), () => RED.util.generateId());
-    }
-
-    node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
-      try {
-        if (!cfg?.handle) throw new Error(cfg?.configError ?? t('status.noConfig'));
-        const operation = config.operation === 'msg' || !config.operation ? msg.operation : config.operation;
-        if ((NETSUITE_WRITE_OPERATIONS as readonly string[]).includes(operation)) {
-          const request = msg.payload;
-          const idempotencyKey = idempotencyKeyFor(msg, operation, request);
-          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `netsuite ${operation}`, recordKey: msg.recordKey, lane: laneFor(msg), origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
-          const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
-          msg.payload = result.response;
-          msg.netsuite = { operation, duplicate: result.duplicate, outboxId: result.item.id };
-        } else if (operation === 'suiteql') {
-          const q = msg.query ?? config.query ?? msg.payload?.q;
-          if (!q) throw new Error(t('errors.noQuery'));
-          msg.payload = await cfg.handle.call(() => cfg.connector.suiteql(q, { pageSize: Number(config.pageSize) || 1000, maxRows: msg.maxRows }), { lane: laneFor(msg) });
-          msg.netsuite = { operation, count: msg.payload.length };
-        } else if (operation === 'getRecord') {
-          const type = msg.recordType ?? config.recordType;
-          const id = String(msg.id ?? msg.payload?.id ?? '');
-          if (!type || !id) throw new Error(t('errors.noRecord'));
-          msg.payload = await cfg.handle.call(() => cfg.connector.getRecord(type, id, { expandSubResources: true }), { lane: laneFor(msg) });
-          msg.netsuite = { operation };
-        } else throw new Error(t('errors.unknownOperation', { operation: String(operation) }));
-        send(msg);
-        done();
-      } catch (err) {
-        done(classify(err));
-      }
-    });
-    node.on('close', (_r: boolean, done: () => void) => {
-      unsubscribe?.();
-      resume?.close();
-      done();
-    });
-  }
-  RED.nodes.registerType('netsuite', NetSuite);
+  defineOperationNode<NetSuiteConnection, NetSuiteDef>(RED, {
+    type: 'netsuite',
+    connection: 'netsuite',
+    resultProperty: 'netsuite',
+    writes: NETSUITE_WRITE_OPERATIONS,
+    migrations: [operationFromMsg()],
+    reads: {
+      async suiteql(msg, { config, t, connected }) {
+        const c = connected();
+        const q = msg.query ?? config.query ?? msg.payload?.q;
+        if (!q) throw new Error(t('errors.noQuery'));
+        msg.payload = await c.handle.call(() => c.connector.suiteql(q, { pageSize: Number(config.pageSize) || 1000, maxRows: msg.maxRows }), { lane: laneFor(msg) });
+        msg.netsuite = { operation: 'suiteql', count: (msg.payload as unknown[]).length };
+      },
+      async getRecord(msg, { config, t, connected }) {
+        const c = connected();
+        const type = msg.recordType ?? config.recordType;
+        const id = String(msg.id ?? msg.payload?.id ?? '');
+        if (!type || !id) throw new Error(t('errors.noRecord'));
+        msg.payload = await c.handle.call(() => c.connector.getRecord(type, id, { expandSubResources: true }), { lane: laneFor(msg) });
+        msg.netsuite = { operation: 'getRecord' };
+      },
+    },
+  });
 };

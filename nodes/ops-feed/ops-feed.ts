@@ -1,5 +1,5 @@
 /**
- * `ops-feed`: the operations view's engine room (DESIGN.md section 8). Thin: the work is lib/ops.
+ * `ops-feed`: the operations view's engine room (docs/operations.md). Thin: the work is lib/ops.
  *
  * Every `interval` seconds, and at once when an exception is added or changes, it sends
  *   output 1  KPI snapshot            msg.topic 'kpi', payload KpiSnapshot (tiles, backlog, circuits)
@@ -23,26 +23,20 @@ import { DigestNotifier, OpsConsole, OpsReadModel, SeriesBuffer, teamsDigestSend
 import { circuitStates, countMessages, digestsSent, bulkReplayProgress, scrape, trackStore } from '../../lib/kpi/ops-metrics';
 import { OwnershipMatrix } from '../../lib/governance/ownership';
 import { deliveryFor } from '../../lib/delivery/engine';
+import { registerConnection } from '../../lib/connectors/glue';
+import { positiveSetting } from '../settings';
 import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import type { ConnectionHandle } from '../../lib/delivery/types';
-import type { FabricServices } from '../../lib/fabric/services';
 import { triggerRuns } from '../../lib/triggers/runs';
 import { setupChecks } from '../../lib/setup/registry';
 
-import type { Node as RedNode, NodeAPI as RED, NodeMessage, Send } from '../node-red-api';
+import { registerNode, resolveStore, type Node as RedNode, type NodeAPI as RED, type NodeMessage, type Send } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
 
 type Msg = NodeMessage & { _client?: { user?: { username?: string; name?: string } }; actor?: unknown };
-interface StoreNode extends RedNode {
-  services?: FabricServices;
-  openError?: string;
-  requireServices(): FabricServices;
-  register(n: RedNode): void;
-  deregister(n: RedNode): void;
-}
 
 import type { OpsFeedConfig } from './config';
 
-const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) || Number(v) <= 0 ? d : Number(v));
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** The PS Fabric node types (the keys of package.json `node-red.nodes`), counted by the message hooks. */
@@ -86,8 +80,8 @@ export = function (RED: RED) {
   function OpsFeed(this: RedNode, config: OpsFeedConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const storeCfg = (config.store ? RED.nodes.getNode(config.store) : null) as StoreNode | null;
-    const intervalMs = num(config.interval, 5) * 1000;
+    const storeCfg = resolveStore(RED, config.store);
+    const intervalMs = positiveSetting(config.interval, 5) * 1000;
     const series = new SeriesBuffer(720);
     let overview: OpsFilter = {};
     let consoleFilter: ExceptionRowFilter = {};
@@ -97,7 +91,7 @@ export = function (RED: RED) {
     let last: KpiSnapshot | undefined;
     const undo: Array<() => void | Promise<void>> = [];
 
-    if (!storeCfg || typeof storeCfg.requireServices !== 'function' || !storeCfg.services) {
+    if (!storeCfg?.services) {
       node.status({ fill: 'red', shape: 'ring', text: storeCfg?.openError ? t('status.storeError') : t('errors.noStore') });
       node.on('input', (_msg, _send, done) => done(new Error(storeCfg?.openError ?? t('errors.noStore'))));
       node.on('close', (_r, done) => done());
@@ -105,7 +99,7 @@ export = function (RED: RED) {
     }
     storeCfg.register(node);
     const services = storeCfg.services;
-    const model = new OpsReadModel(services.store, { slaHours: num(config.slaHours, 24), windowDays: num(config.windowDays, 30), circuits: () => circuitsCache, setup: () => setupChecks.summaries() });
+    const model = new OpsReadModel(services.store, { slaHours: positiveSetting(config.slaHours, 24), windowDays: positiveSetting(config.windowDays, 30), circuits: () => circuitsCache, setup: () => setupChecks.summaries() });
     const ops = new OpsConsole(services.exceptions, model);
     let circuitsCache: Array<{ connection: string; state: 'closed' | 'half-open' | 'open' }> = [];
     undo.push(trackStore(services.store));
@@ -115,16 +109,16 @@ export = function (RED: RED) {
     if (webhook) {
       let handle: ConnectionHandle | undefined;
       try {
-        const engine = deliveryFor(services.store, services as never);
         const name = `teams:ops-digest-${node.id}`;
-        handle = engine.connection(name) ?? engine.registerConnection(name, new TeamsWebhookClient(webhook).executor(), { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 });
+        // the one registration of connections (lib/connectors/glue.ts): the ownership guard as every other connection
+        handle = deliveryFor(services.store).connection(name) ?? registerConnection(services.store, services, name, new TeamsWebhookClient(webhook).executor(), { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 });
       } catch (err) {
         node.warn(t('errors.digest', { error: errText(err) }));
       }
       if (handle) {
         const h = handle;
         const digests = new DigestNotifier(teamsDigestSender(() => h, config.dashboardUrl || undefined), {
-          windowMs: num(config.digestMinutes, 5) * 60_000,
+          windowMs: positiveSetting(config.digestMinutes, 5) * 60_000,
           onError: (err, d) => {
             digestsSent.inc({ team: d.team, outcome: 'failed' });
             node.warn(t('errors.digest', { error: errText(err) }));
@@ -336,5 +330,5 @@ export = function (RED: RED) {
     });
   }
 
-  RED.nodes.registerType('ops-feed', OpsFeed, { credentials: { webhook: { type: 'password' } } });
+  registerNode(RED, 'ops-feed', OpsFeed, { migrations: [FIRST_VERSION], credentials: { webhook: { type: 'password' } } });
 };

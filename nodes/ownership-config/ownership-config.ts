@@ -13,7 +13,8 @@ import { DEFAULT_MATRIX_FILE, OwnershipMatrix } from '../../lib/governance/owner
 import { ValidationError } from '../../lib/delivery/errors';
 import { clearActiveOwnershipMatrix, setActiveOwnershipMatrix } from '../../lib/governance/write-ownership';
 
-import type { Handler, Node, NodeAPI } from '../node-red-api';
+import { registerNode, type Handler, type Node, type NodeAPI } from '../node-red-api';
+import { FIRST_VERSION } from '../migrations';
 
 interface OwnershipNode extends Node {
   matrix?: OwnershipMatrix;
@@ -44,7 +45,7 @@ module.exports = function (RED: NodeAPI) {
       done();
     });
   }
-  RED.nodes.registerType('ownership-config', OwnershipConfigNode);
+  registerNode(RED, 'ownership-config', OwnershipConfigNode, { migrations: [FIRST_VERSION] });
 
   const admin = RED.httpAdmin;
   if (!admin) return;

@@ -6,8 +6,7 @@
  */
 import { businessAttributes, withSpan } from '../../lib/telemetry';
 import { installTraceHooks } from '../trace-hooks';
-import type { Node, NodeAPI } from '../fabric-exceptions/red-api';
-import { errorMessage, storeNode } from '../fabric-exceptions/red-api';
+import { errorMessage, resolveStore as storeNode, type Node, type NodeAPI } from '../node-red-api';
 import { ParkedAmendmentRetry, StepInputError, stepNamed, stepSettings, type Step, type StepContext, type StepMsg, type StepSettings } from '../../lib/processes/steps';
 import type { ProcessStepConfig } from './config';
 

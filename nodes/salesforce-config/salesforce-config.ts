@@ -4,21 +4,23 @@
  * `fabric-store`. Users read through `node.client` (its reads pass `node.handle.call`), write through
  * `node.handle.submit`, and follow `node.onState` for connection and circuit state. Secrets stay in credentials.
  */
-import type { NodeAPI } from '../node-red-api';
+import { registerNode, type NodeAPI } from '../node-red-api';
 import { SalesforceClient, SalesforceExecutor, checkSalesforceNames, type SalesforceAuth } from '../../lib/connectors/salesforce';
-import { connectToStore } from '../connection-config';
 import { checkSetup } from '../../lib/connectors/salesforce/setup-check';
+import { connectToStore, type ConnectionConfigDef, type SalesforceConnection, type SalesforceConnectionState } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
 
-interface SalesforceConnectionState {
-  connection: 'idle' | 'connected' | 'failed';
-  circuit: string;
-  /** Outbox items of this connection waiting or in flight. */
-  backlog?: number;
-  error?: string;
+interface SalesforceConfigDef extends ConnectionConfigDef {
+  authType?: string;
+  audience?: string;
+  loginUrl?: string;
+  instanceUrl?: string;
+  apiVersion?: string;
+  fieldNames?: string;
 }
 
 export = function (RED: NodeAPI) {
-  function SalesforceConfig(this: any, config: any) {
+  function SalesforceConfig(this: SalesforceConnection, config: SalesforceConfigDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const creds = node.credentials ?? {};
@@ -52,7 +54,7 @@ export = function (RED: NodeAPI) {
           : authType === 'password'
             ? { type: 'password', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', username: creds.username ?? '', password: creds.password ?? '' }
             : { type: 'client-credentials', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '' };
-      node.client = new SalesforceClient({ loginUrl: config.loginUrl, instanceUrl: config.instanceUrl || undefined, apiVersion: config.apiVersion || '62.0', auth });
+      node.client = new SalesforceClient({ loginUrl: config.loginUrl ?? '', instanceUrl: config.instanceUrl || undefined, apiVersion: config.apiVersion || '62.0', auth });
       // The org's names of the custom fields / objects the closed-won bundle reads (empty = the default names).
       node.fieldNames = checkSalesforceNames(typeof config.fieldNames === 'string' && config.fieldNames.trim() ? JSON.parse(config.fieldNames) : undefined);
       node.client.on((event: string, detail?: any) => {
@@ -63,16 +65,18 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = t('errors.badConfig', { error: (err as Error).message });
     }
+    let unsubscribeCircuit: (() => void) | undefined;
     connectToStore(RED, node, config, {
       type: 'salesforce-config',
       executor: () => new SalesforceExecutor(node.client),
       defaults: { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 },
       connected: () => {
-        node.client.readGate = (fn: (attempt: number) => Promise<unknown>) => node.handle.call(fn);
-        state.circuit = node.handle.circuitState();
+        const handle = node.handle!;
+        node.client.readGate = (fn) => handle.call(fn);
+        state.circuit = handle.circuitState();
         state.backlog = 0;
         // circuit and outbox backlog (lib/connectors/glue.ts withStatus), fanned out to the salesforce nodes
-        node.unsubscribeCircuit = node.handle.onStatus((st: { circuit: string; backlog: number }) => {
+        unsubscribeCircuit = handle.onStatus((st: { circuit: string; backlog: number }) => {
           if (st.circuit === state.circuit && st.backlog === state.backlog) return;
           state.circuit = st.circuit;
           state.backlog = st.backlog;
@@ -88,13 +92,14 @@ export = function (RED: NodeAPI) {
         return checkSetup(node.client, { names: node.fieldNames, writes });
       },
       release: () => {
-        node.unsubscribeCircuit?.();
+        unsubscribeCircuit?.();
         listeners.clear();
         return node.client?.close();
       },
     });
   }
-  RED.nodes.registerType('salesforce-config', SalesforceConfig, {
+  registerNode(RED, 'salesforce-config', SalesforceConfig, {
+    migrations: [FIRST_VERSION],
     credentials: {
       clientId: { type: 'text' },
       clientSecret: { type: 'password' },

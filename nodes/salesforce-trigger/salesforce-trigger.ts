@@ -20,7 +20,8 @@
  */
 import { SpanKind, businessAttributes, withSpan } from '../../lib/telemetry';
 import { installTraceHooks } from '../trace-hooks';
-import type { NodeAPI } from '../node-red-api';
+import type { SalesforceConnection } from '../connection-config';
+import { registerNode, type Node, type NodeAPI, type NodeDef, type StatusOptions } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, parseWatermark, pollChanges, readModifiedBetween, type ChangeEvent } from '../../lib/connectors/salesforce';
@@ -28,17 +29,31 @@ import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/
 import { isStalled, SALESFORCE_EVENT_RETENTION_MS, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
+import { FIRST_VERSION } from '../migrations';
 
 /** Re-read margin before a gap's start (clock skew between the event's commit time and SystemModstamp). */
 const GAP_MARGIN_MS = 60 * 1000;
 
+interface SalesforceTriggerDef extends NodeDef {
+  salesforce?: string;
+  mode?: string;
+  stage?: string;
+  once?: boolean;
+  where?: string;
+  gapWindowHours?: string | number;
+  interval?: string | number;
+  channel?: string;
+  replayFrom?: string;
+  maxReplays?: string | number;
+}
+
 export = function (RED: NodeAPI) {
   registerBackfillRoutes(RED);
   installTraceHooks(RED);
-  function SalesforceTrigger(this: any, config: any) {
+  function SalesforceTrigger(this: Node, config: SalesforceTriggerDef) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const cfg = RED.nodes.getNode(config.salesforce);
+    const cfg = config.salesforce ? RED.nodes.getNode<SalesforceConnection>(config.salesforce) : null;
     const t = (k: string, s?: Record<string, unknown>) => RED._(`salesforce-trigger.${k}`, s);
     const mode: 'poll' | 'cdc' = config.mode === 'cdc' ? 'cdc' : 'poll';
     const stage: string = config.stage || 'Closed Won';
@@ -56,7 +71,7 @@ export = function (RED: NodeAPI) {
     let subscriber: CdcSubscriber | undefined;
     let emitted = 0;
 
-    const status = (fill: string, key: string, subs?: Record<string, unknown>) => node.status({ fill, shape: fill === 'green' ? 'dot' : 'ring', text: t(key, subs) });
+    const status = (fill: NonNullable<StatusOptions['fill']>, key: string, subs?: Record<string, unknown>) => node.status({ fill, shape: fill === 'green' ? 'dot' : 'ring', text: t(key, subs) });
     if (!cfg || cfg.configError || !cfg.handle || !cfg.store) {
       node.status({ fill: 'red', shape: 'ring', text: cfg?.configError ?? t('status.noConfig') });
       return;
@@ -334,7 +349,7 @@ export = function (RED: NodeAPI) {
       await emit(header.recordIds, { source: 'cdc-gap', replayId: event.event.replayId, gap: 'cdc-gap' });
     }
 
-    node.on('input', (_msg: any, _send: unknown, done: (e?: Error) => void) => {
+    node.on('input', (_msg, _send, done) => {
       // Any input polls now (poll mode); handy for the demo and for tests.
       if (mode === 'poll') {
         if (polling) pollRequested = true;
@@ -363,5 +378,5 @@ export = function (RED: NodeAPI) {
       done();
     });
   }
-  RED.nodes.registerType('salesforce-trigger', SalesforceTrigger);
+  registerNode(RED, 'salesforce-trigger', SalesforceTrigger, { migrations: [FIRST_VERSION] });
 };

@@ -1,66 +1,67 @@
 /**
- * `teams-notify`: posts an Adaptive Card to a Teams channel through the outbox of its `teams-config` (Workflows webhook
- * or Microsoft Graph). msg.payload: a message with an Adaptive Card attachment, or {title, text, facts, link, style};
- * a string payload becomes the text under the dialog's title.
+ * `teams-notify` (nodes/operation-node.ts): posts an Adaptive Card to a Teams channel through the outbox of its
+ * `teams-config` (Workflows webhook or Microsoft Graph). msg.payload: a message with an Adaptive Card attachment, or
+ * {title, text, facts, link, style}; a string payload becomes the text under the dialog's title.
  */
-import type { NodeAPI } from '../node-red-api';
-import { limitsFrom, registerConnection, idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
-import { inboxRefOf } from '../../lib/inbox';
+import { idempotencyKeyFor, registerConnection } from '../../lib/connectors/glue';
 import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
+import type { ConnectionConfigNode } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
+import { resolveStore, type NodeAPI } from '../node-red-api';
+import { limitsFrom, type LimitsConfig } from '../settings';
+import { defineOperationNode, type OperationNodeDef } from '../operation-node';
+
+interface TeamsNotifyDef extends OperationNodeDef, LimitsConfig {
+  /** The teams-config node (absent on a node from before teams-config, which carries its own webhook and store). */
+  teams?: string;
+  store?: string;
+  title?: string;
+}
 
 export = function (RED: NodeAPI) {
-  function TeamsNotify(this: any, config: any) {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const t = (k: string, s?: Record<string, unknown>) => RED._(`teams-notify.${k}`, s);
-    const cfg = config.teams ? RED.nodes.getNode(config.teams) : undefined;
-    // a flow from before teams-config carries the webhook and the store on this node: it still posts, with a warning
-    const url = cfg ? undefined : node.credentials?.webhookUrl;
-    const storeNode = url ? RED.nodes.getNode(config.store) : undefined;
-    let handle: any;
-    let configError: string | undefined;
-    let unsubscribe: (() => void) | undefined;
-    if (cfg) {
-      if (cfg.handle) handle = cfg.handle;
-      else configError = cfg.configError ?? t('errors.noConfig');
-    } else if (!url) configError = t('errors.noConfig');
-    else if (!storeNode?.store) configError = t('errors.noStore');
-    else {
-      try {
-        const client = new TeamsWebhookClient(url);
-        handle = registerConnection(storeNode.store, storeNode.services, `teams:${config.name || node.id}`, client.executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
-        storeNode.register?.(node);
-        node.warn(t('warnings.legacyWebhook'));
-      } catch (err) {
-        configError = (err as Error).message;
+  defineOperationNode<ConnectionConfigNode, TeamsNotifyDef>(RED, {
+    type: 'teams-notify',
+    connection: 'teams',
+    defaultOperation: 'postCard',
+    resultProperty: 'teams',
+    writes: ['postCard'],
+    migrations: [FIRST_VERSION],
+    credentials: { webhookUrl: { type: 'password' } },
+    ownConnection(node, config, t) {
+      // a flow from before teams-config carries the webhook and the store on this node: it still posts, with a warning
+      if (config.teams) return undefined;
+      const connection = node as ConnectionConfigNode;
+      connection.connectionName = `teams:${config.name || node.id}`;
+      const url = node.credentials?.webhookUrl;
+      const storeNode = url ? resolveStore(RED, config.store) : undefined;
+      if (!url) connection.configError = t('errors.noConfig');
+      else if (!storeNode?.store) connection.configError = t('errors.noStore');
+      else {
+        try {
+          connection.store = storeNode.store;
+          connection.handle = registerConnection(storeNode.store, storeNode.services, connection.connectionName, new TeamsWebhookClient(url).executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
+          storeNode.register(node);
+          node.warn(t('warnings.legacyWebhook'));
+        } catch (err) {
+          connection.configError = (err as Error).message;
+        }
       }
-    }
-    if (handle) unsubscribe = handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.ready'))));
-    if (configError) node.status({ fill: 'red', shape: 'ring', text: configError });
-
-    node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
-      try {
-        if (!handle) throw new Error(configError);
-        const p = msg.payload;
-        const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? 'PS Fabric', text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
-        const card = toWebhookPayload(spec);
-        const result = await handle.submit({ operation: 'postCard', request: { card }, idempotencyKey: idempotencyKeyFor(msg, 'postCard', card), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || 'teams notify', recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
-        msg.teams = { response: result.response, duplicate: result.duplicate };
-        send(msg);
-        done();
-      } catch (err) {
-        done(err as Error);
-      }
-    });
-    node.on('close', (_r: boolean, done: () => void) => {
-      unsubscribe?.();
-      storeNode?.deregister?.(node);
-      // the config node owns its connection; only a legacy per-node connection is closed here
-      const h = cfg ? undefined : handle;
-      handle = undefined;
-      if (!h) return done();
-      h.close().then(() => done(), () => done());
-    });
-  }
-  RED.nodes.registerType('teams-notify', TeamsNotify, { credentials: { webhookUrl: { type: 'password' } } });
+      return {
+        connection,
+        close: async () => {
+          storeNode?.deregister(node);
+          await connection.handle?.close();
+        },
+      };
+    },
+    writeRequest(operation, msg, { config, node }) {
+      const p = msg.payload;
+      const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? 'PS Fabric', text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
+      const card = toWebhookPayload(spec);
+      return { request: { card }, idempotencyKey: idempotencyKeyFor(msg, operation, card), step: node.name || 'teams notify' };
+    },
+    writeAnswer(msg, _operation, result) {
+      msg.teams = { response: result.response, duplicate: result.duplicate };
+    },
+  });
 };

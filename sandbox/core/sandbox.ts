@@ -1,5 +1,5 @@
 /**
- * The shared frame of every vendor sandbox (DESIGN.md section 7): one express app per vendor, mounted
+ * The shared frame of every vendor sandbox (docs/connectors/): one express app per vendor, mounted
  * under `/<vendor>` on the sandbox HTTP server, with
  *  - fault injection (latency, error rate, limit exceeded as the vendor answers it, outage window, concurrency limit),
  *  - a bounded request log and record inspection under `/_sandbox/<vendor>/...` for tests and benchmarks,
@@ -7,6 +7,7 @@
  * Vendor modules only add their routes and their seed data; they never re-implement these.
  */
 import express from 'express';
+import type http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -366,4 +367,13 @@ export class Sandbox {
 
 function freshObservations(): LimitObservations {
   return { maxInFlight: 0, maxInWindow: 0, rejected: { concurrency: 0, rate: 0, window: 0 } };
+}
+
+/** What a vendor module exports for sandbox/server.ts to mount (the frame, so that server.ts and the vendors do not import each other). */
+export interface VendorSandboxFactory {
+  /** Path prefix and sandbox name, e.g. `salesforce`. */
+  name: string;
+  create(opts: { statePath?: string; baseUrl: () => string }): Sandbox;
+  /** Non-HTTP attachments (e.g. the Salesforce CometD endpoint) get the server once it listens. */
+  attach?(server: http.Server, sandbox: Sandbox): void;
 }

@@ -19,7 +19,7 @@
  */
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
-import type { VendorSandboxFactory } from '../server';
+import type { VendorSandboxFactory } from '../core/sandbox';
 import { ACCOUNTS, OPPORTUNITIES, CONSULTANTS } from '../seed/firm';
 import { validateAdf, textToAdf } from '../../lib/connectors/jira/adf';
 

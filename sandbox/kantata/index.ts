@@ -24,7 +24,7 @@
 import express from 'express';
 import crypto from 'node:crypto';
 import { Sandbox } from '../core/sandbox';
-import type { VendorSandboxFactory } from '../server';
+import type { VendorSandboxFactory } from '../core/sandbox';
 import { ACCOUNTS, CONSULTANTS, OPPORTUNITIES, seedTimeEntries, entityByCode } from '../seed/firm';
 
 export const KANTATA_CLIENT_ID = 'psfabric-sandbox';

@@ -24,7 +24,7 @@ import crypto from 'node:crypto';
 import express from 'express';
 import jwt from 'jsonwebtoken';
 import { Sandbox, type VendorState } from '../core/sandbox';
-import type { VendorSandboxFactory } from '../server';
+import type { VendorSandboxFactory } from '../core/sandbox';
 import { ACCOUNTS, BILLING_ENTITIES, CONSULTANTS, OPPORTUNITIES, seedTimeEntries } from '../seed/firm';
 
 export interface NetSuiteM2MClient {

@@ -18,7 +18,7 @@
  */
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
-import type { VendorSandboxFactory } from '../server';
+import type { VendorSandboxFactory } from '../core/sandbox';
 
 export interface Effect {
   key: string;

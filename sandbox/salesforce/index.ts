@@ -25,7 +25,7 @@ import crypto from 'node:crypto';
 import type http from 'node:http';
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
-import type { VendorSandboxFactory } from '../server';
+import type { VendorSandboxFactory } from '../core/sandbox';
 import { defaultAuthConfig, issueToken, IssuedToken, SalesforceAuthConfig } from './auth';
 import { CdcEvent, CometdEndpoint } from './cometd';
 import { INTEGRATION_USER_ID, ORG_ID, seedSalesforce } from './seed';

@@ -19,7 +19,7 @@
  */
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
-import type { VendorSandboxFactory } from '../server';
+import type { VendorSandboxFactory } from '../core/sandbox';
 import { ADAPTIVE_CONTENT_TYPE, createGraphSandbox, entraTokenHandler } from './graph';
 
 export const TEAMS_WEBHOOKS = ['psfabric-delivery', 'psfabric-finance', 'psfabric-salesops'];

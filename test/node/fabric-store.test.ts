@@ -3,7 +3,7 @@ import path from 'node:path';
 import { resolveStorePath } from '../../lib/fabric/store-path';
 import { DAY_MS } from '../../lib/idempotency';
 import { storeUsers } from '../../lib/store/registry';
-import type { FabricStoreNode } from '../../nodes/fabric-store/types';
+import type { FabricStoreNode } from '../../nodes/node-red-api';
 import { tempDir } from '../support/tmp';
 import { helper } from '../support/node-red';
 

@@ -41,7 +41,7 @@ describe('setup check of NetSuite, Business Central and Kantata connections (adm
     tmp.cleanup();
   });
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const admin = () => (helper as unknown as { request(): any }).request();
   async function deploy(settings: { ns?: Record<string, unknown>; kc?: Record<string, unknown> } = {}) {
     await helper.load(

@@ -40,7 +40,7 @@ describe('setup check (admin endpoint, Node-RED runtime, Salesforce and Jira san
     tmp.cleanup();
   });
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const admin = () => (helper as unknown as { request(): any }).request();
   const statuses: Record<string, Array<{ fill?: string; text?: string }>> = {};
   const kpis: any[] = [];

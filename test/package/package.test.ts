@@ -1,5 +1,5 @@
 /**
- * The npm package in a PLAIN Node-RED (DESIGN.md section 6, issue 2 item 1, issue 6 item 4): `npm pack` of the repo,
+ * The npm package in a PLAIN Node-RED (docs/packaging.md, issue 2 item 1, issue 6 item 4): `npm pack` of the repo,
  * `npm install <tgz> --omit=dev` into a fresh Node-RED user directory, then Node-RED itself (node-red/red.js, a
  * minimal settings file, no PS Fabric launcher: no embedded broker, no runtime store) and its admin API:
  * every node set loaded, catalogs with real text, icons served, templates under Import > Examples, the editor

@@ -40,6 +40,9 @@ export interface JiraConfig {
 }
 
 /** Jira Cloud's default project key pattern: an uppercase letter, then uppercase letters, at most 10 in all. */
+/** The operations `execute` writes (through the outbox); the jira node's write list. */
+export const JIRA_WRITE_OPERATIONS = ['createProject', 'createEpic', 'createIssue'] as const;
+
 export const DEFAULT_KEY_PATTERN = '^[A-Z][A-Z]{1,9}$';
 
 /** Jira accepts at most this many ids in `reconcileIssues`. */
@@ -136,7 +139,7 @@ export class JiraClient {
       case 'createIssue':
         return (await this.createIssue(req, ctx)) as Json;
       default:
-        throw new ValidationError(`unknown Jira operation "${operation}"`, [{ path: '/operation', message: 'expected createProject, createEpic or createIssue' }]);
+        throw new ValidationError(`unknown Jira operation "${operation}"`, [{ path: '/operation', message: `expected one of ${JIRA_WRITE_OPERATIONS.join(', ')}` }]);
     }
   }
 

@@ -43,6 +43,9 @@ export function kantataTokenUrl(baseUrl: string): string | undefined {
 }
 
 /** What the token endpoint answered; `refreshToken` replaces the one used (Kantata may rotate it). */
+/** The operations `execute` writes (through the outbox); the kantata node's write list. */
+export const KANTATA_WRITE_OPERATIONS = ['createProjectShell', 'createWorkspace', 'updateWorkspace', 'createStories', 'addParticipations', 'createTimeEntry', 'markInvoiced'] as const;
+
 export interface KantataTokens {
   accessToken: string;
   refreshToken?: string;
@@ -377,7 +380,7 @@ export class KantataClient {
       case 'markInvoiced':
         return this.markInvoiced(req, ctx) as Promise<Json>;
       default:
-        throw new ValidationError(`unknown Kantata operation "${operation}"`, [{ path: '/operation', message: 'expected createProjectShell, createWorkspace, updateWorkspace, createStories, addParticipations, createTimeEntry or markInvoiced' }]);
+        throw new ValidationError(`unknown Kantata operation "${operation}"`, [{ path: '/operation', message: `expected one of ${KANTATA_WRITE_OPERATIONS.join(', ')}` }]);
     }
   }
 

@@ -47,7 +47,7 @@ export async function checkSetup(client: KantataClient, settings: KantataCheckSe
     return done();
   }
 
-  let everyField: KRecord[] = [];
+  let everyField: KRecord[];
   try {
     everyField = await client.all('custom_fields');
   } catch (err) {

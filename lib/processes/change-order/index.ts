@@ -1,5 +1,5 @@
 /**
- * change-order-to-billing (DESIGN.md section 1): a contract amendment in the CRM -> the ERP billing schedule
+ * change-order-to-billing (docs/templates.md): a contract amendment in the CRM -> the ERP billing schedule
  * and the PSA project budget are updated -> `fabric/v1/contract/amended`.
  *
  * An amendment for a project that does not exist yet (its quote-to-project run has not finished) is never

@@ -1,5 +1,5 @@
 /**
- * quote-to-project (DESIGN.md section 1): a CRM opportunity turns Closed Won ->
+ * quote-to-project (docs/templates.md): a CRM opportunity turns Closed Won ->
  *   validate account + contract data (field-level list of what is missing, for sales ops)
  *   -> route the billing entity to its ERP (routing table, data) with tax + currency mapping
  *   -> plan every downstream write: ERP customer upsert, PSA project shell (workstreams from the opportunity

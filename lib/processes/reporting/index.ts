@@ -1,5 +1,5 @@
 /**
- * performance-to-reporting (DESIGN.md section 1): scheduled roll-up of utilisation, realisation, margin,
+ * performance-to-reporting (docs/templates.md): scheduled roll-up of utilisation, realisation, margin,
  * unbilled approved hours and DSO per project and per region, and a reconciliation of customers and projects
  * across CRM, ERP and PSA (mismatches + reconciliation rate). Pure functions over plain records; the flow
  * fetches the records through the connector nodes and publishes the figures on the bus.

@@ -1,5 +1,5 @@
 /**
- * time-to-cash (DESIGN.md section 1): approved time (and expenses) from the PSA or the legacy ERP ->
+ * time-to-cash (docs/templates.md): approved time (and expenses) from the PSA or the legacy ERP ->
  *   validate (project known and open, billable, rate card) -> de-duplicate -> group per customer, project
  *   and billing period -> one invoice per group, one line per source entry (each line's sourceRefs name the
  *   entry) -> the ERP of the billing entity -> mark the entries invoiced in their source -> `invoice.posted`.

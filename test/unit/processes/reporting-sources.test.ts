@@ -35,7 +35,7 @@ describe('processes/reporting sources', () => {
       { id: 3, workspace_id: '8', user_id: 11, date_performed: '2026-11-05', time_in_minutes: 60, billable: true, approved: true, is_invoiced: true, rate_in_cents: 10000 },
     ];
     it('one project per workspace with the region of its billing entity from the routing table; entries in hours', () => {
-      const input = rollupInputFromKantata(entries, workspaces, { period: { from: '2026-11-01', to: '2026-11-30' } });
+      const input = rollupInputFromKantata(entries, workspaces, { period: { from: '2026-11-01', to: '2026-11-30' }, fieldNames: { '501': 'billingEntity' } });
       assert.deepEqual(input.projects, [
         { projectId: 'KAN-WS-7', region: 'UK&I', currency: 'GBP' },
         { projectId: 'KAN-WS-8', region: 'unknown', currency: 'USD' },
@@ -84,7 +84,7 @@ describe('processes/reporting sources', () => {
           { id: 'w1', title: 'Acme rollout', currency: 'GBP', client_name: 'Acme', custom_fields: [{ custom_field_id: '502', value: '006A' }, { custom_field_id: '503', value: 'ACC-1' }] },
           { id: 'w2', title: 'Lumière OM', currency: 'EUR', client_name: 'Lumière', custom_fields: [{ custom_field_id: '502', value: '006B' }, { custom_field_id: '503', value: 'ACC-2' }] },
         ],
-      });
+      }, { fieldNames: { '502': 'opportunityId', '503': 'accountExternalId' } });
       assert.deepEqual(input.customer.erp, [{ key: 'ACC-1', systemId: 'bc-uk:c1', name: 'Acme' }]);
       assert.deepEqual(input.project.erp, [{ key: 'PRJ-006X', systemId: 'netsuite:5', name: 'Other' }, { key: 'PRJ-006A', systemId: 'bc-uk:p1', name: 'Acme rollout' }]);
       assert.deepEqual(input.customer.crm.map((c) => c.key), ['ACC-1', 'ACC-2'], 'the prospect without a deal is not compared');

@@ -197,7 +197,7 @@ describe('SqliteStore specifics', () => {
     }
   });
 
-  it('creates every table DESIGN.md names and records the schema version once', async () => {
+  it('creates every table docs/store-and-guarantees.md names and records the schema version once', async () => {
     const file = path.join(tmp.dir, 'store.sqlite');
     await new SqliteStore({ path: file }).close();
     await new SqliteStore({ path: file }).close(); // reopening does not re-apply

@@ -1,0 +1,123 @@
+/**
+ * The code's floors (docs/CONVENTIONS.md), read from the sources' imports: every import points down or stays on its
+ * floor, and no files import each other in a loop (type-only imports count: they tie the files as much).
+ *   5  runtime/                      the launcher: may use everything below, and the sandboxes
+ *   4  nodes/<node>/                 one folder per node: its own files and the floors below, not other node folders
+ *   3  nodes/*.ts                    what the nodes share (operation-node, connection-config, settings, ...)
+ *   2  nodes/node-red-api.ts         the Node-RED seam (with nodes/migrations.ts, which it applies)
+ *   1  lib/                          the core: no Node-RED, no nodes, no runtime, no sandbox
+ *   sandbox/ stands beside the product: it may use lib/, and only runtime/ (and tests, bench) use it.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const TOP = ['lib', 'nodes', 'runtime', 'sandbox'];
+const SEAM = new Set(['nodes/node-red-api.ts', 'nodes/migrations.ts']);
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+    const rel = path.posix.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...sources(rel));
+    else if (/\.ts$/.test(entry.name) && !entry.name.endsWith('.d.ts')) out.push(rel);
+  }
+  return out;
+}
+
+/** The repository files a source imports (relative imports resolved), and the packages it names. */
+function importsOf(file: string): { files: string[]; packages: string[] } {
+  const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const files: string[] = [];
+  const packages: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|\brequire\(\s*['"]([^'"]+)['"]\s*\)|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    const spec = m[1] ?? m[2] ?? m[3];
+    if (!spec.startsWith('.')) {
+      packages.push(spec);
+      continue;
+    }
+    const base = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
+    const target = [`${base}.ts`, `${base}/index.ts`, base].find((c) => fs.existsSync(path.join(ROOT, c)) && fs.statSync(path.join(ROOT, c)).isFile());
+    if (target) files.push(target);
+  }
+  return { files, packages };
+}
+
+/** The floor of a file, and the folder a node file belongs to. */
+function floorOf(file: string): { floor: number; node?: string } {
+  const [top, second] = file.split('/');
+  if (top === 'lib') return { floor: 1 };
+  if (SEAM.has(file)) return { floor: 2 };
+  if (top === 'nodes') return second.endsWith('.ts') ? { floor: 3 } : { floor: 4, node: second };
+  if (top === 'runtime') return { floor: 5 };
+  return { floor: 0 }; // sandbox: apart, checked on its own
+}
+
+const files = TOP.flatMap((d) => sources(d));
+const graph = new Map(files.map((f) => [f, importsOf(f)]));
+
+describe('import structure: floors and no cycles', () => {
+  it('every import points down (or stays on its floor); node folders do not import each other', () => {
+    const upward: string[] = [];
+    for (const [file, { files: targets }] of graph) {
+      const from = floorOf(file);
+      const top = file.split('/')[0];
+      for (const target of targets) {
+        const to = floorOf(target);
+        const targetTop = target.split('/')[0];
+        if (targetTop === 'sandbox' && top !== 'sandbox' && top !== 'runtime') upward.push(`${file} -> ${target} (only the runtime starts sandboxes)`);
+        else if (top === 'sandbox' && targetTop !== 'sandbox' && targetTop !== 'lib') upward.push(`${file} -> ${target} (a sandbox uses lib/ only)`);
+        else if (top !== 'sandbox' && targetTop !== 'sandbox' && to.floor > from.floor) upward.push(`${file} -> ${target} (floor ${from.floor} -> ${to.floor})`);
+        else if (from.floor === 4 && to.floor === 4 && from.node !== to.node) upward.push(`${file} -> ${target} (another node's folder: share through nodes/*.ts)`);
+      }
+    }
+    assert.deepEqual(upward, []);
+  });
+
+  it('lib/ never imports Node-RED', () => {
+    const offenders = [...graph].filter(([f]) => f.startsWith('lib/')).flatMap(([f, { packages }]) => packages.filter((p) => p === 'node-red' || p.startsWith('@node-red/')).map((p) => `${f} -> ${p}`));
+    assert.deepEqual(offenders, []);
+  });
+
+  it('no files import each other in a loop', () => {
+    // Tarjan's strongly connected components: any component of more than one file (or a file importing itself) is a loop
+    let index = 0;
+    const idx = new Map<string, number>();
+    const low = new Map<string, number>();
+    const stack: string[] = [];
+    const onStack = new Set<string>();
+    const loops: string[][] = [];
+    const visit = (v: string): void => {
+      idx.set(v, index);
+      low.set(v, index++);
+      stack.push(v);
+      onStack.add(v);
+      for (const w of graph.get(v)?.files ?? []) {
+        if (!idx.has(w)) {
+          visit(w);
+          low.set(v, Math.min(low.get(v)!, low.get(w)!));
+        } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
+      }
+      if (low.get(v) === idx.get(v)) {
+        const component: string[] = [];
+        let w: string;
+        do {
+          w = stack.pop()!;
+          onStack.delete(w);
+          component.push(w);
+        } while (w !== v);
+        if (component.length > 1 || graph.get(v)?.files.includes(v)) loops.push(component.sort());
+      }
+    };
+    for (const f of graph.keys()) if (!idx.has(f)) visit(f);
+    assert.deepEqual(loops, []);
+  });
+
+  it('reads the imports it judges (a regression in the reader would pass everything)', () => {
+    assert.ok(graph.get('nodes/operation-node.ts')?.files.includes('nodes/node-red-api.ts'));
+    assert.ok(graph.get('nodes/netsuite/netsuite.ts')?.files.includes('nodes/operation-node.ts'));
+    assert.ok(graph.get('lib/delivery/engine.ts')?.files.includes('lib/delivery/types.ts'), 'type-only imports are read');
+    assert.ok(files.length > 150);
+  });
+});
