@@ -458,7 +458,6 @@ export function createBusinessCentralSandbox(opts: { statePath?: string; baseUrl
     const keep = new Set(['@odata.etag', ...pageFields(kind, service)]);
     return Object.fromEntries(Object.entries(row).filter(([k]) => keep.has(k)));
   };
-  const PAGE_IDS: Record<string, number> = { projects: 88, projectTasks: 1002, noSeries: 456 };
   const edmType = (field: string) => (/_Nos$/.test(field) ? 'Edm.Boolean' : 'Edm.String');
   /** `$metadata` of the published pages (CSDL), as Business Central serves it under ODataV4. */
   const webServicesMetadata = () => {
