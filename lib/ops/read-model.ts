@@ -14,6 +14,7 @@
 import { DEFAULT_ERP_ROUTING, type ErpRoutingTable } from '../processes/common';
 import { KPI_SNAPSHOT, MASTER_DATA_STEP } from '../processes/kpi';
 import type { ExceptionFilter, ExceptionRecord, Json, OutboxBacklog, ProcessInstance, Store } from '../store/store';
+import { xrefKeyOfRecord } from '../xref';
 
 export type CircuitStateName = 'closed' | 'half-open' | 'open';
 
@@ -107,6 +108,8 @@ export interface ExceptionDetail extends ExceptionRow {
   history: Array<{ at: number; actor: string; action: string; details: Json | null }>;
   /** Trace id (W3C) of the latest run that raised it, to look up in the tracing backend; null when not traced. */
   traceId: string | null;
+  /** The record's id in every system, from the cross-reference (lib/xref); empty when none is recorded. */
+  xref: Array<{ system: string; connection: string; vendorId: string; vendorNumber: string | null }>;
 }
 
 export interface Figures {
@@ -130,7 +133,7 @@ export interface OpsReadModelOptions {
   maxInstances?: number;
 }
 
-type OpsStore = Pick<Store, 'processList' | 'exceptionList' | 'exceptionCount' | 'exceptionGet' | 'outboxBacklog' | 'auditList' | 'watermarkGet'>;
+type OpsStore = Pick<Store, 'processList' | 'exceptionList' | 'exceptionCount' | 'exceptionGet' | 'outboxBacklog' | 'auditList' | 'watermarkGet' | 'xrefOf'>;
 
 const HOUR = 3600_000;
 
@@ -464,6 +467,8 @@ export class OpsReadModel {
       .map((a) => ({ at: a.at, actor: a.actor, action: a.action, details: a.details ?? null }));
     const traced = audit.find((a) => isRecord(a.details) && a.details.exceptionId === id && typeof a.details.traceId === 'string');
     const target = r.replayTarget;
+    const record = xrefKeyOfRecord(r.recordKey);
+    const ids = record ? await this.store.xrefOf(record.entity, record.key) : [];
     return {
       ...this.toRow(r),
       message: r.message,
@@ -476,6 +481,7 @@ export class OpsReadModel {
       resolution: r.resolution ?? null,
       history,
       traceId: traced && isRecord(traced.details) ? (traced.details.traceId as string) : null,
+      xref: ids.map((x) => ({ system: x.system, connection: x.connection, vendorId: x.vendorId, vendorNumber: x.vendorNumber ?? null })),
     };
   }
 

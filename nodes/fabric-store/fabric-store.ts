@@ -17,6 +17,7 @@ import type { StoreOptions } from '../../lib/store/registry';
 import { redactConnectionString } from '../../lib/store/postgres-store';
 import type { Node, NodeAPI } from './red-types';
 import type { FabricStoreNode } from './types';
+import { registerXrefRoutes } from '../xref-routes';
 
 const DEFAULT_RETENTION_DAYS = 7;
 
@@ -33,6 +34,7 @@ interface FabricStoreConfig {
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-store.${key}`, subs);
+  registerXrefRoutes(RED);
 
   function FabricStore(this: FabricStoreNode, config: FabricStoreConfig) {
     RED.nodes.createNode(this, config);
