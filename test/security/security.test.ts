@@ -224,6 +224,8 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       ['GET', '/ps-fabric/api-scopes'],
       ['GET', '/ps-fabric/exceptions'],
       ['GET', '/ps-fabric/ownership/default'],
+      ['GET', '/ps-fabric/xref?entity=account&id=ACC-1001'],
+      ['GET', '/ps-fabric/xref/reconcile?entity=project'],
       ['POST', '/flows'],
       ['POST', '/ps-fabric/api-keys'],
       ['DELETE', '/ps-fabric/api-keys/000000000000'],

@@ -242,3 +242,35 @@ describe('cross-reference of record ids (lib/xref)', function () {
     assert.equal(xrefKeyOfRecord('nothing'), undefined);
   });
 });
+
+describe('cross-reference reconciliation over many records (lib/xref)', function () {
+  this.timeout(30000);
+  it('reads every record whole across pages, even when a record\'s rows straddle a page end', async () => {
+    const tmp = tempDir('psf-xref-recon-');
+    const store = new SqliteStore({ path: path.join(tmp.dir, 'recon.sqlite') });
+    try {
+      const xref = new CrossReference(store, () => 1);
+      // 700 projects: each in kantata, every third also in jira, the rest in jira only when even; 1 page = 500 rows
+      const expectedMissing: string[] = [];
+      for (let i = 0; i < 700; i++) {
+        const key = `PRJ-${String(i).padStart(4, '0')}`;
+        await xref.record({ entity: 'project', key, system: 'kantata', connection: 'kantata:x', vendorId: `k${i}` });
+        if (i % 3 === 0 || i % 2 === 0) await xref.record({ entity: 'project', key, system: 'jira', connection: 'jira:x', vendorId: `j${i}` });
+        else expectedMissing.push(key);
+        if (i % 5 === 0) await xref.record({ entity: 'project', key, system: 'netsuite', connection: 'netsuite:x', vendorId: `n${i}` });
+      }
+      const r = await xref.reconcile({ entity: 'project', systems: [['kantata'], ['jira']] });
+      assert.equal(r.checked, 700);
+      assert.deepEqual(r.missing.map((m) => m.key), expectedMissing);
+      assert.equal(r.complete, 700 - expectedMissing.length);
+      assert.ok(r.missing.every((m) => m.missingIn.join() === 'jira' && m.presentIn.some((p) => p.system === 'kantata')));
+      const capped = await xref.reconcile({ entity: 'project', systems: [['kantata'], ['jira'], ['netsuite']], maxMissing: 10 });
+      assert.equal(capped.missing.length, 10);
+      assert.equal(capped.truncated, true);
+      assert.equal(capped.checked, 700);
+    } finally {
+      await store.close();
+      tmp.cleanup();
+    }
+  });
+});
