@@ -6,6 +6,7 @@
 import type { NodeAPI } from '../node-red-api';
 import { idempotencyKeyFor, connectorStatusView, type ConnectionStatus } from '../../lib/connectors/glue';
 import { inboxRefOf } from '../../lib/inbox';
+import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 
 const WRITES = ['createProject', 'createEpic', 'createIssue'];
 
@@ -16,9 +17,12 @@ export = function (RED: NodeAPI) {
     const cfg = RED.nodes.getNode(config.jira);
     const t = (k: string, s?: Record<string, unknown>) => RED._(`jira.${k}`, s);
     let unsubscribe: (() => void) | undefined;
+    let resume: ResumedWrites | undefined;
     if (!cfg?.handle) node.status({ fill: 'red', shape: 'ring', text: cfg?.configError ?? t('status.noConfig') });
     else {
       unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
+      // a write replayed from the exception queue (e.g. once the project lead exists in Jira) continues the flow
+      if (cfg.store) resume = resumeOutboxWrites(node, cfg.store, (m, item) => ({ ...m, jira: { duplicate: false, outboxId: item.id, resumed: true } }), () => RED.util.generateId());
     }
 
     node.on('input', async (msg: any, send: (m: any) => void, done: (e?: Error) => void) => {
@@ -29,7 +33,9 @@ export = function (RED: NodeAPI) {
           const request = { ...(msg.payload ?? {}) };
           if (config.projectKey && request.projectKey === undefined && operation !== 'createProject') request.projectKey = config.projectKey;
           if (config.issueType && request.issueType === undefined && operation === 'createIssue') request.issueType = config.issueType;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `jira ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
+          const idempotencyKey = idempotencyKeyFor(msg, operation, request);
+          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `jira ${operation}`, recordKey: msg.recordKey, origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
+          const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
           msg.payload = result.response;
           msg.jira = { duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'getIssue') {
@@ -45,6 +51,7 @@ export = function (RED: NodeAPI) {
     });
     node.on('close', (_r: boolean, done: () => void) => {
       unsubscribe?.();
+      resume?.close();
       done();
     });
   }

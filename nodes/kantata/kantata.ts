@@ -19,6 +19,7 @@ import { inboxRefOf } from '../../lib/inbox';
 import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
+import { resumeOutboxWrites, type ResumedWrites } from '../outbox-resume';
 
 /** Default window of the approved-time poller: not polled for longer than this is a gap. */
 const DEFAULT_GAP_WINDOW_MS = 24 * 3600 * 1000;
@@ -64,10 +65,13 @@ export = function (RED: NodeAPI) {
     let polling = false;
     let closed = false;
     let unsubscribe: (() => void) | undefined;
+    let resume: ResumedWrites | undefined;
     if (!cfg) node.status({ fill: 'red', shape: 'ring', text: t('status.noConfig') });
     else if (cfg.configError || !cfg.handle) node.status({ fill: 'red', shape: 'ring', text: cfg.configError ?? t('status.noConfig') });
     else {
       unsubscribe = cfg.handle.onStatus((s: ConnectionStatus) => node.status(connectorStatusView(s, t, t('status.connected'))));
+      // a write replayed from the exception queue (e.g. once a participant exists in Kantata) continues the flow
+      if (cfg.store) resume = resumeOutboxWrites(node, cfg.store, (m, item) => ({ ...m, kantata: { duplicate: false, outboxId: item.id, resumed: true } }), () => RED.util.generateId());
     }
 
     const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;
@@ -241,7 +245,9 @@ export = function (RED: NodeAPI) {
         }
         if (WRITES.includes(operation)) {
           const request = msg.payload;
-          const result = await cfg.handle.submit({ operation, request, idempotencyKey: idempotencyKeyFor(msg, operation, request), correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `kantata ${operation}`, recordKey: msg.recordKey, inbox: inboxRefOf(msg) });
+          const idempotencyKey = idempotencyKeyFor(msg, operation, request);
+          const submit = () => cfg.handle.submit({ operation, request, idempotencyKey, correlationId: msg.correlationId ?? msg.correlationid, process: msg.process, step: node.name || `kantata ${operation}`, recordKey: msg.recordKey, origin: resume?.origin, context: resume?.contextOf(msg), inbox: inboxRefOf(msg) });
+          const result = resume ? await resume.awaiting(idempotencyKey, submit) : await submit();
           msg.payload = result.response;
           msg.kantata = { duplicate: result.duplicate, outboxId: result.item.id };
         } else if (operation === 'get') {
@@ -281,6 +287,7 @@ export = function (RED: NodeAPI) {
       unregister?.();
       if (timer) clearInterval(timer);
       unsubscribe?.();
+      resume?.close();
       done();
     });
   }
