@@ -187,11 +187,14 @@ describe('templates: quote-to-project through the real runtime', function () {
   });
 
   it('a delivery manager the PSA and Jira do not have: an exception naming the person at each; invited there, a replay completes the run with their ids (cross-reference)', async () => {
-    const oppId = '006Hs00000LumiereOM';
+    // a deal of its own (the seed's are shared with the other template tests), closed won on the bus
+    const oppId = '006Hs00000NinaPPL1';
     const email = 'nina.neuhaus@northwind-advisory.example';
     const open = async () => t.fabric.fabric.services.exceptions.list({ process: 'quote-to-project', status: 'open' });
-    assert.ok([200, 204].includes(await salesforcePatch(t, 'Opportunity', oppId, { Delivery_Manager_Email__c: email })));
-    await t.sb(`/salesforce/_sandbox/close-won/${oppId}`, 'POST');
+    const data = dealData('006Hs00000LumiereOM') as { opportunity: Record<string, unknown>; account: Record<string, unknown> };
+    data.opportunity = { ...data.opportunity, Id: oppId, Name: 'Lumiere Retail - People Pilot', Delivery_Manager_Email__c: email };
+    data.account = { ...data.account, Id: '001Hs00000NinaPPL1', External_Id__c: 'ACC-PPL-1', Name: 'Lumiere People SARL' };
+    t.publish('fabric/v1/opportunity/closed-won', data, `cw-${oppId}`);
     const psa = await waitFor(async () => (await open()).find((e) => e.recordKey === `Project/PRJ-${oppId}` && e.replayTarget?.kind === 'outbox' && /Kantata user/.test(e.message)), 'the Kantata write\'s exception', 60000, 100);
     assert.ok(psa.message.includes(email), psa.message);
     assert.equal((await t.sb('/kantata/_sandbox/records/workspaces')).filter((w: any) => JSON.stringify(w).includes(`PRJ-${oppId}`)).length, 1, 'the workspace is there, the participation waits');
