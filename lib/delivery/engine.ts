@@ -34,6 +34,7 @@ import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './servic
 import type { AuditSink, DeliveryServices, ExceptionSink, OutboxReplayTarget } from './services';
 import * as metrics from '../kpi/metrics';
 import { presenceOf } from '../cluster/instance';
+import { CrossReference, type ConnectionXref } from '../xref';
 import { businessAttributes, contextWithTrace, traceIdOf, traceOfContext, tracingEnabled, withSpan, withTrace } from '../telemetry';
 
 /** Optional knobs on top of types.ts' ConnectionLimits (all have defaults). */
@@ -376,6 +377,8 @@ class Connection implements ConnectionHandle {
   private closed = false;
   private idle: Array<() => void> = [];
   private readonly readDelays = new Set<{ timer: NodeJS.Timeout; resolve(): void }>();
+  /** The cross-reference rows of this connection, handed to every attempt (lib/xref). */
+  private readonly xref: ConnectionXref;
 
   constructor(
     private readonly engine: DeliveryEngine,
@@ -389,6 +392,7 @@ class Connection implements ConnectionHandle {
     // requests on arrival: the gate paces with a small margin (RATE_MARGIN) so that network jitter cannot make the
     // vendor see more than `ratePerSecond`.
     this.limiter = new Bottleneck({ maxConcurrent: limits.concurrency });
+    this.xref = new CrossReference(engine.store, () => engine.now()).forConnection(name);
     this.gate = new ConnectionGate(name, {
       ratePerSecond: limits.ratePerSecond,
       burst: limits.burst,
@@ -651,6 +655,7 @@ class Connection implements ConnectionHandle {
               attempt,
               correlationId: item.correlationId,
               throttle: (fn) => gate.throttle(fn),
+              xref: this.xref,
             }));
           });
         })),

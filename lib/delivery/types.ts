@@ -5,6 +5,7 @@
  */
 import type { Json, Lane, NewOutboxItem, OutboxItem } from '../store/store';
 import type { RequestGate } from './request-gate';
+import type { ConnectionXref } from '../xref';
 
 export type { RequestGate } from './request-gate';
 export type { Lane } from '../store/store';
@@ -21,6 +22,11 @@ export interface ExecutionContext {
    * the engine (optional only so that tests can call `execute` directly).
    */
   throttle?<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * The cross-reference of this connection (lib/xref): a connector reads the vendor id / number it recorded before
+   * any lookup-then-create and records what the vendor answered. Always set by the engine.
+   */
+  xref?: ConnectionXref;
 }
 
 export interface ConnectionExecutor {

@@ -15,6 +15,7 @@ import { DEFAULT_ERP_ROUTING, type ErpRoutingTable } from '../processes/common';
 import { KPI_SNAPSHOT, MASTER_DATA_STEP } from '../processes/kpi';
 import type { ExceptionFilter, ExceptionRecord, Json, OutboxBacklog, ProcessInstance, Store } from '../store/store';
 import type { SetupSummary } from '../setup/registry';
+import { xrefKeyOfRecord } from '../xref';
 
 export type CircuitStateName = 'closed' | 'half-open' | 'open';
 
@@ -110,6 +111,8 @@ export interface ExceptionDetail extends ExceptionRow {
   history: Array<{ at: number; actor: string; action: string; details: Json | null }>;
   /** Trace id (W3C) of the latest run that raised it, to look up in the tracing backend; null when not traced. */
   traceId: string | null;
+  /** The record's id in every system, from the cross-reference (lib/xref); empty when none is recorded. */
+  xref: Array<{ system: string; connection: string; vendorId: string; vendorNumber: string | null }>;
 }
 
 export interface Figures {
@@ -135,7 +138,7 @@ export interface OpsReadModelOptions {
   maxInstances?: number;
 }
 
-type OpsStore = Pick<Store, 'processList' | 'exceptionList' | 'exceptionCount' | 'exceptionGet' | 'outboxBacklog' | 'auditList' | 'watermarkGet'>;
+type OpsStore = Pick<Store, 'processList' | 'exceptionList' | 'exceptionCount' | 'exceptionGet' | 'outboxBacklog' | 'auditList' | 'watermarkGet' | 'xrefOf'>;
 
 const HOUR = 3600_000;
 
@@ -472,6 +475,8 @@ export class OpsReadModel {
       .map((a) => ({ at: a.at, actor: a.actor, action: a.action, details: a.details ?? null }));
     const traced = audit.find((a) => isRecord(a.details) && a.details.exceptionId === id && typeof a.details.traceId === 'string');
     const target = r.replayTarget;
+    const record = xrefKeyOfRecord(r.recordKey);
+    const ids = record ? await this.store.xrefOf(record.entity, record.key) : [];
     return {
       ...this.toRow(r),
       message: r.message,
@@ -484,6 +489,7 @@ export class OpsReadModel {
       resolution: r.resolution ?? null,
       history,
       traceId: traced && isRecord(traced.details) ? (traced.details.traceId as string) : null,
+      xref: ids.map((x) => ({ system: x.system, connection: x.connection, vendorId: x.vendorId, vendorNumber: x.vendorNumber ?? null })),
     };
   }
 

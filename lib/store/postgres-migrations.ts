@@ -224,6 +224,25 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: "xref: cross-reference of record ids, each canonical record's id and number in every system and connection",
+    sql: `
+      CREATE TABLE xref (
+        entity        TEXT   NOT NULL,
+        record_key    TEXT   NOT NULL,
+        system        TEXT   NOT NULL,
+        connection    TEXT   NOT NULL,
+        vendor_id     TEXT   NOT NULL,
+        vendor_number TEXT,
+        created_at    BIGINT NOT NULL,
+        updated_at    BIGINT NOT NULL,
+        PRIMARY KEY (entity, record_key, system, connection)
+      );
+      CREATE INDEX xref_vendor_id ON xref (entity, system, vendor_id);
+      CREATE INDEX xref_vendor_number ON xref (entity, system, vendor_number) WHERE vendor_number IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1].version;

@@ -18,7 +18,7 @@
  */
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { migratePostgres, quoteIdent } from './postgres-migrations';
-import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow, toXref, type XrefRow } from './rows';
 import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
@@ -42,7 +42,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
-import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult } from './store';
+import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
 
 export interface PostgresStoreOptions {
   /** e.g. postgres://fabric:secret@db:5432/fabric (libpq-style URL; `?sslmode=require` etc. honoured by pg). */
@@ -660,6 +660,31 @@ export class PostgresStore implements Store {
       [connection, Math.round(count * intervalMs)],
     );
     return Math.max(0, Number(r.rows[0].wait_ms));
+  }
+
+  // ---------- cross-reference ----------
+  async xrefPut(entry: XrefEntry, now: number): Promise<void> {
+    await this.query(
+      `INSERT INTO xref (entity, record_key, system, connection, vendor_id, vendor_number, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+       ON CONFLICT (entity, record_key, system, connection) DO UPDATE SET vendor_id = EXCLUDED.vendor_id, vendor_number = EXCLUDED.vendor_number, updated_at = EXCLUDED.updated_at`,
+      [entry.entity, entry.key, entry.system, entry.connection, entry.vendorId, entry.vendorNumber ?? null, now],
+    );
+  }
+
+  async xrefOf(entity: XrefEntity, key: string): Promise<XrefRecord[]> {
+    return (await this.query<XrefRow>('SELECT * FROM xref WHERE entity = $1 AND record_key = $2 ORDER BY system, connection', [entity, key])).rows.map(toXref);
+  }
+
+  async xrefFind(entity: XrefEntity, system: string, id: string): Promise<XrefRecord[]> {
+    return (await this.query<XrefRow>(
+      `SELECT * FROM xref WHERE entity = $1 AND system = $2 AND vendor_id = $3
+       UNION SELECT * FROM xref WHERE entity = $1 AND system = $2 AND vendor_number = $3 ORDER BY record_key, connection`,
+      [entity, system, id],
+    )).rows.map(toXref);
+  }
+
+  async xrefList(entity: XrefEntity, afterKey: string | undefined, limit: number): Promise<XrefRecord[]> {
+    return (await this.query<XrefRow>('SELECT * FROM xref WHERE entity = $1 AND record_key > $2 ORDER BY record_key, system, connection LIMIT $3', [entity, afterKey ?? '', Math.max(1, Math.floor(limit))])).rows.map(toXref);
   }
 
   // ---------- API consumers ----------

@@ -18,6 +18,8 @@ import type {
   OutboxItem,
   OutboxStatus,
   ProcessInstance,
+  XrefEntity,
+  XrefRecord,
 } from './store';
 import { LANES } from './store';
 
@@ -174,4 +176,13 @@ export function toProcess(row: ProcessRow): ProcessInstance {
 export interface InstanceRow { id: string; incarnation: string; started_at: number; heartbeat_at: number }
 export function toInstance(row: InstanceRow): InstanceRecord {
   return { id: row.id, incarnation: row.incarnation, startedAt: Number(row.started_at), heartbeatAt: Number(row.heartbeat_at) };
+}
+
+export interface XrefRow { entity: string; record_key: string; system: string; connection: string; vendor_id: string; vendor_number: string | null; created_at: number | string; updated_at: number | string }
+export function toXref(row: XrefRow): XrefRecord {
+  return {
+    entity: row.entity as XrefEntity, key: row.record_key, system: row.system, connection: row.connection, vendorId: row.vendor_id,
+    ...(row.vendor_number !== null ? { vendorNumber: row.vendor_number } : {}),
+    createdAt: Number(row.created_at), updatedAt: Number(row.updated_at),
+  };
 }

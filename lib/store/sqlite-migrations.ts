@@ -240,6 +240,26 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'xref: cross-reference of record ids, each canonical record\'s id and number in every system and connection',
+    sql: `
+      CREATE TABLE xref (
+        entity        TEXT    NOT NULL,
+        record_key    TEXT    NOT NULL,
+        system        TEXT    NOT NULL,
+        connection    TEXT    NOT NULL,
+        vendor_id     TEXT    NOT NULL,
+        vendor_number TEXT,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        PRIMARY KEY (entity, record_key, system, connection)
+      ) WITHOUT ROWID;
+      -- xrefFind: which canonical record a vendor id or number is.
+      CREATE INDEX xref_vendor_id ON xref (entity, system, vendor_id);
+      CREATE INDEX xref_vendor_number ON xref (entity, system, vendor_number) WHERE vendor_number IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

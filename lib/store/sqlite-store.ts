@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { WalSyncer } from './wal-sync';
 import { Checkpointer, type CheckpointStats } from './checkpointer';
 import { migrateSqlite } from './sqlite-migrations';
-import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow } from './rows';
+import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow, toXref, type XrefRow } from './rows';
 import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
@@ -43,7 +43,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
-import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult } from './store';
+import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
 
 export interface SqliteStoreOptions {
   /** File path; its directory is created when missing. */
@@ -938,6 +938,33 @@ export class SqliteStore implements Store {
 
   async consumerList(): Promise<ApiConsumerRecord[]> {
     return this.all<ConsumerRow>('SELECT * FROM api_consumers ORDER BY created_at, id').map(consumerFromRow);
+  }
+
+  // ---------- cross-reference ----------
+  async xrefPut(entry: XrefEntry, now: number): Promise<void> {
+    return this.write(() => {
+      this.run(
+        `INSERT INTO xref (entity, record_key, system, connection, vendor_id, vendor_number, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (entity, record_key, system, connection) DO UPDATE SET vendor_id = excluded.vendor_id, vendor_number = excluded.vendor_number, updated_at = excluded.updated_at`,
+        entry.entity, entry.key, entry.system, entry.connection, entry.vendorId, entry.vendorNumber ?? null, now, now,
+      );
+    });
+  }
+
+  async xrefOf(entity: XrefEntity, key: string): Promise<XrefRecord[]> {
+    return this.all<XrefRow>('SELECT * FROM xref WHERE entity = ? AND record_key = ? ORDER BY system, connection', entity, key).map(toXref);
+  }
+
+  async xrefFind(entity: XrefEntity, system: string, id: string): Promise<XrefRecord[]> {
+    return this.all<XrefRow>(
+      `SELECT * FROM xref WHERE entity = ? AND system = ? AND vendor_id = ?
+       UNION SELECT * FROM xref WHERE entity = ? AND system = ? AND vendor_number = ? ORDER BY record_key, connection`,
+      entity, system, id, entity, system, id,
+    ).map(toXref);
+  }
+
+  async xrefList(entity: XrefEntity, afterKey: string | undefined, limit: number): Promise<XrefRecord[]> {
+    return this.all<XrefRow>('SELECT * FROM xref WHERE entity = ? AND record_key > ? ORDER BY record_key, system, connection LIMIT ?', entity, afterKey ?? '', Math.max(1, Math.floor(limit))).map(toXref);
   }
 
   /** Test hook: kills the checkpoint worker as a crash would; resolves once automatic checkpoints are back on. */

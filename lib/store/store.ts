@@ -193,6 +193,32 @@ export interface AssignmentRecord {
  */
 export type AssignmentResult = { assigned: true } | { assigned: false; idTaken: boolean; taken: Map<string, string> };
 
+// ---------- cross-reference of record ids (master data control, lib/xref) ----------
+/** The canonical records whose ids are cross-referenced. */
+export type XrefEntity = 'account' | 'project' | 'resource' | 'contract' | 'invoice' | 'person';
+export const XREF_ENTITIES: readonly XrefEntity[] = ['account', 'project', 'resource', 'contract', 'invoice', 'person'];
+/**
+ * One canonical record's id in one system, as that system answered it. A record has one row per (system,
+ * connection): the same account is a different customer in each Business Central company.
+ */
+export interface XrefEntry {
+  entity: XrefEntity;
+  /** The canonical key: the record's canonical id (`ACC-1`, `PRJ-006...`, the invoice id); a person's lowercased email. */
+  key: string;
+  /** The system, as the ownership matrix names it: `businessCentral`, `netsuite`, `kantata`, `jira`, `salesforce`, `legacy`. */
+  system: string;
+  /** The connection (config node) the id belongs to, e.g. `bc:NWA UK`: one tenant or company of the system. */
+  connection: string;
+  /** The vendor's own id (BC GUID, NetSuite internal id, Kantata id, Jira project id or Atlassian account id). */
+  vendorId: string;
+  /** The vendor's number or key where it has one (BC customer / project number, Jira project key, NetSuite entity id). */
+  vendorNumber?: string;
+}
+export interface XrefRecord extends XrefEntry {
+  createdAt: number;
+  updatedAt: number;
+}
+
 // ---------- retention (lib/retention) ----------
 /**
  * A set of rows no guarantee needs once they are older than a cutoff (docs/store-and-guarantees.md, "Retention"):
@@ -374,6 +400,16 @@ export interface Store {
   consumerList(): Promise<ApiConsumerRecord[]>;
   /** Marks an active consumer revoked; false when it is unknown or already revoked (the first revocation stays). */
   consumerRevoke(id: string, now: number, by?: string): Promise<boolean>;
+
+  // cross-reference: kept (no expiry), shared by every instance on the store
+  /** Records (or replaces) one record's id in one system and connection; createdAt stays that of the first put. */
+  xrefPut(entry: XrefEntry, now: number): Promise<void>;
+  /** Every system's id of one canonical record, ordered by system and connection. */
+  xrefOf(entity: XrefEntity, key: string): Promise<XrefRecord[]>;
+  /** The rows whose vendor id or vendor number in `system` is `id` (which canonical record that vendor record is). */
+  xrefFind(entity: XrefEntity, system: string, id: string): Promise<XrefRecord[]>;
+  /** The rows of one entity with key > `afterKey`, ordered by key, system, connection; at most `limit` (keyset paging). */
+  xrefList(entity: XrefEntity, afterKey: string | undefined, limit: number): Promise<XrefRecord[]>;
 
   /**
    * Removes (for `exception-payloads`: empties) at most `limit` rows of one retention target older than `cutoff`, in

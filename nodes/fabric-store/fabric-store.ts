@@ -17,6 +17,7 @@ import { redactConnectionString } from '../../lib/store/postgres-store';
 import { registerNode, runtimeStoreOptions, type FabricStoreNode, type Node, type NodeAPI } from '../node-red-api';
 import { FIRST_VERSION } from '../migrations';
 import { positiveSetting } from '../settings';
+import { registerXrefRoutes } from '../xref-routes';
 
 const DEFAULT_RETENTION_DAYS = 7;
 
@@ -24,6 +25,7 @@ import type { FabricStoreConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-store.${key}`, subs);
+  registerXrefRoutes(RED);
 
   function FabricStore(this: FabricStoreNode, config: FabricStoreConfig) {
     RED.nodes.createNode(this, config);

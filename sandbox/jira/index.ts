@@ -17,6 +17,7 @@
  *  - `/search/jql` is eventually consistent: an issue created or changed in the last `searchLagMs` (control settings,
  *    default 2000) is not found unless its id is in `reconcileIssues`, as Jira documents for read-after-write.
  */
+import crypto from 'node:crypto';
 import express from 'express';
 import { Sandbox } from '../core/sandbox';
 import type { VendorSandboxFactory } from '../core/sandbox';
@@ -226,6 +227,19 @@ export function createJiraSandbox(opts: { statePath?: string; baseUrl?: () => st
     const words = (u: Rec) => [String(u.emailAddress ?? '').toLowerCase(), ...String(u.displayName ?? '').toLowerCase().split(/\s+/)];
     const users = Object.values(sb.collection<Rec>('users')).filter((u) => (accountId ? u.accountId === accountId : true) && (!query || words(u).some((w) => w.startsWith(query)) || String(u.displayName ?? '').toLowerCase().startsWith(query)));
     res.json(users.slice(0, maxResults).map(userView));
+  });
+  // Create user (Jira Cloud: invites the person to the site with access to the given products); an email already on
+  // the site is refused. Tests use it to make a person exist after a run failed to find them.
+  r.post('/rest/api/3/user', (req, res) => {
+    const body = (req.body ?? {}) as Rec;
+    const email = typeof body.emailAddress === 'string' ? body.emailAddress.trim() : '';
+    if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) return fail(res, 400, [], { emailAddress: 'You must specify a valid email address.' });
+    if (!Array.isArray(body.products)) return fail(res, 400, [], { products: 'You must specify the products the user gets access to.' });
+    const users = sb.collection<Rec>('users');
+    if (Object.values(users).some((u) => String(u.emailAddress ?? '').toLowerCase() === email.toLowerCase())) return fail(res, 400, ['User with this email address already exists.']);
+    const accountId = `712020:${crypto.createHash('sha256').update(email.toLowerCase()).digest('hex').slice(0, 8)}-0000-4000-8000-invited`;
+    users[accountId] = { accountId, accountType: 'atlassian', active: true, displayName: typeof body.displayName === 'string' && body.displayName ? body.displayName : email.split('@')[0], emailAddress: email, timeZone: 'UTC', locale: 'en_US' };
+    res.status(201).json(userView(users[accountId]));
   });
   r.get('/rest/api/3/user', (req, res) => {
     const u = sb.collection<Rec>('users')[String(req.query.accountId ?? '')];

@@ -364,6 +364,24 @@ export function createKantataSandbox(opts: { statePath?: string } = {}): Sandbox
     sb.changed();
     res.json({ seconds });
   });
+  // a person joins the account (in Kantata an administrator invites them and they accept): tests make a person
+  // exist after a run failed to find them by email
+  conv.post('/users', (req, res) => {
+    const email = typeof req.body?.email_address === 'string' ? req.body.email_address.trim() : '';
+    if (!email) {
+      res.status(400).json({ error: 'email_address is required' });
+      return;
+    }
+    const users = sb.collection<Rec>('users');
+    if (Object.values(users).some((u) => String(u.email_address).toLowerCase() === email.toLowerCase())) {
+      res.status(409).json({ error: `a user with email ${email} exists` });
+      return;
+    }
+    const id = nextId();
+    users[id] = { id, full_name: String(req.body?.full_name ?? email), email_address: email, headline: String(req.body?.headline ?? ''), account_id: '9001' };
+    sb.changed();
+    res.status(201).json(users[id]);
+  });
   sb.app.use('/_sandbox', conv);
 
   // ---- auth for the API ----

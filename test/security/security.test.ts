@@ -226,6 +226,8 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       ['GET', '/ps-fabric/exceptions'],
       ['GET', '/ps-fabric/ownership/default'],
       ['GET', '/ps-fabric/connections/check'],
+      ['GET', '/ps-fabric/xref?entity=account&id=ACC-1001'],
+      ['GET', '/ps-fabric/xref/reconcile?entity=project'],
       ['POST', '/flows'],
       ['POST', '/ps-fabric/connections/check'],
       ['POST', '/ps-fabric/api-keys'],

@@ -2,9 +2,12 @@
  * Business Central connector: template operations on `BusinessCentralClient` and the `ConnectionExecutor`
  * the delivery engine calls for writes. BC has no idempotency header, so every create is lookup-then-create
  * on a stable key: a retry after a lost response finds the first result instead of creating a second one.
- * With `numbering: 'series'` (default) BC assigns customer and project numbers and the connector returns them
- * (the flow stores them as the record's businessCentral external id); the stable keys are then the known BC
- * number, else the customer's tax registration number or name, and the project's name with its code in it.
+ * With `numbering: 'series'` (default) BC assigns customer and project numbers; the connector records each number
+ * BC answers in the cross-reference (lib/xref: entity account / project / invoice, system `businessCentral`, this
+ * connection) and reads it back before any lookup, so a retry, a replay or a later process (time-to-cash invoicing a
+ * customer quote-to-project created) uses the number BC gave, never one derived from another system's id. Without a
+ * recorded number the stable keys are the customer's tax registration number or name, and the project's name with
+ * its code in it.
  *
  * Write operations (outbox `operation` names):
  *  - `upsertCustomer`   { account: Account } -> lookup (see above); create, or PATCH with If-Match (re-read once on 412)
@@ -22,6 +25,7 @@
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext, RequestGate } from '../../delivery/types';
 import { PermanentError, ValidationError } from '../../delivery/errors';
+import { resolvePerson, type ConnectionXref } from '../../xref';
 import axios from 'axios';
 import { BusinessCentralClient, odataString, type BusinessCentralClientOptions, type ODataEntity } from './client';
 import {
@@ -44,6 +48,9 @@ import {
 
 export * from './client';
 export * from './mapping';
+
+/** The system name of Business Central in the cross-reference and the ownership matrix. */
+export const BC_SYSTEM = 'businessCentral';
 
 export const BC_WRITE_OPERATIONS = ['upsertCustomer', 'createProject', 'createTimeRegistrationEntries', 'createSalesInvoice', 'postSalesInvoice'] as const;
 export type BcWriteOperation = (typeof BC_WRITE_OPERATIONS)[number];
@@ -98,17 +105,17 @@ export class BusinessCentralConnector implements ConnectionExecutor {
     return this.client.useRequestGate(gate);
   }
 
-  async execute(operation: string, request: Json, _ctx: ExecutionContext): Promise<Json> {
+  async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {
     const req = (request ?? {}) as Record<string, any>;
     switch (operation) {
       case 'upsertCustomer':
-        return (await this.upsertCustomer(req.account)) as unknown as Json;
+        return (await this.upsertCustomer(req.account, ctx.xref)) as unknown as Json;
       case 'createProject':
-        return (await this.createProject(req.project, { account: req.account, customerNumber: req.customerNumber })) as unknown as Json;
+        return (await this.createProject(req.project, { account: req.account, customerNumber: req.customerNumber }, ctx.xref)) as unknown as Json;
       case 'createTimeRegistrationEntries':
-        return (await this.createTimeRegistrationEntries(req.entries, req.projectNumber, req.jobTaskNumber)) as unknown as Json;
+        return (await this.createTimeRegistrationEntries(req.entries, req.projectNumber, req.jobTaskNumber, ctx.xref)) as unknown as Json;
       case 'createSalesInvoice':
-        return (await this.createSalesInvoice(req.invoice, { customerNumber: req.customerNumber, post: req.post === true })) as unknown as Json;
+        return (await this.createSalesInvoice(req.invoice, { customerNumber: req.customerNumber, post: req.post === true }, ctx.xref)) as unknown as Json;
       case 'postSalesInvoice':
         return (await this.postSalesInvoice(req)) as unknown as Json;
       default:
@@ -128,16 +135,27 @@ export class BusinessCentralConnector implements ConnectionExecutor {
     return Object.fromEntries(Object.entries(e).filter(([k]) => !k.startsWith('@odata.context')));
   }
 
-  async upsertCustomer(account: CanonicalAccount | undefined): Promise<Record<string, unknown>> {
+  /** The number BC gave the record on this connection, as the cross-reference recorded it. */
+  private async recordedNumber(xref: ConnectionXref | undefined, entity: 'account' | 'project', key: string): Promise<string | undefined> {
+    return (await xref?.get(entity, key, BC_SYSTEM))?.vendorNumber;
+  }
+
+  private async remember(xref: ConnectionXref | undefined, entity: 'account' | 'project' | 'invoice', key: string, rec: ODataEntity): Promise<void> {
+    if (rec.id) await xref?.record(entity, key, BC_SYSTEM, { id: String(rec.id), ...(rec.number !== undefined && rec.number !== '' ? { number: String(rec.number) } : {}) });
+  }
+
+  async upsertCustomer(account: CanonicalAccount | undefined, xref?: ConnectionXref): Promise<Record<string, unknown>> {
     if (!account) throw new ValidationError('upsertCustomer needs { account }', [{ path: '/account', message: 'required' }]);
     const { taxAreaCode, body } = accountToCustomer(account, this.tables, this.numbering);
     const taxAreaId = await this.taxAreaId(taxAreaCode);
     const full = { ...body, ...(taxAreaId ? { taxAreaId } : {}) };
-    const existing = await this.findCustomer(account);
+    const existing = await this.findCustomer(account, await this.recordedNumber(xref, 'account', account.id));
     if (!existing) {
       const created = await this.client.create('customers', full);
+      await this.remember(xref, 'account', account.id, created);
       return { ...this.strip(created), created: true };
     }
+    await this.remember(xref, 'account', account.id, existing);
     const changes = Object.fromEntries(Object.entries(full).filter(([k, v]) => k !== 'number' && existing![k] !== v));
     if (Object.keys(changes).length === 0) return { ...this.strip(existing), created: false, updated: false };
     try {
@@ -151,11 +169,12 @@ export class BusinessCentralConnector implements ConnectionExecutor {
   }
 
   /**
-   * The account's BC customer: by its known BC number; with manual numbering by the number it would be typed as;
-   * with series numbering by tax registration number, else by name (BC customers have no external reference field).
+   * The account's BC customer: by the number recorded for it (cross-reference) or carried on it; with manual numbering
+   * by the number it would be typed as; with series numbering by tax registration number, else by name (BC customers
+   * have no external reference field).
    */
-  async findCustomer(account: Pick<CanonicalAccount, 'id' | 'externalIds' | 'legalName' | 'country' | 'taxRegistrations'>): Promise<ODataEntity | undefined> {
-    const known = knownBcNumber(account.externalIds) ?? (this.numbering === 'manual' ? customerNumberOf(account) : undefined);
+  async findCustomer(account: Pick<CanonicalAccount, 'id' | 'externalIds' | 'legalName' | 'country' | 'taxRegistrations'>, recordedNumber?: string): Promise<ODataEntity | undefined> {
+    const known = recordedNumber ?? knownBcNumber(account.externalIds) ?? (this.numbering === 'manual' ? customerNumberOf(account) : undefined);
     if (known) {
       const byNumber = await this.client.findOne('customers', `number eq ${odataString(known)}`);
       if (byNumber || this.numbering === 'manual') return byNumber;
@@ -168,20 +187,22 @@ export class BusinessCentralConnector implements ConnectionExecutor {
     return this.client.findOne('customers', `displayName eq ${odataString(account.legalName.slice(0, 100))}`);
   }
 
-  async createProject(project: CanonicalProject | undefined, refs: { account?: CanonicalAccount; customerNumber?: string } = {}): Promise<Record<string, unknown>> {
+  async createProject(project: CanonicalProject | undefined, refs: { account?: CanonicalAccount; customerNumber?: string } = {}, xref?: ConnectionXref): Promise<Record<string, unknown>> {
     if (!project) throw new ValidationError('createProject needs { project }', [{ path: '/project', message: 'required' }]);
     const { number, displayName, body } = projectToProject(project, this.numbering);
-    let billTo = refs.customerNumber;
+    let billTo = refs.customerNumber ?? (refs.account ? await this.recordedNumber(xref, 'account', refs.account.id) : undefined);
     if (!billTo) {
       if (!refs.account) throw new ValidationError(`Project ${project.id} needs its bill-to customer: give { account } (the account upsertCustomer sent) or { customerNumber }`, [{ path: '/account', message: 'required' }]);
       const customer = await this.findCustomer(refs.account);
       if (!customer) throw new PermanentError(`Business Central: project ${project.id} cannot be created before its bill-to customer; account ${refs.account.id} (${refs.account.legalName}) has no customer in this company yet (upsertCustomer first)`, { errorClass: 'not-found' });
+      await this.remember(xref, 'account', refs.account.id, customer);
       billTo = String(customer.number);
     }
-    const known = knownBcNumber(project.externalIds) ?? number;
+    const known = (await this.recordedNumber(xref, 'project', project.id)) ?? knownBcNumber(project.externalIds) ?? number;
     const byNumber = known ? await this.client.findOne('projects', `number eq ${odataString(known)}`) : undefined;
     const existing = byNumber ?? (this.numbering === 'series' ? await this.client.findOne('projects', `displayName eq ${odataString(displayName)}`) : undefined);
     const rec: ODataEntity = existing ?? (await this.client.create<ODataEntity>('projects', body));
+    await this.remember(xref, 'project', project.id, rec);
     const no = String(rec.number);
     // The bill-to customer and the task live on the published pages; both are set only if not already so.
     const [card] = await this.client.pageFind(this.webServices.projects, `No eq ${odataString(no)}`);
@@ -193,13 +214,31 @@ export class BusinessCentralConnector implements ConnectionExecutor {
     return { ...this.strip(rec), billToCustomerNumber: billTo, jobTaskNumber: task, created: !existing };
   }
 
-  async createTimeRegistrationEntries(entries: CanonicalTimeEntry[] | undefined, projectNumber?: string, jobTaskNumber?: string): Promise<{ entries: Array<{ entryId: string; id: string; created: boolean }> }> {
+  /**
+   * The BC employee of a person, found by email (`employees?$filter=email eq '...'`) and cached in the cross-reference
+   * (entity person). Undefined when the company has no employee with that email.
+   */
+  async employeeByEmail(email: string, xref?: ConnectionXref): Promise<{ id: string; number?: string } | undefined> {
+    return resolvePerson(xref, BC_SYSTEM, email, async () => {
+      const emp = await this.client.findOne('employees', `email eq ${odataString(email.trim())}`);
+      return emp ? { id: String(emp.id), number: String(emp.number) } : undefined;
+    });
+  }
+
+  async createTimeRegistrationEntries(entries: CanonicalTimeEntry[] | undefined, projectNumber?: string, jobTaskNumber?: string, xref?: ConnectionXref): Promise<{ entries: Array<{ entryId: string; id: string; created: boolean }> }> {
     if (!Array.isArray(entries) || entries.length === 0) throw new ValidationError('createTimeRegistrationEntries needs { entries: TimeEntry[] }', [{ path: '/entries', message: 'must be a non-empty array' }]);
     const out: Array<{ entryId: string; id: string; created: boolean }> = [];
     const claimed = new Set<string>();
     for (const entry of entries) {
-      const jobNumber = projectNumber ?? projectNumberOf({ id: entry.projectId, code: entry.projectId, externalIds: undefined });
-      const body = timeEntryToRegistration(entry, { jobNumber, jobTaskNumber: jobTaskNumber ?? this.projectTask.number });
+      const jobNumber = projectNumber ?? (await this.recordedNumber(xref, 'project', entry.projectId)) ?? projectNumberOf({ id: entry.projectId, code: entry.projectId, externalIds: undefined });
+      // the consultant is the BC employee with their email; without an email, the person id is the employee number
+      let employeeNumber: string | undefined;
+      if (entry.person.email) {
+        const emp = await this.employeeByEmail(entry.person.email, xref);
+        if (!emp?.number) throw new PermanentError(`Business Central: time entry ${entry.id} is by ${entry.person.name ? `${entry.person.name} <${entry.person.email}>` : entry.person.email}, who is not an employee of this company (no employee with that email). Create the employee in Business Central (Employees, with the email), then replay.`, { errorClass: 'not-found' });
+        employeeNumber = emp.number;
+      }
+      const body = timeEntryToRegistration(entry, { jobNumber, jobTaskNumber: jobTaskNumber ?? this.projectTask.number, employeeNumber });
       const same = await this.client.listIn('timeRegistrationEntries', { filter: `employeeNumber eq ${odataString(String(body.employeeNumber))} and jobNumber eq ${odataString(jobNumber)} and date eq ${entry.date}` });
       const match = same.find((e) => Number(e.quantity) === entry.hours && !claimed.has(e.id));
       if (match) {
@@ -214,13 +253,41 @@ export class BusinessCentralConnector implements ConnectionExecutor {
     return { entries: out };
   }
 
-  async createSalesInvoice(invoice: CanonicalInvoice | undefined, opts: { customerNumber?: string; post?: boolean } = {}): Promise<Record<string, unknown>> {
+  /**
+   * The BC customer number of the account an invoice bills: given, else the number the cross-reference recorded when
+   * the customer was created or found on this connection; with manual numbering the canonical id (the number it was
+   * typed as). With series numbering and nothing recorded (a customer PS Fabric did not create: migrated, set up by
+   * hand) a customer numbered with the canonical id is used when BC has one, and recorded; otherwise the invoice
+   * waits in the exception queue naming the account (the customer's number cannot be guessed).
+   */
+  async invoiceCustomerNumber(invoice: CanonicalInvoice, given: string | undefined, xref: ConnectionXref | undefined): Promise<string> {
+    if (given) return given;
+    const recorded = await this.recordedNumber(xref, 'account', invoice.accountId);
+    if (recorded) return recorded;
+    if (this.numbering === 'manual') return customerNumberOf({ id: invoice.accountId });
+    const byId = await this.client.findOne('customers', `number eq ${odataString(invoice.accountId)}`);
+    if (byId) {
+      await this.remember(xref, 'account', invoice.accountId, byId);
+      return String(byId.number);
+    }
+    throw new PermanentError(
+      `Business Central: invoice ${invoice.id} bills account ${invoice.accountId}, whose customer number in this company is not known: the cross-reference has none (quote-to-project records the number BC assigns when it creates the customer) and no customer is numbered ${invoice.accountId}. Run quote-to-project for the account (or its upsertCustomer) and replay.`,
+      { errorClass: 'not-found' },
+    );
+  }
+
+  async createSalesInvoice(invoice: CanonicalInvoice | undefined, opts: { customerNumber?: string; post?: boolean } = {}, xref?: ConnectionXref): Promise<Record<string, unknown>> {
     if (!invoice) throw new ValidationError('createSalesInvoice needs { invoice }', [{ path: '/invoice', message: 'required' }]);
-    const customerNumber = opts.customerNumber ?? customerNumberOf({ id: invoice.accountId });
-    const { externalDocumentNumber, body } = invoiceToSalesInvoice(invoice, this.tables, { customerNumber });
+    const externalDocumentNumber = externalDocumentNumberOf(invoice.id);
     const found = await this.client.findOne('salesInvoices', `externalDocumentNumber eq ${odataString(externalDocumentNumber)}`, ['salesInvoiceLines']);
     const created = !found;
-    let inv: ODataEntity = found ?? (await this.client.create('salesInvoices', body, ['salesInvoiceLines']));
+    let inv: ODataEntity;
+    if (found) inv = found;
+    else {
+      const customerNumber = await this.invoiceCustomerNumber(invoice, opts.customerNumber, xref);
+      inv = await this.client.create('salesInvoices', invoiceToSalesInvoice(invoice, this.tables, { customerNumber }).body, ['salesInvoiceLines']);
+    }
+    await this.remember(xref, 'invoice', invoice.id, inv);
     if (opts.post && inv.status === 'Draft') {
       await this.client.action('salesInvoices', inv.id, 'post');
       inv = await this.client.get('salesInvoices', inv.id, ['salesInvoiceLines']);

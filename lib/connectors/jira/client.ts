@@ -25,6 +25,10 @@ import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, ValidationError } from '../../delivery/errors';
 import { AdfDoc, textToAdf, validateAdf } from './adf';
+import { resolvePerson, type ConnectionXref } from '../../xref';
+
+/** The system name of Jira in the cross-reference and the ownership matrix. */
+export const JIRA_SYSTEM = 'jira';
 
 export type JiraAuth = { type: 'basic'; email: string; apiToken: string } | { type: 'bearer'; accessToken: string };
 
@@ -133,7 +137,7 @@ export class JiraClient {
     const req = (request ?? {}) as Rec;
     switch (operation) {
       case 'createProject':
-        return (await this.createProject(req)) as Json;
+        return (await this.createProject(req, ctx)) as Json;
       case 'createEpic':
         return (await this.createIssue({ ...req, issueType: 'Epic' }, ctx)) as Json;
       case 'createIssue':
@@ -156,15 +160,20 @@ export class JiraClient {
    * email addresses). Where the site's privacy settings hide email addresses, a single active human account found
    * for the email is taken; none, or several, fails naming the person and the site.
    */
-  async accountIdByEmail(email: string, name?: string): Promise<string> {
+  async accountIdByEmail(email: string, name?: string, xref?: ConnectionXref): Promise<string> {
     const who = name ? `${name} <${email}>` : email;
-    const users = await this.request<Rec[]>('GET', '/user/search', { params: { query: email, maxResults: 20 } });
-    const people = (Array.isArray(users) ? users : []).filter((u) => u.active !== false && (u.accountType ?? 'atlassian') === 'atlassian');
-    const exact = people.filter((u) => typeof u.emailAddress === 'string' && u.emailAddress.toLowerCase() === email.toLowerCase());
-    const hidden = people.filter((u) => u.emailAddress === undefined);
-    const found = exact.length === 1 ? exact[0] : exact.length === 0 && hidden.length === 1 ? hidden[0] : undefined;
-    if (found?.accountId) return String(found.accountId);
-    const why = exact.length + hidden.length > 1 ? `${exact.length + hidden.length} accounts match` : 'no active Atlassian account has this email';
+    let why = 'no active Atlassian account has this email';
+    // the account found once is kept in the cross-reference (person), so a retry, a replay or the next project skips the search
+    const resolved = await resolvePerson(xref, JIRA_SYSTEM, email, async () => {
+      const users = await this.request<Rec[]>('GET', '/user/search', { params: { query: email, maxResults: 20 } });
+      const people = (Array.isArray(users) ? users : []).filter((u) => u.active !== false && (u.accountType ?? 'atlassian') === 'atlassian');
+      const exact = people.filter((u) => typeof u.emailAddress === 'string' && u.emailAddress.toLowerCase() === email.toLowerCase());
+      const hidden = people.filter((u) => u.emailAddress === undefined);
+      const found = exact.length === 1 ? exact[0] : exact.length === 0 && hidden.length === 1 ? hidden[0] : undefined;
+      if (exact.length + hidden.length > 1 && !found) why = `${exact.length + hidden.length} accounts match`;
+      return found?.accountId ? { id: String(found.accountId) } : undefined;
+    });
+    if (resolved) return resolved.id;
     throw new ValidationError(`Jira project lead ${who} cannot be resolved on ${this.config.baseUrl}: ${why}. Invite the person to Jira (with access to the product) or map their account id in the process-step's people directory, then replay.`, [{ path: '/lead/email', message: why }]);
   }
 
@@ -182,7 +191,7 @@ export class JiraClient {
     throw new ValidationError(`no free Jira project key for ${key} on ${this.config.baseUrl} (pattern ${pattern.source})`, [{ path: '/key', message: 'every variant is taken' }]);
   }
 
-  async createProject(req: Rec): Promise<Rec> {
+  async createProject(req: Rec, ctx?: ExecutionContext): Promise<Rec> {
     const problems: { path: string; message: string }[] = [];
     const pattern = new RegExp(this.config.keyPattern || DEFAULT_KEY_PATTERN);
     if (typeof req.key !== 'string' || !pattern.test(req.key)) problems.push({ path: '/key', message: `must match the site's project key pattern ${pattern.source}` });
@@ -194,15 +203,22 @@ export class JiraClient {
     const { lead, ref, ...details } = req;
     let key = req.key as string;
     if (typeof ref === 'string' && ref) {
-      const mine = await this.projectByRef(ref, String(req.name));
-      if (mine) return { id: Number(mine.id), key: mine.key, self: mine.self, existed: true };
+      // the project this ref got on an earlier run (cross-reference), else the one whose description names the ref
+      const recorded = await ctx?.xref?.get('project', ref, JIRA_SYSTEM);
+      const known = recorded ? await this.getProject(recorded.vendorId) : undefined;
+      const mine = known && typeof known.description === 'string' && known.description.includes(ref) ? known : await this.projectByRef(ref, String(req.name));
+      if (mine) {
+        await ctx?.xref?.record('project', ref, JIRA_SYSTEM, { id: String(mine.id), number: String(mine.key) });
+        return { id: Number(mine.id), key: mine.key, self: mine.self, existed: true };
+      }
       key = await this.uniqueKey(key);
     } else {
       const existing = await this.getProject(key);
       if (existing) return { id: Number(existing.id), key: existing.key, self: existing.self, existed: true };
     }
-    const leadAccountId = req.leadAccountId ?? (await this.accountIdByEmail(leadEmail!, typeof lead?.name === 'string' ? lead.name : undefined));
+    const leadAccountId = req.leadAccountId ?? (await this.accountIdByEmail(leadEmail!, typeof lead?.name === 'string' ? lead.name : undefined, ctx?.xref));
     const created = await this.request<Rec>('POST', '/project', { data: JiraClient.projectBody({ ...details, key, leadAccountId }) });
+    if (typeof ref === 'string' && ref && created.id !== undefined) await ctx?.xref?.record('project', ref, JIRA_SYSTEM, { id: String(created.id), number: String(created.key ?? key) });
     return { ...created, existed: false };
   }
 

@@ -7,7 +7,9 @@
  * Writes (operation names for `ConnectionHandle.submit`):
  * - `createProjectShell` {workspace, customFields?, stories?, participations?, externalRef}: lookup-by-external-reference,
  *   then create; `customFields` ({ billingEntity, opportunityId, accountExternalId, erpProjectId } values) become the
- *   workspace's `custom_fields` under the ids the config node maps them to
+ *   workspace's `custom_fields` under the ids the config node maps them to; a participation naming its person by
+ *   `email` (instead of `user_id`) is resolved to the Kantata user with that email (`GET /users?by_email_address=`,
+ *   cached in the cross-reference); nobody with it fails naming the person
  * - `createWorkspace` {workspace}, `updateWorkspace` {id, workspace} (budget changes: `{ price, budgeted: true }`)
  * - `createStories` {workspaceId, stories: [...]}, `addParticipations` {workspaceId, participations: [...]}
  * - `createTimeEntry` {time_entry}
@@ -19,6 +21,10 @@ import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, FabricError, PermanentError, ValidationError } from '../../delivery/errors';
 import { checkKantataCustomFields, isCustomFieldId, REQUIRED_KANTATA_CUSTOM_FIELDS, type KantataCustomField, type KantataCustomFields } from './mapping';
+import { resolvePerson, type ConnectionXref } from '../../xref';
+
+/** The system name of Kantata in the cross-reference and the ownership matrix. */
+export const KANTATA_SYSTEM = 'kantata';
 
 /**
  * How the connector authenticates, the two ways Kantata documents for a backend connector:
@@ -396,8 +402,9 @@ export class KantataClient {
       const body = { ...ws, ...(custom.length ? { custom_fields: custom } : {}), external_reference: { service_name: this.serviceName, service_model: 'Project', service_model_ref: externalRef, status: 'synced' } };
       workspace = firstOf(await this.request('POST', '/workspaces', { data: { workspace: body } }), 'workspaces') as KRecord;
     }
+    await ctx.xref?.record('project', externalRef, KANTATA_SYSTEM, { id: String(workspace.id) });
     const stories = Array.isArray(req.stories) && req.stories.length ? await this.createStories(workspace.id, req.stories) : { created: [], existing: [] };
-    const participations = Array.isArray(req.participations) && req.participations.length ? await this.addParticipations(workspace.id, req.participations) : [];
+    const participations = Array.isArray(req.participations) && req.participations.length ? await this.addParticipations(workspace.id, await this.participantsByUser(req.participations, ctx.xref)) : [];
     return { workspace, created, stories, participations };
   }
 
@@ -411,6 +418,32 @@ export class KantataClient {
       created = created.concat(parseEnvelope(await this.request('POST', '/stories', { data: { stories: chunk } }), 'stories').records);
     }
     return { created, existing: stories.filter((s) => byTitle.has(String(s.title))).map((s) => byTitle.get(String(s.title))!) };
+  }
+
+  /**
+   * Participations with `user_id`: a participation naming its person by `email` (and `name`, for the message) gets the
+   * id of the Kantata user with that email. Nobody with it: a validation error naming the person and the account, so
+   * the write waits in the exception queue until the user exists in Kantata, then a replay completes it.
+   */
+  async participantsByUser(participations: KRecord[], xref?: ConnectionXref): Promise<KRecord[]> {
+    const out: KRecord[] = [];
+    for (const [i, p] of participations.entries()) {
+      if (p.user_id !== undefined || typeof p.email !== 'string') {
+        out.push(p);
+        continue;
+      }
+      const { email, name, ...rest } = p;
+      const user = await resolvePerson(xref, KANTATA_SYSTEM, email, async () => {
+        const u = await this.findUserByEmail(email);
+        return u ? { id: String(u.id) } : undefined;
+      });
+      if (!user) {
+        const who = typeof name === 'string' && name ? `${name} <${email}>` : email;
+        throw new ValidationError(`Kantata user ${who} cannot be resolved on ${this.config.baseUrl}: no Kantata user has this email. Invite the person to the Kantata account (Settings > Members), then replay.`, [{ path: `/participations/${i}/email`, message: 'no Kantata user has this email' }]);
+      }
+      out.push({ ...rest, user_id: user.id });
+    }
+    return out;
   }
 
   async addParticipations(workspaceId: string, participations: KRecord[]): Promise<KRecord[]> {

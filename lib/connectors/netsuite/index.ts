@@ -17,6 +17,7 @@
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext, RequestGate } from '../../delivery/types';
 import { PermanentError, ValidationError } from '../../delivery/errors';
+import { resolvePerson, type ConnectionXref } from '../../xref';
 import { NetSuiteClient, sqlString, type NetSuiteClientOptions } from './client';
 import {
   accountToCustomer,
@@ -38,6 +39,9 @@ import {
 
 export * from './client';
 export * from './mapping';
+
+/** The system name of NetSuite in the cross-reference and the ownership matrix. */
+export const NETSUITE_SYSTEM = 'netsuite';
 
 export const NETSUITE_WRITE_OPERATIONS = ['upsertCustomer', 'createProject', 'updateProject', 'createTimeBills', 'createInvoice', 'createRecord', 'upsertRecord'] as const;
 export type NetSuiteWriteOperation = (typeof NETSUITE_WRITE_OPERATIONS)[number];
@@ -89,10 +93,16 @@ export class NetSuiteConnector implements ConnectionExecutor {
   async execute(operation: string, request: Json, ctx: ExecutionContext): Promise<Json> {
     const req = (request ?? {}) as Record<string, any>;
     switch (operation) {
-      case 'upsertCustomer':
-        return (await this.upsertCustomer(req)) as unknown as Json;
-      case 'createProject':
-        return (await this.createProject(req, ctx.idempotencyKey)) as unknown as Json;
+      case 'upsertCustomer': {
+        const customer = await this.upsertCustomer(req);
+        if (req.account?.id) await ctx.xref?.record('account', req.account.id, NETSUITE_SYSTEM, { id: customer.id, number: customer.externalId });
+        return customer as unknown as Json;
+      }
+      case 'createProject': {
+        const job = await this.createProject(req, ctx.idempotencyKey, ctx.xref);
+        if (req.project?.id) await ctx.xref?.record('project', req.project.id, NETSUITE_SYSTEM, { id: job.id, number: job.externalId });
+        return job as unknown as Json;
+      }
       case 'updateProject':
         return (await this.updateProject(req)) as unknown as Json;
       case 'createTimeBills':
@@ -166,6 +176,17 @@ export class NetSuiteConnector implements ConnectionExecutor {
     return rec ? String(rec.id) : undefined;
   }
 
+  /**
+   * The NetSuite employee with this email (SuiteQL on `employee.email`), cached in the cross-reference (entity person).
+   * Undefined when the account has no such employee.
+   */
+  async employeeIdByEmail(email: string, xref?: ConnectionXref): Promise<string | undefined> {
+    return (await resolvePerson(xref, NETSUITE_SYSTEM, email, async () => {
+      const rows = await this.client.suiteql<{ id: string }>(`SELECT id FROM employee WHERE email = ${sqlString(email.trim())}`);
+      return rows[0]?.id !== undefined ? { id: String(rows[0].id) } : undefined;
+    }))?.id;
+  }
+
   async employeeIdOf(personId: string): Promise<string | undefined> {
     if (this.employeeIds.has(personId)) return this.employeeIds.get(personId);
     const rows = await this.client.suiteql<{ id: string }>(`SELECT id FROM employee WHERE externalid = ${sqlString(personId)}`);
@@ -195,7 +216,7 @@ export class NetSuiteConnector implements ConnectionExecutor {
     throw new ValidationError('upsertCustomer needs { account } or { externalId, customer }', [{ path: '/account', message: 'required' }]);
   }
 
-  async createProject(req: { project?: CanonicalProject; customerExternalId?: string; managerExternalId?: string; externalId?: string; job?: Record<string, unknown> }, idempotencyKey: string): Promise<{ id: string; externalId: string; created: boolean }> {
+  async createProject(req: { project?: CanonicalProject; customerExternalId?: string; managerExternalId?: string; externalId?: string; job?: Record<string, unknown> }, idempotencyKey: string, xref?: ConnectionXref): Promise<{ id: string; externalId: string; created: boolean }> {
     let externalId: string;
     let body: Record<string, unknown>;
     if (req.project) {
@@ -204,7 +225,11 @@ export class NetSuiteConnector implements ConnectionExecutor {
       const existing = await this.internalIdOf('job', externalId);
       if (existing) return { id: existing, externalId, created: false };
       const customerId = await this.requireId('customer', req.customerExternalId ?? p.accountId, '/project/accountId', `Project ${p.id}`);
-      const managerId = await this.employeeIdOf(req.managerExternalId ?? p.deliveryManager.id);
+      // the project manager is the employee with the delivery manager's email; without an email, the employee whose
+      // external id the firm set to the CRM's person id
+      const dm = p.deliveryManager;
+      const managerId = dm.email ? await this.employeeIdByEmail(dm.email, xref) : await this.employeeIdOf(req.managerExternalId ?? dm.id);
+      if (dm.email && !managerId) throw new ValidationError(`Project ${p.id}: the delivery manager ${dm.name ? `${dm.name} <${dm.email}>` : dm.email} is not a NetSuite employee (no employee with that email in this account). Create the employee in NetSuite (Lists > Employees, with the email), then replay.`, [{ path: '/project/deliveryManager/email', message: 'no NetSuite employee has this email' }]);
       ({ externalId, body } = projectToJob(p, await this.tablesWithFields(), { customerId, managerId }));
     } else if (req.externalId && req.job) {
       externalId = toExternalId(req.externalId);

@@ -392,7 +392,10 @@ export interface PlanOptions {
    * write names the lead by email and the connector finds the account (user search), or fails naming the person.
    */
   jiraAccountIdOf?: (person: Person) => string | undefined;
-  /** PSA user id of a person (staffing the delivery manager); default: the person's `psaUserId`; none leaves the participation out. */
+  /**
+   * PSA user id of a person (staffing the delivery manager); default: the person's `psaUserId`. Without one the
+   * participation names the person by email and the Kantata connector finds the user, or fails naming the person.
+   */
   psaUserIdOf?: (person: Person) => string | undefined;
   /** Link to the opportunity in the CRM, for the Teams card. */
   crmUrl?: string;
@@ -617,7 +620,10 @@ export function planQuoteToProject(deal: CloseWonDeal, options: PlanOptions = {}
           // the Kantata connection maps these to the account's custom field ids (kantata-config setting)
           customFields: { billingEntity: project.billingEntity, opportunityId: o.id, accountExternalId: a.id },
           stories: kantataStories,
-          participations: psaUserId ? [{ user_id: psaUserId, role: 'maven', access_level: 'admin' }] : [],
+          // the delivery manager's Kantata user: mapped in the directory, else found by email by the connector
+          participations: psaUserId
+            ? [{ user_id: psaUserId, role: 'maven', access_level: 'admin' }]
+            : dm.email ? [{ email: dm.email, ...(dm.name ? { name: dm.name } : {}), role: 'maven', access_level: 'admin' }] : [],
           billingSchedule,
           staffingPlaceholders: staffing.map((s) => ({ role: s.role, hoursPerWeek: s.hoursPerWeek, startDate: s.startDate, endDate: s.endDate })),
         },

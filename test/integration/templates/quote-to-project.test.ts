@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { templateFlows } from '../../../runtime/templates';
 import { ACCOUNTS, OPPORTUNITIES } from '../../../sandbox/seed/firm';
+import { JIRA_API_TOKEN, JIRA_EMAIL } from '../../../sandbox/jira';
 import { waitFor } from '../../support/wait';
 import { closeWonAndWait, templatesFabric, type TemplatesFabric } from './fixture';
 
@@ -183,5 +184,39 @@ describe('templates: quote-to-project through the real runtime', function () {
     assert.ok(JSON.stringify(await t.sb('/netsuite/_sandbox/records/customer')).includes('ACC-1003'));
     assert.equal((await t.sb('/kantata/_sandbox/records/workspaces')).filter((w: any) => JSON.stringify(w).includes('PRJ-006Hs00000InitechQA')).length, 1);
     await waitFor(async () => (await t.fabric.fabric.services.exceptions.list({ process: 'quote-to-project', status: 'open' })).every((e) => e.recordKey !== 'Opportunity/006Hs00000InitechQA'), 'exception resolved', 20000, 100);
+  });
+
+  it('a delivery manager the PSA and Jira do not have: an exception naming the person at each; invited there, a replay completes the run with their ids (cross-reference)', async () => {
+    // a deal of its own (the seed's are shared with the other template tests), closed won on the bus
+    const oppId = '006Hs00000NinaPPL1';
+    const email = 'nina.neuhaus@northwind-advisory.example';
+    const open = async () => t.fabric.fabric.services.exceptions.list({ process: 'quote-to-project', status: 'open' });
+    const data = dealData('006Hs00000LumiereOM') as { opportunity: Record<string, unknown>; account: Record<string, unknown> };
+    data.opportunity = { ...data.opportunity, Id: oppId, Name: 'Lumiere Retail - People Pilot', Delivery_Manager_Email__c: email };
+    data.account = { ...data.account, Id: '001Hs00000NinaPPL1', External_Id__c: 'ACC-PPL-1', Name: 'Lumiere People SARL' };
+    t.publish('fabric/v1/opportunity/closed-won', data, `cw-${oppId}`);
+    const psa = await waitFor(async () => (await open()).find((e) => e.recordKey === `Project/PRJ-${oppId}` && e.replayTarget?.kind === 'outbox' && /Kantata user/.test(e.message)), 'the Kantata write\'s exception', 60000, 100);
+    assert.ok(psa.message.includes(email), psa.message);
+    assert.equal((await t.sb('/kantata/_sandbox/records/workspaces')).filter((w: any) => JSON.stringify(w).includes(`PRJ-${oppId}`)).length, 1, 'the workspace is there, the participation waits');
+    const user = await t.sb('/kantata/_sandbox/users', 'POST', { full_name: 'Nina Neuhaus', email_address: email });
+    const first = await t.admin(`/ps-fabric/exceptions/${psa.id}/replay`, {});
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+
+    const lead = await waitFor(async () => (await open()).find((e) => e.recordKey === `Project/PRJ-${oppId}` && e.replayTarget?.kind === 'outbox' && /Jira project lead/.test(e.message)), 'the Jira write\'s exception', 60000, 100);
+    assert.ok(lead.message.includes(email), lead.message);
+    const site = `${t.fabric.sandboxes!.url}/jira`;
+    const invite = await fetch(`${site}/rest/api/3/user`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(`${JIRA_EMAIL}:${JIRA_API_TOKEN}`).toString('base64') }, body: JSON.stringify({ emailAddress: email, displayName: 'Nina Neuhaus', products: ['jira-software'] }) });
+    assert.equal(invite.status, 201);
+    const account = (await invite.json()) as { accountId: string };
+    const second = await t.admin(`/ps-fabric/exceptions/${lead.id}/replay`, {});
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+
+    const created = await waitFor(() => t.events.find((e) => e.topic === 'fabric/v1/project/created' && e.body.data?.opportunityId === oppId), 'project.created after the replays', 60000, 100);
+    const ws = created.body.data.externalIds.kantata;
+    assert.ok((await t.sb('/kantata/_sandbox/records/participations')).some((p: any) => p.workspace_id === String(ws) && p.user_id === String(user.id)), 'the delivery manager is on the workspace');
+    const project = (await t.sb('/jira/_sandbox/records/projects')).find((p: any) => p.key === created.body.data.externalIds.jira);
+    assert.equal(project.leadAccountId, account.accountId);
+    const ids = await (await fetch(`${t.fabric.url}/ps-fabric/xref?entity=person&id=${encodeURIComponent(email.toUpperCase())}`)).json() as { records: Array<{ ids: Array<{ system: string; vendorId: string }> }> };
+    assert.deepEqual(ids.records[0].ids.map((i) => [i.system, i.vendorId]), [['jira', account.accountId], ['kantata', String(user.id)]]);
   });
 });

@@ -145,6 +145,16 @@ if (!PG_URL) {
       assert.equal(await other.leaseAcquire('poller', holder === 'a' ? 'b' : 'a', T0 + 1000, 1000), true, 'taken over after expiry');
     });
 
+    it('shares the cross-reference: an id one instance records is what the other reads, and the last put wins', async () => {
+      await a.xrefPut({ entity: 'account', key: 'ACC-9', system: 'businessCentral', connection: 'bc:NWA UK', vendorId: 'guid-9', vendorNumber: 'C10009' }, T0);
+      const [seen] = await b.xrefOf('account', 'ACC-9');
+      assert.deepEqual([seen.vendorId, seen.vendorNumber], ['guid-9', 'C10009']);
+      assert.deepEqual((await b.xrefFind('account', 'businessCentral', 'C10009')).map((r) => r.key), ['ACC-9']);
+      await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).xrefPut({ entity: 'person', key: 'maya@firm.example', system: 'jira', connection: 'jira:site', vendorId: `acct-${i}` }, T0 + i)));
+      const rows = await a.xrefOf('person', 'maya@firm.example');
+      assert.equal(rows.length, 1, 'one row however many instances record it at once');
+    });
+
     it('exceptionAdd from two instances for the same record keeps one open exception with both occurrences', async () => {
       const ex = { process: 'time-to-cash', step: 'create-invoice', errorClass: 'validation' as const, message: 'no currency', ownerTeam: 'billing-ops', recordKey: 'Invoice/1' };
       const added = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).exceptionAdd(ex, T0 + i)));

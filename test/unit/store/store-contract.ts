@@ -559,5 +559,38 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
         assert.deepEqual((await store.consumerList()).map((c) => [c.id, c.revokedAt]), [['aaaaaaaaaaaa', T0 + 5]]);
       });
     });
+
+    describe('cross-reference', () => {
+      it('puts one row per (entity, key, system, connection), replaces the ids on a second put and keeps the first time', async () => {
+        await store.xrefPut({ entity: 'account', key: 'ACC-1', system: 'businessCentral', connection: 'bc:NWA UK', vendorId: 'guid-1', vendorNumber: 'C10001' }, T0);
+        await store.xrefPut({ entity: 'account', key: 'ACC-1', system: 'businessCentral', connection: 'bc:NWA DE', vendorId: 'guid-9', vendorNumber: 'C20001' }, T0 + 1);
+        await store.xrefPut({ entity: 'account', key: 'ACC-1', system: 'netsuite', connection: 'netsuite:acme', vendorId: '812' }, T0 + 2);
+        await store.xrefPut({ entity: 'project', key: 'ACC-1', system: 'jira', connection: 'jira:site', vendorId: '10001', vendorNumber: 'ACME' }, T0 + 3);
+        await store.xrefPut({ entity: 'account', key: 'ACC-1', system: 'businessCentral', connection: 'bc:NWA UK', vendorId: 'guid-1b', vendorNumber: 'C10002' }, T0 + 10);
+        const rows = await store.xrefOf('account', 'ACC-1');
+        assert.deepEqual(rows.map((r) => [r.system, r.connection, r.vendorId, r.vendorNumber]), [
+          ['businessCentral', 'bc:NWA DE', 'guid-9', 'C20001'], ['businessCentral', 'bc:NWA UK', 'guid-1b', 'C10002'], ['netsuite', 'netsuite:acme', '812', undefined],
+        ]);
+        const uk = rows.find((r) => r.connection === 'bc:NWA UK')!;
+        assert.deepEqual([uk.createdAt, uk.updatedAt], [T0, T0 + 10]);
+        assert.ok(!('vendorNumber' in rows[2]), 'no number is absent, not null');
+        assert.deepEqual(await store.xrefOf('account', 'ACC-2'), []);
+      });
+
+      it('finds the record of a vendor id or number, and lists an entity in key order page by page', async () => {
+        for (const [key, n] of [['ACC-3', 3], ['ACC-1', 1], ['ACC-2', 2]] as const) {
+          await store.xrefPut({ entity: 'account', key, system: 'businessCentral', connection: 'bc:NWA UK', vendorId: `guid-${n}`, vendorNumber: `C1000${n}` }, T0);
+          await store.xrefPut({ entity: 'account', key, system: 'kantata', connection: 'kantata:x', vendorId: `${n}` }, T0);
+        }
+        assert.deepEqual((await store.xrefFind('account', 'businessCentral', 'C10002')).map((r) => r.key), ['ACC-2']);
+        assert.deepEqual((await store.xrefFind('account', 'businessCentral', 'guid-3')).map((r) => r.key), ['ACC-3']);
+        assert.deepEqual(await store.xrefFind('account', 'kantata', 'C10002'), [], 'per system');
+        assert.deepEqual(await store.xrefFind('project', 'businessCentral', 'C10002'), [], 'per entity');
+        const first = await store.xrefList('account', undefined, 4);
+        assert.deepEqual(first.map((r) => `${r.key}/${r.system}`), ['ACC-1/businessCentral', 'ACC-1/kantata', 'ACC-2/businessCentral', 'ACC-2/kantata']);
+        const rest = await store.xrefList('account', 'ACC-2', 4);
+        assert.deepEqual(rest.map((r) => `${r.key}/${r.system}`), ['ACC-3/businessCentral', 'ACC-3/kantata']);
+      });
+    });
   });
 }
