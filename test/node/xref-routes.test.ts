@@ -9,7 +9,9 @@ import { CrossReference } from '../../lib/xref';
 import { OpsReadModel } from '../../lib/ops/read-model';
 import type { FabricServices } from '../../lib/fabric/services';
 import { tempDir } from '../support/tmp';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const storeNode = require('../../nodes/fabric-store/fabric-store');
 
 helper.init(require.resolve('node-red'));
