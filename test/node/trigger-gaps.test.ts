@@ -5,6 +5,10 @@
  * opportunities come out of the trigger exactly once (counted at its output, after the inbox hand-over).
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { INSTANCE_ID_FILE } from '../../lib/cluster/instance';
+import { instanceLeaseOwner } from '../../lib/store/store';
 import { startSandboxes, type RunningSandboxes } from '../../sandbox/server';
 import { salesforceSandbox, type SalesforceSandbox } from '../../sandbox/salesforce';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesforce/auth';
@@ -186,6 +190,34 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     await waitFor(async () => (await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:resync')) === '', 'the owed resync cleared');
     await waitFor(async () => (await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:ranAt')) !== undefined, 'the first poll after it');
     assert.deepEqual(ids(seen.out), ['006Hs00000ThamesCRM']);
+  });
+
+  it('the poll lease belongs to the instance identity: a restart takes its dead incarnation\'s lease back at once, another live instance\'s lease is respected', async () => {
+    fs.writeFileSync(path.join(tmp.dir, INSTANCE_ID_FILE), 'sf-node-a\n');
+    const source = 'salesforce-trigger:trg';
+    const hour = 3600 * 1000;
+    // another instance holds the lease and is alive: this one stands by
+    await helper.load(nodes, flow(), creds);
+    await helper.getNode('store').store.leaseAcquire(source, instanceLeaseOwner('sf-node-b', 'live'), Date.now(), hour);
+    await helper.unload();
+    let seen = await load({ mode: 'poll', interval: 3600 });
+    await waitFor(() => seen.statuses.some((s) => s.fill === 'grey'), 'the trigger to stand by');
+    assert.equal(await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:ranAt'), undefined, 'no poll while another instance holds the lease');
+    await helper.getNode('store').store.leaseRelease(source, instanceLeaseOwner('sf-node-b', 'live'));
+    await helper.unload();
+
+    // an earlier incarnation of this instance (killed, so nothing released) holds it for another hour
+    await helper.load(nodes, flow(), creds);
+    await helper.getNode('store').store.leaseAcquire(source, instanceLeaseOwner('sf-node-a', 'killed'), Date.now(), hour);
+    await helper.unload();
+    seen = await load({ mode: 'poll', interval: 3600 });
+    const store = helper.getNode('store').store;
+    await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:poll:ranAt')) !== undefined, 'the first poll of the restarted instance');
+    assert.ok(!seen.statuses.some((s) => s.fill === 'grey'), 'the restart did not wait for the old lease');
+    const presence = helper.getNode('store').services.presence;
+    assert.match(presence.owner, /^sf-node-a\//);
+    assert.equal(await store.leaseAcquire(source, instanceLeaseOwner('sf-node-b', 'live'), Date.now(), hour), false, 'the lease is held');
+    assert.equal(await store.leaseAcquire(source, presence.owner, Date.now(), hour), true, 'by this incarnation');
   });
 
   it('backfill (admin endpoint): emits the range once, refuses bad ranges clearly, a second run emits nothing', async () => {
