@@ -285,7 +285,7 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     return JSON.parse(text);
   };
   /** Deploys the poller, waits for its start-up sweep and cursor, and records what it sends and warns. */
-  async function deploy() {
+  async function deployOnly() {
     await helper.load(kNodes, [
       { id: 'store', type: 'fabric-store', kind: 'sqlite', path: 'fabric.sqlite' },
       { id: 'kc', type: 'kantata-config', baseUrl: `${sb.url}/kantata`, store: 'store', ratePerSecond: 50, concurrency: 2, maxAttempts: 2 },
@@ -300,7 +300,10 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
       seen.warnings.push(String(w));
       return warn(w);
     };
-    const store = helper.getNode('kc').store;
+    return { seen, store: helper.getNode('kc').store };
+  }
+  async function deploy() {
+    const { seen, store } = await deployOnly();
     await waitFor(async () => (await store.watermarkGet(`${cursorName}:polledAt`)) !== undefined, 'the start-up sweep');
     const swept = seen.out.length;
     assert.ok(swept > 0);
@@ -335,21 +338,64 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     assert.equal(seen.out.length, swept + 2);
   });
 
-  it('backfill (admin endpoint): sends the range again with the same idempotency keys, progress on the trigger runs', async () => {
-    const { seen, swept } = await deploy();
-    const first = new Map(seen.out.slice(0, swept).map((m) => [String(m.kantata.id), m.idempotencyKey]));
+  const backfill = async (from: number, to: number) => {
+    const accepted = await (helper as unknown as { request(): any }).request().post('/ps-fabric/triggers/poll/backfill').set('X-PS-Fabric-Request', '1').send({ from: new Date(from).toISOString(), to: new Date(to).toISOString() }).expect(202);
+    assert.equal(accepted.body.run.kind, 'backfill');
+    const run = await waitFor(() => {
+      const r = triggerRuns.get('poll');
+      return r && r.kind === 'backfill' && r.startedAt === accepted.body.run.startedAt && r.state !== 'running' ? r : undefined;
+    }, 'the backfill run to end', 30000);
+    assert.equal(run.state, 'done', run.error);
+    return run;
+  };
+
+  it('backfill (admin endpoint): records already sent are kept back by the inbox, the ones never read are sent once', async () => {
+    // (before the poller had an inbox, a backfill sent the range again and only the steps downstream de-duplicated)
+    const { seen, swept, pending } = await deploy();
     const from = Date.parse('2026-11-20T00:00:00Z');
     const to = Date.parse('2026-11-21T00:00:00Z');
     const inRange = seen.out.slice(0, swept).filter((m) => Date.parse(m.kantata.updated_at) >= from && Date.parse(m.kantata.updated_at) < to).length;
     assert.ok(inRange > 0);
-    const accepted = await (helper as unknown as { request(): any }).request().post('/ps-fabric/triggers/poll/backfill').set('X-PS-Fabric-Request', '1').send({ from: new Date(from).toISOString(), to: new Date(to).toISOString() }).expect(202);
-    assert.equal(accepted.body.run.kind, 'backfill');
-    const run = await runDone('backfill');
-    assert.equal(run.state, 'done', run.error);
-    const again = seen.out.slice(swept).filter((m) => m.resync === 'backfill');
-    assert.equal(again.length, inRange);
-    assert.equal(run.emitted, inRange);
-    for (const m of again) assert.equal(m.idempotencyKey, first.get(String(m.kantata.id)), 'a backfilled record keeps the key downstream de-duplicates on');
+    const again = await backfill(from, to);
+    assert.equal(again.emitted, 0);
+    assert.equal(again.skipped, inRange);
+    assert.equal(seen.out.length, swept, 'nothing sent twice');
+
+    // the two entries approved after the sweep (not polled yet): a backfill over their time sends them, once
+    const approvedAt = pending.map((id) => Date.parse(sb.sandboxes.kantata.state.time_entries[id].updated_at));
+    const range = { from: Math.min(...approvedAt) - 1000, to: Math.max(...approvedAt) + 1000 };
+    const first = await backfill(range.from, range.to);
+    assert.equal(first.emitted, 2);
+    assert.deepEqual(newIds(seen, swept), [...pending].sort());
+    assert.ok(seen.out.slice(swept).every((m) => m.resync === 'backfill' && m._fabricInbox?.source === 'kantata-poller:poll'));
+    const second = await backfill(range.from, range.to);
+    assert.equal(second.emitted, 0);
+    // and the ordinary poll that follows reads them after the cursor, and keeps them back too
+    const store = helper.getNode('kc').store;
+    const polledAt = await store.watermarkGet(`${cursorName}:polledAt`);
+    helper.getNode('poll').receive({});
+    await waitFor(async () => (await store.watermarkGet(`${cursorName}:polledAt`)) !== polledAt, 'an ordinary poll');
+    assert.equal(seen.out.length, swept + 2);
+  });
+
+  it('a restart sends only the records no hand-over point took, marked redelivered; the start-up sweep sends nothing again', async () => {
+    const { seen, swept, pending } = await deploy();
+    const store = helper.getNode('kc').store;
+    // downstream took every record but the first three (e.g. a crash before their outbox writes)
+    const kept = seen.out.slice(0, 3).map((m) => String(m.kantata.id)).sort();
+    for (const m of seen.out.slice(3)) await markInboxProcessed(m, store);
+    await helper.unload();
+    const again = await deployOnly();
+    // the three replayed, then the sweep: only the two entries approved after the first run's sweep are new
+    await waitFor(() => again.seen.out.length === 5, 'the replayed records and the sweep');
+    const redelivered = again.seen.out.filter((m) => m.redelivered === true);
+    assert.deepEqual(redelivered.map((m) => String(m.kantata.id)).sort(), kept);
+    assert.deepEqual(again.seen.out.filter((m) => !m.redelivered).map((m) => String(m.kantata.id)).sort(), [...pending].sort());
+    const polledAt = await again.store.watermarkGet(`${cursorName}:polledAt`);
+    helper.getNode('poll').receive({ sweep: true });
+    await waitFor(async () => (await again.store.watermarkGet(`${cursorName}:polledAt`)) !== polledAt, 'another sweep');
+    assert.equal(again.seen.out.length, 5, 'a sweep sends nothing that is in the inbox');
+    assert.ok(swept > 3);
   });
 
   it('a poller stopped longer than its window: warns, resyncs from the cursor, once', async () => {
