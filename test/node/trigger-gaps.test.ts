@@ -89,6 +89,14 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     const services = helper.getNode('store').services;
     return (await services.exceptions.list({ status: 'open' })).filter((e: any) => e.recordKey === `Trigger/trg/${kind}` && e.ownerTeam === 'integration-ops');
   };
+  /** The node's status showed the gap (yellow; the test runtime shows message keys), then the resync's progress naming the gap kind, ending done (green). */
+  const assertGapStatus = (statuses: any[], kind: string) => {
+    const gapAt = statuses.findIndex((s) => s.fill === 'yellow' && /status\.gap/.test(s.text));
+    assert.ok(gapAt >= 0, `a yellow gap status: ${JSON.stringify(statuses)}`);
+    const progress = statuses.slice(gapAt).filter((s) => s.text.startsWith(`resync (${kind})`));
+    assert.ok(progress.some((s) => s.fill === 'blue'), `the resync's progress in the status: ${JSON.stringify(statuses.slice(gapAt))}`);
+    assert.ok(progress.some((s) => s.fill === 'green' && / done, \d+ emitted/.test(s.text)), `the resync's end in the status: ${JSON.stringify(statuses.slice(gapAt))}`);
+  };
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('trg');
     return r && r.kind === kind && r.state !== 'running' ? r : undefined;
@@ -118,6 +126,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.ok(seen.out.every((m) => m.salesforce.source === 'resync'));
     assert.ok(seen.warnings.some((w) => /warn.replayExpired/.test(w)), seen.warnings.join('\n'));
     assert.equal((await gapExceptions('replay-expired')).length, 1);
+    assertGapStatus(seen.statuses, 'replay-expired');
     // the subscription continues with new events, and nothing comes twice
     await waitFor(() => seen.statuses.some((s) => s.fill === 'green' && /connected/.test(s.text)), 'the resubscription');
     await sandboxPost('close-won/006Hs00000BavariaCL');
@@ -145,6 +154,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.deepEqual(ids(seen.out), ['006Hs00000GlobexEHR', '006Hs00000InitechQA']);
     assert.ok(run.skipped >= 1, 'the resync read the already emitted record again and skipped it');
     assert.ok(seen.warnings.some((w) => /warn.gapEvent/.test(w)), seen.warnings.join('\n'));
+    assertGapStatus(seen.statuses, 'cdc-gap');
     const ex = await gapExceptions('cdc-gap');
     assert.equal(ex.length, 1);
     assert.equal(ex[0].occurrences, 2);
@@ -169,6 +179,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.equal(run.emitted, 2);
     assert.ok(seen.warnings.some((w) => /warn.stalled/.test(w)), seen.warnings.join('\n'));
     assert.equal((await gapExceptions('poller-stalled')).length, 1);
+    assertGapStatus(seen.statuses, 'poller-stalled');
     // an ordinary poll afterwards: nothing again
     const polls = sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length;
     helper.getNode('trg').receive({});
