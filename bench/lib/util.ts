@@ -74,6 +74,19 @@ export function cpuTimeMs(pid: number): number | undefined {
     return undefined;
   }
 }
+/** Pids of the running processes named `comm` (e.g. every PostgreSQL backend), from /proc. */
+export function pidsNamed(comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) out.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
 /** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK) is not reachable from Node). */
 const CLOCK_TICKS = 100;
 
@@ -95,14 +108,16 @@ function machineCpuMs(): { busy: number; total: number } | undefined {
  * machine's busy share (% of all cores; includes every other process on the machine, e.g. PostgreSQL and other work).
  * A figure taken while the machine is near 100 % busy is CPU-bound, whatever the code does.
  */
-export function cpuMeter(pids: Record<string, number>): { stop(): { wallMs: number; corePct: Record<string, number>; machineBusyPct: number } } {
+export function cpuMeter(pids: Record<string, number | number[]>): { stop(): { wallMs: number; corePct: Record<string, number>; machineBusyPct: number } } {
   const t0 = performance.now();
-  const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTimeMs(pid) ?? NaN]));
+  // a group (several processes, e.g. PostgreSQL's) counts the processes alive at the start and still there at the end
+  const used = (p: number | number[]) => (Array.isArray(p) ? p : [p]).reduce((sum, pid) => sum + (cpuTimeMs(pid) ?? NaN), 0);
+  const start = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, used(p)]));
   const m0 = machineCpuMs();
   return {
     stop() {
       const wallMs = performance.now() - t0;
-      const corePct = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, round((((cpuTimeMs(pid) ?? NaN) - start[k]) / wallMs) * 100, 0)]));
+      const corePct = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, round(((used(p) - start[k]) / wallMs) * 100, 0)]));
       const m1 = machineCpuMs();
       const machineBusyPct = m0 && m1 && m1.total > m0.total ? round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100, 0) : NaN;
       return { wallMs: round(wallMs, 0), corePct, machineBusyPct };

@@ -14,7 +14,7 @@ import type { Json } from '../../lib/store/store';
 import type { ScenarioResult } from '../lib/report';
 import { teamsWorkflowUrl } from '../../sandbox/teams';
 import { adaptiveCardMessage } from '../../lib/connectors/teams/client';
-import { cpuMeter, round, startChild, waitFor, type Child } from '../lib/util';
+import { cpuMeter, pidsNamed, round, startChild, waitFor, type Child } from '../lib/util';
 
 interface Phase {
   perSec: number;
@@ -32,7 +32,7 @@ async function deliverWith(instances: Child[], sandboxes: Child, store: Postgres
     await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, j) => store.outboxEnqueue({ connection, operation: 'postCard', idempotencyKey: `${connection}-${i + j}`, request: adaptiveCardMessage({ title: `bench ${i + j}` }) as Json }, Date.now())));
   }
   const names = ['a', 'b'];
-  const meter = cpuMeter({ ...Object.fromEntries(instances.map((c, i) => [names[i], c.proc.pid!])), sandbox: sandboxes.proc.pid!, harness: process.pid });
+  const meter = cpuMeter({ ...Object.fromEntries(instances.map((c, i) => [names[i], c.proc.pid!])), sandbox: sandboxes.proc.pid!, harness: process.pid, postgres: pidsNamed('postgres') });
   const t0 = performance.now();
   await Promise.all(instances.map((c) => c.request({ type: 'start', url, connection, concurrency })));
   await waitFor(async () => {
@@ -56,6 +56,7 @@ async function deliverWith(instances: Child[], sandboxes: Child, store: Postgres
 /** Where a phase's time went: CPU per process (% of one core), the machine's busy share, PostgreSQL cost per write. */
 function load(p: Phase): string {
   const cpu = Object.entries(p.cpu.corePct).filter(([k]) => k !== 'harness').map(([k, v]) => `${k} ${v}`).join(', ');
+  // (postgres: every PostgreSQL process on the machine, so it includes other users of the server)
   const query = p.store.map((s) => s.queryMsAvg).join(' / ');
   return `CPU % of a core: ${cpu}, machine ${p.cpu.machineBusyPct} % busy; ${p.roundTripsPerWrite} PostgreSQL round trips per write, ${query} ms each`;
 }
