@@ -1,5 +1,6 @@
 /**
- * `npm run bench` [--quick] [--scenario <name>[,<name>...]] [--entries N] [--with-100k] [--without-1m]
+ * `npm run bench` [--quick] [--scenario <name>[,<name>...]] [--entries N] [--with-100k] [--without-1m] [--retention]
+ * (--retention: the scaling scenario's runtimes purge their logs as they run, see time-to-cash.ts retentionEnv)
  * Scenarios: broker, delivery, time-to-cash (with its three baselines), scaling, quote-to-project, shared-quota.
  * Prints one markdown table; writes bench/results/latest.json (every figure + the machine).
  * Exit code 1 when a scenario FAILED (lost / duplicated / did not finish); missed goals do not fail the run.
@@ -20,6 +21,7 @@ interface Args {
   entries?: number;
   with100k: boolean;
   without1m: boolean;
+  retention: boolean;
 }
 
 const ALL = ['delivery', 'broker', 'time-to-cash', 'scaling', 'quote-to-project', 'shared-quota'];
@@ -33,7 +35,7 @@ function parseArgs(argv: string[]): Args {
   const scenarios = s ? s.split(',').map((x) => x.trim()) : ALL;
   for (const name of scenarios) if (!ALL.includes(name)) throw new Error(`unknown scenario ${name}; one of ${ALL.join(', ')}`);
   const entries = get('entries');
-  return { quick: argv.includes('--quick'), scenarios, entries: entries ? Number(entries) : undefined, with100k: argv.includes('--with-100k'), without1m: argv.includes('--without-1m') };
+  return { quick: argv.includes('--quick'), scenarios, entries: entries ? Number(entries) : undefined, with100k: argv.includes('--with-100k'), without1m: argv.includes('--without-1m'), retention: argv.includes('--retention') };
 }
 
 async function main(): Promise<void> {
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
   await run('delivery', () => deliveryScenario({ quick: args.quick }));
   await run('broker', () => brokerScenario({ quick: args.quick }));
   await run('time-to-cash', () => timeToCashScenario({ quick: args.quick, entries: args.entries }));
-  await run('scaling', () => scalingScenario({ quick: args.quick, with100k: args.with100k, without1m: args.without1m }));
+  await run('scaling', () => scalingScenario({ quick: args.quick, with100k: args.with100k, without1m: args.without1m, retention: args.retention }));
   await run('quote-to-project', () => quoteToProjectScenario({ quick: args.quick }));
   await run('shared-quota', () => sharedQuotaScenario({ quick: args.quick }));
 

@@ -11,6 +11,22 @@ import { serveParent } from '../lib/util';
 async function main(): Promise<void> {
   const store = new PostgresStore({ connectionString: process.env.BENCH_PG_URL!, schema: process.env.BENCH_PG_SCHEMA!, poolMax: 8 });
   await store.ready;
+  // PostgreSQL round trips of this instance (diagnosis: store cost per write), counted at the pool
+  let roundTrips = 0;
+  let queryMs = 0;
+  let maxWaiting = 0;
+  const pool = (store as unknown as { pool: { query: (...args: unknown[]) => Promise<unknown>; waitingCount: number } }).pool;
+  const query = pool.query.bind(pool);
+  pool.query = async (...args: unknown[]) => {
+    roundTrips++;
+    const t0 = performance.now();
+    maxWaiting = Math.max(maxWaiting, pool.waitingCount);
+    try {
+      return await query(...args);
+    } finally {
+      queryMs += performance.now() - t0;
+    }
+  };
   const engine = new DeliveryEngine(store, {}, { owner: process.env.BENCH_INSTANCE ?? `bench-${process.pid}`, sweepMs: 500, log: () => undefined });
   const handles: ConnectionHandle[] = [];
   let delivered = 0;
@@ -32,9 +48,14 @@ async function main(): Promise<void> {
       }
       if (msg.type === 'stats') {
         const d = delivered;
+        const trips = roundTrips;
+        const stats = { delivered: d, roundTrips: trips, queryMsAvg: trips ? queryMs / trips : 0, poolMaxWaiting: maxWaiting };
         delivered = 0;
+        roundTrips = 0;
+        queryMs = 0;
+        maxWaiting = 0;
         for (const h of handles.splice(0)) await h.close();
-        return { delivered: d };
+        return stats;
       }
       throw new Error(`unknown request ${msg.type}`);
     },

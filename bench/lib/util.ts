@@ -1,6 +1,6 @@
 /**
  * Shared helpers of the benchmark harness: percentiles from sorted arrays, RSS sampling of a child process
- * (/proc/<pid>/status VmHWM/VmRSS), machine description, child processes with an IPC handshake, waiting.
+ * (/proc/<pid>/status VmHWM/VmRSS), CPU per process and machine per phase (/proc), machine description, child processes with an IPC handshake, waiting.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -59,6 +59,68 @@ export function rssSampler(pid: number, everyMs = 250): { stop(): { peakMb: numb
       take();
       clearInterval(timer);
       return { peakMb: round(peak), lastMb: round(last), samples };
+    },
+  };
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat; undefined once it is gone. */
+export function cpuTimeMs(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name (which may hold spaces): utime is field 14, stime 15 (1-based)
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+/** Pids of the running processes named `comm` (e.g. every PostgreSQL backend), from /proc. */
+export function pidsNamed(comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) out.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+/** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK) is not reachable from Node). */
+const CLOCK_TICKS = 100;
+
+/** The whole machine's busy and total CPU time (ms, summed over cores) so far, from /proc/stat. */
+function machineCpuMs(): { busy: number; total: number } | undefined {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = f[3] + (f[4] ?? 0);
+    return { busy: ((total - idle) * 1000) / CLOCK_TICKS, total: (total * 1000) / CLOCK_TICKS };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU used during one phase: per named process, in % of one core over the phase's wall time, and the whole
+ * machine's busy share (% of all cores; includes every other process on the machine, e.g. PostgreSQL and other work).
+ * A figure taken while the machine is near 100 % busy is CPU-bound, whatever the code does.
+ */
+export function cpuMeter(pids: Record<string, number | number[]>): { stop(): { wallMs: number; corePct: Record<string, number>; machineBusyPct: number } } {
+  const t0 = performance.now();
+  // a group (several processes, e.g. PostgreSQL's) counts the processes alive at the start and still there at the end
+  const used = (p: number | number[]) => (Array.isArray(p) ? p : [p]).reduce((sum, pid) => sum + (cpuTimeMs(pid) ?? NaN), 0);
+  const start = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, used(p)]));
+  const m0 = machineCpuMs();
+  return {
+    stop() {
+      const wallMs = performance.now() - t0;
+      const corePct = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, round(((used(p) - start[k]) / wallMs) * 100, 0)]));
+      const m1 = machineCpuMs();
+      const machineBusyPct = m0 && m1 && m1.total > m0.total ? round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100, 0) : NaN;
+      return { wallMs: round(wallMs, 0), corePct, machineBusyPct };
     },
   };
 }

@@ -42,6 +42,42 @@ export interface SubjectRun {
   publishSeconds: number;
   /** First few entry numbers that never arrived (diagnosis). */
   missing: number[];
+  /** PS Fabric with retention on (`--retention`): rows left in the store's log tables after the run. */
+  storeRows?: Record<string, number>;
+}
+
+/**
+ * `--retention`: the runtime purges its logs while the bench runs, as a production store does every day - handed-over
+ * inbox entries, delivered outbox items, audit entries and finished process runs older than RETENTION_AGE_S, every
+ * RETENTION_EVERY_S (lib/retention; the same code path as the days-long production periods).
+ */
+const RETENTION_AGE_S = 60;
+const RETENTION_EVERY_S = 10;
+export function retentionEnv(): Record<string, string> {
+  const days = String(RETENTION_AGE_S / 86_400);
+  return {
+    FABRIC_RETENTION: 'on',
+    FABRIC_RETENTION_INBOX_DAYS: days,
+    FABRIC_RETENTION_OUTBOX_DAYS: days,
+    FABRIC_RETENTION_AUDIT_DAYS: days,
+    FABRIC_RETENTION_PROCESS_DAYS: days,
+    FABRIC_RETENTION_INTERVAL_S: String(RETENTION_EVERY_S),
+  };
+}
+export const RETENTION_LABEL = `retention on: logs older than ${RETENTION_AGE_S} s purged every ${RETENTION_EVERY_S} s`;
+
+/** Rows of the log tables in a stopped runtime's SQLite store (undefined when there is none). */
+function storeRowCounts(userDir: string): Record<string, number> | undefined {
+  const file = path.join(userDir, 'ps-fabric.sqlite');
+  if (!fs.existsSync(file)) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Database = require('better-sqlite3');
+  const db = new Database(file, { readonly: true });
+  try {
+    return Object.fromEntries(['inbox', 'outbox', 'audit', 'process_instances'].map((t) => [t, (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n]));
+  } finally {
+    db.close();
+  }
 }
 
 const FR = CONSULTANTS.filter((c) => c.homeEntity === 'NWA-FR');
@@ -83,14 +119,14 @@ function subjectHops(): number {
 }
 const usingTemplate = () => templatePresent() && !process.env.BENCH_FALLBACK;
 
-export async function runSubject(kind: SubjectKind, count: number, opts: { stallMs?: number; log?: (m: string) => void } = {}): Promise<SubjectRun> {
+export async function runSubject(kind: SubjectKind, count: number, opts: { stallMs?: number; log?: (m: string) => void; retention?: boolean } = {}): Promise<SubjectRun> {
   const tmp = tmpDir(`psf-bench-${kind}-`);
   const mqttPort = await freePort();
   const topic = TOPICS.timeOut;
   let flows: unknown[] = [];
   let label: string = kind;
   const useTemplate = templatePresent() && !process.env.BENCH_FALLBACK;
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = kind === 'ps-fabric' && opts.retention ? retentionEnv() : {};
   if (kind === 'node-red-ceiling') flows = nodeRedCeilingFlow({ topic, hops: subjectHops() });
   if (kind === 'hand-built-peer') flows = handBuiltPeerFlow({ mqttPort, topic });
   if (kind === 'ps-fabric' && useTemplate) {
@@ -107,6 +143,7 @@ export async function runSubject(kind: SubjectKind, count: number, opts: { stall
   const runtimeArgv = [...(kind === 'ps-fabric' ? fabricRuntimeArgv() : []), ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${kind}-${count}.cpuprofile`] : [])];
   const runtime = await startChild('runtime', { ...env, BENCH_FLOW_FILE: flowFile, BENCH_USER_DIR: path.join(tmp.dir, 'user'), BENCH_MQTT_PORT: String(mqttPort) }, [], runtimeArgv);
   const rss = rssSampler(runtime.proc.pid!);
+  let result: SubjectRun | undefined;
   const url = runtime.ready.mqttUrl as string;
   let erp: Child | undefined;
   const t = tally(count);
@@ -185,16 +222,17 @@ export async function runSubject(kind: SubjectKind, count: number, opts: { stall
     const seconds = (lastAt - started) / 1000;
     const s = summarize(lat);
     const mem = rss.stop();
-    return {
+    return (result = {
       kind, label, count, seconds: round(seconds, 2), entriesPerSec: round(t.unique / seconds, 0),
       latencyMs: { p50: round(s.p50, 0), p95: round(s.p95, 0), p99: round(s.p99, 0), max: round(s.max, 0) },
       lost: count - t.unique, duplicated: t.duplicates + t.unexpected, redeliveredInvoices: erp ? redelivered : undefined, rejected: erp ? rejected : undefined,
       peakRssMb: mem.peakMb, endRssMb: mem.lastMb, publishSeconds: round((published.endedAt - started) / 1000, 2), missing,
-    };
+    });
   } finally {
     rss.stop();
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
     await runtime.stop();
+    if (result && opts.retention) result.storeRows = storeRowCounts(path.join(tmp.dir, 'user'));
     if (process.env.BENCH_KEEP) opts.log?.(`kept ${tmp.dir}`);
     else tmp.cleanup();
   }
@@ -234,7 +272,7 @@ export async function timeToCashScenario(opts: { quick: boolean; entries?: numbe
   return { name: 'time-to-cash', status: failed ? 'FAILED' : 'ok', note: usingTemplate() ? 'deployed templates' : 'PS Fabric pieces, one invoice per entry', figures: { count, runs }, rows };
 }
 
-export async function scalingScenario(opts: { quick: boolean; with100k: boolean; without1m: boolean }): Promise<ScenarioResult> {
+export async function scalingScenario(opts: { quick: boolean; with100k: boolean; without1m: boolean; retention?: boolean }): Promise<ScenarioResult> {
   // The issue's points: 10k, 100k (shared with scenario 1) and 1M, all in the full run (1M is most of its 10 minutes;
   // `--without-1m` leaves it out for a shorter run). Quick mode stays small (`--with-100k` adds 100k); every size is
   // a multiple of the template's join batch (500 entries or 2 s): a smaller run (300 before) measures the join's 2 s
@@ -244,15 +282,17 @@ export async function scalingScenario(opts: { quick: boolean; with100k: boolean;
   if (!opts.quick && !opts.without1m) sizes.push(1_000_000);
   const runs: SubjectRun[] = [];
   for (const n of sizes) {
-    const r = fabricRuns.get(n) ?? (await runSubject('ps-fabric', n, { log, stallMs: opts.quick ? 8_000 : 20_000 }));
+    // with --retention every point is its own run (scenario 1's runs are without it)
+    const r = (opts.retention ? undefined : fabricRuns.get(n)) ?? (await runSubject('ps-fabric', n, { log, stallMs: opts.quick ? 8_000 : 20_000, retention: opts.retention }));
     log(`scaling ${n}: ${JSON.stringify(r)}`);
     runs.push(r);
   }
   const rates = runs.map((r) => r.entriesPerSec);
   const spread = Math.min(...rates) / Math.max(...rates);
   const bad = runs.some((r) => r.lost > 0 || r.duplicated > 0);
-  const sc = `2 scaling${usingTemplate() ? '' : ' (fallback)'}`;
-  const rows: Row[] = runs.map((r) => ({ scenario: sc, figure: `${r.count} entries: entries/s, p99, peak RSS, lost/dup`, value: `${r.entriesPerSec}/s, ${r.latencyMs.p99} ms, ${r.peakRssMb} MB, ${r.lost}/${r.duplicated}` }));
+  const sc = `2 scaling${usingTemplate() ? '' : ' (fallback)'}${opts.retention ? ` (${RETENTION_LABEL})` : ''}`;
+  const left = (r: SubjectRun) => (r.storeRows ? `; rows left: inbox ${r.storeRows.inbox}, outbox ${r.storeRows.outbox}, audit ${r.storeRows.audit}, process runs ${r.storeRows.process_instances}` : '');
+  const rows: Row[] = runs.map((r) => ({ scenario: sc, figure: `${r.count} entries: entries/s, p99, peak RSS, lost/dup`, value: `${r.entriesPerSec}/s, ${r.latencyMs.p99} ms, ${r.peakRssMb} MB, ${r.lost}/${r.duplicated}${left(r)}` }));
   rows.push({ scenario: sc, figure: 'throughput flat: min/max entries/s', value: round(spread, 2), goal: '>= 0.80', met: spread >= 0.8 && !bad, ratio: spread });
   rows.push({ scenario: sc, figure: 'memory bounded: peak RSS at largest', value: runs[runs.length - 1].peakRssMb, unit: 'MB', goal: '< 512 MB', met: runs.every((r) => r.peakRssMb < 512) });
   const rate = runs[runs.length - 1].entriesPerSec;

@@ -3,7 +3,7 @@
  *
  * A write is persisted (store.outboxEnqueue) before anything is sent; a per-connection worker leases
  * due items (store.outboxClaim) and runs the connection's executor through
- *   bottleneck (`concurrency` cap: writes and `call` reads in flight)
+ *   the ConcurrencyCap (`concurrency` cap: writes and `call` reads in flight, lanes in priority order)
  *   -> cockatiel circuit breaker (ConsecutiveBreaker(breakerThreshold), halfOpenAfter)
  *   -> the executor, bounded by `attemptTimeoutMs` (time waiting for rate tokens not counted).
  * The rate (`ratePerSecond`, `burst`) is a per-connection RequestGate (request-gate.ts): one token per HTTP request,
@@ -19,7 +19,6 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import Bottleneck from 'bottleneck';
 import { BrokenCircuitError, CircuitBreakerPolicy, CircuitState as CockatielState, ConsecutiveBreaker, IsolatedCircuitError, circuitBreaker, handleWhen } from 'cockatiel';
 import type { ExceptionRecord, Json, OutboxItem, Store } from '../store/store';
 import { redact, redactString } from '../redaction';
@@ -28,6 +27,7 @@ import { retryDelay } from './backoff';
 import type { CircuitState, ConnectionExecutor, ConnectionHandle, ConnectionLimits, DeliveryResult, SubmitInput } from './types';
 import { markInboxProcessed } from '../inbox';
 import { AttemptScope, ConnectionGate, GatePausedError } from './request-gate';
+import { ConcurrencyCap } from './concurrency-cap';
 import { SharedRate, SharedSlots } from './shared-quota';
 import { LANES, type Lane } from '../store/store';
 import { outboxReplayTarget, storeAuditSink, storeExceptionSink } from './services';
@@ -126,7 +126,7 @@ const RATE_MARGIN = 1.05;
 const MAX_RECORDING = 3;
 /** Waiters checked for completion by another instance per sweep (see settleForeign). */
 const SETTLE_BATCH = 256;
-/** Bottleneck priority (0 first) and shared-slot order of each lane. */
+/** Concurrency-cap priority (lower first) and shared-slot order of each lane. */
 const LANE_PRIORITY: Record<Lane, number> = { high: 1, normal: 5, low: 8 };
 /** Shared quotas: an unused slot goes back to the store after this long; a process without a slot asks again this often. */
 const QUOTA_LINGER_MS = 50;
@@ -347,7 +347,7 @@ export class DeliveryEngine {
 /** One registered connection: its limiter, breaker, worker and waiters. */
 class Connection implements ConnectionHandle {
   /** Concurrency cap (writes and `call` reads in flight); no rate here. */
-  private readonly limiter: Bottleneck;
+  private readonly limiter: ConcurrencyCap;
   /** The rate: one token per HTTP request (request-gate.ts). */
   readonly gate: ConnectionGate;
   /** The concurrency cap across instances (shared-quota.ts), when the connection's limits are shared. */
@@ -391,7 +391,7 @@ class Connection implements ConnectionHandle {
     // more tokens, and tokens are consumed, never held, so it never waits on something it holds. Vendors count
     // requests on arrival: the gate paces with a small margin (RATE_MARGIN) so that network jitter cannot make the
     // vendor see more than `ratePerSecond`.
-    this.limiter = new Bottleneck({ maxConcurrent: limits.concurrency });
+    this.limiter = new ConcurrencyCap(limits.concurrency);
     this.xref = new CrossReference(engine.store, () => engine.now()).forConnection(name);
     this.gate = new ConnectionGate(name, {
       ratePerSecond: limits.ratePerSecond,
@@ -421,7 +421,6 @@ class Connection implements ConnectionHandle {
       const detach = executor.attachRequestGate(this.gate);
       this.detachGate = typeof detach === 'function' ? detach : undefined;
     }
-    this.limiter.on('error', (err) => engine.log('warn', `limiter of ${name}`, err));
     this.breaker = circuitBreaker(
       handleWhen((err) => countsAgainstBreaker(err)),
       { halfOpenAfter: limits.breakerHalfOpenAfterMs, breaker: new ConsecutiveBreaker(limits.breakerThreshold) },
@@ -477,8 +476,9 @@ class Connection implements ConnectionHandle {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new DeliveryClosedError(this.name);
       try {
-        return await this.limiter.schedule({ priority }, () => this.withSlot(priority, () => this.breaker.execute(() => this.scoped(Infinity, () => fn(attempt)))));
+        return await this.limiter.run(priority, () => this.withSlot(priority, () => this.breaker.execute(() => this.scoped(Infinity, () => fn(attempt)))));
       } catch (err) {
+        if (err instanceof DeliveryClosedError) throw err;
         if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
           throw new TransientError(`circuit open for ${this.name}: the vendor failed ${this.limits.breakerThreshold} times in a row`, { cause: err });
         }
@@ -517,7 +517,7 @@ class Connection implements ConnectionHandle {
     // writes still waiting for a shared slot go back to the outbox unsent (they could wait for another instance)
     const slotsClosed = this.slots?.close();
     if (this.inflight.size > 0 || this.pumping) await new Promise<void>((resolve) => this.idle.push(resolve));
-    await this.limiter.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    this.limiter.close(() => new DeliveryClosedError(this.name));
     await slotsClosed;
     await this.slots?.settled();
     // the connector's client goes back to sending directly (a poller that outlives the registration is not stuck)
@@ -642,7 +642,7 @@ class Connection implements ConnectionHandle {
     let response: Json;
     const priority = LANE_PRIORITY[item.lane ?? 'normal'];
     try {
-      response = await this.limiter.schedule({ priority }, () => this.withSlot(priority, () =>
+      response = await this.limiter.run(priority, () => this.withSlot(priority, () =>
         this.breaker.execute(() => {
           if (this.closed) throw new DeliveryClosedError(this.name);
           // A write waits out a Retry-After pause of up to half its attempt timeout; a longer one ends the attempt
@@ -664,7 +664,7 @@ class Connection implements ConnectionHandle {
       answered();
       const now = this.engine.now();
       const pausedBeforeSending = err instanceof GatePausedError && !err.sent;
-      if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || err instanceof DeliveryClosedError || (this.closed && isLimiterStopped(err)) || pausedBeforeSending) {
+      if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || err instanceof DeliveryClosedError || pausedBeforeSending) {
         // Never reached the vendor: put it back without spending an attempt.
         this.notSent.set(item.id, (this.notSent.get(item.id) ?? 0) + 1);
         metrics.deliveryAttempts.inc({ connection: this.name, outcome: 'rejected' });
@@ -896,10 +896,6 @@ function withActiveTimeout<T>(promise: Promise<T>, scope: AttemptScope, ms: numb
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function isLimiterStopped(err: unknown): boolean {
-  return err instanceof Bottleneck.BottleneckError;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -111,6 +111,8 @@ export class ConnectionGate implements RequestGate {
   readonly intervalMs: number;
   private readonly burst: number;
   private tat = 0;
+  /** `tat` of the requests actually started (see spaced). */
+  private startedTat = 0;
   private readonly shared: SharedRate | undefined;
   /** No request starts before this (Retry-After of a 429). */
   pausedUntil = 0;
@@ -208,8 +210,28 @@ export class ConnectionGate implements RequestGate {
       }
       if (at > now) await this.sleep(at - now, scope);
       if (this.pausedUntil > Date.now()) continue; // a 429 arrived while we waited: the reservation is void
+      await this.spaced(scope);
       this.granted++;
       return;
+    }
+  }
+
+  /**
+   * The same bucket over the times requests really start. The reservation above gives each request its turn, but a
+   * timer that fires late (a busy event loop) lets the requests reserved after it start closer together than the
+   * interval - a burst the vendor would count. Here a request whose turn came too soon after the ones before it
+   * waits the difference.
+   */
+  private async spaced(scope: AttemptScope | undefined): Promise<void> {
+    if (this.intervalMs === 0) return;
+    for (;;) {
+      const now = Date.now();
+      const earliest = this.startedTat - (this.burst - 1) * this.intervalMs;
+      if (now >= earliest) {
+        this.startedTat = Math.max(this.startedTat, now) + this.intervalMs;
+        return;
+      }
+      await this.sleep(earliest - now, scope);
     }
   }
 

@@ -63,12 +63,21 @@ function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min
   return value;
 }
 
+/** A period in days: fractions allowed (0.5 = 12 h; short periods are for tests and benchmarks). */
+function days(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of days >= 0 (fractions allowed), got ${JSON.stringify(raw)}`);
+  return value;
+}
+
 /** Reads the retention settings from the environment; a malformed value is refused with the variable's name. */
 export function retentionFromEnv(env: NodeJS.ProcessEnv = process.env): RetentionSettings {
   const switch_ = (env.FABRIC_RETENTION ?? 'on').trim().toLowerCase();
   if (!['on', 'off', ''].includes(switch_)) throw new RangeError(`FABRIC_RETENTION must be on or off, got ${JSON.stringify(env.FABRIC_RETENTION)}`);
   const policy = { ...DEFAULT_RETENTION };
-  for (const field of Object.keys(RETENTION_ENV) as Array<keyof RetentionPolicy>) policy[field] = wholeNumber(env, RETENTION_ENV[field], DEFAULT_RETENTION[field], 0);
+  for (const field of Object.keys(RETENTION_ENV) as Array<keyof RetentionPolicy>) policy[field] = days(env, RETENTION_ENV[field], DEFAULT_RETENTION[field]);
   return {
     enabled: switch_ !== 'off',
     policy,

@@ -8,11 +8,18 @@
  * refuses (older than the change window it serves), raise a warning (status, node.warn, an exception for
  * integration-ops) and a resync from the cursor: the ordinary delta while Kantata serves it, else every approved
  * uninvoiced record read by updated_at and kept from the cursor on, so nothing before the cursor goes out again.
- * Operators backfill a date range (editor button, POST /ps-fabric/triggers/<id>/backfill): the records in it are
- * sent again with their usual idempotency keys, which the steps downstream de-duplicate.
+ * Operators backfill a date range (editor button, POST /ps-fabric/triggers/<id>/backfill).
+ *
+ * Inbox (as salesforce-trigger and fabric-mqtt-in): every record read is committed to the store's inbox under
+ * (`kantata-poller:<node id>`, `<entity>:<id>:<updated_at>`) before it is sent; one already there (an earlier poll,
+ * the start-up sweep, a resync or a backfill reading it again) is not sent again, and a changed record (new
+ * updated_at) is a new message. A sent record stays `received` until a durable hand-over point downstream marks it
+ * (`msg._fabricInbox`: per record, or for a batch one share of all its records); at the next start the poller sends
+ * the `received` ones again (`msg.redelivered`), then abandons one to an exception after `maxReplays` starts.
  */
 import { toCanonicalExpense, toCanonicalTimeEntry, workspaceContext } from '../../lib/connectors/kantata/mapping';
 import { KANTATA_WRITE_OPERATIONS, type KantataCursor } from '../../lib/connectors/kantata/client';
+import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
 import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
@@ -25,6 +32,21 @@ import { defineOperationNode, SENT, type Handler, type OperationContext, type Op
 const DEFAULT_GAP_WINDOW_MS = 24 * 3600 * 1000;
 /** Rounds of `maxRecords` one resync reads before it stops and says so. */
 const MAX_RESYNC_ROUNDS = 50;
+
+/** One record read by the poller, as sent (and kept in the inbox for a replay). */
+interface Item {
+  entity: string;
+  data: any;
+  source: any;
+  workspace: any;
+}
+type Counts = { emitted: number; skipped: number };
+const add = (into: Counts, c: Counts) => {
+  into.emitted += c.emitted;
+  into.skipped += c.skipped;
+};
+/** The inbox message id of a record: a new updated_at is a new message. */
+const messageIdOf = (i: Item) => `${i.entity}:${i.source.id}:${i.source.updated_at}`;
 
 /** Kantata refused the cursor: its `updated_after` is older than the change window the account serves. */
 const isCursorRefused = (e: unknown) => /updated_after/i.test(String((e as Error)?.message)) && /change window/i.test(String((e as Error)?.message));
@@ -61,6 +83,8 @@ interface KantataDef extends OperationNodeDef {
   workspaceId?: string;
   pollSeconds?: string | number;
   gapWindowHours?: string | number;
+  /** Start-ups that send a record again that nothing downstream took, before it goes to the exception queue (default 3). */
+  maxReplays?: string | number;
 }
 
 export = function (RED: NodeAPI) {
@@ -121,6 +145,10 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
   const polledAtName = `${watermarkName}:polledAt`;
   const gapWindowMs = Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : DEFAULT_GAP_WINDOW_MS;
   const label = node.name || 'kantata approved time';
+  const poller = config.operation === 'pollApproved' && !!cfg?.handle;
+  const inboxSource = `kantata-poller:${node.id}`;
+  const unregisterSource = poller && cfg?.store ? registerInboxSource(inboxSource, cfg.store) : undefined;
+  const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
   const pollOptions = (sweep: boolean) => ({ maxRecords: Number(config.maxRecords) || 5000, perPage: 200, workspaceId: config.workspaceId || undefined, sweep });
 
   /** The visible warning of a gap: status, log, and an exception for integration-ops (one per node and kind). */
@@ -135,8 +163,8 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
   const cursorTime = (c: KantataCursor) => Math.min(...(['time_entries', 'expenses'] as const).map((k) => (c[k]?.updatedAt ? Date.parse(c[k]!.updatedAt!) : Infinity)));
 
   /** Runs a resync or backfill as a trigger run (progress in status and on the dashboard); resolves when it ends. */
-  function runTracked(kind: RunKind, range: Window, read: () => Promise<number>, onStarted?: (r: TriggerRun) => void): Promise<TriggerRun> {
-    const { run, done } = triggerRuns.start(node.id, label, kind, range, async () => ({ emitted: await read(), skipped: 0 }), {
+  function runTracked(kind: RunKind, range: Window, read: () => Promise<Counts>, onStarted?: (r: TriggerRun) => void): Promise<TriggerRun> {
+    const { run, done } = triggerRuns.start(node.id, label, kind, range, read, {
       sliceMs: Number.MAX_SAFE_INTEGER,
       maxRangeMs: Number.MAX_SAFE_INTEGER,
       onProgress: (r) => status.show({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
@@ -157,7 +185,7 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     const from = Number.isFinite(cursorTime(start)) ? cursorTime(start) : Date.now() - gapWindowMs;
     return runTracked(kind, { from, to: Date.now() }, async () => {
       let cursor = start;
-      let count = 0;
+      const count = { emitted: 0, skipped: 0 };
       // a cursor just refused is not asked for again: the first round sweeps
       let refused = kind === 'cursor-expired';
       for (let round = 0; ; round++) {
@@ -176,7 +204,7 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
           }
         }
         refused = false;
-        count += await handOn(res, undefined, send, kind);
+        add(count, await handOn(res, undefined, send, kind));
         cursor = laterCursor(cursor, res.cursor);
         if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
         if (!res.more) break;
@@ -187,8 +215,8 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
   }
 
   /** Operator backfill: every approved uninvoiced record whose updated_at is in [from, to), page by page. */
-  async function backfillRead(range: Window, send: (m: any) => void): Promise<number> {
-    let count = 0;
+  async function backfillRead(range: Window, send: (m: any) => void): Promise<Counts> {
+    const count = { emitted: 0, skipped: 0 };
     for (const collection of ['time_entries', 'expenses'] as const) {
       for (let page = 1; ; page++) {
         if (closed) throw new Error('the node was stopped');
@@ -196,7 +224,7 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
         if (config.workspaceId) params.workspace_id = config.workspaceId;
         const p = await c().handle.call(() => c().client.page(collection, params));
         const inRange = p.records.filter((r: any) => Date.parse(r.updated_at) >= range.from && Date.parse(r.updated_at) < range.to);
-        count += await handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill');
+        add(count, await handOn({ timeEntries: collection === 'time_entries' ? inRange : [], expenses: collection === 'expenses' ? inRange : [], workspaces: p.included.workspaces ?? {}, users: p.included.users ?? {}, more: false }, undefined, send, 'backfill'));
         if (page >= p.pageCount || p.records.length === 0) break;
       }
     }
@@ -217,22 +245,64 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     })
     : undefined;
 
-  /** Sends the records of one read (per record or as one batch); returns how many. */
-  async function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): Promise<number> {
+  /**
+   * Commits the records of one read to the inbox and sends those not there yet (per record or as one batch);
+   * returns how many were sent and how many were already in the inbox.
+   */
+  async function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): Promise<Counts> {
     // the connection's custom field mapping, custom field id -> KantataCustomField (ids resolved once per deploy)
     const names = Object.keys(res.workspaces).length ? await c().handle.call(() => c().client.customFieldNames()) : {};
     const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any, names)]));
-    const items = [
+    const items: Item[] = [
       ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
       ...res.expenses.map((r: any) => ({ entity: 'Expense', data: toCanonicalExpense(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
     ];
-    const extra = resync ? { resync } : {};
-    if (config.output === 'batch') {
-      if (items.length) send({ ...(trigger ?? {}), topic: 'kantata/approved', payload: items.map((i) => i.data), kantata: { items, more: res.more }, ...extra });
-    } else {
-      for (const i of items) send({ topic: `kantata/approved/${i.entity.toLowerCase()}`, payload: i.data, entity: i.entity, workspace: i.workspace, kantata: i.source, idempotencyKey: `kantata:${i.entity}:${i.source.id}:${i.source.updated_at}`, ...extra });
+    let fresh = items;
+    const st = c().store;
+    if (st && items.length) {
+      const now = Date.now();
+      const added: boolean[] = await st.inboxAddMany(items.map((i) => ({ source: inboxSource, messageId: messageIdOf(i), payload: i as never, receivedAt: now })));
+      fresh = items.filter((_, k) => added[k]);
     }
-    return items.length;
+    const counts = { emitted: fresh.length, skipped: items.length - fresh.length };
+    if (closed) return counts; // committed and `received`: the next start sends them
+    sendItems(fresh, trigger, send, resync ? { resync } : {}, res.more);
+    return counts;
+  }
+
+  function sendItems(items: Item[], trigger: any, send: (m: any) => void, extra: Record<string, unknown>, more = false): void {
+    const stored = Boolean(c().store);
+    const refOf = (i: Item): InboxRef => ({ source: inboxSource, messageId: messageIdOf(i) });
+    if (config.output === 'batch') {
+      // one share of the batch's records: each is handed over once the whole batch is (lib/inbox)
+      const [share] = stored ? shareInboxHandOver([items.map(refOf)]) : [];
+      if (items.length) send({ ...(trigger ?? {}), topic: 'kantata/approved', payload: items.map((i) => i.data), kantata: { items, more }, ...extra, ...(share ? { [INBOX_REF_PROPERTY]: share } : {}) });
+    } else {
+      for (const i of items) send({ topic: `kantata/approved/${i.entity.toLowerCase()}`, payload: i.data, entity: i.entity, workspace: i.workspace, kantata: i.source, idempotencyKey: `kantata:${messageIdOf(i)}`, ...extra, ...(stored ? { [INBOX_REF_PROPERTY]: refOf(i) } : {}) });
+    }
+  }
+
+  /** Records sent before a stop or crash that no hand-over point took: sent again (redelivered), or abandoned. */
+  async function replayReceived(send: (m: any) => void): Promise<void> {
+    const st = c().store;
+    if (!st) return;
+    const items: Item[] = [];
+    let replays = 0;
+    await replayInbox(st, inboxSource, {
+      maxReplays,
+      emit: (record, n) => {
+        items.push(record.payload as unknown as Item);
+        replays = Math.max(replays, n);
+      },
+      abandoned: async (record) => {
+        const text = t('errors.abandoned', { messageId: record.messageId, replays: record.replays });
+        node.warn(text);
+        await cfg?.services?.exceptions
+          ?.add({ process: 'inbox', step: label, errorClass: 'internal', message: text, details: [{ path: '/inbox', message: `status abandoned after ${record.replays} start-up replays` }], ownerTeam: 'integration-ops', recordKey: `Inbox/${inboxSource}/${record.messageId}`, request: { messageId: record.messageId, payload: record.payload } }, `node:${node.id}`)
+          .catch((e: Error) => node.warn(t('errors.exception', { error: e.message })));
+      },
+    });
+    if (items.length && !closed) sendItems(items, undefined, send, { redelivered: true, redeliveries: replays });
   }
 
   async function poll(trigger: any, send: (m: any) => void): Promise<number> {
@@ -260,7 +330,7 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
         const run = await resyncFrom('cursor-expired', cursor, send);
         return run.emitted;
       }
-      const count = await handOn(res, trigger, send);
+      const { emitted: count } = await handOn(res, trigger, send);
       // The cursor moves only after the records were handed on; a crash before this re-reads them (at-least-once).
       if (st) await st.watermarkSet(watermarkName, JSON.stringify(res.cursor), Date.now());
       if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
@@ -272,11 +342,16 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     }
   }
 
-  if (config.operation === 'pollApproved' && cfg?.handle) {
+  if (poller) {
     const every = Math.max(1, Number(config.pollSeconds) || 60) * 1000;
     const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
-    // The first poll sweeps everything approved and uninvoiced (catches anything an earlier run lost), then follows the cursor.
-    setTimeout(() => void poll({ sweep: true }, (m) => node.send(m)).catch((e) => node.error(e)), 200).unref?.();
+    // First what an earlier run sent and nothing took; then a sweep of everything approved and uninvoiced (catches
+    // what an earlier run never read; the inbox keeps back what it did), then the cursor.
+    const start = async () => {
+      await replayReceived((m) => node.send(m)).catch((e) => node.warn(t('errors.replayFailed', { error: (e as Error).message })));
+      await poll({ sweep: true }, (m) => node.send(m));
+    };
+    setTimeout(() => void start().catch((e) => node.error(e)), 200).unref?.();
     timer = setInterval(tick, every);
   }
 
@@ -290,6 +365,7 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     close() {
       closed = true;
       unregister?.();
+      unregisterSource?.();
       if (timer) clearInterval(timer);
     },
   };

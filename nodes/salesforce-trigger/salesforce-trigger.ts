@@ -30,6 +30,7 @@ import { isStalled, SALESFORCE_EVENT_RETENTION_MS, type GapKind, type Window } f
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
 import { FIRST_VERSION } from '../migrations';
+import { presenceOf } from '../../lib/cluster/instance';
 
 /** Re-read margin before a gap's start (clock skew between the event's commit time and SystemModstamp). */
 const GAP_MARGIN_MS = 60 * 1000;
@@ -60,9 +61,6 @@ export = function (RED: NodeAPI) {
     const oncePerOpportunity = config.once !== false;
     const source = `salesforce-trigger:${node.id}`;
     const watermarkName = `${source}:${mode}`;
-    // Stable per process: a redeploy in the same runtime takes its own lease over at once (the store may be
-    // closed before this node's close handler could release it); another instance waits for the lease to expire.
-    const owner = `${os.hostname()}:${process.pid}:${source}`;
     let timer: NodeJS.Timeout | undefined;
     let closing = false;
     let polling: Promise<void> | undefined;
@@ -79,6 +77,12 @@ export = function (RED: NodeAPI) {
     cfg.register?.(node);
     const store = cfg.store;
     const client = cfg.client;
+    // The poll lease is owned by the instance's identity and incarnation (lib/cluster/instance.ts), like its outbox
+    // items: a restart of the instance frees its previous incarnation's lease at once, and other instances take a dead
+    // one's over after its missed heartbeats. Without a presence on the store (a node outside a PS Fabric runtime):
+    // stable per process, so a redeploy takes its own lease over; another process waits for the lease to expire.
+    const presence = presenceOf(store);
+    const owner = presence?.owner ?? `${os.hostname()}:${process.pid}:${source}`;
     const unregisterSource = registerInboxSource(source, store);
     const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
 
@@ -245,6 +249,7 @@ export = function (RED: NodeAPI) {
     let resumed = false;
     const pollOnce = async () => {
       const leaseMs = Math.max(30000, intervalMs * 2);
+      await presence?.started; // the previous incarnation's lease is freed first
       if (!(await store.leaseAcquire(source, owner, Date.now(), leaseMs))) {
         status('grey', 'status.standby');
         return;

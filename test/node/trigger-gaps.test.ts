@@ -5,6 +5,10 @@
  * opportunities come out of the trigger exactly once (counted at its output, after the inbox hand-over).
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { INSTANCE_ID_FILE } from '../../lib/cluster/instance';
+import { instanceLeaseOwner } from '../../lib/store/store';
 import { startSandboxes, type RunningSandboxes } from '../../sandbox/server';
 import { salesforceSandbox, type SalesforceSandbox } from '../../sandbox/salesforce';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesforce/auth';
@@ -85,6 +89,14 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     const services = helper.getNode('store').services;
     return (await services.exceptions.list({ status: 'open' })).filter((e: any) => e.recordKey === `Trigger/trg/${kind}` && e.ownerTeam === 'integration-ops');
   };
+  /** The node's status showed the gap (yellow; the test runtime shows message keys), then the resync's progress naming the gap kind, ending done (green). */
+  const assertGapStatus = (statuses: any[], kind: string) => {
+    const gapAt = statuses.findIndex((s) => s.fill === 'yellow' && /status\.gap/.test(s.text));
+    assert.ok(gapAt >= 0, `a yellow gap status: ${JSON.stringify(statuses)}`);
+    const progress = statuses.slice(gapAt).filter((s) => s.text.startsWith(`resync (${kind})`));
+    assert.ok(progress.some((s) => s.fill === 'blue'), `the resync's progress in the status: ${JSON.stringify(statuses.slice(gapAt))}`);
+    assert.ok(progress.some((s) => s.fill === 'green' && / done, \d+ emitted/.test(s.text)), `the resync's end in the status: ${JSON.stringify(statuses.slice(gapAt))}`);
+  };
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('trg');
     return r && r.kind === kind && r.state !== 'running' ? r : undefined;
@@ -114,6 +126,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.ok(seen.out.every((m) => m.salesforce.source === 'resync'));
     assert.ok(seen.warnings.some((w) => /warn.replayExpired/.test(w)), seen.warnings.join('\n'));
     assert.equal((await gapExceptions('replay-expired')).length, 1);
+    assertGapStatus(seen.statuses, 'replay-expired');
     // the subscription continues with new events, and nothing comes twice
     await waitFor(() => seen.statuses.some((s) => s.fill === 'green' && /connected/.test(s.text)), 'the resubscription');
     await sandboxPost('close-won/006Hs00000BavariaCL');
@@ -141,6 +154,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.deepEqual(ids(seen.out), ['006Hs00000GlobexEHR', '006Hs00000InitechQA']);
     assert.ok(run.skipped >= 1, 'the resync read the already emitted record again and skipped it');
     assert.ok(seen.warnings.some((w) => /warn.gapEvent/.test(w)), seen.warnings.join('\n'));
+    assertGapStatus(seen.statuses, 'cdc-gap');
     const ex = await gapExceptions('cdc-gap');
     assert.equal(ex.length, 1);
     assert.equal(ex[0].occurrences, 2);
@@ -165,6 +179,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.equal(run.emitted, 2);
     assert.ok(seen.warnings.some((w) => /warn.stalled/.test(w)), seen.warnings.join('\n'));
     assert.equal((await gapExceptions('poller-stalled')).length, 1);
+    assertGapStatus(seen.statuses, 'poller-stalled');
     // an ordinary poll afterwards: nothing again
     const polls = sandbox.requests().filter((r) => r.path.includes('SystemModstamp')).length;
     helper.getNode('trg').receive({});
@@ -186,6 +201,34 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     await waitFor(async () => (await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:resync')) === '', 'the owed resync cleared');
     await waitFor(async () => (await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:ranAt')) !== undefined, 'the first poll after it');
     assert.deepEqual(ids(seen.out), ['006Hs00000ThamesCRM']);
+  });
+
+  it('the poll lease belongs to the instance identity: a restart takes its dead incarnation\'s lease back at once, another live instance\'s lease is respected', async () => {
+    fs.writeFileSync(path.join(tmp.dir, INSTANCE_ID_FILE), 'sf-node-a\n');
+    const source = 'salesforce-trigger:trg';
+    const hour = 3600 * 1000;
+    // another instance holds the lease and is alive: this one stands by
+    await helper.load(nodes, flow(), creds);
+    await helper.getNode('store').store.leaseAcquire(source, instanceLeaseOwner('sf-node-b', 'live'), Date.now(), hour);
+    await helper.unload();
+    let seen = await load({ mode: 'poll', interval: 3600 });
+    await waitFor(() => seen.statuses.some((s) => s.fill === 'grey'), 'the trigger to stand by');
+    assert.equal(await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:poll:ranAt'), undefined, 'no poll while another instance holds the lease');
+    await helper.getNode('store').store.leaseRelease(source, instanceLeaseOwner('sf-node-b', 'live'));
+    await helper.unload();
+
+    // an earlier incarnation of this instance (killed, so nothing released) holds it for another hour
+    await helper.load(nodes, flow(), creds);
+    await helper.getNode('store').store.leaseAcquire(source, instanceLeaseOwner('sf-node-a', 'killed'), Date.now(), hour);
+    await helper.unload();
+    seen = await load({ mode: 'poll', interval: 3600 });
+    const store = helper.getNode('store').store;
+    await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:poll:ranAt')) !== undefined, 'the first poll of the restarted instance');
+    assert.ok(!seen.statuses.some((s) => s.fill === 'grey'), 'the restart did not wait for the old lease');
+    const presence = helper.getNode('store').services.presence;
+    assert.match(presence.owner, /^sf-node-a\//);
+    assert.equal(await store.leaseAcquire(source, instanceLeaseOwner('sf-node-b', 'live'), Date.now(), hour), false, 'the lease is held');
+    assert.equal(await store.leaseAcquire(source, presence.owner, Date.now(), hour), true, 'by this incarnation');
   });
 
   it('backfill (admin endpoint): emits the range once, refuses bad ranges clearly, a second run emits nothing', async () => {
@@ -253,7 +296,7 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     return JSON.parse(text);
   };
   /** Deploys the poller, waits for its start-up sweep and cursor, and records what it sends and warns. */
-  async function deploy() {
+  async function deployOnly() {
     await helper.load(kNodes, [
       { id: 'store', type: 'fabric-store', kind: 'sqlite', path: 'fabric.sqlite' },
       { id: 'kc', type: 'kantata-config', baseUrl: `${sb.url}/kantata`, store: 'store', ratePerSecond: 50, concurrency: 2, maxAttempts: 2 },
@@ -268,7 +311,10 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
       seen.warnings.push(String(w));
       return warn(w);
     };
-    const store = helper.getNode('kc').store;
+    return { seen, store: helper.getNode('kc').store };
+  }
+  async function deploy() {
+    const { seen, store } = await deployOnly();
     await waitFor(async () => (await store.watermarkGet(`${cursorName}:polledAt`)) !== undefined, 'the start-up sweep');
     const swept = seen.out.length;
     assert.ok(swept > 0);
@@ -303,21 +349,64 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     assert.equal(seen.out.length, swept + 2);
   });
 
-  it('backfill (admin endpoint): sends the range again with the same idempotency keys, progress on the trigger runs', async () => {
-    const { seen, swept } = await deploy();
-    const first = new Map(seen.out.slice(0, swept).map((m) => [String(m.kantata.id), m.idempotencyKey]));
+  const backfill = async (from: number, to: number) => {
+    const accepted = await (helper as unknown as { request(): any }).request().post('/ps-fabric/triggers/poll/backfill').set('X-PS-Fabric-Request', '1').send({ from: new Date(from).toISOString(), to: new Date(to).toISOString() }).expect(202);
+    assert.equal(accepted.body.run.kind, 'backfill');
+    const run = await waitFor(() => {
+      const r = triggerRuns.get('poll');
+      return r && r.kind === 'backfill' && r.startedAt === accepted.body.run.startedAt && r.state !== 'running' ? r : undefined;
+    }, 'the backfill run to end', 30000);
+    assert.equal(run.state, 'done', run.error);
+    return run;
+  };
+
+  it('backfill (admin endpoint): records already sent are kept back by the inbox, the ones never read are sent once', async () => {
+    // (before the poller had an inbox, a backfill sent the range again and only the steps downstream de-duplicated)
+    const { seen, swept, pending } = await deploy();
     const from = Date.parse('2026-11-20T00:00:00Z');
     const to = Date.parse('2026-11-21T00:00:00Z');
     const inRange = seen.out.slice(0, swept).filter((m) => Date.parse(m.kantata.updated_at) >= from && Date.parse(m.kantata.updated_at) < to).length;
     assert.ok(inRange > 0);
-    const accepted = await (helper as unknown as { request(): any }).request().post('/ps-fabric/triggers/poll/backfill').set('X-PS-Fabric-Request', '1').send({ from: new Date(from).toISOString(), to: new Date(to).toISOString() }).expect(202);
-    assert.equal(accepted.body.run.kind, 'backfill');
-    const run = await runDone('backfill');
-    assert.equal(run.state, 'done', run.error);
-    const again = seen.out.slice(swept).filter((m) => m.resync === 'backfill');
-    assert.equal(again.length, inRange);
-    assert.equal(run.emitted, inRange);
-    for (const m of again) assert.equal(m.idempotencyKey, first.get(String(m.kantata.id)), 'a backfilled record keeps the key downstream de-duplicates on');
+    const again = await backfill(from, to);
+    assert.equal(again.emitted, 0);
+    assert.equal(again.skipped, inRange);
+    assert.equal(seen.out.length, swept, 'nothing sent twice');
+
+    // the two entries approved after the sweep (not polled yet): a backfill over their time sends them, once
+    const approvedAt = pending.map((id) => Date.parse(sb.sandboxes.kantata.state.time_entries[id].updated_at));
+    const range = { from: Math.min(...approvedAt) - 1000, to: Math.max(...approvedAt) + 1000 };
+    const first = await backfill(range.from, range.to);
+    assert.equal(first.emitted, 2);
+    assert.deepEqual(newIds(seen, swept), [...pending].sort());
+    assert.ok(seen.out.slice(swept).every((m) => m.resync === 'backfill' && m._fabricInbox?.source === 'kantata-poller:poll'));
+    const second = await backfill(range.from, range.to);
+    assert.equal(second.emitted, 0);
+    // and the ordinary poll that follows reads them after the cursor, and keeps them back too
+    const store = helper.getNode('kc').store;
+    const polledAt = await store.watermarkGet(`${cursorName}:polledAt`);
+    helper.getNode('poll').receive({});
+    await waitFor(async () => (await store.watermarkGet(`${cursorName}:polledAt`)) !== polledAt, 'an ordinary poll');
+    assert.equal(seen.out.length, swept + 2);
+  });
+
+  it('a restart sends only the records no hand-over point took, marked redelivered; the start-up sweep sends nothing again', async () => {
+    const { seen, swept, pending } = await deploy();
+    const store = helper.getNode('kc').store;
+    // downstream took every record but the first three (e.g. a crash before their outbox writes)
+    const kept = seen.out.slice(0, 3).map((m) => String(m.kantata.id)).sort();
+    for (const m of seen.out.slice(3)) await markInboxProcessed(m, store);
+    await helper.unload();
+    const again = await deployOnly();
+    // the three replayed, then the sweep: only the two entries approved after the first run's sweep are new
+    await waitFor(() => again.seen.out.length === 5, 'the replayed records and the sweep');
+    const redelivered = again.seen.out.filter((m) => m.redelivered === true);
+    assert.deepEqual(redelivered.map((m) => String(m.kantata.id)).sort(), kept);
+    assert.deepEqual(again.seen.out.filter((m) => !m.redelivered).map((m) => String(m.kantata.id)).sort(), [...pending].sort());
+    const polledAt = await again.store.watermarkGet(`${cursorName}:polledAt`);
+    helper.getNode('poll').receive({ sweep: true });
+    await waitFor(async () => (await again.store.watermarkGet(`${cursorName}:polledAt`)) !== polledAt, 'another sweep');
+    assert.equal(again.seen.out.length, 5, 'a sweep sends nothing that is in the inbox');
+    assert.ok(swept > 3);
   });
 
   it('a poller stopped longer than its window: warns, resyncs from the cursor, once', async () => {

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import axios, { type AxiosInstance } from 'axios';
 import { harness, FAST, type Harness } from './harness';
 import type { ConnectionExecutor, RequestGate } from '../../../lib/delivery/types';
-import { attachGateToAxios } from '../../../lib/delivery/request-gate';
+import { attachGateToAxios, ConnectionGate } from '../../../lib/delivery/request-gate';
+import { waitFor } from '../../support/wait';
 import type { VendorRequest } from './vendor';
 
 /** Most requests the vendor saw in any window of `ms` (sliding, starting at each arrival). */
@@ -126,5 +127,23 @@ describe('delivery: the rate limit counts HTTP requests', function () {
     await Promise.all(Array.from({ length: 3 }, (_, i) => conn.submit({ operation: 'upsert', idempotencyKey: `s-${i}`, request: {} })));
     assert.equal(h.vendor.requests.length, 9);
     assert.equal(await h.store.exceptionCount({}), 0);
+  });
+});
+
+describe('ConnectionGate: the bucket holds over the times requests really start', () => {
+  it('a late timer (event loop blocked) does not let the requests reserved after it start closer than the interval', async () => {
+    const gate = new ConnectionGate('vendor:late', { ratePerSecond: 20, burst: 1, margin: 1, maxRetryAfterMs: 60_000 });
+    const startedAt: number[] = [];
+    const takes = Array.from({ length: 4 }, () => gate.acquire().then(() => startedAt.push(Date.now())));
+    await waitFor(() => startedAt.length === 1, 'the first request');
+    // hold the event loop past the reserved times of the second and third requests: their timers fire late, together
+    const until = Date.now() + 3 * gate.intervalMs;
+    while (Date.now() < until) {
+      /* a busy event loop */
+    }
+    await Promise.all(takes);
+    const gaps = startedAt.slice(1).map((t, i) => t - startedAt[i]);
+    // (-1: the times are taken a turn after each grant, in whole milliseconds)
+    for (const gap of gaps) assert.ok(gap >= gate.intervalMs - 1, `requests ${gate.intervalMs} ms apart at least, got gaps ${gaps.join(', ')} ms`);
   });
 });

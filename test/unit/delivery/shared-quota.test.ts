@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import type Bottleneck from 'bottleneck';
+import type { ConcurrencyCap } from '../../../lib/delivery/concurrency-cap';
 import { Client } from 'pg';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
 import { PostgresStore } from '../../../lib/store/postgres-store';
@@ -234,14 +234,16 @@ describe('delivery: vendor quotas shared across instances', function () {
           await gate;
         });
         await waitFor(() => started.length === 1, 'the blocking read holds the only slot');
-        const reads = ['r1', 'r2', 'r3'].map((tag) => conn.call(async () => void started.push(tag), { lane: 'low' }));
-        const urgent = write(conn, 1, 'high').then(() => started.push('write'));
-        // the connection's concurrency cap (bottleneck) is where the three reads and the claimed write now wait
-        const limiter = (conn as unknown as { limiter: Bottleneck }).limiter;
-        await waitFor(() => limiter.counts().QUEUED === 4, 'the write is claimed and waits behind the blocker with the reads');
+        // a read notes whether the vendor had the write when it ran (the write's own completion is recorded later,
+        // after its store bookkeeping, so when it resolves says nothing about the order at the connection)
+        const reads = ['r1', 'r2', 'r3'].map((tag) => conn.call(async () => void started.push(vendor.order.includes('w-1') ? `${tag} after the write` : tag), { lane: 'low' }));
+        const urgent = write(conn, 1, 'high');
+        // the connection's concurrency cap is where the three reads and the claimed write now wait
+        const limiter = (conn as unknown as { limiter: ConcurrencyCap }).limiter;
+        await waitFor(() => limiter.waiting() === 4, 'the write is claimed and waits behind the blocker with the reads');
         release();
         await Promise.all([blocker, urgent, ...reads]);
-        assert.deepEqual(started, ['blocker', 'write', 'r1', 'r2', 'r3']);
+        assert.deepEqual(started, ['blocker', 'r1 after the write', 'r2 after the write', 'r3 after the write']);
       });
     }
 

@@ -31,8 +31,10 @@ describe('retention settings', () => {
   });
 
   it('refuses a malformed value, naming the variable', () => {
-    assert.throws(() => retentionFromEnv({ FABRIC_RETENTION_OUTBOX_DAYS: '-1' }), /FABRIC_RETENTION_OUTBOX_DAYS must be a whole number >= 0, got "-1"/);
-    assert.throws(() => retentionFromEnv({ FABRIC_RETENTION_EXCEPTION_DAYS: '2.5' }), /FABRIC_RETENTION_EXCEPTION_DAYS/);
+    assert.throws(() => retentionFromEnv({ FABRIC_RETENTION_OUTBOX_DAYS: '-1' }), /FABRIC_RETENTION_OUTBOX_DAYS must be a number of days >= 0 \(fractions allowed\), got "-1"/);
+    assert.throws(() => retentionFromEnv({ FABRIC_RETENTION_EXCEPTION_DAYS: 'a week' }), /FABRIC_RETENTION_EXCEPTION_DAYS/);
+    assert.equal(retentionFromEnv({ FABRIC_RETENTION_EXCEPTION_DAYS: '0.5' }).policy.exceptionDays, 0.5, 'fractions of a day (12 h)');
+    assert.equal(retentionCutoffs(retentionFromEnv({ FABRIC_RETENTION_INBOX_DAYS: '0.25' }).policy, NOW)['inbox-processed'], NOW - DAY / 4);
     assert.throws(() => retentionFromEnv({ FABRIC_RETENTION_BATCH: '0' }), /FABRIC_RETENTION_BATCH must be a whole number >= 1/);
     assert.throws(() => retentionFromEnv({ FABRIC_RETENTION: 'sometimes' }), /FABRIC_RETENTION must be on or off/);
   });
