@@ -20,7 +20,7 @@ import { attachGateToAxios, type RequestGate } from '../../delivery/request-gate
 import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, FabricError, PermanentError, ValidationError } from '../../delivery/errors';
-import { checkKantataCustomFields, isCustomFieldId, REQUIRED_KANTATA_CUSTOM_FIELDS, type KantataCustomField, type KantataCustomFields } from './mapping';
+import { checkKantataCustomFields, isCustomFieldId, REQUIRED_KANTATA_CUSTOM_FIELDS, type KantataCustomField, type KantataCustomFields, type KRecord } from './mapping';
 import { resolvePerson, type ConnectionXref } from '../../xref';
 
 /** The system name of Kantata in the cross-reference and the ownership matrix. */
@@ -91,7 +91,7 @@ export interface KantataConfig {
   customFields?: Partial<KantataCustomFields>;
 }
 
-export type KRecord = Record<string, any>;
+export type { KRecord } from './mapping';
 
 export interface KantataPage {
   records: KRecord[];

@@ -3,7 +3,8 @@
  * (billing entity, opportunity, customer) a time-to-cash flow groups by. Ids: `KAN-TE-<id>`,
  * `KAN-EX-<id>`, project `KAN-WS-<workspace id>`; the Kantata id is kept in `externalIds.kantata`.
  */
-import type { KRecord } from './client';
+/** A Kantata record as the API answers it (JSON). */
+export type KRecord = Record<string, any>;
 
 /**
  * The workspace custom fields PS Fabric writes and reads, by what they carry. Custom field ids differ in every Kantata
