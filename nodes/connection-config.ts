@@ -62,6 +62,10 @@ export interface BusinessCentralConnection extends ConnectionConfigNode {
 export interface KantataConnection extends ConnectionConfigNode {
   client: KantataClient;
 }
+/** A Teams channel: posted to through a Workflows webhook or Microsoft Graph (nodes/teams-config). */
+export interface TeamsConnection extends ConnectionConfigNode {
+  mode: 'workflows' | 'graph';
+}
 export interface JiraConnection extends ConnectionConfigNode {
   client: JiraClient;
 }

@@ -29,7 +29,7 @@ type FlowNode = { id: string; type: string; z?: string; g?: string; wires?: stri
 export const TEMPLATE_PACKAGE_TYPES = new Set([
   'fabric-store', 'fabric-broker', 'fabric-mqtt-in', 'fabric-mqtt-out', 'fabric-exception', 'fabric-exceptions', 'fabric-idempotent', 'canonical',
   'ownership-config', 'api-gate', 'process-step', 'salesforce-config', 'salesforce', 'salesforce-trigger', 'netsuite-config', 'netsuite',
-  'business-central-config', 'business-central', 'kantata-config', 'kantata', 'jira-config', 'jira', 'teams-notify', 'legacy-erp',
+  'business-central-config', 'business-central', 'kantata-config', 'kantata', 'jira-config', 'jira', 'teams-config', 'teams-notify', 'legacy-erp',
   'legacy-erp-config',
 ]);
 
@@ -173,8 +173,7 @@ export function templateCredentials(env: NodeJS.ProcessEnv, userDir: string): Re
     'psf-jira': { email: v('FABRIC_JIRA_EMAIL'), apiToken: v('FABRIC_JIRA_API_TOKEN') },
     // the Teams Workflows webhook URL is the credential; the sandbox's demo flow when none is given (loaded only then,
     // as the launcher loads the sandboxes)
-    'psf-q2p-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? demoTeamsUrl(sandbox, 'psfabric-delivery') : '') },
-    'psf-t2c-teams': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? demoTeamsUrl(sandbox, 'psfabric-finance') : '') },
+    'psf-teams-delivery': { webhookUrl: env.FABRIC_TEAMS_WEBHOOK_URL ?? (sandbox ? demoTeamsUrl(sandbox, 'psfabric-delivery') : '') },
   };
 }
 

@@ -56,7 +56,7 @@ export function quoteToProject(): FlowNode[] {
   delivery.node('process-step', 'q2p-complete', [450, 960], { name: 'project active + KPI', store: STORE, step: 'q2p-complete', outputs: 1 }, [['q2p-pub', 'q2p-w-notify']]);
   delivery.node('fabric-mqtt-out', 'q2p-pub', [720, 940], { name: 'fabric/v1/project/created', broker: BROKER, topic: 'fabric/v1/project/created', qos: '1', retain: false }, [[]]);
   delivery.node('process-step', 'q2p-w-notify', [720, 980], { name: 'next: Teams card', store: STORE, step: 'q2p-write', write: 'notify', outputs: 1 }, [['psf-q2p-teams']]);
-  delivery.node('teams-notify', 'psf-q2p-teams', [960, 980], { name: 'Teams: delivery channel', store: STORE, title: 'PS Fabric', format: 'adaptive', ratePerSecond: 1, maxAttempts: 6 }, [[]]);
+  delivery.node('teams-notify', 'psf-q2p-teams', [960, 980], { name: 'Teams: delivery channel', teams: 'psf-teams-delivery', title: 'PS Fabric' }, [[]]);
   errors.comment('q2p-c5', [404, 1060], 'Missing deal data -> sales-ops (replay re-reads the deal); delivery failures -> owner of the step', 'The plan step\'s second output carries each missing field. After the data is fixed in Salesforce, replay the exception (console or admin API): the opportunity is read again and the run completes. Permanent write failures (after the outbox\'s retries) land here through the Catch node.');
   errors.linkIn('q2p-li-missing', [80, 1120], 'missing data', ['q2p-lo-missing'], ['q2p-exc-sales']);
   errors.exception('q2p-exc-sales', [300, 1120], { process: 'quote-to-project', step: 'validate', owner: 'sales-ops', errorClass: 'validation', replay: true }, [[], ['q2p-refetch-q']]);

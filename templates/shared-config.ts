@@ -15,6 +15,7 @@ export function sharedConfig(): FlowNode[] {
     config('business-central-config', 'psf-bc-de', { name: 'Business Central (NWA DE)', tenantId: '${FABRIC_BC_TENANT}', environment: '${FABRIC_BC_ENVIRONMENT}', company: 'NWA DE', baseUrl: '${FABRIC_BC_URL}', tokenUrl: '${FABRIC_BC_TOKEN_URL}', scope: '', tables: '', numbering: 'series', projectTaskNumber: '1000', webServices: '', store: 'psf-store', ratePerSecond: 5, concurrency: 5, maxAttempts: 8, timeoutMs: 60000 }),
     config('kantata-config', 'psf-kantata', { name: 'Kantata PSA', authType: 'token', baseUrl: '${FABRIC_KANTATA_URL}', tokenUrl: '', store: 'psf-store', ratePerSecond: 10, concurrency: 4, maxAttempts: 8, timeoutMs: 30000 }),
     config('legacy-erp-config', 'psf-legacy-fr01', { name: 'FR01', company: 'FR01', url: '', store: 'psf-store', ackTimeoutMs: 15000, ratePerSecond: 20, concurrency: 10, maxAttempts: 8 }),
+    config('teams-config', 'psf-teams-delivery', { name: 'Teams: delivery channel', mode: 'workflows', teamId: '', channelId: '', authorityHost: '', graphUrl: '', store: 'psf-store', ratePerSecond: 1, concurrency: 1, maxAttempts: 6, timeoutMs: 30000 }),
     config('jira-config', 'psf-jira', { name: 'Jira', baseUrl: '${FABRIC_JIRA_URL}', authType: 'basic', store: 'psf-store', ratePerSecond: 5, concurrency: 2, maxAttempts: 8, timeoutMs: 30000 }),
   ];
 }

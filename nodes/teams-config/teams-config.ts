@@ -3,17 +3,27 @@
  * a Workflows webhook (default: nothing to renew but the flow's owner) or Microsoft Graph as a consenting user
  * (Entra app + the user's refresh token, team and channel ids). Users: `node.handle` (postCard via submit).
  */
-import type { NodeAPI } from '../node-red-api';
+import { registerNode, type NodeAPI } from '../node-red-api';
 import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import { TeamsGraphClient } from '../../lib/connectors/teams/graph';
-import { connectToStore } from '../connection-config';
+import { connectToStore, type ConnectionConfigDef, type TeamsConnection } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
 import type { ConnectionExecutor } from '../../lib/delivery/types';
 
+interface TeamsConfigDef extends ConnectionConfigDef {
+  mode?: string;
+  teamId?: string;
+  channelId?: string;
+  authorityHost?: string;
+  graphUrl?: string;
+  timeoutMs?: string | number;
+}
+
 export = function (RED: NodeAPI) {
-  function TeamsConfig(this: any, config: any) {
+  function TeamsConfig(this: TeamsConnection, config: TeamsConfigDef) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const creds = node.credentials ?? {};
+    const creds = (node.credentials ?? {}) as Record<string, string | undefined>;
     node.connectionName = `teams:${config.name || node.id}`;
     node.mode = config.mode === 'graph' ? 'graph' : 'workflows';
     let executor: ConnectionExecutor | undefined;
@@ -31,7 +41,8 @@ export = function (RED: NodeAPI) {
     }
     connectToStore(RED, node, config, { type: 'teams-config', executor: () => executor!, defaults: { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 } });
   }
-  RED.nodes.registerType('teams-config', TeamsConfig, {
+  registerNode(RED, 'teams-config', TeamsConfig, {
+    migrations: [FIRST_VERSION],
     credentials: { webhookUrl: { type: 'password' }, tenantId: { type: 'text' }, clientId: { type: 'text' }, clientSecret: { type: 'password' }, refreshToken: { type: 'password' } },
   });
 };
