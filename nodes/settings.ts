@@ -1,16 +1,8 @@
-/**
- * How a node reads the numbers of its dialog, one rule for all: an empty field, something that is not a number, zero
- * or a negative number means the node's default. Every number in the dialogs is a count, a rate or a duration, for
- * which zero or less is no setting (a rate of 0 would stop a connection; the engine's "unlimited" is for tests and
- * benchmarks, not a dialog choice).
- */
+/** How a node reads the numbers of its dialog: one rule for all (lib/fabric/settings.ts `positiveSetting`). */
 import type { ConnectionLimits } from '../lib/delivery/types';
+import { positiveSetting } from '../lib/fabric/settings';
 
-export function positiveSetting(value: unknown, fallback: number): number {
-  if (value === undefined || value === null || value === '') return fallback;
-  const n = Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
+export { positiveSetting };
 
 /** The connection limits a connector's dialog sets. */
 export interface LimitsConfig {

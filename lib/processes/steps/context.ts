@@ -3,6 +3,7 @@
  * writes a msg as Node-RED carries it (a plain object) and never touches Node-RED: the node only dispatches.
  */
 import type { FabricServices } from '../../fabric/services';
+import { positiveSetting } from '../../fabric/settings';
 import { routingTable, type ErpRoutingTable } from '../common';
 import { parseDirectory, type Directory } from '../quote-to-project';
 
@@ -76,9 +77,6 @@ export function processOfStep(step: string): string {
   return PROCESS_OF_PREFIX.find(([prefix]) => step.startsWith(prefix))?.[1] ?? 'performance-to-reporting';
 }
 
-function num(v: unknown, d: number): number {
-  return v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v);
-}
 
 function jsonSetting(text: string | undefined): unknown {
   return text && text.trim() ? JSON.parse(text) : undefined;
@@ -104,10 +102,10 @@ export function stepSettings(config: StepConfig): StepSettings {
     routing,
     directory,
     write: config.write,
-    batchSize: num(config.batchSize, STEP_DEFAULTS.batchSize),
-    maxLines: num(config.maxLines, STEP_DEFAULTS.maxLines),
-    retrySeconds: num(config.retrySeconds, STEP_DEFAULTS.retrySeconds),
-    maxWaits: num(config.maxWaits, STEP_DEFAULTS.maxWaits),
+    batchSize: positiveSetting(config.batchSize, STEP_DEFAULTS.batchSize),
+    maxLines: positiveSetting(config.maxLines, STEP_DEFAULTS.maxLines),
+    retrySeconds: positiveSetting(config.retrySeconds, STEP_DEFAULTS.retrySeconds),
+    maxWaits: positiveSetting(config.maxWaits, STEP_DEFAULTS.maxWaits),
     source: config.source || `/psfabric/flows/${processOfStep(config.step)}`,
   };
 }
