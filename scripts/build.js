@@ -29,12 +29,25 @@ function copyDir(from, to) {
   }
 }
 
+// Dialog parts several nodes share (nodes/dialog/<part>.html, `__type__` = the node's type): a node's .html names one
+// with `<!-- psf:dialog <part> -->`, filled in here, so each part is written once.
+const dialogDir = path.join(root, 'nodes', 'dialog');
+function withDialogParts(html, type, file) {
+  return html.replace(/<!-- psf:dialog ([a-z-]+) -->\n/g, (_m, part) => {
+    const src = path.join(dialogDir, `${part}.html`);
+    if (!fs.existsSync(src)) throw new Error(`${file}: no dialog part nodes/dialog/${part}.html`);
+    return fs.readFileSync(src, 'utf8').replace(/__type__/g, type);
+  });
+}
+
 const nodesDir = path.join(root, 'nodes');
 for (const name of fs.readdirSync(nodesDir)) {
   const srcDir = path.join(nodesDir, name);
-  if (!fs.statSync(srcDir).isDirectory()) continue;
+  if (!fs.statSync(srcDir).isDirectory() || srcDir === dialogDir) continue;
   const outDir = path.join(dist, 'nodes', name);
   copyDir(srcDir, outDir);
+  const html = path.join(outDir, `${name}.html`);
+  if (fs.existsSync(html)) fs.writeFileSync(html, withDialogParts(fs.readFileSync(html, 'utf8'), name, html));
   copyDir(path.join(root, 'icons'), path.join(outDir, 'icons'));
   for (const lang of fs.existsSync(path.join(root, 'locales')) ? fs.readdirSync(path.join(root, 'locales')) : []) {
     for (const ext of ['.json', '.html']) {
