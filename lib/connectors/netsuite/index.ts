@@ -107,8 +107,12 @@ export class NetSuiteConnector implements ConnectionExecutor {
         return (await this.updateProject(req)) as unknown as Json;
       case 'createTimeBills':
         return (await this.createTimeBills(req, ctx.idempotencyKey)) as unknown as Json;
-      case 'createInvoice':
-        return (await this.createInvoice(req, ctx.idempotencyKey)) as unknown as Json;
+      case 'createInvoice': {
+        const invoice = await this.createInvoice(req, ctx.idempotencyKey);
+        // the invoice's internal id, and its document number (tranId) once NetSuite assigned one
+        if (req.invoice?.id) await ctx.xref?.record('invoice', req.invoice.id, NETSUITE_SYSTEM, { id: String(invoice.id), ...(invoice.tranId ? { number: String(invoice.tranId) } : {}) });
+        return invoice as unknown as Json;
+      }
       case 'createRecord': {
         if (typeof req.type !== 'string' || typeof req.body !== 'object') throw new ValidationError('createRecord needs { type, body }', [{ path: '/type', message: 'required' }]);
         const existing = req.body.externalId ? await this.client.findRecord(req.type, `eid:${req.body.externalId}`, { fields: ['id'] }) : undefined;

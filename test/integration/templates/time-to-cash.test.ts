@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { LegacyErpSimulator } from '../../../sandbox/legacy-erp/simulator';
 import { waitFor } from '../../support/wait';
+import { CrossReference } from '../../../lib/xref';
 import { templatesFabric, type TemplatesFabric } from './fixture';
 
 const US = '400001';
@@ -91,6 +92,14 @@ describe('templates: time-to-cash through the real runtime', function () {
       for (const o of on) byInvoice.set(o.invoice, new Set([...(byInvoice.get(o.invoice) ?? []), `${e.workspace_id}:${String(e.date_performed).slice(0, 7)}`]));
     }
     for (const [inv, groups] of byInvoice) assert.equal(groups.size, 1, `invoice ${inv} mixes ${[...groups].join(', ')}`);
+    // every NetSuite invoice can be looked up from its internal id in the cross-reference, with NetSuite's document number
+    const xref = new CrossReference(t.fabric.fabric.store);
+    for (const inv of await t.sb('/netsuite/_sandbox/records/invoice')) {
+      if (!(inv.item?.items ?? []).some((l: any) => lines.has(String(l.custcol_psf_source_refs ?? '').split(',')[0]))) continue;
+      const found = await xref.lookup({ entity: 'invoice', system: 'netsuite', id: String(inv.id) });
+      assert.equal(found.records.length, 1, `NetSuite invoice ${inv.id} (${inv.externalId}) in the cross-reference`);
+      assert.equal(found.records[0].ids.find((r) => r.system === 'netsuite')?.vendorNumber ?? null, inv.tranId ?? null);
+    }
 
     // legacy FR01: every seed entry on one IL line of an FR invoice
     const seed = legacy.state.published;
