@@ -96,7 +96,7 @@ export = function (RED: NodeAPI) {
         correlationId: `sf-${b.opportunity.Id}-${crypto.randomBytes(4).toString('hex')}`,
         idempotencyKey: `${b.opportunity.Id}:${stage}`,
         recordKey: `Opportunity/${b.opportunity.Id}`,
-        salesforce: { mode, messageId, ...meta },
+        salesforce: { mode, messageId, connection: cfg?.connectionName, ...meta },
         [INBOX_REF_PROPERTY]: ref,
         ...extra,
       });

@@ -5,6 +5,7 @@
 import { messageRecordKey } from '../../exceptions';
 import { holdInboxHandOver, markInboxProcessed, releaseInboxHandOver } from '../../inbox';
 import { toEnvelope } from '../../model';
+import { CrossReference } from '../../xref';
 import type { Json } from '../../store/store';
 import { ProcessStepError, routeFor } from '../common';
 import { kpiFor } from '../kpi';
@@ -22,6 +23,23 @@ function dealOf(input: StepMsg, directory: q2p.Directory): q2p.CloseWonDeal {
     contract: input.contract ? { ...input.contract, Billing_Milestones__r: { records: input.billingSchedule ?? [] } } : undefined,
     directory,
   });
+}
+
+/** The system name of the CRM in the cross-reference (as the ownership matrix names it). */
+const CRM_SYSTEM = 'salesforce';
+
+/**
+ * The CRM's own ids of the deal's records (Account, Opportunity -> the project it becomes, Contract), kept in the
+ * cross-reference beside the ids the other systems answer, so a record can be looked up from any system's id.
+ * `connection`: the trigger's Salesforce connection (msg.salesforce.connection).
+ */
+async function recordCrmIds(services: StepContext['services'], input: StepMsg, plan: q2p.QuoteToProjectPlan, connection: string): Promise<void> {
+  const xref = new CrossReference(services.store).forConnection(connection);
+  const account = input.account ?? input.opportunity?.Account;
+  if (account?.Id && plan.account?.id) await xref.record('account', plan.account.id, CRM_SYSTEM, { id: String(account.Id) });
+  if (input.opportunity?.Id) await xref.record('project', plan.project.id, CRM_SYSTEM, { id: String(input.opportunity.Id) });
+  const contract = input.contract;
+  if (contract?.Id && plan.project.contractId) await xref.record('contract', plan.project.contractId, CRM_SYSTEM, { id: String(contract.Id), ...(contract.ContractNumber ? { number: String(contract.ContractNumber) } : {}) });
 }
 
 /**
@@ -54,6 +72,8 @@ export async function q2pPlan(msg: StepMsg, { services, settings }: StepContext)
   }
   holdInboxHandOver(msg); // handed over when the run completes (q2p-complete), not at its first write
   const plan = msg.plan as q2p.QuoteToProjectPlan;
+  const input = (msg.payload ?? {}) as StepMsg;
+  if (input.opportunity?.Id) await recordCrmIds(services, input, plan, String(msg.salesforce?.connection ?? CRM_SYSTEM));
   await kpiFor(services.store).processStart(q2p.PROCESS, oppId, {
     startedAt: plan.closedWonAt,
     correlationId: msg.correlationId,

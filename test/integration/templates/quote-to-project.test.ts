@@ -74,6 +74,16 @@ describe('templates: quote-to-project through the real runtime', function () {
     const issues = await t.sb('/jira/_sandbox/records/issues');
     assert.ok(JSON.stringify(issues).includes(created.body.data.externalIds.jira), 'epic in the delivery project');
     await waitFor(async () => (await t.sb('/teams/_sandbox/records/messages')).some((m: any) => String(m.title).includes('Globex')), 'Teams card', 20000, 200);
+    // the project can be looked up from the opportunity's Salesforce id, with its id in every system it reached
+    const xref = await (await fetch(`${t.fabric.url}/ps-fabric/xref?entity=project&system=salesforce&id=006Hs00000GlobexEHR`)).json() as { records: Array<{ key: string; ids: Array<{ system: string; vendorId: string; vendorNumber?: string }> }> };
+    assert.equal(xref.records.length, 1, JSON.stringify(xref));
+    assert.equal(xref.records[0].key, 'PRJ-006Hs00000GlobexEHR');
+    const bySystem = new Map(xref.records[0].ids.map((i) => [i.system, i]));
+    assert.deepEqual([...bySystem.keys()].sort(), ['jira', 'kantata', 'netsuite', 'salesforce']);
+    assert.equal(bySystem.get('jira')?.vendorNumber, created.body.data.externalIds.jira);
+    assert.equal(bySystem.get('kantata')?.vendorId, String(mine[0].id));
+    const account = await (await fetch(`${t.fabric.url}/ps-fabric/xref?entity=account&id=ACC-1002`)).json() as { records: Array<{ ids: Array<{ system: string }> }> };
+    assert.deepEqual(account.records[0].ids.map((i) => i.system).sort(), ['netsuite', 'salesforce']);
     const metrics = await (await fetch(`${t.fabric.url}/metrics`)).text();
     assert.match(metrics, /psfabric_kpi_quote_to_project_lead_time_seconds\S*\{[^}]*billing_entity="NWA-US"[^}]*\} [1-9]/, 'lead time recorded (process instance completed)');
   });
