@@ -1,5 +1,5 @@
 /**
- * Cross-reference of record ids (master data control, DESIGN.md section 3): each canonical record's id in every
+ * Cross-reference of record ids (master data control, docs/store-and-guarantees.md): each canonical record's id in every
  * system, as the system answered it, kept in the store (table `xref`, shared by every instance on it).
  *
  * - Written by the connectors inside the delivery path: the engine hands every write attempt a `ConnectionXref`

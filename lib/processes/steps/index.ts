@@ -1,5 +1,5 @@
 /**
- * The process steps behind the `process-step` node, one function per step (DESIGN.md section 2: the node is thin).
+ * The process steps behind the `process-step` node, one function per step (docs/CONVENTIONS.md: the node is thin).
  * The step names are the node's `step` setting, as the templates in flows/ use them.
  */
 import { coComplete, coPlan } from './change-order';
