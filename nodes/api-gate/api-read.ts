@@ -73,7 +73,7 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
   }
   return {
     salesforce: sf?.client && sf.handle ? { query: (soql) => sf.client.query(soql) } : undefined,
-    kantata: k?.client && k.handle ? { page: (coll, params) => k.handle!.call(() => k.client.page(coll, params), LOW), customFieldNames: () => k.handle!.call(() => k.client.customFieldNames(), LOW) } : undefined,
+    kantata: k?.client && k.handle ? { page: (coll, params) => k.handle!.call(() => k.client.page(coll, params), LOW), customFieldNames: () => k.client.customFieldNames() } : undefined,
     erps,
   };
 }

@@ -119,12 +119,12 @@ export = function (RED: NodeAPI) {
           msg.payload = records.slice(0, max);
           msg.kantata = { count: p.count, pageCount: p.pageCount, pages: p.page, truncated: records.length > max || (p.page < p.pageCount && p.records.length > 0), included };
           // workspaces carry custom fields: the flow reads them by meaning through the connection's mapping
-          if (collection === 'workspaces' || included.workspaces) msg.kantata.fieldNames = await c.handle.call(() => c.client.customFieldNames());
+          if (collection === 'workspaces' || included.workspaces) msg.kantata.fieldNames = await c.client.customFieldNames();
         } else {
           const p = await c.handle.call(() => c.client.page(collection, params));
           msg.payload = p.records;
           msg.kantata = { count: p.count, pageCount: p.pageCount, page: p.page, included: p.included };
-          if (collection === 'workspaces' || p.included.workspaces) msg.kantata.fieldNames = await c.handle.call(() => c.client.customFieldNames());
+          if (collection === 'workspaces' || p.included.workspaces) msg.kantata.fieldNames = await c.client.customFieldNames();
         }
       },
     },
@@ -250,8 +250,9 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
    * returns how many were sent and how many were already in the inbox.
    */
   async function handOn(res: { timeEntries: any[]; expenses: any[]; workspaces: Record<string, any>; users: Record<string, any>; more: boolean }, trigger: any, send: (m: any) => void, resync?: RunKind): Promise<Counts> {
-    // the connection's custom field mapping, custom field id -> KantataCustomField (ids resolved once per deploy)
-    const names = Object.keys(res.workspaces).length ? await c().handle.call(() => c().client.customFieldNames()) : {};
+    // the connection's custom field mapping, custom field id -> KantataCustomField: the client resolves it once per
+    // deploy (through its rate gate) and answers from memory after, so it takes no connection slot per read
+    const names = Object.keys(res.workspaces).length ? await c().client.customFieldNames() : {};
     const workspaces = Object.fromEntries(Object.entries(res.workspaces).map(([id, w]) => [id, workspaceContext(w as any, names)]));
     const items: Item[] = [
       ...res.timeEntries.map((r: any) => ({ entity: 'TimeEntry', data: toCanonicalTimeEntry(r, res.users), source: r, workspace: workspaces[r.workspace_id] })),
