@@ -112,6 +112,34 @@ describe('FabricMqttConnection: backpressure', function () {
     }
   });
 
+  it('an event-loop gate bounds a pause: a loop late for longer than maxPauseMs still reads, in bursts', async () => {
+    // a saturated machine: every turn of the loop is 60 ms of work, so every sample is late, for as long as the test runs
+    const gate = new EventLoopGate(30, 10, 300, 50);
+    const release = gate.use();
+    let hogging = true;
+    const hog = () => {
+      const until = Date.now() + 60;
+      while (Date.now() < until);
+      if (hogging) setImmediate(hog);
+    };
+    setImmediate(hog);
+    let reads = 0;
+    const readNext = () => gate.pass(() => {
+      reads += 1;
+      setImmediate(readNext);
+    });
+    try {
+      await waitFor(() => gate.stats.pauses >= 1, 'the gate to pause reading');
+      readNext();
+      // without the bound, nothing would be read until the loop is on time again, i.e. never while the hog runs
+      await waitFor(() => gate.stats.bursts >= 2 && reads > 0, 'reads in bursts while the loop stays late', 20000);
+      assert.ok(gate.stats.pauses >= 2, `the gate pauses again after a burst (pauses: ${gate.stats.pauses})`);
+    } finally {
+      hogging = false;
+      release();
+    }
+  });
+
   it('FABRIC_MQTT_MAX_LOOP_DELAY_MS: 50 ms by default, 0 turns the gate off, anything else is refused', () => {
     assert.equal(maxLoopDelayFromEnv({}), 50);
     assert.equal(maxLoopDelayFromEnv({ FABRIC_MQTT_MAX_LOOP_DELAY_MS: '120' }), 120);
