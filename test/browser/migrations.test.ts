@@ -7,17 +7,12 @@
  *  - a version-0 node imported from the clipboard is migrated too
  */
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fork, type ChildProcess } from 'node:child_process';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { freePort } from '../support/ports';
+import type { Page } from 'playwright-core';
+import { launchBrowser, startRuntimeProcess, type Browser, type RuntimeProcess } from '../support/browser';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
-
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** A flow file as a version of PS Fabric before versioned configs saved it. */
 const OLD_FLOWS = [
@@ -32,58 +27,27 @@ type FlowNode = Record<string, unknown> & { id: string };
 describe('old flow files in the editor: config migrations', function () {
   this.timeout(180000);
   let tmp: ReturnType<typeof tempDir>;
-  let profile: ReturnType<typeof tempDir>;
-  let child: ChildProcess;
-  let output = '';
-  let url = '';
-  let context: BrowserContext;
+  let runtime: RuntimeProcess;
+  let browser: Browser;
   let page: Page;
+  let url = '';
   const flowFile = () => path.join(tmp.dir, 'flows.json');
   const onDisk = (): Map<string, FlowNode> => new Map((JSON.parse(fs.readFileSync(flowFile(), 'utf8')) as FlowNode[]).map((n) => [n.id, n]));
   const deployEnabled = async () => !((await page.locator('#red-ui-header-button-deploy').getAttribute('class')) ?? '').includes('disabled');
 
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
     tmp = tempDir('psf-migrations-');
-    profile = tempDir('psf-migrations-chromium-');
     fs.writeFileSync(flowFile(), JSON.stringify(OLD_FLOWS, null, 2));
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      FABRIC_USER_DIR: tmp.dir,
-      FABRIC_HOST: '127.0.0.1',
-      FABRIC_PORT: String(await freePort()),
-      FABRIC_MQTT_PORT: String(await freePort()),
-      FABRIC_SANDBOXES: 'off',
-      FABRIC_MQTT_PERSISTENCE: 'memory',
-      FABRIC_CREDENTIAL_SECRET: crypto.randomBytes(32).toString('hex'),
-      FABRIC_LOG_LEVEL: 'warn',
-    };
-    child = fork(path.join(ROOT, 'dist', 'runtime', 'start.js'), [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    child.stdout!.on('data', (b) => (output += b.toString()));
-    child.stderr!.on('data', (b) => (output += b.toString()));
-    url = await new Promise<string>((resolve, reject) => {
-      child.once('message', (m: any) => resolve(m.url));
-      child.once('exit', (code) => reject(new Error(`runtime exited ${code}: ${output.slice(-2000)}`)));
-    });
-    await waitFor(async () => ((await (await fetch(`${url}/healthz`)).json()) as { flows: { state: string } }).flows.state === 'started', 'flows started', 60000, 200);
-    context = await chromium.launchPersistentContext(profile.dir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    runtime = await startRuntimeProcess(tmp.dir);
+    url = runtime.url;
+    browser = await launchBrowser();
+    page = browser.page;
   });
 
   after(async () => {
-    await context?.close().catch(() => {});
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    await browser?.close();
+    await runtime?.stop();
     tmp?.cleanup();
-    profile?.cleanup();
   });
 
   it('shows an old node\'s dialog in the current shape, and Deploy writes the current version to the flow file', async () => {
