@@ -12,7 +12,7 @@ import type { InboxWriter } from '../lib/inbox';
 import { resolveStorePath } from '../lib/fabric/store-path';
 import type { StoreOptions } from '../lib/store/registry';
 import type { Store } from '../lib/store/store';
-import { migrate, type Migration } from './migrations';
+import { migrate, migrationsOf } from './migrations';
 
 export interface NodeMessage {
   _msgid?: string;
@@ -103,17 +103,19 @@ export interface HookEvent {
 }
 
 /**
- * Registers a node type: the constructor gets its config after the node's migrations (nodes/migrations.ts), so it
- * only ever reads the current config shape, whatever version the flow file was written in.
+ * Registers a node type: the constructor gets its config after the type's migrations (`NODE_MIGRATIONS` in
+ * nodes/migrations.ts, the list the editor applies too), so it only ever reads the current config shape, whatever
+ * version the flow file was written in.
  */
 export function registerNode<N extends Node, C extends NodeDef>(
   RED: NodeAPI,
   type: string,
   ctor: (this: N, config: C) => void,
-  opts: { migrations: readonly Migration[]; credentials?: Credentials },
+  opts: { credentials?: Credentials } = {},
 ): void {
+  const migrations = migrationsOf(type);
   RED.nodes.registerType(type, function (this: N, config: C) {
-    ctor.call(this, migrate(config, opts.migrations));
+    ctor.call(this, migrate(config, migrations));
   }, opts.credentials ? { credentials: opts.credentials } : undefined);
 }
 

@@ -3,7 +3,7 @@
  * teams-notify). A node declares what is its own - which config node it names, its write operations (the list its lib
  * connector exports), how a msg becomes a write request, its reads - and this factory does the rest the same way for
  * every connector:
- *  - config: the node's migrations (nodes/migrations.ts), then the config node lookup;
+ *  - config: the type's migrations (nodes/migrations.ts, through registerNode), then the config node lookup;
  *  - status: the connection's (circuit, outbox backlog) from the node's catalog keys `status.noConfig`,
  *    `status.connected`, `status.circuit`, `status.backlog`; an error shows once in red until the next success;
  *  - writes: through the outbox (`handle.submit`, with the connection's ownership guard), keyed by `msg.idempotencyKey`
@@ -19,7 +19,6 @@ import { inboxRefOf } from '../lib/inbox';
 import type { DeliveryResult } from '../lib/delivery/types';
 import type { Json } from '../lib/store/store';
 import type { ConnectionConfigNode } from './connection-config';
-import type { Migration } from './migrations';
 import { registerNode, type Credentials, type Node, type NodeAPI, type NodeDef, type NodeMessage, type StatusOptions } from './node-red-api';
 import { resumeOutboxWrites, type ResumedWrites } from './outbox-resume';
 import { throttleStatus, type StatusThrottle } from './status-throttle';
@@ -93,7 +92,6 @@ export interface OperationNodeSpec<K extends ConnectionConfigNode, C extends Ope
   ownConnection?: (node: Node, config: C, t: Translate) => { connection: K; close(): Promise<void> } | undefined;
   /** What the node runs beside its input (a poller), with the operations that need its state; `close` stops it. */
   start?: (ctx: OperationContext<K, C>) => { close?: () => void; reads?: Record<string, Handler<K, C>> };
-  migrations: readonly Migration[];
   credentials?: Credentials;
 }
 
@@ -223,5 +221,5 @@ export function defineOperationNode<K extends ConnectionConfigNode, C extends Op
       if (own) own.close().then(() => done(), () => done());
       else done();
     });
-  }, { migrations: spec.migrations, credentials: spec.credentials });
+  }, { credentials: spec.credentials });
 }

@@ -60,6 +60,58 @@ for (const name of fs.readdirSync(nodesDir)) {
   }
 }
 
+// Node config migrations in the editor (docs/editor.md): the compiled nodes/migrations.js, the list the runtime applies,
+// bundled with its editor side into one inline <script> in place of `<!-- psf:editor-migrations -->` in the one node
+// .html that carries the marker. A bundled module may require only another bundled module, so the editor runs the
+// runtime's code, not a copy.
+const EDITOR_MIGRATION_MODULES = ['nodes/migrations.js', 'nodes/editor-migrations.js'];
+const EDITOR_MIGRATIONS_MARKER = '<!-- psf:editor-migrations -->';
+function editorMigrationsScript() {
+  const modules = EDITOR_MIGRATION_MODULES.map((name) => {
+    const source = fs.readFileSync(path.join(dist, name), 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+    for (const [, required] of source.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) {
+      const resolved = path.posix.join(path.posix.dirname(name), required) + '.js';
+      if (!EDITOR_MIGRATION_MODULES.includes(resolved)) {
+        throw new Error(`dist/${name}: requires '${required}', which the editor's migration bundle does not hold (keep migrations data-only)`);
+      }
+    }
+    if (/<\/script/i.test(source)) throw new Error(`dist/${name}: holds </script>, which would end the inline editor script`);
+    return `${JSON.stringify(name)}: function (module, exports, require) {\n${source}}`;
+  });
+  const main = EDITOR_MIGRATION_MODULES[EDITOR_MIGRATION_MODULES.length - 1];
+  return `<script type="text/javascript">
+(function () {
+  var definitions = {
+${modules.join(',\n')}
+  };
+  var loaded = {};
+  function load(name) {
+    if (!loaded[name]) {
+      var module = { exports: {} };
+      loaded[name] = module;
+      definitions[name].call(module.exports, module, module.exports, function (required) {
+        var parts = name.split('/').slice(0, -1);
+        required.split('/').forEach(function (p) { if (p === '..') parts.pop(); else if (p !== '.') parts.push(p); });
+        return load(parts.join('/') + '.js');
+      });
+    }
+    return loaded[name].exports;
+  }
+  load(${JSON.stringify(main)}).installEditorMigrations(RED);
+})();
+</script>
+`;
+}
+function writeEditorMigrations() {
+  const hosts = fs.readdirSync(path.join(dist, 'nodes'))
+    .map((name) => path.join(dist, 'nodes', name, `${name}.html`))
+    .filter((file) => fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes(EDITOR_MIGRATIONS_MARKER));
+  if (hosts.length !== 1) throw new Error(`build: ${hosts.length} node .html files carry ${EDITOR_MIGRATIONS_MARKER}; exactly one loads the editor's migrations`);
+  const script = editorMigrationsScript();
+  fs.writeFileSync(hosts[0], fs.readFileSync(hosts[0], 'utf8').replace(EDITOR_MIGRATIONS_MARKER + '\n', () => script));
+}
+writeEditorMigrations();
+
 // JSON Schemas, seed data and other non-TS assets used at run time.
 for (const dir of ['lib', 'sandbox', 'templates', 'test/fixtures']) copyDir(path.join(root, dir), path.join(dist, dir));
 

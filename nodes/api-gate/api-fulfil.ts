@@ -17,7 +17,6 @@ import { entryBlocked, fulfilProject, fulfilTimeEntry, invoicePosted, parseReque
 import { inboxRefOf, INBOX_REF_PROPERTY } from '../../lib/inbox';
 import { toEnvelope } from '../../lib/model';
 import type { KantataConnection } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
 
 type Msg = Record<string, any>;
@@ -116,5 +115,5 @@ export function registerApiFulfilNode(RED: RED): void {
       }
     });
   }
-  registerNode(RED, 'api-fulfil', ApiFulfil, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'api-fulfil', ApiFulfil);
 }

@@ -24,7 +24,6 @@ import { canonicalValidator } from '../../lib/governance/validation';
 import { buildOpenApi } from '../../lib/governance/openapi';
 import { registerApiReadNodes } from './api-read';
 import { registerApiFulfilNode } from './api-fulfil';
-import { FIRST_VERSION } from '../migrations';
 import { positiveSetting } from '../settings';
 import { registerNode, runtimeStoreOptions, type Handler, type Node, type NodeAPI, type NodeDef, type NodeMessage, type Request } from '../node-red-api';
 
@@ -196,7 +195,7 @@ module.exports = function (RED: NodeAPI) {
       });
     });
   }
-  registerNode(RED, 'api-gate', ApiGateNode, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'api-gate', ApiGateNode);
   registerAdminApi(RED);
 };
 

@@ -24,7 +24,6 @@ import { ReadQuota, readQuotaOptionsFromEnv } from '../../lib/governance/read-qu
 import { routingTable } from '../../lib/processes/common';
 import { markInboxProcessed } from '../../lib/inbox';
 import type { BusinessCentralConnection, KantataConnection, NetSuiteConnection, SalesforceConnection } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
 
 /** Experience-API reads wait behind the connection's writes (docs/delivery.md, "Priority lanes"). */
@@ -109,7 +108,7 @@ export function registerApiReadNodes(RED: RED): void {
       done();
     });
   }
-  registerNode(RED, 'api-read', ApiRead, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'api-read', ApiRead);
 
   function ApiRequests(this: Node, config: NodeDef & { store?: string; mode?: string }) {
     RED.nodes.createNode(this, config);
@@ -168,5 +167,5 @@ export function registerApiReadNodes(RED: RED): void {
       }
     });
   }
-  registerNode(RED, 'api-requests', ApiRequests, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'api-requests', ApiRequests);
 }

@@ -6,7 +6,6 @@ import { registerNode, type NodeAPI } from '../node-red-api';
 import { BusinessCentralConnector, BC_DEMO_TABLES, type BcNumbering, type BusinessCentralMappingTables } from '../../lib/connectors/business-central';
 import { checkBcNumberSeries, checkBcWebServices, checkSetup } from '../../lib/connectors/business-central/setup-check';
 import { connectToStore, type BusinessCentralConnection, type ConnectionConfigDef } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 
 interface BusinessCentralConfigDef extends ConnectionConfigDef {
   tenantId?: string;
@@ -48,7 +47,6 @@ export = function (RED: NodeAPI) {
     connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector, { company: config.company ?? '', ...node.numberSeries }) });
   }
   registerNode(RED, 'business-central-config', BusinessCentralConfig, {
-    migrations: [FIRST_VERSION],
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' } },
   });
 };

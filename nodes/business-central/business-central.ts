@@ -6,7 +6,6 @@
 import { laneFor } from '../../lib/delivery/lanes';
 import { BC_WRITE_OPERATIONS } from '../../lib/connectors/business-central';
 import type { BusinessCentralConnection } from '../connection-config';
-import { operationFromMsg } from '../migrations';
 import type { NodeAPI } from '../node-red-api';
 import { defineOperationNode, type OperationNodeDef } from '../operation-node';
 
@@ -22,7 +21,6 @@ export = function (RED: NodeAPI) {
     connection: 'businessCentral',
     resultProperty: 'businessCentral',
     writes: BC_WRITE_OPERATIONS,
-    migrations: [operationFromMsg()],
     reads: {
       async list(msg, { config, t, connected }) {
         const c = connected();

@@ -23,7 +23,6 @@ import {
 } from '../../lib/model';
 
 import { registerNode, type Node, type NodeAPI } from '../node-red-api';
-import { FIRST_VERSION } from '../migrations';
 
 interface CanonicalConfig {
   id: string;
@@ -207,5 +206,5 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  registerNode(RED, 'canonical', CanonicalNode, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'canonical', CanonicalNode);
 };

@@ -7,7 +7,6 @@
 import { FabricMqttConnection, getEmbeddedBroker } from '../../lib/broker';
 import { registerNode, type Node, type NodeAPI, type StatusOptions } from '../node-red-api';
 import type { FabricBrokerNode } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 
 import type { BrokerConfig } from './config';
 
@@ -123,7 +122,6 @@ export = function (RED: NodeAPI) {
   }
 
   registerNode(RED, 'fabric-broker', FabricBroker, {
-    migrations: [FIRST_VERSION],
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };

@@ -15,7 +15,6 @@ import type { ErrorClass, Json } from '../../lib/store/store';
 import { registerNode, resolveStore, type NodeAPI, type Node } from '../node-red-api';
 import { markInboxProcessed } from '../../lib/inbox';
 import { messageRecordKey } from '../../lib/exceptions';
-import { FIRST_VERSION } from '../migrations';
 
 import type { ExceptionConfig } from './config';
 
@@ -97,6 +96,6 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-exception', FabricException, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'fabric-exception', FabricException);
 };
 

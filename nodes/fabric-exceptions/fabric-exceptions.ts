@@ -17,7 +17,6 @@ import type { ExceptionQueue } from '../../lib/exceptions';
 import { ExceptionQueueError } from '../../lib/exceptions';
 import { HTTP_STATUS, runCommand } from './commands';
 import { errorMessage, registerNode, resolveStore, type FabricStoreNode, type NodeAPI, type Node, type NodeMessage, type Request, type Response } from '../node-red-api';
-import { FIRST_VERSION } from '../migrations';
 
 interface ExceptionsConfig {
   id: string;
@@ -60,7 +59,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-exceptions', FabricExceptions, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'fabric-exceptions', FabricExceptions);
 
   // ---------------------------------------------------------------- admin HTTP API
 

@@ -12,7 +12,6 @@
 import jsonata from 'jsonata';
 import { errorMessage, registerNode, resolveStore, type NodeAPI, type Node, type NodeMessage } from '../node-red-api';
 import { inboxRefOf, markInboxProcessed } from '../../lib/inbox';
-import { FIRST_VERSION } from '../migrations';
 
 import type { IdempotentConfig } from './config';
 
@@ -96,5 +95,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-idempotent', FabricIdempotent, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'fabric-idempotent', FabricIdempotent);
 };

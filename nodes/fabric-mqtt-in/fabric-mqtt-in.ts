@@ -32,7 +32,6 @@ import { inboxMessageId } from '../../lib/broker/message-id';
 import type { FabricBrokerNode } from '../connection-config';
 import { registerNode, resolveStore, runtimeStoreOptions, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
 import { throttleStatus } from '../status-throttle';
-import { FIRST_VERSION } from '../migrations';
 
 import type { MqttInConfig } from './config';
 
@@ -275,5 +274,5 @@ export = function (RED: NodeAPI) {
     return { ok: true, value: text, bytes: bytes.length };
   }
 
-  registerNode(RED, 'fabric-mqtt-in', FabricMqttIn, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'fabric-mqtt-in', FabricMqttIn);
 };

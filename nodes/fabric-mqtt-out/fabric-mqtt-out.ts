@@ -10,7 +10,6 @@ import { markInboxProcessed } from '../../lib/inbox';
 import { SpanKind, currentTrace, traceOfMsg, withSpan } from '../../lib/telemetry';
 import type { FabricBrokerNode } from '../connection-config';
 import { registerNode, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
-import { FIRST_VERSION } from '../migrations';
 
 import type { MqttOutConfig } from './config';
 
@@ -78,5 +77,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-mqtt-out', FabricMqttOut, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'fabric-mqtt-out', FabricMqttOut);
 };

@@ -15,7 +15,6 @@ import { DAY_MS } from '../../lib/idempotency';
 import type { StoreOptions } from '../../lib/store/registry';
 import { redactConnectionString } from '../../lib/store/postgres-store';
 import { registerNode, runtimeStoreOptions, type FabricStoreNode, type Node, type NodeAPI } from '../node-red-api';
-import { FIRST_VERSION } from '../migrations';
 import { positiveSetting } from '../settings';
 import { registerXrefRoutes } from '../xref-routes';
 
@@ -111,7 +110,6 @@ export = function (RED: NodeAPI) {
   }
 
   registerNode(RED, 'fabric-store', FabricStore, {
-    migrations: [FIRST_VERSION],
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
   });
 };

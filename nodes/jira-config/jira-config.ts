@@ -7,7 +7,6 @@ import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
 import { checkEpicNameField } from '../../lib/connectors/jira/mapping';
 import { checkSetup } from '../../lib/connectors/jira/setup-check';
 import { connectToStore, type ConnectionConfigDef, type JiraConnection } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 
 interface JiraConfigDef extends ConnectionConfigDef {
   authType?: string;
@@ -34,7 +33,6 @@ export = function (RED: NodeAPI) {
     connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { epicNameField }) });
   }
   registerNode(RED, 'jira-config', JiraConfig, {
-    migrations: [FIRST_VERSION],
     credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },
   });
 };

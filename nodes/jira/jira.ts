@@ -5,7 +5,6 @@
  */
 import { JIRA_WRITE_OPERATIONS } from '../../lib/connectors/jira/client';
 import type { JiraConnection } from '../connection-config';
-import { operationFromMsg } from '../migrations';
 import type { NodeAPI } from '../node-red-api';
 import { defineOperationNode, type OperationNodeDef } from '../operation-node';
 
@@ -23,7 +22,6 @@ export = function (RED: NodeAPI) {
     connection: 'jira',
     resultProperty: 'jira',
     writes: JIRA_WRITE_OPERATIONS,
-    migrations: [operationFromMsg()],
     writeRequest(operation, msg, { config }) {
       const request = { ...(msg.payload ?? {}) };
       if (config.projectKey && request.projectKey === undefined && operation !== 'createProject') request.projectKey = config.projectKey;

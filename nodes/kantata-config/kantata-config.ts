@@ -2,7 +2,6 @@
  * `kantata-config`: one Kantata OX connection (URL, the application's token or an authorization-code login, quota) registered
  * with the outbox of the named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
  */
-import { FIRST_VERSION } from '../migrations';
 import { registerNode, type NodeAPI } from '../node-red-api';
 import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
 import { checkKantataCustomFields } from '../../lib/connectors/kantata/mapping';
@@ -42,7 +41,6 @@ export = function (RED: NodeAPI) {
     connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
   }
   registerNode(RED, 'kantata-config', KantataConfig, {
-    migrations: [FIRST_VERSION],
     credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' }, refreshToken: { type: 'password' } },
   });
 };

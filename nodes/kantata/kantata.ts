@@ -24,7 +24,6 @@ import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
 import type { KantataConnection } from '../connection-config';
-import { operationFromMsg } from '../migrations';
 import type { NodeAPI } from '../node-red-api';
 import { defineOperationNode, SENT, type Handler, type OperationContext, type OperationNodeDef } from '../operation-node';
 
@@ -94,7 +93,6 @@ export = function (RED: NodeAPI) {
     connection: 'kantata',
     resultProperty: 'kantata',
     writes: KANTATA_WRITE_OPERATIONS,
-    migrations: [operationFromMsg()],
     reads: {
       async get(msg, { config, connected }) {
         const c = connected();

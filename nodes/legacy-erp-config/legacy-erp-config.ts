@@ -11,7 +11,6 @@ import { LegacyErpClient } from '../../lib/connectors/legacy-erp/client';
 import { connectToStore, type ConnectionConfigDef, type LegacyErpConnection } from '../connection-config';
 import { getEmbeddedBroker } from '../../lib/broker/registry';
 import { activeOwnershipMatrix } from '../../lib/governance/write-ownership';
-import { FIRST_VERSION } from '../migrations';
 
 /** Invoices' owner team in the active ownership matrix (finance-ops in the default one). */
 function invoiceOwnerTeam(): string {
@@ -66,7 +65,6 @@ export = function (RED: NodeAPI) {
     });
   }
   registerNode(RED, 'legacy-erp-config', LegacyErpConfig, {
-    migrations: [FIRST_VERSION],
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };

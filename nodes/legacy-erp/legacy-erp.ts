@@ -17,7 +17,6 @@ import { idempotencyKeyFor } from '../../lib/connectors/glue';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 import type { Json } from '../../lib/store/store';
 import type { LegacyErpConnection } from '../connection-config';
-import { operationFromMsg, type Migration } from '../migrations';
 import type { NodeAPI } from '../node-red-api';
 import { defineOperationNode, SENT, type OperationMsg, type OperationNodeDef } from '../operation-node';
 
@@ -28,9 +27,6 @@ interface LegacyErpDef extends OperationNodeDef {
 }
 
 const POST_INVOICE = ['postInvoice'] as const;
-
-/** Version 1: "from msg" was `msg` in this dialog already; an empty mode was decodeTime. */
-const MIGRATIONS: readonly Migration[] = [{ version: operationFromMsg('mode').version, up: (c) => (c.mode === undefined || c.mode === '' ? { ...c, mode: 'decodeTime' } : c) }];
 
 /** What the flow after the posting needs (the outbox keeps it with the item; the invoice itself is in the request). */
 function postingContext(msg: OperationMsg): Json {
@@ -50,7 +46,6 @@ export = function (RED: NodeAPI) {
     resultProperty: 'legacyPosting',
     outputs: 2,
     writes: POST_INVOICE,
-    migrations: MIGRATIONS,
     writeRequest(operation, msg, { node }) {
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
       return { request, idempotencyKey: idempotencyKeyFor(msg, operation, request), step: msg.step ?? (node.name || 'legacy postInvoice'), context: postingContext(msg) };

@@ -7,7 +7,6 @@ import { registerNode, type NodeAPI } from '../node-red-api';
 import { checkNetSuiteCustomFields, NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
 import { checkSetup } from '../../lib/connectors/netsuite/setup-check';
 import { connectToStore, type ConnectionConfigDef, type NetSuiteConnection } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 
 interface NetSuiteConfigDef extends ConnectionConfigDef {
   accountId?: string;
@@ -45,7 +44,6 @@ export = function (RED: NodeAPI) {
     connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
   }
   registerNode(RED, 'netsuite-config', NetSuiteConfig, {
-    migrations: [FIRST_VERSION],
     credentials: {
       clientId: { type: 'text' },
       certificateId: { type: 'text' },

@@ -7,7 +7,6 @@
 import { laneFor } from '../../lib/delivery/lanes';
 import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
 import type { NetSuiteConnection } from '../connection-config';
-import { operationFromMsg } from '../migrations';
 import type { NodeAPI } from '../node-red-api';
 import { defineOperationNode, type OperationNodeDef } from '../operation-node';
 
@@ -24,7 +23,6 @@ export = function (RED: NodeAPI) {
     connection: 'netsuite',
     resultProperty: 'netsuite',
     writes: NETSUITE_WRITE_OPERATIONS,
-    migrations: [operationFromMsg()],
     reads: {
       async suiteql(msg, { config, t, connected }) {
         const c = connected();

@@ -31,7 +31,6 @@ import { triggerRuns } from '../../lib/triggers/runs';
 import { setupChecks } from '../../lib/setup/registry';
 
 import { registerNode, resolveStore, type Node as RedNode, type NodeAPI as RED, type NodeMessage, type Send } from '../node-red-api';
-import { FIRST_VERSION } from '../migrations';
 
 type Msg = NodeMessage & { _client?: { user?: { username?: string; name?: string } }; actor?: unknown };
 
@@ -330,5 +329,5 @@ export = function (RED: RED) {
     });
   }
 
-  registerNode(RED, 'ops-feed', OpsFeed, { migrations: [FIRST_VERSION], credentials: { webhook: { type: 'password' } } });
+  registerNode(RED, 'ops-feed', OpsFeed, { credentials: { webhook: { type: 'password' } } });
 };

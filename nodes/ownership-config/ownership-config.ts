@@ -14,7 +14,6 @@ import { ValidationError } from '../../lib/delivery/errors';
 import { clearActiveOwnershipMatrix, setActiveOwnershipMatrix } from '../../lib/governance/write-ownership';
 
 import { registerNode, type Handler, type Node, type NodeAPI } from '../node-red-api';
-import { FIRST_VERSION } from '../migrations';
 
 interface OwnershipNode extends Node {
   matrix?: OwnershipMatrix;
@@ -45,7 +44,7 @@ module.exports = function (RED: NodeAPI) {
       done();
     });
   }
-  registerNode(RED, 'ownership-config', OwnershipConfigNode, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'ownership-config', OwnershipConfigNode);
 
   const admin = RED.httpAdmin;
   if (!admin) return;

@@ -8,7 +8,6 @@ import { registerNode, type NodeAPI } from '../node-red-api';
 import { SalesforceClient, SalesforceExecutor, checkSalesforceNames, type SalesforceAuth } from '../../lib/connectors/salesforce';
 import { checkSetup } from '../../lib/connectors/salesforce/setup-check';
 import { connectToStore, type ConnectionConfigDef, type SalesforceConnection, type SalesforceConnectionState } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 
 interface SalesforceConfigDef extends ConnectionConfigDef {
   authType?: string;
@@ -99,7 +98,6 @@ export = function (RED: NodeAPI) {
     });
   }
   registerNode(RED, 'salesforce-config', SalesforceConfig, {
-    migrations: [FIRST_VERSION],
     credentials: {
       clientId: { type: 'text' },
       clientSecret: { type: 'password' },

@@ -29,7 +29,6 @@ import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/
 import { isStalled, SALESFORCE_EVENT_RETENTION_MS, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
-import { FIRST_VERSION } from '../migrations';
 import { presenceOf } from '../../lib/cluster/instance';
 
 /** Re-read margin before a gap's start (clock skew between the event's commit time and SystemModstamp). */
@@ -383,5 +382,5 @@ export = function (RED: NodeAPI) {
       done();
     });
   }
-  registerNode(RED, 'salesforce-trigger', SalesforceTrigger, { migrations: [FIRST_VERSION] });
+  registerNode(RED, 'salesforce-trigger', SalesforceTrigger);
 };

@@ -7,7 +7,6 @@
 import { connectorStatusView } from '../../lib/connectors/glue';
 import { SALESFORCE_WRITE_OPERATIONS } from '../../lib/connectors/salesforce';
 import type { SalesforceConnection } from '../connection-config';
-import { operationFromMsg } from '../migrations';
 import type { NodeAPI, StatusOptions } from '../node-red-api';
 import { defineOperationNode, SENT, type OperationMsg, type OperationNodeDef, type Translate, type WriteRequest } from '../operation-node';
 
@@ -27,7 +26,6 @@ export = function (RED: NodeAPI) {
     connection: 'salesforce',
     resultProperty: 'salesforce',
     writes: SALESFORCE_WRITE_OPERATIONS,
-    migrations: [operationFromMsg()],
     writeRequest: (operation, msg, { config, t }) => writeRequest(operation, msg, config, t),
     watchStatus: (cfg, show, t) =>
       cfg.onState((s) => {

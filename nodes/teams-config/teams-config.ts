@@ -7,7 +7,6 @@ import { registerNode, type NodeAPI } from '../node-red-api';
 import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import { TeamsGraphClient } from '../../lib/connectors/teams/graph';
 import { connectToStore, type ConnectionConfigDef, type TeamsConnection } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 import type { ConnectionExecutor } from '../../lib/delivery/types';
 
 interface TeamsConfigDef extends ConnectionConfigDef {
@@ -42,7 +41,6 @@ export = function (RED: NodeAPI) {
     connectToStore(RED, node, config, { type: 'teams-config', executor: () => executor!, defaults: { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 } });
   }
   registerNode(RED, 'teams-config', TeamsConfig, {
-    migrations: [FIRST_VERSION],
     credentials: { webhookUrl: { type: 'password' }, tenantId: { type: 'text' }, clientId: { type: 'text' }, clientSecret: { type: 'password' }, refreshToken: { type: 'password' } },
   });
 };

@@ -6,7 +6,6 @@
 import { idempotencyKeyFor, registerConnection } from '../../lib/connectors/glue';
 import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 import type { ConnectionConfigNode } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
 import { resolveStore, type NodeAPI } from '../node-red-api';
 import { limitsFrom, type LimitsConfig } from '../settings';
 import { defineOperationNode, type OperationNodeDef } from '../operation-node';
@@ -25,7 +24,6 @@ export = function (RED: NodeAPI) {
     defaultOperation: 'postCard',
     resultProperty: 'teams',
     writes: ['postCard'],
-    migrations: [FIRST_VERSION],
     credentials: { webhookUrl: { type: 'password' } },
     ownConnection(node, config, t) {
       // a flow from before teams-config carries the webhook and the store on this node: it still posts, with a warning

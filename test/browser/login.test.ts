@@ -8,72 +8,34 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fork, type ChildProcess } from 'node:child_process';
 import bcrypt from 'bcryptjs';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { freePort } from '../support/ports';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchBrowser, startRuntimeProcess, type Browser, type RuntimeProcess } from '../support/browser';
 import { tempDir } from '../support/tmp';
-import { waitFor } from '../support/wait';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PASSWORD = `ops-${crypto.randomBytes(9).toString('hex')}`;
 
 describe('one login for the editor and the dashboard, in the browser', function () {
   this.timeout(180000);
   let tmp: ReturnType<typeof tempDir>;
-  let profile: ReturnType<typeof tempDir>;
-  let child: ChildProcess;
-  let output = '';
+  let runtime: RuntimeProcess;
+  let browser: Browser;
   let url = '';
   let context: BrowserContext;
   let page: Page;
 
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
     tmp = tempDir('psf-login-');
-    profile = tempDir('psf-login-chromium-');
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      FABRIC_USER_DIR: tmp.dir,
-      FABRIC_HOST: '127.0.0.1',
-      FABRIC_PORT: String(await freePort()),
-      FABRIC_MQTT_PORT: String(await freePort()),
-      FABRIC_SANDBOXES: 'off',
-      FABRIC_MQTT_PERSISTENCE: 'memory',
-      FABRIC_ADMIN_USER: 'ops',
-      FABRIC_ADMIN_PASSWORD_HASH: bcrypt.hashSync(PASSWORD, 4),
-      FABRIC_CREDENTIAL_SECRET: crypto.randomBytes(32).toString('hex'),
-      FABRIC_LOG_LEVEL: 'warn',
-    };
-    child = fork(path.join(ROOT, 'dist', 'runtime', 'start.js'), [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    child.stdout!.on('data', (b) => (output += b.toString()));
-    child.stderr!.on('data', (b) => (output += b.toString()));
-    url = await new Promise<string>((resolve, reject) => {
-      child.once('message', (m: any) => resolve(m.url));
-      child.once('exit', (code) => reject(new Error(`runtime exited ${code}: ${output.slice(-2000)}`)));
-    });
-    await waitFor(async () => ((await (await fetch(`${url}/healthz`)).json()) as { flows: { state: string } }).flows.state === 'started', 'flows started', 60000, 200);
-    context = await chromium.launchPersistentContext(profile.dir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    runtime = await startRuntimeProcess(tmp.dir, { FABRIC_ADMIN_USER: 'ops', FABRIC_ADMIN_PASSWORD_HASH: bcrypt.hashSync(PASSWORD, 4) });
+    url = runtime.url;
+    browser = await launchBrowser();
+    ({ context, page } = browser);
   });
 
   after(async () => {
-    await context?.close().catch(() => {});
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    await browser?.close();
+    await runtime?.stop();
     tmp?.cleanup();
-    profile?.cleanup();
   });
 
   it('sends the dashboard to the login page, refuses a wrong password, and shows the console after signing in', async () => {
