@@ -10,11 +10,14 @@
  * admin API or a fabric-exceptions node sends { payload, replay: { exceptionId, edited, actor } } out of output 2.
  * A hand-over point: once the exception is stored, the msg's inbox entry (msg._fabricInbox) is marked processed.
  * Record key: msg.recordKey, else the CloudEvent's type/subject, else the message id (lib/exceptions messageRecordKey).
+ * One exception per failure: behind a Catch node, an error whose exception is queued already (a write the outbox gave
+ * up on, an ownership refusal: lib/exceptions queuedExceptionOf) is reported on that entry, not recorded again; the
+ * msg leaves with msg.exception naming it.
  */
 import type { ErrorClass, Json } from '../../lib/store/store';
 import { registerNode, resolveStore, type NodeAPI, type Node } from '../node-red-api';
 import { markInboxProcessed } from '../../lib/inbox';
-import { messageRecordKey } from '../../lib/exceptions';
+import { messageRecordKey, queuedExceptionOf } from '../../lib/exceptions';
 import { FIRST_VERSION } from '../migrations';
 
 import type { ExceptionConfig } from './config';
@@ -54,6 +57,17 @@ export = function (RED: NodeAPI) {
       void (async () => {
         if (!storeCfg) throw new Error(t('errors.noStore'));
         const services = storeCfg.requireServices();
+        // a failure the outbox (or the ownership guard) queued already, caught behind the node that raised it: one
+        // exception per failure, the queued (replayable) one, so it is reported on, not added again
+        const queued = queuedExceptionOf(msg);
+        const linked = queued === undefined ? undefined : await services.exceptions.report(queued, `node:${node.id}`);
+        if (linked) {
+          count += 1;
+          node.status({ fill: 'yellow', shape: 'dot', text: t('status.recorded', { count, id: linked.id }) });
+          msg.exception = { id: linked.id, status: linked.status, ownerTeam: linked.ownerTeam, occurrences: linked.occurrences };
+          send([msg, null]);
+          return;
+        }
         const err = (msg.error ?? {}) as { message?: unknown; source?: { id?: string; name?: string; type?: string }; details?: unknown; errorClass?: unknown };
         const payload = msg.payload as Record<string, unknown> | undefined;
         const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? 'permanent';
