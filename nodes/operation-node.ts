@@ -17,6 +17,7 @@ import { classify } from '../lib/delivery/errors';
 import { laneFor } from '../lib/delivery/lanes';
 import { connectorStatusView, idempotencyKeyFor, type ConnectionStatus } from '../lib/connectors/glue';
 import { inboxRefOf } from '../lib/inbox';
+import { correlationIdOf } from '../lib/model/envelope';
 import { markQueuedException } from '../lib/exceptions';
 import type { DeliveryResult } from '../lib/delivery/types';
 import type { Json } from '../lib/store/store';
@@ -97,12 +98,6 @@ export interface OperationNodeSpec<K extends ConnectionConfigNode, C extends Ope
   start?: (ctx: OperationContext<K, C>) => { close?: () => void; reads?: Record<string, Handler<K, C>> };
   migrations: readonly Migration[];
   credentials?: Credentials;
-}
-
-/** The msg's correlation id: `msg.correlationId` from the process steps, `msg.correlationid` from the canonical node. */
-function correlationIdOf(msg: OperationMsg): string | undefined {
-  const id = msg.correlationId ?? msg.correlationid;
-  return typeof id === 'string' && id ? id : undefined;
 }
 
 export function defineOperationNode<K extends ConnectionConfigNode, C extends OperationNodeDef>(RED: NodeAPI, spec: OperationNodeSpec<K, C>): void {

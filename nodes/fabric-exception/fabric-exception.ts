@@ -18,6 +18,7 @@ import type { ErrorClass, Json } from '../../lib/store/store';
 import { registerNode, resolveStore, type NodeAPI, type Node } from '../node-red-api';
 import { markInboxProcessed } from '../../lib/inbox';
 import { messageRecordKey, queuedExceptionOf } from '../../lib/exceptions';
+import { correlationIdOf } from '../../lib/model/envelope';
 import { FIRST_VERSION } from '../migrations';
 
 import type { ExceptionConfig } from './config';
@@ -80,7 +81,7 @@ export = function (RED: NodeAPI) {
             message: str(err.message) ?? str(config.message) ?? t('defaultMessage', { node: node.name || node.id }),
             details: toJson(err.details ?? msg.details),
             ownerTeam: str(msg.ownerTeam) ?? str(config.owner),
-            correlationId: str(msg.correlationId) ?? str(payload?.correlationid),
+            correlationId: correlationIdOf(msg) ?? str(payload?.correlationid),
             // the record's identity (set by the step, or the event's type/subject), else the message's own id: distinct
             // bad messages must not merge into one row
             recordKey: str(msg.recordKey) ?? (str(payload?.type) && str(payload?.subject) ? `${payload!.type}/${payload!.subject}` : messageRecordKey(msg)),
