@@ -79,7 +79,7 @@ export function registerApiFulfilNode(RED: RED): void {
           out = config.mode === 'project' ? await fulfilProject(req, deps) : await fulfilTimeEntry(req, deps);
         } catch (err) {
           const message = (err as Error)?.message ?? String(err);
-          node.warn(`${config.mode} request ${req.trackingId} failed: ${message}`);
+          node.warn(t('warn.requestFailed', { mode: config.mode, trackingId: req.trackingId, error: message }));
           // an outbox / ownership refusal is already in the exception queue (FabricError.exceptionId); anything else gets one here
           out = {
             reports: [{ trackingId: req.trackingId, status: 'failed', detail: `${config.mode === 'project' ? 'project' : 'time entry'} ${req.data.id} could not be recorded in the PSA: ${message.slice(0, 300)}` }],
