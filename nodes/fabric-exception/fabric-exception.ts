@@ -15,9 +15,9 @@
  * msg leaves with msg.exception naming it.
  */
 import type { ErrorClass, Json } from '../../lib/store/store';
-import { registerNode, resolveStore, type NodeAPI, type Node } from '../node-red-api';
+import { registerNode, resolveStore, type NodeAPI, type Node, type NodeMessage } from '../node-red-api';
 import { markInboxProcessed } from '../../lib/inbox';
-import { messageRecordKey, queuedExceptionOf } from '../../lib/exceptions';
+import { messageRecordKey, queuedExceptionOf, type ExceptionInput } from '../../lib/exceptions';
 import { correlationIdOf } from '../../lib/model/envelope';
 import { FIRST_VERSION } from '../migrations';
 
@@ -54,6 +54,28 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    /** The exception a msg records: process, step, owner and class from the msg, else the dialog; the error behind a Catch. */
+    function newException(msg: NodeMessage): ExceptionInput {
+      const err = (msg.error ?? {}) as { message?: unknown; source?: { id?: string; name?: string; type?: string }; details?: unknown; errorClass?: unknown };
+      const payload = msg.payload as Record<string, unknown> | undefined;
+      const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? 'permanent';
+      const errorClass = (CLASSES as string[]).includes(errorClassIn) ? (errorClassIn as ErrorClass) : 'permanent';
+      return {
+        process: str(msg.process) ?? str(config.process) ?? 'unknown',
+        step: str(msg.step) ?? str(config.step) ?? str(err.source?.name) ?? str(node.name) ?? `node:${node.id}`,
+        errorClass,
+        message: str(err.message) ?? str(config.message) ?? t('defaultMessage', { node: node.name || node.id }),
+        details: toJson(err.details ?? msg.details),
+        ownerTeam: str(msg.ownerTeam) ?? str(config.owner),
+        correlationId: correlationIdOf(msg) ?? str(payload?.correlationid),
+        // the record's identity (set by the step, or the event's type/subject), else the message's own id: distinct
+        // bad messages must not merge into one row
+        recordKey: str(msg.recordKey) ?? (str(payload?.type) && str(payload?.subject) ? `${payload!.type}/${payload!.subject}` : messageRecordKey(msg)),
+        request: toJson(msg.payload) ?? null,
+        replayTarget: config.replay ? { kind: 'node', nodeId: node.id } : undefined,
+      };
+    }
+
     node.on('input', (msg, send, done) => {
       void (async () => {
         if (!storeCfg) throw new Error(t('errors.noStore'));
@@ -61,35 +83,7 @@ export = function (RED: NodeAPI) {
         // a failure the outbox (or the ownership guard) queued already, caught behind the node that raised it: one
         // exception per failure, the queued (replayable) one, so it is reported on, not added again
         const queued = queuedExceptionOf(msg);
-        const linked = queued === undefined ? undefined : await services.exceptions.report(queued, `node:${node.id}`);
-        if (linked) {
-          count += 1;
-          node.status({ fill: 'yellow', shape: 'dot', text: t('status.recorded', { count, id: linked.id }) });
-          msg.exception = { id: linked.id, status: linked.status, ownerTeam: linked.ownerTeam, occurrences: linked.occurrences };
-          send([msg, null]);
-          return;
-        }
-        const err = (msg.error ?? {}) as { message?: unknown; source?: { id?: string; name?: string; type?: string }; details?: unknown; errorClass?: unknown };
-        const payload = msg.payload as Record<string, unknown> | undefined;
-        const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? 'permanent';
-        const errorClass = (CLASSES as string[]).includes(errorClassIn) ? (errorClassIn as ErrorClass) : 'permanent';
-        const record = await services.exceptions.add(
-          {
-            process: str(msg.process) ?? str(config.process) ?? 'unknown',
-            step: str(msg.step) ?? str(config.step) ?? str(err.source?.name) ?? str(node.name) ?? `node:${node.id}`,
-            errorClass,
-            message: str(err.message) ?? str(config.message) ?? t('defaultMessage', { node: node.name || node.id }),
-            details: toJson(err.details ?? msg.details),
-            ownerTeam: str(msg.ownerTeam) ?? str(config.owner),
-            correlationId: correlationIdOf(msg) ?? str(payload?.correlationid),
-            // the record's identity (set by the step, or the event's type/subject), else the message's own id: distinct
-            // bad messages must not merge into one row
-            recordKey: str(msg.recordKey) ?? (str(payload?.type) && str(payload?.subject) ? `${payload!.type}/${payload!.subject}` : messageRecordKey(msg)),
-            request: toJson(msg.payload) ?? null,
-            replayTarget: config.replay ? { kind: 'node', nodeId: node.id } : undefined,
-          },
-          `node:${node.id}`,
-        );
+        const record = (queued === undefined ? undefined : await services.exceptions.report(queued, `node:${node.id}`)) ?? (await services.exceptions.add(newException(msg), `node:${node.id}`));
         // the failure is durable in the exception queue: the msg's inbox entry (fabric-mqtt-in) is handed over
         await markInboxProcessed(msg, services.store);
         count += 1;
