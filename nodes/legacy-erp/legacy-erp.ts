@@ -14,6 +14,7 @@
  * The codec modes need no connection.
  */
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { LEGACY_ERP_WRITE_OPERATIONS } from '../../lib/connectors/legacy-erp/client';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 import type { Json } from '../../lib/store/store';
 import type { LegacyErpConnection } from '../connection-config';
@@ -26,8 +27,6 @@ interface LegacyErpDef extends OperationNodeDef {
   mode?: string;
   topic?: string;
 }
-
-const POST_INVOICE = ['postInvoice'] as const;
 
 /** Version 1: "from msg" was `msg` in this dialog already; an empty mode was decodeTime. */
 const MIGRATIONS: readonly Migration[] = [{ version: operationFromMsg('mode').version, up: (c) => (c.mode === undefined || c.mode === '' ? { ...c, mode: 'decodeTime' } : c) }];
@@ -49,7 +48,7 @@ export = function (RED: NodeAPI) {
     operationProperty: 'mode',
     resultProperty: 'legacyPosting',
     outputs: 2,
-    writes: POST_INVOICE,
+    writes: LEGACY_ERP_WRITE_OPERATIONS,
     migrations: MIGRATIONS,
     writeRequest(operation, msg, { node }) {
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };

@@ -4,7 +4,7 @@
  * {title, text, facts, link, style}; a string payload becomes the text under the dialog's title.
  */
 import { idempotencyKeyFor, registerConnection } from '../../lib/connectors/glue';
-import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
+import { TEAMS_WRITE_OPERATIONS, TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 import type { ConnectionConfigNode } from '../connection-config';
 import { FIRST_VERSION } from '../migrations';
 import { resolveStore, type NodeAPI } from '../node-red-api';
@@ -24,7 +24,7 @@ export = function (RED: NodeAPI) {
     connection: 'teams',
     defaultOperation: 'postCard',
     resultProperty: 'teams',
-    writes: ['postCard'],
+    writes: TEAMS_WRITE_OPERATIONS,
     migrations: [FIRST_VERSION],
     credentials: { webhookUrl: { type: 'password' } },
     ownConnection(node, config, t) {
