@@ -147,6 +147,21 @@ export function resolveStore(RED: NodeAPI, id: string | undefined): FabricStoreN
 }
 
 /**
+ * The fabric-store an admin request names (`?store=<config node id>`), else the first deployed one that is open;
+ * undefined when there is none.
+ */
+export function storeNamedOrFirst(RED: NodeAPI, id: string | undefined): FabricStoreNode | undefined {
+  if (id) return resolveStore(RED, id);
+  let found: FabricStoreNode | undefined;
+  RED.nodes.eachNode((cfg) => {
+    if (found || cfg.type !== 'fabric-store') return;
+    const n = resolveStore(RED, cfg.id);
+    if (n?.services) found = n;
+  });
+  return found;
+}
+
+/**
  * The store a node opens when no fabric-store names one: a configured SQLite `file`; else the PS Fabric runtime's store
  * (settings.fabric.store: PostgreSQL in a scale-out runtime, else its SQLite file); else the SQLite file
  * lib/fabric/store-path.ts resolves (FABRIC_STORE_PATH, `<userDir>/ps-fabric.sqlite`).

@@ -10,12 +10,15 @@
  *    or a hash of the request; a write that completes when no input handler awaits it (replayed from the exception
  *    queue, resumed after a restart) is sent on output 1 then (nodes/outbox-resume.ts);
  *  - errors: one path, `done(classify(err))`, so Catch nodes see a FabricError, with `msg.errorClass` and
- *    `msg.ownerTeam` kept for a fabric-exception after the Catch.
+ *    `msg.ownerTeam` kept for a fabric-exception after the Catch, and the exception the outbox already queued for a
+ *    failed write (lib/exceptions `markQueuedException`), which that fabric-exception links to instead of adding one.
  */
 import { classify } from '../lib/delivery/errors';
 import { laneFor } from '../lib/delivery/lanes';
 import { connectorStatusView, idempotencyKeyFor, type ConnectionStatus } from '../lib/connectors/glue';
 import { inboxRefOf } from '../lib/inbox';
+import { correlationIdOf } from '../lib/model/envelope';
+import { markQueuedException } from '../lib/exceptions';
 import type { DeliveryResult } from '../lib/delivery/types';
 import type { Json } from '../lib/store/store';
 import type { ConnectionConfigNode } from './connection-config';
@@ -93,12 +96,6 @@ export interface OperationNodeSpec<K extends ConnectionConfigNode, C extends Ope
   /** What the node runs beside its input (a poller), with the operations that need its state; `close` stops it. */
   start?: (ctx: OperationContext<K, C>) => { close?: () => void; reads?: Record<string, Handler<K, C>> };
   credentials?: Credentials;
-}
-
-/** The msg's correlation id: `msg.correlationId` from the process steps, `msg.correlationid` from the canonical node. */
-function correlationIdOf(msg: OperationMsg): string | undefined {
-  const id = msg.correlationId ?? msg.correlationid;
-  return typeof id === 'string' && id ? id : undefined;
 }
 
 export function defineOperationNode<K extends ConnectionConfigNode, C extends OperationNodeDef>(RED: NodeAPI, spec: OperationNodeSpec<K, C>): void {
@@ -205,6 +202,8 @@ export function defineOperationNode<K extends ConnectionConfigNode, C extends Op
           const fe = classify(err);
           if (fe.ownerTeam) msg.ownerTeam = fe.ownerTeam;
           msg.errorClass = fe.errorClass;
+          // a write the outbox gave up on is in the exception queue already: the Catch path links to that entry
+          markQueuedException(msg, fe.exceptionId, node.id);
           failed = true;
           status.show({ fill: 'red', shape: 'ring', text: fe.message.slice(0, 60) });
           done(fe);

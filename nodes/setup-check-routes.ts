@@ -6,11 +6,9 @@
  * `GET .../connections/check` answers the last results without calling anyone (permission `ps-fabric.read`).
  * Registered once per runtime, by the first connection config node that loads.
  */
-import express from 'express';
 import { setupChecks } from '../lib/setup/registry';
 import type { NodeAPI } from './node-red-api';
-
-const REGISTERED = Symbol.for('ps-fabric.setup-check.routes');
+import { adminJson, registerAdminRoutesOnce } from './admin-routes';
 
 /** The body's connection id: undefined for all; throws a message for anything else than `{}` or `{ id }`. */
 export function parseCheckRequest(body: unknown): string | undefined {
@@ -25,10 +23,11 @@ export function parseCheckRequest(body: unknown): string | undefined {
 }
 
 export function registerSetupCheckRoutes(RED: NodeAPI): void {
-  const app = RED.httpAdmin as unknown as Record<symbol, boolean>;
-  if (app[REGISTERED]) return;
-  app[REGISTERED] = true;
-  const json = express.json({ limit: '4kb' }) as unknown as Parameters<NodeAPI['httpAdmin']['post']>[1];
+  registerAdminRoutesOnce(RED, 'setup-check', () => routes(RED));
+}
+
+function routes(RED: NodeAPI): void {
+  const json = adminJson('4kb');
   RED.httpAdmin.get('/ps-fabric/connections/check', RED.auth.needsPermission('ps-fabric.read'), (_req: any, res: any) => {
     const connections = setupChecks.results();
     res.json({ ok: connections.every((c) => c.ok), connections });

@@ -5,18 +5,17 @@
  * (permission `ps-fabric.read`). Registered once per runtime, whichever trigger module loads first; the work
  * is lib/triggers.
  */
-import express from 'express';
 import { parseBackfillRange } from '../lib/triggers/gaps';
 import { triggerRuns } from '../lib/triggers/runs';
 import type { NodeAPI } from './node-red-api';
-
-const REGISTERED = Symbol.for('ps-fabric.trigger-backfill.routes');
+import { adminJson, registerAdminRoutesOnce } from './admin-routes';
 
 export function registerBackfillRoutes(RED: NodeAPI): void {
-  const app = RED.httpAdmin as unknown as Record<symbol, boolean>;
-  if (app[REGISTERED]) return;
-  app[REGISTERED] = true;
-  const json = express.json({ limit: '16kb' }) as unknown as Parameters<NodeAPI['httpAdmin']['post']>[1];
+  registerAdminRoutesOnce(RED, 'trigger-backfill', () => routes(RED));
+}
+
+function routes(RED: NodeAPI): void {
+  const json = adminJson('16kb');
   RED.httpAdmin.get('/ps-fabric/triggers', RED.auth.needsPermission('ps-fabric.read'), (_req: any, res: any) => {
     res.json({ runs: triggerRuns.list() });
   });

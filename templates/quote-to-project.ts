@@ -2,7 +2,7 @@
  * The quote-to-project tab (flows/quote-to-project.json): Closed-won opportunity -> ERP customer + project (ERP of the billing entity), PSA project shell, Jira project + epic, project.created, Teams card.
  * The process logic is lib/processes (process-step steps); the tab wires it to the connector nodes.
  */
-import { CONSULTANTS } from '../sandbox/seed/firm';
+import { CONSULTANTS } from '../lib/demo/firm';
 import { BROKER, type FlowNode, SECTION, sectionStyle, STORE, Tab } from './kit';
 
 /**

@@ -456,11 +456,13 @@ class Connection implements ConnectionHandle {
     if (inbox) await markInboxProcessed(inbox, this.engine.store);
     if (item.status === 'delivered') return { item, response: item.response ?? null, duplicate: true };
     if (item.status === 'failed') {
-      throw new FabricError(`${this.name}/${item.operation} ${item.idempotencyKey} already failed and is in the exception queue: ${item.lastError ?? ''}`.trim(), {
+      const err = new FabricError(`${this.name}/${item.operation} ${item.idempotencyKey} already failed and is in the exception queue: ${item.lastError ?? ''}`.trim(), {
         retry: 'permanent',
         errorClass: 'permanent',
         response: item.response,
       });
+      err.exceptionId = await this.queuedExceptionOf(item);
+      throw err;
     }
     const promise = new Promise<DeliveryResult>((resolve, reject) => {
       const list = this.waiters.get(item.id) ?? [];
@@ -801,6 +803,7 @@ class Connection implements ConnectionHandle {
     }
     const done: OutboxItem = { ...item, status: 'failed', lastError: reason, response, attempts: attempt, updatedAt: now, leaseOwner: undefined, leaseUntil: undefined };
     const err = fe;
+    if (exception) err.exceptionId = exception.id;
     for (const w of this.takeWaiters(item.id)) w.reject(err);
     await engine.notify(done, { item: done, ok: false, error: err, exceptionId: exception?.id, recovered: false });
   }
@@ -829,12 +832,24 @@ class Connection implements ConnectionHandle {
           for (const w of this.takeWaiters(id)) w.resolve({ item, response: item.response ?? null, duplicate: w.duplicate });
         } else if (item.status === 'failed') {
           const err = new FabricError(item.lastError ?? 'delivery failed', { retry: 'permanent', errorClass: 'permanent', response: item.response });
+          err.exceptionId = await this.queuedExceptionOf(item);
           for (const w of this.takeWaiters(id)) w.reject(err);
         }
       }
     } finally {
       this.settling = false;
     }
+  }
+
+  /**
+   * The exception-queue entry of an item that failed earlier or on another instance, found by its replay target, so
+   * the error a caller gets links to it (FabricError.exceptionId). An item without a record key is not looked up.
+   */
+  private async queuedExceptionOf(item: OutboxItem): Promise<number | undefined> {
+    if (!item.recordKey) return undefined;
+    // a failed look-up must not hide the failure being reported: the caller then records it as a new exception
+    const rows = await this.engine.store.exceptionList({ recordKey: item.recordKey, limit: 100 }).catch(() => []);
+    return rows.find((r) => r.replayTarget?.kind === 'outbox' && (r.replayTarget as { outboxId?: number }).outboxId === item.id)?.id;
   }
 
   private takeWaiters(id: number): Waiter[] {

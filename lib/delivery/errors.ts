@@ -28,6 +28,11 @@ export class FabricError extends Error {
    * invoice: finance-ops). The outbox puts it on the exception it raises; unset = the exception queue decides.
    */
   ownerTeam?: string;
+  /**
+   * The exception-queue entry that already records this failure (the outbox sets it when it queues a failed write):
+   * whoever catches the error links to that entry instead of recording the same failure a second time.
+   */
+  exceptionId?: number;
 
   constructor(
     message: string,

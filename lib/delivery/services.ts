@@ -10,10 +10,10 @@ import type { AuditEntry, ExceptionRecord, Json, NewException, OutboxItem, Store
 /** Re-submits a replayed exception's (possibly edited) request to the outbox. */
 export type OutboxReplayer = (exception: ExceptionRecord, request: Json, actor: string) => Promise<unknown>;
 
-/** The subset of the ExceptionQueue (lib/exceptions) the engine uses. */
 /** An exception as the engine raises it; the queue fills the owner team from the ownership matrix. */
 export type RaisedException = Omit<NewException, 'ownerTeam'> & { ownerTeam?: string };
 
+/** The subset of the ExceptionQueue (lib/exceptions) the engine uses. */
 export interface ExceptionSink {
   add(exception: RaisedException): Promise<ExceptionRecord>;
   /** Resolves the open exceptions of a record after a later run of it succeeded. */

@@ -33,6 +33,29 @@ export function messageRecordKey(msg: unknown): string | undefined {
   return typeof id === 'string' && id ? `Message/${id}` : undefined;
 }
 
+/**
+ * The msg property where a node that failed leaves the exception already queued for that failure (an outbox write
+ * that failed permanently: `FabricError.exceptionId`), with the node's id. A Catch node's copy of the msg keeps it,
+ * so the fabric-exception behind the Catch links to that entry instead of adding a second, unreplayable one.
+ */
+const QUEUED = '_fabricException';
+
+/** Leaves (or, with no id, clears) the queued exception of the failure `nodeId` is about to report on `msg`. */
+export function markQueuedException(msg: Record<string, unknown>, exceptionId: number | undefined, nodeId: string): void {
+  if (exceptionId === undefined) delete msg[QUEUED];
+  else msg[QUEUED] = { id: exceptionId, node: nodeId };
+}
+
+/**
+ * The exception already queued for the error a caught msg carries: only when the node that left it is the node the
+ * error came from (`msg.error.source.id`), so a msg that later fails elsewhere (a function node) is recorded anew.
+ */
+export function queuedExceptionOf(msg: unknown): number | undefined {
+  const m = (msg ?? {}) as { [QUEUED]?: { id?: unknown; node?: unknown }; error?: { source?: { id?: unknown } } };
+  const ref = m[QUEUED];
+  return ref && typeof ref.id === 'number' && ref.node !== undefined && ref.node === m.error?.source?.id ? ref.id : undefined;
+}
+
 /** Who owns exceptions of a process step (and entity, e.g. 'TimeEntry'); undefined falls back to the default team. */
 export type OwnerResolver = (process: string, step: string, entity?: string) => string | undefined;
 
@@ -196,6 +219,17 @@ export class ExceptionQueue extends EventEmitter<ExceptionQueueEvents> {
     });
     if (recurred) this.safeEmit('changed', record, 'recurred');
     else this.safeEmit('added', record);
+    return record;
+  }
+
+  /**
+   * A failure already in the queue reached a second reporter (the fabric-exception behind a Catch node): audited on
+   * that entry (`exception.reported`) instead of being added again. Undefined when the entry no longer exists.
+   */
+  async report(id: number, actor: string): Promise<ExceptionRecord | undefined> {
+    const record = await this.store.exceptionGet(id);
+    if (!record) return undefined;
+    await this.audit.append({ ...this.auditBase(record), actor, action: 'exception.reported', details: { exceptionId: id, status: record.status } });
     return record;
   }
 

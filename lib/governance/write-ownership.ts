@@ -144,7 +144,7 @@ export function guardWrites(handle: ConnectionHandle, exceptions: ExceptionAdder
         check = { ok: false, error: new OwnershipError(`write to ${handle.name} could not be checked against the ownership matrix: ${(err as Error).message}`), refused: [], ownerTeam: 'integration-ops', entity: ownership?.entity ?? 'unknown' };
       }
       if (check.ok) return submit(item as SubmitInput);
-      await exceptions.add({
+      const queued = await exceptions.add({
         process: item.process ?? 'unknown',
         step: item.step ?? `${handle.name}:${item.operation}`,
         errorClass: 'ownership',
@@ -156,6 +156,9 @@ export function guardWrites(handle: ConnectionHandle, exceptions: ExceptionAdder
         request: { connection: handle.name, operation: item.operation, request: item.request ?? null } as Json,
       });
       if (item.inbox && opts.markInbox) await opts.markInbox(item.inbox);
+      // the refusal is in the queue now: a Catch path behind the writing node links to it (FabricError.exceptionId)
+      const id = (queued as { id?: unknown } | undefined)?.id;
+      if (typeof id === 'number') check.error.exceptionId = id;
       throw check.error;
   };
   // a Proxy, so every other member (close, call, circuitState, ...) runs on the real handle with its own `this`

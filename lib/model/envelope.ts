@@ -185,3 +185,14 @@ export function validateEnvelope(envelope: unknown, options: EnvelopeValidateOpt
   }
   return errors.length ? { ok: false, errors } : { ok: true };
 }
+
+/**
+ * The correlation id a message carries: `correlationId` (set by the process steps), else `correlationid` (the envelope
+ * attribute's name, as the canonical node and fabric-mqtt-in copy it onto the msg). Undefined when neither is a
+ * non-empty string.
+ */
+export function correlationIdOf(msg: unknown): string | undefined {
+  const m = (msg ?? {}) as { correlationId?: unknown; correlationid?: unknown };
+  const id = m.correlationId ?? m.correlationid;
+  return typeof id === 'string' && id ? id : undefined;
+}

@@ -14,6 +14,7 @@
  * msg.errorClass, msg.ownerTeam, msg.recordKey) for a fabric-exception node.
  */
 import { entryBlocked, fulfilProject, fulfilTimeEntry, invoicePosted, parseRequested, statusEvent, type FulfilOutcome, type PsaAccess, type StatusReport } from '../../lib/governance/fulfilment';
+import { FabricError } from '../../lib/delivery/errors';
 import { inboxRefOf, INBOX_REF_PROPERTY } from '../../lib/inbox';
 import { toEnvelope } from '../../lib/model';
 import type { KantataConnection } from '../connection-config';
@@ -22,9 +23,6 @@ import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDe
 type Msg = Record<string, any>;
 
 const UPDATED_TOPIC = 'fabric/v1/request/updated';
-
-/** A failed outbox write already has its exception (the outbox / the ownership guard stored it). */
-class SubmitFailed extends Error {}
 
 export function registerApiFulfilNode(RED: RED): void {
   function ApiFulfil(this: Node, config: NodeDef & { store?: string; kantata?: string; mode?: string }) {
@@ -43,12 +41,8 @@ export function registerApiFulfilNode(RED: RED): void {
       return {
         page: (collection, params) => handle.call(() => k.client.page(collection, params)),
         submit: async (w) => {
-          try {
-            const r = await handle.submit({ ...w, process: processName, step: node.name || `api-fulfil ${config.mode}`, inbox: inboxRefOf(msg) });
-            return { response: r.response, duplicate: r.duplicate };
-          } catch (err) {
-            throw new SubmitFailed((err as Error)?.message ?? String(err));
-          }
+          const r = await handle.submit({ ...w, process: processName, step: node.name || `api-fulfil ${config.mode}`, inbox: inboxRefOf(msg) });
+          return { response: r.response, duplicate: r.duplicate };
         },
       };
     }
@@ -84,11 +78,11 @@ export function registerApiFulfilNode(RED: RED): void {
           out = config.mode === 'project' ? await fulfilProject(req, deps) : await fulfilTimeEntry(req, deps);
         } catch (err) {
           const message = (err as Error)?.message ?? String(err);
-          node.warn(`${config.mode} request ${req.trackingId} failed: ${message}`);
-          // an outbox / ownership refusal is already in the exception queue; anything else gets one here
+          node.warn(t('warn.requestFailed', { mode: config.mode, trackingId: req.trackingId, error: message }));
+          // an outbox / ownership refusal is already in the exception queue (FabricError.exceptionId); anything else gets one here
           out = {
             reports: [{ trackingId: req.trackingId, status: 'failed', detail: `${config.mode === 'project' ? 'project' : 'time entry'} ${req.data.id} could not be recorded in the PSA: ${message.slice(0, 300)}` }],
-            ...(err instanceof SubmitFailed ? {} : { exception: { message, details: [], errorClass: 'validation' as const, ownerTeam: 'integration-ops', recordKey: `${config.mode === 'project' ? 'Project' : 'TimeEntry'}/${req.data.id}` } }),
+            ...(err instanceof FabricError && err.exceptionId !== undefined ? {} : { exception: { message, details: [], errorClass: 'validation' as const, ownerTeam: 'integration-ops', recordKey: `${config.mode === 'project' ? 'Project' : 'TimeEntry'}/${req.data.id}` } }),
           };
         }
         const reports = out.reports.map(reportMsg);

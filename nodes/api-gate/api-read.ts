@@ -24,7 +24,7 @@ import { ReadQuota, readQuotaOptionsFromEnv } from '../../lib/governance/read-qu
 import { routingTable } from '../../lib/processes/common';
 import { markInboxProcessed } from '../../lib/inbox';
 import type { BusinessCentralConnection, KantataConnection, NetSuiteConnection, SalesforceConnection } from '../connection-config';
-import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
+import { errorMessage, registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
 
 /** Experience-API reads wait behind the connection's writes (docs/delivery.md, "Priority lanes"). */
 const LOW = { lane: 'low' } as const;
@@ -99,7 +99,7 @@ export function registerApiReadNodes(RED: RED): void {
           msg.payload = { error: err.message, errors: err.errors };
         } else {
           // the vendor error stays in the runtime log; the caller learns only that the system of record failed
-          node.warn(`read ${api.resource ?? '?'} from the system of record failed: ${err instanceof SourceUnavailable ? err.message : (err as Error)?.message ?? String(err)}`);
+          node.warn(RED._('api-read.warn.readFailed', { resource: api.resource ?? '?', error: err instanceof SourceUnavailable ? err.message : errorMessage(err) }));
           msg.statusCode = 502;
           msg.payload = { error: 'the system of record is unavailable, try again later' };
         }
@@ -157,7 +157,7 @@ export function registerApiReadNodes(RED: RED): void {
       } catch (err) {
         if (config.mode === 'status' || config.mode === 'accepted') {
           // the write must not be answered 202 without a durable status: refuse with 503 instead
-          node.warn(`request status (${config.mode}) failed: ${(err as Error)?.message ?? String(err)}`);
+          node.warn(RED._('api-requests.warn.statusFailed', { mode: config.mode, error: errorMessage(err) }));
           msg.statusCode = 503;
           msg.payload = { error: 'request status store unavailable, try again later' };
           if (config.mode === 'accepted') msg.requestStatusFailed = true;

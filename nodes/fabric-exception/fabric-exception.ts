@@ -10,11 +10,15 @@
  * admin API or a fabric-exceptions node sends { payload, replay: { exceptionId, edited, actor } } out of output 2.
  * A hand-over point: once the exception is stored, the msg's inbox entry (msg._fabricInbox) is marked processed.
  * Record key: msg.recordKey, else the CloudEvent's type/subject, else the message id (lib/exceptions messageRecordKey).
+ * One exception per failure: behind a Catch node, an error whose exception is queued already (a write the outbox gave
+ * up on, an ownership refusal: lib/exceptions queuedExceptionOf) is reported on that entry, not recorded again; the
+ * msg leaves with msg.exception naming it.
  */
 import type { ErrorClass, Json } from '../../lib/store/store';
-import { registerNode, resolveStore, type NodeAPI, type Node } from '../node-red-api';
+import { registerNode, resolveStore, type NodeAPI, type Node, type NodeMessage } from '../node-red-api';
 import { markInboxProcessed } from '../../lib/inbox';
-import { messageRecordKey } from '../../lib/exceptions';
+import { messageRecordKey, queuedExceptionOf, type ExceptionInput } from '../../lib/exceptions';
+import { correlationIdOf } from '../../lib/model/envelope';
 
 import type { ExceptionConfig } from './config';
 
@@ -49,31 +53,36 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    /** The exception a msg records: process, step, owner and class from the msg, else the dialog; the error behind a Catch. */
+    function newException(msg: NodeMessage): ExceptionInput {
+      const err = (msg.error ?? {}) as { message?: unknown; source?: { id?: string; name?: string; type?: string }; details?: unknown; errorClass?: unknown };
+      const payload = msg.payload as Record<string, unknown> | undefined;
+      const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? 'permanent';
+      const errorClass = (CLASSES as string[]).includes(errorClassIn) ? (errorClassIn as ErrorClass) : 'permanent';
+      return {
+        process: str(msg.process) ?? str(config.process) ?? 'unknown',
+        step: str(msg.step) ?? str(config.step) ?? str(err.source?.name) ?? str(node.name) ?? `node:${node.id}`,
+        errorClass,
+        message: str(err.message) ?? str(config.message) ?? t('defaultMessage', { node: node.name || node.id }),
+        details: toJson(err.details ?? msg.details),
+        ownerTeam: str(msg.ownerTeam) ?? str(config.owner),
+        correlationId: correlationIdOf(msg) ?? str(payload?.correlationid),
+        // the record's identity (set by the step, or the event's type/subject), else the message's own id: distinct
+        // bad messages must not merge into one row
+        recordKey: str(msg.recordKey) ?? (str(payload?.type) && str(payload?.subject) ? `${payload!.type}/${payload!.subject}` : messageRecordKey(msg)),
+        request: toJson(msg.payload) ?? null,
+        replayTarget: config.replay ? { kind: 'node', nodeId: node.id } : undefined,
+      };
+    }
+
     node.on('input', (msg, send, done) => {
       void (async () => {
         if (!storeCfg) throw new Error(t('errors.noStore'));
         const services = storeCfg.requireServices();
-        const err = (msg.error ?? {}) as { message?: unknown; source?: { id?: string; name?: string; type?: string }; details?: unknown; errorClass?: unknown };
-        const payload = msg.payload as Record<string, unknown> | undefined;
-        const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? 'permanent';
-        const errorClass = (CLASSES as string[]).includes(errorClassIn) ? (errorClassIn as ErrorClass) : 'permanent';
-        const record = await services.exceptions.add(
-          {
-            process: str(msg.process) ?? str(config.process) ?? 'unknown',
-            step: str(msg.step) ?? str(config.step) ?? str(err.source?.name) ?? str(node.name) ?? `node:${node.id}`,
-            errorClass,
-            message: str(err.message) ?? str(config.message) ?? t('defaultMessage', { node: node.name || node.id }),
-            details: toJson(err.details ?? msg.details),
-            ownerTeam: str(msg.ownerTeam) ?? str(config.owner),
-            correlationId: str(msg.correlationId) ?? str(payload?.correlationid),
-            // the record's identity (set by the step, or the event's type/subject), else the message's own id: distinct
-            // bad messages must not merge into one row
-            recordKey: str(msg.recordKey) ?? (str(payload?.type) && str(payload?.subject) ? `${payload!.type}/${payload!.subject}` : messageRecordKey(msg)),
-            request: toJson(msg.payload) ?? null,
-            replayTarget: config.replay ? { kind: 'node', nodeId: node.id } : undefined,
-          },
-          `node:${node.id}`,
-        );
+        // a failure the outbox (or the ownership guard) queued already, caught behind the node that raised it: one
+        // exception per failure, the queued (replayable) one, so it is reported on, not added again
+        const queued = queuedExceptionOf(msg);
+        const record = (queued === undefined ? undefined : await services.exceptions.report(queued, `node:${node.id}`)) ?? (await services.exceptions.add(newException(msg), `node:${node.id}`));
         // the failure is durable in the exception queue: the msg's inbox entry (fabric-mqtt-in) is handed over
         await markInboxProcessed(msg, services.store);
         count += 1;

@@ -12,11 +12,11 @@
  *   bulk-replay  payload: filter -> { total, replayed: [ids], failed: [{ id, error }] } (`replay-bulk`, its old name, too)
  *   count    payload: filter -> number
  */
-import express from 'express';
 import type { ExceptionQueue } from '../../lib/exceptions';
 import { ExceptionQueueError } from '../../lib/exceptions';
 import { HTTP_STATUS, runCommand } from './commands';
-import { errorMessage, registerNode, resolveStore, type FabricStoreNode, type NodeAPI, type Node, type NodeMessage, type Request, type Response } from '../node-red-api';
+import { registerNode, resolveStore, storeNamedOrFirst, type NodeAPI, type Node, type NodeMessage, type Request } from '../node-red-api';
+import { adminJson, jsonAnswer } from '../admin-routes';
 
 interface ExceptionsConfig {
   id: string;
@@ -66,37 +66,21 @@ export = function (RED: NodeAPI) {
   /** The store named by ?store=<config node id>, else the first deployed fabric-store that is open. */
   function queueFor(req: Request): ExceptionQueue {
     const wanted = typeof req.query.store === 'string' ? req.query.store : undefined;
-    if (wanted) {
-      const n = resolveStore(RED, wanted);
-      if (!n) throw new ExceptionQueueError('not-found', `no fabric-store node with id ${wanted}`);
-      return n.requireServices().exceptions;
+    const found = storeNamedOrFirst(RED, wanted);
+    if (!found) {
+      throw wanted
+        ? new ExceptionQueueError('not-found', `no fabric-store node with id ${wanted}`)
+        : new ExceptionQueueError('no-replayer', 'no fabric-store is deployed: deploy a flow that uses one');
     }
-    let found: FabricStoreNode | undefined;
-    RED.nodes.eachNode((cfg) => {
-      if (found || cfg.type !== 'fabric-store') return;
-      const n = resolveStore(RED, cfg.id);
-      if (n?.services) found = n;
-    });
-    if (!found) throw new ExceptionQueueError('no-replayer', 'no fabric-store is deployed: deploy a flow that uses one');
     return found.requireServices().exceptions;
   }
 
   const actorOf = (req: Request): string => (req.user?.username ? `user:${req.user.username}` : 'admin-api');
   const read = RED.auth.needsPermission('ps-fabric.read');
   const write = RED.auth.needsPermission('ps-fabric.write');
-  const json = express.json({ limit: '5mb' }) as unknown as Parameters<NodeAPI['httpAdmin']['post']>[1];
-
-  function handle(fn: (req: Request) => Promise<unknown>) {
-    return (req: Request, res: Response) => {
-      fn(req).then(
-        (body) => res.json(body),
-        (err: unknown) => {
-          const code = err instanceof ExceptionQueueError ? (HTTP_STATUS[err.code] ?? 500) : 500;
-          res.status(code).json({ error: err instanceof ExceptionQueueError ? err.code : 'internal', message: errorMessage(err) });
-        },
-      );
-    };
-  }
+  const json = adminJson('5mb');
+  const handle = (fn: (req: Request) => Promise<unknown>) =>
+    jsonAnswer(fn, (err) => (err instanceof ExceptionQueueError ? { status: HTTP_STATUS[err.code] ?? 500, error: err.code } : { status: 500, error: 'internal' }));
 
   const base = '/ps-fabric/exceptions';
   RED.httpAdmin.get(base, read, handle(async (req) => runCommand(queueFor(req), 'list', req.query, actorOf(req))));

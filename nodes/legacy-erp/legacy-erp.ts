@@ -14,6 +14,7 @@
  * The codec modes need no connection.
  */
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
+import { LEGACY_ERP_WRITE_OPERATIONS } from '../../lib/connectors/legacy-erp/client';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 import type { Json } from '../../lib/store/store';
 import type { LegacyErpConnection } from '../connection-config';
@@ -25,8 +26,6 @@ interface LegacyErpDef extends OperationNodeDef {
   mode?: string;
   topic?: string;
 }
-
-const POST_INVOICE = ['postInvoice'] as const;
 
 /** What the flow after the posting needs (the outbox keeps it with the item; the invoice itself is in the request). */
 function postingContext(msg: OperationMsg): Json {
@@ -45,7 +44,7 @@ export = function (RED: NodeAPI) {
     operationProperty: 'mode',
     resultProperty: 'legacyPosting',
     outputs: 2,
-    writes: POST_INVOICE,
+    writes: LEGACY_ERP_WRITE_OPERATIONS,
     writeRequest(operation, msg, { node }) {
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
       return { request, idempotencyKey: idempotencyKeyFor(msg, operation, request), step: msg.step ?? (node.name || 'legacy postInvoice'), context: postingContext(msg) };

@@ -5,6 +5,7 @@
  * done (so a Catch node sees them), and for co-plan the retry of parked amendments while the node runs.
  */
 import { businessAttributes, withSpan } from '../../lib/telemetry';
+import { correlationIdOf } from '../../lib/model/envelope';
 import { installTraceHooks } from '../trace-hooks';
 import { errorMessage, registerNode, resolveStore as storeNode, type Node, type NodeAPI } from '../node-red-api';
 import { ParkedAmendmentRetry, StepInputError, stepNamed, stepSettings, type Step, type StepContext, type StepMsg, type StepSettings } from '../../lib/processes/steps';
@@ -47,7 +48,7 @@ export = function (RED: NodeAPI) {
       withSpan(`process-step ${config.step}`, {}, async (span) => {
         const m = msg as StepMsg;
         const result = await step!(m, context());
-        span?.setAttributes(businessAttributes({ recordKey: m.recordKey, correlationId: m.correlationId ?? m.correlationid, process: m.process, step: config.step }));
+        span?.setAttributes(businessAttributes({ recordKey: m.recordKey, correlationId: correlationIdOf(m), process: m.process, step: config.step }));
         count += 1;
         node.status({ fill: 'green', shape: 'dot', text: result.status ? t(`status.${result.status.key}`, result.status.subs) : t('status.done', { count }) });
         send(result.out as never);

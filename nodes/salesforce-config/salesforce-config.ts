@@ -82,11 +82,12 @@ export = function (RED: NodeAPI) {
           publish();
         });
       },
-      // what the deployed salesforce nodes of this connection write, so the check covers their object permissions
+      // what the deployed salesforce nodes of this connection do to an object, so the check covers their object
+      // permissions (the check knows which operations are writes)
       setupCheck: () => {
         const writes: Array<{ sobject: string; operation: string }> = [];
         RED.nodes.eachNode((n: any) => {
-          if (n.type === 'salesforce' && n.salesforce === node.id && ['create', 'update', 'upsert'].includes(n.operation) && n.sobject) writes.push({ sobject: n.sobject, operation: n.operation });
+          if (n.type === 'salesforce' && n.salesforce === node.id && typeof n.operation === 'string' && n.sobject) writes.push({ sobject: n.sobject, operation: n.operation });
         });
         return checkSetup(node.client, { names: node.fieldNames, writes });
       },

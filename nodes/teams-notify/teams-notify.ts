@@ -4,7 +4,7 @@
  * {title, text, facts, link, style}; a string payload becomes the text under the dialog's title.
  */
 import { idempotencyKeyFor, registerConnection } from '../../lib/connectors/glue';
-import { TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
+import { TEAMS_WRITE_OPERATIONS, TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 import type { ConnectionConfigNode } from '../connection-config';
 import { resolveStore, type NodeAPI } from '../node-red-api';
 import { limitsFrom, type LimitsConfig } from '../settings';
@@ -23,7 +23,7 @@ export = function (RED: NodeAPI) {
     connection: 'teams',
     defaultOperation: 'postCard',
     resultProperty: 'teams',
-    writes: ['postCard'],
+    writes: TEAMS_WRITE_OPERATIONS,
     credentials: { webhookUrl: { type: 'password' } },
     ownConnection(node, config, t) {
       // a flow from before teams-config carries the webhook and the store on this node: it still posts, with a warning

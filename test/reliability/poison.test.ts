@@ -13,9 +13,23 @@ import { httpExecutor } from '../../lib/delivery/http-executor';
 import { record } from './support/report';
 import { startTarget, missing, type RunningTarget } from './support/target';
 import { tempDir } from '../support/tmp';
+import { waitFor } from '../support/wait';
 
 const LIMITS = { ratePerSecond: 0, concurrency: 4, maxAttempts: 4, baseDelayMs: 20, maxDelayMs: 100, breakerThreshold: 50, breakerHalfOpenAfterMs: 200, attemptTimeoutMs: 3000 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The real SQLite store, counting the engine's claims: each is one look for due work (a sweep, a wake). */
+class ClaimCountingStore extends SqliteStore {
+  claims = 0;
+  override outboxClaim(...args: Parameters<SqliteStore['outboxClaim']>): ReturnType<SqliteStore['outboxClaim']> {
+    this.claims += 1;
+    return super.outboxClaim(...args);
+  }
+}
+/** Waits until the engine on `store` has looked for due work `n` more times (what was due would have been sent). */
+const sweeps = (store: ClaimCountingStore, n: number, what: string) => {
+  const from = store.claims;
+  return waitFor(() => store.claims >= from + n, `${n} outbox sweeps ${what}`);
+};
 
 describe('reliability: poison message', function () {
   let tmp: { dir: string; cleanup(): void };
@@ -33,7 +47,7 @@ describe('reliability: poison message', function () {
 
   it('goes to the exception queue on its first permanent failure and is never retried; a transient one stops at maxAttempts', async function () {
     const healthy = Array.from({ length: 50 }, (_, i) => `ok-${i}`);
-    let store = new SqliteStore({ path: file() });
+    let store = new ClaimCountingStore({ path: file() });
     let engine = new DeliveryEngine(store, servicesFor(store), { leaseMs: 5000, sweepMs: 100, log: () => undefined });
     let conn = engine.registerConnection('reliability:poison', httpExecutor({ baseUrl: t.url }), LIMITS);
     const submit = (key: string, poison?: string) =>
@@ -48,16 +62,16 @@ describe('reliability: poison message', function () {
       assert.match(outcomes[26], /^failed: /);
       assert.equal(outcomes.filter((o) => o === 'delivered').length, healthy.length);
       // let the sweep run many times, then restart on the same file: nothing is sent again
-      await sleep(1000);
+      await sweeps(store, 10, 'after the failures');
       await engine.close();
       await store.close();
-      store = new SqliteStore({ path: file() });
+      store = new ClaimCountingStore({ path: file() });
       engine = new DeliveryEngine(store, servicesFor(store), { leaseMs: 5000, sweepMs: 100, log: () => undefined });
       conn = engine.registerConnection('reliability:poison', httpExecutor({ baseUrl: t.url }), LIMITS);
-      await sleep(1000);
+      await sweeps(store, 10, 'after the restart');
       const again = await submit('poison-permanent', 'permanent'); // an upstream replay of the same write
       assert.match(again, /already failed and is in the exception queue/);
-      await sleep(500);
+      await sweeps(store, 5, 'after the repeated submit');
 
       const permanentAttempts = t.target.received.get('poison-permanent');
       const transientAttempts = t.target.received.get('poison-transient');

@@ -119,6 +119,50 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       d.close();
     }
   }
+  function openWrites(): number {
+    const d = db();
+    try {
+      return (d.prepare("SELECT count(*) AS n FROM outbox WHERE status IN ('pending', 'inflight')").get() as { n: number }).n;
+    } finally {
+      d.close();
+    }
+  }
+  /** When time-to-cash's PSA poll last completed (its records handed on to the flow), from its watermark. */
+  function lastPsaPoll(): string {
+    const d = db();
+    try {
+      return (d.prepare("SELECT value FROM watermarks WHERE name LIKE '%:t2c-kantata-poll:approved:polledAt'").get() as { value: string } | undefined)?.value ?? '';
+    } finally {
+      d.close();
+    }
+  }
+  /**
+   * The templates' own work has settled (time-to-cash invoices the sandbox's approved time at start, and bills what a
+   * test approves): no outbox write open, and two of its PSA polls completed since without the store changing. Reads
+   * the store file only, so the test consumers' API read budget is not spent.
+   */
+  async function settled(what: string): Promise<void> {
+    let quiet: { state: string; polls: Set<string> } | undefined;
+    await waitFor(() => {
+      const open = openWrites();
+      const state = JSON.stringify(counts());
+      if (open > 0 || quiet?.state !== state) {
+        quiet = open > 0 ? undefined : { state, polls: new Set([lastPsaPoll()]) };
+        return false;
+      }
+      quiet.polls.add(lastPsaPoll());
+      return quiet.polls.size >= 3; // the poll seen when it went quiet, and two completed since
+    }, what, 90000, 100);
+  }
+  /** The id of the newest audit entry: the API decisions after it are the ones a test made. */
+  function lastAuditId(): number {
+    const d = db();
+    try {
+      return (d.prepare('SELECT coalesce(max(id), 0) AS n FROM audit').get() as { n: number }).n;
+    } finally {
+      d.close();
+    }
+  }
   async function workspaceCount(): Promise<number> {
     // count through the API with the template's demo application token
     const r = await http('GET', `${sandboxUrl}/kantata/api/v1/workspaces?per_page=1`, { headers: { authorization: `Bearer ${kantata.accessToken}` } });
@@ -187,16 +231,9 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     await watcher.subscribeAsync('fabric/v1/+/requested', { qos: 1 });
     watcher.on('message', (topic) => requested.push(topic));
     workspacesBefore = await workspaceCount();
-    // the process templates run in this runtime too (time-to-cash invoices the sandbox's approved time at start):
-    // let their outbox writes settle so the "no effect" checks see only what the API requests did
-    let last = JSON.stringify(counts());
-    let stable = 0;
-    for (let i = 0; i < 80 && stable < 4; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      const now = JSON.stringify(counts());
-      stable = now === last ? stable + 1 : 0;
-      last = now;
-    }
+    // the process templates run in this runtime too: let their own work settle so the "no effect" checks see only
+    // what the API requests did
+    await settled('the templates\' start-up work settled');
   });
 
   after(async () => {
@@ -208,10 +245,30 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     tmp?.cleanup();
   });
 
-  /** Nothing was written anywhere by the requests since `before`. */
-  async function assertNoEffect(before: { outbox: number; exceptions: number }, what: string): Promise<void> {
-    await new Promise((r) => setTimeout(r, 150)); // let any (wrongly) accepted hand-over reach the bus
-    assert.deepEqual(counts(), before, `${what}: store changed`);
+  /** What assertNoEffect compares with: the store's counts and the newest audit entry before the requests. */
+  function snapshot(): { counts: ReturnType<typeof counts>; audit: number } {
+    return { counts: counts(), audit: lastAuditId() };
+  }
+  /**
+   * Nothing was written anywhere by the requests since `before`. Only a write the api-gate accepts is handed over, and
+   * the gate audits each decision before it answers, in order: once a last (refused) request's decision is in the audit
+   * trail, every earlier one is, and none of them may be an accepted write.
+   */
+  async function assertNoEffect(before: ReturnType<typeof snapshot>, what: string): Promise<void> {
+    const marker = `no-effect-${crypto.randomUUID()}`;
+    assert.equal((await http('GET', `${url}/api/v1/projects/${marker}`)).status, 401);
+    const decisions = (): Array<{ action: string; details: string }> => {
+      const d = db();
+      try {
+        return d.prepare("SELECT action, details FROM audit WHERE id > ? AND action LIKE 'api.request.%'").all(before.audit) as Array<{ action: string; details: string }>;
+      } finally {
+        d.close();
+      }
+    };
+    await waitFor(() => decisions().some((e) => e.action === 'api.request.refused' && String(e.details).includes(marker)), `${what}: the api-gate's decisions audited`, 10000);
+    const writes = decisions().filter((e) => e.action === 'api.request.accepted' && !/"method":"(GET|HEAD)"/.test(String(e.details)));
+    assert.deepEqual(writes, [], `${what}: a write was accepted`);
+    assert.deepEqual(counts(), before.counts, `${what}: store changed`);
     assert.deepEqual(requested, [], `${what}: a requested event was published`);
     assert.equal(await workspaceCount(), workspacesBefore, `${what}: a Kantata workspace was created`);
   }
@@ -276,7 +333,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     });
 
     it('refuses every endpoint with no key, a revoked key, a wrong-scope key, an expired or wrongly signed JWT', async () => {
-      const before = counts();
+      const before = snapshot();
       const expired = signJwt({ iat: Math.floor(Date.now() / 1000) - 3600 }, jwtKey.privateKey, -600);
       const forged = signJwt({}, otherKey.privateKey);
       const wrongIssuer = jwt.sign({ scope: '*:read *:write' }, jwtKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { algorithm: 'RS256', issuer: 'https://evil.test', audience: 'ps-fabric-api', subject: 'x', expiresIn: 300 });
@@ -311,7 +368,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     });
 
     it('refuses oversized, malformed, prototype-polluting and path-trick requests with no effect', async () => {
-      const before = counts();
+      const before = snapshot();
       const h = { 'x-api-key': keys.portal.key };
       const big = await http('POST', `${url}/api/v1/projects`, { headers: h, body: { id: 'P-1', pad: 'x'.repeat(2 * 1024 * 1024) } });
       assert.equal(big.status, 413, big.text);
@@ -337,7 +394,7 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
     });
 
     it('refuses writes to read-only resources (customers, contracts, resources, invoices, revenue events) with 405, with or without a key, with no effect', async () => {
-      const before = counts();
+      const before = snapshot();
       for (const r of RESOURCES.filter((x) => !WRITABLE.includes(x))) {
         const credentials: Array<Record<string, string>> = [{}, { 'x-api-key': keys.revoked.key }, { 'x-api-key': keys.reader.key }];
         for (const h of credentials) {
@@ -546,7 +603,8 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
         const e = await erpInvoices();
         return e.ns.length > 0 && e.bc.length > 0;
       }, 'invoices in NetSuite and Business Central', 60000, 500);
-      await new Promise((r) => setTimeout(r, 1000));
+      // time-to-cash may still be billing: compare once it has settled (read from the store, not through the API)
+      await settled('time-to-cash\'s invoicing settled');
       const e = await erpInvoices();
       assert.ok(e.ns.length > 0 && e.bc.length > 0, 'the ERPs hold invoices to compare');
       const items = await all('/api/v1/invoices', 2);
@@ -606,10 +664,12 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       const ok = await c.subscribeAsync('legacy/legacy/in/#', { qos: 1 });
       assert.equal(ok[0].qos, 1);
       const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      const logged = output.length;
       c.publish('fabric/v1/project/requested', JSON.stringify({ id: 'evil' }), { qos: 1 });
       await closed;
       c.end(true);
-      await new Promise((r) => setTimeout(r, 200));
+      // the broker's verdict (logged before it answers the publication): refused, so it forwards nothing
+      await waitFor(() => output.slice(logged).includes('may not publish to "fabric/v1/project/requested"'), 'the broker refused the publication', 10000);
       assert.deepEqual(requested, [], 'the refused publication reached no subscriber');
     });
   });

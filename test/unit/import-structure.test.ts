@@ -6,6 +6,7 @@
  *   3  nodes/*.ts                    what the nodes share (operation-node, connection-config, settings, ...)
  *   2  nodes/node-red-api.ts         the Node-RED seam (with nodes/migrations.ts, which it applies)
  *   1  lib/                          the core: no Node-RED, no nodes, no runtime, no sandbox
+ *   templates/ (the flow builders) stand on floor 5 beside runtime/, but ship: they may not use the sandboxes.
  *   sandbox/ stands beside the product: it may use lib/, and only runtime/ (and tests, bench) use it.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const TOP = ['lib', 'nodes', 'runtime', 'sandbox'];
+const TOP = ['lib', 'nodes', 'runtime', 'sandbox', 'templates'];
 const SEAM = new Set(['nodes/node-red-api.ts', 'nodes/migrations.ts']);
 
 function sources(dir: string): string[] {
@@ -50,8 +51,21 @@ function floorOf(file: string): { floor: number; node?: string } {
   if (top === 'lib') return { floor: 1 };
   if (SEAM.has(file)) return { floor: 2 };
   if (top === 'nodes') return second.endsWith('.ts') ? { floor: 3 } : { floor: 4, node: second };
-  if (top === 'runtime') return { floor: 5 };
+  if (top === 'runtime' || top === 'templates') return { floor: 5 };
   return { floor: 0 }; // sandbox: apart, checked on its own
+}
+
+/** Why `file` may not import `target`, or undefined when it may. */
+function violation(file: string, target: string): string | undefined {
+  const from = floorOf(file);
+  const to = floorOf(target);
+  const top = file.split('/')[0];
+  const targetTop = target.split('/')[0];
+  if (targetTop === 'sandbox' && top !== 'sandbox' && top !== 'runtime') return `${file} -> ${target} (only the runtime starts sandboxes; shared demo data lives in lib/demo)`;
+  if (top === 'sandbox' && targetTop !== 'sandbox' && targetTop !== 'lib') return `${file} -> ${target} (a sandbox uses lib/ only)`;
+  if (top !== 'sandbox' && targetTop !== 'sandbox' && to.floor > from.floor) return `${file} -> ${target} (floor ${from.floor} -> ${to.floor})`;
+  if (from.floor === 4 && to.floor === 4 && from.node !== to.node) return `${file} -> ${target} (another node's folder: share through nodes/*.ts)`;
+  return undefined;
 }
 
 const files = TOP.flatMap((d) => sources(d));
@@ -59,20 +73,16 @@ const graph = new Map(files.map((f) => [f, importsOf(f)]));
 
 describe('import structure: floors and no cycles', () => {
   it('every import points down (or stays on its floor); node folders do not import each other', () => {
-    const upward: string[] = [];
-    for (const [file, { files: targets }] of graph) {
-      const from = floorOf(file);
-      const top = file.split('/')[0];
-      for (const target of targets) {
-        const to = floorOf(target);
-        const targetTop = target.split('/')[0];
-        if (targetTop === 'sandbox' && top !== 'sandbox' && top !== 'runtime') upward.push(`${file} -> ${target} (only the runtime starts sandboxes)`);
-        else if (top === 'sandbox' && targetTop !== 'sandbox' && targetTop !== 'lib') upward.push(`${file} -> ${target} (a sandbox uses lib/ only)`);
-        else if (top !== 'sandbox' && targetTop !== 'sandbox' && to.floor > from.floor) upward.push(`${file} -> ${target} (floor ${from.floor} -> ${to.floor})`);
-        else if (from.floor === 4 && to.floor === 4 && from.node !== to.node) upward.push(`${file} -> ${target} (another node's folder: share through nodes/*.ts)`);
-      }
-    }
+    const upward = [...graph].flatMap(([file, { files: targets }]) => targets.map((target) => violation(file, target)).filter((v) => v !== undefined));
     assert.deepEqual(upward, []);
+  });
+
+  it('the shipped sources (lib/, nodes/, templates/) never import a sandbox; the runtime and sandboxes may', () => {
+    for (const file of ['templates/quote-to-project.ts', 'nodes/operation-node.ts', 'lib/demo/firm.ts']) assert.ok(violation(file, 'sandbox/seed/firm.ts'), `${file} -> sandbox/ must be refused`);
+    assert.equal(violation('runtime/launcher.ts', 'sandbox/server.ts'), undefined);
+    assert.equal(violation('sandbox/seed/firm.ts', 'lib/demo/firm.ts'), undefined);
+    assert.equal(violation('templates/quote-to-project.ts', 'lib/demo/firm.ts'), undefined);
+    assert.ok(violation('lib/demo/firm.ts', 'templates/kit.ts'), 'lib/ does not import the builders');
   });
 
   it('lib/ never imports Node-RED', () => {
@@ -117,6 +127,7 @@ describe('import structure: floors and no cycles', () => {
   it('reads the imports it judges (a regression in the reader would pass everything)', () => {
     assert.ok(graph.get('nodes/operation-node.ts')?.files.includes('nodes/node-red-api.ts'));
     assert.ok(graph.get('nodes/netsuite/netsuite.ts')?.files.includes('nodes/operation-node.ts'));
+    assert.ok(graph.get('templates/quote-to-project.ts')?.files.includes('templates/kit.ts'), 'the template builders are read');
     assert.ok(graph.get('lib/delivery/engine.ts')?.files.includes('lib/delivery/types.ts'), 'type-only imports are read');
     assert.ok(files.length > 150);
   });

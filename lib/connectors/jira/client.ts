@@ -43,10 +43,10 @@ export interface JiraConfig {
   keyPattern?: string;
 }
 
-/** Jira Cloud's default project key pattern: an uppercase letter, then uppercase letters, at most 10 in all. */
 /** The operations `execute` writes (through the outbox); the jira node's write list. */
 export const JIRA_WRITE_OPERATIONS = ['createProject', 'createEpic', 'createIssue'] as const;
 
+/** Jira Cloud's default project key pattern: an uppercase letter, then uppercase letters, at most 10 in all. */
 export const DEFAULT_KEY_PATTERN = '^[A-Z][A-Z]{1,9}$';
 
 /** Jira accepts at most this many ids in `reconcileIssues`. */

@@ -48,10 +48,10 @@ export function kantataTokenUrl(baseUrl: string): string | undefined {
   }
 }
 
-/** What the token endpoint answered; `refreshToken` replaces the one used (Kantata may rotate it). */
 /** The operations `execute` writes (through the outbox); the kantata node's write list. */
 export const KANTATA_WRITE_OPERATIONS = ['createProjectShell', 'createWorkspace', 'updateWorkspace', 'createStories', 'addParticipations', 'createTimeEntry', 'markInvoiced'] as const;
 
+/** What the token endpoint answered; `refreshToken` replaces the one used (Kantata may rotate it). */
 export interface KantataTokens {
   accessToken: string;
   refreshToken?: string;
@@ -128,8 +128,7 @@ const SECOND = 1000;
 /** Re-reads of a boundary second in one poll (entries invoiced meanwhile) before the poll stops and asks to be run again. */
 const MAX_BOUNDARY_RESTARTS = 5;
 
-/** Turns any failure into a FabricError whose message reads Kantata's `{ errors: [{type, message}] }`. */
-/** Kantata's `errors: [{type, message}]` body is read by `classify` like every other vendor's. */
+/** Turns any failure into a FabricError: Kantata's `errors: [{type, message}]` body is read by `classify` like every other vendor's. */
 export function kantataError(err: unknown): FabricError {
   return classify(err);
 }

@@ -12,6 +12,9 @@ import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types'
 import { PermanentError, TransientError, ValidationError } from '../../delivery/errors';
 import { decodeAck, encodeInvoice, fromCanonicalInvoice, LegacyAck, LegacyInvoice, TOPICS } from './codec';
 
+/** The operations `execute` writes (through the outbox); the legacy-erp node's write list. */
+export const LEGACY_ERP_WRITE_OPERATIONS = ['postInvoice'] as const;
+
 export interface LegacyErpClientOptions {
   url: string;
   username?: string;

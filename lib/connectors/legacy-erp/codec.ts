@@ -252,7 +252,6 @@ export function decodeInvoice(payload: string | Buffer): { invoice?: LegacyInvoi
   return errors.length ? { errors } : { invoice: inv, errors };
 }
 
-/** Canonical Invoice (lib/model/schemas/invoice.v1.json) -> legacy invoice posting. */
 /**
  * The legacy ERP keeps 20 characters of invoice number. Our invoice ids are longer (customer, project and period),
  * and cutting them made invoices of one month collide, so the ERP booked only the first. A long id keeps a readable
@@ -265,6 +264,7 @@ export function legacyInvoiceNo(id: string): string {
   return `${cleaned.slice(0, 11).replace(/[-._/]+$/, '')}-${hash}`;
 }
 
+/** Canonical Invoice (lib/model/schemas/invoice.v1.json) -> legacy invoice posting. */
 export function fromCanonicalInvoice(inv: Record<string, any>): LegacyInvoice {
   const problems: FieldError[] = [];
   if (inv.billingEntity !== undefined && inv.billingEntity !== LEGACY_BILLING_ENTITY) problems.push({ path: '/billingEntity', message: `the legacy ERP bills ${LEGACY_BILLING_ENTITY} only, got ${inv.billingEntity}` });

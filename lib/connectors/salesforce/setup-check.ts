@@ -186,7 +186,8 @@ export async function checkSetup(client: SalesforceClient, settings: SalesforceS
 
   // ---- fields and permissions, from describe
   if (!report.hasErrors('api-version')) {
-    const objects = new Set([...SALESFORCE_NEEDS.map((n) => org(n.object)), ...(settings.writes ?? []).map((w) => w.sobject)]);
+    // only the writes that need object permissions (WRITE_OPS): a node's other operations name no object to check
+    const objects = new Set([...SALESFORCE_NEEDS.map((n) => org(n.object)), ...(settings.writes ?? []).filter((w) => Object.hasOwn(WRITE_OPS, w.operation)).map((w) => w.sobject)]);
     const describes = new Map<string, Describe | undefined>();
     let readFailed: string | undefined;
     await Promise.all(

@@ -14,6 +14,9 @@ import type { Json } from '../../store/store';
 import type { ConnectionExecutor, ExecutionContext } from '../../delivery/types';
 import { classify, PermanentError, ValidationError } from '../../delivery/errors';
 
+/** The operations the Teams executors (webhook and Graph) write (through the outbox); the teams-notify node's write list. */
+export const TEAMS_WRITE_OPERATIONS = ['postCard'] as const;
+
 export const ADAPTIVE_CARD = 'application/vnd.microsoft.card.adaptive';
 
 export interface NotificationSpec {

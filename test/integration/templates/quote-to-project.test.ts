@@ -196,6 +196,41 @@ describe('templates: quote-to-project through the real runtime', function () {
     await waitFor(async () => (await t.fabric.fabric.services.exceptions.list({ process: 'quote-to-project', status: 'open' })).every((e) => e.recordKey !== 'Opportunity/006Hs00000InitechQA'), 'exception resolved', 20000, 100);
   });
 
+  it('a write that fails permanently at the vendor: exactly one exception (the outbox\'s, replayable), reported by the Catch path; replaying it completes the run', async () => {
+    // a deal of its own, on the legacy-ERP route (no ERP write), so the first write Jira refuses is its project
+    const oppId = '006Hs00000JiraFLT1';
+    const data = dealData('006Hs00000LumiereOM') as { opportunity: Record<string, unknown>; account: Record<string, unknown> };
+    data.opportunity = { ...data.opportunity, Id: oppId, Name: 'Lumiere Retail - Fault Drill' };
+    data.account = { ...data.account, Id: '001Hs00000JiraFLT1', External_Id__c: 'ACC-FLT-1', Name: 'Lumiere Faults SARL' };
+    const exceptions = t.fabric.fabric.services.exceptions;
+    const mine = async () => (await exceptions.list({ process: 'quote-to-project', limit: 10000 })).filter((e) => JSON.stringify(e).includes(oppId));
+    assert.deepEqual(await mine(), []);
+    const since = Date.now();
+    await t.sb('/jira/_sandbox/faults', 'PUT', { errorRate: 1, errorStatus: 422 });
+    let queued: Awaited<ReturnType<typeof mine>>[number] | undefined;
+    try {
+      t.publish('fabric/v1/opportunity/closed-won', data, `cw-${oppId}`);
+      queued = await waitFor(async () => (await mine()).find((e) => e.replayTarget?.kind === 'outbox'), 'the outbox\'s exception for the Jira write', 60000, 100);
+      // the Catch node's fabric-exception has handled the same failure: its audit entry (it added a second exception
+      // before the queued one was linked; now it reports the queued one)
+      await waitFor(async () => (await exceptions.audit.list({ since, limit: 10000 })).find((a) => a.actor === 'node:q2p-exc-int'), 'the Catch path handled the failure', 30000, 100);
+    } finally {
+      await t.sb('/jira/_sandbox/faults', 'PUT', {});
+    }
+    const all = await mine();
+    assert.ok(queued);
+    assert.deepEqual(all.map((e) => e.id), [queued.id], `one exception per failure: ${JSON.stringify(all.map((e) => ({ id: e.id, step: e.step, message: e.message, replayTarget: e.replayTarget })))}`);
+    const reported = (await exceptions.audit.list({ action: 'exception.reported', since, limit: 10000 })).filter((a) => (a.details as { exceptionId?: number } | undefined)?.exceptionId === queued.id);
+    assert.deepEqual(reported.map((a) => a.actor), ['node:q2p-exc-int'], 'the Catch path reported the queued exception');
+
+    const replay = await t.admin(`/ps-fabric/exceptions/${queued.id}/replay`, {});
+    assert.equal(replay.status, 200, JSON.stringify(replay.body));
+    const created = await waitFor(() => t.events.find((e) => e.topic === 'fabric/v1/project/created' && e.body.data?.opportunityId === oppId), 'project.created after the replay', 60000, 100);
+    assert.ok((await t.sb('/jira/_sandbox/records/projects')).some((p: any) => p.key === created.body.data.externalIds.jira), 'the Jira project exists');
+    await waitFor(async () => (await exceptions.get(queued.id))?.status === 'resolved', 'the exception resolved by the completed write', 20000, 100);
+    assert.equal((await mine()).length, 1, 'no exception added by the replay');
+  });
+
   it('a delivery manager the PSA and Jira do not have: an exception naming the person at each; invited there, a replay completes the run with their ids (cross-reference)', async () => {
     // a deal of its own (the seed's are shared with the other template tests), closed won on the bus
     const oppId = '006Hs00000NinaPPL1';

@@ -49,6 +49,21 @@ describe('templates: time-to-cash through the real runtime', function () {
     }
   }
 
+  /**
+   * A replayed write's completion was handed on by its node and acknowledged: the outbox never offers it again, so no
+   * second continuation (a second invoice.posted) can follow.
+   */
+  async function handedOn(outboxId: number): Promise<boolean> {
+    const store = t.fabric.fabric.store;
+    const item = await store.outboxGet(outboxId);
+    return item?.status === 'delivered' && !!item.origin && !(await store.outboxUnacknowledged(item.origin, 100000)).some((i) => i.id === outboxId);
+  }
+  const outboxIdOf = (ex: { replayTarget?: unknown }): number => {
+    const id = (ex.replayTarget as { outboxId?: number } | undefined)?.outboxId;
+    assert.equal(typeof id, 'number', `an outbox replay target: ${JSON.stringify(ex.replayTarget)}`);
+    return id!;
+  };
+
   before(async () => {
     t = await templatesFabric();
     legacy = new LegacyErpSimulator({ url: t.fabric.mqttUrl!, clientId: `legacy-erp-fr01-test-${process.pid}`, ...t.fabric.legacyErpCredentials });
@@ -182,7 +197,8 @@ describe('templates: time-to-cash through the real runtime', function () {
     assert.match(String(ex.recordKey), /^Invoice\/INV-NWA-FR-/);
     const invoiceId = String(ex.recordKey).slice('Invoice/'.length);
     const postedFor = () => t.events.filter((e) => e.topic === 'fabric/v1/invoice/posted' && e.body.subject === invoiceId);
-    await new Promise((r) => setTimeout(r, 500));
+    // the failed write's msg has ended: the tab's Catch path reported this (queued) exception
+    await waitFor(async () => (await exceptions.audit.list({ action: 'exception.reported', limit: 10000 })).some((a) => a.actor === 'node:t2c-exc-int' && (a.details as { exceptionId?: number } | undefined)?.exceptionId === ex.id), 'the Catch path reported the exception', 10000, 100);
     assert.equal(ercLines().length, 0, 'the ERP booked nothing');
     assert.equal(postedFor().length, 0, 'no invoice.posted for a rejected invoice');
 
@@ -195,7 +211,7 @@ describe('templates: time-to-cash through the real runtime', function () {
     assert.equal(ercLines().length, 3);
     assert.equal(posted.body.data.externalIds?.legacy, booked[0].documentNo, 'invoice.posted carries the document of the OK ack');
     await waitFor(async () => (await exceptions.list({ process: 'time-to-cash', status: 'open' })).every((e) => e.recordKey !== ex.recordKey), 'exceptions of the invoice resolved', 10000, 100);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => handedOn(outboxIdOf(ex)), 'the replayed posting handed on once and acknowledged', 10000, 100);
     assert.equal(postedFor().length, 1, 'invoice.posted once');
   });
 
@@ -249,7 +265,7 @@ describe('templates: time-to-cash through the real runtime', function () {
     await assertBilledExactlyOnce(us, 'netsuite');
     await assertBilledExactlyOnce(uk, 'bc:');
     await waitFor(async () => (await exceptions.list({ process: 'time-to-cash', status: 'open' })).every((e) => e.recordKey !== exUs!.recordKey && e.recordKey !== exUk!.recordKey), 'exceptions of both invoices resolved', 10000, 100);
-    await new Promise((r) => setTimeout(r, 500)); // room for a second (duplicate) completion, as in the FR01 replay test
+    await waitFor(async () => (await handedOn(outboxIdOf(exUs!))) && handedOn(outboxIdOf(exUk!)), 'both replayed invoices handed on once and acknowledged', 10000, 100);
     assert.equal(postedFor(invoiceUs).length, 1, 'invoice.posted once (NetSuite)');
     assert.equal(postedFor(invoiceUk).length, 1, 'invoice.posted once (Business Central)');
     assert.equal((await kantataInvoicesFor(invoiceUs)).length, 1, 'one Kantata invoice for the NetSuite invoice');

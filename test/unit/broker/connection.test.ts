@@ -84,11 +84,17 @@ describe('FabricMqttConnection: backpressure', function () {
       dispatched += 1;
       return new Promise<void>((resolve) => commits.push(resolve));
     });
-    await waitFor(() => conn.connected, 'the connection');
+    await waitFor(() => conn.connected && !!(broker.aedes.clients as Record<string, any>)['psfabric-bound-test']?.subscriptions?.['bound/test'], 'the connection and its subscription');
+    // the two ends of the subscriber's TCP connection: what the broker wrote, what the client has read
+    const brokerSide = (broker.aedes.clients as Record<string, any>)['psfabric-bound-test'].conn as { bytesWritten: number };
+    const clientSide = (conn as unknown as { client: { stream: { bytesRead: number } } }).client.stream;
+    const before = brokerSide.bytesWritten;
+    // a QoS 1 PUBLISH: fixed header, remaining length (one byte here), topic length + topic, packet id, payload
+    const sent = Array.from({ length: 30 }, (_, i) => 1 + 1 + 2 + 'bound/test'.length + 2 + JSON.stringify({ i }).length).reduce((a, b) => a + b, 0);
     await publishMany('bound/test', 30);
-    await waitFor(() => dispatched === 8 && broker.stats.messagesOut >= 30, 'the first 8 messages dispatched, all 30 sent by the broker');
-    // nothing commits: the 9th message, already on the socket, is not read (observation window, not synchronisation)
-    await new Promise((r) => setTimeout(r, 300));
+    // all 30 written by the broker and read by the client's socket: the 9th and later are in mqtt.js, which would have
+    // handed the 9th on by now (same turn) if it did not wait for a commit
+    await waitFor(() => dispatched === 8 && brokerSide.bytesWritten >= before + sent && clientSide.bytesRead >= brokerSide.bytesWritten, 'the first 8 messages dispatched, all 30 read by the client');
     assert.equal(dispatched, 8, 'the 9th message waits for a commit');
     await waitFor(() => {
       commits.splice(0).forEach((commit) => commit());

@@ -136,7 +136,6 @@ describe('Salesforce connector against the Salesforce sandbox', function () {
       const got = await c.get('Account', created.id);
       assert.equal(got.Name, 'Contoso Pharma AG');
       assert.equal(got.attributes.type, 'Account');
-      await new Promise((r) => setImmediate(r));
       await c.update('Account', created.id, { Tax_Registration__c: 'DE999999999' });
       const after = await c.get('Account', created.id, ['Tax_Registration__c', 'SystemModstamp']);
       assert.equal(after.Tax_Registration__c, 'DE999999999');

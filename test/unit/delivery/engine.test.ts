@@ -142,8 +142,10 @@ describe('delivery engine: outbox semantics', () => {
     for (const secret of ['hunter2', 'k-123', 'vendor-secret-token']) assert.ok(!persisted.includes(secret), `${secret} was persisted`);
     assert.deepEqual(ex.request, { name: '', password: '[redacted]', nested: { apiKey: '[redacted]' } });
     assert.equal((await h.store.outboxFind('vendor:test', 'perm-1'))?.status, 'failed');
-    // A later submit of the same key does not send it again either.
-    await assert.rejects(conn.submit({ operation: 'upsertCustomer', idempotencyKey: 'perm-1', request: {} }), /exception queue/);
+    // the error names the exception it is queued as, so a Catch path behind the writing node links instead of adding one
+    assert.equal(err.exceptionId, ex.id);
+    // A later submit of the same key does not send it again either, and names the same exception.
+    await assert.rejects(conn.submit({ operation: 'upsertCustomer', idempotencyKey: 'perm-1', request: {}, recordKey: 'Account/a-9' }), (e: unknown) => e instanceof FabricError && /exception queue/.test(e.message) && e.exceptionId === ex.id);
     assert.equal(h.vendor.requests.length, 1);
   });
 

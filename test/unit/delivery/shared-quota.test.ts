@@ -284,12 +284,15 @@ describe('delivery: vendor quotas shared across instances', function () {
       // a stops abruptly: its store is gone (no renewal, no release, no outcome recorded); what it had in flight at
       // the vendor finishes there, and the items it had claimed come back to b after their outbox lease
       await inst.stores[0].close();
-      const stoppedAt = Date.now();
-      await waitFor(() => Date.now() - stoppedAt > quotaLeaseMs + 100, "a's slot leases have run out", 5_000);
+      const pgB = inst.stores[1] as PostgresStore;
+      // a's slot leases, as the shared store holds them, have run out (a can no longer renew them)
+      await waitFor(async () => {
+        const rows = await pgB.raw<{ n: string }>("SELECT COUNT(*) AS n FROM quota_slots WHERE connection = 'erp:acme' AND holder LIKE 'instance-0:%' AND lease_until > $1", [Date.now()]);
+        return Number(rows[0].n) === 0;
+      }, "a's slot leases have run out", 5_000);
       const before = vendor.sandbox.limitObservations();
       assert.ok(before.maxInFlight <= 5 && together <= 5, `never more than 5 in flight while both ran (saw ${before.maxInFlight})`);
       vendor.sandbox.resetLimitObservations();
-      const pgB = inst.stores[1] as PostgresStore;
       await waitFor(async () => {
         const rows = await pgB.raw<{ n: string }>("SELECT COUNT(*) AS n FROM quota_slots WHERE connection = 'erp:acme' AND holder LIKE 'instance-1:%' AND lease_until > $1", [Date.now()]);
         return Number(rows[0].n) === 5;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AuditTrail } from '../../../lib/audit';
-import { ExceptionQueue, ExceptionQueueError, messageRecordKey, type ExceptionInput, type ReplayRequest } from '../../../lib/exceptions';
+import { ExceptionQueue, ExceptionQueueError, markQueuedException, messageRecordKey, queuedExceptionOf, type ExceptionInput, type ReplayRequest } from '../../../lib/exceptions';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
 import type { ExceptionRecord, Json } from '../../../lib/store/store';
 import { tempDir } from '../../support/tmp';
@@ -210,6 +210,28 @@ describe('ExceptionQueue', () => {
     assert.equal(errors.length, 1);
     await sink.replay(record.id, { actor: 'dave', payload: { fixed: true } });
     assert.deepEqual(seen, [[record.id, { fixed: true }, 'dave']]);
+  });
+
+  it('reports a failure already queued on its entry (audited, nothing added); undefined for an entry that is gone', async () => {
+    const record = await queue.add(failure());
+    const reported = await queue.report(record.id, 'node:catch-exc');
+    assert.equal(reported?.id, record.id);
+    assert.equal(reported?.occurrences, 1);
+    assert.equal(await queue.count(), 1);
+    assert.deepEqual(await actions(record.id), ['exception.added by process:time-to-cash', 'exception.reported by node:catch-exc']);
+    assert.equal(await queue.report(record.id + 1000, 'node:catch-exc'), undefined);
+  });
+});
+
+describe('queued exception on a msg: what a Catch path links to', () => {
+  it('is found only when the error came from the node that left it; no id clears it', () => {
+    const msg: Record<string, unknown> = { _msgid: 'm1' };
+    markQueuedException(msg, 42, 'node-a');
+    assert.equal(queuedExceptionOf({ ...msg, error: { message: 'x', source: { id: 'node-a' } } }), 42);
+    assert.equal(queuedExceptionOf({ ...msg, error: { message: 'x', source: { id: 'function-b' } } }), undefined, 'a later failure elsewhere is recorded anew');
+    assert.equal(queuedExceptionOf(msg), undefined, 'no caught error');
+    markQueuedException(msg, undefined, 'node-a');
+    assert.equal(queuedExceptionOf({ ...msg, error: { message: 'x', source: { id: 'node-a' } } }), undefined);
   });
 });
 
