@@ -35,8 +35,8 @@ export type Check =
   | { is: 'number'; blank?: boolean; positive?: boolean; min?: number; max?: number }
   /** matches `pattern`; `blank`: empty allowed; `env`: a whole `${ENV_VAR}` allowed (the templates use them) */
   | { is: 'regex'; pattern: RegExp; blank?: boolean; env?: boolean }
-  /** empty, or JSON text of an object / an array */
-  | { is: 'json'; shape: 'object' | 'array' }
+  /** empty, or JSON text of an object (with the properties `has`) / an array */
+  | { is: 'json'; shape: 'object' | 'array'; has?: readonly string[] }
   /** a JSONata expression that parses */
   | { is: 'jsonata'; blank?: boolean }
   /** one of `values` */
@@ -86,17 +86,19 @@ export function nodeSettings<C>() {
 /** A text setting. */
 export const text = <V extends string = string>(value = '' as V, more: Omit<Setting<V>, 'value'> = {}): Setting<V> => ({ value, ...more });
 /** A number setting (the runtime reads it with `positiveSetting`). */
-export const number = (value: number, more: { blank?: boolean; positive?: boolean; min?: number; max?: number; required?: boolean } = {}): Setting<number> => {
+export const number = <V extends number | '' = number>(value: V, more: { blank?: boolean; positive?: boolean; min?: number; max?: number; required?: boolean } = {}): Setting<V> => {
   const { required, ...check } = more;
   return { value, ...(required ? { required } : {}), check: { is: 'number', ...check } };
 };
+/** The node's output count (Node-RED's `outputs`, set by the dialog for the mode chosen). */
+export const ports = (value: number): Setting<number> => ({ value });
 /** A checkbox. */
 export const flag = (value: boolean): Setting<boolean> => ({ value });
 /** The config node of `type` it names. */
 export const configNode = (type: string, required = true, more: Omit<Setting<string>, 'value' | 'type' | 'required'> = {}): Setting<string> => ({ value: '', type, required, ...more });
 
-/** An http(s) URL with a host, or a whole `${ENV_VAR}`. */
-export const HTTP_URL: Check = { is: 'regex', pattern: /^https?:\/\/[^\s/]+\S*$/, env: true, blank: true };
+/** An http(s) URL with a host, or a whole `${ENV_VAR}`; empty unless `required`. */
+export const httpUrl = (required = false): Check => ({ is: 'regex', pattern: /^https?:\/\/[^\s/]+\S*$/, env: true, blank: !required });
 /** JSON text of an object, or empty. */
 export const JSON_OBJECT: Check = { is: 'json', shape: 'object' };
 

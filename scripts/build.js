@@ -43,7 +43,8 @@ function withDialogParts(html, type, file) {
 // A node's settings are declared once, in TypeScript (`nodes/<name>/config.ts`, nodeSettings() of nodes/settings.ts):
 // the runtime reads its defaults there, and here they become what the editor needs, in the dialog Node-RED loads:
 // `defaults: /* psf:defaults */` (values, config node types, validators as RED.validators calls), `credentials:
-// /* psf:credentials */` and the operation choices `<!-- psf:operations -->` (labels `<type>.<setting>.<value>`).
+// /* psf:credentials */` and an operation node's operation row `<!-- psf:operations -->` (a select of its declared
+// operations, labels `<type>.<setting>.<operation>`).
 const ENV_VALUE = '/^\\$\\{[^}]+\\}$/';
 function checkSource(check) {
   switch (check.is) {
@@ -55,11 +56,11 @@ function checkSource(check) {
     }
     case 'regex': {
       const skip = [check.blank && "v === '' || v === undefined", check.env && `${ENV_VALUE}.test(String(v))`].filter(Boolean);
-      const base = `RED.validators.regex(${check.pattern.toString()})`;
-      return skip.length ? `function (v, opt) { return ${skip.join(' || ')} || ${base}.call(this, v, opt); }` : base;
+      // the editor's regex validator tests String(v): an unset value would be tested as "undefined"
+      return `function (v, opt) { return ${[...skip, `RED.validators.regex(${check.pattern.toString()}).call(this, v == null ? '' : v, opt)`].join(' || ')}; }`;
     }
     case 'json':
-      return `function (v) { if (!v) return true; try { var o = JSON.parse(v); return ${check.shape === 'array' ? 'Array.isArray(o)' : "!!o && typeof o === 'object' && !Array.isArray(o)"}; } catch (e) { return false; } }`;
+      return `function (v) { if (!v) return true; try { var o = JSON.parse(v); return ${check.shape === 'array' ? 'Array.isArray(o)' : ["!!o && typeof o === 'object' && !Array.isArray(o)", ...(check.has ?? []).map((k) => `${JSON.stringify(k)} in o`)].join(' && ')}; } catch (e) { return false; } }`;
     case 'jsonata':
       return `RED.validators.typedInput({ type: 'jsonata'${check.blank ? ', allowBlank: true' : ''} })`;
     case 'oneOf':
@@ -111,7 +112,9 @@ function withDeclaredSettings(html, nodeDir, file) {
     .replace(/<!-- psf:operations -->/g, (_m, offset) => {
       const d = typeAt(offset);
       if (!d.operations) throw new Error(`${file}: psf:operations in a dialog whose settings declare no operations`);
-      return d.operations.values.map((op) => `<option value="${op}" data-i18n="${d.type}.${d.operations.setting}.${op}"></option>`).join('');
+      const { setting, values } = d.operations;
+      const options = values.map((op) => `<option value="${op}" data-i18n="${d.type}.${setting}.${op}"></option>`).join('');
+      return `<div class="form-row"><label for="node-input-${setting}" data-i18n="${d.type}.label.${setting}"></label><select id="node-input-${setting}">${options}</select></div>`;
     });
 }
 

@@ -17,8 +17,8 @@ import { entryBlocked, fulfilProject, fulfilTimeEntry, invoicePosted, parseReque
 import { inboxRefOf, INBOX_REF_PROPERTY } from '../../lib/inbox';
 import { toEnvelope } from '../../lib/model';
 import type { KantataConnection } from '../connection-config';
-import { FIRST_VERSION } from '../migrations';
-import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
+import { API_FULFIL, type ApiFulfilConfig } from './config';
+import { registerNode, resolveStore, type Node, type NodeAPI as RED } from '../node-red-api';
 
 type Msg = Record<string, any>;
 
@@ -28,7 +28,7 @@ const UPDATED_TOPIC = 'fabric/v1/request/updated';
 class SubmitFailed extends Error {}
 
 export function registerApiFulfilNode(RED: RED): void {
-  function ApiFulfil(this: Node, config: NodeDef & { store?: string; kantata?: string; mode?: string }) {
+  function ApiFulfil(this: Node, config: ApiFulfilConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
     const storeNode = resolveStore(RED, config.store);
@@ -116,5 +116,5 @@ export function registerApiFulfilNode(RED: RED): void {
       }
     });
   }
-  registerNode(RED, 'api-fulfil', ApiFulfil, { migrations: [FIRST_VERSION] });
+  registerNode(RED, API_FULFIL.type, ApiFulfil, API_FULFIL);
 }

@@ -15,9 +15,8 @@ import type { ErrorClass, Json } from '../../lib/store/store';
 import { registerNode, resolveStore, type NodeAPI, type Node } from '../node-red-api';
 import { markInboxProcessed } from '../../lib/inbox';
 import { messageRecordKey } from '../../lib/exceptions';
-import { FIRST_VERSION } from '../migrations';
 
-import type { ExceptionConfig } from './config';
+import { FABRIC_EXCEPTION, type ExceptionConfig } from './config';
 
 const CLASSES: ErrorClass[] = ['validation', 'permanent', 'transient-exhausted', 'ownership', 'auth', 'not-found', 'conflict', 'internal'];
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
@@ -56,7 +55,7 @@ export = function (RED: NodeAPI) {
         const services = storeCfg.requireServices();
         const err = (msg.error ?? {}) as { message?: unknown; source?: { id?: string; name?: string; type?: string }; details?: unknown; errorClass?: unknown };
         const payload = msg.payload as Record<string, unknown> | undefined;
-        const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? 'permanent';
+        const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? FABRIC_EXCEPTION.defaults.errorClass;
         const errorClass = (CLASSES as string[]).includes(errorClassIn) ? (errorClassIn as ErrorClass) : 'permanent';
         const record = await services.exceptions.add(
           {
@@ -97,6 +96,6 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-exception', FabricException, { migrations: [FIRST_VERSION] });
+  registerNode(RED, FABRIC_EXCEPTION.type, FabricException, FABRIC_EXCEPTION);
 };
 

@@ -17,13 +17,7 @@ import type { ExceptionQueue } from '../../lib/exceptions';
 import { ExceptionQueueError } from '../../lib/exceptions';
 import { HTTP_STATUS, runCommand } from './commands';
 import { errorMessage, registerNode, resolveStore, type FabricStoreNode, type NodeAPI, type Node, type NodeMessage, type Request, type Response } from '../node-red-api';
-import { FIRST_VERSION } from '../migrations';
-
-interface ExceptionsConfig {
-  id: string;
-  name?: string;
-  store?: string;
-}
+import { FABRIC_EXCEPTIONS, type ExceptionsConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-exceptions.${key}`, subs);
@@ -60,7 +54,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-exceptions', FabricExceptions, { migrations: [FIRST_VERSION] });
+  registerNode(RED, FABRIC_EXCEPTIONS.type, FabricExceptions, FABRIC_EXCEPTIONS);
 
   // ---------------------------------------------------------------- admin HTTP API
 

@@ -17,20 +17,9 @@ import { idempotencyKeyFor } from '../../lib/connectors/glue';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 import type { Json } from '../../lib/store/store';
 import type { LegacyErpConnection } from '../connection-config';
-import { operationFromMsg, type Migration } from '../migrations';
 import type { NodeAPI } from '../node-red-api';
-import { defineOperationNode, SENT, type OperationMsg, type OperationNodeDef } from '../operation-node';
-
-interface LegacyErpDef extends OperationNodeDef {
-  legacy?: string;
-  mode?: string;
-  topic?: string;
-}
-
-const POST_INVOICE = ['postInvoice'] as const;
-
-/** Version 1: "from msg" was `msg` in this dialog already; an empty mode was decodeTime. */
-const MIGRATIONS: readonly Migration[] = [{ version: operationFromMsg('mode').version, up: (c) => (c.mode === undefined || c.mode === '' ? { ...c, mode: 'decodeTime' } : c) }];
+import { defineOperationNode, SENT, type Handler, type OperationMsg } from '../operation-node';
+import { LEGACY_ERP, LEGACY_ERP_OFFLINE, LEGACY_ERP_WRITES, type LegacyErpDef } from './config';
 
 /** What the flow after the posting needs (the outbox keeps it with the item; the invoice itself is in the request). */
 function postingContext(msg: OperationMsg): Json {
@@ -44,13 +33,13 @@ export = function (RED: NodeAPI) {
   const countsOf = (node: object) => counts.get(node) ?? (counts.set(node, { ok: 0, bad: 0 }), counts.get(node)!);
 
   defineOperationNode<LegacyErpConnection, LegacyErpDef>(RED, {
-    type: 'legacy-erp',
+    type: LEGACY_ERP.type,
     connection: 'legacy',
     operationProperty: 'mode',
     resultProperty: 'legacyPosting',
     outputs: 2,
-    writes: POST_INVOICE,
-    migrations: MIGRATIONS,
+    writes: LEGACY_ERP_WRITES,
+    migrations: LEGACY_ERP.migrations,
     writeRequest(operation, msg, { node }) {
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
       return { request, idempotencyKey: idempotencyKeyFor(msg, operation, request), step: msg.step ?? (node.name || 'legacy postInvoice'), context: postingContext(msg) };
@@ -89,6 +78,6 @@ export = function (RED: NodeAPI) {
         msg.topic = config.topic || TOPICS.timeOut;
         msg.qos = 1;
       },
-    },
+    } satisfies Record<(typeof LEGACY_ERP_OFFLINE)[number], Handler<LegacyErpConnection, LegacyErpDef>>,
   });
 };

@@ -1,6 +1,6 @@
 import type { ConnectionConfigDef } from '../connection-config';
 import { FIRST_VERSION } from '../migrations';
-import { connectionLimits, HTTP_URL, JSON_OBJECT, configNode, nodeSettings, number, text } from '../settings';
+import { connectionLimits, JSON_OBJECT, httpUrl, configNode, nodeSettings, number, text } from '../settings';
 
 /** The settings of a `netsuite-config` node (its editor dialog). */
 export interface NetSuiteConfigDef extends ConnectionConfigDef {
@@ -20,7 +20,7 @@ export const NETSUITE_CONFIG = nodeSettings<NetSuiteConfigDef>()({
   settings: {
     name: text(),
     accountId: text('', { required: true }),
-    baseUrl: text('', { check: HTTP_URL }),
+    baseUrl: text('', { check: httpUrl() }),
     authType: text<'oauth2-m2m' | 'tba'>('oauth2-m2m'),
     algorithm: text<NonNullable<NetSuiteConfigDef['algorithm']>>('PS256'),
     tables: text(),

@@ -1,0 +1,33 @@
+import type { ConnectionConfigDef } from '../connection-config';
+import { FIRST_VERSION } from '../migrations';
+import { configNode, connectionLimits, httpUrl, nodeSettings, number, text, type Check } from '../settings';
+
+/** The settings of a `teams-config` node (its editor dialog). */
+export interface TeamsConfigDef extends ConnectionConfigDef {
+  mode?: 'workflows' | 'graph';
+  teamId?: string;
+  channelId?: string;
+  authorityHost?: string;
+  graphUrl?: string;
+  timeoutMs?: string | number;
+}
+
+const AN_ID: Check = { is: 'regex', pattern: /^\S+$/ };
+
+export const TEAMS_CONFIG = nodeSettings<TeamsConfigDef>()({
+  type: 'teams-config',
+  migrations: [FIRST_VERSION],
+  settings: {
+    name: text(),
+    mode: text<'workflows' | 'graph'>('workflows'),
+    teamId: text('', { check: AN_ID, when: { setting: 'mode', equals: 'graph' } }),
+    channelId: text('', { check: AN_ID, when: { setting: 'mode', equals: 'graph' } }),
+    authorityHost: text('', { check: httpUrl() }),
+    graphUrl: text('', { check: httpUrl() }),
+    store: configNode('fabric-store'),
+    // a Teams channel takes about one message a second
+    ...connectionLimits({ ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }),
+    timeoutMs: number(30000),
+  },
+  credentials: { webhookUrl: { type: 'password' }, tenantId: { type: 'text' }, clientId: { type: 'text' }, clientSecret: { type: 'password' }, refreshToken: { type: 'password' } },
+});

@@ -1,0 +1,26 @@
+import type { OperationNodeDef } from '../operation-node';
+import { FIRST_VERSION } from '../migrations';
+import { configNode, nodeSettings, number, text, type LimitsConfig } from '../settings';
+
+/** The settings of a `teams-notify` node (its editor dialog). */
+export interface TeamsNotifyDef extends OperationNodeDef, LimitsConfig {
+  /** The teams-config node (absent on a node from before teams-config, which carries its own webhook and store). */
+  teams?: string;
+  store?: string;
+  title?: string;
+}
+
+export const TEAMS_NOTIFY = nodeSettings<Omit<TeamsNotifyDef, 'operation' | 'concurrency'>>()({
+  type: 'teams-notify',
+  migrations: [FIRST_VERSION],
+  settings: {
+    name: text(),
+    teams: configNode('teams-config', false, { check: { is: 'orSetting', setting: 'store' } }),
+    store: configNode('fabric-store', false),
+    title: text('PS Fabric'),
+    // the node's own Workflows webhook (before teams-config): a channel takes about one message a second
+    ratePerSecond: number(1),
+    maxAttempts: number(6),
+  },
+  credentials: { webhookUrl: { type: 'password' } },
+});
