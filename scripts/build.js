@@ -43,8 +43,9 @@ function withDialogParts(html, type, file) {
 // A node's settings are declared once, in TypeScript (`nodes/<name>/config.ts`, nodeSettings() of nodes/settings.ts):
 // the runtime reads its defaults there, and here they become what the editor needs, in the dialog Node-RED loads:
 // `defaults: /* psf:defaults */` (values, config node types, validators as RED.validators calls), `credentials:
-// /* psf:credentials */` and an operation node's operation row `<!-- psf:operations -->` (a select of its declared
-// operations, labels `<type>.<setting>.<operation>`).
+// /* psf:credentials */`, an operation node's first rows `<!-- psf:operations -->` (name, its config nodes and a select
+// of its declared operations, labelled `<type>.<setting>.<operation>`) and a select's options from a setting's oneOf
+// check, `<!-- psf:options <setting> <catalog group> -->` (labels `<type>.<group>.<value>`).
 const ENV_VALUE = '/^\\$\\{[^}]+\\}$/';
 function checkSource(check) {
   switch (check.is) {
@@ -91,7 +92,7 @@ function editorSettingsOf(nodeDir, file) {
   return new Map(declared.map((d) => [d.type, d]));
 }
 function withDeclaredSettings(html, nodeDir, file) {
-  if (!/psf:(defaults|credentials|operations)/.test(html)) return html;
+  if (!/psf:(defaults|credentials|operations|options)/.test(html)) return html;
   const declared = editorSettingsOf(nodeDir, file);
   // each marker belongs to the registration (or dialog template) it stands in: the last type named before it
   const typeAt = (offset) => {
@@ -113,8 +114,16 @@ function withDeclaredSettings(html, nodeDir, file) {
       const d = typeAt(offset);
       if (!d.operations) throw new Error(`${file}: psf:operations in a dialog whose settings declare no operations`);
       const { setting, values } = d.operations;
+      const row = (name, input) => `<div class="form-row"><label for="node-input-${name}" data-i18n="${d.type}.label.${name}"></label>${input}</div>`;
+      const connections = Object.entries(d.settings).filter(([, s]) => s.type).map(([name]) => row(name, `<input type="text" id="node-input-${name}">`));
       const options = values.map((op) => `<option value="${op}" data-i18n="${d.type}.${setting}.${op}"></option>`).join('');
-      return `<div class="form-row"><label for="node-input-${setting}" data-i18n="${d.type}.label.${setting}"></label><select id="node-input-${setting}">${options}</select></div>`;
+      return [row('name', '<input type="text" id="node-input-name">'), ...connections, row(setting, `<select id="node-input-${setting}">${options}</select>`)].join('\n  ');
+    })
+    .replace(/<!-- psf:options ([\w]+) ([\w-]+) -->/g, (_m, setting, group, offset) => {
+      const d = typeAt(offset);
+      const check = d.settings[setting]?.check;
+      if (!check || check.is !== 'oneOf') throw new Error(`${file}: psf:options ${setting}: the setting declares no oneOf check`);
+      return check.values.map((v) => `<option value="${v}" data-i18n="${d.type}.${group}.${v}"></option>`).join('');
     });
 }
 

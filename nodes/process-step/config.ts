@@ -1,4 +1,4 @@
-import { STEP_DEFAULTS } from '../../lib/processes/steps/context';
+import { STEP_DEFAULTS, STEPS } from '../../lib/processes/steps';
 import { FIRST_VERSION } from '../migrations';
 import { configNode, JSON_OBJECT, nodeSettings, number, ports, text } from '../settings';
 import type { StepConfig } from '../../lib/processes/steps';
@@ -16,7 +16,7 @@ export const PROCESS_STEP = nodeSettings<ProcessStepConfig>()({
   settings: {
     name: text(),
     store: configNode('fabric-store'),
-    step: text('q2p-plan', { required: true }),
+    step: text('q2p-plan', { required: true, check: { is: 'oneOf', values: Object.keys(STEPS) } }),
     write: text('erpCustomer'),
     // no dialog row: the events' CloudEvents source (default the step's process flow)
     source: text(),
