@@ -15,8 +15,9 @@ const validators = {
   number: (blank?: boolean) => (v: unknown) => {
     if (blank && (v === '' || v === undefined)) return true;
     if (v !== '' && /^[+-]?[0-9]*\.?[0-9]*([eE][-+]?[0-9]+)?$/.test(String(v))) return true;
-    if (/^\${[^}]+}$/.test(String(v))) return true;
-    return v !== '' && v !== undefined && !isNaN(Number(v));
+    if (v !== '' && /^\${[^}]+}$/.test(String(v))) return true;
+    // as the editor's: isNaN('') is false, so an empty field passes a number check
+    return !isNaN(v as number);
   },
   regex: (re: RegExp) => (v: unknown) => re.test(v as string),
   typedInput: (opts: { allowBlank?: boolean }) => (v: unknown) => {
