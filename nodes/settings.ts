@@ -1,4 +1,7 @@
-/** How a node reads the numbers of its dialog: one rule for all (lib/fabric/settings.ts `positiveSetting`). */
+/**
+ * A node's settings: how they are declared (`nodeSettings`, below; docs/CONVENTIONS.md *Settings*) and how a node reads
+ * the numbers of its dialog, one rule for all (lib/fabric/settings.ts `positiveSetting`).
+ */
 import type { ConnectionLimits } from '../lib/delivery/types';
 import { positiveSetting } from '../lib/fabric/settings';
 import type { Migration } from './migrations';

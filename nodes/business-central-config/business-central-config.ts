@@ -31,7 +31,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('business-central-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: BUSINESS_CENTRAL_CONFIG.defaults, setupCheck: () => checkSetup(node.connector, { company: config.company ?? '', ...node.numberSeries }) });
+    connectToStore(RED, node, config, { type: BUSINESS_CENTRAL_CONFIG.type, executor: () => node.connector, defaults: BUSINESS_CENTRAL_CONFIG.defaults, setupCheck: () => checkSetup(node.connector, { company: config.company ?? '', ...node.numberSeries }) });
   }
   registerNode(RED, BUSINESS_CENTRAL_CONFIG.type, BusinessCentralConfig, BUSINESS_CENTRAL_CONFIG);
 };

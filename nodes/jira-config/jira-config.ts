@@ -24,7 +24,7 @@ export = function (RED: NodeAPI) {
       node.configError = RED._('jira-config.errors.badConfig', { error: (err as Error).message });
     }
     node.client = new JiraClient({ baseUrl: config.baseUrl || JIRA_CONFIG.defaults.baseUrl, auth, timeoutMs: positiveSetting(config.timeoutMs, JIRA_CONFIG.defaults.timeoutMs), epicNameField, keyPattern: config.keyPattern || undefined });
-    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: JIRA_CONFIG.defaults, setupCheck: () => checkSetup(node.client, { epicNameField }) });
+    connectToStore(RED, node, config, { type: JIRA_CONFIG.type, executor: () => node.client.executor(), defaults: JIRA_CONFIG.defaults, setupCheck: () => checkSetup(node.client, { epicNameField }) });
   }
   registerNode(RED, JIRA_CONFIG.type, JiraConfig, JIRA_CONFIG);
 };

@@ -31,7 +31,7 @@ export = function (RED: NodeAPI) {
       node.configError = RED._('kantata-config.errors.badConfig', { error: (err as Error).message });
     }
     node.client = new KantataClient({ baseUrl: config.baseUrl || KANTATA_CONFIG.defaults.baseUrl, auth, timeoutMs: positiveSetting(config.timeoutMs, KANTATA_CONFIG.defaults.timeoutMs), customFields });
-    connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: KANTATA_CONFIG.defaults, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
+    connectToStore(RED, node, config, { type: KANTATA_CONFIG.type, executor: () => node.client.executor(), defaults: KANTATA_CONFIG.defaults, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
   }
   registerNode(RED, KANTATA_CONFIG.type, KantataConfig, KANTATA_CONFIG);
 };

@@ -45,7 +45,7 @@ export = function (RED: NodeAPI) {
     }
     const ackTimeoutMs = positiveSetting(config.ackTimeoutMs, LEGACY_ERP_CONFIG.defaults.ackTimeoutMs);
     connectToStore(RED, node, config, {
-      type: 'legacy-erp-config',
+      type: LEGACY_ERP_CONFIG.type,
       executor: () => {
         node.client = new LegacyErpClient({ url, username, password, ackTimeoutMs, ownerTeam: invoiceOwnerTeam });
         return node.client.executor();

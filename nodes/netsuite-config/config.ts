@@ -26,7 +26,7 @@ export const NETSUITE_CONFIG = nodeSettings<NetSuiteConfigDef>()({
     tables: text(),
     customFields: text('', { check: JSON_OBJECT }),
     store: configNode('fabric-store'),
-    // NetSuite's concurrency governance: 5 for a standard account (docs/connectors/netsuite.md)
+    // concurrency within a sandbox account's governance (docs/connectors/netsuite.md)
     ...connectionLimits({ ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }),
     timeoutMs: number(60000),
   },

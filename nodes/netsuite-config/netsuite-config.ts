@@ -32,7 +32,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('netsuite-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: NETSUITE_CONFIG.defaults, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
+    connectToStore(RED, node, config, { type: NETSUITE_CONFIG.type, executor: () => node.connector, defaults: NETSUITE_CONFIG.defaults, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
   }
   registerNode(RED, NETSUITE_CONFIG.type, NetSuiteConfig, NETSUITE_CONFIG);
 };

@@ -58,7 +58,7 @@ export = function (RED: NodeAPI) {
     }
     let unsubscribeCircuit: (() => void) | undefined;
     connectToStore(RED, node, config, {
-      type: 'salesforce-config',
+      type: SALESFORCE_CONFIG.type,
       executor: () => new SalesforceExecutor(node.client),
       defaults: SALESFORCE_CONFIG.defaults,
       connected: () => {

@@ -21,7 +21,7 @@
 import { SpanKind, businessAttributes, withSpan } from '../../lib/telemetry';
 import { installTraceHooks } from '../trace-hooks';
 import type { SalesforceConnection } from '../connection-config';
-import { registerNode, type Node, type NodeAPI, type NodeDef, type StatusOptions } from '../node-red-api';
+import { registerNode, type Node, type NodeAPI, type StatusOptions } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, parseWatermark, pollChanges, readModifiedBetween, type ChangeEvent } from '../../lib/connectors/salesforce';

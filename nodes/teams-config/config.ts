@@ -25,7 +25,6 @@ export const TEAMS_CONFIG = nodeSettings<TeamsConfigDef>()({
     authorityHost: text('', { check: httpUrl() }),
     graphUrl: text('', { check: httpUrl() }),
     store: configNode('fabric-store'),
-    // a Teams channel takes about one message a second
     ...connectionLimits({ ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }),
     timeoutMs: number(30000),
   },

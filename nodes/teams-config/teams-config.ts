@@ -31,7 +31,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = (err as Error).message;
     }
-    connectToStore(RED, node, config, { type: 'teams-config', executor: () => executor!, defaults: TEAMS_CONFIG.defaults });
+    connectToStore(RED, node, config, { type: TEAMS_CONFIG.type, executor: () => executor!, defaults: TEAMS_CONFIG.defaults });
   }
   registerNode(RED, TEAMS_CONFIG.type, TeamsConfig, TEAMS_CONFIG);
 };

@@ -18,7 +18,7 @@ export const TEAMS_NOTIFY = nodeSettings<Omit<TeamsNotifyDef, 'operation' | 'con
     teams: configNode('teams-config', false, { check: { is: 'orSetting', setting: 'store' } }),
     store: configNode('fabric-store', false),
     title: text('PS Fabric'),
-    // the node's own Workflows webhook (before teams-config): a channel takes about one message a second
+    // the limits of the node's own Workflows webhook (before teams-config)
     ratePerSecond: number(1),
     maxAttempts: number(6),
   },
