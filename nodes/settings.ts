@@ -29,7 +29,7 @@ export function limitsFrom(cfg: LimitsConfig, defaults: Required<Pick<Connection
  * A node's settings, declared once in its folder (`nodes/<name>/config.ts`), as data: the runtime reads its defaults
  * from the declaration, and `npm run build` (scripts/build.js) writes the editor's `defaults: {...}` (with the
  * validators below as `RED.validators...` calls), the `credentials` and the operation choices into the dialog Node-RED
- * loads. docs/CONVENTIONS.md (*Dialog parts*).
+ * loads. docs/CONVENTIONS.md (*Settings*).
  */
 
 /** How the editor checks a value (the red triangle before deploy). */

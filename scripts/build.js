@@ -53,7 +53,7 @@ function checkSource(check) {
       const range = [check.positive && 'n > 0', check.min !== undefined && `n >= ${check.min}`, check.max !== undefined && `n <= ${check.max}`].filter(Boolean);
       const base = `RED.validators.number(${check.blank ? 'true' : ''})`;
       if (!range.length) return base;
-      return `function (v, opt) { if (!${base}.call(this, v, opt)) return false; if (v === '' || v === undefined || ${ENV_VALUE}.test(String(v))) return true; var n = Number(v); return ${range.join(' && ')}; }`;
+      return `function (v, opt) { if (${base}.call(this, v, opt) !== true) return false; if (v === '' || v === undefined || ${ENV_VALUE}.test(String(v))) return true; var n = Number(v); return ${range.join(' && ')}; }`;
     }
     case 'regex': {
       const skip = [check.blank && "v === '' || v === undefined", check.env && `${ENV_VALUE}.test(String(v))`].filter(Boolean);
