@@ -88,6 +88,11 @@ export function nodeSettings<C>() {
 
 /** A text setting. */
 export const text = <V extends string = string>(value = '' as V, more: Omit<Setting<V>, 'value'> = {}): Setting<V> => ({ value, ...more });
+/**
+ * A choice among `values` (a select whose options the build writes: `<!-- psf:options <setting> <group> -->`); unless
+ * required, an unset one (a flow written before the setting) is the default.
+ */
+export const choice = <V extends string>(values: readonly V[], value: V, more: Omit<Setting<V>, 'value' | 'check'> = {}): Setting<V> => ({ value, ...more, check: { is: 'oneOf', values, blank: !more.required } });
 /** A number setting (the runtime reads it with `positiveSetting`). */
 export const number = <V extends number | '' = number>(value: V, more: { blank?: boolean; positive?: boolean; min?: number; max?: number; required?: boolean } = {}): Setting<V> => {
   const { required, ...check } = more;

@@ -1,6 +1,6 @@
 import type { NodeDef } from '../node-red-api';
 import { FIRST_VERSION } from '../migrations';
-import { configNode, flag, nodeSettings, number, ports, text } from '../settings';
+import { choice, configNode, flag, nodeSettings, number, ports, text } from '../settings';
 
 /** The settings of an `api-gate` node (its editor dialog), as the node and the template builders (templates/) read them. */
 export interface ApiGateConfig extends NodeDef {
@@ -77,7 +77,7 @@ export const API_REQUESTS = nodeSettings<ApiRequestsConfig>()({
   settings: {
     name: text(),
     store: configNode('fabric-store'),
-    mode: text<NonNullable<ApiRequestsConfig['mode']>>('status', { required: true }),
+    mode: choice(['accepted', 'handover', 'status', 'updated'], 'status', { required: true }),
     outputs: ports(1),
   },
 });
@@ -89,6 +89,6 @@ export const API_FULFIL = nodeSettings<ApiFulfilConfig>()({
     name: text(),
     store: configNode('fabric-store'),
     kantata: configNode('kantata-config'),
-    mode: text<NonNullable<ApiFulfilConfig['mode']>>('timeentry', { required: true }),
+    mode: choice(['timeentry', 'project', 'invoiced', 'blocked'], 'timeentry', { required: true }),
   },
 });

@@ -1,5 +1,5 @@
 import { FIRST_VERSION } from '../migrations';
-import { flag, nodeSettings, number, text } from '../settings';
+import { choice, flag, nodeSettings, number, text } from '../settings';
 
 /** The settings of a `fabric-broker` node (its editor dialog), as the node and the template builders (templates/) read them. */
 export interface BrokerConfig {
@@ -19,7 +19,7 @@ export const FABRIC_BROKER = nodeSettings<BrokerConfig>()({
   migrations: [FIRST_VERSION],
   settings: {
     name: text(),
-    mode: text<'embedded' | 'url'>('embedded', { required: true }),
+    mode: choice(['embedded', 'url'], 'embedded', { required: true }),
     url: text('', { check: { is: 'regex', pattern: /^(mqtts?|wss?|tcp|ssl):\/\/.+$/, env: true }, when: { setting: 'mode', equals: 'url' } }),
     clientId: text(),
     clean: flag(false),

@@ -1,5 +1,5 @@
 import { FIRST_VERSION } from '../migrations';
-import { configNode, nodeSettings, number, ports, text } from '../settings';
+import { choice, configNode, nodeSettings, number, ports, text } from '../settings';
 
 /** The settings of a `fabric-idempotent` node (its editor dialog), as the node and the template builders (templates/) read them. */
 export interface IdempotentConfig {
@@ -21,7 +21,7 @@ export const FABRIC_IDEMPOTENT = nodeSettings<IdempotentConfig>()({
   settings: {
     name: text(),
     store: configNode('fabric-store'),
-    keySource: text<'envelope' | 'jsonata'>('envelope'),
+    keySource: choice(['envelope', 'jsonata'], 'envelope'),
     expression: text('', { check: { is: 'jsonata' }, when: { setting: 'keySource', equals: 'jsonata' } }),
     scope: text(),
     retentionHours: number('', { blank: true, positive: true }),

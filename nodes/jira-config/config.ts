@@ -1,6 +1,6 @@
 import type { ConnectionConfigDef } from '../connection-config';
 import { FIRST_VERSION } from '../migrations';
-import { configNode, connectionLimits, httpUrl, nodeSettings, number, text } from '../settings';
+import { choice, configNode, connectionLimits, httpUrl, nodeSettings, number, text } from '../settings';
 
 /** The settings of a `jira-config` node (its editor dialog). */
 export interface JiraConfigDef extends ConnectionConfigDef {
@@ -17,7 +17,7 @@ export const JIRA_CONFIG = nodeSettings<JiraConfigDef>()({
   settings: {
     name: text(),
     baseUrl: text('https://your-domain.atlassian.net', { required: true, check: httpUrl(true) }),
-    authType: text<'basic' | 'bearer'>('basic'),
+    authType: choice(['basic', 'bearer'], 'basic'),
     epicNameField: text('', { check: { is: 'regex', pattern: /^customfield_\d+$/, blank: true } }),
     keyPattern: text('', { check: { is: 'regexp' } }),
     store: configNode('fabric-store'),

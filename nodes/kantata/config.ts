@@ -1,7 +1,7 @@
 import { KANTATA_WRITE_OPERATIONS } from '../../lib/connectors/kantata/client';
 import { operationFromMsg } from '../migrations';
 import type { OperationNodeDef } from '../operation-node';
-import { configNode, nodeSettings, number, text } from '../settings';
+import { choice, configNode, nodeSettings, number, text } from '../settings';
 
 /** The settings of a `kantata` node (its editor dialog). */
 export interface KantataDef extends OperationNodeDef {
@@ -28,9 +28,9 @@ export const KANTATA = nodeSettings<KantataDef>()({
     kantata: configNode('kantata-config'),
     operation: text('pollApproved'),
     collection: text('workspaces'),
-    paging: text<'one' | 'all'>('one'),
+    paging: choice(['one', 'all'], 'one'),
     pollSeconds: number(60),
-    output: text<'entry' | 'batch'>('entry'),
+    output: choice(['entry', 'batch'], 'entry'),
     maxRecords: number(5000),
     workspaceId: text(),
     gapWindowHours: number(24, { blank: true }),

@@ -1,5 +1,5 @@
 import { FIRST_VERSION } from '../migrations';
-import { nodeSettings, text } from '../settings';
+import { choice, nodeSettings, text } from '../settings';
 
 /** The settings of an `ownership-config` node (its editor dialog), as the node and the template builders (templates/) read them. */
 export interface OwnershipConfig {
@@ -16,7 +16,7 @@ export const OWNERSHIP_CONFIG = nodeSettings<OwnershipConfig>()({
   migrations: [FIRST_VERSION],
   settings: {
     name: text('PS Fabric ownership'),
-    source: text<'default' | 'custom'>('default'),
+    source: choice(['default', 'custom'], 'default'),
     // the matrix's own checks run on Validate and at deploy (lib/governance OwnershipMatrix)
     matrix: text('', { check: { is: 'json', shape: 'object', has: ['systems', 'teams', 'entities'] }, when: { setting: 'source', equals: 'custom' } }),
   },

@@ -1,6 +1,6 @@
 import type { ConnectionConfigDef } from '../connection-config';
 import { FIRST_VERSION } from '../migrations';
-import { configNode, connectionLimits, httpUrl, JSON_OBJECT, nodeSettings, text } from '../settings';
+import { choice, configNode, connectionLimits, httpUrl, JSON_OBJECT, nodeSettings, text } from '../settings';
 
 /** The settings of a `salesforce-config` node (its editor dialog). */
 export interface SalesforceConfigDef extends ConnectionConfigDef {
@@ -21,7 +21,7 @@ export const SALESFORCE_CONFIG = nodeSettings<SalesforceConfigDef>()({
     loginUrl: text('https://login.salesforce.com', { required: true, check: httpUrl(true) }),
     instanceUrl: text('', { check: httpUrl() }),
     apiVersion: text('62.0', { required: true, check: { is: 'regex', pattern: /^\d+\.\d$/ } }),
-    authType: text<NonNullable<SalesforceConfigDef['authType']>>('client-credentials'),
+    authType: choice(['client-credentials', 'jwt', 'password'], 'client-credentials'),
     audience: text(),
     fieldNames: text('', { check: JSON_OBJECT }),
     store: configNode('fabric-store'),

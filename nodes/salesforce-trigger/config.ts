@@ -1,7 +1,7 @@
 import { SALESFORCE_EVENT_RETENTION_MS } from '../../lib/triggers/gaps';
 import type { NodeDef } from '../node-red-api';
 import { FIRST_VERSION } from '../migrations';
-import { configNode, flag, nodeSettings, number, text } from '../settings';
+import { choice, configNode, flag, nodeSettings, number, text } from '../settings';
 
 /** The settings of a `salesforce-trigger` node (its editor dialog). */
 export interface SalesforceTriggerDef extends NodeDef {
@@ -26,11 +26,12 @@ export const SALESFORCE_TRIGGER = nodeSettings<SalesforceTriggerDef>()({
   settings: {
     name: text(),
     salesforce: configNode('salesforce-config'),
-    mode: text<'poll' | 'cdc'>('poll'),
+    mode: choice(['poll', 'cdc'], 'poll'),
     stage: text('Closed Won', { required: true }),
     interval: number(30),
     where: text(),
-    replayFrom: text('-1'),
+    // -1: new events only, -2: all the events Salesforce still keeps
+    replayFrom: choice(['-1', '-2'], '-1'),
     once: flag(true),
     // a silence longer than Salesforce keeps its change events may have lost some
     gapWindowHours: number(SALESFORCE_EVENT_RETENTION_MS / 3600_000, { blank: true }),

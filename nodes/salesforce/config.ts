@@ -1,7 +1,7 @@
 import { SALESFORCE_WRITE_OPERATIONS } from '../../lib/connectors/salesforce';
 import { operationFromMsg } from '../migrations';
 import type { OperationNodeDef } from '../operation-node';
-import { configNode, flag, nodeSettings, text } from '../settings';
+import { choice, configNode, flag, nodeSettings, text } from '../settings';
 
 /** The settings of a `salesforce` node (its editor dialog). */
 export interface SalesforceDef extends OperationNodeDef {
@@ -26,7 +26,7 @@ export const SALESFORCE = nodeSettings<SalesforceDef>()({
     operation: text('query'),
     sobject: text(),
     soql: text(),
-    paging: text<'all' | 'pages'>('all'),
+    paging: choice(['all', 'pages'], 'all'),
     fields: text(),
     externalIdField: text(),
     allOrNone: flag(true),

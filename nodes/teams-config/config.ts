@@ -1,6 +1,6 @@
 import type { ConnectionConfigDef } from '../connection-config';
 import { FIRST_VERSION } from '../migrations';
-import { configNode, connectionLimits, httpUrl, nodeSettings, number, text, type Check } from '../settings';
+import { type Check, choice, configNode, connectionLimits, httpUrl, nodeSettings, number, text } from '../settings';
 
 /** The settings of a `teams-config` node (its editor dialog). */
 export interface TeamsConfigDef extends ConnectionConfigDef {
@@ -19,7 +19,7 @@ export const TEAMS_CONFIG = nodeSettings<TeamsConfigDef>()({
   migrations: [FIRST_VERSION],
   settings: {
     name: text(),
-    mode: text<'workflows' | 'graph'>('workflows'),
+    mode: choice(['workflows', 'graph'], 'workflows'),
     teamId: text('', { check: AN_ID, when: { setting: 'mode', equals: 'graph' } }),
     channelId: text('', { check: AN_ID, when: { setting: 'mode', equals: 'graph' } }),
     authorityHost: text('', { check: httpUrl() }),

@@ -20,6 +20,7 @@ const nodes = ['fabric-store/fabric-store', 'netsuite-config/netsuite-config', '
 helper.init(require.resolve('node-red'));
 
 const TBA = NETSUITE_SANDBOX_DEFAULTS.tbaCredentials[0];
+const QUERY = 'SELECT id FROM customer';
 
 describe('nodes dropped into a flow behave with their declared defaults', function () {
   this.timeout(30000);
@@ -53,9 +54,10 @@ describe('nodes dropped into a flow behave with their declared defaults', functi
         { id: 'out', type: 'helper' },
       ], { nsc: { consumerKey: TBA.consumerKey, consumerSecret: TBA.consumerSecret, tokenId: TBA.tokenId, tokenSecret: TBA.tokenSecret } });
       const got = received();
-      helper.getNode('ns').receive({ query: 'SELECT id FROM customer' });
+      helper.getNode('ns').receive({ query: QUERY });
       await got;
-      const queries = sb.sandboxes.netsuite.requests().filter((r) => r.path.includes('/query/v1/suiteql'));
+      // this node's query (the config node's setup check runs its own)
+      const queries = sb.sandboxes.netsuite.requests().filter((r) => r.path.includes('/query/v1/suiteql') && (r.body as { q?: string } | undefined)?.q === QUERY);
       assert.ok(queries.length > 0, 'no SuiteQL request reached the sandbox');
       for (const q of queries) assert.match(q.path, new RegExp(`[?&]limit=${NETSUITE.defaults.pageSize}(&|$)`), q.path);
     });
