@@ -18,9 +18,9 @@ export const TEAMS_NOTIFY = nodeSettings<Omit<TeamsNotifyDef, 'operation' | 'con
     teams: configNode('teams-config', false, { check: { is: 'orSetting', setting: 'store' } }),
     store: configNode('fabric-store', false),
     title: text('PS Fabric'),
-    // the limits of the node's own Workflows webhook (before teams-config)
-    ratePerSecond: number(1),
-    maxAttempts: number(6),
+    // the limits of the node's own Workflows webhook (before teams-config; unset on a node with a teams-config)
+    ratePerSecond: number(1, { blank: true }),
+    maxAttempts: number(6, { blank: true }),
   },
   credentials: { webhookUrl: { type: 'password' } },
 });
