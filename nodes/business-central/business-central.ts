@@ -12,11 +12,10 @@ import { BUSINESS_CENTRAL, BUSINESS_CENTRAL_READS, type BusinessCentralDef } fro
 
 export = function (RED: NodeAPI) {
   defineOperationNode<BusinessCentralConnection, BusinessCentralDef>(RED, {
-    type: BUSINESS_CENTRAL.type,
+    ...BUSINESS_CENTRAL,
     connection: 'businessCentral',
     resultProperty: 'businessCentral',
     writes: BC_WRITE_OPERATIONS,
-    migrations: BUSINESS_CENTRAL.migrations,
     reads: {
       async list(msg, { config, t, connected }) {
         const c = connected();

@@ -12,11 +12,10 @@ import { positiveSetting } from '../settings';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<JiraConnection, JiraDef>(RED, {
-    type: JIRA.type,
+    ...JIRA,
     connection: 'jira',
     resultProperty: 'jira',
     writes: JIRA_WRITE_OPERATIONS,
-    migrations: JIRA.migrations,
     writeRequest(operation, msg, { config }) {
       const request = { ...(msg.payload ?? {}) };
       if (config.projectKey && request.projectKey === undefined && operation !== 'createProject') request.projectKey = config.projectKey;

@@ -76,11 +76,10 @@ function afterCursor<T extends { timeEntries: any[]; expenses: any[] }>(res: T, 
 export = function (RED: NodeAPI) {
   registerBackfillRoutes(RED);
   defineOperationNode<KantataConnection, KantataDef>(RED, {
-    type: KANTATA.type,
+    ...KANTATA,
     connection: 'kantata',
     resultProperty: 'kantata',
     writes: KANTATA_WRITE_OPERATIONS,
-    migrations: KANTATA.migrations,
     reads: {
       async get(msg, { config, connected }) {
         const c = connected();

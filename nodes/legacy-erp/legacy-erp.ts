@@ -33,13 +33,12 @@ export = function (RED: NodeAPI) {
   const countsOf = (node: object) => counts.get(node) ?? (counts.set(node, { ok: 0, bad: 0 }), counts.get(node)!);
 
   defineOperationNode<LegacyErpConnection, LegacyErpDef>(RED, {
-    type: LEGACY_ERP.type,
+    ...LEGACY_ERP,
     connection: 'legacy',
     operationProperty: 'mode',
     resultProperty: 'legacyPosting',
     outputs: 2,
     writes: LEGACY_ERP_WRITES,
-    migrations: LEGACY_ERP.migrations,
     writeRequest(operation, msg, { node }) {
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
       return { request, idempotencyKey: idempotencyKeyFor(msg, operation, request), step: msg.step ?? (node.name || 'legacy postInvoice'), context: postingContext(msg) };

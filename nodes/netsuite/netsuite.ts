@@ -14,11 +14,10 @@ import { NETSUITE, NETSUITE_READS, type NetSuiteDef } from './config';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<NetSuiteConnection, NetSuiteDef>(RED, {
-    type: NETSUITE.type,
+    ...NETSUITE,
     connection: 'netsuite',
     resultProperty: 'netsuite',
     writes: NETSUITE_WRITE_OPERATIONS,
-    migrations: NETSUITE.migrations,
     reads: {
       async suiteql(msg, { config, t, connected }) {
         const c = connected();

@@ -13,11 +13,10 @@ import { SALESFORCE, SALESFORCE_READS, type SalesforceDef } from './config';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<SalesforceConnection, SalesforceDef>(RED, {
-    type: SALESFORCE.type,
+    ...SALESFORCE,
     connection: 'salesforce',
     resultProperty: 'salesforce',
     writes: SALESFORCE_WRITE_OPERATIONS,
-    migrations: SALESFORCE.migrations,
     writeRequest: (operation, msg, { config, t }) => writeRequest(operation, msg, config, t),
     watchStatus: (cfg, show, t) =>
       cfg.onState((s) => {

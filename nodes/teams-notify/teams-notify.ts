@@ -13,13 +13,11 @@ import { defineOperationNode } from '../operation-node';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<ConnectionConfigNode, TeamsNotifyDef>(RED, {
-    type: TEAMS_NOTIFY.type,
+    ...TEAMS_NOTIFY,
     connection: 'teams',
     defaultOperation: 'postCard',
     resultProperty: 'teams',
     writes: ['postCard'],
-    migrations: TEAMS_NOTIFY.migrations,
-    credentials: TEAMS_NOTIFY.credentials,
     ownConnection(node, config, t) {
       // a flow from before teams-config carries the webhook and the store on this node: it still posts, with a warning
       if (config.teams) return undefined;
