@@ -40,6 +40,93 @@ function withDialogParts(html, type, file) {
   });
 }
 
+// A node's settings are declared once, in TypeScript (`nodes/<name>/config.ts`, nodeSettings() of nodes/settings.ts):
+// the runtime reads its defaults there, and here they become what the editor needs, in the dialog Node-RED loads:
+// `defaults: /* psf:defaults */` (values, config node types, validators as RED.validators calls), `credentials:
+// /* psf:credentials */`, an operation node's first rows `<!-- psf:operations -->` (name, its config nodes and a select
+// of its declared operations, labelled `<type>.<setting>.<operation>`) and a select's options from a setting's oneOf
+// check, `<!-- psf:options <setting> <catalog group> -->` (labels `<type>.<group>.<value>`).
+const ENV_VALUE = '/^\\$\\{[^}]+\\}$/';
+function checkSource(check) {
+  switch (check.is) {
+    case 'number': {
+      const range = [check.positive && 'n > 0', check.min !== undefined && `n >= ${check.min}`, check.max !== undefined && `n <= ${check.max}`].filter(Boolean);
+      const base = `RED.validators.number(${check.blank ? 'true' : ''})`;
+      if (!range.length) return base;
+      return `function (v, opt) { if (${base}.call(this, v, opt) !== true) return false; if (v === '' || v === undefined || ${ENV_VALUE}.test(String(v))) return true; var n = Number(v); return ${range.join(' && ')}; }`;
+    }
+    case 'regex': {
+      const skip = [check.blank && "v === '' || v === undefined", check.env && `${ENV_VALUE}.test(String(v))`].filter(Boolean);
+      // the editor's regex validator tests String(v): an unset value would be tested as "undefined"
+      return `function (v, opt) { return ${[...skip, `RED.validators.regex(${check.pattern.toString()}).call(this, v == null ? '' : v, opt)`].join(' || ')}; }`;
+    }
+    case 'json':
+      return `function (v) { if (!v) return true; try { var o = JSON.parse(v); return ${check.shape === 'array' ? 'Array.isArray(o)' : ["!!o && typeof o === 'object' && !Array.isArray(o)", ...(check.has ?? []).map((k) => `${JSON.stringify(k)} in o`)].join(' && ')}; } catch (e) { return false; } }`;
+    case 'jsonata':
+      return `RED.validators.typedInput({ type: 'jsonata'${check.blank ? ', allowBlank: true' : ''} })`;
+    case 'oneOf':
+      return `function (v) { return ${check.blank ? "!v || " : ''}${JSON.stringify(check.values)}.indexOf(v) >= 0; }`;
+    case 'regexp':
+      return 'function (v) { if (!v) return true; try { new RegExp(v); return true; } catch (e) { return false; } }';
+    case 'orSetting':
+      return `function (v) { return !!v || !!this[${JSON.stringify(check.setting)}]; }`;
+    default:
+      throw new Error(`build: unknown setting check ${JSON.stringify(check)}`);
+  }
+}
+function settingSource(name, s) {
+  const parts = [`value: ${JSON.stringify(s.value)}`];
+  if (s.type) parts.push(`type: ${JSON.stringify(s.type)}`);
+  if (s.required !== undefined) parts.push(`required: ${s.required}`);
+  if (s.check) {
+    let validate = checkSource(s.check);
+    if (s.when) validate = `function (v, opt) { return this[${JSON.stringify(s.when.setting)}] !== ${JSON.stringify(s.when.equals)} || (${validate}).call(this, v, opt); }`;
+    parts.push(`validate: ${validate}`);
+  }
+  return `${/^[A-Za-z_$][\w$]*$/.test(name) ? name : JSON.stringify(name)}: { ${parts.join(', ')} }`;
+}
+function editorSettingsOf(nodeDir, file) {
+  const compiled = path.join(dist, 'nodes', path.basename(nodeDir), 'config.js');
+  if (!fs.existsSync(compiled)) throw new Error(`${file}: names psf:defaults but nodes/${path.basename(nodeDir)}/config.ts declares no settings`);
+  const declared = Object.values(require(compiled)).filter((d) => d && typeof d.type === 'string' && d.settings && Array.isArray(d.migrations));
+  return new Map(declared.map((d) => [d.type, d]));
+}
+function withDeclaredSettings(html, nodeDir, file) {
+  if (!/psf:(defaults|credentials|operations|options)/.test(html)) return html;
+  const declared = editorSettingsOf(nodeDir, file);
+  // each marker belongs to the registration (or dialog template) it stands in: the last type named before it
+  const typeAt = (offset) => {
+    let type;
+    for (const m of html.slice(0, offset).matchAll(/registerType\('([\w-]+)'|data-template-name="([\w-]+)"/g)) type = m[1] ?? m[2];
+    const d = type && declared.get(type);
+    if (!d) throw new Error(`${file}: no settings declared for ${type ?? 'the marker at ' + offset} in its config.ts`);
+    return d;
+  };
+  return html
+    .replace(/\/\* psf:defaults \*\//g, (_m, offset) => {
+      const d = typeAt(offset);
+      const version = d.migrations.length ? d.migrations[d.migrations.length - 1].version : 0;
+      const lines = [`version: { value: ${version}, validate: RED.validators.number() }`, ...Object.entries(d.settings).map(([k, s]) => settingSource(k, s))];
+      return `{\n      ${lines.join(',\n      ')}\n    }`;
+    })
+    .replace(/\/\* psf:credentials \*\//g, (_m, offset) => JSON.stringify(typeAt(offset).credentials ?? {}))
+    .replace(/<!-- psf:operations -->/g, (_m, offset) => {
+      const d = typeAt(offset);
+      if (!d.operations) throw new Error(`${file}: psf:operations in a dialog whose settings declare no operations`);
+      const { setting, values } = d.operations;
+      const row = (name, input) => `<div class="form-row"><label for="node-input-${name}" data-i18n="${d.type}.label.${name}"></label>${input}</div>`;
+      const connections = Object.entries(d.settings).filter(([, s]) => s.type).map(([name]) => row(name, `<input type="text" id="node-input-${name}">`));
+      const options = values.map((op) => `<option value="${op}" data-i18n="${d.type}.${setting}.${op}"></option>`).join('');
+      return [row('name', '<input type="text" id="node-input-name">'), ...connections, row(setting, `<select id="node-input-${setting}">${options}</select>`)].join('\n  ');
+    })
+    .replace(/<!-- psf:options ([\w]+) ([\w-]+) -->/g, (_m, setting, group, offset) => {
+      const d = typeAt(offset);
+      const check = d.settings[setting]?.check;
+      if (!check || check.is !== 'oneOf') throw new Error(`${file}: psf:options ${setting}: the setting declares no oneOf check`);
+      return check.values.map((v) => `<option value="${v}" data-i18n="${d.type}.${group}.${v}"></option>`).join('');
+    });
+}
+
 const nodesDir = path.join(root, 'nodes');
 for (const name of fs.readdirSync(nodesDir)) {
   const srcDir = path.join(nodesDir, name);
@@ -47,7 +134,7 @@ for (const name of fs.readdirSync(nodesDir)) {
   const outDir = path.join(dist, 'nodes', name);
   copyDir(srcDir, outDir);
   const html = path.join(outDir, `${name}.html`);
-  if (fs.existsSync(html)) fs.writeFileSync(html, withDialogParts(fs.readFileSync(html, 'utf8'), name, html));
+  if (fs.existsSync(html)) fs.writeFileSync(html, withDeclaredSettings(withDialogParts(fs.readFileSync(html, 'utf8'), name, html), srcDir, html));
   copyDir(path.join(root, 'icons'), path.join(outDir, 'icons'));
   for (const lang of fs.existsSync(path.join(root, 'locales')) ? fs.readdirSync(path.join(root, 'locales')) : []) {
     for (const ext of ['.json', '.html']) {

@@ -5,6 +5,7 @@
  * property by property (templates/from-export.ts).
  */
 import type { TemplateNodeConfigs } from './node-configs';
+import { NODE_MIGRATIONS, currentVersion } from '../nodes/migrations';
 
 export type Wires = string[][];
 /** A node of a flow file as Node-RED reads it. */
@@ -21,6 +22,16 @@ export interface FlowNode {
 
 /** The settings of a node type: its config interface where the package declares one, else any JSON settings. */
 export type SettingsOf<T extends string> = T extends keyof TemplateNodeConfigs ? TemplateNodeConfigs[T] : Record<string, unknown>;
+/**
+ * A PS Fabric node's config version (its list in NODE_MIGRATIONS), as the editor stamps a node it creates: without it
+ * the runtime and the editor would migrate the template's nodes from version 0 on every load, and the editor would
+ * open every imported template as changed.
+ */
+function versionOf(type: string): { version?: number } {
+  const migrations = Object.prototype.hasOwnProperty.call(NODE_MIGRATIONS, type) ? NODE_MIGRATIONS[type] : undefined;
+  return migrations ? { version: currentVersion(migrations) } : {};
+}
+
 /** Position of a node's centre on the tab. */
 export type At = [x: number, y: number];
 
@@ -77,14 +88,14 @@ export class Tab {
     const out: FlowNode[] = [this.tab];
     const configs = this.placed.filter((p) => !p.at);
     const nodes = this.placed.filter((p) => p.at);
-    for (const p of configs) out.push({ ...p.node, ...p.settings });
+    for (const p of configs) out.push({ ...p.node, ...versionOf(p.node.type), ...p.settings });
     for (const { node, settings } of this.groups) {
       const { name, style, x, y, w, h } = settings;
       const members = nodes.filter((p) => p.node.g === node.id).map((p) => p.node.id);
       out.push({ ...node, name, style, nodes: members, x, y, w, h });
     }
     for (const p of nodes) {
-      const n: FlowNode = { ...p.node, ...p.settings, x: p.at![0], y: p.at![1] };
+      const n: FlowNode = { ...p.node, ...versionOf(p.node.type), ...p.settings, x: p.at![0], y: p.at![1] };
       if (p.wires) n.wires = p.wires;
       out.push(n);
     }
@@ -153,5 +164,5 @@ export function sectionStyle(fill: string): Record<string, unknown> {
 
 /** A global config node outside any tab's builder (flows/_config.json). */
 export function config<T extends string>(type: T, id: string, settings: SettingsOf<T>): FlowNode {
-  return { id, type, ...(settings as Record<string, unknown>) };
+  return { id, type, ...versionOf(type), ...(settings as Record<string, unknown>) };
 }

@@ -18,14 +18,15 @@ import { FabricError } from '../../lib/delivery/errors';
 import { inboxRefOf, INBOX_REF_PROPERTY } from '../../lib/inbox';
 import { toEnvelope } from '../../lib/model';
 import type { KantataConnection } from '../connection-config';
-import { registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
+import { API_FULFIL, type ApiFulfilConfig } from './config';
+import { registerNode, resolveStore, type Node, type NodeAPI as RED } from '../node-red-api';
 
 type Msg = Record<string, any>;
 
 const UPDATED_TOPIC = 'fabric/v1/request/updated';
 
 export function registerApiFulfilNode(RED: RED): void {
-  function ApiFulfil(this: Node, config: NodeDef & { store?: string; kantata?: string; mode?: string }) {
+  function ApiFulfil(this: Node, config: ApiFulfilConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
     const storeNode = resolveStore(RED, config.store);
@@ -109,5 +110,5 @@ export function registerApiFulfilNode(RED: RED): void {
       }
     });
   }
-  registerNode(RED, 'api-fulfil', ApiFulfil);
+  registerNode(RED, API_FULFIL.type, ApiFulfil, API_FULFIL);
 }

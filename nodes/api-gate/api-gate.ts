@@ -24,8 +24,12 @@ import { canonicalValidator } from '../../lib/governance/validation';
 import { buildOpenApi } from '../../lib/governance/openapi';
 import { registerApiReadNodes } from './api-read';
 import { registerApiFulfilNode } from './api-fulfil';
+import { API_GATE, type ApiGateConfig } from './config';
 import { positiveSetting } from '../settings';
-import { registerNode, runtimeStoreOptions, type Handler, type Node, type NodeAPI, type NodeDef, type NodeMessage, type Request } from '../node-red-api';
+import { registerNode, runtimeStoreOptions, type Handler, type Node, type NodeAPI, type NodeMessage, type Request } from '../node-red-api';
+
+/** The dialog's settings, as the template builders name them (templates/node-configs.ts). */
+export type { ApiGateConfig };
 
 /** The msg of a core `http in` node. */
 interface HttpMessage extends NodeMessage {
@@ -50,24 +54,6 @@ interface HttpRes {
   end(): unknown;
   headersSent?: boolean;
 }
-export interface ApiGateConfig extends NodeDef {
-  basePath?: string;
-  /** Pre-store consumer file to import once; empty = `<userDir>/ps-fabric/api-consumers.json`. Keys now live in the store. */
-  consumersFile?: string;
-  acceptKeys?: boolean;
-  jwtIssuer?: string;
-  jwtAudience?: string;
-  jwksUrl?: string;
-  jwtPublicKey?: string;
-  ratePerSecond?: number | string;
-  rateBurst?: number | string;
-  maxBodyBytes?: number | string;
-  validate?: boolean;
-  publicOpenApi?: boolean;
-  /** Answer GET <base>/v1/openapi.json itself with the generated document (default true). */
-  serveOpenApi?: boolean;
-}
-
 const announced = new WeakSet<Promise<LegacyImport>>();
 
 /** The store's registry, with the pre-store file `file` imported (once) and the import logged once. */
@@ -110,11 +96,11 @@ module.exports = function (RED: NodeAPI) {
       gate = new ApiGate({
         consumers: keyStore ? registryWithImport(RED, keyStore.store, config.consumersFile || defaultConsumersFile(RED.settings.userDir)) : undefined,
         jwt,
-        rateLimit: { perSecond: positiveSetting(config.ratePerSecond, 10), burst: positiveSetting(config.rateBurst, 20) },
-        maxBodyBytes: positiveSetting(config.maxBodyBytes, 256 * 1024),
+        rateLimit: { perSecond: positiveSetting(config.ratePerSecond, API_GATE.defaults.ratePerSecond), burst: positiveSetting(config.rateBurst, API_GATE.defaults.rateBurst) },
+        maxBodyBytes: positiveSetting(config.maxBodyBytes, API_GATE.defaults.maxBodyBytes),
         validator: config.validate === false ? undefined : canonicalValidator(),
         publicOpenApi: config.publicOpenApi !== false,
-        basePath: config.basePath || '/api',
+        basePath: config.basePath || API_GATE.defaults.basePath,
       });
       node.status({ fill: 'green', shape: 'dot', text: RED._('api-gate.status.ready') });
     } catch (err) {
@@ -195,7 +181,7 @@ module.exports = function (RED: NodeAPI) {
       });
     });
   }
-  registerNode(RED, 'api-gate', ApiGateNode);
+  registerNode(RED, API_GATE.type, ApiGateNode, API_GATE);
   registerAdminApi(RED);
 };
 

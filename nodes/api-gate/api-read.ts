@@ -24,7 +24,8 @@ import { ReadQuota, readQuotaOptionsFromEnv } from '../../lib/governance/read-qu
 import { routingTable } from '../../lib/processes/common';
 import { markInboxProcessed } from '../../lib/inbox';
 import type { BusinessCentralConnection, KantataConnection, NetSuiteConnection, SalesforceConnection } from '../connection-config';
-import { errorMessage, registerNode, resolveStore, type Node, type NodeAPI as RED, type NodeDef } from '../node-red-api';
+import { API_READ, API_REQUESTS, type ApiReadConfig, type ApiRequestsConfig } from './config';
+import { errorMessage, registerNode, resolveStore, type Node, type NodeAPI as RED } from '../node-red-api';
 
 /** Experience-API reads wait behind the connection's writes (docs/delivery.md, "Priority lanes"). */
 const LOW = { lane: 'low' } as const;
@@ -80,7 +81,7 @@ function sources(RED: RED, config: { salesforce?: string; kantata?: string; erps
 export function registerApiReadNodes(RED: RED): void {
   // one cache and one budget per consumer for every api-read node: a consumer does not get a new budget per resource
   let quota: ReadQuota | undefined;
-  function ApiRead(this: Node, config: NodeDef & { salesforce?: string; kantata?: string; erps?: string }) {
+  function ApiRead(this: Node, config: ApiReadConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
     node.on('input', async (msg: Msg, send, done) => {
@@ -108,9 +109,9 @@ export function registerApiReadNodes(RED: RED): void {
       done();
     });
   }
-  registerNode(RED, 'api-read', ApiRead);
+  registerNode(RED, API_READ.type, ApiRead, API_READ);
 
-  function ApiRequests(this: Node, config: NodeDef & { store?: string; mode?: string }) {
+  function ApiRequests(this: Node, config: ApiRequestsConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
     const storeNode = resolveStore(RED, config.store);
@@ -167,5 +168,5 @@ export function registerApiReadNodes(RED: RED): void {
       }
     });
   }
-  registerNode(RED, 'api-requests', ApiRequests);
+  registerNode(RED, API_REQUESTS.type, ApiRequests, API_REQUESTS);
 }

@@ -5,22 +5,9 @@
 import { registerNode, type NodeAPI } from '../node-red-api';
 import { BusinessCentralConnector, BC_DEMO_TABLES, type BcNumbering, type BusinessCentralMappingTables } from '../../lib/connectors/business-central';
 import { checkBcNumberSeries, checkBcWebServices, checkSetup } from '../../lib/connectors/business-central/setup-check';
-import { connectToStore, type BusinessCentralConnection, type ConnectionConfigDef } from '../connection-config';
-
-interface BusinessCentralConfigDef extends ConnectionConfigDef {
-  tenantId?: string;
-  environment?: string;
-  company?: string;
-  baseUrl?: string;
-  tokenUrl?: string;
-  scope?: string;
-  timeoutMs?: string | number;
-  tables?: string;
-  numbering?: string;
-  projectTaskNumber?: string | number;
-  webServices?: string;
-  numberSeries?: string;
-}
+import { connectToStore, type BusinessCentralConnection } from '../connection-config';
+import { BUSINESS_CENTRAL_CONFIG, type BusinessCentralConfigDef } from './config';
+import { positiveSetting } from '../settings';
 
 export = function (RED: NodeAPI) {
   function BusinessCentralConfig(this: BusinessCentralConnection, config: BusinessCentralConfigDef) {
@@ -31,12 +18,12 @@ export = function (RED: NodeAPI) {
     try {
       const tables: Partial<BusinessCentralMappingTables> = typeof config.tables === 'string' && config.tables.trim() ? JSON.parse(config.tables) : ((config.company && BC_DEMO_TABLES[config.company]) || {});
       node.connector = new BusinessCentralConnector({
-        tenantId: config.tenantId ?? '', environment: config.environment || 'production', company: config.company ?? '',
+        tenantId: config.tenantId ?? '', environment: config.environment || BUSINESS_CENTRAL_CONFIG.defaults.environment, company: config.company ?? '',
         clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '',
         baseUrl: config.baseUrl || undefined, tokenUrl: config.tokenUrl || undefined, scope: config.scope || undefined,
-        timeoutMs: Number(config.timeoutMs) || 60000, tables,
+        timeoutMs: positiveSetting(config.timeoutMs, BUSINESS_CENTRAL_CONFIG.defaults.timeoutMs), tables,
         // the connector refuses anything but series / manual with a clear error
-        numbering: (config.numbering || 'series') as BcNumbering,
+        numbering: (config.numbering || BUSINESS_CENTRAL_CONFIG.defaults.numbering) as BcNumbering,
         projectTask: config.projectTaskNumber ? { number: String(config.projectTaskNumber) } : undefined,
         webServices: checkBcWebServices(typeof config.webServices === 'string' && config.webServices.trim() ? JSON.parse(config.webServices) : undefined),
       });
@@ -44,9 +31,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('business-central-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'business-central-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector, { company: config.company ?? '', ...node.numberSeries }) });
+    connectToStore(RED, node, config, { type: BUSINESS_CENTRAL_CONFIG.type, executor: () => node.connector, defaults: BUSINESS_CENTRAL_CONFIG.defaults, setupCheck: () => checkSetup(node.connector, { company: config.company ?? '', ...node.numberSeries }) });
   }
-  registerNode(RED, 'business-central-config', BusinessCentralConfig, {
-    credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' } },
-  });
+  registerNode(RED, BUSINESS_CENTRAL_CONFIG.type, BusinessCentralConfig, BUSINESS_CENTRAL_CONFIG);
 };

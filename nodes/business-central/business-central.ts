@@ -7,17 +7,12 @@ import { laneFor } from '../../lib/delivery/lanes';
 import { BC_WRITE_OPERATIONS } from '../../lib/connectors/business-central';
 import type { BusinessCentralConnection } from '../connection-config';
 import type { NodeAPI } from '../node-red-api';
-import { defineOperationNode, type OperationNodeDef } from '../operation-node';
-
-interface BusinessCentralDef extends OperationNodeDef {
-  businessCentral?: string;
-  entitySet?: string;
-  filter?: string;
-}
+import { defineOperationNode, type Handler } from '../operation-node';
+import { BUSINESS_CENTRAL, BUSINESS_CENTRAL_READS, type BusinessCentralDef } from './config';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<BusinessCentralConnection, BusinessCentralDef>(RED, {
-    type: 'business-central',
+    ...BUSINESS_CENTRAL,
     connection: 'businessCentral',
     resultProperty: 'businessCentral',
     writes: BC_WRITE_OPERATIONS,
@@ -38,6 +33,6 @@ export = function (RED: NodeAPI) {
         msg.payload = await c.handle.call(() => c.connector.client.get(entitySet, id, msg.expand), { lane: laneFor(msg) });
         msg.businessCentral = { operation: 'get' };
       },
-    },
+    } satisfies Record<(typeof BUSINESS_CENTRAL_READS)[number], Handler<BusinessCentralConnection, BusinessCentralDef>>,
   });
 };

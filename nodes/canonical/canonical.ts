@@ -5,7 +5,6 @@
  */
 import {
   CURRENT_VERSION,
-  DEFAULT_MAX_BYTES,
   ENTITIES,
   EntityName,
   FieldError,
@@ -23,24 +22,8 @@ import {
 } from '../../lib/model';
 
 import { registerNode, type Node, type NodeAPI } from '../node-red-api';
-
-interface CanonicalConfig {
-  id: string;
-  name?: string;
-  entity?: string;
-  /** JSONata from the vendor payload to the canonical entity; empty = payload is already canonical. */
-  mapping?: string;
-  event?: string;
-  source?: string;
-  /** Optional JSONata over the canonical record; default the record id. */
-  subject?: string;
-  /** msg property holding an incoming correlation id (default `correlationid`); a new UUID when absent. */
-  correlationProperty?: string;
-  /** Optional JSONata over the canonical record; default `<entity>:<id>:v<version>`. */
-  idempotencyKey?: string;
-  /** Largest accepted payload in bytes (default 1 MB). */
-  maxBytes?: number | string;
-}
+import { CANONICAL, type CanonicalConfig } from './config';
+import { positiveSetting } from '../settings';
 
 /** What msg.error carries on output 2. */
 interface CanonicalErrorInfo {
@@ -87,8 +70,8 @@ export = function register(RED: NodeAPI): void {
     let subjectExpr: Mapping | undefined;
     let keyExpr: Mapping | undefined;
     let configError: string | undefined;
-    const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : DEFAULT_MAX_BYTES;
-    const correlationProperty = (config.correlationProperty ?? 'correlationid').trim();
+    const maxBytes = positiveSetting(config.maxBytes, CANONICAL.defaults.maxBytes);
+    const correlationProperty = (config.correlationProperty ?? CANONICAL.defaults.correlationProperty).trim();
     const source = (config.source ?? '').trim() || `/psfabric/nodes/canonical/${node.id}`;
 
     try {
@@ -206,5 +189,5 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  registerNode(RED, 'canonical', CanonicalNode);
+  registerNode(RED, CANONICAL.type, CanonicalNode, CANONICAL);
 };

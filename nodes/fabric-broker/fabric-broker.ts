@@ -8,7 +8,8 @@ import { FabricMqttConnection, getEmbeddedBroker } from '../../lib/broker';
 import { registerNode, type Node, type NodeAPI, type StatusOptions } from '../node-red-api';
 import type { FabricBrokerNode } from '../connection-config';
 
-import type { BrokerConfig } from './config';
+import { FABRIC_BROKER, type BrokerConfig } from './config';
+import { positiveSetting } from '../settings';
 
 
 export = function (RED: NodeAPI) {
@@ -82,7 +83,7 @@ export = function (RED: NodeAPI) {
         username,
         password,
         protocolVersion: Number(config.protocolVersion) === 5 ? 5 : 4,
-        keepalive: Number(config.keepalive) > 0 ? Number(config.keepalive) : 60,
+        keepalive: positiveSetting(config.keepalive, FABRIC_BROKER.defaults.keepalive),
         sharedGroup: group || undefined,
         // let every user node of this deploy register before queued messages arrive
         connectDelayMs: 50,
@@ -121,7 +122,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-broker', FabricBroker, {
-    credentials: { username: { type: 'text' }, password: { type: 'password' } },
-  });
+  registerNode(RED, FABRIC_BROKER.type, FabricBroker, FABRIC_BROKER);
 };

@@ -20,7 +20,7 @@ import { markInboxProcessed } from '../../lib/inbox';
 import { messageRecordKey, queuedExceptionOf, type ExceptionInput } from '../../lib/exceptions';
 import { correlationIdOf } from '../../lib/model/envelope';
 
-import type { ExceptionConfig } from './config';
+import { FABRIC_EXCEPTION, type ExceptionConfig } from './config';
 
 const CLASSES: ErrorClass[] = ['validation', 'permanent', 'transient-exhausted', 'ownership', 'auth', 'not-found', 'conflict', 'internal'];
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
@@ -57,7 +57,7 @@ export = function (RED: NodeAPI) {
     function newException(msg: NodeMessage): ExceptionInput {
       const err = (msg.error ?? {}) as { message?: unknown; source?: { id?: string; name?: string; type?: string }; details?: unknown; errorClass?: unknown };
       const payload = msg.payload as Record<string, unknown> | undefined;
-      const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? 'permanent';
+      const errorClassIn = str(msg.errorClass) ?? str(err.errorClass) ?? str(config.errorClass) ?? FABRIC_EXCEPTION.defaults.errorClass;
       const errorClass = (CLASSES as string[]).includes(errorClassIn) ? (errorClassIn as ErrorClass) : 'permanent';
       return {
         process: str(msg.process) ?? str(config.process) ?? 'unknown',
@@ -105,6 +105,6 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-exception', FabricException);
+  registerNode(RED, FABRIC_EXCEPTION.type, FabricException, FABRIC_EXCEPTION);
 };
 

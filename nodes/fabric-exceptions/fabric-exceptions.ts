@@ -17,12 +17,7 @@ import { ExceptionQueueError } from '../../lib/exceptions';
 import { HTTP_STATUS, runCommand } from './commands';
 import { registerNode, resolveStore, storeNamedOrFirst, type NodeAPI, type Node, type NodeMessage, type Request } from '../node-red-api';
 import { adminJson, jsonAnswer } from '../admin-routes';
-
-interface ExceptionsConfig {
-  id: string;
-  name?: string;
-  store?: string;
-}
+import { FABRIC_EXCEPTIONS, type ExceptionsConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-exceptions.${key}`, subs);
@@ -59,7 +54,7 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-exceptions', FabricExceptions);
+  registerNode(RED, FABRIC_EXCEPTIONS.type, FabricExceptions, FABRIC_EXCEPTIONS);
 
   // ---------------------------------------------------------------- admin HTTP API
 

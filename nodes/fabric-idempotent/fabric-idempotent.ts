@@ -13,7 +13,7 @@ import jsonata from 'jsonata';
 import { errorMessage, registerNode, resolveStore, type NodeAPI, type Node, type NodeMessage } from '../node-red-api';
 import { inboxRefOf, markInboxProcessed } from '../../lib/inbox';
 
-import type { IdempotentConfig } from './config';
+import { FABRIC_IDEMPOTENT, type IdempotentConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-idempotent.${key}`, subs);
@@ -95,5 +95,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-idempotent', FabricIdempotent);
+  registerNode(RED, FABRIC_IDEMPOTENT.type, FabricIdempotent, FABRIC_IDEMPOTENT);
 };

@@ -33,7 +33,8 @@ import type { FabricBrokerNode } from '../connection-config';
 import { registerNode, resolveStore, runtimeStoreOptions, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
 import { throttleStatus } from '../status-throttle';
 
-import type { MqttInConfig } from './config';
+import { FABRIC_MQTT_IN, type MqttInConfig } from './config';
+import { positiveSetting } from '../settings';
 
 const RAW_PREVIEW_BYTES = 64 * 1024;
 /** Set by a flow on a msg from fabric-mqtt-in to mark its inbox entry done when a node completes it. */
@@ -80,8 +81,8 @@ export = function (RED: NodeAPI) {
     const brokerNode = RED.nodes.getNode(config.broker ?? '') as FabricBrokerNode | null;
     const topic = (config.topic ?? '').trim();
     const qos = ([0, 1, 2].includes(Number(config.qos)) ? Number(config.qos) : 1) as 0 | 1 | 2;
-    const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : 1024 * 1024;
-    const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
+    const maxBytes = positiveSetting(config.maxBytes, FABRIC_MQTT_IN.defaults.maxBytes);
+    const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : FABRIC_MQTT_IN.defaults.maxReplays;
     const source = `mqtt:${node.id}`;
     const textFormat = config.format === 'text';
     const invalidWired = (node.wires?.[1]?.length ?? 0) > 0;
@@ -274,5 +275,5 @@ export = function (RED: NodeAPI) {
     return { ok: true, value: text, bytes: bytes.length };
   }
 
-  registerNode(RED, 'fabric-mqtt-in', FabricMqttIn);
+  registerNode(RED, FABRIC_MQTT_IN.type, FabricMqttIn, FABRIC_MQTT_IN);
 };

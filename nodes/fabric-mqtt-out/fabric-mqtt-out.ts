@@ -11,7 +11,8 @@ import { SpanKind, currentTrace, traceOfMsg, withSpan } from '../../lib/telemetr
 import type { FabricBrokerNode } from '../connection-config';
 import { registerNode, type Node, type NodeAPI, type NodeMessage } from '../node-red-api';
 
-import type { MqttOutConfig } from './config';
+import { FABRIC_MQTT_OUT, type MqttOutConfig } from './config';
+import { positiveSetting } from '../settings';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-mqtt-out.${key}`, subs);
@@ -23,7 +24,7 @@ export = function (RED: NodeAPI) {
     const fixedTopic = (config.topic ?? '').trim();
     const qos = ([0, 1, 2].includes(Number(config.qos)) ? Number(config.qos) : 1) as 0 | 1 | 2;
     const retain = config.retain === true || config.retain === 'true';
-    const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : 1024 * 1024;
+    const maxBytes = positiveSetting(config.maxBytes, FABRIC_MQTT_OUT.defaults.maxBytes);
     let published = 0;
 
     if (!brokerNode) {
@@ -77,5 +78,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-mqtt-out', FabricMqttOut);
+  registerNode(RED, FABRIC_MQTT_OUT.type, FabricMqttOut, FABRIC_MQTT_OUT);
 };

@@ -1,3 +1,5 @@
+import { nodeSettings, number, text } from '../settings';
+
 /** The settings of a `fabric-store` node (its editor dialog), as the node and the template builders (templates/) read them. */
 export interface FabricStoreConfig {
   id: string;
@@ -9,3 +11,16 @@ export interface FabricStoreConfig {
   url?: string;
   schema?: string;
 }
+
+export const FABRIC_STORE = nodeSettings<FabricStoreConfig>()({
+  type: 'fabric-store',
+  settings: {
+    name: text(),
+    kind: text<'sqlite' | 'postgres'>('sqlite', { required: true, check: { is: 'oneOf', values: ['sqlite', 'postgres'] } }),
+    path: text(),
+    url: text('', { check: { is: 'regex', pattern: /^postgres(ql)?:\/\/.+$/, env: true }, when: { setting: 'kind', equals: 'postgres' } }),
+    schema: text(),
+    retentionDays: number(7, { required: true, positive: true }),
+  },
+  credentials: { user: { type: 'text' }, password: { type: 'password' } },
+});

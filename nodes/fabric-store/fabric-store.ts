@@ -18,9 +18,8 @@ import { registerNode, runtimeStoreOptions, type FabricStoreNode, type Node, typ
 import { positiveSetting } from '../settings';
 import { registerXrefRoutes } from '../xref-routes';
 
-const DEFAULT_RETENTION_DAYS = 7;
 
-import type { FabricStoreConfig } from './config';
+import { FABRIC_STORE, type FabricStoreConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`fabric-store.${key}`, subs);
@@ -34,8 +33,8 @@ export = function (RED: NodeAPI) {
     const users = new Map<string, Node>();
     let handle: FabricHandle | undefined;
 
-    const retentionDays = positiveSetting(config.retentionDays, DEFAULT_RETENTION_DAYS);
-    if (config.retentionDays !== undefined && config.retentionDays !== '' && retentionDays !== Number(config.retentionDays)) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: DEFAULT_RETENTION_DAYS }));
+    const retentionDays = positiveSetting(config.retentionDays, FABRIC_STORE.defaults.retentionDays);
+    if (config.retentionDays !== undefined && config.retentionDays !== '' && retentionDays !== Number(config.retentionDays)) node.warn(t('errors.badRetention', { value: String(config.retentionDays), days: FABRIC_STORE.defaults.retentionDays }));
 
     // Which store: PostgreSQL from this node (URL + credentials), else the SQLite file of the node, else the runtime's
     // store (PostgreSQL in a scale-out runtime), else the runtime's SQLite file (node-red-api.ts runtimeStoreOptions)
@@ -109,7 +108,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'fabric-store', FabricStore, {
-    credentials: { user: { type: 'text' }, password: { type: 'password' } },
-  });
+  registerNode(RED, FABRIC_STORE.type, FabricStore, FABRIC_STORE);
 };

@@ -6,15 +6,9 @@ import { registerNode, type NodeAPI } from '../node-red-api';
 import { JiraClient, type JiraAuth } from '../../lib/connectors/jira/client';
 import { checkEpicNameField } from '../../lib/connectors/jira/mapping';
 import { checkSetup } from '../../lib/connectors/jira/setup-check';
-import { connectToStore, type ConnectionConfigDef, type JiraConnection } from '../connection-config';
-
-interface JiraConfigDef extends ConnectionConfigDef {
-  authType?: string;
-  baseUrl?: string;
-  timeoutMs?: string | number;
-  epicNameField?: string;
-  keyPattern?: string;
-}
+import { connectToStore, type JiraConnection } from '../connection-config';
+import { JIRA_CONFIG, type JiraConfigDef } from './config';
+import { positiveSetting } from '../settings';
 
 export = function (RED: NodeAPI) {
   function JiraConfig(this: JiraConnection, config: JiraConfigDef) {
@@ -29,10 +23,8 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('jira-config.errors.badConfig', { error: (err as Error).message });
     }
-    node.client = new JiraClient({ baseUrl: config.baseUrl || 'https://your-domain.atlassian.net', auth, timeoutMs: Number(config.timeoutMs) || 30000, epicNameField, keyPattern: config.keyPattern || undefined });
-    connectToStore(RED, node, config, { type: 'jira-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 5, concurrency: 2, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { epicNameField }) });
+    node.client = new JiraClient({ baseUrl: config.baseUrl || JIRA_CONFIG.defaults.baseUrl, auth, timeoutMs: positiveSetting(config.timeoutMs, JIRA_CONFIG.defaults.timeoutMs), epicNameField, keyPattern: config.keyPattern || undefined });
+    connectToStore(RED, node, config, { type: JIRA_CONFIG.type, executor: () => node.client.executor(), defaults: JIRA_CONFIG.defaults, setupCheck: () => checkSetup(node.client, { epicNameField }) });
   }
-  registerNode(RED, 'jira-config', JiraConfig, {
-    credentials: { email: { type: 'text' }, apiToken: { type: 'password' }, accessToken: { type: 'password' } },
-  });
+  registerNode(RED, JIRA_CONFIG.type, JiraConfig, JIRA_CONFIG);
 };

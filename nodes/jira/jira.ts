@@ -6,19 +6,13 @@
 import { JIRA_WRITE_OPERATIONS } from '../../lib/connectors/jira/client';
 import type { JiraConnection } from '../connection-config';
 import type { NodeAPI } from '../node-red-api';
-import { defineOperationNode, type OperationNodeDef } from '../operation-node';
-
-interface JiraDef extends OperationNodeDef {
-  jira?: string;
-  projectKey?: string;
-  issueType?: string;
-  jql?: string;
-  limit?: string | number;
-}
+import { defineOperationNode, type Handler } from '../operation-node';
+import { JIRA, JIRA_READS, type JiraDef } from './config';
+import { positiveSetting } from '../settings';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<JiraConnection, JiraDef>(RED, {
-    type: 'jira',
+    ...JIRA,
     connection: 'jira',
     resultProperty: 'jira',
     writes: JIRA_WRITE_OPERATIONS,
@@ -35,8 +29,8 @@ export = function (RED: NodeAPI) {
       },
       async search(msg, { config, connected }) {
         const c = connected();
-        msg.payload = await c.handle.call(() => c.client.search(String(msg.jql ?? config.jql ?? msg.payload), { limit: Number(config.limit) || 1000 }));
+        msg.payload = await c.handle.call(() => c.client.search(String(msg.jql ?? config.jql ?? msg.payload), { limit: positiveSetting(config.limit, JIRA.defaults.limit) }));
       },
-    },
+    } satisfies Record<(typeof JIRA_READS)[number], Handler<JiraConnection, JiraDef>>,
   });
 };

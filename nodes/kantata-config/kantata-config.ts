@@ -2,20 +2,13 @@
  * `kantata-config`: one Kantata OX connection (URL, the application's token or an authorization-code login, quota) registered
  * with the outbox of the named `fabric-store`. Users: `node.client` (reads), `node.handle` (writes via submit, reads via call).
  */
+import { KANTATA_CONFIG, type KantataConfigDef } from './config';
+import { positiveSetting } from '../settings';
 import { registerNode, type NodeAPI } from '../node-red-api';
 import { KantataClient, type KantataAuth } from '../../lib/connectors/kantata/client';
 import { checkKantataCustomFields } from '../../lib/connectors/kantata/mapping';
 import { checkSetup } from '../../lib/connectors/kantata/setup-check';
-import { connectToStore, type ConnectionConfigDef, type KantataConnection } from '../connection-config';
-
-interface KantataConfigDef extends ConnectionConfigDef {
-  authType?: string;
-  tokenUrl?: string;
-  baseUrl?: string;
-  timeoutMs?: string | number;
-  /** JSON: the account's custom fields by id or name (lib/connectors/kantata checkKantataCustomFields). */
-  customFields?: string;
-}
+import { connectToStore, type KantataConnection } from '../connection-config';
 
 export = function (RED: NodeAPI) {
   function KantataConfig(this: KantataConnection, config: KantataConfigDef) {
@@ -37,10 +30,8 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       node.configError = RED._('kantata-config.errors.badConfig', { error: (err as Error).message });
     }
-    node.client = new KantataClient({ baseUrl: config.baseUrl || 'https://api.mavenlink.com', auth, timeoutMs: Number(config.timeoutMs) || 30000, customFields });
-    connectToStore(RED, node, config, { type: 'kantata-config', executor: () => node.client.executor(), defaults: { ratePerSecond: 10, concurrency: 4, maxAttempts: 8 }, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
+    node.client = new KantataClient({ baseUrl: config.baseUrl || KANTATA_CONFIG.defaults.baseUrl, auth, timeoutMs: positiveSetting(config.timeoutMs, KANTATA_CONFIG.defaults.timeoutMs), customFields });
+    connectToStore(RED, node, config, { type: KANTATA_CONFIG.type, executor: () => node.client.executor(), defaults: KANTATA_CONFIG.defaults, setupCheck: () => checkSetup(node.client, { customFields: node.client.customFields }) });
   }
-  registerNode(RED, 'kantata-config', KantataConfig, {
-    credentials: { clientId: { type: 'text' }, clientSecret: { type: 'password' }, accessToken: { type: 'password' }, refreshToken: { type: 'password' } },
-  });
+  registerNode(RED, KANTATA_CONFIG.type, KantataConfig, KANTATA_CONFIG);
 };

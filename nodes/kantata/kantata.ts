@@ -25,10 +25,10 @@ import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/r
 import { registerBackfillRoutes } from '../trigger-backfill';
 import type { KantataConnection } from '../connection-config';
 import type { NodeAPI } from '../node-red-api';
-import { defineOperationNode, SENT, type Handler, type OperationContext, type OperationNodeDef } from '../operation-node';
+import { defineOperationNode, type Handler, type OperationContext, SENT } from '../operation-node';
+import { KANTATA, KANTATA_READS, type KantataDef } from './config';
+import { positiveSetting } from '../settings';
 
-/** Default window of the approved-time poller: not polled for longer than this is a gap. */
-const DEFAULT_GAP_WINDOW_MS = 24 * 3600 * 1000;
 /** Rounds of `maxRecords` one resync reads before it stops and says so. */
 const MAX_RESYNC_ROUNDS = 50;
 
@@ -73,23 +73,10 @@ function afterCursor<T extends { timeEntries: any[]; expenses: any[] }>(res: T, 
   return { ...res, timeEntries: res.timeEntries.filter(keep('time_entries')), expenses: res.expenses.filter(keep('expenses')) };
 }
 
-interface KantataDef extends OperationNodeDef {
-  kantata?: string;
-  collection?: string;
-  paging?: string;
-  maxRecords?: string | number;
-  output?: string;
-  workspaceId?: string;
-  pollSeconds?: string | number;
-  gapWindowHours?: string | number;
-  /** Start-ups that send a record again that nothing downstream took, before it goes to the exception queue (default 3). */
-  maxReplays?: string | number;
-}
-
 export = function (RED: NodeAPI) {
   registerBackfillRoutes(RED);
   defineOperationNode<KantataConnection, KantataDef>(RED, {
-    type: 'kantata',
+    ...KANTATA,
     connection: 'kantata',
     resultProperty: 'kantata',
     writes: KANTATA_WRITE_OPERATIONS,
@@ -104,7 +91,7 @@ export = function (RED: NodeAPI) {
         const params = msg.params ?? msg.payload ?? {};
         if ((msg.paging ?? config.paging) === 'all') {
           // every page (each read through the connection's rate limit), up to Max records; included merged
-          const max = Number(config.maxRecords) || 50000;
+          const max = positiveSetting(config.maxRecords, KANTATA.defaults.maxRecords);
           const records: any[] = [];
           const included: Record<string, Record<string, unknown>> = {};
           let p: any;
@@ -125,7 +112,7 @@ export = function (RED: NodeAPI) {
           if (collection === 'workspaces' || p.included.workspaces) msg.kantata.fieldNames = await c.client.customFieldNames();
         }
       },
-    },
+    } satisfies Record<(typeof KANTATA_READS)[number], Handler<KantataConnection, KantataDef>>,
     start: (ctx) => approvedTimePoller(ctx),
   });
 };
@@ -141,13 +128,13 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
   const c = () => connected();
   const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;
   const polledAtName = `${watermarkName}:polledAt`;
-  const gapWindowMs = Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : DEFAULT_GAP_WINDOW_MS;
+  const gapWindowMs = positiveSetting(config.gapWindowHours, KANTATA.defaults.gapWindowHours) * 3600 * 1000;
   const label = node.name || 'kantata approved time';
   const poller = config.operation === 'pollApproved' && !!cfg?.handle;
   const inboxSource = `kantata-poller:${node.id}`;
   const unregisterSource = poller && cfg?.store ? registerInboxSource(inboxSource, cfg.store) : undefined;
-  const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
-  const pollOptions = (sweep: boolean) => ({ maxRecords: Number(config.maxRecords) || 5000, perPage: 200, workspaceId: config.workspaceId || undefined, sweep });
+  const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : KANTATA.defaults.maxReplays;
+  const pollOptions = (sweep: boolean) => ({ maxRecords: positiveSetting(config.maxRecords, KANTATA.defaults.maxRecords), perPage: 200, workspaceId: config.workspaceId || undefined, sweep });
 
   /** The visible warning of a gap: status, log, and an exception for integration-ops (one per node and kind). */
   async function warnGap(kind: GapKind, message: string, details: Record<string, unknown>): Promise<void> {
@@ -342,7 +329,7 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
   }
 
   if (poller) {
-    const every = Math.max(1, Number(config.pollSeconds) || 60) * 1000;
+    const every = Math.max(1, positiveSetting(config.pollSeconds, KANTATA.defaults.pollSeconds)) * 1000;
     const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
     // First what an earlier run sent and nothing took; then a sweep of everything approved and uninvoiced (catches
     // what an earlier run never read; the inbox keeps back what it did), then the cursor.

@@ -8,9 +8,11 @@
  */
 import { registerNode, type NodeAPI } from '../node-red-api';
 import { LegacyErpClient } from '../../lib/connectors/legacy-erp/client';
-import { connectToStore, type ConnectionConfigDef, type LegacyErpConnection } from '../connection-config';
+import { connectToStore, type LegacyErpConnection } from '../connection-config';
 import { getEmbeddedBroker } from '../../lib/broker/registry';
 import { activeOwnershipMatrix } from '../../lib/governance/write-ownership';
+import { LEGACY_ERP_CONFIG, type LegacyErpConfigDef } from './config';
+import { positiveSetting } from '../settings';
 
 /** Invoices' owner team in the active ownership matrix (finance-ops in the default one). */
 function invoiceOwnerTeam(): string {
@@ -19,12 +21,6 @@ function invoiceOwnerTeam(): string {
   } catch {
     return 'finance-ops';
   }
-}
-
-interface LegacyErpConfigDef extends ConnectionConfigDef {
-  company?: string;
-  url?: string;
-  ackTimeoutMs?: string | number;
 }
 
 export = function (RED: NodeAPI) {
@@ -47,14 +43,14 @@ export = function (RED: NodeAPI) {
         }
       }
     }
-    const ackTimeoutMs = Number(config.ackTimeoutMs) > 0 ? Number(config.ackTimeoutMs) : 15000;
+    const ackTimeoutMs = positiveSetting(config.ackTimeoutMs, LEGACY_ERP_CONFIG.defaults.ackTimeoutMs);
     connectToStore(RED, node, config, {
-      type: 'legacy-erp-config',
+      type: LEGACY_ERP_CONFIG.type,
       executor: () => {
         node.client = new LegacyErpClient({ url, username, password, ackTimeoutMs, ownerTeam: invoiceOwnerTeam });
         return node.client.executor();
       },
-      defaults: { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 },
+      defaults: LEGACY_ERP_CONFIG.defaults,
       // an attempt lasts up to the ack timeout: the outbox's attempt timeout must be longer
       extraLimits: { attemptTimeoutMs: ackTimeoutMs + 15000 },
       release: () => {
@@ -64,7 +60,5 @@ export = function (RED: NodeAPI) {
       },
     });
   }
-  registerNode(RED, 'legacy-erp-config', LegacyErpConfig, {
-    credentials: { username: { type: 'text' }, password: { type: 'password' } },
-  });
+  registerNode(RED, LEGACY_ERP_CONFIG.type, LegacyErpConfig, LEGACY_ERP_CONFIG);
 };

@@ -14,18 +14,12 @@
  * The codec modes need no connection.
  */
 import { idempotencyKeyFor } from '../../lib/connectors/glue';
-import { LEGACY_ERP_WRITE_OPERATIONS } from '../../lib/connectors/legacy-erp/client';
 import { decodeAck, decodeTimeEntries, encodeInvoice, encodeTimeEntry, fromCanonicalInvoice, fromCanonicalTimeEntry, LegacyFormatError, toCanonicalTimeEntry, TOPICS } from '../../lib/connectors/legacy-erp/codec';
 import type { Json } from '../../lib/store/store';
 import type { LegacyErpConnection } from '../connection-config';
 import type { NodeAPI } from '../node-red-api';
-import { defineOperationNode, SENT, type OperationMsg, type OperationNodeDef } from '../operation-node';
-
-interface LegacyErpDef extends OperationNodeDef {
-  legacy?: string;
-  mode?: string;
-  topic?: string;
-}
+import { defineOperationNode, SENT, type Handler, type OperationMsg } from '../operation-node';
+import { LEGACY_ERP, LEGACY_ERP_OFFLINE, LEGACY_ERP_WRITES, type LegacyErpDef } from './config';
 
 /** What the flow after the posting needs (the outbox keeps it with the item; the invoice itself is in the request). */
 function postingContext(msg: OperationMsg): Json {
@@ -39,12 +33,12 @@ export = function (RED: NodeAPI) {
   const countsOf = (node: object) => counts.get(node) ?? (counts.set(node, { ok: 0, bad: 0 }), counts.get(node)!);
 
   defineOperationNode<LegacyErpConnection, LegacyErpDef>(RED, {
-    type: 'legacy-erp',
+    ...LEGACY_ERP,
     connection: 'legacy',
     operationProperty: 'mode',
     resultProperty: 'legacyPosting',
     outputs: 2,
-    writes: LEGACY_ERP_WRITE_OPERATIONS,
+    writes: LEGACY_ERP_WRITES,
     writeRequest(operation, msg, { node }) {
       const request = msg.payload && typeof msg.payload === 'object' && (msg.payload.invoice || msg.payload.legacy) ? msg.payload : { invoice: msg.payload };
       return { request, idempotencyKey: idempotencyKeyFor(msg, operation, request), step: msg.step ?? (node.name || 'legacy postInvoice'), context: postingContext(msg) };
@@ -83,6 +77,6 @@ export = function (RED: NodeAPI) {
         msg.topic = config.topic || TOPICS.timeOut;
         msg.qos = 1;
       },
-    },
+    } satisfies Record<(typeof LEGACY_ERP_OFFLINE)[number], Handler<LegacyErpConnection, LegacyErpDef>>,
   });
 };

@@ -6,18 +6,9 @@
 import { registerNode, type NodeAPI } from '../node-red-api';
 import { checkNetSuiteCustomFields, NetSuiteConnector, NETSUITE_DEMO_TABLES, type NetSuiteAuthConfig, type NetSuiteMappingTables } from '../../lib/connectors/netsuite';
 import { checkSetup } from '../../lib/connectors/netsuite/setup-check';
-import { connectToStore, type ConnectionConfigDef, type NetSuiteConnection } from '../connection-config';
-
-interface NetSuiteConfigDef extends ConnectionConfigDef {
-  accountId?: string;
-  baseUrl?: string;
-  authType?: string;
-  algorithm?: 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'RS256';
-  timeoutMs?: string | number;
-  tables?: string;
-  /** JSON: the account's custom field script ids (lib/connectors/netsuite checkNetSuiteCustomFields). */
-  customFields?: string;
-}
+import { connectToStore, type NetSuiteConnection } from '../connection-config';
+import { positiveSetting } from '../settings';
+import { NETSUITE_CONFIG, type NetSuiteConfigDef } from './config';
 
 function parseTables(text: unknown, fallback: Partial<NetSuiteMappingTables>): Partial<NetSuiteMappingTables> {
   if (typeof text !== 'string' || text.trim() === '') return fallback;
@@ -34,24 +25,14 @@ export = function (RED: NodeAPI) {
       const auth: NetSuiteAuthConfig =
         config.authType === 'tba'
           ? { type: 'tba', consumerKey: creds.consumerKey ?? '', consumerSecret: creds.consumerSecret ?? '', tokenId: creds.tokenId ?? '', tokenSecret: creds.tokenSecret ?? '' }
-          : { type: 'oauth2-m2m', clientId: creds.clientId ?? '', certificateId: creds.certificateId ?? '', privateKey: creds.privateKey ?? '', algorithm: config.algorithm || 'PS256' };
+          : { type: 'oauth2-m2m', clientId: creds.clientId ?? '', certificateId: creds.certificateId ?? '', privateKey: creds.privateKey ?? '', algorithm: config.algorithm || NETSUITE_CONFIG.defaults.algorithm };
       // the account's custom field script ids (empty = the documented defaults)
       const customFields = checkNetSuiteCustomFields(typeof config.customFields === 'string' && config.customFields.trim() ? JSON.parse(config.customFields) : undefined);
-      node.connector = new NetSuiteConnector({ accountId: config.accountId ?? '', baseUrl: config.baseUrl || undefined, auth, timeoutMs: Number(config.timeoutMs) || 60000, tables: parseTables(config.tables, NETSUITE_DEMO_TABLES), customFields });
+      node.connector = new NetSuiteConnector({ accountId: config.accountId ?? '', baseUrl: config.baseUrl || undefined, auth, timeoutMs: positiveSetting(config.timeoutMs, NETSUITE_CONFIG.defaults.timeoutMs), tables: parseTables(config.tables, NETSUITE_DEMO_TABLES), customFields });
     } catch (err) {
       node.configError = RED._('netsuite-config.errors.badConfig', { error: (err as Error).message });
     }
-    connectToStore(RED, node, config, { type: 'netsuite-config', executor: () => node.connector, defaults: { ratePerSecond: 5, concurrency: 5, maxAttempts: 8 }, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
+    connectToStore(RED, node, config, { type: NETSUITE_CONFIG.type, executor: () => node.connector, defaults: NETSUITE_CONFIG.defaults, setupCheck: () => checkSetup(node.connector.client, { customFields: node.connector.customFields }) });
   }
-  registerNode(RED, 'netsuite-config', NetSuiteConfig, {
-    credentials: {
-      clientId: { type: 'text' },
-      certificateId: { type: 'text' },
-      privateKey: { type: 'password' },
-      consumerKey: { type: 'password' },
-      consumerSecret: { type: 'password' },
-      tokenId: { type: 'password' },
-      tokenSecret: { type: 'password' },
-    },
-  });
+  registerNode(RED, NETSUITE_CONFIG.type, NetSuiteConfig, NETSUITE_CONFIG);
 };

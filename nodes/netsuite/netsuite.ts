@@ -8,18 +8,13 @@ import { laneFor } from '../../lib/delivery/lanes';
 import { NETSUITE_WRITE_OPERATIONS } from '../../lib/connectors/netsuite';
 import type { NetSuiteConnection } from '../connection-config';
 import type { NodeAPI } from '../node-red-api';
-import { defineOperationNode, type OperationNodeDef } from '../operation-node';
-
-interface NetSuiteDef extends OperationNodeDef {
-  netsuite?: string;
-  query?: string;
-  recordType?: string;
-  pageSize?: string | number;
-}
+import { defineOperationNode, type Handler } from '../operation-node';
+import { positiveSetting } from '../settings';
+import { NETSUITE, NETSUITE_READS, type NetSuiteDef } from './config';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<NetSuiteConnection, NetSuiteDef>(RED, {
-    type: 'netsuite',
+    ...NETSUITE,
     connection: 'netsuite',
     resultProperty: 'netsuite',
     writes: NETSUITE_WRITE_OPERATIONS,
@@ -28,7 +23,7 @@ export = function (RED: NodeAPI) {
         const c = connected();
         const q = msg.query ?? config.query ?? msg.payload?.q;
         if (!q) throw new Error(t('errors.noQuery'));
-        msg.payload = await c.handle.call(() => c.connector.suiteql(q, { pageSize: Number(config.pageSize) || 1000, maxRows: msg.maxRows }), { lane: laneFor(msg) });
+        msg.payload = await c.handle.call(() => c.connector.suiteql(q, { pageSize: positiveSetting(config.pageSize, NETSUITE.defaults.pageSize), maxRows: msg.maxRows }), { lane: laneFor(msg) });
         msg.netsuite = { operation: 'suiteql', count: (msg.payload as unknown[]).length };
       },
       async getRecord(msg, { config, t, connected }) {
@@ -39,6 +34,6 @@ export = function (RED: NodeAPI) {
         msg.payload = await c.handle.call(() => c.connector.getRecord(type, id, { expandSubResources: true }), { lane: laneFor(msg) });
         msg.netsuite = { operation: 'getRecord' };
       },
-    },
+    } satisfies Record<(typeof NETSUITE_READS)[number], Handler<NetSuiteConnection, NetSuiteDef>>,
   });
 };

@@ -34,7 +34,7 @@ import { registerNode, resolveStore, type Node as RedNode, type NodeAPI as RED, 
 
 type Msg = NodeMessage & { _client?: { user?: { username?: string; name?: string } }; actor?: unknown };
 
-import type { OpsFeedConfig } from './config';
+import { OPS_FEED, type OpsFeedConfig } from './config';
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -80,7 +80,7 @@ export = function (RED: RED) {
     RED.nodes.createNode(this, config);
     const node = this;
     const storeCfg = resolveStore(RED, config.store);
-    const intervalMs = positiveSetting(config.interval, 5) * 1000;
+    const intervalMs = positiveSetting(config.interval, OPS_FEED.defaults.interval) * 1000;
     const series = new SeriesBuffer(720);
     let overview: OpsFilter = {};
     let consoleFilter: ExceptionRowFilter = {};
@@ -98,7 +98,7 @@ export = function (RED: RED) {
     }
     storeCfg.register(node);
     const services = storeCfg.services;
-    const model = new OpsReadModel(services.store, { slaHours: positiveSetting(config.slaHours, 24), windowDays: positiveSetting(config.windowDays, 30), circuits: () => circuitsCache, setup: () => setupChecks.summaries() });
+    const model = new OpsReadModel(services.store, { slaHours: positiveSetting(config.slaHours, OPS_FEED.defaults.slaHours), windowDays: positiveSetting(config.windowDays, OPS_FEED.defaults.windowDays), circuits: () => circuitsCache, setup: () => setupChecks.summaries() });
     const ops = new OpsConsole(services.exceptions, model);
     let circuitsCache: Array<{ connection: string; state: 'closed' | 'half-open' | 'open' }> = [];
     undo.push(trackStore(services.store));
@@ -117,7 +117,7 @@ export = function (RED: RED) {
       if (handle) {
         const h = handle;
         const digests = new DigestNotifier(teamsDigestSender(() => h, config.dashboardUrl || undefined), {
-          windowMs: positiveSetting(config.digestMinutes, 5) * 60_000,
+          windowMs: positiveSetting(config.digestMinutes, OPS_FEED.defaults.digestMinutes) * 60_000,
           onError: (err, d) => {
             digestsSent.inc({ team: d.team, outcome: 'failed' });
             node.warn(t('errors.digest', { error: errText(err) }));
@@ -329,5 +329,5 @@ export = function (RED: RED) {
     });
   }
 
-  registerNode(RED, 'ops-feed', OpsFeed, { credentials: { webhook: { type: 'password' } } });
+  registerNode(RED, OPS_FEED.type, OpsFeed, OPS_FEED);
 };

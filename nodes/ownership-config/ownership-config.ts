@@ -14,19 +14,14 @@ import { ValidationError } from '../../lib/delivery/errors';
 import { clearActiveOwnershipMatrix, setActiveOwnershipMatrix } from '../../lib/governance/write-ownership';
 
 import { registerNode, type Handler, type Node, type NodeAPI } from '../node-red-api';
+import { OWNERSHIP_CONFIG, type OwnershipConfig } from './config';
 
 interface OwnershipNode extends Node {
   matrix?: OwnershipMatrix;
   problem?: string;
 }
-export interface OwnershipConfig {
-  id: string;
-  name?: string;
-  /** `default` or `custom`. */
-  source?: string;
-  /** Edited matrix (JSON text) when source is `custom`. */
-  matrix?: string;
-}
+/** The dialog's settings, as the template builders name them (templates/node-configs.ts). */
+export type { OwnershipConfig };
 
 module.exports = function (RED: NodeAPI) {
   function OwnershipConfigNode(this: OwnershipNode, config: OwnershipConfig) {
@@ -44,7 +39,7 @@ module.exports = function (RED: NodeAPI) {
       done();
     });
   }
-  registerNode(RED, 'ownership-config', OwnershipConfigNode);
+  registerNode(RED, OWNERSHIP_CONFIG.type, OwnershipConfigNode, OWNERSHIP_CONFIG);
 
   const admin = RED.httpAdmin;
   if (!admin) return;

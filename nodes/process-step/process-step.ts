@@ -9,7 +9,7 @@ import { correlationIdOf } from '../../lib/model/envelope';
 import { installTraceHooks } from '../trace-hooks';
 import { errorMessage, registerNode, resolveStore as storeNode, type Node, type NodeAPI } from '../node-red-api';
 import { ParkedAmendmentRetry, StepInputError, stepNamed, stepSettings, type Step, type StepContext, type StepMsg, type StepSettings } from '../../lib/processes/steps';
-import type { ProcessStepConfig } from './config';
+import { PROCESS_STEP, type ProcessStepConfig } from './config';
 
 export = function (RED: NodeAPI) {
   const t = (key: string, subs?: Record<string, unknown>) => RED._(`process-step.${key}`, subs);
@@ -69,5 +69,5 @@ export = function (RED: NodeAPI) {
     });
   }
 
-  registerNode(RED, 'process-step', ProcessStep);
+  registerNode(RED, PROCESS_STEP.type, ProcessStep, PROCESS_STEP);
 };

@@ -7,16 +7,8 @@
 import { registerNode, type NodeAPI } from '../node-red-api';
 import { SalesforceClient, SalesforceExecutor, checkSalesforceNames, type SalesforceAuth } from '../../lib/connectors/salesforce';
 import { checkSetup } from '../../lib/connectors/salesforce/setup-check';
-import { connectToStore, type ConnectionConfigDef, type SalesforceConnection, type SalesforceConnectionState } from '../connection-config';
-
-interface SalesforceConfigDef extends ConnectionConfigDef {
-  authType?: string;
-  audience?: string;
-  loginUrl?: string;
-  instanceUrl?: string;
-  apiVersion?: string;
-  fieldNames?: string;
-}
+import { connectToStore, type SalesforceConnection, type SalesforceConnectionState } from '../connection-config';
+import { SALESFORCE_CONFIG, type SalesforceConfigDef } from './config';
 
 export = function (RED: NodeAPI) {
   function SalesforceConfig(this: SalesforceConnection, config: SalesforceConfigDef) {
@@ -46,14 +38,14 @@ export = function (RED: NodeAPI) {
     node.deregister = (user: unknown) => users.delete(user);
 
     try {
-      const authType = config.authType || 'client-credentials';
+      const authType = config.authType || SALESFORCE_CONFIG.defaults.authType;
       const auth: SalesforceAuth =
         authType === 'jwt'
           ? { type: 'jwt', clientId: creds.clientId ?? '', username: creds.username ?? '', privateKey: creds.privateKey ?? '', audience: config.audience || undefined }
           : authType === 'password'
             ? { type: 'password', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', username: creds.username ?? '', password: creds.password ?? '' }
             : { type: 'client-credentials', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '' };
-      node.client = new SalesforceClient({ loginUrl: config.loginUrl ?? '', instanceUrl: config.instanceUrl || undefined, apiVersion: config.apiVersion || '62.0', auth });
+      node.client = new SalesforceClient({ loginUrl: config.loginUrl ?? '', instanceUrl: config.instanceUrl || undefined, apiVersion: config.apiVersion || SALESFORCE_CONFIG.defaults.apiVersion, auth });
       // The org's names of the custom fields / objects the closed-won bundle reads (empty = the default names).
       node.fieldNames = checkSalesforceNames(typeof config.fieldNames === 'string' && config.fieldNames.trim() ? JSON.parse(config.fieldNames) : undefined);
       node.client.on((event: string, detail?: any) => {
@@ -66,9 +58,9 @@ export = function (RED: NodeAPI) {
     }
     let unsubscribeCircuit: (() => void) | undefined;
     connectToStore(RED, node, config, {
-      type: 'salesforce-config',
+      type: SALESFORCE_CONFIG.type,
       executor: () => new SalesforceExecutor(node.client),
-      defaults: { ratePerSecond: 20, concurrency: 10, maxAttempts: 8 },
+      defaults: SALESFORCE_CONFIG.defaults,
       connected: () => {
         const handle = node.handle!;
         node.client.readGate = (fn) => handle.call(fn);
@@ -98,13 +90,5 @@ export = function (RED: NodeAPI) {
       },
     });
   }
-  registerNode(RED, 'salesforce-config', SalesforceConfig, {
-    credentials: {
-      clientId: { type: 'text' },
-      clientSecret: { type: 'password' },
-      username: { type: 'text' },
-      password: { type: 'password' },
-      privateKey: { type: 'password' },
-    },
-  });
+  registerNode(RED, SALESFORCE_CONFIG.type, SalesforceConfig, SALESFORCE_CONFIG);
 };

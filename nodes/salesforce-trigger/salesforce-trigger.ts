@@ -21,31 +21,20 @@
 import { SpanKind, businessAttributes, withSpan } from '../../lib/telemetry';
 import { installTraceHooks } from '../trace-hooks';
 import type { SalesforceConnection } from '../connection-config';
-import { registerNode, type Node, type NodeAPI, type NodeDef, type StatusOptions } from '../node-red-api';
+import { registerNode, type Node, type NodeAPI, type StatusOptions } from '../node-red-api';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, parseWatermark, pollChanges, readModifiedBetween, type ChangeEvent } from '../../lib/connectors/salesforce';
 import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/inbox';
-import { isStalled, SALESFORCE_EVENT_RETENTION_MS, type GapKind, type Window } from '../../lib/triggers/gaps';
+import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
+import { SALESFORCE_TRIGGER, type SalesforceTriggerDef } from './config';
+import { positiveSetting } from '../settings';
 import { presenceOf } from '../../lib/cluster/instance';
 
 /** Re-read margin before a gap's start (clock skew between the event's commit time and SystemModstamp). */
 const GAP_MARGIN_MS = 60 * 1000;
-
-interface SalesforceTriggerDef extends NodeDef {
-  salesforce?: string;
-  mode?: string;
-  stage?: string;
-  once?: boolean;
-  where?: string;
-  gapWindowHours?: string | number;
-  interval?: string | number;
-  channel?: string;
-  replayFrom?: string;
-  maxReplays?: string | number;
-}
 
 export = function (RED: NodeAPI) {
   registerBackfillRoutes(RED);
@@ -56,7 +45,7 @@ export = function (RED: NodeAPI) {
     const cfg = config.salesforce ? RED.nodes.getNode<SalesforceConnection>(config.salesforce) : null;
     const t = (k: string, s?: Record<string, unknown>) => RED._(`salesforce-trigger.${k}`, s);
     const mode: 'poll' | 'cdc' = config.mode === 'cdc' ? 'cdc' : 'poll';
-    const stage: string = config.stage || 'Closed Won';
+    const stage: string = config.stage || SALESFORCE_TRIGGER.defaults.stage;
     const oncePerOpportunity = config.once !== false;
     const source = `salesforce-trigger:${node.id}`;
     const watermarkName = `${source}:${mode}`;
@@ -83,7 +72,7 @@ export = function (RED: NodeAPI) {
     const presence = presenceOf(store);
     const owner = presence?.owner ?? `${os.hostname()}:${process.pid}:${source}`;
     const unregisterSource = registerInboxSource(source, store);
-    const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : 3;
+    const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : SALESFORCE_TRIGGER.defaults.maxReplays;
 
     type Bundle = Awaited<ReturnType<typeof fetchOpportunityBundles>>[number];
     const send = (b: Bundle, messageId: string, meta: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
@@ -172,7 +161,7 @@ export = function (RED: NodeAPI) {
 
     // ------------------------------------------------------------ gaps, resyncs and backfills
     const where = config.where && String(config.where).trim() ? String(config.where) : `StageName = '${stage.replace(/'/g, "\\'")}'`;
-    const gapWindowMs = (Number(config.gapWindowHours) > 0 ? Number(config.gapWindowHours) * 3600 * 1000 : SALESFORCE_EVENT_RETENTION_MS);
+    const gapWindowMs = positiveSetting(config.gapWindowHours, SALESFORCE_TRIGGER.defaults.gapWindowHours) * 3600 * 1000;
     const resyncName = `${watermarkName}:resync`;
     const ranAtName = `${watermarkName}:ranAt`;
     const label = node.name || `salesforce-trigger ${stage}${mode === 'cdc' ? ' (CDC)' : ''}`;
@@ -279,7 +268,7 @@ export = function (RED: NodeAPI) {
       status('green', 'status.polled', { count: emitted, at: new Date().toISOString().slice(11, 19) });
     };
 
-    const intervalMs = Math.max(1, Number(config.interval) || 30) * 1000;
+    const intervalMs = Math.max(1, positiveSetting(config.interval, SALESFORCE_TRIGGER.defaults.interval)) * 1000;
     const schedule = (delay: number) => {
       if (closing) return;
       timer = setTimeout(() => {
@@ -303,7 +292,7 @@ export = function (RED: NodeAPI) {
         client,
         store,
         name: watermarkName,
-        channel: config.channel || '/data/OpportunityChangeEvent',
+        channel: config.channel || SALESFORCE_TRIGGER.defaults.channel,
         initialReplay: config.replayFrom === '-2' ? -2 : -1,
         onEvent: async (event: ChangeEvent) => {
           const header = event.payload.ChangeEventHeader;
@@ -382,5 +371,5 @@ export = function (RED: NodeAPI) {
       done();
     });
   }
-  registerNode(RED, 'salesforce-trigger', SalesforceTrigger);
+  registerNode(RED, SALESFORCE_TRIGGER.type, SalesforceTrigger, SALESFORCE_TRIGGER);
 };

@@ -8,21 +8,12 @@ import { connectorStatusView } from '../../lib/connectors/glue';
 import { SALESFORCE_WRITE_OPERATIONS } from '../../lib/connectors/salesforce';
 import type { SalesforceConnection } from '../connection-config';
 import type { NodeAPI, StatusOptions } from '../node-red-api';
-import { defineOperationNode, SENT, type OperationMsg, type OperationNodeDef, type Translate, type WriteRequest } from '../operation-node';
-
-interface SalesforceDef extends OperationNodeDef {
-  salesforce?: string;
-  sobject?: string;
-  soql?: string;
-  paging?: string;
-  fields?: string;
-  externalIdField?: string;
-  allOrNone?: boolean;
-}
+import { defineOperationNode, type Handler, type OperationMsg, SENT, type Translate, type WriteRequest } from '../operation-node';
+import { SALESFORCE, SALESFORCE_READS, type SalesforceDef } from './config';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<SalesforceConnection, SalesforceDef>(RED, {
-    type: 'salesforce',
+    ...SALESFORCE,
     connection: 'salesforce',
     resultProperty: 'salesforce',
     writes: SALESFORCE_WRITE_OPERATIONS,
@@ -65,7 +56,7 @@ export = function (RED: NodeAPI) {
         msg.payload = await connected().client.limits();
         msg.salesforce = { operation: 'limits' };
       },
-    },
+    } satisfies Record<(typeof SALESFORCE_READS)[number], Handler<SalesforceConnection, SalesforceDef>>,
   });
 };
 

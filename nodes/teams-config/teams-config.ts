@@ -6,17 +6,10 @@
 import { registerNode, type NodeAPI } from '../node-red-api';
 import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import { TeamsGraphClient } from '../../lib/connectors/teams/graph';
-import { connectToStore, type ConnectionConfigDef, type TeamsConnection } from '../connection-config';
+import { connectToStore, type TeamsConnection } from '../connection-config';
+import { TEAMS_CONFIG, type TeamsConfigDef } from './config';
+import { positiveSetting } from '../settings';
 import type { ConnectionExecutor } from '../../lib/delivery/types';
-
-interface TeamsConfigDef extends ConnectionConfigDef {
-  mode?: string;
-  teamId?: string;
-  channelId?: string;
-  authorityHost?: string;
-  graphUrl?: string;
-  timeoutMs?: string | number;
-}
 
 export = function (RED: NodeAPI) {
   function TeamsConfig(this: TeamsConnection, config: TeamsConfigDef) {
@@ -31,16 +24,14 @@ export = function (RED: NodeAPI) {
         executor = new TeamsGraphClient({
           tenantId: creds.tenantId ?? '', clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '', refreshToken: creds.refreshToken ?? '',
           teamId: config.teamId ?? '', channelId: config.channelId ?? '',
-          authorityHost: config.authorityHost || undefined, graphUrl: config.graphUrl || undefined, timeoutMs: Number(config.timeoutMs) || 30000,
+          authorityHost: config.authorityHost || undefined, graphUrl: config.graphUrl || undefined, timeoutMs: positiveSetting(config.timeoutMs, TEAMS_CONFIG.defaults.timeoutMs),
         }).executor();
       } else if (!creds.webhookUrl) node.configError = RED._('teams-config.errors.noWebhook');
-      else executor = new TeamsWebhookClient(creds.webhookUrl, { timeoutMs: Number(config.timeoutMs) || 30000 }).executor();
+      else executor = new TeamsWebhookClient(creds.webhookUrl, { timeoutMs: positiveSetting(config.timeoutMs, TEAMS_CONFIG.defaults.timeoutMs) }).executor();
     } catch (err) {
       node.configError = (err as Error).message;
     }
-    connectToStore(RED, node, config, { type: 'teams-config', executor: () => executor!, defaults: { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 } });
+    connectToStore(RED, node, config, { type: TEAMS_CONFIG.type, executor: () => executor!, defaults: TEAMS_CONFIG.defaults });
   }
-  registerNode(RED, 'teams-config', TeamsConfig, {
-    credentials: { webhookUrl: { type: 'password' }, tenantId: { type: 'text' }, clientId: { type: 'text' }, clientSecret: { type: 'password' }, refreshToken: { type: 'password' } },
-  });
+  registerNode(RED, TEAMS_CONFIG.type, TeamsConfig, TEAMS_CONFIG);
 };

@@ -6,25 +6,18 @@
 import { idempotencyKeyFor, registerConnection } from '../../lib/connectors/glue';
 import { TEAMS_WRITE_OPERATIONS, TeamsWebhookClient, toWebhookPayload } from '../../lib/connectors/teams/client';
 import type { ConnectionConfigNode } from '../connection-config';
+import { TEAMS_NOTIFY, type TeamsNotifyDef } from './config';
 import { resolveStore, type NodeAPI } from '../node-red-api';
-import { limitsFrom, type LimitsConfig } from '../settings';
-import { defineOperationNode, type OperationNodeDef } from '../operation-node';
-
-interface TeamsNotifyDef extends OperationNodeDef, LimitsConfig {
-  /** The teams-config node (absent on a node from before teams-config, which carries its own webhook and store). */
-  teams?: string;
-  store?: string;
-  title?: string;
-}
+import { limitsFrom } from '../settings';
+import { defineOperationNode } from '../operation-node';
 
 export = function (RED: NodeAPI) {
   defineOperationNode<ConnectionConfigNode, TeamsNotifyDef>(RED, {
-    type: 'teams-notify',
+    ...TEAMS_NOTIFY,
     connection: 'teams',
     defaultOperation: 'postCard',
     resultProperty: 'teams',
     writes: TEAMS_WRITE_OPERATIONS,
-    credentials: { webhookUrl: { type: 'password' } },
     ownConnection(node, config, t) {
       // a flow from before teams-config carries the webhook and the store on this node: it still posts, with a warning
       if (config.teams) return undefined;
@@ -37,7 +30,7 @@ export = function (RED: NodeAPI) {
       else {
         try {
           connection.store = storeNode.store;
-          connection.handle = registerConnection(storeNode.store, storeNode.services, connection.connectionName, new TeamsWebhookClient(url).executor(), limitsFrom(config, { ratePerSecond: 1, concurrency: 1, maxAttempts: 6 }));
+          connection.handle = registerConnection(storeNode.store, storeNode.services, connection.connectionName, new TeamsWebhookClient(url).executor(), limitsFrom(config, { ...TEAMS_NOTIFY.defaults, concurrency: 1 }));
           storeNode.register(node);
           node.warn(t('warnings.legacyWebhook'));
         } catch (err) {
@@ -54,7 +47,7 @@ export = function (RED: NodeAPI) {
     },
     writeRequest(operation, msg, { config, node }) {
       const p = msg.payload;
-      const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? 'PS Fabric', text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
+      const spec = typeof p === 'string' || p === undefined || p === null ? { title: msg.title ?? config.title ?? TEAMS_NOTIFY.defaults.title, text: p === undefined || p === null ? undefined : String(p) } : { title: msg.title ?? config.title, ...p };
       const card = toWebhookPayload(spec);
       return { request: { card }, idempotencyKey: idempotencyKeyFor(msg, operation, card), step: node.name || 'teams notify' };
     },
