@@ -1,5 +1,6 @@
 /**
  * `npm run bench` [--quick] [--scenario <name>[,<name>...]] [--entries N] [--with-100k] [--without-1m] [--retention]
+ * [--sizes N[,N...]] (--sizes: the scaling scenario's points instead of its default ones, e.g. 300000 to iterate)
  * (--retention: the scaling scenario's runtimes purge their logs as they run, see time-to-cash.ts retentionEnv)
  * Scenarios: broker, delivery, time-to-cash (with its three baselines), scaling, quote-to-project, shared-quota.
  * Prints one markdown table; writes bench/results/latest.json (every figure + the machine).
@@ -22,6 +23,7 @@ interface Args {
   with100k: boolean;
   without1m: boolean;
   retention: boolean;
+  sizes?: number[];
 }
 
 const ALL = ['delivery', 'broker', 'time-to-cash', 'scaling', 'quote-to-project', 'shared-quota'];
@@ -35,7 +37,10 @@ function parseArgs(argv: string[]): Args {
   const scenarios = s ? s.split(',').map((x) => x.trim()) : ALL;
   for (const name of scenarios) if (!ALL.includes(name)) throw new Error(`unknown scenario ${name}; one of ${ALL.join(', ')}`);
   const entries = get('entries');
-  return { quick: argv.includes('--quick'), scenarios, entries: entries ? Number(entries) : undefined, with100k: argv.includes('--with-100k'), without1m: argv.includes('--without-1m'), retention: argv.includes('--retention') };
+  const sizesRaw = get('sizes');
+  const sizes = sizesRaw ? sizesRaw.split(',').map(Number) : undefined;
+  if (sizes?.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--sizes takes positive integers separated by commas, got "${sizesRaw}"`);
+  return { quick: argv.includes('--quick'), scenarios, entries: entries ? Number(entries) : undefined, with100k: argv.includes('--with-100k'), without1m: argv.includes('--without-1m'), retention: argv.includes('--retention'), sizes };
 }
 
 async function main(): Promise<void> {
@@ -58,7 +63,7 @@ async function main(): Promise<void> {
   await run('delivery', () => deliveryScenario({ quick: args.quick }));
   await run('broker', () => brokerScenario({ quick: args.quick }));
   await run('time-to-cash', () => timeToCashScenario({ quick: args.quick, entries: args.entries }));
-  await run('scaling', () => scalingScenario({ quick: args.quick, with100k: args.with100k, without1m: args.without1m, retention: args.retention }));
+  await run('scaling', () => scalingScenario({ quick: args.quick, with100k: args.with100k, without1m: args.without1m, retention: args.retention, sizes: args.sizes }));
   await run('quote-to-project', () => quoteToProjectScenario({ quick: args.quick }));
   await run('shared-quota', () => sharedQuotaScenario({ quick: args.quick }));
 

@@ -184,7 +184,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     // The runtime's own connections authenticate in every auth mode: anonymous clients may not publish the governed
     // topics (lib/broker/acl.ts GOVERNED_TOPICS), the flows must. The legacy ERP simulator is a named client.
     const internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
-    broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'] });
+    broker.addUser({ ...internal, publish: ['#'], subscribe: ['#'], internal: true });
     const legacyErpUser = { username: 'legacy-erp-fr01', password: crypto.randomBytes(24).toString('base64url') };
     broker.addUser({ ...legacyErpUser, ...legacyErpRights('fr01') });
     // a worker-thread broker applies the users asynchronously: the flows must not connect before it knows them

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { startFabric, type RunningFabric } from '../../runtime/launcher';
 
 import { serveParent } from '../lib/util';
+import { sharedEventLoopGate } from '../../lib/broker/event-loop-gate';
 
 async function main(): Promise<void> {
   // BENCH_TEMPLATES=1: the product as `npm start` deploys it (every flows/*.json template, sandboxes in process)
@@ -62,6 +63,16 @@ async function main(): Promise<void> {
     logLevel: 'warn',
     env,
   });
+  // BENCH_MEM_LOG=<ms>: the runtime's heap, RSS and MQTT backpressure every <ms> on stderr (diagnosis of a long run)
+  const memEvery = Number(process.env.BENCH_MEM_LOG ?? 0);
+  if (memEvery > 0) {
+    const gate = sharedEventLoopGate();
+    setInterval(() => {
+      const m = process.memoryUsage();
+      const mb = (n: number) => Math.round(n / 1048576);
+      console.error(`[mem] rss ${mb(m.rss)} heapUsed ${mb(m.heapUsed)} heapTotal ${mb(m.heapTotal)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)} gate ${JSON.stringify(gate?.stats)} broker ${JSON.stringify(fabric?.broker.stats)}`);
+    }, memEvery).unref();
+  }
   ipc.ready({ url: fabric.url, mqttUrl: fabric.mqttUrl, sandboxUrl: fabric.sandboxes?.url });
 }
 

@@ -138,7 +138,10 @@ export const SHIPPED_RUNTIME_HEAP_MB = 384;
 export function fabricRuntimeArgv(): string[] {
   const raw = process.env.BENCH_RUNTIME_HEAP_MB;
   const mb = raw === undefined || raw === '' ? SHIPPED_RUNTIME_HEAP_MB : Number(raw);
-  return mb > 0 ? [`--max-old-space-size=${mb}`] : [];
+  const heap = mb > 0 ? [`--max-old-space-size=${mb}`] : [];
+  // BENCH_HEAP_SNAPSHOT_DIR: the runtime writes a heap snapshot there when it nears its heap limit (where the memory is)
+  const snapDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+  return snapDir ? [...heap, '--heapsnapshot-near-heap-limit=1', `--diagnostic-dir=${snapDir}`] : heap;
 }
 
 export function machine(): Record<string, unknown> {

@@ -272,14 +272,14 @@ export async function timeToCashScenario(opts: { quick: boolean; entries?: numbe
   return { name: 'time-to-cash', status: failed ? 'FAILED' : 'ok', note: usingTemplate() ? 'deployed templates' : 'PS Fabric pieces, one invoice per entry', figures: { count, runs }, rows };
 }
 
-export async function scalingScenario(opts: { quick: boolean; with100k: boolean; without1m: boolean; retention?: boolean }): Promise<ScenarioResult> {
+export async function scalingScenario(opts: { quick: boolean; with100k: boolean; without1m: boolean; retention?: boolean; sizes?: number[] }): Promise<ScenarioResult> {
   // The issue's points: 10k, 100k (shared with scenario 1) and 1M, all in the full run (1M is most of its 10 minutes;
   // `--without-1m` leaves it out for a shorter run). Quick mode stays small (`--with-100k` adds 100k); every size is
   // a multiple of the template's join batch (500 entries or 2 s): a smaller run (300 before) measures the join's 2 s
   // timer, not throughput.
-  const sizes = opts.quick ? [1_000, 1_500, 3_000] : [10_000, 100_000];
-  if (opts.with100k && !sizes.includes(100_000)) sizes.push(100_000);
-  if (!opts.quick && !opts.without1m) sizes.push(1_000_000);
+  const sizes = opts.sizes ? [...opts.sizes] : opts.quick ? [1_000, 1_500, 3_000] : [10_000, 100_000];
+  if (!opts.sizes && opts.with100k && !sizes.includes(100_000)) sizes.push(100_000);
+  if (!opts.sizes && !opts.quick && !opts.without1m) sizes.push(1_000_000);
   const runs: SubjectRun[] = [];
   for (const n of sizes) {
     // with --retention every point is its own run (scenario 1's runs are without it)

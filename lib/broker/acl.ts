@@ -24,6 +24,11 @@ export interface BrokerUser {
   passwordHash?: string;
   publish?: string[];
   subscribe?: string[];
+  /**
+   * The runtime's own connections (runtime/launcher.ts): a socket of theirs that does not drain is waited for, never
+   * disconnected as a dead client (broker.ts, "Slow internal clients").
+   */
+  internal?: boolean;
 }
 
 export interface TopicRights {

@@ -53,10 +53,10 @@ const RESTART_MAX_MS = 30000;
 const STABLE_AFTER_MS = 60000;
 
 const silentLog: BrokerLogger = { info() {}, warn() {}, error() {} };
-const COUNTERS = ['messagesIn', 'messagesOut', 'droppedQos0', 'authFailures', 'aclDenied', 'oversizeRejected', 'slowClientsDisconnected', 'clientErrors'] as const;
+const COUNTERS = ['messagesIn', 'messagesOut', 'droppedQos0', 'authFailures', 'aclDenied', 'oversizeRejected', 'slowClientsDisconnected', 'internalDrainWaits', 'clientErrors'] as const;
 
 function zeroStats(): BrokerStats {
-  return { clients: 0, messagesIn: 0, messagesOut: 0, droppedQos0: 0, authFailures: 0, aclDenied: 0, oversizeRejected: 0, slowClientsDisconnected: 0, clientErrors: 0 };
+  return { clients: 0, messagesIn: 0, messagesOut: 0, droppedQos0: 0, authFailures: 0, aclDenied: 0, oversizeRejected: 0, slowClientsDisconnected: 0, internalDrainWaits: 0, clientErrors: 0 };
 }
 
 function portOf(url: string | undefined): number | undefined {

@@ -12,6 +12,15 @@
  *    socket already needs a drain; it is counted in `stats.droppedQos0`. QoS 0 is at-most-once by contract,
  *    so one slow subscriber no longer throttles everyone, and its buffer stays at ~highWaterMark.
  *    QoS 1/2 keep backpressure + persistence (never shed).
+ *  - Slow internal clients: the drain timeout is for dead or stuck clients; the runtime's own connections
+ *    (BrokerUser.internal) are in this process, so a socket of theirs that does not drain means the runtime is busy
+ *    (its reading is paused by the event-loop gate or by commits it waits for), not gone. Disconnecting it turned a
+ *    busy runtime into a disconnect / reconnect loop: every reconnect drops the PUBACKs of the commits in flight, so
+ *    the broker redelivers the same window again and the runtime re-reads it instead of going forward (bench
+ *    scenario 2 on a loaded machine: 572 disconnects of the runtime's connection, stalled at 248,724 of 1,000,000).
+ *    For them a drain timeout re-arms instead (counted in `stats.internalDrainWaits`): the broker waits, its
+ *    publishers are throttled through the same delivery slots, the backlog stays in the persistence on disk.
+ *    Keepalive still closes a dead internal connection.
  *  - aedes 1.2 defers QoS 0 writes with setImmediate (the "Maximum call stack size exceeded" fix discussed
  *    in mqemitter PR 204 / aedes issue 193), so the broker runs in-process; test/overload proves it.
  */
@@ -96,6 +105,8 @@ export interface BrokerStats {
   aclDenied: number;
   oversizeRejected: number;
   slowClientsDisconnected: number;
+  /** Drain timeouts of the runtime's own connections, waited through instead of disconnecting (see the header). */
+  internalDrainWaits: number;
   clientErrors: number;
 }
 
@@ -171,6 +182,22 @@ function orderOutgoingEnqueue(persistence: any): void {
 }
 
 /**
+ * A drain timeout of this aedes 1.2 client re-arms instead of disconnecting it (the header, "Slow internal clients").
+ * aedes keeps one drain timer per client (`_drainTimer`, fired into `_handleDrainTimeout`); a drain clears it and
+ * completes the waiting deliveries, a close clears it and fails them, so only the timeout's own action changes.
+ */
+function waitThroughDrainTimeouts(client: any, onWait: () => void): void {
+  // test/unit/broker/internal-drain.test.ts fails first if an aedes upgrade renames it
+  if (typeof client._handleDrainTimeout !== 'function') return;
+  client._handleDrainTimeout = function (this: any) {
+    onWait();
+    const ms = this.broker?.opts?.drainTimeout;
+    this._drainTimer = setTimeout(() => this._handleDrainTimeout(), ms);
+    this._drainTimer.unref();
+  };
+}
+
+/**
  * The HTTP `upgrade` listener for MQTT over WebSocket on `wsPath` (both broker variants): hands each connection to
  * `accept` with its real remote address, which the loopback rule of the authentication must see. Other paths are left
  * to other listeners (Node-RED's comms); `available() === false` answers 503 (a broker thread being restarted).
@@ -220,6 +247,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     aclDenied: 0,
     oversizeRejected: 0,
     slowClientsDisconnected: 0,
+    internalDrainWaits: 0,
     clientErrors: 0,
   };
 
@@ -274,6 +302,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
         (ok) => {
           if (!ok) return refuse('unknown user or wrong password');
           client.psFabric = { username, rights: { publish: user.publish ?? [], subscribe: user.subscribe ?? [] } };
+          if (user.internal) waitThroughDrainTimeouts(client, () => stats.internalDrainWaits++);
           done(null, true);
         },
         (err) => refuse(`password check failed: ${(err as Error).message}`),

@@ -11,12 +11,11 @@
  * that never hands a message over cannot stall it), and it never holds a PUBACK.
  *
  * A pause is bounded: after `maxPauseMs` the gate opens for a burst of `burstMs` even if the loop is still late.
- * A connection that reads nothing makes the broker's socket to it stop draining, and the broker disconnects a client
- * whose socket does not drain within its drain timeout (10 s embedded, 60 s aedes' default), as it would a dead one;
- * mqtt.js would likewise miss its PINGRESP after the keepalive. On a machine saturated for longer than that, an
- * unbounded pause turned backpressure into a disconnect / reconnect loop (each reconnect redelivering the unacknowledged
- * window): bench scenario 2 logged 498 "slow client" disconnects of the runtime's own connection in one 1M run. A
- * bounded pause reads at a reduced rate instead, and the broker still keeps what is not read on disk.
+ * A connection that reads nothing makes the broker's socket to it stop draining, and a broker disconnects a client
+ * whose socket does not drain within its drain timeout as it would a dead one (the embedded broker waits for the
+ * runtime's own connections instead, broker.ts "Slow internal clients"; an external broker in scale-out does not);
+ * mqtt.js would likewise miss its PINGRESP after the keepalive. A bounded pause reads at a reduced rate instead, and
+ * the broker still keeps what is not read.
  */
 import { performance } from 'node:perf_hooks';
 import { maxLoopDelayFromEnv } from './env';

@@ -454,7 +454,8 @@ export class SqliteStore implements Store {
       // IMMEDIATE: take the write lock before reading so two processes cannot lease the same rows.
       return this.db.transaction(() => {
         const due = this.all<{ id: number }>(
-          `SELECT id FROM outbox
+          // outbox_due gives the due order without reading every live row; outbox_backlog (connection, status) would not
+          `SELECT id FROM outbox INDEXED BY outbox_due
            WHERE connection = ? AND status IN ('pending', 'inflight')
              AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'inflight' AND lease_until <= ?))
            ORDER BY lane, next_attempt_at, id LIMIT ?`,
