@@ -84,8 +84,10 @@ export async function sharedQuotaScenario(opts: { quick: boolean; count?: number
   await store.ready;
   const sandboxes = await startChild('sandboxes', { BENCH_VENDORS: 'teams' });
   const env = { BENCH_PG_URL: pgUrl, BENCH_PG_SCHEMA: schema };
-  const a = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'a' });
-  const b = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'b' });
+  const profDir = process.env.BENCH_CPU_PROF; // each instance runs with --cpu-prof (one profile per instance, whole run)
+  const prof = (name: string) => (profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=quota-instance-${name}.cpuprofile`] : []);
+  const a = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'a' }, [], prof('a'));
+  const b = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'b' }, [], prof('b'));
   const base = `${sandboxes.ready.url}/teams`;
   const faults = (body: Record<string, number>) => fetch(`${base}/_sandbox/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const limits = async () => (await (await fetch(`${base}/_sandbox/limits`)).json()) as { maxInFlight: number; rejected: { concurrency: number } };
