@@ -7,6 +7,9 @@
  * Phase B (bound by the quota): the sandbox refuses more than 5 concurrent requests (429) and two instances share a
  * connection limit of 5: the sandbox's own observation of the most requests in flight must stay <= 5, no refusals.
  * Needs PostgreSQL (BENCH_PG_URL or FABRIC_TEST_PG_URL); without it the scenario is skipped with the reason.
+ * BENCH_INSTANCE_CPU=<cores> (e.g. 0.4) runs phase A a second time with each instance in a cgroup of its own limited
+ * to that many cores (bench/lib/cpu-budget.ts), as if each ran on its own small node: on a small machine the
+ * unbudgeted instances compete with PostgreSQL and the sandbox for the same cores, and the figure measures the machine.
  */
 import crypto from 'node:crypto';
 import { PostgresStore } from '../../lib/store/postgres-store';
@@ -15,6 +18,7 @@ import type { ScenarioResult } from '../lib/report';
 import { teamsWorkflowUrl } from '../../sandbox/teams';
 import { adaptiveCardMessage } from '../../lib/connectors/teams/client';
 import { cpuMeter, pidsNamed, round, startChild, waitFor, type Child } from '../lib/util';
+import { cpuBudget, instanceCpuFromEnv, type CpuBudget } from '../lib/cpu-budget';
 
 interface Phase {
   perSec: number;
@@ -25,14 +29,17 @@ interface Phase {
   store: Array<{ queryMsAvg: number; poolMaxWaiting: number }>;
   /** % of one core each process used during the phase; the machine's busy share (all cores, all processes). */
   cpu: { corePct: Record<string, number>; machineBusyPct: number };
+  /** Per budgeted instance: how much of the phase the kernel held it back for its CPU budget. */
+  throttled?: Array<{ periods: number; throttledPeriods: number; throttledMs: number } | undefined>;
 }
 
-async function deliverWith(instances: Child[], sandboxes: Child, store: PostgresStore, url: string, connection: string, n: number, concurrency: number): Promise<Phase> {
+async function deliverWith(instances: Child[], sandboxes: Child, store: PostgresStore, url: string, connection: string, n: number, concurrency: number, budgets?: CpuBudget[]): Promise<Phase> {
   for (let i = 0; i < n; i += 200) {
     await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, j) => store.outboxEnqueue({ connection, operation: 'postCard', idempotencyKey: `${connection}-${i + j}`, request: adaptiveCardMessage({ title: `bench ${i + j}` }) as Json }, Date.now())));
   }
   const names = ['a', 'b'];
   const meter = cpuMeter({ ...Object.fromEntries(instances.map((c, i) => [names[i], c.proc.pid!])), sandbox: sandboxes.proc.pid!, harness: process.pid, postgres: pidsNamed('postgres') });
+  const throttledBefore = budgets?.map((b) => b.throttled());
   const t0 = performance.now();
   await Promise.all(instances.map((c) => c.request({ type: 'start', url, connection, concurrency })));
   await waitFor(async () => {
@@ -42,6 +49,10 @@ async function deliverWith(instances: Child[], sandboxes: Child, store: Postgres
   }, `${n} delivered on ${connection}`, 600_000, 50);
   const ms = performance.now() - t0;
   const { corePct, machineBusyPct } = meter.stop();
+  const throttled = budgets?.slice(0, instances.length).map((b, i) => {
+    const [now, before] = [b.throttled(), throttledBefore![i]];
+    return now && before ? { periods: now.periods - before.periods, throttledPeriods: now.throttledPeriods - before.throttledPeriods, throttledMs: now.throttledMs - before.throttledMs } : undefined;
+  });
   const stats = await Promise.all(instances.map((c) => c.request<{ delivered: number; roundTrips: number; queryMsAvg: number; poolMaxWaiting: number }>({ type: 'stats' })));
   const trips = stats.reduce((sum, s) => sum + s.roundTrips, 0);
   return {
@@ -50,6 +61,7 @@ async function deliverWith(instances: Child[], sandboxes: Child, store: Postgres
     roundTripsPerWrite: round(trips / n, 1),
     store: stats.map((s) => ({ queryMsAvg: round(s.queryMsAvg, 1), poolMaxWaiting: s.poolMaxWaiting })),
     cpu: { corePct, machineBusyPct },
+    ...(throttled ? { throttled } : {}),
   };
 }
 
@@ -58,23 +70,28 @@ function load(p: Phase): string {
   const cpu = Object.entries(p.cpu.corePct).filter(([k]) => k !== 'harness').map(([k, v]) => `${k} ${v}`).join(', ');
   // (postgres: every PostgreSQL process on the machine, so it includes other users of the server)
   const query = p.store.map((s) => s.queryMsAvg).join(' / ');
-  return `CPU % of a core: ${cpu}, machine ${p.cpu.machineBusyPct} % busy; ${p.roundTripsPerWrite} PostgreSQL round trips per write, ${query} ms each`;
+  const held = p.throttled?.map((t) => (t ? `${Math.round((t.throttledPeriods / Math.max(1, t.periods)) * 100)} %` : '?')).join(' / ');
+  return `CPU % of a core: ${cpu}, machine ${p.cpu.machineBusyPct} % busy; ${p.roundTripsPerWrite} PostgreSQL round trips per write, ${query} ms each${held ? `; held back by the budget in ${held} of its periods` : ''}`;
 }
 
 export async function sharedQuotaScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
   const pgUrl = process.env.BENCH_PG_URL ?? process.env.FABRIC_TEST_PG_URL;
   if (!pgUrl) return { name: 'shared-quota', status: 'skipped', note: 'needs PostgreSQL: set BENCH_PG_URL (or FABRIC_TEST_PG_URL)', rows: [], figures: {} };
-  const n = opts.count ?? (opts.quick ? 600 : 2_000);
+  const n = opts.count ?? (opts.quick ? 600 : 4_000); // full: ~10 s per phase, so the 1 s slot hold and start-up average out
+  const budgetCores = instanceCpuFromEnv();
   const schema = `bench_quota_${crypto.randomBytes(4).toString('hex')}`;
   const store = new PostgresStore({ connectionString: pgUrl, schema, poolMax: 4 });
   await store.ready;
   const sandboxes = await startChild('sandboxes', { BENCH_VENDORS: 'teams' });
   const env = { BENCH_PG_URL: pgUrl, BENCH_PG_SCHEMA: schema };
-  const a = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'a' });
-  const b = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'b' });
+  const profDir = process.env.BENCH_CPU_PROF; // each instance runs with --cpu-prof (one profile per instance, whole run)
+  const prof = (name: string) => (profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=quota-instance-${name}.cpuprofile`] : []);
+  const a = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'a' }, [], prof('a'));
+  const b = await startChild('quota-instance', { ...env, BENCH_INSTANCE: 'b' }, [], prof('b'));
   const base = `${sandboxes.ready.url}/teams`;
   const faults = (body: Record<string, number>) => fetch(`${base}/_sandbox/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const limits = async () => (await (await fetch(`${base}/_sandbox/limits`)).json()) as { maxInFlight: number; rejected: { concurrency: number } };
+  let budgets: CpuBudget[] = [];
   try {
     const url = teamsWorkflowUrl(sandboxes.ready.url, 'psfabric-delivery');
     await faults({ serviceMs: 20 });
@@ -82,6 +99,15 @@ export async function sharedQuotaScenario(opts: { quick: boolean; count?: number
     const one = await deliverWith([a], sandboxes, store, url, 'bench:one', n, 64);
     const two = await deliverWith([a, b], sandboxes, store, url, 'bench:two', n, 64);
     const ratio = two.perSec / one.perSec;
+    let budgeted: { budget: { coresPerInstance: number; mode: string; note?: string }; one: Phase; two: Phase; ratio: number } | undefined;
+    if (budgetCores !== undefined) {
+      budgets = [a, b].map((c, i) => cpuBudget(`psfabric-bench-${process.pid}-${'ab'[i]}`, c.proc.pid!, budgetCores));
+      const budget = { coresPerInstance: budgetCores, mode: budgets[0].mode, ...(budgets[0].note ? { note: budgets[0].note } : {}) };
+      const oneB = await deliverWith([a], sandboxes, store, url, 'bench:one-budget', n, 64, budgets);
+      const twoB = await deliverWith([a, b], sandboxes, store, url, 'bench:two-budget', n, 64, budgets);
+      for (const x of budgets) x.remove();
+      budgeted = { budget, one: oneB, two: twoB, ratio: round(twoB.perSec / oneB.perSec, 2) };
+    }
     await faults({ serviceMs: 20, concurrencyLimit: 5 });
     await fetch(`${base}/_sandbox/limits`, { method: 'DELETE' });
     const bound = await deliverWith([a, b], sandboxes, store, url, 'bench:bound', Math.round(n / 2), 5);
@@ -90,13 +116,22 @@ export async function sharedQuotaScenario(opts: { quick: boolean; count?: number
     return {
       name: 'shared-quota',
       status: ok ? 'ok' : 'FAILED',
-      figures: { count: n, one, two, ratio: round(ratio, 2), bound, seen },
+      figures: { count: n, one, two, ratio: round(ratio, 2), budgeted, bound, seen },
       rows: [
-        { scenario: 'shared-quota', figure: `two instances vs one, not bound by a quota (${n} writes, 20 ms inside the vendor, shared PostgreSQL)`, value: `${two.perSec} w/s (a ${two.byInstance[0]}, b ${two.byInstance[1]}); ${load(two)}`, baseline: `one instance ${one.perSec} w/s; ${load(one)}`, ratio, goal: '>= 1.7x', met: ratio >= 1.7 },
+        budgeted?.budget.mode === 'none' || !budgeted
+          ? { scenario: 'shared-quota', figure: `two instances vs one, not bound by a quota, instances unbudgeted (${n} writes, 20 ms inside the vendor, shared PostgreSQL)`, value: `${two.perSec} w/s (a ${two.byInstance[0]}, b ${two.byInstance[1]}); ${load(two)}`, baseline: `one instance ${one.perSec} w/s; ${load(one)}`, ratio, goal: '>= 1.7x', met: ratio >= 1.7 }
+          // with budgets, the unbudgeted pair shows what the machine allows (instances, PostgreSQL and sandbox on the same cores)
+          : { scenario: 'shared-quota', figure: `two instances vs one, not bound by a quota, instances unbudgeted: bound by the machine (${n} writes, 20 ms inside the vendor, shared PostgreSQL)`, value: `${two.perSec} w/s (a ${two.byInstance[0]}, b ${two.byInstance[1]}); ${load(two)}`, baseline: `one instance ${one.perSec} w/s; ${load(one)}`, ratio },
+        ...(budgeted
+          ? [budgeted.budget.mode === 'none'
+              ? { scenario: 'shared-quota', figure: `two instances vs one with ${budgetCores} core each: budget NOT enforced`, value: `run without a budget: ${budgeted.budget.note}`, ratio: budgeted.ratio }
+              : { scenario: 'shared-quota', figure: `two instances vs one, not bound by a quota, each instance limited to ${budgetCores} core (${budgeted.budget.mode}) (${n} writes, 20 ms inside the vendor, shared PostgreSQL)`, value: `${budgeted.two.perSec} w/s (a ${budgeted.two.byInstance[0]}, b ${budgeted.two.byInstance[1]}); ${load(budgeted.two)}`, baseline: `one instance ${budgeted.one.perSec} w/s; ${load(budgeted.one)}`, ratio: budgeted.ratio, goal: '>= 1.7x', met: budgeted.ratio >= 1.7 }]
+          : []),
         { scenario: 'shared-quota', figure: `account limit 5 concurrent shared by two instances (${Math.round(n / 2)} writes)`, value: `max ${seen.maxInFlight} in flight at the sandbox, ${seen.rejected.concurrency} refused; ${bound.perSec} w/s`, goal: '<= 5, 0 refused', met: ok },
       ],
     };
   } finally {
+    for (const x of budgets) x.remove();
     await Promise.all([a.stop(), b.stop()]);
     await sandboxes.stop();
     await store.raw(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);

@@ -12,14 +12,23 @@ export class AuditTrail {
   constructor(private readonly store: Pick<Store, 'auditAppend' | 'auditList'>, private readonly now: () => number = Date.now) {}
 
   async append(entry: AuditInput): Promise<void> {
+    await this.store.auditAppend(this.stored(entry));
+  }
+
+  private stored(entry: AuditInput): AuditEntry {
     const stored: AuditEntry = { ...entry, at: entry.at ?? this.now() };
     if (entry.details !== undefined) stored.details = redact(entry.details);
-    await this.store.auditAppend(stored);
+    return stored;
   }
 
   /** The AuditSink shape lib/delivery/services.ts expects. */
   record(entry: AuditEntry): Promise<void> {
     return this.append(entry);
+  }
+
+  /** AuditSink: the entry as `append` stores it, for a writer that puts it in its own transaction on this trail's store. */
+  entryFor(store: unknown, entry: AuditEntry): AuditEntry | undefined {
+    return store === this.store ? this.stored(entry) : undefined;
   }
 
   /** Newest first. */

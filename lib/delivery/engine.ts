@@ -20,7 +20,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { BrokenCircuitError, CircuitBreakerPolicy, CircuitState as CockatielState, ConsecutiveBreaker, IsolatedCircuitError, circuitBreaker, handleWhen } from 'cockatiel';
-import type { ExceptionRecord, Json, OutboxItem, Store } from '../store/store';
+import type { AuditEntry, ExceptionRecord, Json, OutboxItem, Store } from '../store/store';
 import { redact, redactString } from '../redaction';
 import { FabricError, TransientError, classify } from './errors';
 import { retryDelay } from './backoff';
@@ -360,7 +360,7 @@ class Connection implements ConnectionHandle {
   private readonly inflight = new Set<number>();
   /**
    * Items claimed and not yet answered by the vendor (a subset of `inflight`). Claims are bounded by this, not by
-   * `inflight`: recording an outcome (outboxDelivered, audit, auto-resolve: three store round trips) does not hold a
+   * `inflight`: recording an outcome (the delivered mark with its audit entry, auto-resolve: store round trips) does not hold a
    * vendor slot, so a slow store does not throttle the vendor side to `concurrency / (attempt + bookkeeping)`.
    */
   private sending = 0;
@@ -734,23 +734,26 @@ class Connection implements ConnectionHandle {
     const stored = redact(response);
     engine.completing.add(item.id);
     try {
-      // The audit entry is issued in the same turn as the delivered mark, so a grouping store (SqliteStore group
-      // commit) writes both in one transaction: one disk sync instead of two in a row. The audit states a fact
-      // that is already true (the vendor accepted the write); if the delivered mark itself fails, the item is
-      // attempted again after its lease as before (the vendor de-duplicates by idempotency key).
-      const delivered = engine.store.outboxDelivered(item.id, stored, now);
-      const audited = (async () => {
-        await engine.audit.record({
-          at: now,
-          actor: engine.actor,
-          action: 'write.delivered',
-          process: item.process,
-          correlationId: item.correlationId,
-          targetSystem: this.name,
-          recordKey: item.recordKey,
-          details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt, deliveredBy: engine.owner, ...traceIdField(item) },
-        });
-      })().catch((err) => engine.log('error', `audit of delivered outbox item ${item.id} failed`, err));
+      const entry: AuditEntry = {
+        at: now,
+        actor: engine.actor,
+        action: 'write.delivered',
+        process: item.process,
+        correlationId: item.correlationId,
+        targetSystem: this.name,
+        recordKey: item.recordKey,
+        details: { operation: item.operation, idempotencyKey: item.idempotencyKey, outboxId: item.id, attempts: attempt, deliveredBy: engine.owner, ...traceIdField(item) },
+      };
+      // When the audit goes to the engine's store, the delivered mark and its entry are one transaction (one commit,
+      // and on PostgreSQL one statement for the marks of a turn): both or neither. If it fails, the item is attempted
+      // again after its lease (the vendor de-duplicates by idempotency key). An audit sink elsewhere is told after.
+      const inTransaction = engine.audit.entryFor?.(engine.store, entry);
+      const delivered = engine.store.outboxDelivered(item.id, stored, now, inTransaction);
+      const audited = inTransaction
+        ? undefined
+        : (async () => {
+            await engine.audit.record(entry);
+          })().catch((err) => engine.log('error', `audit of delivered outbox item ${item.id} failed`, err));
       await delivered;
       this.notSent.delete(item.id);
       metrics.deliveryOutcomes.inc({ connection: this.name, outcome: 'delivered' });

@@ -25,6 +25,11 @@ export interface ExceptionSink {
 /** The subset of the audit service (lib/audit) the engine uses. */
 export interface AuditSink {
   record(entry: AuditEntry): Promise<unknown>;
+  /**
+   * The entry as `record` would append it, when `record` does nothing but append it to `store`: the engine then writes
+   * it in the same transaction as the delivered mark (store.outboxDelivered) instead of calling `record`.
+   */
+  entryFor?(store: Store, entry: AuditEntry): AuditEntry | undefined;
 }
 
 export interface DeliveryServices {
@@ -42,7 +47,7 @@ export function storeExceptionSink(store: Store, now: () => number = Date.now): 
 }
 
 export function storeAuditSink(store: Store): AuditSink {
-  return { record: (entry) => store.auditAppend(entry) };
+  return { record: (entry) => store.auditAppend(entry), entryFor: (target, entry) => (target === store ? entry : undefined) };
 }
 
 /** The outbox keeps the idempotency key beside the replay target so that a replay reuses it. */

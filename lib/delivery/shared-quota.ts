@@ -8,7 +8,10 @@
  *   loses its store) stops renewing and its capacity returns to the others within `leaseMs`.
  *   Hot path: a slot taken from the store is handed from one finished attempt straight to the next waiting one of
  *   the same process, without a store round trip, for up to `holdMs` after it was taken; then it goes back to the
- *   store so other instances get their turn. An unused slot is given back after `lingerMs`.
+ *   store so other instances get their turn: the process does not take that many slots again for 1.5 x `pollMs` (the
+ *   longest another instance waits between two asks), or it would win every handover - it asks in the same turn
+ *   while the others poll - and keep the whole capacity while it has work, however many instances wait. An unused
+ *   slot is given back after `lingerMs`.
  * - Rate: `SharedRate` reserves request tokens of one token bucket per connection in the store (`quota_rate`, GCRA:
  *   one row, one atomic statement per batch; PostgreSQL computes on its own clock). Requests waiting at the same
  *   time are reserved in one statement. The request gate (request-gate.ts) uses it instead of its local bucket.
@@ -63,6 +66,8 @@ export class SharedSlots {
   private lingerTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private releasing: Promise<void> = Promise.resolve();
+  /** Per slot given back at the end of its turn: until when this process leaves one slot to the other instances. */
+  private readonly yielding: number[] = [];
   private closed = false;
   private lastWarn = 0;
   /** Slots taken from the store (tests, metrics). */
@@ -84,7 +89,7 @@ export class SharedSlots {
         this.inUse.set(reuse.slot, reuse.since);
         return Promise.resolve(reuse.slot);
       }
-      this.giveBack([reuse.slot]); // its turn is over while it lingered
+      this.endTurn(reuse.slot, now); // its turn is over while it lingered
     }
     return new Promise<number>((resolve, reject) => {
       const w: SlotWaiter = { priority, seq: this.seq++, resolve, reject };
@@ -101,8 +106,9 @@ export class SharedSlots {
     this.inUse.delete(slot);
     const now = this.o.now();
     if (this.closed || now - since >= this.o.holdMs) {
+      if (this.closed) this.giveBack([slot]);
       // its turn is over: back to the store, then compete for a slot again like every other instance
-      this.giveBack([slot]);
+      else this.endTurn(slot, now);
       if (this.waiters.length) this.releasing.then(() => this.fetch(), () => this.fetch());
       return;
     }
@@ -146,13 +152,25 @@ export class SharedSlots {
     this.updateRenewal();
   }
 
+  /** Gives a slot back at the end of its turn and leaves it to the other instances for a while (see the header). */
+  private endTurn(slot: number, now: number): void {
+    this.giveBack([slot]);
+    this.yielding.push(now + Math.ceil(this.o.pollMs * 1.5));
+  }
+
   private async fetch(): Promise<void> {
     if (this.fetching || this.closed) return;
     this.fetching = true;
     try {
       for (;;) {
-        const want = Math.min(this.waiters.length, this.o.capacity - this.held());
-        if (want <= 0) return;
+        const now0 = this.o.now();
+        while (this.yielding.length && this.yielding[0] <= now0) this.yielding.shift();
+        const want = Math.min(this.waiters.length, this.o.capacity - this.held() - this.yielding.length);
+        if (want <= 0) {
+          // ask again once the first slot left to the others is ours to take again
+          if (this.waiters.length && this.yielding.length) this.schedulePoll(this.yielding[0] - now0);
+          return;
+        }
         const now = this.o.now();
         const got = await this.o.store.quotaSlotsAcquire(this.o.connection, this.o.holder, this.o.capacity, want, now, this.o.leaseMs);
         this.fetched += got.length;
@@ -179,9 +197,9 @@ export class SharedSlots {
     }
   }
 
-  private schedulePoll(): void {
+  private schedulePoll(afterMs?: number): void {
     if (this.pollTimer || this.closed || this.waiters.length === 0) return;
-    const ms = Math.max(1, Math.round(this.o.pollMs * (0.5 + this.o.random())));
+    const ms = Math.max(1, Math.round(afterMs ?? this.o.pollMs * (0.5 + this.o.random())));
     this.pollTimer = setTimeout(() => {
       this.pollTimer = undefined;
       void this.fetch();

@@ -474,13 +474,17 @@ export class SqliteStore implements Store {
     });
   }
 
-  async outboxDelivered(id: number, response: Json, now: number): Promise<void> {
-    return this.write(() => {
-      this.run(
-        "UPDATE outbox SET status = 'delivered', response = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
-        toJsonText(response), now, id,
-      );
-    });
+  async outboxDelivered(id: number, response: Json, now: number, audit?: AuditEntry): Promise<void> {
+    const mark = (): void => void this.run(
+      "UPDATE outbox SET status = 'delivered', response = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+      toJsonText(response), now, id,
+    );
+    if (!audit) return this.write(mark);
+    // a savepoint inside the turn's group: a failing audit insert takes the mark back with it, and only them
+    return this.write(() => this.db.transaction(() => {
+      mark();
+      this.insertAudit(audit);
+    })());
   }
 
   async outboxRetryAt(id: number, nextAttemptAt: number, error: string, now: number): Promise<void> {
@@ -748,13 +752,15 @@ export class SqliteStore implements Store {
 
   // ---------- audit ----------
   async auditAppend(entry: AuditEntry): Promise<void> {
-    return this.write(() => {
-      this.run(
-        'INSERT INTO audit (at, actor, action, process, correlation_id, target_system, record_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        entry.at, entry.actor, entry.action, entry.process ?? null, entry.correlationId ?? null, entry.targetSystem ?? null,
-        entry.recordKey ?? null, optionalJsonText(entry.details),
-      );
-    });
+    return this.write(() => this.insertAudit(entry));
+  }
+
+  private insertAudit(entry: AuditEntry): void {
+    this.run(
+      'INSERT INTO audit (at, actor, action, process, correlation_id, target_system, record_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      entry.at, entry.actor, entry.action, entry.process ?? null, entry.correlationId ?? null, entry.targetSystem ?? null,
+      entry.recordKey ?? null, optionalJsonText(entry.details),
+    );
   }
 
   async auditList(filter: { recordKey?: string; correlationId?: string; action?: string; since?: number; limit?: number }): Promise<AuditRecord[]> {

@@ -293,7 +293,12 @@ export interface Store {
    * increments `attempts`, so the returned item's `attempts` is the number of the attempt about to be made.
    */
   outboxClaim(connection: string, limit: number, now: number, leaseMs: number, owner: string): Promise<OutboxItem[]>;
-  outboxDelivered(id: number, response: Json, now: number): Promise<void>;
+  /**
+   * Marks an item delivered. With `audit`, its audit entry (`write.delivered`) is appended in the same transaction:
+   * both are stored or neither is, so no crash leaves a delivered item without its audit entry or the reverse
+   * (PostgreSQL: one statement, and the marks issued in one event-loop turn share it; SQLite: the turn's group commit).
+   */
+  outboxDelivered(id: number, response: Json, now: number, audit?: AuditEntry): Promise<void>;
   outboxRetryAt(id: number, nextAttemptAt: number, error: string, now: number): Promise<void>;
   outboxFailed(id: number, error: string, response: Json | undefined, now: number): Promise<void>;
   /**

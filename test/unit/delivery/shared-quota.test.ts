@@ -19,6 +19,7 @@ import { tempDir } from '../../support/tmp';
 import { waitFor } from '../../support/wait';
 import { FAST } from './harness';
 import { QuotaVendor } from './quota-vendor';
+import { SharedSlots } from '../../../lib/delivery/shared-quota';
 
 const PG_URL = process.env.FABRIC_TEST_PG_URL;
 const quiet = { log: () => undefined };
@@ -130,6 +131,37 @@ describe('delivery: vendor quotas shared across instances', function () {
       return { store, cleanup: async () => { await store.close(); await dropSchema(schema); } };
     });
   }
+
+  it('the capacity goes round: a process whose turn ended leaves the slot to one that waits, though it has work of its own', async () => {
+    const tmp = tempDir('psfabric-quota-turns-');
+    const file = path.join(tmp.dir, 'f.sqlite');
+    const stores = [0, 1].map(() => new SqliteStore({ path: file, synchronous: 'NORMAL' }));
+    // capacity 1, every turn ends at release (holdMs 0): the slot goes back to the store after each use
+    const [a, b] = stores.map((store, i) => new SharedSlots({ store, connection: 'erp:acme', holder: `h${i}`, capacity: 1, leaseMs: 10_000, holdMs: 0, lingerMs: 50, pollMs: 25, now: Date.now, random: Math.random, log: () => undefined }));
+    try {
+      const turns: string[] = [];
+      let slot = await a.acquire(5);
+      turns.push('a');
+      const bDone = b.acquire(5).then((s) => {
+        turns.push('b');
+        b.release(s);
+      });
+      // a always has the next write waiting for a slot when it gives one back (as an engine with a backlog does)
+      for (let i = 0; i < 10; i++) {
+        const next = a.acquire(5);
+        a.release(slot);
+        slot = await next;
+        turns.push('a');
+      }
+      a.release(slot);
+      await bDone;
+      assert.ok(turns.indexOf('b') <= 2, `b had a turn among a's first ones (turns: ${turns.join(' ')})`);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      for (const s of stores) await s.close();
+      tmp.cleanup();
+    }
+  });
 
   describe('two engines on one SQLite file', () => {
     let vendor: QuotaVendor;

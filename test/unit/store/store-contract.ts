@@ -192,6 +192,44 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
         assert.deepEqual((await store.outboxClaim('netsuite:acme', 10, T0 + 1_000_000, 1000, 'w')).map((i) => i.id).sort(), [c.id, (await store.outboxFind('netsuite:acme', 'd'))!.id].sort());
       });
 
+      it('marks an item delivered with its audit entry in one transaction: both are stored, or neither', async () => {
+        const a = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'a' }), T0)).item;
+        const b = (await store.outboxEnqueue(outboxItem({ idempotencyKey: 'b' }), T0)).item;
+        await store.outboxClaim('netsuite:acme', 10, T0, 1000, 'w');
+        const entry = { at: T0 + 10, actor: 'delivery', action: 'write.delivered', process: 'time-to-cash', correlationId: 'c1', targetSystem: 'netsuite:acme', recordKey: 'Invoice/1', details: { outboxId: a.id } };
+        await store.outboxDelivered(a.id, { id: 'NS-77' }, T0 + 10, entry);
+        const delivered = (await store.outboxGet(a.id))!;
+        assert.equal(delivered.status, 'delivered');
+        assert.deepEqual(delivered.response, { id: 'NS-77' });
+        assert.equal(delivered.leaseOwner, undefined);
+        const audit = await store.auditList({ action: 'write.delivered' });
+        assert.equal(audit.length, 1);
+        assert.deepEqual(audit[0], { id: audit[0].id, ...entry });
+        // the database refuses the audit entry (actor is NOT NULL): the delivered mark is not stored either
+        const refused = { ...entry, actor: null as unknown as string, details: { outboxId: b.id } };
+        await assert.rejects(store.outboxDelivered(b.id, { id: 'NS-78' }, T0 + 11, refused));
+        assert.equal((await store.outboxGet(b.id))!.status, 'inflight');
+        assert.equal((await store.auditList({ action: 'write.delivered' })).length, 1);
+      });
+
+      it('stores the delivered marks of one turn each with its audit entry; one the database refuses fails alone', async () => {
+        const items = [];
+        for (let i = 0; i < 12; i++) items.push((await store.outboxEnqueue(outboxItem({ idempotencyKey: `k${i}` }), T0)).item);
+        await store.outboxClaim('netsuite:acme', 20, T0, 1000, 'w');
+        const entry = (id: number, actor: string) => ({ at: T0 + id, actor, action: 'write.delivered', details: { outboxId: id } });
+        const bad = items[5].id;
+        const outcomes = await Promise.allSettled(items.map((it) => store.outboxDelivered(it.id, { n: it.id }, T0 + 20, entry(it.id, it.id === bad ? (null as unknown as string) : 'delivery'))));
+        assert.deepEqual(outcomes.map((o) => o.status), items.map((it) => (it.id === bad ? 'rejected' : 'fulfilled')));
+        for (const it of items) {
+          const stored = (await store.outboxGet(it.id))!;
+          assert.equal(stored.status, it.id === bad ? 'inflight' : 'delivered', `item ${it.id}`);
+          if (it.id !== bad) assert.deepEqual(stored.response, { n: it.id });
+        }
+        const audit = await store.auditList({ action: 'write.delivered', limit: 100 });
+        assert.deepEqual(audit.map((a) => (a.details as { outboxId: number }).outboxId).sort((x, y) => x - y), items.filter((it) => it.id !== bad).map((it) => it.id));
+        assert.ok(audit.every((a) => a.at === T0 + (a.details as { outboxId: number }).outboxId && a.actor === 'delivery'));
+      });
+
       it('requeues a failed item with its idempotency key (optionally with a new request), but not a live one', async () => {
         const a = (await store.outboxEnqueue(outboxItem({ origin: 'n' }), T0)).item;
         assert.equal(await store.outboxRequeue(a.id, T0 + 1), undefined, 'pending items are not requeued');
