@@ -9,17 +9,17 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startFabric, type RunningFabric } from '../../runtime/launcher';
 import type { NodeSettings } from '../../nodes/settings';
 import { NETSUITE } from '../../nodes/netsuite/config';
 import { NETSUITE_CONFIG } from '../../nodes/netsuite-config/config';
 import { FABRIC_STORE } from '../../nodes/fabric-store/config';
+import { launchBrowser, type Browser } from '../support/browser';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Every declaration of every node set in package.json, as the build reads them. */
 function declarations(): NodeSettings<Record<string, unknown>>[] {
@@ -33,18 +33,15 @@ function declarations(): NodeSettings<Record<string, unknown>>[] {
 describe('dialogs from the settings declarations, in the editor', function () {
   this.timeout(180000);
   let tmp: { dir: string; cleanup(): void };
-  let profile: { dir: string; cleanup(): void };
+  let browser: Browser | undefined;
   let fabric: RunningFabric;
-  let context: BrowserContext;
   let page: Page;
   // (strings: this runs in the browser, and the project's TypeScript has no DOM types)
   const inPage = <T>(js: string) => page.evaluate(js) as Promise<T>;
   const shown = (selector: string) => inPage<boolean[]>(`Array.from(document.querySelectorAll(${JSON.stringify(selector)})).map((e) => e.offsetParent !== null)`);
 
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
     tmp = tempDir('psfabric-browser-dialogs-');
-    profile = tempDir('psfabric-chromium-');
     fabric = await startFabric({
       userDir: tmp.dir,
       port: 0,
@@ -62,22 +59,16 @@ describe('dialogs from the settings declarations, in the editor', function () {
       env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'browser-dialogs-secret' },
     });
     await waitFor(async () => (await fabric.health()).flows.ok, 'flows started', 60000, 200);
-    context = await chromium.launchPersistentContext(profile.dir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchBrowser({ width: 1440, height: 900 }, 'psfabric-chromium-');
+    page = browser.page;
     await page.goto(fabric.url + '/', { waitUntil: 'domcontentloaded' });
     await page.locator('#red-ui-workspace-chart svg .red-ui-flow-node').first().waitFor({ timeout: 60000 });
   });
 
   after(async () => {
-    await context?.close().catch(() => {});
+    await browser?.close();
     await fabric?.stop();
     tmp?.cleanup();
-    profile?.cleanup();
   });
 
   it('every declared type is registered in the editor with exactly its declared defaults', async () => {

@@ -16,16 +16,16 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startFabric, type RunningFabric } from '../../runtime/launcher';
 import { freePort } from '../support/ports';
+import { launchBrowser, type Browser } from '../support/browser';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const IMAGES = path.join(ROOT, 'docs', 'images');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 async function shot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -40,7 +40,7 @@ async function shot(page: Page, name: string): Promise<void> {
 describe('PS Fabric in the browser', function () {
   this.timeout(180000);
   let tmp: { dir: string; cleanup(): void };
-  let profile: { dir: string; cleanup(): void };
+  let browser: Browser | undefined;
   let fabric: RunningFabric;
   let context: BrowserContext;
   let page: Page;
@@ -52,11 +52,9 @@ describe('PS Fabric in the browser', function () {
   };
 
   before(async function () {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
     tmp = tempDir('psfabric-browser-');
     // short polls for the templates (Node-RED substitutes ${VAR} from process.env), as the template tests do
     Object.assign(process.env, { FABRIC_Q2P_POLL_SECONDS: '1', FABRIC_T2C_POLL_SECONDS: '2', FABRIC_CO_RETRY_SECONDS: '2', FABRIC_REPORTING_INTERVAL: '3600' });
-    profile = tempDir('psfabric-chromium-');
     const sandboxPort = await freePort();
     fabric = await startFabric({
       userDir: tmp.dir,
@@ -68,21 +66,15 @@ describe('PS Fabric in the browser', function () {
       env: { ...process.env, FABRIC_CREDENTIAL_SECRET: 'browser-test-secret', FABRIC_SANDBOX_PORT: String(sandboxPort) },
     });
     await waitFor(async () => (await fabric.health()).flows.ok, 'flows started', 60000, 200);
-    context = await chromium.launchPersistentContext(profile.dir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchBrowser({ width: 1440, height: 900 }, 'psfabric-chromium-');
+    ({ context, page } = browser);
     page.on('dialog', (d) => void d.accept());
   });
 
   after(async () => {
-    await context?.close().catch(() => {});
+    await browser?.close();
     await fabric?.stop();
     tmp?.cleanup();
-    profile?.cleanup();
   });
 
   it('editor loads titled PS Fabric with the PS Fabric palette category', async () => {
