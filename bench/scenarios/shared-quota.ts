@@ -95,7 +95,9 @@ export async function sharedQuotaScenario(opts: { quick: boolean; count?: number
   try {
     const url = teamsWorkflowUrl(sandboxes.ready.url, 'psfabric-delivery');
     await faults({ serviceMs: 20 });
-    await deliverWith([a], sandboxes, store, url, 'bench:warmup', 200, 64);
+    // each instance warmed up alone (JIT, the sandbox's sockets), so the two-instance phase does not pay b's start-up
+    await deliverWith([a], sandboxes, store, url, 'bench:warmup-a', 200, 64);
+    await deliverWith([b], sandboxes, store, url, 'bench:warmup-b', 200, 64);
     const one = await deliverWith([a], sandboxes, store, url, 'bench:one', n, 64);
     const two = await deliverWith([a, b], sandboxes, store, url, 'bench:two', n, 64);
     const ratio = two.perSec / one.perSec;
