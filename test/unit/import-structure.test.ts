@@ -63,6 +63,8 @@ function violation(file: string, target: string): string | undefined {
   const targetTop = target.split('/')[0];
   if (targetTop === 'sandbox' && top !== 'sandbox' && top !== 'runtime') return `${file} -> ${target} (only the runtime starts sandboxes; shared demo data lives in lib/demo)`;
   if (top === 'sandbox' && targetTop !== 'sandbox' && targetTop !== 'lib') return `${file} -> ${target} (a sandbox uses lib/ only)`;
+  // the demo firm is seed data and template configuration: no product code reads it
+  if (target.startsWith('lib/demo/') && (top === 'nodes' || (top === 'lib' && !file.startsWith('lib/demo/')))) return `${file} -> ${target} (product code does not depend on the demo firm)`;
   if (top !== 'sandbox' && targetTop !== 'sandbox' && to.floor > from.floor) return `${file} -> ${target} (floor ${from.floor} -> ${to.floor})`;
   if (from.floor === 4 && to.floor === 4 && from.node !== to.node) return `${file} -> ${target} (another node's folder: share through nodes/*.ts)`;
   return undefined;
@@ -83,6 +85,12 @@ describe('import structure: floors and no cycles', () => {
     assert.equal(violation('sandbox/seed/firm.ts', 'lib/demo/firm.ts'), undefined);
     assert.equal(violation('templates/quote-to-project.ts', 'lib/demo/firm.ts'), undefined);
     assert.ok(violation('lib/demo/firm.ts', 'templates/kit.ts'), 'lib/ does not import the builders');
+  });
+
+  it('no product code (lib/ outside lib/demo, nodes/) imports the demo firm; templates and sandboxes may', () => {
+    for (const file of ['lib/processes/common.ts', 'nodes/operation-node.ts', 'nodes/process-step/process-step.ts']) assert.ok(violation(file, 'lib/demo/firm.ts'), `${file} -> lib/demo must be refused`);
+    assert.equal(violation('sandbox/seed/firm.ts', 'lib/demo/firm.ts'), undefined);
+    assert.equal(violation('templates/quote-to-project.ts', 'lib/demo/firm.ts'), undefined);
   });
 
   it('lib/ never imports Node-RED', () => {
