@@ -86,9 +86,14 @@ export const NODE_MIGRATIONS: Readonly<Record<string, readonly Migration[]>> = {
   'teams-notify': [FIRST_VERSION],
 };
 
+/** The migrations of a node type, or undefined for a type that is not PS Fabric's (a core node in a template). */
+export function migrationsFor(type: string): readonly Migration[] | undefined {
+  return Object.prototype.hasOwnProperty.call(NODE_MIGRATIONS, type) ? NODE_MIGRATIONS[type] : undefined;
+}
+
 /** The migrations of a PS Fabric node type; a type without a list is a programming error, refused by name. */
 export function migrationsOf(type: string): readonly Migration[] {
-  const list = Object.prototype.hasOwnProperty.call(NODE_MIGRATIONS, type) ? NODE_MIGRATIONS[type] : undefined;
+  const list = migrationsFor(type);
   if (!list) throw new Error(`node type '${type}' has no migration list: add it to NODE_MIGRATIONS in nodes/migrations.ts`);
   return list;
 }

@@ -105,7 +105,7 @@ function withDeclaredSettings(html, nodeDir, file) {
   return html
     .replace(/\/\* psf:defaults \*\//g, (_m, offset) => {
       const d = typeAt(offset);
-      const version = d.migrations.length ? d.migrations[d.migrations.length - 1].version : 0;
+      const version = require(path.join(dist, 'nodes', 'migrations.js')).currentVersion(d.migrations);
       const lines = [`version: { value: ${version}, validate: RED.validators.number() }`, ...Object.entries(d.settings).map(([k, s]) => settingSource(k, s))];
       return `{\n      ${lines.join(',\n      ')}\n    }`;
     })

@@ -5,7 +5,7 @@
  * property by property (templates/from-export.ts).
  */
 import type { TemplateNodeConfigs } from './node-configs';
-import { NODE_MIGRATIONS, currentVersion } from '../nodes/migrations';
+import { currentVersion, migrationsFor } from '../nodes/migrations';
 
 export type Wires = string[][];
 /** A node of a flow file as Node-RED reads it. */
@@ -28,7 +28,7 @@ export type SettingsOf<T extends string> = T extends keyof TemplateNodeConfigs ?
  * open every imported template as changed.
  */
 function versionOf(type: string): { version?: number } {
-  const migrations = Object.prototype.hasOwnProperty.call(NODE_MIGRATIONS, type) ? NODE_MIGRATIONS[type] : undefined;
+  const migrations = migrationsFor(type);
   return migrations ? { version: currentVersion(migrations) } : {};
 }
 
