@@ -1,10 +1,12 @@
 /**
  * Child process for the shared-quota scenario: one PS Fabric instance as far as delivery goes - a DeliveryEngine on
  * the shared PostgreSQL store (BENCH_PG_URL, BENCH_PG_SCHEMA), delivering the outbox items the parent enqueued to a
- * sandbox endpoint. Several of these share the store; their connection limits are shared (the PostgreSQL default).
+ * sandbox endpoint through the product's Teams connector. Several of these share the store; their connection limits
+ * are shared (the PostgreSQL default).
  */
 import { PostgresStore } from '../../lib/store/postgres-store';
-import { DeliveryEngine, httpExecutor } from '../../lib/delivery';
+import { DeliveryEngine } from '../../lib/delivery';
+import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import type { ConnectionHandle } from '../../lib/delivery';
 import { serveParent } from '../lib/util';
 
@@ -34,7 +36,8 @@ async function main(): Promise<void> {
     async (msg) => {
       if (msg.type === 'start') {
         const { url, connection, concurrency } = msg as { url: string; connection: string; concurrency: number };
-        const http = httpExecutor({ baseUrl: url, route: (_op, request) => ({ method: 'POST', path: '', body: request }) });
+        // the product's Teams connector (Workflows webhook), as a deployed teams-notify delivers
+        const http = new TeamsWebhookClient(url).executor();
         const counting = {
           async execute(operation: string, request: any, ctx: any) {
             const r = await http.execute(operation, request, ctx);

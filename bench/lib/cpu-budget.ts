@@ -10,7 +10,14 @@ import path from 'node:path';
 
 const V1_ROOT = '/sys/fs/cgroup/cpu';
 const V2_ROOT = '/sys/fs/cgroup';
-const PERIOD_US = 100_000;
+/**
+ * The budget's accounting period. A process that spends its quota early in a period is stopped until the next one:
+ * with the kernel's default 100 ms, a 0.25-core instance stands still for 75 ms at a time, every answer it waits for
+ * waits that long, and it holds several times the vendor slots a slower core would. A 10 ms period spreads the same
+ * budget finely, closer to a small node of its own.
+ */
+const PERIOD_US = 10_000;
+export const BUDGET_PERIOD_MS = PERIOD_US / 1000;
 
 export interface CpuBudget {
   /** `cgroup-v1` / `cgroup-v2` when the budget is enforced, `none` when it could not be (see `note`). */
@@ -24,12 +31,17 @@ export interface CpuBudget {
   remove(): void;
 }
 
-/** Parses `BENCH_INSTANCE_CPU`: undefined when unset or 0; a clear error for anything but a positive number of cores. */
-export function instanceCpuFromEnv(value = process.env.BENCH_INSTANCE_CPU): number | undefined {
-  if (value === undefined || value.trim() === '' || value.trim() === '0') return undefined;
-  const cores = Number(value);
-  if (!Number.isFinite(cores) || cores <= 0) throw new RangeError(`BENCH_INSTANCE_CPU must be a positive number of cores (0.4 = 40 % of one core), got ${JSON.stringify(value)}`);
-  return cores;
+/**
+ * Parses `BENCH_INSTANCE_CPU`, one budget or several separated by commas (`0.25,0.4`: the budgeted phases run once
+ * per budget): none when unset or 0; a clear error for anything but positive numbers of cores.
+ */
+export function instanceCpusFromEnv(value = process.env.BENCH_INSTANCE_CPU): number[] {
+  if (value === undefined || value.trim() === '' || value.trim() === '0') return [];
+  return value.split(',').map((part) => {
+    const cores = Number(part.trim());
+    if (part.trim() === '' || !Number.isFinite(cores) || cores <= 0) throw new RangeError(`BENCH_INSTANCE_CPU must be positive numbers of cores separated by commas (0.4 = 40 % of one core), got ${JSON.stringify(value)}`);
+    return cores;
+  });
 }
 
 function writable(file: string): boolean {

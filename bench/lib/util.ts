@@ -111,13 +111,18 @@ function machineCpuMs(): { busy: number; total: number } | undefined {
 export function cpuMeter(pids: Record<string, number | number[]>): { stop(): { wallMs: number; corePct: Record<string, number>; machineBusyPct: number } } {
   const t0 = performance.now();
   // a group (several processes, e.g. PostgreSQL's) counts the processes alive at the start and still there at the end
-  const used = (p: number | number[]) => (Array.isArray(p) ? p : [p]).reduce((sum, pid) => sum + (cpuTimeMs(pid) ?? NaN), 0);
-  const start = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, used(p)]));
+  const list = (p: number | number[]) => (Array.isArray(p) ? p : [p]);
+  const start = new Map<number, number | undefined>(Object.values(pids).flatMap(list).map((pid) => [pid, cpuTimeMs(pid)]));
   const m0 = machineCpuMs();
   return {
     stop() {
       const wallMs = performance.now() - t0;
-      const corePct = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, round(((used(p) - start[k]) / wallMs) * 100, 0)]));
+      const used = (p: number | number[]) => {
+        const alive = list(p).map((pid) => [start.get(pid), cpuTimeMs(pid)] as const).filter(([a, b]) => a !== undefined && b !== undefined);
+        // a lone process that is gone is unknown (NaN), not idle
+        return alive.length ? alive.reduce((sum, [a, b]) => sum + (b! - a!), 0) : NaN;
+      };
+      const corePct = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, round((used(p) / wallMs) * 100, 0)]));
       const m1 = machineCpuMs();
       const machineBusyPct = m0 && m1 && m1.total > m0.total ? round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100, 0) : NaN;
       return { wallMs: round(wallMs, 0), corePct, machineBusyPct };

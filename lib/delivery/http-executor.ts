@@ -1,10 +1,11 @@
 /**
- * A small JSON-over-HTTP ConnectionExecutor on Node's fetch, for sandboxes, tests, benchmarks and the
- * reliability suite (and simple vendors). Failures are thrown in the shape `classify` understands
- * (`{ response: { status, data, headers } }`, network errors with their `code`), so the outbox
- * decides transient vs permanent in one place. Connectors with their own clients (axios, jsforce)
- * implement ConnectionExecutor directly.
+ * A small JSON-over-HTTP ConnectionExecutor for sandboxes, tests, benchmarks and the reliability suite (and simple
+ * vendors), on axios like the connectors, so the product has one HTTP client (and one keep-alive pool: Node's global
+ * agent). Failures are thrown in the shape `classify` understands (`{ response: { status, data, headers } }`, network
+ * errors with their `code`), so the outbox decides transient vs permanent in one place. Connectors with their own
+ * clients (axios, jsforce) implement ConnectionExecutor directly.
  */
+import axios, { type AxiosResponse } from 'axios';
 import type { Json } from '../store/store';
 import type { ConnectionExecutor, ExecutionContext } from './types';
 import { clientSpan } from '../telemetry';
@@ -45,28 +46,38 @@ export function httpExecutor(options: HttpExecutorOptions): ConnectionExecutor {
       const hasBody = spec.body !== undefined && (spec.method ?? 'POST').toUpperCase() !== 'GET';
       if (hasBody) headers['content-type'] = 'application/json';
       const url = /^https?:\/\//.test(spec.path) ? spec.path : options.baseUrl.replace(/\/$/, '') + spec.path;
-      let res: Response;
+      let res: AxiosResponse<string>;
       try {
-        res = await clientSpan(options.name ?? 'http', spec.method ?? 'POST', url, (trace) => fetch(url, { method: spec.method ?? 'POST', headers: { ...headers, ...trace }, body: hasBody ? JSON.stringify(spec.body) : undefined }), (r) => r.status);
+        res = await clientSpan(options.name ?? 'http', spec.method ?? 'POST', url, (trace) => axios.request<string>({
+          url,
+          method: spec.method ?? 'POST',
+          headers: { ...headers, ...trace },
+          data: hasBody ? JSON.stringify(spec.body) : undefined,
+          // the status decides below, the body is parsed below: axios neither throws on a status nor guesses a type
+          validateStatus: () => true,
+          responseType: 'text',
+          transformResponse: (x: string) => x,
+          maxRedirects: 0,
+        }), (r) => r.status);
       } catch (err) {
-        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        const e: HttpFailure = new Error(`${cause?.message ?? (err as Error).message}`);
-        e.code = cause?.code ?? 'ECONNRESET';
+        const e: HttpFailure = new Error((err as Error).message);
+        e.code = (err as { code?: string }).code ?? 'ECONNRESET';
         throw e;
       }
-      const text = await res.text();
+      const text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
+      const contentType = String(res.headers['content-type'] ?? '');
       let data: unknown = text;
-      if (text && /json/i.test(res.headers.get('content-type') ?? '')) {
+      if (text && /json/i.test(contentType)) {
         try {
           data = JSON.parse(text);
         } catch {
           /* keep text */
         }
       }
-      if (!res.ok) {
+      if (res.status < 200 || res.status >= 300) {
         const e: HttpFailure = new Error(`HTTP ${res.status}`);
         const h: Record<string, string> = {};
-        res.headers.forEach((v, k) => (h[k] = v));
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && v !== null) h[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
         e.response = { status: res.status, data: data === '' ? undefined : data, headers: h };
         throw e;
       }

@@ -243,6 +243,18 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX xref_vendor_number ON xref (entity, system, vendor_number) WHERE vendor_number IS NOT NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'shared vendor quotas: who waits for a slot, so that holders give back only what is above their fair share',
+    sql: `
+      CREATE TABLE quota_demand (
+        connection TEXT   NOT NULL,
+        holder     TEXT   NOT NULL,
+        until      BIGINT NOT NULL,
+        PRIMARY KEY (connection, holder)
+      );
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1].version;

@@ -725,6 +725,21 @@ export class PostgresStore implements Store {
     await this.query('DELETE FROM quota_slots WHERE connection = $1 AND holder = $2 AND slot = ANY($3::int[])', [connection, holder, [...slots]]);
   }
 
+  async quotaSlotsDemand(connection: string, holder: string, until: number): Promise<void> {
+    if (until > 0) await this.query('INSERT INTO quota_demand (connection, holder, until) VALUES ($1, $2, $3) ON CONFLICT (connection, holder) DO UPDATE SET until = EXCLUDED.until', [connection, holder, until]);
+    else await this.query('DELETE FROM quota_demand WHERE connection = $1 AND holder = $2', [connection, holder]);
+  }
+
+  async quotaSlotsCensus(connection: string, holder: string, now: number): Promise<{ holders: number; othersWaiting: number }> {
+    const r = await this.query<{ holders: string; others_waiting: string }>(
+      `SELECT (SELECT COUNT(*) FROM (SELECT holder FROM quota_slots WHERE connection = $1 AND lease_until > $2 AND holder <> $3
+                                     UNION SELECT holder FROM quota_demand WHERE connection = $1 AND until > $2 AND holder <> $3) others) + 1 AS holders,
+              (SELECT COUNT(*) FROM quota_demand WHERE connection = $1 AND until > $2 AND holder <> $3) AS others_waiting`,
+      [connection, now, holder],
+    );
+    return { holders: Number(r.rows[0]?.holders ?? 1), othersWaiting: Number(r.rows[0]?.others_waiting ?? 0) };
+  }
+
   async quotaRateReserve(connection: string, count: number, intervalMs: number, _now: number): Promise<number> {
     // The database's clock, not the caller's: instances' clocks may differ, the shared bucket must not.
     const r = await this.query<{ wait_ms: string }>(

@@ -271,6 +271,18 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX outbox_backlog ON outbox (connection, status);
     `,
   },
+  {
+    version: 9,
+    name: 'shared vendor quotas: who waits for a slot, so that holders give back only what is above their fair share',
+    sql: `
+      CREATE TABLE quota_demand (
+        connection TEXT    NOT NULL,
+        holder     TEXT    NOT NULL,
+        until      INTEGER NOT NULL,
+        PRIMARY KEY (connection, holder)
+      );
+    `,
+  },
 ];
 
 export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

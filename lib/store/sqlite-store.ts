@@ -913,6 +913,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  async quotaSlotsDemand(connection: string, holder: string, until: number): Promise<void> {
+    return this.write(() => {
+      if (until > 0) this.run('INSERT INTO quota_demand (connection, holder, until) VALUES (?, ?, ?) ON CONFLICT (connection, holder) DO UPDATE SET until = excluded.until', connection, holder, until);
+      else this.run('DELETE FROM quota_demand WHERE connection = ? AND holder = ?', connection, holder);
+    });
+  }
+
+  async quotaSlotsCensus(connection: string, holder: string, now: number): Promise<{ holders: number; othersWaiting: number }> {
+    const row = this.get<{ holders: number; others_waiting: number }>(
+      `SELECT (SELECT COUNT(*) FROM (SELECT holder FROM quota_slots WHERE connection = ? AND lease_until > ? AND holder <> ?
+                                     UNION SELECT holder FROM quota_demand WHERE connection = ? AND until > ? AND holder <> ?)) + 1 AS holders,
+              (SELECT COUNT(*) FROM quota_demand WHERE connection = ? AND until > ? AND holder <> ?) AS others_waiting`,
+      connection, now, holder, connection, now, holder, connection, now, holder,
+    );
+    return { holders: Number(row?.holders ?? 1), othersWaiting: Number(row?.others_waiting ?? 0) };
+  }
+
   async quotaRateReserve(connection: string, count: number, intervalMs: number, now: number): Promise<number> {
     return this.write(() => {
       const row = this.get<{ tat: number }>(

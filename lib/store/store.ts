@@ -390,6 +390,13 @@ export interface Store {
   quotaSlotsRenew(connection: string, holder: string, now: number, leaseMs: number): Promise<number>;
   /** Gives slots back (only those `holder` still holds). */
   quotaSlotsRelease(connection: string, holder: string, slots: readonly number[]): Promise<void>;
+  /** Records that `holder` waits for slots of the connection until `until` (0: no longer waits). */
+  quotaSlotsDemand(connection: string, holder: string, until: number): Promise<void>;
+  /**
+   * Who shares the connection's slots at `now`: `holders`, the holders with a live slot or a live demand (`holder`
+   * counted whether or not it has either), and `othersWaiting`, the other holders with a live demand.
+   */
+  quotaSlotsCensus(connection: string, holder: string, now: number): Promise<{ holders: number; othersWaiting: number }>;
   /**
    * Reserves `count` request tokens of the connection's shared token bucket (GCRA, one statement): returns `base - now`
    * in ms (>= 0), where token i (0-based) may be used `max(0, base - now + (i - burst + 1) * intervalMs)` ms from now.

@@ -132,7 +132,7 @@ describe('delivery: vendor quotas shared across instances', function () {
     });
   }
 
-  it('the capacity goes round: a process whose turn ended leaves the slot to one that waits, though it has work of its own', async () => {
+  it('the capacity goes round: once another process waits, a process whose turn ended leaves the slot to it, though it has work of its own', async () => {
     const tmp = tempDir('psfabric-quota-turns-');
     const file = path.join(tmp.dir, 'f.sqlite');
     const stores = [0, 1].map(() => new SqliteStore({ path: file, synchronous: 'NORMAL' }));
@@ -146,6 +146,8 @@ describe('delivery: vendor quotas shared across instances', function () {
         turns.push('b');
         b.release(s);
       });
+      // b's ask found no slot and recorded that it waits; a learns it from its census (every pollMs here)
+      await waitFor(() => (a.contention()?.othersWaiting ?? 0) > 0, 'a sees that b waits', 5_000, 5);
       // a always has the next write waiting for a slot when it gives one back (as an engine with a backlog does)
       for (let i = 0; i < 10; i++) {
         const next = a.acquire(5);
@@ -160,6 +162,67 @@ describe('delivery: vendor quotas shared across instances', function () {
       await Promise.all([a.close(), b.close()]);
       for (const s of stores) await s.close();
       tmp.cleanup();
+    }
+  });
+
+  /** Two SharedSlots on one SQLite file, with short turns and a census every 30 ms. */
+  function slotPair(capacity: number) {
+    const tmp = tempDir('psfabric-quota-share-');
+    const file = path.join(tmp.dir, 'f.sqlite');
+    const stores = [0, 1].map(() => new SqliteStore({ path: file, synchronous: 'NORMAL' }));
+    const [a, b] = stores.map((store, i) => new SharedSlots({ store, connection: 'erp:acme', holder: `h${i}`, capacity, leaseMs: 10_000, holdMs: 30, lingerMs: 50, pollMs: 10, now: Date.now, random: Math.random, log: () => undefined }));
+    return {
+      a,
+      b,
+      async close() {
+        await Promise.all([a.close(), b.close()]);
+        for (const st of stores) await st.close();
+        tmp.cleanup();
+      },
+    };
+  }
+
+  /** Keeps `n` attempts of `slots` running (each one event-loop turn long) until `until` resolves true. */
+  async function busy(slots: SharedSlots, n: number, until: () => boolean): Promise<void> {
+    await Promise.all(Array.from({ length: n }, async () => {
+      while (!until()) {
+        const slot = await slots.acquire(5);
+        await new Promise((resolve) => setImmediate(resolve));
+        slots.release(slot);
+      }
+    }));
+  }
+
+  it('nobody else waits: a process keeps the slots it uses past its turn, without a round trip to the store', async () => {
+    const { a, close } = slotPair(4);
+    try {
+      const start = Date.now();
+      // 20 turns' worth of attempts, 4 at a time: with turns, each slot would go back and be taken again every 30 ms
+      await busy(a, 4, () => Date.now() - start > 20 * 30);
+      assert.equal(a.contention()?.othersWaiting, 0);
+      assert.ok(a.fetched <= 8, `the slots were taken from the store ${a.fetched} times (at most twice each expected, as the census starts)`);
+    } finally {
+      await close();
+    }
+  });
+
+  it('others wait: two processes with backlogs settle at half the capacity each, and then no slot moves', async () => {
+    const { a, b, close } = slotPair(4);
+    try {
+      let stop = false;
+      const aRuns = busy(a, 4, () => stop);
+      await waitFor(() => a.held() === 4, 'a holds the whole capacity');
+      const bRuns = busy(b, 4, () => stop);
+      await waitFor(() => a.held() === 2 && b.held() === 2, `a and b hold 2 each (a ${a.held()}, b ${b.held()})`, 10_000, 5);
+      const fetched = [a.fetched, b.fetched];
+      const start = Date.now();
+      await waitFor(() => Date.now() - start > 10 * 30, '10 turns');
+      assert.deepEqual([a.held(), b.held()], [2, 2]);
+      assert.deepEqual([a.fetched, b.fetched], fetched, 'no slot was given back and taken again once shares were settled');
+      stop = true;
+      await Promise.all([aRuns, bRuns]);
+    } finally {
+      await close();
     }
   });
 
