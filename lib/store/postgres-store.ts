@@ -42,7 +42,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
-import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
+import { DEMAND_KEPT_MS, instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
 
 export interface PostgresStoreOptions {
   /** e.g. postgres://fabric:secret@db:5432/fabric (libpq-style URL; `?sslmode=require` etc. honoured by pg). */
@@ -726,8 +726,14 @@ export class PostgresStore implements Store {
   }
 
   async quotaSlotsDemand(connection: string, holder: string, until: number): Promise<void> {
-    if (until > 0) await this.query('INSERT INTO quota_demand (connection, holder, until) VALUES ($1, $2, $3) ON CONFLICT (connection, holder) DO UPDATE SET until = EXCLUDED.until', [connection, holder, until]);
-    else await this.query('DELETE FROM quota_demand WHERE connection = $1 AND holder = $2', [connection, holder]);
+    if (until > 0) {
+      // and the rows of holders that died waiting (a holder is one registration: a restart is a new one)
+      await this.query(
+        `WITH gone AS (DELETE FROM quota_demand WHERE connection = $1 AND holder <> $2 AND until < $4)
+         INSERT INTO quota_demand (connection, holder, until) VALUES ($1, $2, $3) ON CONFLICT (connection, holder) DO UPDATE SET until = EXCLUDED.until`,
+        [connection, holder, until, until - DEMAND_KEPT_MS],
+      );
+    } else await this.query('DELETE FROM quota_demand WHERE connection = $1 AND holder = $2', [connection, holder]);
   }
 
   async quotaSlotsCensus(connection: string, holder: string, now: number): Promise<{ holders: number; othersWaiting: number }> {

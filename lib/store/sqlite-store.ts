@@ -43,7 +43,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
-import { instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
+import { DEMAND_KEPT_MS, instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
 
 export interface SqliteStoreOptions {
   /** File path; its directory is created when missing. */
@@ -915,8 +915,11 @@ export class SqliteStore implements Store {
 
   async quotaSlotsDemand(connection: string, holder: string, until: number): Promise<void> {
     return this.write(() => {
-      if (until > 0) this.run('INSERT INTO quota_demand (connection, holder, until) VALUES (?, ?, ?) ON CONFLICT (connection, holder) DO UPDATE SET until = excluded.until', connection, holder, until);
-      else this.run('DELETE FROM quota_demand WHERE connection = ? AND holder = ?', connection, holder);
+      if (until > 0) {
+        this.run('INSERT INTO quota_demand (connection, holder, until) VALUES (?, ?, ?) ON CONFLICT (connection, holder) DO UPDATE SET until = excluded.until', connection, holder, until);
+        // rows of holders that died waiting (a holder is one registration: a restart is a new one)
+        this.run('DELETE FROM quota_demand WHERE connection = ? AND holder <> ? AND until < ?', connection, holder, until - DEMAND_KEPT_MS);
+      } else this.run('DELETE FROM quota_demand WHERE connection = ? AND holder = ?', connection, holder);
     });
   }
 

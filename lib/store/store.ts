@@ -39,6 +39,9 @@ export interface InboxRecord extends InboxEntry {
  */
 export type Lane = 'high' | 'normal' | 'low';
 export const LANES: readonly Lane[] = ['high', 'normal', 'low'];
+
+/** A holder's expired demand row (quota_demand) is deleted this long after it expired, by the next demand recorded. */
+export const DEMAND_KEPT_MS = 60_000;
 export type OutboxStatus = 'pending' | 'inflight' | 'delivered' | 'failed';
 export interface NewOutboxItem {
   /** Connection name: one per config node, e.g. `netsuite:acme-prod`. Rate limits and breakers are per connection. */

@@ -105,6 +105,23 @@ function storeContract(kind: string, open: () => Promise<{ store: Store; cleanup
       assert.equal(await store.quotaSlotsRenew('c', 'c', T + 1950, 1000), 1);
     });
 
+    it('the census counts the holders with a live slot or a live demand, and the others that wait', async () => {
+      const T = 1_000_000;
+      assert.deepEqual(await store.quotaSlotsCensus('c', 'a', T), { holders: 1, othersWaiting: 0 }, 'alone: the asker counts itself');
+      await store.quotaSlotsAcquire('c', 'a', 4, 2, T, 1000);
+      await store.quotaSlotsAcquire('c', 'b', 4, 2, T, 1000);
+      await store.quotaSlotsDemand('c', 'd', T + 500);
+      await store.quotaSlotsDemand('c', 'a', T + 500);
+      await store.quotaSlotsDemand('other', 'e', T + 500);
+      assert.deepEqual(await store.quotaSlotsCensus('c', 'a', T + 10), { holders: 3, othersWaiting: 1 }, "a, b (slots) and d (waits); a's own demand is not another's");
+      assert.deepEqual(await store.quotaSlotsCensus('c', 'b', T + 10), { holders: 3, othersWaiting: 2 });
+      assert.deepEqual(await store.quotaSlotsCensus('c', 'x', T + 10), { holders: 4, othersWaiting: 2 }, 'an asker with neither counts itself');
+      assert.deepEqual(await store.quotaSlotsCensus('c', 'a', T + 600), { holders: 2, othersWaiting: 0 }, 'the demands expired at T + 500 (d counts no more); the slots last until T + 1000');
+      await store.quotaSlotsDemand('c', 'd', T + 2000);
+      await store.quotaSlotsDemand('c', 'd', 0);
+      assert.deepEqual(await store.quotaSlotsCensus('c', 'a', T + 700), { holders: 2, othersWaiting: 0 }, 'a demand withdrawn (0) is gone at once');
+    });
+
     it('the bucket spaces reservations by the interval, in one statement per batch', async () => {
       const T = Date.now();
       assert.equal(await store.quotaRateReserve('c', 3, 1000, T), 0, 'an idle bucket: the first token is due now');
