@@ -5,6 +5,8 @@
  *    process steps, every outbox attempt, the NetSuite / Kantata / Jira / Teams calls (each vendor received the
  *    trace's `traceparent` header) and the project.created event on the bus (CloudEvents `traceparent`), every span
  *    connected to the trace's root, the attempt spans carrying the record's business keys;
+ *  - a time-to-cash run: each approved time entry is a span (`psfabric.time_entry_id`) naming its invoice, in the trace
+ *    of the invoice's ERP write, the PSA update and invoice.posted;
  *  - an exception raised in a traced run shows that run's trace id in the console's exception detail (OpsReadModel,
  *    what the dashboard's exception console renders).
  */
@@ -110,6 +112,31 @@ describe('traces: a quote-to-project run is one trace keyed to its business reco
     // the delivery audit links to the trace
     const audit = await t.fabric.fabric.store.auditList({ action: 'write.delivered', limit: 500 });
     assert.ok(audit.some((a) => (a.details as { traceId?: string } | undefined)?.traceId === traceId), 'write.delivered audit entries carry the trace id');
+  });
+
+  it('time-to-cash: each approved time entry is a span naming its invoice, in the trace of the invoice write, the PSA update and invoice.posted', async () => {
+    const gen = (await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 3, workspaceId: '400001' })) as { firstId: string };
+    const entries = Array.from({ length: 3 }, (_, i) => `KAN-TE-${Number(gen.firstId) + i}`);
+    // the plan step marks one span per entry (psfabric.time_entry_id), naming the invoice it is on (psfabric.invoice_id)
+    const entrySpans = await waitFor(async () => {
+      await telemetry!.flush();
+      const found = entries.map((id) => collector.spans.find((s) => s.attributes['psfabric.time_entry_id'] === id && typeof s.attributes['psfabric.invoice_id'] === 'string'));
+      return found.every(Boolean) ? (found as CollectedSpan[]) : undefined;
+    }, 'a span per approved time entry, with its invoice', 60000, 200);
+    for (const e of entrySpans) {
+      assert.equal(e.attributes['psfabric.record_key'], `TimeEntry/${e.attributes['psfabric.time_entry_id']}`);
+      assert.equal(e.attributes['psfabric.part_of'], `Invoice/${e.attributes['psfabric.invoice_id']}`);
+      assert.equal(e.attributes['psfabric.process'], 'time-to-cash');
+    }
+    for (const invoiceId of new Set(entrySpans.map((e) => String(e.attributes['psfabric.invoice_id'])))) {
+      const traceId = entrySpans.find((e) => e.attributes['psfabric.invoice_id'] === invoiceId)!.traceId;
+      // the invoice's NetSuite write and the Kantata mark-invoiced are attempt spans of that trace, keyed to the invoice
+      const spans = await spansOf(traceId, (ss) => ['netsuite', 'kantata'].every((c) => ss.some((s) => s.attributes['psfabric.invoice_id'] === invoiceId && typeof s.attributes['psfabric.outbox_id'] !== 'undefined' && new RegExp(c, 'i').test(String(s.attributes['psfabric.connection'])))), `the invoice ${invoiceId} writes in trace ${traceId}`);
+      assert.ok(spans.some((s) => s.kind === KIND.CLIENT && /netsuite/i.test(String(s.attributes['psfabric.connection']))), 'the NetSuite call is a CLIENT span of the trace');
+      // and invoice.posted on the bus carries the same trace
+      const posted = await waitFor(() => t.events.find((ev) => ev.topic === 'fabric/v1/invoice/posted' && ev.body.subject === invoiceId), `invoice.posted for ${invoiceId}`, 30000, 100);
+      assert.equal(parseTraceparent(posted.body.traceparent)?.traceId, traceId, 'invoice.posted carries the trace of its entries');
+    }
   });
 
   it("an exception of a traced run shows the run's trace id in the console's exception detail", async () => {
