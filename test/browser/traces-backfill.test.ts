@@ -5,9 +5,9 @@
  *  - the exception console's detail shows the trace id of the run that raised the exception (a real failing
  *    quote-to-project run: Initech closed won without a tax registration), and that trace is the deal's, in the
  *    collector;
- *  - the Backfill button of the salesforce-trigger dialog starts a backfill of the template's trigger; its progress
- *    reaches the node's status in the editor and the run's row on the dashboard's exception console, the same text
- *    as the admin endpoint's `GET /ps-fabric/triggers`.
+ *  - the Backfill button of the salesforce-trigger dialog and of the Kantata poller's dialog starts a backfill of the
+ *    template's trigger; its progress reaches the node's status in the editor and the run's row on the dashboard's
+ *    exception console, the same text as the admin endpoint's `GET /ps-fabric/triggers`.
  */
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
@@ -83,42 +83,66 @@ describe('traces and backfills in the editor and on the dashboard (runtime with 
     assert.ok(reqs.some((r) => parseTraceparent(r.headers?.traceparent)?.traceId === traceId), `Salesforce received traceparent 00-${traceId}-...`);
   });
 
-  it("the dialog's Backfill button starts a backfill; its progress is in the node status and on the dashboard", async () => {
+  /** A `datetime-local` value (the browser's local time, on this machine). */
+  const localInput = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+
+  /**
+   * Opens a trigger's dialog in the editor, starts a backfill of [from, to) with its Backfill button and waits for the
+   * run to end (GET /ps-fabric/triggers); answers the run and every status text the editor received for the node.
+   */
+  async function backfillFromDialog(nodeId: string, prefix: string, from: number, to: number): Promise<{ run: any; statuses: Array<string | null> }> {
     await page.goto(runtime!.url + '/', { waitUntil: 'domcontentloaded' });
     await page.locator('#red-ui-workspace-chart svg .red-ui-flow-node').first().waitFor({ timeout: 60000 });
-    // every status the editor receives for the trigger, as its canvas shows them one after another
+    // every status the editor receives for the node, as its canvas shows them one after another
     await inPage(`(() => {
       window.__psfStatuses = [];
-      RED.comms.subscribe('status/${TRIGGER}', (topic, s) => window.__psfStatuses.push(s && s.text));
-      RED.workspaces.show(RED.nodes.node('${TRIGGER}').z);
-      RED.editor.edit(RED.nodes.node('${TRIGGER}'));
+      RED.comms.subscribe('status/${nodeId}', (topic, s) => window.__psfStatuses.push(s && s.text));
+      RED.workspaces.show(RED.nodes.node('${nodeId}').z);
+      RED.editor.edit(RED.nodes.node('${nodeId}'));
     })()`);
-    const go = page.locator('#salesforce-trigger-backfill-go');
+    const go = page.locator(`#${prefix}-backfill-go`);
     await go.waitFor({ state: 'visible', timeout: 15000 });
-    // the seeded deals closed between 2026-09-30 and 2026-10-02, before the template's first poll: never emitted so far
-    await page.locator('#salesforce-trigger-backfill-from').fill('2026-09-30T00:00');
-    await page.locator('#salesforce-trigger-backfill-to').fill('2026-10-02T00:00');
+    await page.locator(`#${prefix}-backfill-from`).fill(localInput(from));
+    await page.locator(`#${prefix}-backfill-to`).fill(localInput(to));
     await go.click();
-    await page.locator('.red-ui-notification', { hasText: /Backfill started: backfill 2026-09-\d\d/ }).waitFor({ timeout: 15000 });
-
+    await page.locator('.red-ui-notification', { hasText: /Backfill started: backfill \d{4}-\d\d-\d\d/ }).waitFor({ timeout: 15000 });
     const run = await waitFor(async () => {
       const res = await fetch(`${runtime!.url}/ps-fabric/triggers`);
-      const r = ((await res.json()) as { runs: any[] }).runs.find((x) => x.trigger === TRIGGER && x.kind === 'backfill');
+      const r = ((await res.json()) as { runs: any[] }).runs.find((x) => x.trigger === nodeId && x.kind === 'backfill');
       return r && r.state !== 'running' ? r : undefined;
-    }, 'the backfill to end (GET /ps-fabric/triggers)', 120000, 200);
+    }, `the backfill of ${nodeId} to end (GET /ps-fabric/triggers)`, 120000, 200);
     assert.equal(run.state, 'done', run.error);
-    assert.ok(run.emitted > 0, `the backfill emitted the seeded closed deals: ${JSON.stringify(run)}`);
-    assert.match(run.text, /^backfill 2026-09-\d\d \d\d:\d\d → 2026-10-0\d \d\d:\d\d done, \d+ emitted$/);
+    assert.match(run.text, /^backfill \d{4}-\d\d-\d\d \d\d:\d\d → \d{4}-\d\d-\d\d \d\d:\d\d done, \d+ emitted$/);
     const statuses = await waitFor(async () => {
       const seen = await inPage<Array<string | null>>('window.__psfStatuses');
       return seen.includes(run.text) ? seen : undefined;
     }, `the node status "${run.text}" in the editor`, 15000, 100);
-    assert.ok(statuses.some((s) => typeof s === 'string' && /^backfill .*: \d+\/\d+, \d+ emitted$/.test(s)), `progress in the node status: ${JSON.stringify(statuses)}`);
     await page.keyboard.press('Escape');
+    return { run, statuses };
+  }
 
+  /** The run's row on the dashboard's exception console, with the trigger's name. */
+  async function rowOnDashboard(run: { name: string; text: string }): Promise<void> {
     await page.goto(runtime!.url + '/dashboard/exceptions', { waitUntil: 'domcontentloaded' });
-    const rowOnDashboard = page.locator('[data-role="trigger-run"]', { hasText: run.text });
-    await rowOnDashboard.waitFor({ timeout: 30000 });
-    assert.match(((await rowOnDashboard.textContent()) ?? '').trim(), new RegExp(`^${run.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: backfill`));
+    const row = page.locator('[data-role="trigger-run"]', { hasText: run.text });
+    await row.waitFor({ timeout: 30000 });
+    assert.equal(((await row.textContent()) ?? '').trim(), `${run.name}: ${run.text}`);
+  }
+
+  it("the Salesforce trigger dialog's Backfill button starts a backfill; its progress is in the node status and on the dashboard", async () => {
+    // the seeded deals closed between 2026-09-30 and 2026-10-02, before the template's first poll: never emitted so far
+    const { run, statuses } = await backfillFromDialog(TRIGGER, 'salesforce-trigger', Date.parse('2026-09-30T00:00:00'), Date.parse('2026-10-02T00:00:00'));
+    assert.ok(run.emitted > 0, `the backfill emitted the seeded closed deals: ${JSON.stringify(run)}`);
+    assert.ok(statuses.some((st) => typeof st === 'string' && /^backfill .*: \d+\/\d+, \d+ emitted$/.test(st)), `progress in the node status: ${JSON.stringify(statuses)}`);
+    await rowOnDashboard(run);
+  });
+
+  it("the Kantata poller dialog's Backfill button: the run ends in the node status and on the dashboard", async () => {
+    // the start-up sweep already sent every approved uninvoiced entry (time-to-cash may have invoiced some since): what
+    // the backfill reads again, the inbox keeps back
+    const now = Date.now();
+    const { run } = await backfillFromDialog('t2c-kantata-poll', 'kantata', now - 30 * 86400000, now);
+    assert.equal(run.emitted, 0, `nothing sent twice: ${JSON.stringify(run)}`);
+    await rowOnDashboard(run);
   });
 });
