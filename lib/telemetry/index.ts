@@ -144,16 +144,27 @@ export interface BusinessKeys {
   correlationId?: string;
   process?: string;
   step?: string;
+  /** The record this one is part of (`Invoice/<id>` for a time entry on it): `psfabric.part_of` and its `psfabric.<entity>_id`. */
+  partOf?: string;
+}
+
+/** `psfabric.<entity>_id` of a record key (`Invoice/INV-1` -> `psfabric.invoice_id`), for the entities listed above. */
+function entityAttribute(recordKey: string, a: Attributes): void {
+  const slash = recordKey.indexOf('/');
+  const attr = slash > 0 ? ENTITY_ATTRIBUTE[recordKey.slice(0, slash).toLowerCase().replace(/[^a-z]/g, '')] : undefined;
+  if (attr) a[attr] = recordKey.slice(slash + 1);
 }
 
 /** Span attributes of the business keys: `psfabric.record_key`, `psfabric.opportunity_id` ..., correlation id, process. */
 export function businessAttributes(keys: BusinessKeys): Attributes {
   const a: Attributes = {};
+  if (keys.partOf) {
+    a['psfabric.part_of'] = keys.partOf;
+    entityAttribute(keys.partOf, a);
+  }
   if (keys.recordKey) {
     a['psfabric.record_key'] = keys.recordKey;
-    const slash = keys.recordKey.indexOf('/');
-    const attr = slash > 0 ? ENTITY_ATTRIBUTE[keys.recordKey.slice(0, slash).toLowerCase().replace(/[^a-z]/g, '')] : undefined;
-    if (attr) a[attr] = keys.recordKey.slice(slash + 1);
+    entityAttribute(keys.recordKey, a);
   }
   if (keys.correlationId) a['psfabric.correlation_id'] = keys.correlationId;
   if (keys.process) a['psfabric.process'] = keys.process;

@@ -4,7 +4,7 @@
  * per step). This node only dispatches: config -> StepSettings, msg -> the step, its outputs -> send, its errors ->
  * done (so a Catch node sees them), and for co-plan the retry of parked amendments while the node runs.
  */
-import { businessAttributes, withSpan } from '../../lib/telemetry';
+import { businessAttributes, markSpan, withSpan } from '../../lib/telemetry';
 import { correlationIdOf } from '../../lib/model/envelope';
 import { installTraceHooks } from '../trace-hooks';
 import { errorMessage, registerNode, resolveStore as storeNode, type Node, type NodeAPI } from '../node-red-api';
@@ -49,6 +49,7 @@ export = function (RED: NodeAPI) {
         const m = msg as StepMsg;
         const result = await step!(m, context());
         span?.setAttributes(businessAttributes({ recordKey: m.recordKey, correlationId: correlationIdOf(m), process: m.process, step: config.step }));
+        if (span && result.records) for (const r of result.records()) markSpan(`record ${r.recordKey}`, { attributes: businessAttributes({ correlationId: correlationIdOf(m), step: config.step, ...r }) });
         count += 1;
         node.status({ fill: 'green', shape: 'dot', text: result.status ? t(`status.${result.status.key}`, result.status.subs) : t('status.done', { count }) });
         send(result.out as never);

@@ -253,6 +253,9 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.equal(run.state, 'done', run.error);
     assert.deepEqual(ids(seen.out), ['006Hs00000AcmeWMS01', '006Hs00000BritRailS', '006Hs00000RheinSAP1']);
     assert.ok(seen.out.every((m) => m.salesforce.source === 'backfill'));
+    // its progress in the node status, window by window, then its end
+    assert.ok(seen.statuses.some((s) => s.fill === 'blue' && /^backfill 2026-09-30 00:00 → 2026-10-02 00:00: \d+\/48, \d+ emitted$/.test(s.text)), `backfill progress in the status: ${JSON.stringify(seen.statuses)}`);
+    assert.ok(seen.statuses.some((s) => s.fill === 'green' && s.text === run.text && / done, 3 emitted$/.test(s.text)), `the backfill's end in the status: ${JSON.stringify(seen.statuses)}`);
     const list = await admin().get('/ps-fabric/triggers').expect(200);
     assert.equal(list.body.runs.find((r: any) => r.trigger === 'trg').emitted, 3);
     // the dashboard's console feed carries the progress row
@@ -303,9 +306,14 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
       { id: 'poll', type: 'kantata', kantata: 'kc', operation: 'pollApproved', pollSeconds: 3600, output: 'entry', gapWindowHours: 1, wires: [['out']] },
       { id: 'out', type: 'helper' },
     ], { kc: { accessToken: KANTATA_STATIC_TOKEN } });
-    const seen = { out: [] as any[], warnings: [] as string[] };
+    const seen = { out: [] as any[], warnings: [] as string[], statuses: [] as any[] };
     helper.getNode('out').on('input', (m: any) => seen.out.push(m));
     const node = helper.getNode('poll');
+    const status = node.status.bind(node);
+    node.status = (st: any) => {
+      seen.statuses.push(st);
+      return status(st);
+    };
     const warn = node.warn.bind(node);
     node.warn = (w: any) => {
       seen.warnings.push(String(w));
@@ -377,6 +385,8 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     const range = { from: Math.min(...approvedAt) - 1000, to: Math.max(...approvedAt) + 1000 };
     const first = await backfill(range.from, range.to);
     assert.equal(first.emitted, 2);
+    // the node status shows the run's end (the poller's status is throttled: the latest state is what shows)
+    await waitFor(() => seen.statuses.some((st) => st.fill === 'green' && st.text === first.text && /^backfill .* done, 2 emitted$/.test(st.text)), `the backfill's end in the node status: ${JSON.stringify(seen.statuses.slice(-5))}`);
     assert.deepEqual(newIds(seen, swept), [...pending].sort());
     assert.ok(seen.out.slice(swept).every((m) => m.resync === 'backfill' && m._fabricInbox?.source === 'kantata-poller:poll'));
     const second = await backfill(range.from, range.to);

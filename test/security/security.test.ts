@@ -289,6 +289,8 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
       ['POST', '/ps-fabric/connections/check'],
       ['POST', '/ps-fabric/api-keys'],
       ['DELETE', '/ps-fabric/api-keys/000000000000'],
+      ['GET', '/ps-fabric/triggers'],
+      ['POST', '/ps-fabric/triggers/q2p-sf-trigger/backfill'],
     ];
     it('refuses every admin endpoint without a login (401)', async () => {
       for (const [m, p] of endpoints) {
@@ -307,6 +309,12 @@ describe('security suite: a real runtime with login, API keys, JWT and broker au
         const r = await http(m, `${url}${p}`, { headers: h, ...(m === 'POST' ? { body: { name: 'x', scopes: ['*:write'] } } : {}) });
         assert.ok(r.status === 401 || r.status === 403, `${m} ${p} answered ${r.status} to a read-only user`);
       }
+      // the trigger runs are readable; starting a backfill (vendor reads, records emitted) is not
+      assert.equal((await http('GET', `${url}/ps-fabric/triggers`, { headers: h })).status, 200);
+      const backfill = await http('POST', `${url}/ps-fabric/triggers/q2p-sf-trigger/backfill`, { headers: h, body: { from: '2026-09-30T00:00:00Z', to: '2026-10-02T00:00:00Z' } });
+      assert.ok(backfill.status === 401 || backfill.status === 403, `POST backfill answered ${backfill.status} to a read-only user`);
+      const runs = (await http('GET', `${url}/ps-fabric/triggers`, { headers: h })).json as { runs: Array<{ trigger: string; kind: string }> };
+      assert.ok(!runs.runs.some((r) => r.kind === 'backfill'), `no backfill started: ${JSON.stringify(runs)}`);
       // the portal key still works: the viewer's DELETE had no effect
       assert.equal((await http('GET', `${url}/api/v1/projects`, { headers: { 'x-api-key': keys.portal.key } })).status, 200);
     });

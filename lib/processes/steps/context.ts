@@ -4,6 +4,7 @@
  */
 import type { FabricServices } from '../../fabric/services';
 import { positiveSetting } from '../../fabric/settings';
+import type { BusinessKeys } from '../../telemetry';
 import { routingTable, type ErpRoutingTable } from '../common';
 import { parseDirectory, type Directory } from '../quote-to-project';
 
@@ -42,6 +43,12 @@ export interface StepStatus {
 export interface StepResult {
   out: StepOutput;
   status?: StepStatus;
+  /**
+   * The business records the step worked on that no msg names on its own (the time entries of a batch): the node
+   * marks one span each below the step's span, so a record's id finds its trace. A function, called only while
+   * tracing is on.
+   */
+  records?: () => BusinessKeys[];
 }
 
 /** A msg (or config) a step cannot work with; `key` names the message in the node's catalog (`errors.<key>`). */

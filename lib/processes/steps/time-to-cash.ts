@@ -52,7 +52,13 @@ export async function t2cPlan(msg: StepMsg, { services, settings }: StepContext)
     step: b.cause === 'master-data' ? MASTER_DATA_STEP : 'validate',
     recordKey: `${b.kind === 'timeentry' ? 'TimeEntry' : 'Expense'}/${b.entry.id}`,
   }));
-  return { out: [invoices, blocked], status: { key: 't2c', subs: { invoices: plan.invoices.length, lines: plan.totals.lines, blocked: plan.blocked.length } } };
+  const records = () => {
+    const invoiceOf = new Map<string, string>();
+    for (const w of plan.invoices) for (const id of w.entryIds) invoiceOf.set(id, w.recordKey);
+    const keys = (entity: string, entries: Array<{ id: string }>) => entries.map((e) => ({ recordKey: `${entity}/${e.id}`, process: t2c.PROCESS, ...(invoiceOf.has(e.id) ? { partOf: invoiceOf.get(e.id) } : {}) }));
+    return [...keys('TimeEntry', timeEntries), ...keys('Expense', expenses)];
+  };
+  return { out: [invoices, blocked], status: { key: 't2c', subs: { invoices: plan.invoices.length, lines: plan.totals.lines, blocked: plan.blocked.length } }, records };
 }
 
 /** After the ERP write: entries recorded billed, msg.payload = invoice.posted, msg.markInvoiced = the PSA request. */

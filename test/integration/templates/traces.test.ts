@@ -5,73 +5,18 @@
  *    process steps, every outbox attempt, the NetSuite / Kantata / Jira / Teams calls (each vendor received the
  *    trace's `traceparent` header) and the project.created event on the bus (CloudEvents `traceparent`), every span
  *    connected to the trace's root, the attempt spans carrying the record's business keys;
+ *  - a time-to-cash run: each approved time entry is a span (`psfabric.time_entry_id`) naming its invoice, in the trace
+ *    of the invoice's ERP write, the PSA update and invoice.posted;
  *  - an exception raised in a traced run shows that run's trace id in the console's exception detail (OpsReadModel,
  *    what the dashboard's exception console renders).
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import zlib from 'node:zlib';
 import { startTelemetry, type RunningTelemetry } from '../../../runtime/telemetry';
 import { parseTraceparent } from '../../../lib/telemetry';
 import { OpsReadModel } from '../../../lib/ops/read-model';
+import { SPAN_KIND as KIND, startCollector, type CollectedSpan, type OtlpCollector } from '../../support/otlp-collector';
 import { waitFor } from '../../support/wait';
 import { templatesFabric, type TemplatesFabric } from './fixture';
-
-interface CollectedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  attributes: Record<string, unknown>;
-  service: string;
-}
-
-/** OTLP span kinds (opentelemetry-proto). */
-const KIND = { INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 };
-
-/** A minimal OTLP/HTTP JSON trace receiver: POST /v1/traces, answers 200 with an empty partial success. */
-async function startCollector(): Promise<{ url: string; spans: CollectedSpan[]; requests: number; close(): Promise<void> }> {
-  const spans: CollectedSpan[] = [];
-  const state = { requests: 0 };
-  const value = (v: Record<string, unknown> | undefined): unknown => (v ? (v.stringValue ?? v.intValue ?? v.boolValue ?? v.doubleValue) : undefined);
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body = Buffer.concat(chunks);
-      if (/gzip/i.test(String(req.headers['content-encoding'] ?? ''))) body = zlib.gunzipSync(body);
-      if (req.method !== 'POST' || req.url !== '/v1/traces' || !/json/i.test(String(req.headers['content-type'] ?? ''))) {
-        res.writeHead(415).end();
-        return;
-      }
-      state.requests++;
-      const doc = JSON.parse(body.toString('utf8')) as { resourceSpans?: any[] };
-      for (const rs of doc.resourceSpans ?? []) {
-        const service = String(value((rs.resource?.attributes ?? []).find((a: any) => a.key === 'service.name')?.value) ?? '');
-        for (const ss of rs.scopeSpans ?? []) {
-          for (const s of ss.spans ?? []) {
-            const attributes: Record<string, unknown> = {};
-            for (const a of s.attributes ?? []) attributes[a.key] = value(a.value);
-            spans.push({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId || undefined, name: s.name, kind: s.kind, attributes, service });
-          }
-        }
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    spans,
-    get requests() {
-      return state.requests;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 async function salesforce(t: TemplatesFabric, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const base = t.fabric.sandboxes!.url;
@@ -93,7 +38,7 @@ async function newDeal(t: TemplatesFabric, accountId: string, name: string): Pro
 describe('traces: a quote-to-project run is one trace keyed to its business records (OTLP collector in-process)', function () {
   this.timeout(120000);
   let t: TemplatesFabric;
-  let collector: Awaited<ReturnType<typeof startCollector>>;
+  let collector: OtlpCollector;
   let telemetry: RunningTelemetry | undefined;
 
   before(async () => {
@@ -151,6 +96,8 @@ describe('traces: a quote-to-project run is one trace keyed to its business reco
       assert.ok(a.attributes['psfabric.correlation_id'], `${a.name}: correlation id`);
       assert.ok(Number(a.attributes['psfabric.attempt']) >= 1, `${a.name}: attempt`);
     }
+    // the project writes (ERP project, Kantata workspace, Jira project and epic, Teams) name the project
+    assert.ok(attempts.some((s) => typeof s.attributes['psfabric.project_id'] === 'string' && s.attributes['psfabric.record_key'] === `Project/${s.attributes['psfabric.project_id']}`), 'an attempt span with psfabric.project_id');
     // each vendor call's CLIENT span is a child of an attempt span or of a trigger/step read
     for (const [vendor, re] of vendors) assert.ok(spans.some((s) => isClient(s, re) && s.parentSpanId && ids.has(s.parentSpanId)), `${vendor} CLIENT span in the tree`);
 
@@ -165,6 +112,31 @@ describe('traces: a quote-to-project run is one trace keyed to its business reco
     // the delivery audit links to the trace
     const audit = await t.fabric.fabric.store.auditList({ action: 'write.delivered', limit: 500 });
     assert.ok(audit.some((a) => (a.details as { traceId?: string } | undefined)?.traceId === traceId), 'write.delivered audit entries carry the trace id');
+  });
+
+  it('time-to-cash: each approved time entry is a span naming its invoice, in the trace of the invoice write, the PSA update and invoice.posted', async () => {
+    const gen = (await t.sb('/kantata/_sandbox/generate-time', 'POST', { count: 3, workspaceId: '400001' })) as { firstId: string };
+    const entries = Array.from({ length: 3 }, (_, i) => `KAN-TE-${Number(gen.firstId) + i}`);
+    // the plan step marks one span per entry (psfabric.time_entry_id), naming the invoice it is on (psfabric.invoice_id)
+    const entrySpans = await waitFor(async () => {
+      await telemetry!.flush();
+      const found = entries.map((id) => collector.spans.find((s) => s.attributes['psfabric.time_entry_id'] === id && typeof s.attributes['psfabric.invoice_id'] === 'string'));
+      return found.every(Boolean) ? (found as CollectedSpan[]) : undefined;
+    }, 'a span per approved time entry, with its invoice', 60000, 200);
+    for (const e of entrySpans) {
+      assert.equal(e.attributes['psfabric.record_key'], `TimeEntry/${e.attributes['psfabric.time_entry_id']}`);
+      assert.equal(e.attributes['psfabric.part_of'], `Invoice/${e.attributes['psfabric.invoice_id']}`);
+      assert.equal(e.attributes['psfabric.process'], 'time-to-cash');
+    }
+    for (const invoiceId of new Set(entrySpans.map((e) => String(e.attributes['psfabric.invoice_id'])))) {
+      const traceId = entrySpans.find((e) => e.attributes['psfabric.invoice_id'] === invoiceId)!.traceId;
+      // the invoice's NetSuite write and the Kantata mark-invoiced are attempt spans of that trace, keyed to the invoice
+      const spans = await spansOf(traceId, (ss) => ['netsuite', 'kantata'].every((c) => ss.some((s) => s.attributes['psfabric.invoice_id'] === invoiceId && typeof s.attributes['psfabric.outbox_id'] !== 'undefined' && new RegExp(c, 'i').test(String(s.attributes['psfabric.connection'])))), `the invoice ${invoiceId} writes in trace ${traceId}`);
+      assert.ok(spans.some((s) => s.kind === KIND.CLIENT && /netsuite/i.test(String(s.attributes['psfabric.connection']))), 'the NetSuite call is a CLIENT span of the trace');
+      // and invoice.posted on the bus carries the same trace
+      const posted = await waitFor(() => t.events.find((ev) => ev.topic === 'fabric/v1/invoice/posted' && ev.body.subject === invoiceId), `invoice.posted for ${invoiceId}`, 30000, 100);
+      assert.equal(parseTraceparent(posted.body.traceparent)?.traceId, traceId, 'invoice.posted carries the trace of its entries');
+    }
   });
 
   it("an exception of a traced run shows the run's trace id in the console's exception detail", async () => {

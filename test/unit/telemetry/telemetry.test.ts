@@ -28,6 +28,8 @@ describe('telemetry: W3C trace context and the OTEL_* switch', () => {
     assert.deepEqual(businessAttributes({ recordKey: 'TimeEntry/te-9', correlationId: 'c1', process: 'time-to-cash' }), { 'psfabric.record_key': 'TimeEntry/te-9', 'psfabric.time_entry_id': 'te-9', 'psfabric.correlation_id': 'c1', 'psfabric.process': 'time-to-cash' });
     assert.equal(businessAttributes({ recordKey: 'Opportunity/006X' })['psfabric.opportunity_id'], '006X');
     assert.equal(businessAttributes({ recordKey: 'Invoice/INV-1' })['psfabric.invoice_id'], 'INV-1');
+    // a time entry on an invoice: its own key, and the invoice it is part of
+    assert.deepEqual(businessAttributes({ recordKey: 'TimeEntry/KAN-TE-1', partOf: 'Invoice/INV-1' }), { 'psfabric.part_of': 'Invoice/INV-1', 'psfabric.invoice_id': 'INV-1', 'psfabric.record_key': 'TimeEntry/KAN-TE-1', 'psfabric.time_entry_id': 'KAN-TE-1' });
   });
 
   it('is off by default; an endpoint or OTEL_TRACES_EXPORTER turns it on; none / OTEL_SDK_DISABLED turn it off; bad values fail loudly', () => {
