@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { buildSettings } from './settings-builder';
-import { brokerOptionsFromEnv, brokerThreadFromEnv, maxLoopDelayFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
+import { brokerOptionsFromEnv, brokerThreadFromEnv, maxLoopDelayFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions, type BrokerStats } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
 import type { StoreOptions } from '../lib/store/registry';
 import { deliveryFor } from '../lib/delivery/engine';
@@ -51,7 +51,8 @@ export interface FabricOptions {
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
-  broker: { ok: boolean; clients: number; messagesIn: number; messagesOut: number; droppedQos0: number; persistence: string; url?: string };
+  /** Every counter of the broker's stats (BrokerStats), whatever it adds, with its health and where it listens. */
+  broker: BrokerStats & { ok: boolean; persistence: string; url?: string };
   store: { ok: boolean; kind?: string; path: string; error?: string };
   flows: { ok: boolean; state: FlowsState };
   sandboxes: { ok: boolean; enabled: boolean; url?: string };
@@ -141,6 +142,16 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     // instance presence: a restart takes back its own outbox items at once, survivors take over a dead instance's
     const fabric = openFabric(storeOptions, { instance: { userDir, env } });
     cleanups.push(() => fabric.release());
+    // Retention keeps the inbox entries of messages the broker may still re-send (lib/broker/redelivery.ts). Set now,
+    // before any run can start; a run before the broker is up waits for it, a broker that failed to start keeps all.
+    let brokerStarted: (b: RunningBroker | undefined) => void = () => {};
+    const startedBroker = new Promise<RunningBroker | undefined>((resolve) => (brokerStarted = resolve));
+    cleanups.push(async () => brokerStarted(undefined));
+    fabric.services.retention?.guardInbox(async () => {
+      const b = await startedBroker;
+      if (!b) throw new Error('the broker is not running: its held messages are unknown');
+      return b.heldForRedelivery();
+    });
     // PostgreSQL connects and migrates in the background: wait, so a wrong FABRIC_STORE_URL stops the start here
     await (fabric.store as { ready?: Promise<void> }).ready;
     const storePath: string = storeOptions.kind === 'postgres'
@@ -181,6 +192,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     maxLoopDelayFromEnv(env); // a wrong FABRIC_MQTT_MAX_LOOP_DELAY_MS stops the start here, not at the first MQTT node
     const broker = brokerThread ? await startBrokerThread(brokerOptions) : await startBroker(brokerOptions);
     cleanups.push(() => broker.close());
+    brokerStarted(broker);
     // The runtime's own connections authenticate in every auth mode: anonymous clients may not publish the governed
     // topics (lib/broker/acl.ts GOVERNED_TOPICS), the flows must. The legacy ERP simulator is a named client.
     const internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
@@ -291,15 +303,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       const sandboxesOk = !sandboxes || (sandboxes as any).server?.listening !== false;
       const report: HealthReport = {
         status: 'ok',
-        broker: {
-          ok: brokerOk,
-          clients: broker.stats.clients,
-          messagesIn: broker.stats.messagesIn,
-          messagesOut: broker.stats.messagesOut,
-          droppedQos0: broker.stats.droppedQos0,
-          persistence: broker.persistence,
-          url: broker.url,
-        },
+        broker: { ok: brokerOk, ...broker.stats, persistence: broker.persistence, url: broker.url },
         store: { ok: storeOk, kind: fabric.store.kind, path: storePath, error: storeError },
         flows: { ok: flowsState === 'started', state: flowsState },
         sandboxes: { ok: sandboxesOk, enabled: !!sandboxes, url: sandboxes?.url },
