@@ -14,6 +14,7 @@ import express from 'express';
 import { buildSettings } from './settings-builder';
 import { brokerOptionsFromEnv, brokerThreadFromEnv, maxLoopDelayFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions, type BrokerStats } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
+import { retentionFromEnv } from '../lib/retention';
 import type { StoreOptions } from '../lib/store/registry';
 import { deliveryFor } from '../lib/delivery/engine';
 import { redactConnectionString } from '../lib/store/postgres-store';
@@ -140,7 +141,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     // 1. store
     const storeOptions: StoreOptions = settings.fabric.store;
     // instance presence: a restart takes back its own outbox items at once, survivors take over a dead instance's
-    const fabric = openFabric(storeOptions, { instance: { userDir, env } });
+    const fabric = openFabric(storeOptions, { instance: { userDir, env }, retention: retentionFromEnv(env) });
     cleanups.push(() => fabric.release());
     // Retention keeps the inbox entries of messages the broker may still re-send (lib/broker/redelivery.ts). Set now,
     // before any run can start; a run before the broker is up waits for it, a broker that failed to start keeps all.
