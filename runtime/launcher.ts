@@ -148,10 +148,16 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     let brokerStarted: (b: RunningBroker | undefined) => void = () => {};
     const startedBroker = new Promise<RunningBroker | undefined>((resolve) => (brokerStarted = resolve));
     cleanups.push(async () => brokerStarted(undefined));
+    let heldBy = '';
     fabric.services.retention?.guardInbox(async () => {
       const b = await startedBroker;
       if (!b) throw new Error('the broker is not running: its held messages are unknown');
-      return b.heldForRedelivery();
+      const held = await b.heldForRedelivery();
+      // said once per set of sessions: a session that never comes back keeps every inbox entry from now on
+      const sessions = held?.since === 0 ? held.clientIds.join(', ') : '';
+      if (sessions && sessions !== heldBy) say(`retention: inbox entries kept while the broker holds unacknowledged messages from before its start for ${sessions}; they go once the session has reconnected and taken them (docs/store-and-guarantees.md, "Retention")`);
+      heldBy = sessions;
+      return held;
     });
     // PostgreSQL connects and migrates in the background: wait, so a wrong FABRIC_STORE_URL stops the start here
     await (fabric.store as { ready?: Promise<void> }).ready;
