@@ -115,13 +115,11 @@ export class RedeliveryTracker {
     return first === undefined ? undefined : this.createdAfter(outgoingKeyCounter(first));
   }
 
+  /** The in-memory persistence (lab use) holds one array per client in enqueue order: its first packet is the oldest. */
   private async oldestInMemory(clientId: string): Promise<number | undefined> {
-    let oldest: number | undefined;
     for await (const packet of this.aedes.persistence.outgoingStream({ id: clientId }) as AsyncIterable<{ brokerId: string; brokerCounter: number }>) {
-      const at = packet.brokerId === this.aedes.id ? this.createdAfter(packet.brokerCounter) : 0;
-      oldest = oldest === undefined ? at : Math.min(oldest, at);
-      if (oldest === 0) break;
+      return packet.brokerId === this.aedes.id ? this.createdAfter(packet.brokerCounter) : 0;
     }
-    return oldest;
+    return undefined;
   }
 }

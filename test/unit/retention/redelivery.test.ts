@@ -160,3 +160,37 @@ describe('retention and messages the broker may deliver again', function () {
     assert.ok(await store.inboxGet(SOURCE, 'old'));
   });
 });
+
+describe('what the broker holds for the runtime, in-memory persistence', function () {
+  this.timeout(20000);
+  it('reports a message queued for an away runtime session until the session takes it; other clients hold nothing back', async () => {
+    const broker = await startBroker({ port: 0, persistence: 'memory', auth: { users: [RUNTIME] } });
+    try {
+      const runtime = await mqtt.connectAsync(broker.url!, { clientId: CLIENT_ID, clean: false, reconnectPeriod: 0, username: RUNTIME.username, password: RUNTIME.password });
+      await runtime.subscribeAsync('erp/orders', { qos: 1 });
+      await runtime.endAsync();
+      // an outside client's persistent session, away with a message queued for it: not an inbox's
+      const erp = await mqtt.connectAsync(broker.url!, { clientId: 'legacy-erp-fr01', clean: false, reconnectPeriod: 0 });
+      await erp.subscribeAsync('erp/invoices', { qos: 1 });
+      await erp.endAsync();
+      const pub = await mqtt.connectAsync(broker.url!, { reconnectPeriod: 0 });
+      await pub.publishAsync('erp/invoices', 'IH;INV-1', { qos: 1 });
+      assert.equal(await broker.heldForRedelivery(), undefined, "another client's queue holds nothing back");
+      const beforeQueued = Date.now();
+      await pub.publishAsync('erp/orders', EVENT, { qos: 1 });
+      await pub.endAsync();
+      const held = await broker.heldForRedelivery();
+      assert.deepEqual(held?.clientIds, [CLIENT_ID]);
+      assert.ok(held!.since > 0 && held!.since <= beforeQueued, 'bounded by a moment before it was queued');
+
+      const back = await mqtt.connectAsync(broker.url!, { clientId: CLIENT_ID, clean: false, reconnectPeriod: 0, username: RUNTIME.username, password: RUNTIME.password });
+      try {
+        await waitFor(async () => (await broker.heldForRedelivery()) === undefined, 'the session to take its message');
+      } finally {
+        await back.endAsync();
+      }
+    } finally {
+      await broker.close();
+    }
+  });
+});
