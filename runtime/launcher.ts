@@ -155,7 +155,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       const held = await b.heldForRedelivery();
       // said once per set of sessions: a session that never comes back keeps every inbox entry from now on
       const sessions = held?.since === 0 ? held.clientIds.join(', ') : '';
-      if (sessions && sessions !== heldBy) say(`retention: inbox entries kept while the broker holds unacknowledged messages from before its start for ${sessions}; they go once the session has reconnected and taken them (docs/store-and-guarantees.md, "Retention")`);
+      if (sessions && sessions !== heldBy) say(`retention: every inbox entry kept while the broker holds unacknowledged messages of unknown age for ${sessions}; they go once the session has reconnected and taken them (docs/store-and-guarantees.md, "Retention")`);
       heldBy = sessions;
       return held;
     });

@@ -13,15 +13,18 @@
  * library's key ranges), so a restarted broker knows them before they reconnect. Queues of other clients (an on-prem
  * ERP's invoice postings) never reach an inbox and hold nothing back.
  *
- * How old a held message is: a queued packet carries its broker id and broker counter, no time.
- *  - The broker id is new at every start (aedes picks a random one), so a packet of another broker id was queued
- *    before this start and its inbox entry may be of any age: `since: 0`, every inbox entry is kept until the session
- *    has reconnected and acknowledged it.
- *  - A packet of this run has counter c. Each query notes (now, aedes.counter); a packet whose counter exceeds a noted
- *    value was created after that moment, and its inbox entry, committed after its delivery, was received after it too.
- *    So entries received before the latest such moment are safe; the bound lags the truth by at most one query interval.
- * Only the first keys of a queue are read (three `limit: 1` range reads per internal session), so a backlog of a
- * million queued messages costs the query nothing more.
+ * How old a held message is: a queued packet carries its broker id (new at every start: aedes picks a random one) and
+ * its broker counter (aedes.counter, counting up from 0 at the start), no time. The broker notes (time, counter) of its
+ * run at its start and at each query. A packet whose counter exceeds a noted counter of its broker id was created after
+ * that moment, and its inbox entry, committed after its delivery, was received after it too: entries received before
+ * the latest such moment cannot be its. The bound lags the truth by at most one query interval.
+ *  - With the level persistence the notes are kept in the database too (`~psfabric:counter:<broker id>:<counter>:<time>`,
+ *    each written before anything later is queued, and a queued message is fsynced, so a held packet's notes are on
+ *    disk), so a packet held since before a restart is bounded by the notes of the run that queued it.
+ *  - A packet of a broker id with no note (queued by a version without them) may belong to an entry of any age:
+ *    `since: 0`, the whole inbox is kept until its session has reconnected and acknowledged it.
+ * Only the first key per broker id of a queue is read, so a backlog of a million queued messages costs the query nothing
+ * more. Notes no held packet needs any more are removed at each query.
  */
 import { outgoingKeyCounter, outgoingQueueRange } from './level-persistence';
 import type { CoalescingLevel } from './coalescing-level';
@@ -38,6 +41,14 @@ export interface HeldForRedelivery {
 }
 
 const INTERNAL_SESSION_PREFIX = '~psfabric:internal-session:';
+const NOTE_PREFIX = '~psfabric:counter:';
+const pad = (n: number) => String(n).padStart(16, '0');
+/** The key range of one broker's notes, or of those with a counter below `below`. */
+function notesRange(brokerId?: string, below?: number): { gte: string; lt: string } {
+  const prefix = brokerId === undefined ? NOTE_PREFIX : `${NOTE_PREFIX}${brokerId}:`;
+  return { gte: prefix, lt: below === undefined ? `${prefix.slice(0, -1)};` : prefix + pad(below) };
+}
+const noteKey = (brokerId: string, counter: number, at: number) => `${NOTE_PREFIX}${brokerId}:${pad(counter)}:${at}`;
 const EMPTY = Buffer.alloc(0);
 /** Noted (time, counter) pairs kept; dropping old ones only makes the bound older (still safe). */
 const MAX_SAMPLES = 1024;
@@ -56,9 +67,11 @@ export class RedeliveryTracker {
     this.samples = [[startedAt, 0]];
   }
 
-  /** Loads the internal sessions recorded by earlier runs (level persistence). */
+  /** Loads the internal sessions recorded by earlier runs and notes this run's start (level persistence). */
   async load(): Promise<void> {
     if (!this.db) return;
+    const [at, counter] = this.samples[0];
+    await this.db.put(noteKey(this.aedes.id, counter, at), EMPTY);
     for await (const key of this.db.keys({ gte: INTERNAL_SESSION_PREFIX, lt: `${INTERNAL_SESSION_PREFIX.slice(0, -1)};` })) {
       this.internal.add(decodeURIComponent(key.slice(INTERNAL_SESSION_PREFIX.length)));
     }
@@ -76,28 +89,62 @@ export class RedeliveryTracker {
 
   /** What is held now; undefined when the runtime's sessions hold nothing. */
   async held(now = Date.now()): Promise<HeldForRedelivery | undefined> {
-    this.note(now);
+    await this.note(now);
     let since = Infinity;
     const clientIds: string[] = [];
+    /** The oldest held counter per broker id (for pruning the notes). */
+    const oldest = new Map<string, number>();
     for (const clientId of this.internal) {
-      const oldest = this.db ? await this.oldestInLevel(clientId) : await this.oldestInMemory(clientId);
-      if (oldest === undefined) continue;
+      const firsts = this.db ? await this.firstsInLevel(clientId) : await this.firstsInMemory(clientId);
+      if (firsts.length === 0) continue;
       clientIds.push(clientId);
-      since = Math.min(since, oldest);
+      for (const { brokerId, counter } of firsts) {
+        oldest.set(brokerId, Math.min(oldest.get(brokerId) ?? Infinity, counter));
+        since = Math.min(since, await this.createdAfter(brokerId, counter));
+      }
     }
+    await this.prune(oldest);
     return clientIds.length ? { since, clientIds } : undefined;
   }
 
-  private note(now: number): void {
+  private async note(now: number): Promise<void> {
     const last = this.samples[this.samples.length - 1];
-    if (now > last[0] && this.aedes.counter > last[1]) this.samples.push([now, this.aedes.counter]);
+    const counter = this.aedes.counter;
+    if (!(now > last[0] && counter > last[1])) return;
+    this.samples.push([now, counter]);
     if (this.samples.length > MAX_SAMPLES) this.samples.splice(1, 1);
+    await this.db?.put(noteKey(this.aedes.id, counter, now), EMPTY);
   }
 
-  /** The latest noted time before which a packet with this counter cannot have been created. */
-  private createdAfter(counter: number): number {
-    for (let i = this.samples.length - 1; i >= 0; i--) if (this.samples[i][1] < counter) return this.samples[i][0];
+  /** The latest noted time before which a packet of `brokerId` with this counter cannot have been created (0: none). */
+  private async createdAfter(brokerId: string, counter: number): Promise<number> {
+    if (brokerId === this.aedes.id) {
+      for (let i = this.samples.length - 1; i >= 0; i--) if (this.samples[i][1] < counter) return this.samples[i][0];
+      return 0;
+    }
+    if (!this.db) return 0;
+    for await (const key of this.db.keys({ ...notesRange(brokerId, counter), reverse: true, limit: 1 })) return Number(key.slice(key.lastIndexOf(':') + 1));
     return 0;
+  }
+
+  /**
+   * Keeps only the notes a held packet may still need: of this run, the latest one below its oldest held counter and
+   * those after it (the newest when nothing is held: later packets have higher counters), plus the one before, for a
+   * packet created before this query but not queued yet; of earlier runs, those of broker ids still holding something.
+   */
+  private async prune(oldest: Map<string, number>): Promise<void> {
+    const mine = oldest.get(this.aedes.id) ?? Infinity;
+    let keepFrom = this.samples.length - 1;
+    while (keepFrom > 0 && this.samples[keepFrom][1] >= mine) keepFrom--;
+    if (keepFrom > 1) this.samples.splice(0, keepFrom - 1);
+    if (!this.db) return;
+    await this.db.clear(notesRange(this.aedes.id, this.samples[0][1]));
+    const earlier = new Set<string>();
+    for await (const key of this.db.keys(notesRange())) {
+      const brokerId = key.slice(NOTE_PREFIX.length, key.indexOf(':', NOTE_PREFIX.length));
+      if (brokerId !== this.aedes.id && !oldest.has(brokerId)) earlier.add(brokerId);
+    }
+    for (const brokerId of earlier) await this.db.clear(notesRange(brokerId));
   }
 
   private async firstKey(range: { gte: string; lt: string }): Promise<string | undefined> {
@@ -105,21 +152,24 @@ export class RedeliveryTracker {
     return undefined;
   }
 
-  private async oldestInLevel(clientId: string): Promise<number | undefined> {
+  /** The first (lowest counter) queued packet of each broker id in one client's queue: one key read per broker id. */
+  private async firstsInLevel(clientId: string): Promise<Array<{ brokerId: string; counter: number }>> {
     const all = outgoingQueueRange(clientId);
-    const mine = outgoingQueueRange(clientId, this.aedes.id);
-    // queued by an earlier broker (a key of another broker id, before or after this run's in key order)
-    if (await this.firstKey({ gte: all.gte, lt: mine.gte })) return 0;
-    if (await this.firstKey({ gte: mine.lt, lt: all.lt })) return 0;
-    const first = await this.firstKey(mine);
-    return first === undefined ? undefined : this.createdAfter(outgoingKeyCounter(first));
+    const firsts: Array<{ brokerId: string; counter: number }> = [];
+    for (let from = all.gte; ;) {
+      const key = await this.firstKey({ gte: from, lt: all.lt });
+      if (key === undefined) return firsts;
+      const brokerId = key.slice(all.gte.length, key.lastIndexOf(':'));
+      firsts.push({ brokerId, counter: outgoingKeyCounter(key) });
+      from = outgoingQueueRange(clientId, brokerId).lt;
+    }
   }
 
-  /** The in-memory persistence (lab use) holds one array per client in enqueue order: its first packet is the oldest. */
-  private async oldestInMemory(clientId: string): Promise<number | undefined> {
+  /** The in-memory persistence (lab use: nothing from an earlier run) holds each queue in enqueue order: the first is the oldest. */
+  private async firstsInMemory(clientId: string): Promise<Array<{ brokerId: string; counter: number }>> {
     for await (const packet of this.aedes.persistence.outgoingStream({ id: clientId }) as AsyncIterable<{ brokerId: string; brokerCounter: number }>) {
-      return packet.brokerId === this.aedes.id ? this.createdAfter(packet.brokerCounter) : 0;
+      return [{ brokerId: packet.brokerId, counter: packet.brokerCounter }];
     }
-    return undefined;
+    return [];
   }
 }

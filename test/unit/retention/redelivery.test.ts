@@ -45,6 +45,20 @@ describe('retention and messages the broker may deliver again', function () {
     tmp.cleanup();
   });
 
+  /** The broker's LevelDB, opened while no broker runs on it. */
+  async function withLevel(fn: (db: any) => Promise<void>): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Level } = require('level') as { Level: any };
+    const db = new Level(path.join(tmp.dir, 'mqtt'));
+    await db.open();
+    try {
+      await fn(db);
+    } finally {
+      await db.close();
+    }
+  }
+  const notes = async (db: any): Promise<string[]> => db.keys({ gte: '~psfabric:counter:', lt: '~psfabric:counter;' }).all();
+
   const startRuntimeBroker = () => startBroker({ port: 0, persistence: 'level', persistenceDir: path.join(tmp.dir, 'mqtt'), auth: { users: [RUNTIME] } });
 
   /** The runtime's trigger: commit to the inbox, hand over (processed), count what was new; `hang` = die before PUBACK. */
@@ -62,11 +76,16 @@ describe('retention and messages the broker may deliver again', function () {
   }
 
   /** Commit + hand-over, then the process dies before the PUBACK; returns the inbox id of the message. */
-  async function commitAndDie(): Promise<string> {
+  async function commitAndDie(): Promise<{ messageId: string; beforeAt: number }> {
     broker = await startRuntimeBroker();
     const seen: { isNew: boolean }[] = [];
     conn = subscribe(broker, seen, true);
     await waitFor(async () => (await broker!.clientSubscriptions(CLIENT_ID)).length > 0, 'the runtime to subscribe');
+    // an entry handed over in the same run before the message was queued: nothing the broker holds can be it
+    const beforeAt = Date.now() - 1;
+    await store.inboxAdd({ source: SOURCE, messageId: 'before', payload: null, receivedAt: beforeAt });
+    await store.inboxMarkProcessed(SOURCE, 'before');
+    await broker.heldForRedelivery(); // the question notes the broker's counter: later messages are bounded by it
     const erp = await mqtt.connectAsync(broker.url!, { clientId: 'legacy-erp-fr01', clean: false, reconnectPeriod: 0 });
     await erp.publishAsync('erp/orders', EVENT, { qos: 1 });
     await erp.endAsync();
@@ -78,7 +97,7 @@ describe('retention and messages the broker may deliver again', function () {
     await conn.close();
     await broker.close();
     conn = broker = undefined;
-    return messageId;
+    return { messageId, beforeAt };
   }
 
   /** The restarted runtime's trigger: resolves with what it saw once the broker re-sent the message. */
@@ -90,18 +109,18 @@ describe('retention and messages the broker may deliver again', function () {
   }
 
   it('without asking the broker (before the fix): the entry is purged during the outage and the redelivery is processed again', async () => {
-    const messageId = await commitAndDie();
+    const { messageId } = await commitAndDie();
     broker = await startRuntimeBroker();
     const afterOutage = Date.now() + 2 * DAY;
     const unguarded = new RetentionService(store, { ...DEFAULT_RETENTION, inboxDays: 1 }, { now: () => afterOutage });
-    assert.equal((await unguarded.runOnce()).purged['inbox-processed'], 1);
+    assert.equal((await unguarded.runOnce()).purged['inbox-processed'], 2);
     assert.equal(await store.inboxGet(SOURCE, messageId), undefined);
     const seen = await restartAndRedeliver();
     assert.deepEqual(seen, [{ isNew: true }], 'the hazard this guards against: the same order processed a second time');
   });
 
   it('keeps the entry while the restarted broker holds the message, recognises the redelivery, then purges it', async () => {
-    const messageId = await commitAndDie();
+    const { messageId, beforeAt } = await commitAndDie();
     broker = await startRuntimeBroker();
     const running = broker;
     const afterOutage = Date.now() + 2 * DAY;
@@ -109,16 +128,44 @@ describe('retention and messages the broker may deliver again', function () {
     retention.guardInbox(() => running.heldForRedelivery());
 
     const held = await retention.runOnce();
-    assert.equal(held.purged['inbox-processed'], undefined, 'nothing purged while the message can come back');
-    assert.deepEqual(held.inboxHeld, { since: 0, clientIds: [CLIENT_ID] }, 'held since before the restart: any age');
-    assert.equal((await store.inboxGet(SOURCE, messageId))?.status, 'processed');
+    const entry = await store.inboxGet(SOURCE, messageId);
+    assert.equal(entry?.status, 'processed', 'kept while the message can come back');
+    assert.deepEqual(held.inboxHeld && 'clientIds' in held.inboxHeld && held.inboxHeld.clientIds, [CLIENT_ID]);
+    const since = (held.inboxHeld as { since: number }).since;
+    assert.ok(since > beforeAt && since <= entry.receivedAt, 'bounded by a note of the run that queued it, kept across the restart');
+    assert.equal(held.purged['inbox-processed'], 1, 'the entry handed over before the message was queued goes');
+    assert.equal(await store.inboxGet(SOURCE, 'before'), undefined);
 
     const seen = await restartAndRedeliver();
     assert.deepEqual(seen, [{ isNew: false }], 'the redelivery is recognised as a duplicate: processed once');
     await waitFor(async () => (await running.heldForRedelivery()) === undefined, 'the PUBACK to clear the held message');
     const after = await retention.runOnce();
     assert.equal(after.purged['inbox-processed'], 1, 'acknowledged: nothing can bring it back, the entry goes');
+    assert.equal(await store.inboxGet(SOURCE, messageId), undefined);
     assert.equal(after.inboxHeld, undefined);
+  });
+
+  it('a message held since a run that left no notes (an older version) keeps the whole inbox; notes nothing needs are removed', async () => {
+    const { messageId } = await commitAndDie();
+    await withLevel(async (db) => {
+      assert.ok((await notes(db)).length >= 2, "the crashed run's notes are on disk");
+      await db.clear({ gte: '~psfabric:counter:', lt: '~psfabric:counter;' });
+    });
+    broker = await startRuntimeBroker();
+    const running = broker;
+    const retention = new RetentionService(store, { ...DEFAULT_RETENTION, inboxDays: 1 }, { now: () => Date.now() + 2 * DAY });
+    retention.guardInbox(() => running.heldForRedelivery());
+    const held = await retention.runOnce();
+    assert.deepEqual(held.inboxHeld, { since: 0, clientIds: [CLIENT_ID] }, 'of unknown age');
+    assert.equal(held.purged['inbox-processed'], undefined, 'every entry kept');
+    assert.deepEqual(await restartAndRedeliver(), [{ isNew: false }]);
+    await waitFor(async () => (await running.heldForRedelivery()) === undefined, 'the PUBACK');
+    assert.equal((await retention.runOnce()).purged['inbox-processed'], 2);
+    assert.equal(await store.inboxGet(SOURCE, messageId), undefined);
+    await conn!.close();
+    await running.close();
+    conn = broker = undefined;
+    await withLevel(async (db) => assert.ok((await notes(db)).length <= 2, 'only the newest notes of the last run are left'));
   });
 
   it('a message held during this run keeps the entries received since it was queued, and no older ones', async () => {
