@@ -315,7 +315,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
           client.psFabric = { username, rights: { publish: user.publish ?? [], subscribe: user.subscribe ?? [] } };
           if (user.internal) {
             waitThroughDrainTimeouts(client, () => stats.internalDrainWaits++);
-            redelivery?.noteInternal(String(client.id));
+            // only a persistent session keeps a queue that can re-send (and only its id is worth recording)
+            if (client.clean === false) redelivery?.noteInternal(String(client.id));
           }
           done(null, true);
         },

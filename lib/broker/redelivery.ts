@@ -78,7 +78,7 @@ export class RedeliveryTracker {
   }
 
   /**
-   * A client of an internal user connected. Its record is written before it can subscribe; the subscription's own
+   * A client of an internal user connected with a persistent session. Its record is written before it can subscribe; the subscription's own
    * fsynced write (level-persistence.ts) syncs it too, so a session that can hold anything is known after a crash.
    */
   noteInternal(clientId: string): void {
