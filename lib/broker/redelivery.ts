@@ -55,7 +55,7 @@ const MAX_SAMPLES = 1024;
 
 export class RedeliveryTracker {
   private readonly internal = new Set<string>();
-  /** (time, aedes.counter) pairs, ascending; the first is the broker's start with counter 0, always kept. */
+  /** This run's notes, (time, aedes.counter) ascending: the start (counter 0) until `prune` finds it no longer needed. */
   private readonly samples: Array<[number, number]>;
 
   /** `startedAt`: taken before the aedes instance was created (its counter starts at 0 then). */
@@ -78,8 +78,9 @@ export class RedeliveryTracker {
   }
 
   /**
-   * A client of an internal user connected with a persistent session. Its record is written before it can subscribe; the subscription's own
-   * fsynced write (level-persistence.ts) syncs it too, so a session that can hold anything is known after a crash.
+   * A client of an internal user connected with a persistent session. Its record is written before it can subscribe;
+   * the subscription's own fsynced write (level-persistence.ts) syncs it too, so a session that can hold anything is
+   * known after a crash.
    */
   noteInternal(clientId: string): void {
     if (this.internal.has(clientId)) return;
