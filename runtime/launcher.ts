@@ -14,7 +14,7 @@ import express from 'express';
 import { buildSettings } from './settings-builder';
 import { brokerOptionsFromEnv, brokerThreadFromEnv, maxLoopDelayFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions, type BrokerStats } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
-import { retentionFromEnv } from '../lib/retention';
+import { retentionFromEnv, type RetentionRun } from '../lib/retention';
 import type { StoreOptions } from '../lib/store/registry';
 import { deliveryFor } from '../lib/delivery/engine';
 import { redactConnectionString } from '../lib/store/postgres-store';
@@ -57,6 +57,8 @@ export interface HealthReport {
   store: { ok: boolean; kind?: string; path: string; error?: string };
   flows: { ok: boolean; state: FlowsState };
   sandboxes: { ok: boolean; enabled: boolean; url?: string };
+  /** The store's log retention: its last run, with what the inbox purge kept back for the broker (informative). */
+  retention: { enabled: boolean; lastRun?: RetentionRun };
   memory: { rssBytes: number; heapUsedBytes: number };
   uptimeSeconds: number;
 }
@@ -314,6 +316,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
         store: { ok: storeOk, kind: fabric.store.kind, path: storePath, error: storeError },
         flows: { ok: flowsState === 'started', state: flowsState },
         sandboxes: { ok: sandboxesOk, enabled: !!sandboxes, url: sandboxes?.url },
+        retention: { enabled: !!fabric.services.retention, lastRun: fabric.services.retention?.lastRun },
         memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
         uptimeSeconds: Math.round(process.uptime()),
       };

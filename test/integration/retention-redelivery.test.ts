@@ -61,6 +61,9 @@ describe('runtime: retention keeps what its broker may still re-send', function 
     assert.equal(held.purged['inbox-processed'], 1);
     assert.equal(await store.inboxGet('mqtt:t', 'before'), undefined, 'older than anything held: it goes');
     assert.ok(await store.inboxGet('mqtt:t', 'after'), 'kept while the broker may re-send a message it could record');
+    const health = (await (await fetch(`${fabric.url}/healthz`)).json()) as { retention: { enabled: boolean; lastRun: { inboxHeld: unknown } } };
+    assert.equal(health.retention.enabled, true);
+    assert.deepEqual(health.retention.lastRun.inboxHeld, hold, '/healthz shows which sessions hold the inbox purge back');
 
     const back = await mqtt.connectAsync(fabric.mqttUrl!, { clientId: SESSION, clean: false, reconnectPeriod: 0, ...fabric.mqttCredentials });
     const got: string[] = [];
