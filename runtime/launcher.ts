@@ -12,8 +12,9 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { buildSettings } from './settings-builder';
-import { brokerOptionsFromEnv, brokerThreadFromEnv, maxLoopDelayFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions } from '../lib/broker';
+import { brokerOptionsFromEnv, brokerThreadFromEnv, maxLoopDelayFromEnv, startBroker, startBrokerThread, setEmbeddedBroker, type RunningBroker, type BrokerOptions, type BrokerStats } from '../lib/broker';
 import { openFabric, type FabricHandle } from '../lib/fabric/services';
+import { retentionFromEnv, type RetentionRun } from '../lib/retention';
 import type { StoreOptions } from '../lib/store/registry';
 import { deliveryFor } from '../lib/delivery/engine';
 import { redactConnectionString } from '../lib/store/postgres-store';
@@ -51,10 +52,13 @@ export interface FabricOptions {
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
-  broker: { ok: boolean; clients: number; messagesIn: number; messagesOut: number; droppedQos0: number; persistence: string; url?: string };
+  /** Every counter of the broker's stats (BrokerStats), whatever it adds, with its health and where it listens. */
+  broker: BrokerStats & { ok: boolean; persistence: string; url?: string };
   store: { ok: boolean; kind?: string; path: string; error?: string };
   flows: { ok: boolean; state: FlowsState };
   sandboxes: { ok: boolean; enabled: boolean; url?: string };
+  /** The store's log retention: its last run, with what the inbox purge kept back for the broker (informative). */
+  retention: { enabled: boolean; lastRun?: RetentionRun };
   memory: { rssBytes: number; heapUsedBytes: number };
   uptimeSeconds: number;
 }
@@ -139,8 +143,24 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     // 1. store
     const storeOptions: StoreOptions = settings.fabric.store;
     // instance presence: a restart takes back its own outbox items at once, survivors take over a dead instance's
-    const fabric = openFabric(storeOptions, { instance: { userDir, env } });
+    const fabric = openFabric(storeOptions, { instance: { userDir, env }, retention: retentionFromEnv(env) });
     cleanups.push(() => fabric.release());
+    // Retention keeps the inbox entries of messages the broker may still re-send (lib/broker/redelivery.ts). Set now,
+    // before any run can start; a run before the broker is up waits for it, a broker that failed to start keeps all.
+    let brokerStarted: (b: RunningBroker | undefined) => void = () => {};
+    const startedBroker = new Promise<RunningBroker | undefined>((resolve) => (brokerStarted = resolve));
+    cleanups.push(async () => brokerStarted(undefined));
+    let heldBy = '';
+    fabric.services.retention?.guardInbox(async () => {
+      const b = await startedBroker;
+      if (!b) throw new Error('the broker is not running: its held messages are unknown');
+      const held = await b.heldForRedelivery();
+      // said once per set of sessions: a session that never comes back keeps every inbox entry from now on
+      const sessions = held?.since === 0 ? held.clientIds.join(', ') : '';
+      if (sessions && sessions !== heldBy) say(`retention: every inbox entry kept while the broker holds unacknowledged messages of unknown age for ${sessions}; they go once the session has reconnected and taken them (docs/store-and-guarantees.md, "Retention")`);
+      heldBy = sessions;
+      return held;
+    });
     // PostgreSQL connects and migrates in the background: wait, so a wrong FABRIC_STORE_URL stops the start here
     await (fabric.store as { ready?: Promise<void> }).ready;
     const storePath: string = storeOptions.kind === 'postgres'
@@ -181,6 +201,7 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
     maxLoopDelayFromEnv(env); // a wrong FABRIC_MQTT_MAX_LOOP_DELAY_MS stops the start here, not at the first MQTT node
     const broker = brokerThread ? await startBrokerThread(brokerOptions) : await startBroker(brokerOptions);
     cleanups.push(() => broker.close());
+    brokerStarted(broker);
     // The runtime's own connections authenticate in every auth mode: anonymous clients may not publish the governed
     // topics (lib/broker/acl.ts GOVERNED_TOPICS), the flows must. The legacy ERP simulator is a named client.
     const internal = { username: `fabric-runtime-${crypto.randomBytes(4).toString('hex')}`, password: crypto.randomBytes(24).toString('base64url') };
@@ -291,18 +312,11 @@ export async function startFabric(options: FabricOptions = {}): Promise<RunningF
       const sandboxesOk = !sandboxes || (sandboxes as any).server?.listening !== false;
       const report: HealthReport = {
         status: 'ok',
-        broker: {
-          ok: brokerOk,
-          clients: broker.stats.clients,
-          messagesIn: broker.stats.messagesIn,
-          messagesOut: broker.stats.messagesOut,
-          droppedQos0: broker.stats.droppedQos0,
-          persistence: broker.persistence,
-          url: broker.url,
-        },
+        broker: { ok: brokerOk, ...broker.stats, persistence: broker.persistence, url: broker.url },
         store: { ok: storeOk, kind: fabric.store.kind, path: storePath, error: storeError },
         flows: { ok: flowsState === 'started', state: flowsState },
         sandboxes: { ok: sandboxesOk, enabled: !!sandboxes, url: sandboxes?.url },
+        retention: { enabled: !!fabric.services.retention, lastRun: fabric.services.retention?.lastRun },
         memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
         uptimeSeconds: Math.round(process.uptime()),
       };

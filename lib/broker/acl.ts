@@ -26,7 +26,8 @@ export interface BrokerUser {
   subscribe?: string[];
   /**
    * The runtime's own connections (runtime/launcher.ts): a socket of theirs that does not drain is waited for, never
-   * disconnected as a dead client (broker.ts, "Slow internal clients").
+   * disconnected as a dead client (broker.ts, "Slow internal clients"); their sessions feed the inbox, so what the
+   * broker holds for them is what retention asks about (redelivery.ts).
    */
   internal?: boolean;
 }

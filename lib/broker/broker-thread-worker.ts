@@ -65,7 +65,8 @@ async function main(): Promise<void> {
           // fresh stats first: after `await sync()` the main thread's mirror is current
           postStats(true);
           reply();
-        } else broker.clientSubscriptions(m.prefix ?? '').then(reply, fail);
+        } else if (m.what === 'held') broker.heldForRedelivery().then(reply, fail);
+        else broker.clientSubscriptions(m.prefix ?? '').then(reply, fail);
         break;
       }
       case 'close':

@@ -18,12 +18,13 @@ import { WebSocketServer } from 'ws';
 import type { BrokerUser } from './acl';
 import { mqttOverWebSocket, type BrokerLogger, type BrokerOptions, type BrokerStats, type ClientSubscription, type ConnMeta, type PersistenceKind, type RunningBroker } from './broker';
 import { joinStreams, messagePortStream } from './port-stream';
+import type { HeldForRedelivery } from './redelivery';
 
 /** Messages main -> worker. */
 export type ToWorker =
   | { type: 'conn'; port: MessagePort; meta: ConnMeta }
   | { type: 'addUser'; user: BrokerUser }
-  | { type: 'request'; id: number; what: 'sync' | 'subscriptions'; prefix?: string }
+  | { type: 'request'; id: number; what: 'sync' | 'subscriptions' | 'held'; prefix?: string }
   | { type: 'close' }
   | { type: 'crash' };
 
@@ -188,7 +189,7 @@ export async function startBrokerThread(options: BrokerOptions = {}): Promise<Th
     return true;
   };
 
-  const request = <T>(what: 'sync' | 'subscriptions', prefix?: string): Promise<T> => {
+  const request = <T>(what: 'sync' | 'subscriptions' | 'held', prefix?: string): Promise<T> => {
     const live = current;
     if (!live?.ready) return Promise.reject(new Error('the broker worker thread is not running (restarting)'));
     const id = nextRequestId++;
@@ -244,6 +245,10 @@ export async function startBrokerThread(options: BrokerOptions = {}): Promise<Th
     },
     clientSubscriptions(clientIdPrefix: string) {
       return request<ClientSubscription[]>('subscriptions', clientIdPrefix);
+    },
+    heldForRedelivery() {
+      // rejects while the worker restarts: the caller (retention) then keeps every inbox entry this run
+      return request<HeldForRedelivery | undefined>('held');
     },
     healthy() {
       return !closed && !!current?.ready && current.healthy;

@@ -34,6 +34,8 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { guardPacketSize, PacketTooLargeError } from './frame-guard';
 import { createLevelPersistence } from './level-persistence';
 import { acknowledgeAfterPublish } from './ack-after-publish';
+import { RedeliveryTracker, type HeldForRedelivery } from './redelivery';
+import type { CoalescingLevel } from './coalescing-level';
 import {
   AuthMode,
   BrokerAuthConfig,
@@ -140,6 +142,11 @@ export interface RunningBroker {
   addUser(user: BrokerUser): void;
   /** Resolves once every earlier call (addUser) has taken effect: at once in-process, after a round trip to a worker. */
   sync(): Promise<void>;
+  /**
+   * The messages this broker holds for the runtime's own sessions and may deliver again (redelivery.ts); undefined
+   * when none. lib/retention keeps the inbox entries that may belong to them.
+   */
+  heldForRedelivery(): Promise<HeldForRedelivery | undefined>;
   /** Subscriptions of the connected clients whose id starts with `clientIdPrefix` (tests, bench: "has the flow subscribed?"). */
   clientSubscriptions(clientIdPrefix: string): Promise<ClientSubscription[]>;
   healthy(): boolean;
@@ -253,6 +260,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
 
   let persistence: any;
   let db: any;
+  let levelDb: CoalescingLevel | undefined;
   if (persistenceKind === 'level') {
     if (!options.persistenceDir) throw new Error('startBroker: persistenceDir is required for level persistence');
     fs.mkdirSync(path.dirname(options.persistenceDir), { recursive: true });
@@ -260,7 +268,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     const { Level } = require('level') as { Level: any };
     db = new Level(options.persistenceDir);
     await db.open();
-    persistence = createLevelPersistence(db).persistence;
+    ({ persistence, db: levelDb } = createLevelPersistence(db));
     orderOutgoingEnqueue(persistence);
   } else {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -269,6 +277,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   }
 
   const rightsOf = (client: any): TopicRights | undefined => client?.psFabric?.rights;
+  // before the aedes instance exists: its counter starts at 0 after this moment (redelivery.ts)
+  const startedAt = Date.now();
+  let redelivery: RedeliveryTracker | undefined;
 
   const aedes = await Aedes.createBroker({
     id: options.id,
@@ -302,7 +313,11 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
         (ok) => {
           if (!ok) return refuse('unknown user or wrong password');
           client.psFabric = { username, rights: { publish: user.publish ?? [], subscribe: user.subscribe ?? [] } };
-          if (user.internal) waitThroughDrainTimeouts(client, () => stats.internalDrainWaits++);
+          if (user.internal) {
+            waitThroughDrainTimeouts(client, () => stats.internalDrainWaits++);
+            // only a persistent session keeps a queue that can re-send (and only its id is worth recording)
+            if (client.clean === false) redelivery?.noteInternal(String(client.id));
+          }
           done(null, true);
         },
         (err) => refuse(`password check failed: ${(err as Error).message}`),
@@ -345,6 +360,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   // a QoS 1 PUBACK only after the message is published, i.e. (level persistence) queued for its persistent
   // subscribers and fsynced: docs/runtime.md, "The broker acknowledges only what it has kept"
   acknowledgeAfterPublish(aedes);
+  redelivery = new RedeliveryTracker(aedes, levelDb, startedAt);
+  await redelivery.load();
 
   aedes.on('client', () => {
     stats.clients = aedes.connectedClients;
@@ -449,6 +466,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       users.set(user.username, user);
     },
     async sync() {},
+    heldForRedelivery() {
+      return redelivery!.held();
+    },
     async clientSubscriptions(clientIdPrefix: string) {
       const out: ClientSubscription[] = [];
       for (const client of Object.values(aedes.clients as Record<string, any>)) {

@@ -186,6 +186,12 @@ export class CoalescingLevel {
     yield* this.db.values(options);
   }
 
+  /** Keys in a range (with `limit`), read like `values`: after everything queued before the call is written. */
+  async *keys(options: Record<string, unknown>): AsyncGenerator<string> {
+    await this.queuedWritten();
+    yield* this.db.keys(options);
+  }
+
   async close(): Promise<void> {
     while (this.steps.length > 0) await this.queuedWritten();
     this.closed = true;

@@ -7,3 +7,4 @@ export * from './connection';
 export * from './message-id';
 export { startBrokerThread, type ThreadedBroker } from './broker-thread';
 export * from './event-loop-gate';
+export type { HeldForRedelivery } from './redelivery';

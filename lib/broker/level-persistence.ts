@@ -30,6 +30,20 @@ function outgoingKey(clientId: string, brokerId: string, brokerCounter: number):
   return `outgoing:${encodeURIComponent(clientId)}:${brokerId}:${padId(brokerCounter)}`;
 }
 
+/**
+ * The key range of one client's outgoing queue (the library's `outgoingKey` layout), or of the part of it queued by
+ * the broker `brokerId`; its keys sort by broker counter within a broker id (padded).
+ */
+export function outgoingQueueRange(clientId: string, brokerId?: string): { gte: string; lt: string } {
+  const prefix = `outgoing:${encodeURIComponent(clientId)}:${brokerId === undefined ? '' : `${brokerId}:`}`;
+  return { gte: prefix, lt: `${prefix.slice(0, -1)};` };
+}
+
+/** The broker counter of an outgoing queue key (its last part). */
+export function outgoingKeyCounter(key: string): number {
+  return Number(key.slice(key.lastIndexOf(':') + 1));
+}
+
 function outgoingByIdKey(clientId: string, messageId: number): string {
   return `outgoing-id:${encodeURIComponent(clientId)}:${padId(messageId)}`;
 }

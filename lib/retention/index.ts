@@ -5,7 +5,13 @@
  * needs: an idempotency key inside its window, an inbox entry not yet handed over, an outbox item not delivered and
  * taken by its origin, an open or replayed exception, a running process (the store's `retentionPurge` encodes those
  * rules; this decides the cutoffs and paces the work).
+ *
+ * An inbox entry handed over long ago is still needed while the message it records can be delivered again: the
+ * embedded broker re-sends a message the runtime committed but had not acknowledged (it died first) when the session
+ * reconnects, however long after. `guardInbox` makes every run ask first (lib/broker/redelivery.ts) and keep each
+ * entry received at or after the oldest such message's bound; a failed question keeps the whole inbox for that run.
  */
+import type { HeldForRedelivery } from '../broker/redelivery';
 import { RETENTION_TARGETS, type RetentionTarget, type Store } from '../store/store';
 
 const DAY_MS = 86_400_000;
@@ -108,7 +114,12 @@ export interface RetentionRun {
   purged: Partial<Record<RetentionTarget, number>>;
   /** False when a target still had due rows after `maxBatchesPerRun` batches (the next run goes on). */
   complete: boolean;
+  /** What the inbox purge kept back for messages that may be delivered again (`guardInbox`), if anything. */
+  inboxHeld?: HeldForRedelivery | { error: string };
 }
+
+/** Asked before every inbox purge: what may still be delivered again (undefined: nothing). */
+export type RedeliveryGuard = () => Promise<HeldForRedelivery | undefined>;
 
 export interface RetentionServiceOptions {
   intervalMs?: number;
@@ -128,6 +139,7 @@ export class RetentionService {
   private readonly batchSize: number;
   private readonly maxBatches: number;
   private readonly now: () => number;
+  private inboxGuard: RedeliveryGuard | undefined;
 
   constructor(
     private readonly store: Pick<Store, 'retentionPurge'>,
@@ -141,6 +153,14 @@ export class RetentionService {
 
   get lastRun(): RetentionRun | undefined {
     return this.last;
+  }
+
+  /**
+   * From now on every run asks `guard` before purging inbox entries (the runtime: its broker's held messages). Set
+   * it before the first run can start (the first run is one interval after `start`).
+   */
+  guardInbox(guard: RedeliveryGuard): void {
+    this.inboxGuard = guard;
   }
 
   /** Runs every `intervalMs` (the first run one interval after start), unref'd so it never keeps a process alive. */
@@ -177,12 +197,24 @@ export class RetentionService {
     const cutoffs = retentionCutoffs(this.policy, startedAt);
     const purged: RetentionRun['purged'] = {};
     let complete = true;
+    let inboxHeld: RetentionRun['inboxHeld'];
     for (const target of RETENTION_TARGETS) {
-      const cutoff = cutoffs[target];
+      let cutoff = cutoffs[target];
       if (cutoff === undefined) continue;
+      if (target === 'inbox-processed' && this.inboxGuard) {
+        try {
+          inboxHeld = await this.inboxGuard();
+        } catch (err) {
+          inboxHeld = { error: err instanceof Error ? err.message : String(err) };
+        }
+        // entries received at or after `since` may be a held message's: the purge stops before them (`since` 0 or an
+        // unanswered question: nothing goes this run)
+        if (inboxHeld) cutoff = 'error' in inboxHeld ? 0 : Math.min(cutoff, inboxHeld.since);
+        if (cutoff <= 0) continue;
+      }
       let total = 0;
       for (let batch = 0; ; batch++) {
-        if (this.stopped) return this.finish({ startedAt, finishedAt: this.now(), purged, complete: false });
+        if (this.stopped) return this.finish({ startedAt, finishedAt: this.now(), purged, complete: false, ...(inboxHeld ? { inboxHeld } : {}) });
         if (batch === this.maxBatches) {
           complete = false;
           break;
@@ -195,7 +227,7 @@ export class RetentionService {
       }
       if (total) purged[target] = total;
     }
-    return this.finish({ startedAt, finishedAt: this.now(), purged, complete });
+    return this.finish({ startedAt, finishedAt: this.now(), purged, complete, ...(inboxHeld ? { inboxHeld } : {}) });
   }
 
   private finish(run: RetentionRun): RetentionRun {

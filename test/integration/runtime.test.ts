@@ -81,6 +81,10 @@ describe('PS Fabric runtime (integration)', function () {
     const body = (await res.json()) as any;
     assert.equal(body.status, 'ok');
     assert.equal(body.broker.ok, true);
+    // every broker counter, those added later included (the wait-throughs of the runtime's own slow connections)
+    for (const key of Object.keys(fabric.broker.stats)) assert.equal(typeof body.broker[key], 'number', `/healthz broker.${key}`);
+    assert.equal(body.broker.internalDrainWaits, 0);
+    assert.equal(body.broker.slowClientsDisconnected, 0);
     assert.equal(body.store.ok, true);
     assert.equal(body.flows.state, 'started');
   });

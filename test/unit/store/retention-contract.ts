@@ -33,7 +33,7 @@ export function describeRetentionContract(getStore: () => Store): void {
       assert.equal((await store.inboxGet('s', 'new'))?.status, 'processed');
     });
 
-    it('outbox: removes delivered items its origin took; keeps unacknowledged, failed, pending and recent ones', async () => {
+    it('outbox: removes delivered items its origin took; keeps unacknowledged, failed, pending, in-flight and recent ones', async () => {
       const store = getStore();
       const add = async (key: string, origin?: string) => (await store.outboxEnqueue({ connection: 'c', operation: 'op', idempotencyKey: key, request: {}, origin }, OLD)).item;
       const taken = await add('taken', 'node-1');
@@ -42,6 +42,7 @@ export function describeRetentionContract(getStore: () => Store): void {
       const failed = await add('failed');
       const pending = await add('pending');
       const recent = await add('recent');
+      const inflight = await add('inflight');
       await store.outboxClaim('c', 10, OLD, 60_000, 'me');
       await store.outboxDelivered(taken.id, { ok: true }, OLD + 1);
       await store.outboxAcknowledge(taken.id);
@@ -57,6 +58,7 @@ export function describeRetentionContract(getStore: () => Store): void {
       assert.equal((await store.outboxGet(untaken.id))?.status, 'delivered', 'the origin has not taken its completion yet');
       assert.equal((await store.outboxGet(failed.id))?.status, 'failed', "a failed item is an exception's replay target");
       assert.equal((await store.outboxGet(pending.id))?.status, 'pending');
+      assert.equal((await store.outboxGet(inflight.id))?.status, 'inflight', 'claimed long ago, never finished: it is retried when its lease ends');
       assert.equal((await store.outboxGet(recent.id))?.status, 'delivered');
     });
 
