@@ -110,9 +110,13 @@ describe('delivery: the rate limit counts HTTP requests', function () {
     await Promise.all(Array.from({ length: 6 }, (_, i) => conn.submit({ operation: 'upsert', idempotencyKey: `p-${i}`, request: { n: i } })));
     assert.ok(first429 > 0);
     const after = h.vendor.requests.filter((r) => r.at > first429);
-    // requests already on the wire when the 429 was sent may arrive a moment later; nothing is sent during the pause
-    const duringPause = after.filter((r) => r.at < first429 + 950 && r.at > first429 + 30);
-    assert.deepEqual(duringPause.map((r) => `${r.method} ${r.path} +${r.at - first429}`), [], 'nothing sent while the vendor asked to wait');
+    // Requests already on the wire when the 429 was sent arrive during the pause however loaded the machine is: at
+    // most one for each of the other writes in flight (concurrency 4). A write that went on with its next request
+    // after the 429 would show up twice.
+    const duringPause = after.filter((r) => r.at < first429 + 950);
+    const shown = duringPause.map((r) => `${r.method} ${r.path} ${r.key} +${r.at - first429}`);
+    assert.ok(duringPause.length <= 3, `at most the 3 other writes' requests already on the wire arrive during the pause: ${shown.join(', ')}`);
+    assert.equal(new Set(duringPause.map((r) => r.key)).size, duringPause.length, `no write sent another request while the vendor asked to wait: ${shown.join(', ')}`);
     assert.ok(after.some((r) => r.at >= first429 + 990), 'the connection resumes after the Retry-After');
     const posts = h.vendor.requests.filter((r) => r.method === 'POST' && r.path === '/upsert');
     const delivered = new Set(posts.filter((r) => r !== h.vendor.requests[3]).map((r) => r.key));
