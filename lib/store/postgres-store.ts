@@ -392,14 +392,6 @@ export class PostgresStore implements Store {
     return [...byConnection.values()];
   }
 
-  async outboxPurgeDelivered(olderThan: number): Promise<number> {
-    const r = await this.query(
-      "DELETE FROM outbox WHERE status = 'delivered' AND updated_at < $1 AND (origin IS NULL OR acknowledged)",
-      [olderThan],
-    );
-    return r.rowCount;
-  }
-
   // ---------- idempotency ----------
   async idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean> {
     // One statement: a concurrent claimer of the same key waits for ours to commit, then sees a live key.

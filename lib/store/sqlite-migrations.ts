@@ -59,7 +59,7 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX outbox_due ON outbox (connection, next_attempt_at) WHERE status IN ('pending', 'inflight');
       -- outboxUnacknowledged: completed items an origin has not consumed yet.
       CREATE INDEX outbox_unacknowledged ON outbox (origin, id) WHERE acknowledged = 0 AND status IN ('delivered', 'failed');
-      -- outboxPurgeDelivered.
+      -- the retention of delivered items (retentionPurge 'outbox-delivered').
       CREATE INDEX outbox_delivered_age ON outbox (updated_at) WHERE status = 'delivered';
 
       CREATE TABLE idempotency_keys (

@@ -559,16 +559,6 @@ export class SqliteStore implements Store {
     return [...byConnection.values()];
   }
 
-  async outboxPurgeDelivered(olderThan: number): Promise<number> {
-    return this.write(() => {
-      // An item its origin has not acknowledged yet is kept: purging it would lose the completion signal.
-      return this.run(
-        "DELETE FROM outbox WHERE status = 'delivered' AND updated_at < ? AND (origin IS NULL OR acknowledged = 1)",
-        olderThan,
-      ).changes;
-    });
-  }
-
   // ---------- idempotency ----------
   async idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean> {
     return this.write(() => {

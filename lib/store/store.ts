@@ -316,7 +316,6 @@ export interface Store {
   outboxUnacknowledged(origin: string, limit: number): Promise<OutboxItem[]>;
   outboxAcknowledge(id: number): Promise<void>;
   outboxBacklog(): Promise<OutboxBacklog[]>;
-  outboxPurgeDelivered(olderThan: number): Promise<number>;
 
   // idempotency: claim is atomic; false when the key is already held and not expired
   idempotencyClaim(scope: string, key: string, now: number, ttlMs: number): Promise<boolean>;
