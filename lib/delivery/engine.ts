@@ -582,8 +582,11 @@ class Connection implements ConnectionHandle {
     // Vendor slots free (plus one claimed-ahead item per slot, queued in the limiter, so that the claim's store round
     // trip is not paid between two attempts - only when the lease leaves room for an item to wait one whole attempt
     // before its own), and at most MAX_RECORDING outcomes per slot still being recorded.
-    const ahead = this.state === 'closed' && this.engine.leaseMs >= 3 * this.limits.attemptTimeoutMs ? this.limits.concurrency : 0;
-    let slots = Math.min(this.limits.concurrency + ahead - this.sending, this.limits.concurrency * (1 + MAX_RECORDING) - this.inflight.size);
+    // With shared limits, what this process can expect to run is its share of the account's concurrency: claiming
+    // for the whole of it would leave items waiting here, leased, while another instance has slots and nothing to do.
+    const mine = this.slots ? this.slots.share() : this.limits.concurrency;
+    const ahead = this.state === 'closed' && this.engine.leaseMs >= 3 * this.limits.attemptTimeoutMs ? mine : 0;
+    let slots = Math.min(mine + ahead - this.sending, this.limits.concurrency * (1 + MAX_RECORDING) - this.inflight.size);
     if (this.state === 'open') {
       const probeAt = this.openedAt + this.limits.breakerHalfOpenAfterMs;
       if (now < probeAt) {

@@ -106,6 +106,15 @@ export class SharedSlots {
     return this.free.length + this.inUse.size;
   }
 
+  /**
+   * The slots this process can expect to use: the whole capacity alone (or before any census), its fair share when
+   * the census counts other holders.
+   */
+  share(): number {
+    const census = this.currentCensus(this.o.now());
+    return census ? Math.max(1, this.fairShare(census)) : this.o.capacity;
+  }
+
   /** The last census of the connection (undefined before the first). */
   contention(): SlotCensus | undefined {
     return this.census;
@@ -192,14 +201,14 @@ export class SharedSlots {
   }
 
   /** The slots this process may keep while others wait: its fair share, or turns (0) when holders outnumber slots. */
-  private share(census: SlotCensus): number {
+  private fairShare(census: SlotCensus): number {
     return Math.floor(this.o.capacity / Math.max(1, census.holders));
   }
 
   /** Whether a slot taken at `since` may start another attempt of this process, or goes back to the store first. */
   private mayReuse(since: number, now: number): boolean {
     const census = this.currentCensus(now);
-    if (!census || (census.othersWaiting > 0 && this.share(census) < 1)) return now - since < this.o.holdMs;
+    if (!census || (census.othersWaiting > 0 && this.fairShare(census) < 1)) return now - since < this.o.holdMs;
     // no turns: the slot stays while its lease is confirmed, with half a lease to spare
     return now - Math.max(since, this.confirmedAt) < this.o.leaseMs / 2;
   }
@@ -207,7 +216,7 @@ export class SharedSlots {
   /** Others wait and this process (the released slot included) holds more than its fair share. */
   private aboveShare(now: number): boolean {
     const census = this.currentCensus(now);
-    return !!census && census.othersWaiting > 0 && this.held() + 1 > Math.max(1, this.share(census));
+    return !!census && census.othersWaiting > 0 && this.held() + 1 > Math.max(1, this.fairShare(census));
   }
 
   /**
@@ -244,7 +253,7 @@ export class SharedSlots {
         while (this.yielding.length && this.yielding[0] <= now0) this.yielding.shift();
         let want = Math.min(this.waiters.length, this.o.capacity - this.held() - this.yielding.length);
         const census = this.currentCensus(now0);
-        const share = census ? Math.max(1, this.share(census)) : this.o.capacity;
+        const share = census ? Math.max(1, this.fairShare(census)) : this.o.capacity;
         // others wait: ask for no more than the fair share
         if (census && census.othersWaiting > 0) want = Math.min(want, share - this.held());
         if (want <= 0) {
@@ -326,7 +335,7 @@ export class SharedSlots {
       }
       const c = await this.o.store.quotaSlotsCensus(this.o.connection, this.o.holder, now);
       this.census = { ...c, at: now };
-      if (this.demandUntil > now && (this.waiters.length === 0 || this.held() >= Math.max(1, this.share(this.census)))) {
+      if (this.demandUntil > now && (this.waiters.length === 0 || this.held() >= Math.max(1, this.fairShare(this.census)))) {
         this.demandUntil = 0; // no longer short: the others need not give anything back for it
         await this.o.store.quotaSlotsDemand(this.o.connection, this.o.holder, 0);
       }

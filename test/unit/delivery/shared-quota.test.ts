@@ -217,6 +217,7 @@ describe('delivery: vendor quotas shared across instances', function () {
       // 20 turns' worth of attempts, 4 at a time: with turns, each slot would go back and be taken again every 30 ms
       await busy(a, 4, () => Date.now() - start > 20 * 30);
       assert.equal(a.contention()?.othersWaiting, 0);
+      assert.equal(a.share(), 4, 'alone, the whole capacity is its to use (and to claim writes for)');
       assert.ok(a.fetched <= 8, `the slots were taken from the store ${a.fetched} times (at most twice each expected, as the census starts)`);
     } finally {
       await close();
@@ -235,6 +236,7 @@ describe('delivery: vendor quotas shared across instances', function () {
       const start = Date.now();
       await waitFor(() => Date.now() - start > 10 * 30, '10 turns');
       assert.deepEqual([a.held(), b.held()], [2, 2]);
+      assert.deepEqual([a.share(), b.share()], [2, 2], 'each claims writes for its share only, not for the whole capacity');
       assert.deepEqual([a.fetched, b.fetched], fetched, 'no slot was given back and taken again once shares were settled');
       stop = true;
       await Promise.all([aRuns, bRuns]);
