@@ -287,7 +287,6 @@ export = function (RED: NodeAPI) {
     };
 
     /** The CDC subscription of the active reader: a new one per activation, resuming at the shared replay id. */
-    let subscribing: Promise<void> = Promise.resolve();
     const subscribe = () => {
       subscriber = new CdcSubscriber({
         client,
@@ -314,12 +313,14 @@ export = function (RED: NodeAPI) {
         },
       });
       const started = subscriber;
-      subscribing = replayOnce()
+      replayOnce()
         .catch((err) => node.warn(t('errors.replayFailed', { error: (err as Error).message })))
-        .then(() => {
+        .then(async () => {
           if (closing || subscriber !== started) return;
           resumeInterrupted().catch((e) => node.error(t('errors.resync', { text: (e as Error).message })));
-          return started.start();
+          await started.start();
+          // ended (standby or close) while it connected: its connection may have opened after the stop
+          if (subscriber !== started) await started.stop();
         })
         .catch((err) => {
           status('red', 'status.error', { error: (err as Error).message });
@@ -329,7 +330,6 @@ export = function (RED: NodeAPI) {
     const unsubscribe = async () => {
       const current = subscriber;
       subscriber = undefined;
-      await subscribing;
       await current?.stop();
     };
 
