@@ -94,7 +94,7 @@ export interface OperationNodeSpec<K extends ConnectionConfigNode, C extends Ope
   /** A node that holds its connection itself instead of naming a config node (teams-notify's webhook). */
   ownConnection?: (node: Node, config: C, t: Translate) => { connection: K; close(): Promise<void> } | undefined;
   /** What the node runs beside its input (a poller), with the operations that need its state; `close` stops it. */
-  start?: (ctx: OperationContext<K, C>) => { close?: () => void; reads?: Record<string, Handler<K, C>> };
+  start?: (ctx: OperationContext<K, C>) => { close?: () => void | Promise<void>; reads?: Record<string, Handler<K, C>> };
   credentials?: Credentials;
 }
 
@@ -213,12 +213,12 @@ export function defineOperationNode<K extends ConnectionConfigNode, C extends Op
 
     node.on('close', (_removed, done) => {
       status.cancel();
-      started?.close?.();
+      // a poller releases its read lease on close (lib/triggers/active-reader.ts): awaited, before the store goes
+      const stopped = Promise.resolve(started?.close?.()).catch(() => undefined);
       unwatch?.();
       resume?.close();
       cfg?.deregister?.(node);
-      if (own) own.close().then(() => done(), () => done());
-      else done();
+      void stopped.then(() => own?.close()).then(() => done(), () => done());
     });
   }, { credentials: spec.credentials });
 }

@@ -22,6 +22,7 @@ import { KANTATA_WRITE_OPERATIONS, type KantataCursor } from '../../lib/connecto
 import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
 import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
 import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
+import { ActiveReader, triggerLeaseMsFromEnv } from '../../lib/triggers/active-reader';
 import { registerBackfillRoutes } from '../trigger-backfill';
 import type { KantataConnection } from '../connection-config';
 import type { NodeAPI } from '../node-red-api';
@@ -121,8 +122,9 @@ export = function (RED: NodeAPI) {
  * `pollApproved`: the approved-time trigger (on its timer when the dialog chooses it, or on a msg), with its gap
  * warnings, resyncs and operator backfills.
  */
-function approvedTimePoller({ node, config, cfg, t, connected, status }: OperationContext<KantataConnection, KantataDef>): { close(): void; reads: Record<string, Handler<KantataConnection, KantataDef>> } {
+function approvedTimePoller({ node, config, cfg, t, connected, status }: OperationContext<KantataConnection, KantataDef>): { close(): Promise<void>; reads: Record<string, Handler<KantataConnection, KantataDef>> } {
   let timer: NodeJS.Timeout | undefined;
+  let reader: ActiveReader | undefined;
   let polling = false;
   let closed = false;
   const c = () => connected();
@@ -291,8 +293,16 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     if (items.length && !closed) sendItems(items, undefined, send, { redelivered: true, redeliveries: replays });
   }
 
+  /** Whether this instance may read Kantata now (no store: a single runtime, always). */
+  function mayRead(): boolean {
+    if (closed) return false;
+    if (!reader || reader.active) return true;
+    status.show({ fill: 'grey', shape: 'ring', text: t('status.standby') });
+    return false;
+  }
+
   async function poll(trigger: any, send: (m: any) => void): Promise<number> {
-    if (polling) return 0;
+    if (polling || !mayRead()) return 0;
     polling = true;
     try {
       const st = c().store;
@@ -332,12 +342,38 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     const every = Math.max(1, positiveSetting(config.pollSeconds, KANTATA.defaults.pollSeconds)) * 1000;
     const tick = () => poll(undefined, (m) => node.send(m)).catch((e) => node.error(e));
     // First what an earlier run sent and nothing took; then a sweep of everything approved and uninvoiced (catches
-    // what an earlier run never read; the inbox keeps back what it did), then the cursor.
+    // what an earlier run never read; the inbox keeps back what it did), then the cursor. On the instance that reads:
+    // at its first activation (a start, or a takeover from an instance that stopped or died).
+    let activated = false;
     const start = async () => {
       await replayReceived((m) => node.send(m)).catch((e) => node.warn(t('errors.replayFailed', { error: (e as Error).message })));
       await poll({ sweep: true }, (m) => node.send(m));
     };
-    setTimeout(() => void start().catch((e) => node.error(e)), 200).unref?.();
+    const activate = () => {
+      if (closed) return;
+      if (activated) return void tick();
+      activated = true;
+      void start().catch((e) => node.error(e));
+    };
+    // One instance polls Kantata for this node (lib/triggers/active-reader.ts): the others stand by.
+    const standby = () => {
+      if (!closed) status.show({ fill: 'grey', shape: 'ring', text: t('status.standby') });
+    };
+    let ttlMs: number | undefined;
+    try {
+      ttlMs = triggerLeaseMsFromEnv();
+    } catch (e) {
+      // a scale-out setting the node cannot honour: it reads nothing rather than on every instance
+      status.show({ fill: 'red', shape: 'ring', text: (e as Error).message.slice(0, 60) });
+      node.error((e as Error).message);
+    }
+    if (ttlMs === undefined) closed = true;
+    else if (cfg?.store) {
+      reader = new ActiveReader({ store: cfg.store, name: inboxSource, ttlMs, onActive: activate, onStandby: standby, onError: (err) => node.log(t('errors.lease', { error: err.message })) });
+      void reader.start().then(() => {
+        if (!reader?.active) standby();
+      });
+    } else setTimeout(activate, 200).unref?.();
     timer = setInterval(tick, every);
   }
 
@@ -348,11 +384,12 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
         return SENT;
       },
     },
-    close() {
+    async close() {
       closed = true;
       unregister?.();
       unregisterSource?.();
       if (timer) clearInterval(timer);
+      await reader?.stop();
     },
   };
 }

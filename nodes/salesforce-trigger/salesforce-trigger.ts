@@ -23,7 +23,6 @@ import { installTraceHooks } from '../trace-hooks';
 import type { SalesforceConnection } from '../connection-config';
 import { registerNode, type Node, type NodeAPI, type StatusOptions } from '../node-red-api';
 import crypto from 'node:crypto';
-import os from 'node:os';
 import { CdcSubscriber, fetchOpportunityBundles, parseWatermark, pollChanges, readModifiedBetween, type ChangeEvent } from '../../lib/connectors/salesforce';
 import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/inbox';
 import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
@@ -31,7 +30,7 @@ import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/r
 import { registerBackfillRoutes } from '../trigger-backfill';
 import { SALESFORCE_TRIGGER, type SalesforceTriggerDef } from './config';
 import { positiveSetting } from '../settings';
-import { presenceOf } from '../../lib/cluster/instance';
+import { ActiveReader, triggerLeaseMsFromEnv } from '../../lib/triggers/active-reader';
 
 /** Re-read margin before a gap's start (clock skew between the event's commit time and SystemModstamp). */
 const GAP_MARGIN_MS = 60 * 1000;
@@ -65,12 +64,14 @@ export = function (RED: NodeAPI) {
     cfg.register?.(node);
     const store = cfg.store;
     const client = cfg.client;
-    // The poll lease is owned by the instance's identity and incarnation (lib/cluster/instance.ts), like its outbox
-    // items: a restart of the instance frees its previous incarnation's lease at once, and other instances take a dead
-    // one's over after its missed heartbeats. Without a presence on the store (a node outside a PS Fabric runtime):
-    // stable per process, so a redeploy takes its own lease over; another process waits for the lease to expire.
-    const presence = presenceOf(store);
-    const owner = presence?.owner ?? `${os.hostname()}:${process.pid}:${source}`;
+    let leaseMs: number;
+    try {
+      leaseMs = triggerLeaseMsFromEnv();
+    } catch (err) {
+      node.status({ fill: 'red', shape: 'ring', text: t('status.error', { error: (err as Error).message }) });
+      node.error((err as Error).message);
+      return;
+    }
     const unregisterSource = registerInboxSource(source, store);
     const maxReplays = config.maxReplays !== undefined && config.maxReplays !== '' && Number(config.maxReplays) >= 0 ? Math.floor(Number(config.maxReplays)) : SALESFORCE_TRIGGER.defaults.maxReplays;
 
@@ -236,9 +237,8 @@ export = function (RED: NodeAPI) {
 
     let resumed = false;
     const pollOnce = async () => {
-      const leaseMs = Math.max(30000, intervalMs * 2);
-      await presence?.started; // the previous incarnation's lease is freed first
-      if (!(await store.leaseAcquire(source, owner, Date.now(), leaseMs))) {
+      await readerStarted;
+      if (!reader.active) {
         status('grey', 'status.standby');
         return;
       }
@@ -286,8 +286,8 @@ export = function (RED: NodeAPI) {
       }, delay);
     };
 
-    if (mode === 'poll') schedule(0);
-    else {
+    /** The CDC subscription of the active reader: a new one per activation, resuming at the shared replay id. */
+    const subscribe = () => {
       subscriber = new CdcSubscriber({
         client,
         store,
@@ -312,17 +312,56 @@ export = function (RED: NodeAPI) {
           else status('yellow', `status.${state}`);
         },
       });
+      const started = subscriber;
       replayOnce()
         .catch((err) => node.warn(t('errors.replayFailed', { error: (err as Error).message })))
-        .then(() => {
+        .then(async () => {
+          if (closing || subscriber !== started) return;
           resumeInterrupted().catch((e) => node.error(t('errors.resync', { text: (e as Error).message })));
-          return subscriber!.start();
+          await started.start();
+          // ended (standby or close) while it connected: its connection may have opened after the stop
+          if (subscriber !== started) await started.stop();
         })
         .catch((err) => {
           status('red', 'status.error', { error: (err as Error).message });
           node.error(t('errors.subscribe', { error: (err as Error).message }));
         });
-    }
+    };
+    const unsubscribe = async () => {
+      const current = subscriber;
+      subscriber = undefined;
+      await current?.stop();
+    };
+
+    // One instance reads Salesforce for this trigger (lib/triggers/active-reader.ts): the poll runs and the CDC
+    // subscription is held only on the instance that holds the trigger's lease; the others stand by.
+    const reader = new ActiveReader({
+      store,
+      name: source,
+      ttlMs: leaseMs,
+      onActive: () => {
+        if (mode === 'cdc') return subscribe();
+        // taking over from another instance: poll at once instead of at the next interval (the first poll waits for
+        // the first lease attempt anyway)
+        if (!contended) return;
+        if (polling) pollRequested = true;
+        else if (!closing) {
+          if (timer) clearTimeout(timer);
+          schedule(0);
+        }
+      },
+      onStandby: async () => {
+        if (mode === 'cdc') await unsubscribe();
+        if (!closing) status('grey', 'status.standby');
+      },
+      onError: (err) => node.log(t('errors.lease', { error: err.message })),
+    });
+    let contended = false;
+    const readerStarted = reader.start().then(() => {
+      contended = true;
+      if (!reader.active && !closing) status('grey', 'status.standby');
+    });
+    if (mode === 'poll') schedule(0);
 
     /**
      * A gap event: the change happened without a change event. GAP_CREATE/UPDATE/UNDELETE name the records: they
@@ -359,9 +398,8 @@ export = function (RED: NodeAPI) {
       if (timer) clearTimeout(timer);
       try {
         await polling;
-        await subscriber?.stop();
         await running;
-        await store.leaseRelease(source, owner);
+        await reader.stop();
       } catch {
         // closing anyway
       }

@@ -6,6 +6,7 @@
  *  - state kept in memory, optionally persisted to a JSON file so a demo survives a restart.
  * Vendor modules only add their routes and their seed data; they never re-implement these.
  */
+import crypto from 'node:crypto';
 import express from 'express';
 import type http from 'node:http';
 import fs from 'node:fs';
@@ -72,6 +73,11 @@ export interface RecordedRequest {
   durationMs?: number;
   /** Why the sandbox answered with a fault instead of the vendor logic, if it did. */
   fault?: string;
+  /**
+   * Which credential made the request (a short hash of its Authorization header, never the credential): tells apart
+   * the callers that share one vendor account, e.g. two runtime instances spending one API allowance.
+   */
+  caller?: string;
 }
 
 /** A vendor's record collections: collection name -> id -> record. */
@@ -228,6 +234,7 @@ export class Sandbox {
         Object.entries(req.headers).map(([k, v]) => [k, REDACTED_HEADERS.test(k) ? '[redacted]' : String(v)]),
       ),
       body: req.body,
+      ...(req.headers.authorization ? { caller: crypto.createHash('sha256').update(req.headers.authorization).digest('hex').slice(0, 12) } : {}),
     };
     const started = performance.now();
     this.log.push(entry);

@@ -116,6 +116,11 @@ export class SalesforceSandbox extends Sandbox {
     this.cometd.attach(server);
   }
 
+  /** CometD clients subscribed to `channel` now (Salesforce counts concurrent streaming clients per org). */
+  streamingSubscribers(channel: string): number {
+    return this.cometd?.subscriberCount(channel) ?? 0;
+  }
+
   override close(): void {
     this.cometd?.close();
     super.close();
