@@ -29,6 +29,7 @@ import type { NodeAPI } from '../node-red-api';
 import { defineOperationNode, type Handler, type OperationContext, SENT } from '../operation-node';
 import { KANTATA, KANTATA_READS, type KantataDef } from './config';
 import { positiveSetting } from '../settings';
+import { SpanKind, withSpan } from '../../lib/telemetry';
 
 /** Rounds of `maxRecords` one resync reads before it stops and says so. */
 const MAX_RESYNC_ROUNDS = 50;
@@ -305,6 +306,15 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     if (polling || !mayRead()) return 0;
     polling = true;
     try {
+      // a trace starts here (lib/telemetry): the poll's Kantata reads, below which each record's time-to-cash run goes on
+      return await withSpan('kantata pollApproved', { kind: SpanKind.CONSUMER, parent: null, attributes: { 'psfabric.trigger.sweep': trigger?.sweep === true } }, () => pollOnce(trigger, send));
+    } finally {
+      polling = false;
+    }
+  }
+
+  async function pollOnce(trigger: any, send: (m: any) => void): Promise<number> {
+    {
       const st = c().store;
       const raw = st ? await st.watermarkGet(watermarkName) : undefined;
       const cursor: KantataCursor = raw ? JSON.parse(raw) : {};
@@ -333,8 +343,6 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
       status.show({ fill: 'green', shape: 'dot', text: t('status.polled', { count }) });
       if (res.more && !closed) setImmediate(() => void poll(undefined, send).catch((e) => node.error(e)));
       return count;
-    } finally {
-      polling = false;
     }
   }
 
