@@ -101,7 +101,7 @@ describe('retention and retained messages', function () {
     await publishRetained(STATUS_TOPIC, STATUS);
     await waitFor(() => seen.length === 2, 'both messages processed');
     assert.deepEqual(seen.map((s) => s.isNew), [true, true]);
-    await waitFor(async () => (await broker.heldForRedelivery())?.clientIds.length === 0, 'the PUBACKs to clear the queued messages');
+    await waitFor(async () => ((await broker.heldForRedelivery())?.clientIds.length ?? 0) === 0, 'the PUBACKs to clear the queued messages');
   }
 
   const retentionAfterInboxPeriod = (guarded: boolean) => {
