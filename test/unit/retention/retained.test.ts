@@ -157,8 +157,22 @@ describe('retention and retained messages', function () {
   });
 });
 
-describe('retained messages, thousands of topics', function () {
+describe('retained messages, the answer of each persistence', function () {
   this.timeout(60000);
+  it('in-memory persistence (lab use): a retained CloudEvent is named by its hash and its event id', async () => {
+    const broker = await startBroker({ port: 0, persistence: 'memory', auth: { users: [RUNTIME] } });
+    try {
+      assert.equal(await broker.heldForRedelivery(), undefined, 'nothing retained, nothing held');
+      const pub = await mqtt.connectAsync(broker.url!, { reconnectPeriod: 0 });
+      await pub.publishAsync(TOPIC, ENTRY, { qos: 1, retain: true }); // its PUBACK follows the retained store
+      await pub.endAsync();
+      const held = await broker.heldForRedelivery();
+      assert.deepEqual(held, { clientIds: [], retained: [inboxMessageId(TOPIC, Buffer.from(ENTRY), undefined), ENTRY_ID] });
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('one question reads every retained message once and returns each inbox id', async () => {
     const tmp = tempDir('psfabric-retained-many-');
     const broker = await startBroker({ port: 0, persistence: 'level', persistenceDir: path.join(tmp.dir, 'mqtt'), auth: { users: [RUNTIME] } });
