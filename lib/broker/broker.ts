@@ -143,8 +143,8 @@ export interface RunningBroker {
   /** Resolves once every earlier call (addUser) has taken effect: at once in-process, after a round trip to a worker. */
   sync(): Promise<void>;
   /**
-   * The messages this broker holds for the runtime's own sessions and may deliver again (redelivery.ts); undefined
-   * when none. lib/retention keeps the inbox entries that may belong to them.
+   * The messages this broker holds for the runtime's own sessions and may deliver again, and the inbox ids of the
+   * messages it retains (redelivery.ts); undefined when none. lib/retention keeps the inbox entries that may belong to them.
    */
   heldForRedelivery(): Promise<HeldForRedelivery | undefined>;
   /** Subscriptions of the connected clients whose id starts with `clientIdPrefix` (tests, bench: "has the flow subscribed?"). */

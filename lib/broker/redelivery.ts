@@ -25,19 +25,30 @@
  *    `since: 0`, the whole inbox is kept until its session has reconnected and acknowledged it.
  * Only the first key per broker id of a queue is read, so a backlog of a million queued messages costs the query nothing
  * more. Notes no held packet needs any more are removed at each query.
+ *
+ * Retained messages: aedes sends a topic's retained message to every new subscription, and the runtime subscribes
+ * again at every reconnect and redeploy, so a retained message comes back as long as it is retained, whatever its age.
+ * Each question also reads every retained message once (one pass over the retained store, yielding to the broker's
+ * event loop every RETAINED_BATCH messages) and returns the inbox ids a trigger may have given them (message-id.ts);
+ * the inbox purge keeps those entries. A retained message cleared (empty payload) or replaced is no longer read, and
+ * its entry ages out as any other.
  */
 import { outgoingKeyCounter, outgoingQueueRange } from './level-persistence';
+import { inboxMessageIdsOf } from './message-id';
 import type { CoalescingLevel } from './coalescing-level';
 
 /** Messages the broker holds for the runtime's own sessions and may deliver (again). */
 export interface HeldForRedelivery {
   /**
    * Every inbox entry received at or after this time (ms since the epoch) may belong to a held message; 0 when a
-   * message held since before the broker's start is among them (its entry may be of any age).
+   * message held since before the broker's start is among them (its entry may be of any age). Absent when no
+   * session holds anything (only retained messages were found).
    */
-  since: number;
+  since?: number;
   /** The client ids of the sessions holding them (for the operator: a session that never reconnects holds for ever). */
   clientIds: string[];
+  /** The inbox ids of the messages retained on topics (sent again at every subscription); absent when none. */
+  retained?: string[];
 }
 
 const INTERNAL_SESSION_PREFIX = '~psfabric:internal-session:';
@@ -52,6 +63,8 @@ const noteKey = (brokerId: string, counter: number, at: number) => `${NOTE_PREFI
 const EMPTY = Buffer.alloc(0);
 /** Noted (time, counter) pairs kept; dropping old ones only makes the bound older (still safe). */
 const MAX_SAMPLES = 1024;
+/** Retained messages read between two yields to the broker's event loop. */
+const RETAINED_BATCH = 256;
 
 export class RedeliveryTracker {
   private readonly internal = new Set<string>();
@@ -88,7 +101,7 @@ export class RedeliveryTracker {
     void this.db?.put(INTERNAL_SESSION_PREFIX + encodeURIComponent(clientId), EMPTY).catch(() => this.internal.delete(clientId));
   }
 
-  /** What is held now; undefined when the runtime's sessions hold nothing. */
+  /** What is held now; undefined when the runtime's sessions hold nothing and no message is retained. */
   async held(now = Date.now()): Promise<HeldForRedelivery | undefined> {
     await this.note(now);
     let since = Infinity;
@@ -105,7 +118,21 @@ export class RedeliveryTracker {
       }
     }
     await this.prune(oldest);
-    return clientIds.length ? { since, clientIds } : undefined;
+    const retained = await this.retainedIds();
+    if (!clientIds.length && !retained.length) return undefined;
+    return { ...(clientIds.length ? { since } : {}), clientIds, ...(retained.length ? { retained } : {}) };
+  }
+
+  /** The inbox ids of every message retained now (both persistences stream them from their retained store). */
+  private async retainedIds(): Promise<string[]> {
+    const ids: string[] = [];
+    let read = 0;
+    for await (const packet of this.aedes.persistence.createRetainedStream('#') as AsyncIterable<{ topic: string; payload: Buffer | string }>) {
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? '');
+      if (payload.length) ids.push(...inboxMessageIdsOf(packet.topic, payload));
+      if (++read % RETAINED_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return ids;
   }
 
   private async note(now: number): Promise<void> {

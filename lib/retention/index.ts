@@ -10,6 +10,8 @@
  * embedded broker re-sends a message the runtime committed but had not acknowledged (it died first) when the session
  * reconnects, however long after. `guardInbox` makes every run ask first (lib/broker/redelivery.ts) and keep each
  * entry received at or after the oldest such message's bound; a failed question keeps the whole inbox for that run.
+ * A message retained on a topic comes back at every subscription: the same answer names the inbox ids of the retained
+ * messages, and the purge keeps those entries whatever their age.
  */
 import type { HeldForRedelivery } from '../broker/redelivery';
 import { RETENTION_TARGETS, type RetentionTarget, type Store } from '../store/store';
@@ -115,7 +117,16 @@ export interface RetentionRun {
   /** False when a target still had due rows after `maxBatchesPerRun` batches (the next run goes on). */
   complete: boolean;
   /** What the inbox purge kept back for messages that may be delivered again (`guardInbox`), if anything. */
-  inboxHeld?: HeldForRedelivery | { error: string };
+  inboxHeld?: InboxHeld | { error: string };
+}
+
+/** What the inbox purge kept back in one run (its retained ids only counted: there may be thousands). */
+export interface InboxHeld {
+  /** Entries received at or after this time were kept (held by the sessions below). */
+  since?: number;
+  clientIds: string[];
+  /** How many inbox ids of retained messages were kept whatever their age. */
+  retained?: number;
 }
 
 /** Asked before every inbox purge: what may still be delivered again (undefined: nothing). */
@@ -198,18 +209,25 @@ export class RetentionService {
     const purged: RetentionRun['purged'] = {};
     let complete = true;
     let inboxHeld: RetentionRun['inboxHeld'];
+    let keep: readonly string[] | undefined;
     for (const target of RETENTION_TARGETS) {
       let cutoff = cutoffs[target];
       if (cutoff === undefined) continue;
       if (target === 'inbox-processed' && this.inboxGuard) {
+        let held: HeldForRedelivery | undefined;
         try {
-          inboxHeld = await this.inboxGuard();
+          held = await this.inboxGuard();
         } catch (err) {
           inboxHeld = { error: err instanceof Error ? err.message : String(err) };
         }
         // entries received at or after `since` may be a held message's: the purge stops before them (`since` 0 or an
-        // unanswered question: nothing goes this run)
-        if (inboxHeld) cutoff = 'error' in inboxHeld ? 0 : Math.min(cutoff, inboxHeld.since);
+        // unanswered question: nothing goes this run); the entries of retained messages are kept whatever their age
+        if (inboxHeld) cutoff = 0;
+        else if (held) {
+          if (held.since !== undefined) cutoff = Math.min(cutoff, held.since);
+          keep = held.retained;
+          inboxHeld = { ...(held.since !== undefined ? { since: held.since } : {}), clientIds: held.clientIds, ...(keep?.length ? { retained: keep.length } : {}) };
+        }
         if (cutoff <= 0) continue;
       }
       let total = 0;
@@ -219,7 +237,9 @@ export class RetentionService {
           complete = false;
           break;
         }
-        const n = await this.store.retentionPurge(target, cutoff, this.batchSize);
+        const n = target === 'inbox-processed' && keep?.length
+          ? await this.store.retentionPurge(target, cutoff, this.batchSize, keep)
+          : await this.store.retentionPurge(target, cutoff, this.batchSize);
         total += n;
         if (n < this.batchSize) break;
         // let the flows' writes and the group commits in between: retention never holds the event loop

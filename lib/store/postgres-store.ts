@@ -488,10 +488,13 @@ export class PostgresStore implements Store {
     }
 
   // ---------- retention ----------
-  async retentionPurge(target: RetentionTarget, cutoff: number, limit: number): Promise<number> {
+  async retentionPurge(target: RetentionTarget, cutoff: number, limit: number, keepMessageIds?: readonly string[]): Promise<number> {
     const sql = POSTGRES_RETENTION[target];
     if (!sql) throw new RangeError(`unknown retention target ${String(target)}`);
-    return (await this.query(sql, [cutoff, Math.max(1, Math.floor(limit))])).rowCount;
+    const params: SqlValue[] = [cutoff, Math.max(1, Math.floor(limit))];
+    // the kept ids travel as one text[] parameter: thousands of retained messages
+    if (target === 'inbox-processed') params.push([...(keepMessageIds ?? [])]);
+    return (await this.query(sql, params)).rowCount;
   }
 
   // ---------- exceptions ----------
@@ -822,6 +825,7 @@ const POSTGRES_RETENTION: Record<RetentionTarget, string> = {
   'inbox-processed': `DELETE FROM inbox WHERE seq IN (
       SELECT seq FROM inbox WHERE status = 'processed' AND received_at < $1
         AND seq < COALESCE((SELECT seq FROM inbox WHERE received_at >= $1 ORDER BY seq LIMIT 1), 9223372036854775807)
+        AND message_id <> ALL($3::text[])
       ORDER BY seq LIMIT $2)`,
   'outbox-delivered': `DELETE FROM outbox WHERE id IN (
       SELECT id FROM outbox WHERE status = 'delivered' AND updated_at < $1 AND (origin IS NULL OR acknowledged)

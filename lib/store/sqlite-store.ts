@@ -647,10 +647,13 @@ export class SqliteStore implements Store {
     }
 
   // ---------- retention ----------
-  async retentionPurge(target: RetentionTarget, cutoff: number, limit: number): Promise<number> {
+  async retentionPurge(target: RetentionTarget, cutoff: number, limit: number, keepMessageIds?: readonly string[]): Promise<number> {
     const sql = SQLITE_RETENTION[target];
     if (!sql) throw new RangeError(`unknown retention target ${String(target)}`);
-    return this.write(() => this.stmt(sql).run({ cutoff, limit: Math.max(1, Math.floor(limit)) }).changes);
+    const params = { cutoff, limit: Math.max(1, Math.floor(limit)) };
+    // the kept ids travel as one JSON array (json_each), not one bound parameter each: thousands of retained messages
+    if (target === 'inbox-processed') return this.write(() => this.stmt(sql).run({ ...params, keep: JSON.stringify(keepMessageIds ?? []) }).changes);
+    return this.write(() => this.stmt(sql).run(params).changes);
   }
 
   // ---------- exceptions ----------
@@ -1016,6 +1019,7 @@ const SQLITE_RETENTION: Record<RetentionTarget, string> = {
   'inbox-processed': `DELETE FROM inbox WHERE seq IN (
       SELECT seq FROM inbox WHERE status = 'processed' AND received_at < @cutoff
         AND seq < COALESCE((SELECT seq FROM inbox WHERE received_at >= @cutoff ORDER BY seq LIMIT 1), 9223372036854775807)
+        AND message_id NOT IN (SELECT value FROM json_each(@keep))
       ORDER BY seq LIMIT @limit)`,
   'outbox-delivered': `DELETE FROM outbox WHERE id IN (
       SELECT id FROM outbox WHERE status = 'delivered' AND updated_at < @cutoff AND (origin IS NULL OR acknowledged = 1)

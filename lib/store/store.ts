@@ -428,8 +428,10 @@ export interface Store {
   /**
    * Removes (for `exception-payloads`: empties) at most `limit` rows of one retention target older than `cutoff`, in
    * one short transaction, oldest first; returns how many. Callers loop in small batches so writers are never held up.
+   * `keepMessageIds` (`inbox-processed` only): entries with one of these message ids stay, whatever their age (the
+   * messages the broker retains: lib/broker/redelivery.ts).
    */
-  retentionPurge(target: RetentionTarget, cutoff: number, limit: number): Promise<number>;
+  retentionPurge(target: RetentionTarget, cutoff: number, limit: number, keepMessageIds?: readonly string[]): Promise<number>;
 
   close(): Promise<void>;
 }

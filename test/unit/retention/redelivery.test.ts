@@ -185,7 +185,7 @@ describe('retention and messages the broker may deliver again', function () {
     await waitFor(() => seen.length === 1, 'the commit');
 
     const held = await running.heldForRedelivery();
-    assert.ok(held && held.since > 0, 'held in this run: bounded by a moment noted before it was queued');
+    assert.ok(held && held.since !== undefined && held.since > 0, 'held in this run: bounded by a moment noted before it was queued');
     const retention = new RetentionService(store, { ...DEFAULT_RETENTION, inboxDays: 1 }, { now: () => Date.now() + 2 * DAY });
     retention.guardInbox(() => running.heldForRedelivery());
     const run = await retention.runOnce();
@@ -228,7 +228,7 @@ describe('what the broker holds for the runtime, in-memory persistence', functio
       await pub.endAsync();
       const held = await broker.heldForRedelivery();
       assert.deepEqual(held?.clientIds, [CLIENT_ID]);
-      assert.ok(held!.since > 0 && held!.since <= beforeQueued, 'bounded by a moment before it was queued');
+      assert.ok(held!.since !== undefined && held!.since > 0 && held!.since <= beforeQueued, 'bounded by a moment before it was queued');
 
       const back = await mqtt.connectAsync(broker.url!, { clientId: CLIENT_ID, clean: false, reconnectPeriod: 0, username: RUNTIME.username, password: RUNTIME.password });
       try {

@@ -33,6 +33,25 @@ export function describeRetentionContract(getStore: () => Store): void {
       assert.equal((await store.inboxGet('s', 'new'))?.status, 'processed');
     });
 
+    it('inbox: keeps the entries whose message ids it is told to keep (retained messages), of any source and age', async () => {
+      const store = getStore();
+      for (const id of ['retained-a', 'gone', 'retained-b']) {
+        for (const source of ['s', 't']) {
+          await store.inboxAdd({ source, messageId: id, payload: null, receivedAt: OLD });
+          await store.inboxMarkProcessed(source, id);
+        }
+      }
+      assert.equal(await store.retentionPurge('inbox-processed', CUTOFF, 100, ['retained-a', 'retained-b', 'not-in-the-inbox']), 2);
+      for (const source of ['s', 't']) {
+        assert.equal(await store.inboxGet(source, 'gone'), undefined);
+        assert.equal((await store.inboxGet(source, 'retained-a'))?.status, 'processed');
+        assert.equal((await store.inboxGet(source, 'retained-b'))?.status, 'processed');
+      }
+      assert.equal(await store.retentionPurge('inbox-processed', CUTOFF, 100, ['retained-a']), 2, 'no longer kept: the next purge takes them');
+      assert.equal(await store.inboxGet('s', 'retained-b'), undefined);
+      assert.ok(await store.inboxGet('t', 'retained-a'));
+    });
+
     it('outbox: removes delivered items its origin took; keeps unacknowledged, failed, pending, in-flight and recent ones', async () => {
       const store = getStore();
       const add = async (key: string, origin?: string) => (await store.outboxEnqueue({ connection: 'c', operation: 'op', idempotencyKey: key, request: {}, origin }, OLD)).item;
