@@ -94,7 +94,7 @@ function load(p: Phase): string {
 export async function sharedQuotaScenario(opts: { quick: boolean; count?: number }): Promise<ScenarioResult> {
   const pgUrl = process.env.BENCH_PG_URL ?? process.env.FABRIC_TEST_PG_URL;
   if (!pgUrl) return { name: 'shared-quota', status: 'skipped', note: 'needs PostgreSQL: set BENCH_PG_URL (or FABRIC_TEST_PG_URL)', rows: [], figures: {} };
-  const n = opts.count ?? (opts.quick ? 600 : 4_000); // full: ~10 s per phase, so the 1 s slot hold and start-up average out
+  const n = opts.count ?? (opts.quick ? 600 : 10_000); // full: 10-25 s per phase, so the instances' start of a phase (claims, first census) averages out
   const budgetList = instanceCpusFromEnv();
   const schema = `bench_quota_${crypto.randomBytes(4).toString('hex')}`;
   const store = new PostgresStore({ connectionString: pgUrl, schema, poolMax: 4 });

@@ -584,6 +584,7 @@ class Connection implements ConnectionHandle {
     // before its own), and at most MAX_RECORDING outcomes per slot still being recorded.
     // With shared limits, what this process can expect to run is its share of the account's concurrency: claiming
     // for the whole of it would leave items waiting here, leased, while another instance has slots and nothing to do.
+    if (this.slots) await this.slots.knowShare();
     const mine = this.slots ? this.slots.share() : this.limits.concurrency;
     const ahead = this.state === 'closed' && this.engine.leaseMs >= 3 * this.limits.attemptTimeoutMs ? mine : 0;
     let slots = Math.min(mine + ahead - this.sending, this.limits.concurrency * (1 + MAX_RECORDING) - this.inflight.size);
