@@ -29,17 +29,15 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import path from 'node:path';
 import mqtt from 'mqtt';
 import { Client } from 'pg';
-import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
-import { kill9, start, terminate, type Child } from '../reliability/support/child';
-import { prepareUserDir, timeEntry } from '../reliability/support/runtime';
+import { kill9, terminate, type Child } from '../reliability/support/child';
+import { clusterInstances } from './instances';
+import { timeEntry } from '../reliability/support/runtime';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
-const START = path.resolve(__dirname, '..', '..', 'runtime', 'start.js');
 const PG_URL = process.env.FABRIC_TEST_PG_CLUSTER_URL || process.env.FABRIC_TEST_PG_URL;
 const MQTT_URL = process.env.FABRIC_TEST_MQTT_URL;
 const ENTRIES = Number(process.env.CLUSTER_ENTRIES ?? 20000);
@@ -132,38 +130,21 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
     target = await startTarget();
     const flows = clusterFlow(target.url);
 
-    const userDirs = new Map<string, string>();
-    const startInstance = async (name: string): Promise<Child & { url: string }> => {
-      let userDir = userDirs.get(name);
-      if (!userDir) {
-        const dir = tempDir(`psfabric-cluster-${name}-`);
-        dirs.push(dir);
-        prepareUserDir(dir.dir, flows);
-        userDirs.set(name, (userDir = dir.dir));
-      }
-      const port = await freePort();
-      const child = await start(START, {
-        FABRIC_USER_DIR: userDir,
-        FABRIC_PORT: String(port),
-        FABRIC_MQTT_PORT: 'off',
-        FABRIC_MQTT_PERSISTENCE: 'memory',
-        FABRIC_SANDBOXES: 'off',
-        FABRIC_STORE_KIND: 'postgres',
-        FABRIC_STORE_URL: PG_URL,
-        FABRIC_STORE_SCHEMA: schema,
-        FABRIC_MQTT_URL: MQTT_URL,
+    const startInstance = clusterInstances({
+      prefix: 'psfabric-cluster',
+      flows,
+      pgUrl: PG_URL!,
+      schema,
+      credentialSecret: 'cluster-test-secret',
+      children,
+      dirs,
+      env: {
+        FABRIC_MQTT_URL: MQTT_URL!,
         FABRIC_MQTT_SHARED_GROUP: group,
-        FABRIC_INSTANCE_ID: name,
         // the default outbox lease (120 s) stays: a dead instance's items are taken over after its missed heartbeats
         FABRIC_INSTANCE_HEARTBEAT_MS: '1000',
-        FABRIC_LOG_LEVEL: process.env.CLUSTER_VERBOSE ? 'info' : 'error',
-        FABRIC_CREDENTIAL_SECRET: 'cluster-test-secret',
-      }, undefined, 90000);
-      children.push(child);
-      const url = `http://127.0.0.1:${port}`;
-      await waitFor(async () => (await fetch(`${url}/healthz`)).status === 200, `instance ${name} to be healthy`, 60000, 100);
-      return { ...child, url };
-    };
+      },
+    });
     const [a, b] = await Promise.all([startInstance('a'), startInstance('b')]);
     const bootMs = Date.now() - t0;
 

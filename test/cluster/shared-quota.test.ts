@@ -13,17 +13,15 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import path from 'node:path';
 import mqtt from 'mqtt';
 import { Client } from 'pg';
-import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
-import { kill9, start, terminate, type Child } from '../reliability/support/child';
-import { prepareUserDir, timeEntry } from '../reliability/support/runtime';
+import { kill9, terminate, type Child } from '../reliability/support/child';
+import { clusterInstances } from './instances';
+import { timeEntry } from '../reliability/support/runtime';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
-const START = path.resolve(__dirname, '..', '..', 'runtime', 'start.js');
 const PG_URL = process.env.FABRIC_TEST_PG_CLUSTER_URL || process.env.FABRIC_TEST_PG_URL;
 const MQTT_URL = process.env.FABRIC_TEST_MQTT_URL;
 const ENTRIES = Number(process.env.QUOTA_CLUSTER_ENTRIES ?? 1500);
@@ -126,38 +124,21 @@ describe('scale-out: vendor quotas shared by two instances, one killed (NetSuite
     bc.target.faults = { ...bc.target.faults, windowLimit: BC_PER_MINUTE, windowMs: 60_000, serviceMs: 20, retryAfterSeconds: 1 };
     const flows = flow(netsuite.url, bc.url);
 
-    const userDirs = new Map<string, string>();
-    const startInstance = async (name: string): Promise<Child & { url: string }> => {
-      let userDir = userDirs.get(name);
-      if (!userDir) {
-        const dir = tempDir(`psfabric-quota-${name}-`);
-        dirs.push(dir);
-        prepareUserDir(dir.dir, flows);
-        userDirs.set(name, (userDir = dir.dir));
-      }
-      const port = await freePort();
-      const child = await start(START, {
-        FABRIC_USER_DIR: userDir,
-        FABRIC_PORT: String(port),
-        FABRIC_MQTT_PORT: 'off',
-        FABRIC_MQTT_PERSISTENCE: 'memory',
-        FABRIC_SANDBOXES: 'off',
-        FABRIC_STORE_KIND: 'postgres',
-        FABRIC_STORE_URL: PG_URL,
-        FABRIC_STORE_SCHEMA: schema,
-        FABRIC_MQTT_URL: MQTT_URL,
+    const startInstance = clusterInstances({
+      prefix: 'psfabric-quota',
+      flows,
+      pgUrl: PG_URL!,
+      schema,
+      credentialSecret: 'cluster-test-secret',
+      children,
+      dirs,
+      env: {
+        FABRIC_MQTT_URL: MQTT_URL!,
         FABRIC_MQTT_SHARED_GROUP: group,
-        FABRIC_INSTANCE_ID: name,
         FABRIC_OUTBOX_LEASE_MS: '16000',
         FABRIC_QUOTA_LEASE_MS: '3000', // a's share of the NetSuite slots returns to b within 3 s of its death
-        FABRIC_LOG_LEVEL: process.env.CLUSTER_VERBOSE ? 'info' : 'error',
-        FABRIC_CREDENTIAL_SECRET: 'cluster-test-secret',
-      }, undefined, 90000);
-      children.push(child);
-      const url = `http://127.0.0.1:${port}`;
-      await waitFor(async () => (await fetch(`${url}/healthz`)).status === 200, `instance ${name} to be healthy`, 60000, 100);
-      return { ...child, url };
-    };
+      },
+    });
     const [a, b] = await Promise.all([startInstance('a'), startInstance('b')]);
     const bootMs = Date.now() - t0;
 

@@ -29,14 +29,12 @@ import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../../sandbox/salesfor
 import { kantataSandbox, KANTATA_STATIC_TOKEN } from '../../sandbox/kantata';
 import type { Sandbox } from '../../sandbox/core/sandbox';
 import { encryptCredentials } from '../../runtime/templates';
-import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
-import { kill9, start, terminate, type Child } from '../reliability/support/child';
-import { prepareUserDir } from '../reliability/support/runtime';
+import { kill9, terminate, type Child } from '../reliability/support/child';
+import { clusterInstances } from './instances';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
-const START = path.resolve(__dirname, '..', '..', 'runtime', 'start.js');
 const PG_URL = process.env.FABRIC_TEST_PG_CLUSTER_URL || process.env.FABRIC_TEST_PG_URL;
 const SECRET = 'trigger-lease-test-secret';
 const LEASE_MS = 20_000;
@@ -125,37 +123,23 @@ describe('scale-out: one active reader per trigger (Salesforce SOQL and CDC, Kan
     const callerOf = (authorization: string) => crypto.createHash('sha256').update(authorization).digest('hex').slice(0, 12);
     const kantataCaller: Record<string, string> = { a: callerOf(`Bearer ${kantataToken.a}`), b: callerOf(`Bearer ${kantataToken.b}`) };
 
-    const userDirs = new Map<string, string>();
-    const startInstance = async (name: 'a' | 'b'): Promise<Child> => {
-      let userDir = userDirs.get(name);
-      if (!userDir) {
-        const dir = tempDir(`psfabric-trglease-${name}-`);
-        dirs.push(dir);
-        prepareUserDir(dir.dir, flows);
-        const creds = { lsf: { clientId: DEFAULT_CLIENT_ID, clientSecret: DEFAULT_CLIENT_SECRET }, lkc: { accessToken: kantataToken[name] } };
-        fs.writeFileSync(path.join(dir.dir, 'flows_cred.json'), JSON.stringify(encryptCredentials(creds, SECRET)));
-        userDirs.set(name, (userDir = dir.dir));
-      }
-      const port = await freePort();
-      const child = await start(START, {
-        FABRIC_USER_DIR: userDir,
-        FABRIC_PORT: String(port),
-        FABRIC_MQTT_PORT: 'off',
-        FABRIC_MQTT_PERSISTENCE: 'memory',
-        FABRIC_SANDBOXES: 'off',
-        FABRIC_STORE_KIND: 'postgres',
-        FABRIC_STORE_URL: PG_URL,
-        FABRIC_STORE_SCHEMA: schema,
-        FABRIC_INSTANCE_ID: name,
+    const startInstance = clusterInstances({
+      prefix: 'psfabric-trglease',
+      flows,
+      pgUrl: PG_URL!,
+      schema,
+      credentialSecret: SECRET,
+      children,
+      dirs,
+      prepare: (dir, name) => {
+        const creds = { lsf: { clientId: DEFAULT_CLIENT_ID, clientSecret: DEFAULT_CLIENT_SECRET }, lkc: { accessToken: kantataToken[name as 'a' | 'b'] } };
+        fs.writeFileSync(path.join(dir, 'flows_cred.json'), JSON.stringify(encryptCredentials(creds, SECRET)));
+      },
+      env: {
         FABRIC_INSTANCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
         FABRIC_TRIGGER_LEASE_MS: String(LEASE_MS),
-        FABRIC_LOG_LEVEL: process.env.CLUSTER_VERBOSE ? 'info' : 'error',
-        FABRIC_CREDENTIAL_SECRET: SECRET,
-      }, undefined, 90000);
-      children.push(child);
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, `instance ${name} to be healthy`, 60000, 100);
-      return child;
-    };
+      },
+    });
 
     pg = new Client({ connectionString: PG_URL });
     await pg.connect();
