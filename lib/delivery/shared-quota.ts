@@ -111,7 +111,11 @@ export class SharedSlots {
    * the census counts other holders.
    */
   share(): number {
-    const census = this.currentCensus(this.o.now());
+    return this.shareBy(this.currentCensus(this.o.now()));
+  }
+
+  /** What `census` leaves this process: at least one slot (turns share it where holders outnumber slots). */
+  private shareBy(census: SlotCensus | undefined): number {
     return census ? Math.max(1, this.fairShare(census)) : this.o.capacity;
   }
 
@@ -216,7 +220,7 @@ export class SharedSlots {
   /** Others wait and this process (the released slot included) holds more than its fair share. */
   private aboveShare(now: number): boolean {
     const census = this.currentCensus(now);
-    return !!census && census.othersWaiting > 0 && this.held() + 1 > Math.max(1, this.fairShare(census));
+    return !!census && census.othersWaiting > 0 && this.held() + 1 > this.shareBy(census);
   }
 
   /**
@@ -253,7 +257,7 @@ export class SharedSlots {
         while (this.yielding.length && this.yielding[0] <= now0) this.yielding.shift();
         let want = Math.min(this.waiters.length, this.o.capacity - this.held() - this.yielding.length);
         const census = this.currentCensus(now0);
-        const share = census ? Math.max(1, this.fairShare(census)) : this.o.capacity;
+        const share = this.shareBy(census);
         // others wait: ask for no more than the fair share
         if (census && census.othersWaiting > 0) want = Math.min(want, share - this.held());
         if (want <= 0) {
@@ -346,7 +350,7 @@ export class SharedSlots {
       }
       const c = await this.o.store.quotaSlotsCensus(this.o.connection, this.o.holder, now);
       this.census = { ...c, at: now };
-      if (this.demandUntil > now && (this.waiters.length === 0 || this.held() >= Math.max(1, this.fairShare(this.census)))) {
+      if (this.demandUntil > now && (this.waiters.length === 0 || this.held() >= this.shareBy(this.census))) {
         this.demandUntil = 0; // no longer short: the others need not give anything back for it
         await this.o.store.quotaSlotsDemand(this.o.connection, this.o.holder, 0);
       }

@@ -3,10 +3,11 @@
  * user dir of its own that survives its restarts (a restarted instance keeps its id, flows and credentials).
  */
 import path from 'node:path';
+import { Client } from 'pg';
 import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
-import { start, type Child } from '../reliability/support/child';
+import { kill9, start, type Child } from '../reliability/support/child';
 import { prepareUserDir } from '../reliability/support/runtime';
 
 const START = path.resolve(__dirname, '..', '..', 'runtime', 'start.js');
@@ -60,4 +61,16 @@ export function clusterInstances(o: ClusterInstanceOptions): (name: string) => P
     await waitFor(async () => (await fetch(`${url}/healthz`)).status === 200, `instance ${name} to be healthy`, 60000, 100);
     return { ...child, url };
   };
+}
+
+/** A cluster test's clean-up: kills every instance, removes their dirs and drops the test's schema. */
+export async function removeCluster(o: { children: Child[]; dirs: Array<ReturnType<typeof tempDir>>; pgUrl: string | undefined; schema: string }): Promise<void> {
+  for (const c of o.children) await kill9(c).catch(() => {});
+  for (const d of o.dirs) d.cleanup();
+  if (o.schema && o.pgUrl) {
+    const pg = new Client({ connectionString: o.pgUrl });
+    await pg.connect();
+    await pg.query(`DROP SCHEMA IF EXISTS "${o.schema}" CASCADE`).catch(() => {});
+    await pg.end();
+  }
 }

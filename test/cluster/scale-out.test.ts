@@ -33,8 +33,8 @@ import mqtt from 'mqtt';
 import { Client } from 'pg';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
-import { kill9, terminate, type Child } from '../reliability/support/child';
-import { clusterInstances } from './instances';
+import { terminate, type Child } from '../reliability/support/child';
+import { clusterInstances, removeCluster } from './instances';
 import { timeEntry } from '../reliability/support/runtime';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
@@ -112,15 +112,8 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
   });
 
   after(async () => {
-    for (const c of children) await kill9(c).catch(() => {});
+    await removeCluster({ children, dirs, pgUrl: PG_URL, schema });
     await target?.close().catch(() => {});
-    for (const d of dirs) d.cleanup();
-    if (schema && PG_URL) {
-      const pg = new Client({ connectionString: PG_URL });
-      await pg.connect();
-      await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
-      await pg.end();
-    }
   });
 
   it('finishes every time entry and opportunity exactly once after an instance is killed mid-run', async () => {

@@ -17,8 +17,8 @@ import mqtt from 'mqtt';
 import { Client } from 'pg';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
-import { kill9, terminate, type Child } from '../reliability/support/child';
-import { clusterInstances } from './instances';
+import { terminate, type Child } from '../reliability/support/child';
+import { clusterInstances, removeCluster } from './instances';
 import { timeEntry } from '../reliability/support/runtime';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
@@ -101,15 +101,8 @@ describe('scale-out: vendor quotas shared by two instances, one killed (NetSuite
   });
 
   after(async () => {
-    for (const c of children) await kill9(c).catch(() => {});
+    await removeCluster({ children, dirs, pgUrl: PG_URL, schema });
     for (const t of targets) await t.close().catch(() => {});
-    for (const d of dirs) d.cleanup();
-    if (schema && PG_URL) {
-      const pg = new Client({ connectionString: PG_URL });
-      await pg.connect();
-      await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
-      await pg.end();
-    }
   });
 
   it('the vendors never see their limits exceeded; every record applied exactly once', async () => {

@@ -32,7 +32,7 @@ import { encryptCredentials } from '../../runtime/templates';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { kill9, terminate, type Child } from '../reliability/support/child';
-import { clusterInstances } from './instances';
+import { clusterInstances, removeCluster } from './instances';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
 const PG_URL = process.env.FABRIC_TEST_PG_CLUSTER_URL || process.env.FABRIC_TEST_PG_URL;
@@ -97,17 +97,10 @@ describe('scale-out: one active reader per trigger (Salesforce SOQL and CDC, Kan
   });
 
   after(async () => {
-    for (const c of children) await kill9(c).catch(() => {});
     await pg?.end().catch(() => {});
+    await removeCluster({ children, dirs, pgUrl: PG_URL, schema });
     await target?.close().catch(() => {});
     await sb?.close().catch(() => {});
-    for (const d of dirs) d.cleanup();
-    if (schema && PG_URL) {
-      const c = new Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
-      await c.end();
-    }
   });
 
   it('only the lease holder reads the vendors; the other takes over when it dies or stops; every change is emitted once', async () => {
