@@ -19,7 +19,7 @@
  *     answer it): turns. A slot goes back to the store `holdMs` after it was taken, and the process does not take that
  *     many slots again for 1.5 x `pollMs` (the longest another instance waits between two asks), or it would win every
  *     handover - it asks in the same turn while the others poll - and keep the capacity however many instances wait.
- *   An unused slot is given back after `lingerMs`.
+ *   An unused slot is given back after `lingerMs`, or after a whole turn (`holdMs`) while nobody else waits.
  * - Rate: `SharedRate` reserves request tokens of one token bucket per connection in the store (`quota_rate`, GCRA:
  *   one row, one atomic statement per batch; PostgreSQL computes on its own clock). Requests waiting at the same
  *   time are reserved in one statement. The request gate (request-gate.ts) uses it instead of its local bucket.
@@ -177,7 +177,7 @@ export class SharedSlots {
       this.lingerTimer = setTimeout(() => {
         this.lingerTimer = undefined;
         this.giveBack(this.free.splice(0).map((h) => h.slot));
-      }, this.o.lingerMs);
+      }, this.lingerFor(now));
       this.lingerTimer.unref();
     }
   }
@@ -215,6 +215,23 @@ export class SharedSlots {
     if (!census || (census.othersWaiting > 0 && this.fairShare(census) < 1)) return now - since < this.o.holdMs;
     // no turns: the slot stays while its lease is confirmed, with half a lease to spare
     return now - Math.max(since, this.confirmedAt) < this.o.leaseMs / 2;
+  }
+
+  /**
+   * How long an unused slot stays: nobody else waits, a whole turn (the next write of a backlog finds it without a
+   * round trip; a process that starts to wait is seen at the next census, which gives back what is above the share);
+   * otherwise `lingerMs`.
+   */
+  private lingerFor(now: number): number {
+    const census = this.currentCensus(now);
+    return census && census.othersWaiting === 0 ? Math.max(this.o.lingerMs, this.o.holdMs) : this.o.lingerMs;
+  }
+
+  /** Others wait: the unused slots above this process's share go back now, not when they would have lingered out. */
+  private giveBackAboveShare(census: SlotCensus): void {
+    if (census.othersWaiting === 0) return;
+    const above = Math.min(this.free.length, this.held() - this.shareBy(census));
+    if (above > 0) this.giveBack(this.free.splice(0, above).map((h) => h.slot));
   }
 
   /** Others wait and this process (the released slot included) holds more than its fair share. */
@@ -350,6 +367,7 @@ export class SharedSlots {
       }
       const c = await this.o.store.quotaSlotsCensus(this.o.connection, this.o.holder, now);
       this.census = { ...c, at: now };
+      this.giveBackAboveShare(this.census);
       if (this.demandUntil > now && (this.waiters.length === 0 || this.held() >= this.shareBy(this.census))) {
         this.demandUntil = 0; // no longer short: the others need not give anything back for it
         await this.o.store.quotaSlotsDemand(this.o.connection, this.o.holder, 0);

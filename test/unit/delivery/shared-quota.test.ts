@@ -182,12 +182,12 @@ describe('delivery: vendor quotas shared across instances', function () {
     }
   });
 
-  /** Two SharedSlots on one SQLite file, with short turns and a census every 30 ms. */
-  function slotPair(capacity: number) {
+  /** Two SharedSlots on one SQLite file; by default short turns and a census every 10 ms. */
+  function slotPair(capacity: number, timing: { leaseMs: number; holdMs: number; lingerMs: number } = { leaseMs: 10_000, holdMs: 30, lingerMs: 50 }) {
     const tmp = tempDir('psfabric-quota-share-');
     const file = path.join(tmp.dir, 'f.sqlite');
     const stores = [0, 1].map(() => new SqliteStore({ path: file, synchronous: 'NORMAL' }));
-    const [a, b] = stores.map((store, i) => new SharedSlots({ store, connection: 'erp:acme', holder: `h${i}`, capacity, leaseMs: 10_000, holdMs: 30, lingerMs: 50, pollMs: 10, now: Date.now, random: Math.random, log: () => undefined }));
+    const [a, b] = stores.map((store, i) => new SharedSlots({ store, connection: 'erp:acme', holder: `h${i}`, capacity, ...timing, pollMs: 10, now: Date.now, random: Math.random, log: () => undefined }));
     return {
       a,
       b,
@@ -219,6 +219,46 @@ describe('delivery: vendor quotas shared across instances', function () {
       assert.equal(a.contention()?.othersWaiting, 0);
       assert.equal(a.share(), 4, 'alone, the whole capacity is its to use (and to claim writes for)');
       assert.ok(a.fetched <= 8, `the slots were taken from the store ${a.fetched} times (at most twice each expected, as the census starts)`);
+    } finally {
+      await close();
+    }
+  });
+
+  // A turn (holdMs) of 4 s and a census every second (holdMs / 4), against a linger of 20 ms.
+  const LONG_TURNS = { leaseMs: 20_000, holdMs: 4_000, lingerMs: 20 };
+
+  it('nobody else waits: a slot left unused between two writes of a backlog is still there for the next, without a round trip', async () => {
+    const { a, close } = slotPair(4, LONG_TURNS);
+    try {
+      const slots = await Promise.all([0, 1, 2, 3].map(() => a.acquire(5)));
+      await waitFor(() => a.contention() !== undefined, 'a has taken its census');
+      const fetched = a.fetched;
+      for (const slot of slots) a.release(slot);
+      // well past the linger: a pause of a backlog (the next claim on its way from the store) is longer than 20 ms
+      const paused = Date.now();
+      await waitFor(() => Date.now() - paused > 10 * LONG_TURNS.lingerMs, 'a pause of 10 lingers');
+      assert.equal(a.held(), 4, 'alone, the unused slots stay for a turn');
+      const again = await Promise.all([0, 1, 2, 3].map(() => a.acquire(5)));
+      assert.equal(a.fetched, fetched, 'the next writes took them without asking the store');
+      for (const slot of again) a.release(slot);
+      await waitFor(() => a.held() === 0, 'unused for a whole turn, they go back to the store', 10_000);
+    } finally {
+      await close();
+    }
+  });
+
+  it('others wait: the unused slots above the share go back at the next census, not when they would have lingered out', async () => {
+    const { a, b, close } = slotPair(4, LONG_TURNS);
+    try {
+      const slots = await Promise.all([0, 1, 2, 3].map(() => a.acquire(5)));
+      await waitFor(() => a.contention() !== undefined, 'a has taken its census');
+      for (const slot of slots) a.release(slot);
+      assert.equal(a.held(), 4, 'unused, kept while nobody else waits');
+      const bSlots = await Promise.all([b.acquire(5), b.acquire(5)]);
+      // a's whole-turn linger (4 s) has not run out: what went back went at a's census, and only what is above its share
+      assert.equal(a.held(), 2, `a kept its share (a ${a.held()}, b ${b.held()})`);
+      assert.equal(b.held(), 2);
+      for (const slot of bSlots) b.release(slot);
     } finally {
       await close();
     }
