@@ -17,6 +17,8 @@
  * new one from the last committed replay id. Before anything was committed (new events only) there is no id to replay
  * from: the caller's `onGap` gets a `stream-lost` gap from when the lost subscription began.
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { Store } from '../../store/store';
 import type { SalesforceClient } from './client';
 import { isExpiredReplayError } from '../../triggers/gaps';
@@ -270,6 +272,7 @@ export class CdcSubscriber {
       },
     });
     const { faye: client } = await this.opts.client.streamingClient([replay, auth, heartbeat]);
+    ownConnections(client);
     if (gen !== this.generation || this.stopped) {
       await closeFaye(client);
       return;
@@ -366,6 +369,37 @@ export class CdcSubscriber {
       this.draining = false;
     }
   }
+}
+
+/**
+ * Sends a faye client's Bayeux requests on connections of their own (no keep-alive) instead of Node's global agent.
+ * On Node 20 a pooled socket keeps the idle timeout it got from the server's `Keep-Alive: timeout=5` hint (4 s) when it
+ * is reused (nodejs/node#53458): under CPU load a `/meta/connect` held longer than that was cut ("socket hang up"), and
+ * the events of its reply lost. A connection per request costs a handshake per long poll (one per advised hold or
+ * event batch). faye picks a new transport object at each (re)handshake, so every transport it selects is wrapped.
+ */
+function ownConnections(client: any): void {
+  const dispatcher = client?._dispatcher;
+  if (!dispatcher) return;
+  const agents = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false }) };
+  const wrap = (transport: any) => {
+    const base = transport?._httpClient;
+    if (!base?.request || transport._ownConnections) return;
+    const agent = base === https ? agents.https : agents.http;
+    transport._httpClient = { request: (params: any) => base.request({ ...params, agent: params.agent ?? agent }) };
+    transport._ownConnections = true;
+  };
+  let current = dispatcher._transport;
+  wrap(current);
+  Object.defineProperty(dispatcher, '_transport', {
+    configurable: true,
+    enumerable: true,
+    get: () => current,
+    set: (transport: any) => {
+      current = transport;
+      wrap(transport);
+    },
+  });
 }
 
 /**
