@@ -246,8 +246,9 @@ export class CdcSubscriber {
     if (this.stopped) return;
     this.stalls += 1;
     this.opts.onStall?.({ reason, detail, silentMs: this.now() - this.lastBeatAt, resumeAfter: this.committed });
-    const lost = this.committed === undefined && (this.opts.initialReplay ?? -1) === -1 && this.opts.onGap;
-    const gap: ReplayGap | undefined = lost ? { kind: 'stream-lost', replayId: -1, lastCommitAt: this.committedAt ?? this.subscribedAt, error: new Error(`${reason}: ${detail}`) } : undefined;
+    // before a first subscription was established nothing was promised: the next one simply starts with new events
+    const lost = this.committed === undefined && this.subscribedAt !== undefined && (this.opts.initialReplay ?? -1) === -1 && this.opts.onGap;
+    const gap: ReplayGap | undefined = lost ? { kind: 'stream-lost', replayId: -1, lastCommitAt: this.subscribedAt, error: new Error(`${reason}: ${detail}`) } : undefined;
     this.connect('reconnecting', undefined, gap, new Error(reason)).catch((e: Error) => this.setState('error', e));
   }
 
