@@ -6,15 +6,16 @@
  *  - `cdc-gap`         Salesforce sent a gap event (GAP_CREATE/UPDATE/DELETE/UNDELETE: record ids given) or an
  *                      overflow event (GAP_OVERFLOW: only the entity is given),
  *  - `cursor-expired`  the vendor refuses the poller's cursor (older than the change window it serves),
- *  - `poller-stalled`  the poller has not run for longer than its window.
+ *  - `poller-stalled`  the poller has not run for longer than its window,
+ *  - `stream-lost`     a CDC subscription stalled before it had committed a replay id to resume from.
  * Healing re-reads from the last watermark through the ordinary query API in bounded windows (`resyncWindows`)
  * and hands every record to the trigger's ordinary idempotent path, so a record already handled is not handled
  * twice. Operator backfills (`parseBackfillRange`) take the same path.
  */
 
-export type GapKind = 'replay-expired' | 'cdc-gap' | 'cursor-expired' | 'poller-stalled';
+export type GapKind = 'replay-expired' | 'cdc-gap' | 'cursor-expired' | 'poller-stalled' | 'stream-lost';
 
-export const GAP_KINDS: readonly GapKind[] = ['replay-expired', 'cdc-gap', 'cursor-expired', 'poller-stalled'];
+export const GAP_KINDS: readonly GapKind[] = ['replay-expired', 'cdc-gap', 'cursor-expired', 'poller-stalled', 'stream-lost'];
 
 /** Salesforce's CDC event retention (72 hours): the default window of a Salesforce trigger. */
 export const SALESFORCE_EVENT_RETENTION_MS = 72 * 3600 * 1000;

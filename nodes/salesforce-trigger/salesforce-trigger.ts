@@ -302,13 +302,21 @@ export = function (RED: NodeAPI) {
         },
         onGap: async (gap) => {
           const from = (gap.lastCommitAt ?? Date.now() - gapWindowMs) - GAP_MARGIN_MS;
-          await markResync('replay-expired', from);
-          await warnGap('replay-expired', t('warn.replayExpired', { replayId: gap.replayId, since: new Date(from).toISOString() }), { replayId: gap.replayId, lastCommitAt: gap.lastCommitAt ?? null, error: gap.error.message });
-          startRun('replay-expired', { from, to: Date.now() }).catch((e) => node.error(t('errors.resync', { text: (e as Error).message })));
+          const since = new Date(from).toISOString();
+          await markResync(gap.kind, from);
+          const text = gap.kind === 'stream-lost' ? t('warn.streamLost', { since }) : t('warn.replayExpired', { replayId: gap.replayId, since });
+          await warnGap(gap.kind, text, { replayId: gap.replayId, lastCommitAt: gap.lastCommitAt ?? null, error: gap.error.message });
+          startRun(gap.kind, { from, to: Date.now() }).catch((e) => node.error(t('errors.resync', { text: (e as Error).message })));
+        },
+        // a subscription that stopped receiving while connected: resubscribed at once; the operator sees that it happened
+        onStall: (stall) => {
+          const from = stall.resumeAfter !== undefined ? t('warn.streamStalledFrom', { replayId: stall.resumeAfter }) : t('warn.streamStalledNew');
+          node.warn(t('warn.streamStalled', { reason: stall.reason, detail: stall.detail, from }));
         },
         onState: (state, detail) => {
           if (state === 'connected') status('green', detail?.backlog ? 'status.backlog' : 'status.connected', { backlog: detail?.backlog ?? 0, count: emitted });
           else if (state === 'error') status('red', 'status.error', { error: detail?.error?.message ?? '' });
+          else if (state === 'reconnecting' && detail?.error) status('yellow', 'status.stalled', { reason: detail.error.message });
           else status('yellow', `status.${state}`);
         },
       });

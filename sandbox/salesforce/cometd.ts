@@ -9,6 +9,16 @@
  * Events are kept with increasing replay ids in the sandbox state; each subscribed client has a cursor and
  * gets, in order, every retained event after it. Delivery goes straight into the client's faye queue, so a
  * replayed backlog and live events never interleave or repeat.
+ *
+ * Sessions as Salesforce keeps them: a `/meta/connect` is held up to `connectTimeoutSeconds` (advised to the client as
+ * `advice.timeout`; Salesforce holds 110 s), and a client that has not reconnected within 40 s of a reply loses its
+ * session: its next message is answered `403::Unknown client` with advice `handshake`. Events queued for a session are
+ * handed to the connect reply that carries them: a reply the client never reads takes them with it (Salesforce keeps no
+ * per-session acknowledgement), so only a resubscribe with a replay id brings them back.
+ *
+ * Faults, as a streaming outage shows them to the sessions open at the time (`fault`): `stall` keeps those sessions
+ * alive but never answers their `/meta/connect` again (each held connect's reply, events included, is lost);
+ * `expire` ends them at once (their next connect gets `403::Unknown client`). New sessions are served normally.
  */
 import type http from 'node:http';
 
@@ -31,20 +41,32 @@ export interface CometdHost {
   channels: string[];
 }
 
+/** Salesforce expires a streaming session whose client has not reconnected within 40 s of a reply. */
+export const RECONNECT_TIMEOUT_S = 40;
+/** How long a `/meta/connect` is held without events (Salesforce: 110 s; shorter here, advised to the client). */
+export const DEFAULT_CONNECT_TIMEOUT_S = 25;
+
+export type StreamingFault = 'stall' | 'expire' | 'none';
+
 export class CometdEndpoint {
   private readonly adapter: any;
   /** clientId -> channel -> replay id of the last event queued to it. */
   private readonly cursors = new Map<string, Map<string, number>>();
   /** Replay positions asked for in subscribe messages, until the subscribe succeeds. */
   private readonly pendingReplay = new Map<string, number>();
+  /** Sessions whose `/meta/connect` is never answered again (fault `stall`). */
+  private readonly stalled = new Set<string>();
 
   constructor(private readonly host: CometdHost, mount: string) {
-    this.adapter = new faye.NodeAdapter({ mount, timeout: 25 });
+    this.adapter = new faye.NodeAdapter({ mount, timeout: DEFAULT_CONNECT_TIMEOUT_S });
     this.adapter.addExtension({
       incoming: (message: any, request: http.IncomingMessage | null, callback: (m: any) => void) => this.incoming(message, request, callback),
       outgoing: (message: any, request: http.IncomingMessage | null, callback: (m: any) => void) => this.outgoing(message, request, callback),
     });
-    this.adapter.bind('disconnect', (clientId: string) => this.cursors.delete(clientId));
+    this.adapter.bind('disconnect', (clientId: string) => {
+      this.cursors.delete(clientId);
+      this.stalled.delete(clientId);
+    });
     this.adapter.bind('unsubscribe', (clientId: string, channel: string) => this.cursors.get(clientId)?.delete(channel));
   }
 
@@ -63,6 +85,37 @@ export class CometdEndpoint {
       // already closed
     }
     this.cursors.clear();
+    this.stalled.clear();
+  }
+
+  /** Seconds a `/meta/connect` is held without events (the `advice.timeout` given to clients). */
+  get connectTimeoutSeconds(): number {
+    return this.adapter._server._engine.timeout;
+  }
+
+  set connectTimeoutSeconds(seconds: number) {
+    if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= 110)) throw new RangeError(`the connect timeout must be 0 < s <= 110, got ${seconds}`);
+    this.adapter._server._engine.timeout = seconds;
+  }
+
+  /** Applies a streaming fault to the sessions open now (`none` lifts `stall`); returns how many sessions it hit. */
+  fault(mode: StreamingFault): number {
+    const sessions = [...this.cursors.keys()];
+    if (mode === 'none') {
+      const n = this.stalled.size;
+      this.stalled.clear();
+      return n;
+    }
+    if (mode === 'stall') {
+      for (const id of sessions) this.stalled.add(id);
+      return sessions.length;
+    }
+    for (const id of sessions) this.memory().destroyClient(id);
+    return sessions.length;
+  }
+
+  private memory(): any {
+    return this.adapter._server._engine._engine;
   }
 
   /** Called after an event was stored: every client subscribed to its channel gets what it has not had yet. */
@@ -117,6 +170,15 @@ export class CometdEndpoint {
   private outgoing(message: any, request: http.IncomingMessage | null, callback: (m: any) => void): void {
     if (request === null) return callback(message);
     const channel: string = message.channel;
+    if (typeof channel === 'string' && channel.startsWith('/meta/') && /Unknown client/i.test(String(message.error ?? ''))) message.error = '403::Unknown client';
+    if (channel === '/meta/connect' && message.successful) {
+      // the session lasts RECONNECT_TIMEOUT_S from this reply unless the client connects again
+      const memory = this.memory();
+      memory.removeTimeout(message.clientId);
+      memory.addTimeout(message.clientId, RECONNECT_TIMEOUT_S, () => memory.destroyClient(message.clientId));
+      // stalled: the reply is dropped with the events it carries; the held request stays open until the client gives up
+      if (this.stalled.has(message.clientId)) return;
+    }
     if (channel === '/meta/handshake') {
       message.ext = { ...(message.ext ?? {}), replay: true, 'payload.format': true };
       if (message.successful) message.supportedConnectionTypes = ['long-polling'];
@@ -153,7 +215,7 @@ export class CometdEndpoint {
     if (due.length === 0) return;
     channels.set(channel, due[due.length - 1].event.replayId);
     // Same path as faye's in-memory engine uses for a publish, but for this one client.
-    const memory = this.adapter._server._engine._engine;
+    const memory = this.memory();
     const queue: any[] = memory._messages.get(clientId) ?? [];
     for (const e of due) queue.push({ channel, data: JSON.parse(JSON.stringify(e)) });
     memory._messages.set(clientId, queue);

@@ -9,7 +9,8 @@
  *  - Bayeux/CometD at `/salesforce/cometd/<version>` publishing change events (`/data/OpportunityChangeEvent`,
  *    `/data/ChangeEvents`, ...) for every change made through the REST API (see cometd.ts).
  *  - `POST /_sandbox/close-won/<Id or External_Id__c>`: closes an opportunity through the same code path as a PATCH.
- *  - `POST /_sandbox/expire-tokens`, `PUT /_sandbox/settings { queryBatchSize }`, `GET /_sandbox/cdc`.
+ *  - `POST /_sandbox/expire-tokens`, `PUT /_sandbox/settings { queryBatchSize?, streamingConnectTimeoutSeconds? }`
+ *    (how long a `/meta/connect` is held, the `advice.timeout`; Salesforce holds 110 s), `GET /_sandbox/cdc`.
  *  - An org unlike the demo firm's: `DELETE /_sandbox/schema/<sobject>[/fields/<field or child relationship>]`,
  *    and the integration user's permissions `PUT /_sandbox/access/<sobject> { read, create, edit }` /
  *    `PUT /_sandbox/access/<sobject>/fields/<field> { read, edit }` (field-level security); the reset restores both.
@@ -20,6 +21,9 @@
  *    overflow? }` changes a record the way a database-level job does: no change event, a gap event instead
  *    (`GAP_UPDATE`/`GAP_CREATE`, header only, with the record id) or, with `overflow`, a `GAP_OVERFLOW` event
  *    (entity only, no record ids).
+ *  - A streaming outage for the sessions open now: `POST /_sandbox/cdc/fault { mode }` with `stall` (the sessions stay
+ *    alive but their `/meta/connect` is never answered again: the events those replies carried are lost, as with a
+ *    reply the client never reads), `expire` (the sessions end: `403::Unknown client`), `none` (ends a stall).
  */
 import crypto from 'node:crypto';
 import type http from 'node:http';
@@ -27,7 +31,7 @@ import express from 'express';
 import { Sandbox } from '../core/sandbox';
 import type { VendorSandboxFactory } from '../core/sandbox';
 import { defaultAuthConfig, issueToken, IssuedToken, SalesforceAuthConfig } from './auth';
-import { CdcEvent, CometdEndpoint } from './cometd';
+import { CdcEvent, CometdEndpoint, DEFAULT_CONNECT_TIMEOUT_S } from './cometd';
 import { INTEGRATION_USER_ID, ORG_ID, seedSalesforce } from './seed';
 import { FieldDef, OPPORTUNITY_STAGES, SObjectDef, SOBJECTS, accessOf, fieldDef, fieldEditable, fieldsOf, childRelationship, parentRelationship, removeFromSchema, restoreSchema, setAccess, sfDateTime, sobjectDef } from './schema';
 import { executeSoql, SoqlError } from './soql';
@@ -131,6 +135,10 @@ export class SalesforceSandbox extends Sandbox {
     restoreSchema();
     this.cursors.clear();
     this.queryBatchSize = 2000;
+    if (this.cometd) {
+      this.cometd.fault('none');
+      this.cometd.connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_S;
+    }
   }
 
   // ---------- tokens ----------
@@ -214,11 +222,16 @@ export class SalesforceSandbox extends Sandbox {
     r.post('/_sandbox/expire-tokens', (_req, res) => {
       res.json({ expired: this.expireTokens() });
     });
-    r.put('/_sandbox/settings', (req, res) => {
-      const size = Number((req.body as { queryBatchSize?: unknown })?.queryBatchSize);
+    r.put('/_sandbox/settings', express.json(), (req, res) => {
+      const body = (req.body ?? {}) as { queryBatchSize?: unknown; streamingConnectTimeoutSeconds?: unknown };
+      if (body.queryBatchSize === undefined && body.streamingConnectTimeoutSeconds === undefined) return res.status(400).json({ error: 'give queryBatchSize and/or streamingConnectTimeoutSeconds' });
+      const size = Number(body.queryBatchSize ?? this.queryBatchSize);
       if (!Number.isInteger(size) || size < 1) return res.status(400).json({ error: 'queryBatchSize must be a positive integer' });
+      const hold = Number(body.streamingConnectTimeoutSeconds ?? this.cometd?.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_S);
+      if (!(Number.isFinite(hold) && hold > 0 && hold <= 110)) return res.status(400).json({ error: 'streamingConnectTimeoutSeconds must be a number of seconds, 0 < s <= 110 (Salesforce holds 110)' });
       this.queryBatchSize = size;
-      res.json({ queryBatchSize: this.queryBatchSize });
+      if (this.cometd) this.cometd.connectTimeoutSeconds = hold;
+      res.json({ queryBatchSize: this.queryBatchSize, streamingConnectTimeoutSeconds: this.cometd?.connectTimeoutSeconds ?? hold });
     });
     // An org without a field, child relationship or object (e.g. no multi-currency: Opportunity/fields/CurrencyIsoCode).
     r.delete('/_sandbox/schema/:sobject/fields/:field', (req, res) => {
@@ -257,6 +270,11 @@ export class SalesforceSandbox extends Sandbox {
       }
       this.changed();
       res.json({ expired, oldestRetained: this.storedEvents()[0]?.event.event.replayId ?? null, lastReplayId: last });
+    });
+    r.post('/_sandbox/cdc/fault', express.json(), (req, res) => {
+      const mode = (req.body as { mode?: unknown } | undefined)?.mode;
+      if (mode !== 'stall' && mode !== 'expire' && mode !== 'none') return res.status(400).json({ error: 'mode must be "stall" (open sessions get no /meta/connect reply again), "expire" (open sessions end now) or "none"' });
+      res.json({ mode, sessions: this.cometd?.fault(mode) ?? 0 });
     });
     r.post('/_sandbox/cdc/gap', express.json(), (req, res) => {
       const body = (req.body ?? {}) as { sobject?: unknown; id?: unknown; values?: unknown; overflow?: unknown };

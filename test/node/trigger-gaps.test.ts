@@ -135,6 +135,32 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.equal(await helper.getNode('store').store.watermarkGet('salesforce-trigger:trg:cdc:resync'), '');
   });
 
+  it('a CDC subscription whose /meta/connect replies stop before it committed anything: warns, resubscribes, re-reads the lost close with SOQL once', async () => {
+    // the vendor holds a connect 2 s (Salesforce: 110 s), so the client notices a reply that does not come within seconds
+    const res = await fetch(`${sb.url}/salesforce/_sandbox/settings`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ streamingConnectTimeoutSeconds: 2 }) });
+    assert.equal(res.status, 200, await res.text());
+    const seen = await load({ mode: 'cdc', replayFrom: '-1' });
+    await waitFor(() => seen.statuses.some((s) => s.fill === 'green' && /connected/.test(s.text)), 'the CDC subscription');
+    // the cluster test's stall: the session stays alive at the vendor, its connect replies (and the events in them) are lost
+    assert.equal((await sandboxPost('cdc/fault', { mode: 'stall' })).sessions, 1);
+    await sandboxPost('close-won/006Hs00000GlobexEHR');
+    const run = await runDone('stream-lost');
+    assert.equal(run.state, 'done', run.error);
+    await waitFor(() => seen.out.length === 1, 'the close whose event was lost with the stalled session');
+    assert.deepEqual(ids(seen.out), ['006Hs00000GlobexEHR']);
+    assert.equal(seen.out[0].salesforce.source, 'resync');
+    assert.ok(seen.warnings.some((w) => /warn\.streamStalled/.test(w)), seen.warnings.join('\n'));
+    assert.ok(seen.warnings.some((w) => /warn\.streamLost/.test(w)), seen.warnings.join('\n'));
+    assert.ok(seen.statuses.some((s) => s.fill === 'yellow' && /status\.stalled/.test(s.text)), JSON.stringify(seen.statuses));
+    assert.equal((await gapExceptions('stream-lost')).length, 1);
+    // the new subscription receives, and nothing comes twice
+    await waitFor(() => sandbox.streamingSubscribers('/data/OpportunityChangeEvent') === 1, 'one subscription (the stalled session ended by the client)');
+    await sandboxPost('close-won/006Hs00000ThamesCRM');
+    await waitFor(() => seen.out.length === 2, 'the next live close');
+    assert.deepEqual(ids(seen.out), ['006Hs00000GlobexEHR', '006Hs00000ThamesCRM']);
+    assert.equal(seen.out[1].salesforce.source, 'cdc');
+  });
+
   it('CDC gap events: GAP_UPDATE re-reads the named record, GAP_OVERFLOW resyncs the entity; each emitted once', async () => {
     const seen = await load({ mode: 'cdc', replayFrom: '-1' });
     await waitFor(() => seen.statuses.some((s) => s.fill === 'green'), 'the CDC subscription');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { startSandboxes, RunningSandboxes } from '../../../sandbox/server';
 import { salesforceSandbox, SalesforceSandbox } from '../../../sandbox/salesforce';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME } from '../../../sandbox/salesforce/auth';
-import { SalesforceClient, SalesforceConfig, SalesforceExecutor, pollChanges, CdcSubscriber, ChangeEvent } from '../../../lib/connectors/salesforce';
+import { SalesforceClient, SalesforceConfig, SalesforceExecutor, pollChanges, CdcSubscriber, ChangeEvent, type ReplayGap, type StreamStall } from '../../../lib/connectors/salesforce';
 import { classify, FabricError, PermanentError, TransientError } from '../../../lib/delivery/errors';
 import { SqliteStore } from '../../../lib/store/sqlite-store';
 import { tempDir } from '../../support/tmp';
@@ -286,6 +286,70 @@ describe('Salesforce connector against the Salesforce sandbox', function () {
         // and live events still arrive after the catch-up
         await fetch(`${base}/_sandbox/close-won/006Hs00000BavariaCL`, { method: 'POST' });
         await waitFor(() => seen.length === 4, 'a live event after the catch-up');
+        await sub.stop();
+      } finally {
+        await store.close();
+        tmp.cleanup();
+      }
+    });
+    const streaming = async (path: string, body: unknown, method = 'POST') => {
+      const res = await fetch(`${base}/_sandbox/${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${path}: ${text}`);
+      return JSON.parse(text);
+    };
+    it('a subscription whose /meta/connect replies stop coming is replaced from the last committed replay id: the lost event comes once', async () => {
+      const tmp = tempDir('sf-cdc-stall-');
+      const store = new SqliteStore({ path: path.join(tmp.dir, 'store.sqlite') });
+      try {
+        // the vendor holds a connect 2 s (Salesforce: 110 s, advised the same way)
+        await streaming('settings', { streamingConnectTimeoutSeconds: 2 }, 'PUT');
+        const seen: ChangeEvent[] = [];
+        const stalls: StreamStall[] = [];
+        const sub = new CdcSubscriber({ client: client(), store, name: 'sf:stall', onEvent: async (e) => void seen.push(e), onStall: (s) => void stalls.push(s) });
+        await sub.start();
+        await fetch(`${base}/_sandbox/close-won/006Hs00000GlobexEHR`, { method: 'POST' });
+        await waitFor(async () => seen.length === 1 && (await store.watermarkGet('sf:stall')) === String(seen[0].event.replayId), 'the first event, committed');
+        // the session stays alive at the vendor and looks connected, but no connect reply (and no event in one) arrives
+        assert.equal((await streaming('cdc/fault', { mode: 'stall' })).sessions, 1);
+        await fetch(`${base}/_sandbox/close-won/006Hs00000ThamesCRM`, { method: 'POST' });
+        await waitFor(() => seen.length === 2, 'the event of the lost reply, replayed to the new subscription');
+        assert.equal(seen[1].payload.ChangeEventHeader.recordIds[0], '006Hs00000ThamesCRM');
+        assert.ok(stalls.length >= 1);
+        assert.ok(['transport-down', 'no-heartbeat'].includes(stalls[0].reason), stalls[0].reason);
+        assert.equal(stalls[0].resumeAfter, seen[0].event.replayId);
+        await waitFor(() => sandbox.streamingSubscribers('/data/OpportunityChangeEvent') === 1, 'one session (the stalled one ended by the client)');
+        await fetch(`${base}/_sandbox/close-won/006Hs00000BavariaCL`, { method: 'POST' });
+        await waitFor(() => seen.length === 3, 'a live event on the new subscription');
+        assert.deepEqual(seen.map((e) => e.event.replayId), [1, 2, 3].map((n) => seen[0].event.replayId + n - 1), 'each event once, in order');
+        await sub.stop();
+      } finally {
+        await store.close();
+        tmp.cleanup();
+      }
+    });
+    it('a session the vendor ends (403::Unknown client) before anything was committed: resubscribed, the gap reported from when it began', async () => {
+      const tmp = tempDir('sf-cdc-lost-');
+      const store = new SqliteStore({ path: path.join(tmp.dir, 'store.sqlite') });
+      try {
+        const seen: ChangeEvent[] = [];
+        const stalls: StreamStall[] = [];
+        const gaps: ReplayGap[] = [];
+        const sub = new CdcSubscriber({ client: client(), store, name: 'sf:lost', onEvent: async (e) => void seen.push(e), onStall: (s) => void stalls.push(s), onGap: (g) => void gaps.push(g) });
+        const before = Date.now();
+        await sub.start();
+        assert.equal((await streaming('cdc/fault', { mode: 'expire' })).sessions, 1);
+        // published while no session is subscribed: a new subscription for new events does not get it
+        await fetch(`${base}/_sandbox/close-won/006Hs00000ThamesCRM`, { method: 'POST' });
+        await waitFor(() => gaps.length === 1, 'the gap of the lost session');
+        assert.equal(gaps[0].kind, 'stream-lost');
+        assert.ok(gaps[0].lastCommitAt! >= before && gaps[0].lastCommitAt! <= Date.now(), `the gap starts when the lost subscription began (${gaps[0].lastCommitAt})`);
+        assert.equal(stalls[0].reason, 'session-lost');
+        assert.match(stalls[0].detail, /403::Unknown client/);
+        assert.equal(stalls[0].resumeAfter, undefined);
+        await fetch(`${base}/_sandbox/close-won/006Hs00000BavariaCL`, { method: 'POST' });
+        await waitFor(() => seen.length === 1, 'a live event on the new subscription');
+        assert.equal(seen[0].payload.ChangeEventHeader.recordIds[0], '006Hs00000BavariaCL');
         await sub.stop();
       } finally {
         await store.close();
