@@ -99,7 +99,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
   };
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('trg');
-    return r && r.kind === kind && r.state !== 'running' ? r : undefined;
+    return r && r.kind === kind && (r.state === 'done' || r.state === 'failed') ? r : undefined;
   }, `the ${kind} run to end`, 30000);
 
   it('an expired replay id: warns, resyncs the missed closes with SOQL once, and goes on with new events', async () => {
@@ -334,7 +334,7 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
   }
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('poll');
-    return r && r.kind === kind && r.state !== 'running' ? r : undefined;
+    return r && r.kind === kind && (r.state === 'done' || r.state === 'failed') ? r : undefined;
   }, `the ${kind} run to end`, 30000);
   const exceptions = async (kind: string) => (await helper.getNode('store').services.exceptions.list({ status: 'open' })).filter((e: any) => e.recordKey === `Trigger/poll/${kind}`);
   const newIds = (seen: { out: any[] }, swept: number) => seen.out.slice(swept).map((m) => String(m.kantata.id)).sort();
@@ -362,7 +362,7 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     assert.equal(accepted.body.run.kind, 'backfill');
     const run = await waitFor(() => {
       const r = triggerRuns.get('poll');
-      return r && r.kind === 'backfill' && r.startedAt === accepted.body.run.startedAt && r.state !== 'running' ? r : undefined;
+      return r && r.kind === 'backfill' && r.startedAt === accepted.body.run.startedAt && (r.state === 'done' || r.state === 'failed') ? r : undefined;
     }, 'the backfill run to end', 30000);
     assert.equal(run.state, 'done', run.error);
     return run;
