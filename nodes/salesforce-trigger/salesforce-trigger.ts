@@ -247,7 +247,7 @@ export = function (RED: NodeAPI) {
       onProgress: showRun,
       onEnd: ended,
       onRequested: (run) => node.log(t('log.backfill', { actor: run.actor, from: new Date(run.from).toISOString(), to: new Date(run.to).toISOString() })),
-      onError: (err) => node.log(t('errors.lease', { error: err.message })),
+      onError: (err) => node.log(t('errors.runs', { error: err.message })),
     });
 
     let resumed = false;
