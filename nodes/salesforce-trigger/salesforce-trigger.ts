@@ -275,7 +275,7 @@ export = function (RED: NodeAPI) {
         const to = Date.now();
         await warnGap('poller-stalled', t('warn.stalled', { since: new Date(ranAt).toISOString(), hours: Math.round(gapWindowMs / 360000) / 10 }), { lastPollAt: ranAt, from, to });
         const run = await startRun('poller-stalled', { from, to });
-        if (run.state !== 'done') throw new Error(run.error ?? 'resync failed');
+        if (run.state !== 'done') throw new Error(run.state === 'failed' ? run.error ?? 'resync failed' : 'the resync stopped here: the instance that reads the trigger next carries it on');
         await store.watermarkSet(watermarkName, JSON.stringify({ ts: to, seen: {} }), Date.now());
       }
       status('blue', 'status.polling');
