@@ -255,6 +255,35 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'trigger runs: resyncs and backfills shared by every instance, one pending or running run per trigger',
+    sql: `
+      CREATE TABLE trigger_runs (
+        id            TEXT    PRIMARY KEY,
+        trigger_id    TEXT    NOT NULL,
+        name          TEXT    NOT NULL,
+        kind          TEXT    NOT NULL,
+        range_from    BIGINT  NOT NULL,
+        range_to      BIGINT  NOT NULL,
+        slice_ms      BIGINT  NOT NULL,
+        windows_done  BIGINT  NOT NULL DEFAULT 0,
+        windows_total BIGINT  NOT NULL,
+        emitted       BIGINT  NOT NULL DEFAULT 0,
+        skipped       BIGINT  NOT NULL DEFAULT 0,
+        state         TEXT    NOT NULL,
+        error         TEXT,
+        actor         TEXT    NOT NULL,
+        runner        TEXT,
+        started_at    BIGINT  NOT NULL,
+        updated_at    BIGINT  NOT NULL,
+        ended_at      BIGINT 
+      );
+      -- one run at a time per trigger, whichever instance asks
+      CREATE UNIQUE INDEX trigger_runs_active ON trigger_runs (trigger_id) WHERE state IN ('pending', 'running');
+      CREATE INDEX trigger_runs_latest ON trigger_runs (trigger_id, started_at);
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1].version;

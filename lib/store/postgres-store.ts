@@ -18,7 +18,7 @@
  */
 import { Pool, type PoolConfig, type QueryResultRow } from 'pg';
 import { migratePostgres, quoteIdent } from './postgres-migrations';
-import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow, toXref, type XrefRow } from './rows';
+import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow, toXref, type XrefRow, toTriggerRun, type TriggerRunRow, latestRunPerTrigger } from './rows';
 import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
@@ -42,7 +42,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
-import { DEMAND_KEPT_MS, instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
+import { DEMAND_KEPT_MS, instanceLeaseOwner, type InstanceRecord, type NewTriggerRun, type ReclaimResult, type TriggerRunProgress, type TriggerRunRecord, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
 
 export interface PostgresStoreOptions {
   /** e.g. postgres://fabric:secret@db:5432/fabric (libpq-style URL; `?sslmode=require` etc. honoured by pg). */
@@ -776,6 +776,57 @@ export class PostgresStore implements Store {
 
   async xrefList(entity: XrefEntity, afterKey: string | undefined, limit: number): Promise<XrefRecord[]> {
     return (await this.query<XrefRow>('SELECT * FROM xref WHERE entity = $1 AND record_key > $2 ORDER BY record_key, system, connection LIMIT $3', [entity, afterKey ?? '', Math.max(1, Math.floor(limit))])).rows.map(toXref);
+  }
+
+  // ---------- trigger runs ----------
+  async triggerRunCreate(run: NewTriggerRun, now: number): Promise<TriggerRunRecord | undefined> {
+    const r = await this.query<TriggerRunRow>(
+      `INSERT INTO trigger_runs (id, trigger_id, name, kind, range_from, range_to, slice_ms, windows_total, state, error, actor, started_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING *`,
+      [run.id, run.trigger, run.name, run.kind, run.from, run.to, run.sliceMs, run.windowsTotal, run.error ?? null, run.actor, run.startedAt, now],
+    );
+    return r.rows[0] ? toTriggerRun(r.rows[0]) : undefined;
+  }
+
+  async triggerRunGet(id: string): Promise<TriggerRunRecord | undefined> {
+    const row = (await this.query<TriggerRunRow>('SELECT * FROM trigger_runs WHERE id = $1', [id])).rows[0];
+    return row ? toTriggerRun(row) : undefined;
+  }
+
+  async triggerRunActive(trigger: string): Promise<TriggerRunRecord | undefined> {
+    const row = (await this.query<TriggerRunRow>("SELECT * FROM trigger_runs WHERE trigger_id = $1 AND state IN ('pending', 'running')", [trigger])).rows[0];
+    return row ? toTriggerRun(row) : undefined;
+  }
+
+  async triggerRunTake(id: string, runner: string, now: number): Promise<TriggerRunRecord | undefined> {
+    const row = (await this.query<TriggerRunRow>("UPDATE trigger_runs SET state = 'running', runner = $1, updated_at = $2 WHERE id = $3 AND state IN ('pending', 'running') RETURNING *", [runner, now, id])).rows[0];
+    return row ? toTriggerRun(row) : undefined;
+  }
+
+  async triggerRunProgress(id: string, runner: string, p: TriggerRunProgress, now: number): Promise<boolean> {
+    const r = await this.query(
+      "UPDATE trigger_runs SET windows_done = $1, emitted = $2, skipped = $3, updated_at = $4 WHERE id = $5 AND runner = $6 AND state = 'running'",
+      [p.windowsDone, p.emitted, p.skipped, now, id, runner],
+    );
+    return r.rowCount === 1;
+  }
+
+  async triggerRunEnd(id: string, runner: string, end: TriggerRunProgress & { state: 'done' | 'failed'; error?: string }, now: number): Promise<boolean> {
+    const r = await this.query(
+      "UPDATE trigger_runs SET state = $1, error = COALESCE($2, error), windows_done = $3, emitted = $4, skipped = $5, updated_at = $6, ended_at = $6 WHERE id = $7 AND runner = $8 AND state = 'running'",
+      [end.state, end.error ?? null, end.windowsDone, end.emitted, end.skipped, now, id, runner],
+    );
+    return r.rowCount === 1;
+  }
+
+  async triggerRunLatest(triggers: readonly string[]): Promise<TriggerRunRecord[]> {
+    if (triggers.length === 0) return [];
+    const r = await this.query<TriggerRunRow>(
+      `SELECT r.* FROM trigger_runs r WHERE r.trigger_id = ANY($1::text[])
+       AND (r.state IN ('pending', 'running') OR r.started_at = (SELECT MAX(started_at) FROM trigger_runs l WHERE l.trigger_id = r.trigger_id))`,
+      [[...triggers]],
+    );
+    return latestRunPerTrigger(r.rows.map(toTriggerRun));
   }
 
   // ---------- API consumers ----------

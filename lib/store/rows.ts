@@ -18,6 +18,8 @@ import type {
   OutboxItem,
   OutboxStatus,
   ProcessInstance,
+  TriggerRunRecord,
+  TriggerRunState,
   XrefEntity,
   XrefRecord,
 } from './store';
@@ -185,4 +187,33 @@ export function toXref(row: XrefRow): XrefRecord {
     ...(row.vendor_number !== null ? { vendorNumber: row.vendor_number } : {}),
     createdAt: Number(row.created_at), updatedAt: Number(row.updated_at),
   };
+}
+
+export interface TriggerRunRow {
+  id: string; trigger_id: string; name: string; kind: string; range_from: number | string; range_to: number | string; slice_ms: number | string;
+  windows_done: number | string; windows_total: number | string; emitted: number | string; skipped: number | string; state: TriggerRunState;
+  error: string | null; actor: string; runner: string | null; started_at: number | string; updated_at: number | string; ended_at: number | string | null;
+}
+
+export function toTriggerRun(row: TriggerRunRow): TriggerRunRecord {
+  const record: TriggerRunRecord = {
+    id: row.id, trigger: row.trigger_id, name: row.name, kind: row.kind, from: Number(row.range_from), to: Number(row.range_to), sliceMs: Number(row.slice_ms),
+    windowsDone: Number(row.windows_done), windowsTotal: Number(row.windows_total), emitted: Number(row.emitted), skipped: Number(row.skipped), state: row.state,
+    actor: row.actor, startedAt: Number(row.started_at), updatedAt: Number(row.updated_at),
+  };
+  setIfPresent(record, 'error', row.error);
+  setIfPresent(record, 'runner', row.runner);
+  if (row.ended_at !== null) record.endedAt = Number(row.ended_at);
+  return record;
+}
+
+/** The newest run per trigger, a pending or running one first (the rows of triggerRunLatest, any order). */
+export function latestRunPerTrigger(rows: TriggerRunRecord[]): TriggerRunRecord[] {
+  const rank = (r: TriggerRunRecord) => (r.state === 'pending' || r.state === 'running' ? 1 : 0);
+  const best = new Map<string, TriggerRunRecord>();
+  for (const r of rows) {
+    const b = best.get(r.trigger);
+    if (!b || rank(r) > rank(b) || (rank(r) === rank(b) && r.startedAt > b.startedAt)) best.set(r.trigger, r);
+  }
+  return [...best.values()];
 }

@@ -283,6 +283,35 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'trigger runs: resyncs and backfills shared by every instance, one pending or running run per trigger',
+    sql: `
+      CREATE TABLE trigger_runs (
+        id            TEXT    PRIMARY KEY,
+        trigger_id    TEXT    NOT NULL,
+        name          TEXT    NOT NULL,
+        kind          TEXT    NOT NULL,
+        range_from    INTEGER NOT NULL,
+        range_to      INTEGER NOT NULL,
+        slice_ms      INTEGER NOT NULL,
+        windows_done  INTEGER NOT NULL DEFAULT 0,
+        windows_total INTEGER NOT NULL,
+        emitted       INTEGER NOT NULL DEFAULT 0,
+        skipped       INTEGER NOT NULL DEFAULT 0,
+        state         TEXT    NOT NULL,
+        error         TEXT,
+        actor         TEXT    NOT NULL,
+        runner        TEXT,
+        started_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        ended_at      INTEGER
+      );
+      -- one run at a time per trigger, whichever instance asks
+      CREATE UNIQUE INDEX trigger_runs_active ON trigger_runs (trigger_id) WHERE state IN ('pending', 'running');
+      CREATE INDEX trigger_runs_latest ON trigger_runs (trigger_id, started_at);
+    `,
+  },
 ];
 
 export const LATEST_SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

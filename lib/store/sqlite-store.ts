@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { WalSyncer } from './wal-sync';
 import { Checkpointer, type CheckpointStats } from './checkpointer';
 import { migrateSqlite } from './sqlite-migrations';
-import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow, toXref, type XrefRow } from './rows';
+import { assignmentMembers, consumerFromRow, laneNumber, optionalJsonText, toAssignment, toAudit, toException, toIdempotency, toInbox, toJsonText, toOutbox, toProcess, type AssignmentRow, type AuditRow, type ConsumerRow, type ExceptionRow, type IdempotencyRow, type InboxRow, type OutboxRow, type ProcessRow, toXref, type XrefRow, toTriggerRun, type TriggerRunRow, latestRunPerTrigger } from './rows';
 import { toInstance, type InstanceRow } from './rows';
 import type {
   ApiConsumerRecord,
@@ -43,7 +43,7 @@ import type {
   RetentionTarget,
   Store,
 } from './store';
-import { DEMAND_KEPT_MS, instanceLeaseOwner, type InstanceRecord, type ReclaimResult, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
+import { DEMAND_KEPT_MS, instanceLeaseOwner, type InstanceRecord, type NewTriggerRun, type ReclaimResult, type TriggerRunProgress, type TriggerRunRecord, type XrefEntity, type XrefEntry, type XrefRecord } from './store';
 
 export interface SqliteStoreOptions {
   /** File path; its directory is created when missing. */
@@ -936,6 +936,55 @@ export class SqliteStore implements Store {
       )!;
       return Number(row.tat) - count * intervalMs - now;
     });
+  }
+
+  // ---------- trigger runs ----------
+  async triggerRunCreate(run: NewTriggerRun, now: number): Promise<TriggerRunRecord | undefined> {
+    const created = await this.write(() => this.run(
+      `INSERT INTO trigger_runs (id, trigger_id, name, kind, range_from, range_to, slice_ms, windows_total, state, error, actor, started_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      run.id, run.trigger, run.name, run.kind, run.from, run.to, run.sliceMs, run.windowsTotal, run.error ?? null, run.actor, run.startedAt, now,
+    ).changes === 1);
+    return created ? this.triggerRunGet(run.id) : undefined;
+  }
+
+  async triggerRunGet(id: string): Promise<TriggerRunRecord | undefined> {
+    const row = this.get<TriggerRunRow>('SELECT * FROM trigger_runs WHERE id = ?', id);
+    return row ? toTriggerRun(row) : undefined;
+  }
+
+  async triggerRunActive(trigger: string): Promise<TriggerRunRecord | undefined> {
+    const row = this.get<TriggerRunRow>("SELECT * FROM trigger_runs WHERE trigger_id = ? AND state IN ('pending', 'running')", trigger);
+    return row ? toTriggerRun(row) : undefined;
+  }
+
+  async triggerRunTake(id: string, runner: string, now: number): Promise<TriggerRunRecord | undefined> {
+    const taken = await this.write(() => this.run("UPDATE trigger_runs SET state = 'running', runner = ?, updated_at = ? WHERE id = ? AND state IN ('pending', 'running')", runner, now, id).changes === 1);
+    return taken ? this.triggerRunGet(id) : undefined;
+  }
+
+  async triggerRunProgress(id: string, runner: string, p: TriggerRunProgress, now: number): Promise<boolean> {
+    return this.write(() => this.run(
+      "UPDATE trigger_runs SET windows_done = ?, emitted = ?, skipped = ?, updated_at = ? WHERE id = ? AND runner = ? AND state = 'running'",
+      p.windowsDone, p.emitted, p.skipped, now, id, runner,
+    ).changes === 1);
+  }
+
+  async triggerRunEnd(id: string, runner: string, end: TriggerRunProgress & { state: 'done' | 'failed'; error?: string }, now: number): Promise<boolean> {
+    return this.write(() => this.run(
+      "UPDATE trigger_runs SET state = ?, error = COALESCE(?, error), windows_done = ?, emitted = ?, skipped = ?, updated_at = ?, ended_at = ? WHERE id = ? AND runner = ? AND state = 'running'",
+      end.state, end.error ?? null, end.windowsDone, end.emitted, end.skipped, now, now, id, runner,
+    ).changes === 1);
+  }
+
+  async triggerRunLatest(triggers: readonly string[]): Promise<TriggerRunRecord[]> {
+    if (triggers.length === 0) return [];
+    const rows = this.all<TriggerRunRow>(
+      `SELECT r.* FROM trigger_runs r WHERE r.trigger_id IN (SELECT value FROM json_each(?))
+       AND (r.state IN ('pending', 'running') OR r.started_at = (SELECT MAX(started_at) FROM trigger_runs l WHERE l.trigger_id = r.trigger_id))`,
+      JSON.stringify(triggers),
+    );
+    return latestRunPerTrigger(rows.map(toTriggerRun));
   }
 
   // ---------- API consumers ----------

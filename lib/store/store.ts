@@ -248,6 +248,45 @@ export const RETENTION_TARGETS: readonly RetentionTarget[] = [
   'inbox-processed', 'outbox-delivered', 'idempotency-expired', 'exception-payloads', 'exceptions-closed', 'audit', 'process-instances',
 ];
 
+// ---------- trigger runs: resyncs and backfills (lib/triggers/runs.ts) ----------
+/**
+ * `pending`: requested, no instance runs it yet; `running`: `runner` (a lease owner, `<instance>/<incarnation>`) reads
+ * it window by window; `done` / `failed`: ended. At most one pending or running run per trigger across instances.
+ */
+export type TriggerRunState = 'pending' | 'running' | 'done' | 'failed';
+export interface NewTriggerRun {
+  id: string;
+  /** The trigger's node id (the same on every instance). */
+  trigger: string;
+  /** The trigger's label (node name or type). */
+  name: string;
+  /** `backfill` or the gap kind of a resync (lib/triggers/gaps.ts). */
+  kind: string;
+  from: number;
+  to: number;
+  /** Size of one window: window i is [from + i * sliceMs, from + (i + 1) * sliceMs) cut at `to`. */
+  sliceMs: number;
+  windowsTotal: number;
+  /** Who asked: `user:<name>`, `admin-api`, `node:<id>` (a gap the trigger found). */
+  actor: string;
+  startedAt: number;
+  /** Set at the start when the range was cut to the longest resync (what the operator must backfill). */
+  error?: string;
+}
+export interface TriggerRunProgress {
+  windowsDone: number;
+  /** Records handed on (new at the trigger's inbox). */
+  emitted: number;
+  /** Records read again that had been handled already. */
+  skipped: number;
+}
+export interface TriggerRunRecord extends NewTriggerRun, TriggerRunProgress {
+  state: TriggerRunState;
+  runner?: string;
+  updatedAt: number;
+  endedAt?: number;
+}
+
 // ---------- runtime instances (lib/cluster/instance.ts) ----------
 /**
  * One runtime instance on the store: a stable identity (FABRIC_INSTANCE_ID or an id kept in its user dir) and the
@@ -381,6 +420,24 @@ export interface Store {
    * incarnation of theirs holds (as instanceReclaim). Returns the instances removed with what was freed.
    */
   instanceReclaimDead(before: number, now: number, exceptId: string): Promise<Array<InstanceRecord & ReclaimResult>>;
+
+  // trigger runs (resyncs and backfills) shared by every instance on the store (lib/triggers/runs.ts)
+  /**
+   * Records a new run as `pending`; undefined (nothing written) when the trigger already has a pending or running run
+   * (a unique index: two instances can never both start one).
+   */
+  triggerRunCreate(run: NewTriggerRun, now: number): Promise<TriggerRunRecord | undefined>;
+  triggerRunGet(id: string): Promise<TriggerRunRecord | undefined>;
+  /** The trigger's pending or running run, if any. */
+  triggerRunActive(trigger: string): Promise<TriggerRunRecord | undefined>;
+  /** Makes `runner` the one that runs a pending or running run (state `running`); undefined when it has ended. */
+  triggerRunTake(id: string, runner: string, now: number): Promise<TriggerRunRecord | undefined>;
+  /** Records progress of a running run; false (nothing written) when `runner` no longer runs it. */
+  triggerRunProgress(id: string, runner: string, progress: TriggerRunProgress, now: number): Promise<boolean>;
+  /** Ends a running run with its last progress; false (nothing written) when `runner` no longer runs it. */
+  triggerRunEnd(id: string, runner: string, end: TriggerRunProgress & { state: 'done' | 'failed'; error?: string }, now: number): Promise<boolean>;
+  /** Per trigger given, its pending or running run, else its newest (triggers without a run are left out). */
+  triggerRunLatest(triggers: readonly string[]): Promise<TriggerRunRecord[]>;
 
   // vendor quotas shared by every instance on the store (lib/delivery/shared-quota.ts)
   /**

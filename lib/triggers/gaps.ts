@@ -31,6 +31,11 @@ export interface Window {
   to: number;
 }
 
+/** The window size `resyncWindows` uses for a `sliceMs` setting (at least a second). */
+export function windowSize(sliceMs?: number): number {
+  return Math.max(1000, sliceMs ?? DEFAULT_SLICE_MS);
+}
+
 /** True when the last successful run is known and older than the window allows. */
 export function isStalled(lastRunAt: number | undefined, now: number, windowMs: number): boolean {
   return lastRunAt !== undefined && Number.isFinite(lastRunAt) && windowMs > 0 && now - lastRunAt > windowMs;
@@ -51,7 +56,7 @@ export function isExpiredReplayError(message: string): boolean {
  * caller can say what the operator must backfill.
  */
 export function resyncWindows(from: number, to: number, opts: { sliceMs?: number; maxRangeMs?: number } = {}): { windows: Window[]; truncatedFrom?: number } {
-  const slice = Math.max(1000, opts.sliceMs ?? DEFAULT_SLICE_MS);
+  const slice = windowSize(opts.sliceMs);
   const max = opts.maxRangeMs ?? DEFAULT_MAX_RANGE_MS;
   if (!(Number.isFinite(from) && Number.isFinite(to)) || to <= from) return { windows: [] };
   let start = from;

@@ -21,7 +21,7 @@ import { toCanonicalExpense, toCanonicalTimeEntry, workspaceContext } from '../.
 import { KANTATA_WRITE_OPERATIONS, type KantataCursor } from '../../lib/connectors/kantata/client';
 import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox, shareInboxHandOver, type InboxRef } from '../../lib/inbox';
 import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
-import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
+import { MemoryTriggerRunStore, TriggerRunner, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { ActiveReader, triggerLeaseMsFromEnv } from '../../lib/triggers/active-reader';
 import { registerBackfillRoutes } from '../trigger-backfill';
 import type { KantataConnection } from '../connection-config';
@@ -150,56 +150,74 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
 
   const cursorTime = (c: KantataCursor) => Math.min(...(['time_entries', 'expenses'] as const).map((k) => (c[k]?.updatedAt ? Date.parse(c[k]!.updatedAt!) : Infinity)));
 
-  /** Runs a resync or backfill as a trigger run (progress in status and on the dashboard); resolves when it ends. */
-  function runTracked(kind: RunKind, range: Window, read: () => Promise<Counts>, onStarted?: (r: TriggerRun) => void): Promise<TriggerRun> {
-    const { run, done } = triggerRuns.start(node.id, label, kind, range, read, {
+  const showRun = (r: TriggerRun) => status.show({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text });
+  /** A run ended here (started here or taken from the store). */
+  const ended = (r: TriggerRun) => {
+    if (r.state === 'failed' && !closed) node.error(t('errors.resync', { text: r.text }));
+  };
+  // Resyncs and backfills are store runs (one per node across instances) run by the instance polling Kantata; one
+  // window each (a resync reads from the cursor, round after round).
+  const runner = poller
+    ? new TriggerRunner({
+      store: cfg?.store ?? new MemoryTriggerRunStore(),
+      trigger: node.id,
+      name: label,
+      owner: () => reader?.owner ?? 'local',
+      active: () => !closed && (!reader || reader.active),
+      reader: (run) => (run.kind === 'backfill' ? (w) => backfillRead(w, (m) => node.send(m)) : () => resyncRead(run.kind as GapKind, undefined, (m) => node.send(m))),
       sliceMs: Number.MAX_SAFE_INTEGER,
       maxRangeMs: Number.MAX_SAFE_INTEGER,
-      onProgress: (r) => status.show({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
-    });
-    onStarted?.({ ...run });
-    return done.then((r) => {
-      if (r.state === 'failed' && !closed) node.error(t('errors.resync', { text: r.text }));
-      return r;
-    });
-  }
+      onProgress: showRun,
+      onEnd: ended,
+      onRequested: (run) => node.log(t('log.backfill', { actor: run.actor, from: new Date(run.from).toISOString(), to: new Date(run.to).toISOString() })),
+      onError: (err) => node.log(t('errors.runs', { error: err.message })),
+    })
+    : undefined;
+  let stopRuns: (() => Promise<void>) | undefined;
 
   /**
    * Reads from the cursor to now, round after round of `maxRecords`, handing every record on and moving the cursor
    * after each round: the ordinary delta, or (the cursor refused) a sweep kept from the cursor on.
    */
   async function resyncFrom(kind: GapKind, start: KantataCursor, send: (m: any) => void): Promise<TriggerRun> {
-    const st = c().store;
     const from = Number.isFinite(cursorTime(start)) ? cursorTime(start) : Date.now() - gapWindowMs;
-    return runTracked(kind, { from, to: Date.now() }, async () => {
-      let cursor = start;
-      const count = { emitted: 0, skipped: 0 };
-      // a cursor just refused is not asked for again: the first round sweeps
-      let refused = kind === 'cursor-expired';
-      for (let round = 0; ; round++) {
-        if (closed) throw new Error('the node was stopped; the next poll carries on from the cursor');
-        if (round >= MAX_RESYNC_ROUNDS) throw new Error(`more than ${MAX_RESYNC_ROUNDS} rounds of ${pollOptions(false).maxRecords} records: raise "Max per poll" or backfill in smaller ranges`);
-        const from = cursor;
-        const sweepAfterCursor = async () => afterCursor(await c().handle.call(() => c().client.pollApproved(from, pollOptions(true))), from);
-        let res;
-        if (refused) res = await sweepAfterCursor();
-        else {
-          try {
-            res = await c().handle.call(() => c().client.pollApproved(from, pollOptions(false)));
-          } catch (e) {
-            if (!isCursorRefused(e)) throw e;
-            res = await sweepAfterCursor();
-          }
+    if (!runner) throw new Error('a resync needs the Kantata connection of a pollApproved node');
+    const run = await runner.run(kind, { from, to: Date.now() }, `node:${node.id}`, () => resyncRead(kind, start, send));
+    ended(run);
+    return run;
+  }
+
+  /** One resync: from `start` (else the stored cursor, for a run taken over from another instance) to now. */
+  async function resyncRead(kind: GapKind, start: KantataCursor | undefined, send: (m: any) => void): Promise<Counts> {
+    const st = c().store;
+    const stored = st ? await st.watermarkGet(watermarkName) : undefined;
+    let cursor: KantataCursor = start ?? (stored ? JSON.parse(stored) : {});
+    const count = { emitted: 0, skipped: 0 };
+    // a cursor just refused is not asked for again: the first round sweeps
+    let refused = kind === 'cursor-expired';
+    for (let round = 0; ; round++) {
+      if (closed) throw new Error('the node was stopped; the next poll carries on from the cursor');
+      if (round >= MAX_RESYNC_ROUNDS) throw new Error(`more than ${MAX_RESYNC_ROUNDS} rounds of ${pollOptions(false).maxRecords} records: raise "Max per poll" or backfill in smaller ranges`);
+      const from = cursor;
+      const sweepAfterCursor = async () => afterCursor(await c().handle.call(() => c().client.pollApproved(from, pollOptions(true))), from);
+      let res;
+      if (refused) res = await sweepAfterCursor();
+      else {
+        try {
+          res = await c().handle.call(() => c().client.pollApproved(from, pollOptions(false)));
+        } catch (e) {
+          if (!isCursorRefused(e)) throw e;
+          res = await sweepAfterCursor();
         }
-        refused = false;
-        add(count, await handOn(res, undefined, send, kind));
-        cursor = laterCursor(cursor, res.cursor);
-        if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
-        if (!res.more) break;
       }
-      if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
-      return count;
-    });
+      refused = false;
+      add(count, await handOn(res, undefined, send, kind));
+      cursor = laterCursor(cursor, res.cursor);
+      if (st) await st.watermarkSet(watermarkName, JSON.stringify(cursor), Date.now());
+      if (!res.more) break;
+    }
+    if (st) await st.watermarkSet(polledAtName, String(Date.now()), Date.now());
+    return count;
   }
 
   /** Operator backfill: every approved uninvoiced record whose updated_at is in [from, to), page by page. */
@@ -218,20 +236,6 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     }
     return count;
   }
-
-  const unregister = config.operation === 'pollApproved' && cfg?.handle
-    ? triggerRuns.register(node.id, {
-      name: label,
-      backfill: (range, actor) => {
-        const current = triggerRuns.get(node.id);
-        if (current?.state === 'running') return Promise.reject(new Error(`a ${current.kind === 'backfill' ? 'backfill' : 'resync'} of this node is already running (${current.text}); wait for it to finish`));
-        node.log(t('log.backfill', { actor, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() }));
-        return new Promise<TriggerRun>((resolve, reject) => {
-          runTracked('backfill', range, () => backfillRead(range, (m) => node.send(m)), resolve).catch(reject);
-        });
-      },
-    })
-    : undefined;
 
   /**
    * Commits the records of one read to the inbox and sends those not there yet (per record or as one batch);
@@ -359,6 +363,8 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     };
     const activate = () => {
       if (closed) return;
+      // a run asked for on another instance, or left by one that stopped or died, is carried on here
+      void runner?.sync();
       if (activated) return void tick();
       activated = true;
       void start().catch((e) => node.error(e));
@@ -382,6 +388,7 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
         if (!reader?.active) standby();
       });
     } else setTimeout(activate, 200).unref?.();
+    stopRuns = runner?.start();
     timer = setInterval(tick, every);
   }
 
@@ -394,9 +401,10 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     },
     async close() {
       closed = true;
-      unregister?.();
+      const runsStopped = stopRuns?.();
       unregisterSource?.();
       if (timer) clearInterval(timer);
+      await runsStopped;
       await reader?.stop();
     },
   };

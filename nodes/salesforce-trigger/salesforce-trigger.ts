@@ -26,7 +26,7 @@ import crypto from 'node:crypto';
 import { CdcSubscriber, fetchOpportunityBundles, parseWatermark, pollChanges, readModifiedBetween, type ChangeEvent } from '../../lib/connectors/salesforce';
 import { INBOX_REF_PROPERTY, registerInboxSource, replayInbox } from '../../lib/inbox';
 import { isStalled, type GapKind, type Window } from '../../lib/triggers/gaps';
-import { triggerRuns, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
+import { TriggerRunner, type RunKind, type TriggerRun } from '../../lib/triggers/runs';
 import { registerBackfillRoutes } from '../trigger-backfill';
 import { SALESFORCE_TRIGGER, type SalesforceTriggerDef } from './config';
 import { positiveSetting } from '../settings';
@@ -197,20 +197,27 @@ export = function (RED: NodeAPI) {
       return counts;
     };
 
-    /** Runs a resync or backfill after any one in progress; a gap resync is recorded first so a restart resumes it. */
-    const startRun = (kind: RunKind, range: Window, onStarted?: (run: TriggerRun) => void): Promise<TriggerRun> => {
-      if (kind !== 'backfill') gapRuns += 1;
+    const showRun = (r: TriggerRun) => node.status({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text });
+    /** A run ended here (started here or taken from the store): a gap resync done clears what is owed; a failure is an error. */
+    const ended = async (run: TriggerRun) => {
+      if (closing) return;
+      if (run.state === 'done' && run.kind !== 'backfill' && gapRuns === 0) await store.watermarkSet(resyncName, '', Date.now());
+      if (run.state === 'failed') node.error(t('errors.resync', { text: run.text }));
+    };
+
+    /** Runs a gap resync after any one in progress (a store run, lib/triggers/runs.ts); recorded first so a restart resumes it. */
+    const startRun = (kind: GapKind, range: Window): Promise<TriggerRun> => {
+      gapRuns += 1;
       const next = running.then(async () => {
-        if (kind !== 'backfill') await markResync(kind, range.from);
-        const { run: started, done } = triggerRuns.start(node.id, label, kind, range, readWindow(kind), {
-          onProgress: (r) => node.status({ fill: r.state === 'failed' ? 'red' : r.state === 'done' ? 'green' : 'blue', shape: 'dot', text: r.text }),
-        });
-        onStarted?.(started);
-        const run = await done;
-        if (kind !== 'backfill') gapRuns -= 1;
-        if (run.state === 'done' && kind !== 'backfill' && gapRuns === 0 && !closing) await store.watermarkSet(resyncName, '', Date.now());
-        if (run.state === 'failed' && !closing) node.error(t('errors.resync', { text: run.text }));
-        else if (run.error && kind !== 'backfill' && !closing) await warnGap(kind, run.error, { from: run.from, to: run.to });
+        let run: TriggerRun;
+        try {
+          await markResync(kind, range.from);
+          run = await runner.run(kind, range, `node:${node.id}`);
+        } finally {
+          gapRuns -= 1;
+        }
+        await ended(run);
+        if (run.error && run.state === 'done' && !closing) await warnGap(kind, run.error, { from: run.from, to: run.to });
         return run;
       });
       running = next.catch(() => undefined);
@@ -221,25 +228,36 @@ export = function (RED: NodeAPI) {
     const resumeInterrupted = async () => {
       const raw = await store.watermarkGet(resyncName);
       if (!raw) return;
+      // a resync left running by a stopped or dead instance is carried on by the runner from its last window
+      const left = await store.triggerRunActive(node.id);
+      if (left && left.kind !== 'backfill') return;
       const pending = JSON.parse(raw) as { kind: GapKind; from: number };
       await startRun(pending.kind, { from: pending.from, to: Date.now() });
     };
 
-    const unregister = triggerRuns.register(node.id, {
+    // Resyncs and backfills are store runs (one per trigger across instances) run by the instance reading the trigger.
+    const runner = new TriggerRunner({
+      store,
+      trigger: node.id,
       name: label,
-      backfill: async (range, actor) => {
-        const current = triggerRuns.get(node.id);
-        if (current?.state === 'running') throw new Error(`a ${current.kind === 'backfill' ? 'backfill' : 'resync'} of this trigger is already running (${current.text}); wait for it to finish`);
-        node.log(t('log.backfill', { actor, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() }));
-        return new Promise<TriggerRun>((resolve, reject) => startRun('backfill', range, (run) => resolve({ ...run })).catch(reject));
-      },
+      owner: () => reader.owner,
+      active: () => reader.active,
+      reader: (run) => readWindow(run.kind),
+      everyMs: Math.max(1000, Math.floor(leaseMs / 3)),
+      onProgress: showRun,
+      onEnd: ended,
+      onRequested: (run) => node.log(t('log.backfill', { actor: run.actor, from: new Date(run.from).toISOString(), to: new Date(run.to).toISOString() })),
+      onError: (err) => node.log(t('errors.runs', { error: err.message })),
     });
 
     let resumed = false;
     const pollOnce = async () => {
       await readerStarted;
       if (!reader.active) {
-        status('grey', 'status.standby');
+        // a run the reading instance makes shows here too
+        const run = runner.latest;
+        if (run && (run.state === 'pending' || run.state === 'running')) showRun(run);
+        else status('grey', 'status.standby');
         return;
       }
       // first what an earlier run emitted and nothing took, then a resync a stop interrupted: both before anything
@@ -257,7 +275,7 @@ export = function (RED: NodeAPI) {
         const to = Date.now();
         await warnGap('poller-stalled', t('warn.stalled', { since: new Date(ranAt).toISOString(), hours: Math.round(gapWindowMs / 360000) / 10 }), { lastPollAt: ranAt, from, to });
         const run = await startRun('poller-stalled', { from, to });
-        if (run.state !== 'done') throw new Error(run.error ?? 'resync failed');
+        if (run.state !== 'done') throw new Error(run.state === 'failed' ? run.error ?? 'resync failed' : 'the resync stopped here: the instance that reads the trigger next carries it on');
         await store.watermarkSet(watermarkName, JSON.stringify({ ts: to, seen: {} }), Date.now());
       }
       status('blue', 'status.polling');
@@ -348,6 +366,9 @@ export = function (RED: NodeAPI) {
       name: source,
       ttlMs: leaseMs,
       onActive: () => {
+        // each activation carries on what is owed: a resync recorded by any instance, a run another instance left
+        resumed = false;
+        void runner.sync();
         if (mode === 'cdc') return subscribe();
         // taking over from another instance: poll at once instead of at the next interval (the first poll waits for
         // the first lease attempt anyway)
@@ -365,6 +386,7 @@ export = function (RED: NodeAPI) {
       onError: (err) => node.log(t('errors.lease', { error: err.message })),
     });
     let contended = false;
+    const stopRuns = runner.start();
     const readerStarted = reader.start().then(() => {
       contended = true;
       if (!reader.active && !closing) status('grey', 'status.standby');
@@ -403,16 +425,17 @@ export = function (RED: NodeAPI) {
 
     node.on('close', async (_removed: boolean, done: () => void) => {
       closing = true;
+      const runsStopped = stopRuns();
       if (timer) clearTimeout(timer);
       try {
         await polling;
         await running;
+        await runsStopped;
         await reader.stop();
       } catch {
         // closing anyway
       }
       unregisterSource();
-      unregister();
       cfg.deregister?.(node);
       done();
     });

@@ -109,7 +109,7 @@ describe('traces and backfills in the editor and on the dashboard (runtime with 
     const run = await waitFor(async () => {
       const res = await fetch(`${runtime!.url}/ps-fabric/triggers`);
       const r = ((await res.json()) as { runs: any[] }).runs.find((x) => x.trigger === nodeId && x.kind === 'backfill');
-      return r && r.state !== 'running' ? r : undefined;
+      return r && (r.state === 'done' || r.state === 'failed') ? r : undefined;
     }, `the backfill of ${nodeId} to end (GET /ps-fabric/triggers)`, 120000, 200);
     assert.equal(run.state, 'done', run.error);
     assert.match(run.text, /^backfill \d{4}-\d\d-\d\d \d\d:\d\d → \d{4}-\d\d-\d\d \d\d:\d\d done, \d+ emitted$/);

@@ -99,7 +99,7 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
   };
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('trg');
-    return r && r.kind === kind && r.state !== 'running' ? r : undefined;
+    return r && r.kind === kind && (r.state === 'done' || r.state === 'failed') ? r : undefined;
   }, `the ${kind} run to end`, 30000);
 
   it('an expired replay id: warns, resyncs the missed closes with SOQL once, and goes on with new events', async () => {
@@ -257,6 +257,33 @@ describe('salesforce-trigger gaps and backfill (Salesforce sandbox, Node-RED run
     assert.equal(await store.leaseAcquire(source, presence.owner, Date.now(), hour), true, 'by this incarnation');
   });
 
+  it('a resync owed when another instance held the lease runs when this one reads the trigger again, not only at its first activation', async () => {
+    const before = process.env.FABRIC_TRIGGER_LEASE_MS;
+    process.env.FABRIC_TRIGGER_LEASE_MS = '1500';
+    try {
+      const seen = await load({ mode: 'poll', interval: 3600 });
+      const store = helper.getNode('store').store;
+      const source = 'salesforce-trigger:trg';
+      const owner = helper.getNode('store').services.presence.owner;
+      await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:poll:ranAt')) !== undefined, 'the first poll (this instance reads)');
+      // another instance takes the lease (this one's renewal fails: it stands by) and records a resync it owes
+      await store.leaseRelease(source, owner);
+      assert.equal(await store.leaseAcquire(source, 'sf-node-b/live', Date.now(), 60000), true);
+      await waitFor(() => seen.statuses.at(-1)?.fill === 'grey', 'this instance to stand by');
+      const owedFrom = Date.now() - 2 * 3600 * 1000;
+      await store.watermarkSet('salesforce-trigger:trg:poll:resync', JSON.stringify({ kind: 'poller-stalled', from: owedFrom }), Date.now());
+      // the other instance stops: this one reads again and runs what is owed
+      await store.leaseRelease(source, 'sf-node-b/live');
+      const run = await runDone('poller-stalled');
+      assert.equal(run.state, 'done', run.error);
+      assert.equal(run.from, owedFrom);
+      await waitFor(async () => (await store.watermarkGet('salesforce-trigger:trg:poll:resync')) === '', 'the owed resync cleared');
+    } finally {
+      if (before === undefined) delete process.env.FABRIC_TRIGGER_LEASE_MS;
+      else process.env.FABRIC_TRIGGER_LEASE_MS = before;
+    }
+  });
+
   it('backfill (admin endpoint): emits the range once, refuses bad ranges clearly, a second run emits nothing', async () => {
     const seen = await load({ mode: 'poll', interval: 3600 }, [
       { id: 'ops', type: 'ops-feed', store: 'store', interval: 3600, wires: [[], [], ['console'], [], []] },
@@ -360,7 +387,7 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
   }
   const runDone = (kind: string) => waitFor(() => {
     const r = triggerRuns.get('poll');
-    return r && r.kind === kind && r.state !== 'running' ? r : undefined;
+    return r && r.kind === kind && (r.state === 'done' || r.state === 'failed') ? r : undefined;
   }, `the ${kind} run to end`, 30000);
   const exceptions = async (kind: string) => (await helper.getNode('store').services.exceptions.list({ status: 'open' })).filter((e: any) => e.recordKey === `Trigger/poll/${kind}`);
   const newIds = (seen: { out: any[] }, swept: number) => seen.out.slice(swept).map((m) => String(m.kantata.id)).sort();
@@ -388,7 +415,7 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     assert.equal(accepted.body.run.kind, 'backfill');
     const run = await waitFor(() => {
       const r = triggerRuns.get('poll');
-      return r && r.kind === 'backfill' && r.startedAt === accepted.body.run.startedAt && r.state !== 'running' ? r : undefined;
+      return r && r.kind === 'backfill' && r.startedAt === accepted.body.run.startedAt && (r.state === 'done' || r.state === 'failed') ? r : undefined;
     }, 'the backfill run to end', 30000);
     assert.equal(run.state, 'done', run.error);
     return run;

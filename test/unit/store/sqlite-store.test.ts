@@ -204,7 +204,7 @@ describe('SqliteStore specifics', () => {
     const db = new Database(file, { readonly: true });
     try {
       const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name);
-      for (const table of ['inbox', 'outbox', 'idempotency_keys', 'exceptions', 'audit', 'process_instances', 'watermarks', 'leases', 'api_consumers', 'schema_version']) {
+      for (const table of ['inbox', 'outbox', 'idempotency_keys', 'exceptions', 'audit', 'process_instances', 'watermarks', 'leases', 'api_consumers', 'trigger_runs', 'schema_version']) {
         assert.ok(tables.includes(table), `table ${table}`);
       }
       const versions = db.prepare('SELECT version FROM schema_version').all() as Array<{ version: number }>;

@@ -3,7 +3,7 @@
  * `describeStoreContract('SqliteStore', async () => ({ store, cleanup }))`; each test gets a fresh store.
  */
 import assert from 'node:assert/strict';
-import type { ApiConsumerRecord, NewException, NewOutboxItem, Store } from '../../../lib/store/store';
+import type { ApiConsumerRecord, NewException, NewOutboxItem, NewTriggerRun, Store } from '../../../lib/store/store';
 import { describeRetentionContract } from './retention-contract';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> | void }>;
@@ -506,6 +506,69 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
         assert.equal(await store.leaseAcquire('poller', 'a', T0 + 2000, 1000), false, 'releasing a lease one does not hold does nothing');
         await store.leaseRelease('poller', 'b');
         assert.equal(await store.leaseAcquire('poller', 'a', T0 + 2000, 1000), true);
+      });
+    });
+
+    describe('trigger runs', () => {
+      const newRun = (id: string, trigger = 'trg-1', overrides: Partial<NewTriggerRun> = {}): NewTriggerRun => ({
+        id, trigger, name: 'closed won', kind: 'backfill', from: T0 - 3 * 3600000, to: T0, sliceMs: 3600000, windowsTotal: 3, actor: 'user:ops', startedAt: T0, ...overrides,
+      });
+      const progress = (windowsDone: number, emitted = 0, skipped = 0) => ({ windowsDone, emitted, skipped });
+
+      it('records a run as pending and refuses a second pending or running run of the same trigger, on any trigger else not', async () => {
+        const run = await store.triggerRunCreate(newRun('r1'), T0);
+        assert.ok(run);
+        assert.deepEqual({ ...run, updatedAt: 0 }, { ...newRun('r1'), windowsDone: 0, emitted: 0, skipped: 0, state: 'pending', updatedAt: 0 });
+        assert.equal(await store.triggerRunCreate(newRun('r2', 'trg-1', { kind: 'cdc-gap', actor: 'node:trg-1' }), T0 + 1), undefined, 'a second run of the trigger');
+        assert.equal(await store.triggerRunGet('r2'), undefined, 'nothing written for the refused run');
+        assert.ok(await store.triggerRunCreate(newRun('r3', 'trg-2'), T0 + 1), 'another trigger');
+        assert.equal((await store.triggerRunActive('trg-1'))?.id, 'r1');
+        // taken and running: still the one run of the trigger
+        assert.equal((await store.triggerRunTake('r1', 'a/1', T0 + 2))?.state, 'running');
+        assert.equal(await store.triggerRunCreate(newRun('r4'), T0 + 3), undefined, 'refused while running');
+        assert.equal(await store.triggerRunEnd('r1', 'a/1', { state: 'done', ...progress(3, 5, 1) }, T0 + 4), true);
+        assert.equal(await store.triggerRunActive('trg-1'), undefined);
+        assert.ok(await store.triggerRunCreate(newRun('r5', 'trg-1', { startedAt: T0 + 5 }), T0 + 5), 'a new run once the previous ended');
+      });
+
+      it('records progress and the end for the runner that took it only; another runner takes a run over from its last progress', async () => {
+        await store.triggerRunCreate(newRun('r1'), T0);
+        assert.equal(await store.triggerRunProgress('r1', 'a/1', progress(1), T0 + 1), false, 'not taken yet');
+        await store.triggerRunTake('r1', 'a/1', T0 + 1);
+        assert.equal(await store.triggerRunProgress('r1', 'a/1', progress(1, 2, 1), T0 + 2), true);
+        // a/1 died: b/1 takes it over and carries on from window 1
+        const taken = await store.triggerRunTake('r1', 'b/1', T0 + 3);
+        assert.deepEqual([taken?.runner, taken?.windowsDone, taken?.emitted, taken?.skipped, taken?.state], ['b/1', 1, 2, 1, 'running']);
+        assert.equal(await store.triggerRunProgress('r1', 'a/1', progress(2, 9, 9), T0 + 4), false, 'the former runner writes nothing');
+        assert.equal(await store.triggerRunEnd('r1', 'a/1', { state: 'failed', error: 'stopped', ...progress(2) }, T0 + 4), false);
+        assert.equal(await store.triggerRunProgress('r1', 'b/1', progress(2, 3, 1), T0 + 5), true);
+        assert.equal(await store.triggerRunEnd('r1', 'b/1', { state: 'failed', error: 'query refused', ...progress(2, 3, 1) }, T0 + 6), true);
+        const ended = await store.triggerRunGet('r1');
+        assert.deepEqual([ended?.state, ended?.error, ended?.windowsDone, ended?.emitted, ended?.endedAt, ended?.runner], ['failed', 'query refused', 2, 3, T0 + 6, 'b/1']);
+        assert.equal(await store.triggerRunTake('r1', 'a/2', T0 + 7), undefined, 'an ended run is not taken');
+        assert.equal(await store.triggerRunEnd('r1', 'b/1', { state: 'done', ...progress(3) }, T0 + 8), false, 'ended once');
+      });
+
+      it('keeps the error given at the start (a cut range) when a run ends without one', async () => {
+        await store.triggerRunCreate(newRun('r1', 'trg-1', { error: 'left out 2026-10-01 → 2026-10-30' }), T0);
+        await store.triggerRunTake('r1', 'a/1', T0);
+        await store.triggerRunEnd('r1', 'a/1', { state: 'done', ...progress(3) }, T0 + 1);
+        assert.equal((await store.triggerRunGet('r1'))?.error, 'left out 2026-10-01 → 2026-10-30');
+      });
+
+      it('lists per trigger its pending or running run, else its newest; triggers without a run are left out', async () => {
+        for (const [id, startedAt] of [['old', T0], ['newer', T0 + 10]] as const) {
+          await store.triggerRunCreate(newRun(id, 'trg-1', { startedAt }), startedAt);
+          await store.triggerRunTake(id, 'a/1', startedAt);
+          await store.triggerRunEnd(id, 'a/1', { state: 'done', ...progress(3) }, startedAt + 1);
+        }
+        await store.triggerRunCreate(newRun('ended', 'trg-2', { startedAt: T0 + 30 }), T0 + 30);
+        await store.triggerRunTake('ended', 'a/1', T0 + 30);
+        await store.triggerRunEnd('ended', 'a/1', { state: 'done', ...progress(3) }, T0 + 31);
+        await store.triggerRunCreate(newRun('pending', 'trg-2', { startedAt: T0 + 20 }), T0 + 32);
+        const latest = await store.triggerRunLatest(['trg-1', 'trg-2', 'trg-3']);
+        assert.deepEqual(latest.map((r) => [r.trigger, r.id]).sort(), [['trg-1', 'newer'], ['trg-2', 'pending']]);
+        assert.deepEqual(await store.triggerRunLatest([]), []);
       });
     });
 
