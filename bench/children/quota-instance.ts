@@ -9,6 +9,32 @@ import { DeliveryEngine } from '../../lib/delivery';
 import { TeamsWebhookClient } from '../../lib/connectors/teams/client';
 import type { ConnectionHandle } from '../../lib/delivery';
 import { serveParent } from '../lib/util';
+import inspector from 'node:inspector';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * BENCH_PHASE_PROF=<dir>: a CPU profile of this instance per phase (from its start to its stats), written as
+ * `<dir>/<instance>-<connection>.cpuprofile`, so the phases an instance sits idle in do not mix into it.
+ */
+function phaseProfiler(dir: string | undefined) {
+  if (!dir) return { start: async () => undefined, stop: async (_name: string) => undefined };
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) => new Promise<any>((resolve, reject) => session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))));
+  return {
+    async start() {
+      await post('Profiler.enable');
+      await post('Profiler.setSamplingInterval', { interval: 500 });
+      await post('Profiler.start');
+    },
+    async stop(name: string) {
+      const { profile } = await post('Profiler.stop');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `${process.env.BENCH_INSTANCE ?? process.pid}-${name.replace(/[^\w.-]+/g, '_')}.cpuprofile`), JSON.stringify(profile));
+    },
+  };
+}
 
 async function main(): Promise<void> {
   const store = new PostgresStore({ connectionString: process.env.BENCH_PG_URL!, schema: process.env.BENCH_PG_SCHEMA!, poolMax: 8 });
@@ -31,11 +57,15 @@ async function main(): Promise<void> {
   };
   const engine = new DeliveryEngine(store, {}, { owner: process.env.BENCH_INSTANCE ?? `bench-${process.pid}`, sweepMs: 500, log: () => undefined });
   const handles: ConnectionHandle[] = [];
+  const profiler = phaseProfiler(process.env.BENCH_PHASE_PROF);
+  let phase = '';
   let delivered = 0;
   const ipc = serveParent(
     async (msg) => {
       if (msg.type === 'start') {
         const { url, connection, concurrency } = msg as { url: string; connection: string; concurrency: number };
+        phase = connection;
+        await profiler.start();
         // the product's Teams connector (Workflows webhook), as a deployed teams-notify delivers
         const http = new TeamsWebhookClient(url).executor();
         const counting = {
@@ -57,6 +87,7 @@ async function main(): Promise<void> {
         roundTrips = 0;
         queryMs = 0;
         maxWaiting = 0;
+        await profiler.stop(phase);
         for (const h of handles.splice(0)) await h.close();
         return stats;
       }
