@@ -127,6 +127,8 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
   let timer: NodeJS.Timeout | undefined;
   let reader: ActiveReader | undefined;
   let polling = false;
+  /** A poll asked for while one ran, made after it (see poll). */
+  let queued: { trigger: any; send: (m: any) => void } | undefined;
   let closed = false;
   const c = () => connected();
   const watermarkName = `kantata:${cfg?.connectionName ?? 'none'}:${node.id}:approved`;
@@ -306,14 +308,27 @@ function approvedTimePoller({ node, config, cfg, t, connected, status }: Operati
     return false;
   }
 
+  /**
+   * `trigger`: the message (or start-up) that asked for this poll; undefined for the timer's. One poll at a time: a
+   * timer's poll that finds one running is skipped (the running one reads the same changes), but an asked-for poll
+   * (a sweep, the start-up's, an inject) is made once the running one ends - asked for several times meanwhile, once,
+   * as a sweep if any of them was one.
+   */
   async function poll(trigger: any, send: (m: any) => void): Promise<number> {
-    if (polling || !mayRead()) return 0;
+    if (!mayRead()) return 0;
+    if (polling) {
+      if (trigger) queued = { trigger: queued?.trigger?.sweep === true ? queued.trigger : trigger, send };
+      return 0;
+    }
     polling = true;
     try {
       // a trace starts here (lib/telemetry): the poll's Kantata reads, below which each record's time-to-cash run goes on
       return await withSpan('kantata pollApproved', { kind: SpanKind.CONSUMER, parent: null, attributes: { 'psfabric.trigger.sweep': trigger?.sweep === true } }, () => pollOnce(trigger, send));
     } finally {
       polling = false;
+      const next = queued;
+      queued = undefined;
+      if (next && !closed) setImmediate(() => void poll(next.trigger, next.send).catch((e) => node.error(e)));
     }
   }
 

@@ -472,6 +472,24 @@ describe('kantata pollApproved gaps (Kantata sandbox, Node-RED runtime)', functi
     assert.ok(swept > 3);
   });
 
+  it('a sweep asked for while a poll runs is made once that poll ends, not dropped', async () => {
+    await deploy();
+    const timeEntries = () => sb.sandboxes.kantata.requests().filter((r: any) => /\/time_entries/.test(r.path));
+    const seenBefore = timeEntries().length;
+    // Kantata answers slowly: the ordinary poll is still waiting for its first page when the sweep is asked for
+    await conv('PUT', 'faults', { latencyMs: 400 });
+    try {
+      helper.getNode('poll').receive({});
+      const delta = await waitFor(() => timeEntries().slice(seenBefore).find((r: any) => /updated_after/.test(r.path)), 'the ordinary poll reaching Kantata');
+      assert.equal(delta.status, undefined, 'the poll is still in flight');
+      helper.getNode('poll').receive({ sweep: true });
+      const sweep = await waitFor(() => timeEntries().slice(seenBefore).find((r: any) => !/updated_after/.test(r.path)), 'the sweep reaching Kantata', 20_000);
+      assert.ok(sweep.seq > delta.seq && delta.status !== undefined && sweep.at >= delta.at, 'the sweep was made after the running poll, not alongside it');
+    } finally {
+      await conv('PUT', 'faults', { latencyMs: 0 });
+    }
+  });
+
   it('a poller stopped longer than its window: warns, resyncs from the cursor, once', async () => {
     const { seen, store, swept, pending } = await deploy();
     const stale = Date.now() - 3 * 3600 * 1000;

@@ -218,7 +218,9 @@ describe('delivery: vendor quotas shared across instances', function () {
       await busy(a, 4, () => Date.now() - start > 20 * 30);
       assert.equal(a.contention()?.othersWaiting, 0);
       assert.equal(a.share(), 4, 'alone, the whole capacity is its to use (and to claim writes for)');
-      assert.ok(a.fetched <= 8, `the slots were taken from the store ${a.fetched} times (at most twice each expected, as the census starts)`);
+      // with turns each of the 4 slots goes back and is taken again every 30 ms: some 80 takes in 20 turns. A census
+      // can go stale for a moment on a loaded machine (it is due every 10 ms here), and its slots then take a turn.
+      assert.ok(a.fetched <= 20, `the slots were taken from the store ${a.fetched} times (turns would take some 80; 4-8 expected, as the census starts)`);
     } finally {
       await close();
     }
