@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { Client } from 'pg';
+import mqtt from 'mqtt';
 import { freePort } from '../support/ports';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
@@ -73,4 +74,31 @@ export async function removeCluster(o: { children: Child[]; dirs: Array<ReturnTy
     await pg.query(`DROP SCHEMA IF EXISTS "${o.schema}" CASCADE`).catch(() => {});
     await pg.end();
   }
+}
+
+/**
+ * Why a cluster test cannot run here (undefined: it can): PostgreSQL, and the MQTT broker where the test needs one,
+ * must answer. `mqttUrl`: absent, the test needs no broker; null, it needs one and none is set.
+ */
+export async function clusterUnreachable(o: { pgUrl: string | undefined; mqttUrl?: string | null }): Promise<string | undefined> {
+  if (!o.pgUrl) return 'FABRIC_TEST_PG_URL (or FABRIC_TEST_PG_CLUSTER_URL) not set';
+  if (o.mqttUrl === null || o.mqttUrl === '') return 'FABRIC_TEST_MQTT_URL not set';
+  const pg = new Client({ connectionString: o.pgUrl, connectionTimeoutMillis: 3000 });
+  try {
+    await pg.connect();
+    await pg.query('SELECT 1');
+  } catch (err) {
+    return `PostgreSQL at FABRIC_TEST_PG_URL does not answer (${(err as Error).message})`;
+  } finally {
+    await pg.end().catch(() => {});
+  }
+  if (o.mqttUrl) {
+    try {
+      const c = await mqtt.connectAsync(o.mqttUrl, { connectTimeout: 3000, reconnectPeriod: 0 });
+      await c.endAsync();
+    } catch (err) {
+      return `the MQTT broker at FABRIC_TEST_MQTT_URL does not answer (${(err as Error).message})`;
+    }
+  }
+  return undefined;
 }

@@ -34,7 +34,7 @@ import { Client } from 'pg';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { terminate, type Child } from '../reliability/support/child';
-import { clusterInstances, removeCluster } from './instances';
+import { clusterInstances, removeCluster, clusterUnreachable } from './instances';
 import { timeEntry } from '../reliability/support/runtime';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
@@ -69,27 +69,6 @@ function opportunity(id: string): Record<string, unknown> {
   };
 }
 
-async function reachable(): Promise<string | undefined> {
-  if (!PG_URL) return 'FABRIC_TEST_PG_URL (or FABRIC_TEST_PG_CLUSTER_URL) not set';
-  if (!MQTT_URL) return 'FABRIC_TEST_MQTT_URL not set';
-  const pg = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await pg.connect();
-    await pg.query('SELECT 1');
-  } catch (err) {
-    return `PostgreSQL at FABRIC_TEST_PG_URL does not answer (${(err as Error).message})`;
-  } finally {
-    await pg.end().catch(() => {});
-  }
-  try {
-    const c = await mqtt.connectAsync(MQTT_URL, { connectTimeout: 3000, reconnectPeriod: 0 });
-    await c.endAsync();
-  } catch (err) {
-    return `the MQTT broker at FABRIC_TEST_MQTT_URL does not answer (${(err as Error).message})`;
-  }
-  return undefined;
-}
-
 describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed with SIGKILL', function () {
   this.timeout(900000);
   let target: RunningTarget | undefined;
@@ -98,7 +77,7 @@ describe('scale-out: two runtime instances on PostgreSQL + mosquitto, one killed
   let schema = '';
 
   before(async function () {
-    const why = await reachable();
+    const why = await clusterUnreachable({ pgUrl: PG_URL, mqttUrl: MQTT_URL ?? null });
     if (why) {
       console.log(`      skipped: ${why} (run .ci/cluster-setup.sh)`);
       this.skip();

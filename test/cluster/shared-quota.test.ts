@@ -18,7 +18,7 @@ import { Client } from 'pg';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { terminate, type Child } from '../reliability/support/child';
-import { clusterInstances, removeCluster } from './instances';
+import { clusterInstances, removeCluster, clusterUnreachable } from './instances';
 import { timeEntry } from '../reliability/support/runtime';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
@@ -58,27 +58,6 @@ function opportunity(id: string): Record<string, unknown> {
   };
 }
 
-async function unreachable(): Promise<string | undefined> {
-  if (!PG_URL) return 'FABRIC_TEST_PG_URL (or FABRIC_TEST_PG_CLUSTER_URL) not set';
-  if (!MQTT_URL) return 'FABRIC_TEST_MQTT_URL not set';
-  const pg = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await pg.connect();
-    await pg.query('SELECT 1');
-  } catch (err) {
-    return `PostgreSQL at FABRIC_TEST_PG_URL does not answer (${(err as Error).message})`;
-  } finally {
-    await pg.end().catch(() => {});
-  }
-  try {
-    const c = await mqtt.connectAsync(MQTT_URL, { connectTimeout: 3000, reconnectPeriod: 0 });
-    await c.endAsync();
-  } catch (err) {
-    return `the MQTT broker at FABRIC_TEST_MQTT_URL does not answer (${(err as Error).message})`;
-  }
-  return undefined;
-}
-
 describe('scale-out: vendor quotas shared by two instances, one killed (NetSuite 5 concurrent, Business Central per minute)', function () {
   this.timeout(900000);
   const targets: RunningTarget[] = [];
@@ -87,7 +66,7 @@ describe('scale-out: vendor quotas shared by two instances, one killed (NetSuite
   let schema = '';
 
   before(async function () {
-    const why = await unreachable();
+    const why = await clusterUnreachable({ pgUrl: PG_URL, mqttUrl: MQTT_URL ?? null });
     if (why) {
       console.log(`      skipped: ${why} (run .ci/cluster-setup.sh)`);
       this.skip();

@@ -35,7 +35,7 @@ import { encryptCredentials } from '../../runtime/templates';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { kill9, terminate, type Child } from '../reliability/support/child';
-import { clusterInstances, removeCluster } from './instances';
+import { clusterInstances, removeCluster, clusterUnreachable } from './instances';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
 const PG_URL = process.env.FABRIC_TEST_PG_CLUSTER_URL || process.env.FABRIC_TEST_PG_URL;
@@ -68,20 +68,6 @@ function flow(sandboxUrl: string, targetUrl: string): unknown[] {
   ];
 }
 
-async function unreachable(): Promise<string | undefined> {
-  if (!PG_URL) return 'FABRIC_TEST_PG_URL (or FABRIC_TEST_PG_CLUSTER_URL) not set';
-  const pg = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await pg.connect();
-    await pg.query('SELECT 1');
-  } catch (err) {
-    return `PostgreSQL at FABRIC_TEST_PG_URL does not answer (${(err as Error).message})`;
-  } finally {
-    await pg.end().catch(() => {});
-  }
-  return undefined;
-}
-
 describe('scale-out: one active reader per trigger (Salesforce SOQL and CDC, Kantata), holder killed and stopped', function () {
   this.timeout(600000);
   let sb: RunningSandboxes | undefined;
@@ -92,7 +78,7 @@ describe('scale-out: one active reader per trigger (Salesforce SOQL and CDC, Kan
   let pg: Client | undefined;
 
   before(async function () {
-    const why = await unreachable();
+    const why = await clusterUnreachable({ pgUrl: PG_URL });
     if (why) {
       console.log(`      skipped: ${why} (run .ci/cluster-setup.sh)`);
       this.skip();

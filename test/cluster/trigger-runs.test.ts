@@ -27,7 +27,7 @@ import { encryptCredentials } from '../../runtime/templates';
 import { tempDir } from '../support/tmp';
 import { waitFor } from '../support/wait';
 import { kill9, type Child } from '../reliability/support/child';
-import { clusterInstances, removeCluster } from './instances';
+import { clusterInstances, removeCluster, clusterUnreachable } from './instances';
 import { startTarget, type RunningTarget } from '../reliability/support/target';
 
 const PG_URL = process.env.FABRIC_TEST_PG_CLUSTER_URL || process.env.FABRIC_TEST_PG_URL;
@@ -53,20 +53,6 @@ function flow(sandboxUrl: string, targetUrl: string): unknown[] {
   ];
 }
 
-async function unreachable(): Promise<string | undefined> {
-  if (!PG_URL) return 'FABRIC_TEST_PG_URL (or FABRIC_TEST_PG_CLUSTER_URL) not set';
-  const pg = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await pg.connect();
-    await pg.query('SELECT 1');
-  } catch (err) {
-    return `PostgreSQL at FABRIC_TEST_PG_URL does not answer (${(err as Error).message})`;
-  } finally {
-    await pg.end().catch(() => {});
-  }
-  return undefined;
-}
-
 describe('scale-out: a backfill asked for on the standby runs on the lease holder, once per trigger, carried on after the holder dies', function () {
   this.timeout(600000);
   let sb: RunningSandboxes | undefined;
@@ -77,7 +63,7 @@ describe('scale-out: a backfill asked for on the standby runs on the lease holde
   let pg: Client | undefined;
 
   before(async function () {
-    const why = await unreachable();
+    const why = await clusterUnreachable({ pgUrl: PG_URL });
     if (why) {
       console.log(`      skipped: ${why} (run .ci/cluster-setup.sh)`);
       this.skip();
